@@ -1,0 +1,15 @@
+"""Test-wide settings for every package in the monorepo.
+
+Set before JAX is imported anywhere: four fake CPU devices (so sharding code is tested on this machine), float32
+default, and strict dtype promotion (an accidental float64 or int->float mix is an error, as in Equinox's tests).
+jaxtyping + beartype checking of our packages is switched on in pyproject.toml (`--jaxtyping-packages`).
+"""
+
+import os
+
+os.environ.setdefault("XLA_FLAGS", "--xla_force_host_platform_device_count=4")
+os.environ.setdefault("JAX_PLATFORMS", "cpu")
+
+import jax  # noqa: E402
+
+jax.config.update("jax_numpy_dtype_promotion", "strict")

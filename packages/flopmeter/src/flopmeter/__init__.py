@@ -1,0 +1,1 @@
+"""Per-step FLOPs from compiled XLA programs, timing, MFU and the energy/CO2 model."""

@@ -1,0 +1,1 @@
+"""Transfer evaluation: ADE20K-protocol FCN segmentation with mIoU, and COCO detection."""

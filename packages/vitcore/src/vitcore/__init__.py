@@ -1,0 +1,1 @@
+"""Equinox Vision Transformers, the MAE decoder, CLIP text encoders and timm weight import."""
