@@ -1,0 +1,5 @@
+import sys
+
+from flopmeter.cli import main
+
+sys.exit(main())

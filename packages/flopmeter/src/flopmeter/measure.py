@@ -1,0 +1,154 @@
+"""`measure(fn, *args, **kwargs) -> Cost`: compile (never run) and read XLA's cost and memory analyses."""
+
+import re
+import time
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+
+import jax
+
+from flopmeter.abstract_args import partition_call
+from flopmeter.cost import Cost
+from flopmeter.hlo_loops import count_hlo
+
+_COST_KEYS = ("flops", "transcendentals", "bytes accessed")
+
+
+def normalise_cost_analysis(raw: Any) -> tuple[dict[str, float], list[str]]:
+    """Turn whatever `cost_analysis()` returned into `{"flops", "transcendentals", "bytes accessed"}`, notes.
+
+    JAX before 0.4.38 returns a list with one dict per program, later versions a dict, and some backends None.
+    Negative values (XLA reports -1 for custom calls it cannot cost, e.g. cuBLAS on GPU) are never summed in:
+    they are dropped and named in the notes. A missing key is reported as 0 with a note.
+    """
+    notes: list[str] = []
+    if raw is None:
+        return {k: 0.0 for k in _COST_KEYS}, ["cost_analysis() returned None: XLA figures unavailable"]
+    if isinstance(raw, Mapping):
+        programs: Sequence[Mapping] = [raw]
+    elif isinstance(raw, Sequence) and not isinstance(raw, (str, bytes)):
+        programs = [p for p in raw if p is not None]
+        if len(programs) != len(raw):
+            notes.append("cost_analysis() list contained None entries; they were skipped")
+    else:
+        raise TypeError(
+            f"cost_analysis() returned {type(raw).__name__}; expected a dict, a list of dicts or None"
+        )
+    totals = {k: 0.0 for k in _COST_KEYS}
+    for index, program in enumerate(programs):
+        for key in _COST_KEYS:
+            if key not in program:  # XLA omits a kind it found none of
+                continue
+            value = float(program[key])
+            if value < 0:
+                notes.append(
+                    f"cost_analysis() program {index} reported {key!r} = {value:g} (a custom call XLA "
+                    "cannot cost); dropped, the figure is a lower bound"
+                )
+                continue
+            totals[key] += value
+    return totals, notes
+
+
+def _num_devices(compiled: Any, hlo_text: str) -> int:
+    partitions = re.search(r"num_partitions=(\d+)", hlo_text)
+    replicas = re.search(r"replica_count=(\d+)", hlo_text)
+    from_text = (int(partitions.group(1)) if partitions else 1) * (int(replicas.group(1)) if replicas else 1)
+    shardings = jax.tree_util.tree_leaves(compiled.input_shardings)
+    from_shardings = max((len(s.device_set) for s in shardings), default=1)
+    return max(from_text, from_shardings)
+
+
+def _peak_memory(compiled: Any, notes: list[str]) -> int | None:
+    try:
+        stats = compiled.memory_analysis()
+    except (NotImplementedError, RuntimeError) as error:  # some backends/plugins do not implement it
+        notes.append(f"memory_analysis() failed ({error}); peak_memory_bytes is None")
+        return None
+    if stats is None:
+        notes.append("memory_analysis() returned None; peak_memory_bytes is None")
+        return None
+    peak = getattr(stats, "peak_memory_in_bytes", 0)
+    if peak:
+        return int(peak)
+    return int(
+        stats.argument_size_in_bytes
+        + stats.output_size_in_bytes
+        + stats.temp_size_in_bytes
+        - stats.alias_size_in_bytes
+    )
+
+
+def cost_from_compiled(compiled: Any, *, compile_seconds: float, lowered_flops: float | None = None) -> Cost:
+    """Build a `Cost` from a `jax.stages.Compiled` (or anything with its methods), fixing every known trap."""
+    figures, notes = normalise_cost_analysis(compiled.cost_analysis())
+    hlo_text = compiled.as_text() or ""
+    counts = count_hlo(hlo_text)
+    correction = counts.flops_scaled - counts.flops_once
+    trans_correction = counts.transcendentals_scaled - counts.transcendentals_once
+    for loop in counts.loops:
+        if loop.trip_count is None:
+            notes.append(
+                f"while loop {loop.name} (body {loop.body}) has no known trip count: its body is counted "
+                "once, so FLOPs are a lower bound"
+            )
+    if counts.loops and correction:
+        notes.append(
+            f"{len(counts.loops)} while loop(s) found; bodies scaled by their trip counts "
+            "(bytes_accessed still counts each body once)"
+        )
+    if counts.custom_calls:
+        notes.append(
+            "custom calls not costed by XLA (FLOPs inside them are missing): "
+            + ", ".join(counts.custom_calls)
+        )
+    flops_xla = figures["flops"]
+    if flops_xla == 0 and counts.flops_once > 0:
+        notes.append("XLA reported no FLOPs; using flopmeter's own count of the compiled HLO instead")
+        flops_xla = counts.flops_once
+        figures["transcendentals"] = counts.transcendentals_once
+    per_device = flops_xla + correction
+    num_devices = _num_devices(compiled, hlo_text)
+    peak_memory = _peak_memory(compiled, notes)
+    return Cost(
+        flops=per_device * num_devices,
+        flops_per_device=per_device,
+        macs=per_device * num_devices / 2.0,
+        transcendentals=(figures["transcendentals"] + trans_correction) * num_devices,
+        bytes_accessed=figures["bytes accessed"] * num_devices,
+        peak_memory_bytes=peak_memory,
+        num_devices=num_devices,
+        compile_seconds=compile_seconds,
+        backend=jax.default_backend(),
+        jax_version=jax.__version__,
+        loop_correction_flops=correction,
+        lowered_flops=lowered_flops,
+        notes=tuple(notes),
+    )
+
+
+def measure(fn: Callable, *args: Any, **kwargs: Any) -> Cost:
+    """Compile `fn(*args, **kwargs)` without running it and return its `Cost`.
+
+    Arguments may be arrays, `jax.ShapeDtypeStruct`s (with a `sharding` for SPMD programs) or pytrees mixing
+    them with static leaves such as Equinox modules and Python scalars; only array-like leaves are traced.
+    Measure a whole training step that *returns* the new parameters and optimizer state: if only the loss is
+    returned, XLA removes the backward pass and the update as dead code.
+
+    Example:
+        >>> cost = flopmeter.measure(jnp.matmul, jax.ShapeDtypeStruct((64, 32), jnp.float32),
+        ...                          jax.ShapeDtypeStruct((32, 16), jnp.float32))
+        >>> cost.flops  # 2 * 64 * 32 * 16
+        65536.0
+    """
+    if not callable(fn):
+        raise TypeError(f"fn={fn!r} is not callable; expected the function to measure")
+    flat_fn, specs = partition_call(fn, args, kwargs)
+    lowered = jax.jit(flat_fn).lower(specs)
+    lowered_figures, _ = normalise_cost_analysis(lowered.cost_analysis())
+    start = time.perf_counter()
+    compiled = lowered.compile()
+    compile_seconds = time.perf_counter() - start
+    return cost_from_compiled(
+        compiled, compile_seconds=compile_seconds, lowered_flops=lowered_figures["flops"]
+    )
