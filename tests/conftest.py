@@ -1,0 +1,8 @@
+"""Root tests: put `tools/` on sys.path so tests import the dataset builders as `datasets`."""
+
+import sys
+from pathlib import Path
+
+TOOLS = Path(__file__).resolve().parents[1] / "tools"
+if str(TOOLS) not in sys.path:
+    sys.path.insert(0, str(TOOLS))

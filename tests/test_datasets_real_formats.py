@@ -1,0 +1,192 @@
+"""ade20k / coco_instances / image_folder builders on tiny fixtures in the real on-disk layouts."""
+
+import json
+
+import datasets
+import numpy as np
+import pytest
+import tensorflow_datasets as tfds
+from PIL import Image
+
+# COCO 2017's 80 category ids (ids 12, 26, 29, 30, 45, 66, 68, 69, 71, 83 are unused).
+COCO_IDS = [i for i in range(1, 91) if i not in (12, 26, 29, 30, 45, 66, 68, 69, 71, 83)]
+
+
+def _jpeg(path, rng, height, width):
+    path.parent.mkdir(parents=True, exist_ok=True)
+    Image.fromarray(rng.integers(0, 256, (height, width, 3), dtype=np.uint8)).save(path, quality=95)
+
+
+@pytest.fixture()
+def ade_root(tmp_path):
+    root = tmp_path / "ADEChallengeData2016"
+    rng = np.random.default_rng(0)
+    masks = {}
+    splits = (
+        ("training", ["ADE_train_00000001", "ADE_train_00000002"]),
+        ("validation", ["ADE_val_00000001"]),
+    )
+    for folder, stems in splits:
+        for stem in stems:
+            _jpeg(root / "images" / folder / f"{stem}.jpg", rng, 20, 30)
+            mask = rng.integers(0, 151, (20, 30)).astype(np.uint8)
+            mask[0, :3] = [0, 1, 150]
+            (root / "annotations" / folder).mkdir(parents=True, exist_ok=True)
+            Image.fromarray(mask).save(root / "annotations" / folder / f"{stem}.png")
+            masks[stem] = mask
+    return root, masks
+
+
+def test_ade20k_reduce_zero_label(ade_root, tmp_path):
+    root, masks = ade_root
+    directory = datasets.build("ade20k", data_dir=tmp_path / "out", source=root)
+    builder = tfds.builder_from_directory(str(directory))
+    assert builder.info.splits["train"].num_examples == 2
+    source = builder.as_data_source("validation")
+    example = source[0]
+    assert example["file_name"].decode() == "ADE_val_00000001.jpg"
+    raw = masks["ADE_val_00000001"].astype(np.int64)
+    expected = np.where(raw == 0, 255, raw - 1)  # mmseg reduce_zero_label
+    np.testing.assert_array_equal(example["segmentation_mask"][..., 0], expected)
+    assert list(example["segmentation_mask"][0, :3, 0]) == [255, 0, 149]
+    assert example["image"].shape == (20, 30, 3)
+
+
+def test_ade20k_errors_name_the_file(ade_root, tmp_path):
+    root, _ = ade_root
+    bad = root / "annotations" / "training" / "ADE_train_00000002.png"
+    Image.fromarray(np.full((20, 30), 151, np.uint8)).save(bad)
+    with pytest.raises(ValueError, match=r"ADE_train_00000002.png.*\[151\]"):
+        datasets.build("ade20k", data_dir=tmp_path / "a", source=root)
+    bad.unlink()
+    with pytest.raises(ValueError, match="has no annotation"):
+        datasets.build("ade20k", data_dir=tmp_path / "b", source=root)
+    (root / "images" / "training" / "ADE_train_00000002.jpg").write_bytes(b"not a jpeg")
+    Image.fromarray(np.zeros((20, 30), np.uint8)).save(bad)
+    with pytest.raises(ValueError, match="corrupt or unreadable image.*ADE_train_00000002.jpg"):
+        datasets.build("ade20k", data_dir=tmp_path / "c", source=root)
+
+
+def _uncompressed_rle(mask):
+    """COCO column-major run lengths, starting with a run of zeros (independent of pycocotools)."""
+    flat = mask.T.reshape(-1)
+    counts, current, run = [], 0, 0
+    for value in flat:
+        if value == current:
+            run += 1
+        else:
+            counts.append(run)
+            current, run = value, 1
+    counts.append(run)
+    return {"size": list(mask.shape), "counts": counts}
+
+
+@pytest.fixture()
+def coco_root(tmp_path):
+    root = tmp_path / "coco"
+    rng = np.random.default_rng(1)
+    (root / "annotations").mkdir(parents=True)
+    categories = [{"id": i, "name": f"cat{i}", "supercategory": "x"} for i in COCO_IDS]
+    crowd = np.zeros((24, 32), np.uint8)
+    crowd[5:15, 2:9] = 1
+    crowd[7, 4] = 0
+    for split, ids in (("train2017", [7, 3]), ("val2017", [11])):
+        images, annotations = [], []
+        for image_id in ids:
+            name = f"{image_id:012d}.jpg"
+            _jpeg(root / split / name, rng, 24, 32)
+            images.append({"id": image_id, "file_name": name, "height": 24, "width": 32})
+        polygon = [[10.0, 4.0, 18.0, 4.0, 18.0, 10.0, 10.0, 10.0]]
+        annotations.append(
+            {"id": 1, "image_id": ids[0], "category_id": 90, "iscrowd": 0, "area": 48.0,
+             "bbox": [10.0, 4.0, 8.0, 6.0], "segmentation": polygon}
+        )  # fmt: skip
+        annotations.append(
+            {"id": 2, "image_id": ids[0], "category_id": 13, "iscrowd": 1, "area": float(crowd.sum()),
+             "bbox": [2.0, 5.0, 7.0, 10.0], "segmentation": _uncompressed_rle(crowd)}
+        )  # fmt: skip
+        data = {"images": images, "annotations": annotations, "categories": categories}
+        (root / "annotations" / f"instances_{split}.json").write_text(json.dumps(data))
+    return root, crowd
+
+
+def test_coco_labels_boxes_and_masks(coco_root, tmp_path):
+    root, crowd = coco_root
+    directory = datasets.build("coco_instances", data_dir=tmp_path / "out", source=root)
+    builder = tfds.builder_from_directory(str(directory))
+    assert builder.info.metadata["coco_category_ids"] == COCO_IDS
+    assert builder.info.features["objects"]["label"].num_classes == 80
+    train = builder.as_data_source("train")
+    assert len(train) == 2
+    first = [train[i] for i in range(2) if train[i]["image/id"] == 7][0]
+    objects = first["objects"]
+    assert list(objects["label"]) == [79, 11]  # COCO id 90 (last of 80) and id 13 (12th) -> contiguous
+    assert list(objects["category_id"]) == [90, 13]
+    assert list(objects["is_crowd"]) == [False, True]
+    np.testing.assert_allclose(objects["bbox"][0], [4 / 24, 10 / 32, 10 / 24, 18 / 32], atol=1e-6)
+    from pycocotools import mask as mask_utils
+
+    decoded = [mask_utils.decode({"size": [24, 32], "counts": m}) for m in objects["mask"]]
+    np.testing.assert_array_equal(decoded[1], crowd)  # RLE round trip is exact
+    polygon = decoded[0]
+    assert polygon[:4].sum() == 0 and polygon[11:].sum() == 0 and polygon[:, :10].sum() == 0
+    assert 40 <= polygon.sum() <= 63  # the 8x6 rectangle, give or take its border row/column
+
+
+def test_coco_errors(coco_root, tmp_path):
+    root, _ = coco_root
+    path = root / "annotations" / "instances_val2017.json"
+    data = json.loads(path.read_text())
+    data["annotations"][0]["category_id"] = 12
+    path.write_text(json.dumps(data))
+    with pytest.raises(ValueError, match=r"000000000011.jpg annotation id 1: category_id 12"):
+        datasets.build("coco_instances", data_dir=tmp_path / "a", source=root)
+    path.unlink()
+    with pytest.raises(ValueError, match="instances_val2017.json.*does not exist"):
+        datasets.build("coco_instances", data_dir=tmp_path / "b", source=root)
+
+
+def test_coco_masks_through_the_detection_pipeline(coco_root, tmp_path):
+    from segtransfer.data import DetectionData, detection_loader
+
+    root, crowd = coco_root
+    directory = datasets.build("coco_instances", data_dir=tmp_path / "out", source=root)
+    config = DetectionData(
+        str(directory), batch_size=1, split="validation", train=False, image_size=64, max_objects=4
+    )
+    batch = next(iter(detection_loader(config)))
+    assert batch["image_id"].tolist() == [11] and batch["num_objects"].tolist() == [2]
+    assert batch["labels"][0].tolist() == [79, 11, -1, -1]
+    assert batch["is_crowd"][0].tolist() == [False, True, False, False]
+    np.testing.assert_allclose(batch["boxes"][0, 0], np.asarray([4, 10, 10, 18]) * 2.0)  # scale 64 / 32
+    upsampled = np.repeat(np.repeat(crowd, 2, 0), 2, 1)  # nearest x2 of the crowd mask
+    np.testing.assert_array_equal(batch["masks"][0, 1, :48], upsampled)
+    assert batch["masks"][0, 1, 48:].sum() == 0  # padding below the 24-row image
+
+
+def test_image_folder_csv_and_jsonl(tmp_path):
+    rng = np.random.default_rng(2)
+    source = tmp_path / "mine"
+    for i in range(3):
+        _jpeg(source / "img" / f"{i}.jpg", rng, 10 + i, 12)
+    Image.fromarray(rng.integers(0, 256, (9, 9), dtype=np.uint8)).save(source / "img" / "gray.png")
+    (source / "train.csv").write_text(
+        "image,label,labels,caption\nimg/0.jpg,cat,cat|dog,a cat\nimg/1.jpg,dog,dog,a dog\n"
+        "img/gray.png,cat,a|b|c|d|e|f|g|h|i|cat,many\n"
+    )
+    row = {"image": "img/2.jpg", "label": "dog", "labels": ["dog"], "caption": "val"}
+    (source / "validation.jsonl").write_text(json.dumps(row) + "\n")
+    directory = datasets.build("image_folder", data_dir=tmp_path / "out", source=source)
+    builder = tfds.builder_from_directory(str(directory))
+    names = builder.info.features["label"].names
+    assert names == sorted({"cat", "dog", *"abcdefghi"})
+    train = builder.as_data_source("train")
+    rows = sorted((train[i] for i in range(3)), key=lambda r: r["file_name"])
+    assert [r["file_name"].decode() for r in rows] == ["img/0.jpg", "img/1.jpg", "img/gray.png"]
+    assert [names[int(v)] for v in rows[0]["labels"]] == ["cat", "dog"]
+    assert len(rows[2]["labels"]) == 8 and rows[2]["image"].shape == (9, 9, 3)  # first 8 kept; gray -> RGB
+    assert rows[1]["caption"].decode() == "a dog"
+    assert builder.as_data_source("validation")[0]["image"].shape == (12, 12, 3)
+    (source / "img" / "1.jpg").write_bytes(b"\xff\xd8 truncated")
+    with pytest.raises(ValueError, match=r"train row 2.*img/1.jpg"):
+        datasets.build("image_folder", data_dir=tmp_path / "again", source=source)
