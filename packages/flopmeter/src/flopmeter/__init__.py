@@ -26,6 +26,7 @@ from flopmeter.data_tables import (
 from flopmeter.energy_tracker import TrackedEnergy, track_energy
 from flopmeter.hlo_loops import LoopCounts, WhileLoop, count_hlo
 from flopmeter.measure import cost_from_compiled, measure, normalise_cost_analysis
+from flopmeter.pareto import crossover_cost, pareto_front
 from flopmeter.timing import mfu, peak_flops, time_step
 
 __all__ = [
@@ -40,6 +41,7 @@ __all__ = [
     "co2_kg",
     "cost_from_compiled",
     "count_hlo",
+    "crossover_cost",
     "energy_kwh",
     "fit_power_law",
     "footprint",
@@ -54,6 +56,7 @@ __all__ = [
     "normalise_cost_analysis",
     "num_patches",
     "patch_embed_macs",
+    "pareto_front",
     "peak_flops",
     "region",
     "register_hardware",
