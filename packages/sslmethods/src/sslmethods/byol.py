@@ -1,0 +1,142 @@
+"""BYOL (Grill et al. 2020): an online network predicts an EMA target network's projection of the other view.
+
+Canonical code: deepmind-research ``byol/byol_experiment.py`` (loss, target update), ``utils/networks.py`` (MLP
+heads), ``utils/augmentations.py`` (asymmetric views), ``utils/schedules.py::target_ema``. Trainable: backbone +
+projector + predictor. State: ``{"target": BYOLTarget}``, an EMA copy of backbone + projector that only
+``update_state`` changes (``tau_k = 1 - (1 - tau_base)(cos(pi k / K) + 1) / 2``)::
+
+    method = BYOL(backbone=vitcore.get_config("vit-b16"), total_steps=250_000)
+    trainable, state = method.init(key=key)
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+import equinox as eqx
+import jax
+import jax.numpy as jnp
+import vitcore
+from jaxtyping import Array, Float, Int, PRNGKeyArray
+
+from .augment import byol_views, make_views
+from .ema import ema_update
+from .heads import HEAD_NORMS, MLPHead, byol_mlp
+from .losses import byol_loss
+from .method import AbstractMethod, Batch
+from .schedules import byol_tau
+from .simclr import cosine_similarity, mae_vit_config, square_image_size
+
+__all__ = ["BYOL", "BYOLOnline", "BYOLTarget"]
+
+
+class BYOLTarget(eqx.Module):
+    """Backbone + projector: the target network (and the matching part of the online network)."""
+
+    backbone: vitcore.ViT
+    projector: MLPHead
+
+    def __call__(
+        self, images: Float[Array, "b h w c"], *, key: PRNGKeyArray | None = None, inference: bool = False
+    ) -> Float[Array, "b e"]:
+        return self.projector(self.backbone(images, key=key, inference=inference).pooled)
+
+
+class BYOLOnline(eqx.Module):
+    """BYOL's trainable network: backbone, projector and predictor."""
+
+    backbone: vitcore.ViT
+    projector: MLPHead
+    predictor: MLPHead
+
+    def projection_network(self) -> BYOLTarget:
+        """The backbone + projector part, with the target's structure (what the EMA follows)."""
+        return BYOLTarget(self.backbone, self.projector)
+
+
+class BYOL(AbstractMethod):
+    """BYOL on a ``vitcore`` backbone (the MAE flavour of ``backbone``, ``encoder_config``, as the study).
+
+    ``tau_base``: the target EMA rate at step 0 (0.996 for ImageNet; 0.99 JFT/ALIGN, 0.97 COCO in the study),
+    reaching 1 at ``total_steps``. Heads: projector ``proj_hidden_dim`` (4096) -> ``proj_dim`` (256), predictor
+    ``pred_hidden_dim`` (4096) -> ``proj_dim``; ``head_norm`` as in ``sslmethods.heads``. Views: ``byol_views``.
+    The loss is ``byol_loss(p1, z2') + byol_loss(p2, z1')`` (BYOL adds the two view orders; each term is
+    ``mean_b (2 - 2 cos)``), with the target outputs under a stop-gradient. The target runs deterministically
+    (``inference=True``: no drop path), like a teacher.
+    """
+
+    name: ClassVar[str] = "byol"
+    backbone: vitcore.ViTConfig = eqx.field(static=True, default=vitcore.get_config("vit-b16"))
+    total_steps: int = eqx.field(static=True, default=250_000)
+    tau_base: float = eqx.field(static=True, default=0.996)
+    proj_hidden_dim: int = eqx.field(static=True, default=4096)
+    proj_dim: int = eqx.field(static=True, default=256)
+    pred_hidden_dim: int = eqx.field(static=True, default=4096)
+    head_norm: str = eqx.field(static=True, default="layer")
+
+    def __check_init__(self):
+        square_image_size(self.encoder_config)
+        byol_tau(self.tau_base, self.total_steps)  # validates both
+        if self.head_norm not in HEAD_NORMS:
+            raise ValueError(f"head_norm={self.head_norm!r}: expected one of {HEAD_NORMS}")
+
+    @property
+    def image_size(self) -> int:
+        return square_image_size(self.backbone)
+
+    @property
+    def encoder_config(self) -> vitcore.ViTConfig:
+        """The study's backbone for this method, MAE's ViT: ``backbone`` with sin-cos position embedding, MAE's
+        xavier init and no classifier head."""
+        return mae_vit_config(self.backbone)
+
+    def tau(self, step: Int[Array, ""] | int) -> Float[Array, ""]:
+        """The target EMA rate used by the update after optimizer step ``step``."""
+        return byol_tau(self.tau_base, self.total_steps)(step)
+
+    def init(self, *, key: PRNGKeyArray) -> tuple[BYOLOnline, dict[str, BYOLTarget]]:
+        k_backbone, k_proj, k_pred = jax.random.split(key, 3)
+        backbone = vitcore.ViT(self.encoder_config, key=k_backbone)
+        projector = byol_mlp(self.backbone.width, key=k_proj, hidden_dim=self.proj_hidden_dim,
+                             out_dim=self.proj_dim, norm=self.head_norm)
+        predictor = byol_mlp(self.proj_dim, key=k_pred, hidden_dim=self.pred_hidden_dim, out_dim=self.proj_dim,
+                             norm=self.head_norm)
+        online = BYOLOnline(backbone, projector, predictor)
+        # The target starts as a copy of the online network (init_train_state un-aliases the shared buffers).
+        return online, {"target": online.projection_network()}
+
+    def views(self, batch: Batch, *, step: Int[Array, ""], key: PRNGKeyArray) -> Batch:
+        del step
+        view1, view2 = make_views(batch["image"], byol_views(self.image_size), key=key)
+        return {"view1": view1, "view2": view2}
+
+    def loss(
+        self, trainable: BYOLOnline, state: dict[str, BYOLTarget], views: Batch, *, step: Int[Array, ""],
+        key: PRNGKeyArray,
+    ) -> tuple[Float[Array, ""], dict[str, Any]]:
+        b = views["view1"].shape[0]
+        images = jnp.concatenate([views["view1"], views["view2"]])
+        features = trainable.backbone(images, key=key, inference=False).pooled
+        # Heads run per view: BYOL applies its network to each view separately (batch statistics per view).
+        p1, p2 = (trainable.predictor(trainable.projector(f)) for f in (features[:b], features[b:]))
+        target = jax.lax.stop_gradient(state["target"])
+        target_features = target.backbone(images, inference=True).pooled
+        z1, z2 = (jax.lax.stop_gradient(target.projector(f)) for f in (target_features[:b], target_features[b:]))
+        loss = byol_loss(p1, z2) + byol_loss(p2, z1)
+        metrics = {
+            "tau": self.tau(step),
+            "prediction_cosine": 0.5 * jnp.mean(cosine_similarity(p1, z2) + cosine_similarity(p2, z1)),
+        }
+        return loss, {"metrics": metrics}
+
+    def update_state(
+        self, trainable: BYOLOnline, state: dict[str, BYOLTarget], aux: dict[str, Any], *, step: Int[Array, ""]
+    ) -> dict[str, BYOLTarget]:
+        del aux
+        return {"target": ema_update(state["target"], trainable.projection_network(), self.tau(step))}
+
+    def encoder(self, trainable: BYOLOnline) -> vitcore.ViT:
+        return trainable.backbone
+
+    def weight_decay_mask(self, trainable: BYOLOnline) -> Any:
+        return vitcore.weight_decay_mask(trainable)
