@@ -1,0 +1,201 @@
+"""CLIP: contrastive image-text pre-training with a ViT image tower and a BERT-style text tower.
+
+Radford et al. 2021; the loss follows mlfoundations/open_clip ``ClipLoss`` (``losses.clip_loss``). The study
+(Koppula et al. 2022, A.3) uses MAE's ViT (sin-cos position embedding) as the image encoder, a ``mini``
+(4 x 256) or ``medium`` (8 x 512) text encoder, linear projections to a 768-d joint space, captions of at most
+55 characters and, on labelled data, pseudo-captions "This is a photo of <label> and <label2> ..."
+(``sslmethods.captions``)::
+
+    method = CLIP(backbone=vitcore.get_config("vit-b16"), total_steps=250_000, class_names=names)
+    host = method.prepare_batch(numpy_batch)     # + caption_ids / caption_mask, tokenized on the host
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from typing import Any, ClassVar
+
+import equinox as eqx
+import jax
+import jax.numpy as jnp
+import numpy as np
+import vitcore
+from jaxtyping import Array, Bool, Float, Int, PRNGKeyArray
+from vitcore.config import image_hw
+from vitcore.linear import Linear
+
+from .augment import clip_views, make_views
+from .captions import MAX_CAPTION_CHARS, batch_captions
+from .losses import CLIP_MAX_LOG_SCALE, clip_loss
+from .method import AbstractMethod, Batch
+
+__all__ = ["CLIP", "CLIPModel", "INIT_LOG_LOGIT_SCALE"]
+
+INIT_LOG_LOGIT_SCALE = math.log(1 / 0.07)
+"""open_clip's initial (log) logit scale; the forward pass clamps it to ``[0, ln 100]``."""
+
+
+def _projection(in_features: int, out_features: int, *, key: PRNGKeyArray) -> Linear:
+    # open_clip initialises both projections as normal(0, width ** -0.5), without bias.
+    layer = Linear(in_features, out_features, key=key, use_bias=False)
+    weight = in_features**-0.5 * jax.random.normal(key, (out_features, in_features), jnp.float32)
+    return eqx.tree_at(lambda m: m.weight, layer, weight)
+
+
+class CLIPModel(eqx.Module):
+    """CLIP's trainable parts. ``log_logit_scale`` is the learnable temperature (a float32 scalar)."""
+
+    image_encoder: vitcore.ViT
+    text_encoder: vitcore.TextEncoder
+    image_proj: Linear
+    text_proj: Linear
+    log_logit_scale: Float[Array, ""]
+
+    def embed_images(
+        self, images: Float[Array, "b h w c"], *, key: PRNGKeyArray | None = None, inference: bool = True
+    ) -> Float[Array, "b e"]:
+        """Un-normalised image embeddings: the pooled (class) token projected to the joint space."""
+        return self.image_proj(self.image_encoder(images, key=key, inference=inference).pooled)
+
+    def embed_texts(
+        self,
+        ids: Int[Array, "b l"],
+        mask: Bool[Array, "b l"],
+        *,
+        key: PRNGKeyArray | None = None,
+        inference: bool = True,
+    ) -> Float[Array, "b e"]:
+        """Un-normalised text embeddings: the CLS token projected to the joint space."""
+        return self.text_proj(self.text_encoder(ids, mask, key=key, inference=inference).pooled)
+
+
+class CLIP(AbstractMethod):
+    """CLIP pre-training; trainable = ``CLIPModel``, no non-trainable state.
+
+    ``total_steps`` is taken for the uniform constructor; this method has no step schedule.
+    ``backbone`` becomes MAE's ViT (sin-cos position embedding, xavier init, no head). ``text_encoder`` is a
+    ``vitcore.TEXT_PRESETS`` name (``text-mini``, ``text-medium``; ``text-test`` for unit tests), run in the
+    backbone's compute dtype. ``class_names`` (index = label id) lets ``prepare_batch`` write pseudo-captions
+    for examples without a caption; ``sslmethods.captions.label_names(directory)`` reads them from a dataset.
+    ``max_caption_chars`` (at most 55, the tokenizer's limit) cuts every caption.
+    """
+
+    name: ClassVar[str] = "clip"
+    backbone: vitcore.ViTConfig = eqx.field(static=True)
+    total_steps: int = eqx.field(static=True)
+    embed_dim: int = eqx.field(static=True, default=768)
+    text_encoder: str = eqx.field(static=True, default="text-mini")
+    max_caption_chars: int = eqx.field(static=True, default=MAX_CAPTION_CHARS)
+    max_labels: int = eqx.field(static=True, default=8)
+    class_names: tuple[str, ...] | None = eqx.field(static=True, default=None)
+
+    def __check_init__(self) -> None:
+        if not isinstance(self.backbone, vitcore.ViTConfig):
+            raise TypeError(f"backbone={self.backbone!r}; expected a vitcore.ViTConfig (vitcore.get_config)")
+        if type(self.total_steps) is not int or self.total_steps < 1:
+            raise ValueError(f"total_steps={self.total_steps!r}; expected a positive int")
+        if not isinstance(self.embed_dim, int) or self.embed_dim < 1:
+            raise ValueError(f"embed_dim={self.embed_dim!r}; expected a positive int (the study: 768)")
+        if self.text_encoder not in vitcore.TEXT_PRESETS:
+            raise ValueError(
+                f"text_encoder={self.text_encoder!r}; expected one of {sorted(vitcore.TEXT_PRESETS)}"
+            )
+        if not 1 <= self.max_caption_chars <= vitcore.MAX_CAPTION_CHARS:
+            raise ValueError(
+                f"max_caption_chars={self.max_caption_chars!r}; expected 1..{vitcore.MAX_CAPTION_CHARS} "
+                "(vitcore.tokenize cuts captions there)"
+            )
+        if self.max_labels < 1:
+            raise ValueError(f"max_labels={self.max_labels!r}; expected a positive int")
+        if self.class_names is not None and (
+            not isinstance(self.class_names, tuple) or not all(isinstance(n, str) for n in self.class_names)
+        ):
+            raise TypeError(f"class_names={self.class_names!r}; expected None or a tuple of str")
+        self.encoder_config  # noqa: B018  (validates the sin-cos width through ViTConfig)
+
+    @property
+    def encoder_config(self) -> vitcore.ViTConfig:
+        """The image tower: ``backbone`` as MAE's ViT (sin-cos position embedding, xavier init, no head)."""
+        return dataclasses.replace(self.backbone, pos_embed="sincos", init="xavier", num_classes=0)
+
+    @property
+    def text_config(self) -> vitcore.TextConfig:
+        preset = vitcore.TEXT_PRESETS[self.text_encoder]
+        return dataclasses.replace(preset, compute_dtype=self.backbone.compute_dtype)
+
+    @property
+    def image_size(self) -> int:
+        return image_hw(self.backbone.image_size)[0]
+
+    @property
+    def context_length(self) -> int:
+        """Tokens per caption: CLS, the pieces of 55 characters and SEP, capped at the text positions."""
+        return min(vitcore.MAX_CAPTION_CHARS + 2, self.text_config.max_length)
+
+    def init(self, *, key: PRNGKeyArray) -> tuple[CLIPModel, dict[str, Any]]:
+        k_img, k_txt, k_iproj, k_tproj = jax.random.split(key, 4)
+        image = vitcore.ViT(self.encoder_config, key=k_img)
+        text = vitcore.TextEncoder(self.text_config, key=k_txt)
+        model = CLIPModel(
+            image_encoder=image,
+            text_encoder=text,
+            image_proj=_projection(image.width, self.embed_dim, key=k_iproj),
+            text_proj=_projection(self.text_config.width, self.embed_dim, key=k_tproj),
+            log_logit_scale=jnp.asarray(INIT_LOG_LOGIT_SCALE, jnp.float32),
+        )
+        return model, {}
+
+    def prepare_batch(self, batch: dict[str, Any]) -> dict[str, Any]:
+        """Host side: captions (or pseudo-captions from ``label``/``labels`` and ``class_names``) tokenized to
+        ``caption_ids`` int32 [b, L] and ``caption_mask`` bool [b, L]; returns those and ``image``."""
+        if "image" not in batch:
+            raise ValueError(f"batch has keys {sorted(batch)}; expected an 'image' entry")
+        texts = batch_captions(
+            batch, self.class_names, max_labels=self.max_labels, max_chars=self.max_caption_chars
+        )
+        ids, mask = vitcore.tokenize(texts, max_length=self.context_length)
+        return {"image": np.asarray(batch["image"], np.float32), "caption_ids": ids, "caption_mask": mask}
+
+    def views(self, batch: Batch, *, step: Int[Array, ""], key: PRNGKeyArray) -> Batch:
+        del step
+        for name in ("caption_ids", "caption_mask"):
+            if name not in batch:
+                raise ValueError(
+                    f"batch has keys {sorted(batch)}; CLIP needs {name!r}: run method.prepare_batch on the "
+                    "host batch first"
+                )
+        (image,) = make_views(batch["image"], clip_views(self.image_size), key=key)
+        return {"image": image, "caption_ids": batch["caption_ids"], "caption_mask": batch["caption_mask"]}
+
+    def loss(
+        self, trainable: CLIPModel, state: Any, views: Batch, *, step: Int[Array, ""], key: PRNGKeyArray
+    ) -> tuple[Float[Array, ""], dict[str, Any]]:
+        del state, step
+        k_img, k_txt = jax.random.split(key)
+        img = trainable.embed_images(views["image"], key=k_img, inference=False)
+        txt = trainable.embed_texts(views["caption_ids"], views["caption_mask"], key=k_txt, inference=False)
+        loss = clip_loss(img, txt, trainable.log_logit_scale)
+        log_scale = jnp.clip(trainable.log_logit_scale, 0.0, CLIP_MAX_LOG_SCALE)
+        unit_txt = txt * jax.lax.rsqrt(jnp.maximum(jnp.sum(jnp.square(txt), axis=-1, keepdims=True), 1e-12))
+        sim = img @ unit_txt.T  # a row's argmax does not depend on that image's norm
+        hits = jnp.argmax(sim, axis=1) == jnp.arange(sim.shape[0])
+        metrics = {
+            "logit_scale": jnp.exp(jax.lax.stop_gradient(log_scale)),
+            "image_to_text_accuracy": jnp.mean(hits.astype(jnp.float32)),
+        }
+        return loss, {"metrics": metrics}
+
+    def update_state(
+        self, trainable: CLIPModel, state: Any, aux: dict[str, Any], *, step: Int[Array, ""]
+    ) -> Any:
+        del trainable, aux, step
+        return state
+
+    def encoder(self, trainable: CLIPModel) -> vitcore.ViT:
+        return trainable.image_encoder
+
+    def weight_decay_mask(self, trainable: CLIPModel) -> Any:
+        # Matmul, projection and token-embedding weights decay; biases, norms, position embeddings, the class
+        # token and the logit scale do not (open_clip excludes gains, biases and logit_scale).
+        return vitcore.weight_decay_mask(trainable)

@@ -1,0 +1,127 @@
+"""Supervised pre-training: a ViT with a classifier head and softmax cross-entropy on (multi-)label targets.
+
+The study's recipe (Koppula et al. 2022, A.3): crop-resize + flip augmentation, drop path 0.1, init std 0.02
+and head bias -10; multi-label data (JFT-like, at most 8 labels) trains on the mean of the one-hots with label
+smoothing 0.1 under a softmax cross-entropy (``losses.multilabel_targets`` + ``losses.softmax_xent``).
+Single-label data goes down the same path with one label per image. The backbone is the standard ViT::
+
+    method = Supervised(backbone=vitcore.get_config("vit-b16"), total_steps=250_000, num_classes=1000)
+    vit, state = method.init(key=key)           # state is {} (nothing non-trainable)
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any, ClassVar
+
+import equinox as eqx
+import jax.numpy as jnp
+import vitcore
+from jaxtyping import Array, Float, Int, PRNGKeyArray
+from vitcore.config import image_hw
+
+from .augment import make_views, supervised_views
+from .losses import multilabel_targets, softmax_xent
+from .method import AbstractMethod, Batch
+
+__all__ = ["Supervised", "batch_labels"]
+
+
+def batch_labels(batch: Batch) -> Int[Array, "b m"]:
+    """The label lists of a batch as [b, m] int32 (-1 padded): ``labels`` if present, else ``label`` (m=1)."""
+    if "labels" in batch:
+        labels = batch["labels"]
+    elif "label" in batch:
+        labels = batch["label"][:, None]
+    else:
+        raise ValueError(
+            f"batch has keys {sorted(batch)}; supervised training needs 'label' [b] or 'labels' [b, m]"
+        )
+    if not jnp.issubdtype(labels.dtype, jnp.integer) or labels.ndim != 2:
+        raise TypeError(f"labels have dtype {labels.dtype} and shape {labels.shape}; expected integer [b, m]")
+    return labels.astype(jnp.int32)
+
+
+class Supervised(AbstractMethod):
+    """Softmax classification on (multi-)labels; trainable = a ``vitcore.ViT`` with a ``num_classes`` head.
+
+    ``total_steps`` is taken for the uniform constructor; this method has no step schedule.
+    ``backbone``'s ``num_classes``, ``drop_path`` and ``head_bias_init`` are replaced by this method's values;
+    weights use the standard ViT init (truncated normal, std 0.02). ``max_labels`` caps the label list used
+    per image. ``aux["metrics"]["accuracy"]``: fraction of images whose top-1 class is one of their labels.
+    """
+
+    name: ClassVar[str] = "supervised"
+    backbone: vitcore.ViTConfig = eqx.field(static=True)
+    total_steps: int = eqx.field(static=True)
+    num_classes: int = eqx.field(static=True, default=1000)
+    drop_path: float = eqx.field(static=True, default=0.1)
+    label_smoothing: float = eqx.field(static=True, default=0.1)
+    max_labels: int = eqx.field(static=True, default=8)
+    head_bias_init: float = eqx.field(static=True, default=-10.0)
+
+    def __check_init__(self) -> None:
+        if not isinstance(self.backbone, vitcore.ViTConfig):
+            raise TypeError(f"backbone={self.backbone!r}; expected a vitcore.ViTConfig (vitcore.get_config)")
+        if type(self.total_steps) is not int or self.total_steps < 1:
+            raise ValueError(f"total_steps={self.total_steps!r}; expected a positive int")
+        if type(self.num_classes) is not int or self.num_classes < 1:
+            raise ValueError(f"num_classes={self.num_classes!r}; expected a positive int (dataset classes)")
+        if not 0.0 <= self.label_smoothing < 1.0:
+            raise ValueError(f"label_smoothing={self.label_smoothing!r}; expected 0 <= label_smoothing < 1")
+        if self.max_labels < 1:
+            raise ValueError(f"max_labels={self.max_labels!r}; expected a positive int")
+        self.config  # noqa: B018  (validates drop_path through ViTConfig)
+
+    @property
+    def config(self) -> vitcore.ViTConfig:
+        """The classifier's ViT config: ``backbone`` with this method's head and drop path."""
+        return dataclasses.replace(
+            self.backbone,
+            num_classes=self.num_classes,
+            drop_path=self.drop_path,
+            head_bias_init=self.head_bias_init,
+        )
+
+    @property
+    def image_size(self) -> int:
+        return image_hw(self.backbone.image_size)[0]
+
+    def init(self, *, key: PRNGKeyArray) -> tuple[vitcore.ViT, dict[str, Any]]:
+        return vitcore.ViT(self.config, key=key), {}
+
+    def views(self, batch: Batch, *, step: Int[Array, ""], key: PRNGKeyArray) -> Batch:
+        del step
+        (image,) = make_views(batch["image"], supervised_views(self.image_size), key=key)
+        return {"image": image, "labels": batch_labels(batch)[:, : self.max_labels]}
+
+    def loss(
+        self, trainable: vitcore.ViT, state: Any, views: Batch, *, step: Int[Array, ""], key: PRNGKeyArray
+    ) -> tuple[Float[Array, ""], dict[str, Any]]:
+        del state, step
+        logits = trainable(views["image"], key=key, inference=False).logits
+        return self.classification_loss(logits, views["labels"])
+
+    def classification_loss(
+        self, logits: Float[Array, "b k"], labels: Int[Array, "b m"]
+    ) -> tuple[Float[Array, ""], dict[str, Any]]:
+        """Softmax cross-entropy against ``multilabel_targets(labels)`` (-1 = padding) and the top-1 metric."""
+        targets = multilabel_targets(labels, self.num_classes, smoothing=self.label_smoothing)
+        loss = softmax_xent(logits, targets)
+        top1 = jnp.argmax(logits, axis=-1).astype(jnp.int32)
+        hit = jnp.any((labels == top1[:, None]) & (labels >= 0), axis=-1)
+        return loss, {"metrics": {"accuracy": jnp.mean(hit.astype(jnp.float32))}}
+
+    def update_state(
+        self, trainable: vitcore.ViT, state: Any, aux: dict[str, Any], *, step: Int[Array, ""]
+    ) -> Any:
+        del trainable, aux, step
+        return state
+
+    def encoder(self, trainable: vitcore.ViT) -> vitcore.ViT:
+        return trainable
+
+    def weight_decay_mask(self, trainable: vitcore.ViT) -> Any:
+        # Matmul and head weights decay; biases, norms, class token and position embedding do not.
+        return vitcore.weight_decay_mask(trainable)
+
