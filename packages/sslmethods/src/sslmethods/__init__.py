@@ -14,6 +14,8 @@ from .augment import (
     supervised_views,
 )
 from .ema import dino_center_update, ema_update
+from .method import AbstractMethod
+from .registry import METHODS, get_method
 from .losses import byol_loss, clip_loss, dino_loss, mae_loss, multilabel_targets, nt_xent, softmax_xent
 from .schedules import (
     byol_tau,
@@ -24,6 +26,9 @@ from .schedules import (
 )
 
 __all__ = [
+    "METHODS",
+    "AbstractMethod",
+    "get_method",
     "ViewConfig",
     "augment",
     "augment_batch",

@@ -1,0 +1,118 @@
+"""One training step: augment on device -> loss and grads -> update -> method state update.
+
+``make_step_fn`` returns the pure function (what ``flopmeter.measure`` compiles, on ``abstract_train_state``
+shapes); ``make_train_step`` returns it jitted with ``eqx.filter_jit`` and the state donated. The composition is
+exactly the one in ``sslmethods.method``'s docstring. The step returns the new parameters, optimizer and method
+state (so XLA keeps the backward pass and the update when the step is measured) and scalar metrics.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import equinox as eqx
+import jax
+import jax.numpy as jnp
+import optax
+from jaxtyping import Array, Float
+
+from .method import AbstractMethod, Batch
+from .train_state import TrainState
+
+StepFn = Callable[[TrainState, Batch], tuple[TrainState, dict[str, Float[Array, ""]]]]
+
+
+def _global_norm(tree: Any) -> Float[Array, ""]:
+    leaves = [jnp.sum(jnp.square(x.astype(jnp.float32))) for x in jax.tree.leaves(tree)]
+    return jnp.sqrt(sum(leaves, jnp.float32(0.0)))
+
+
+def make_step_fn(
+    method: AbstractMethod,
+    optimizer: optax.GradientTransformation,
+    *,
+    lr_schedule: optax.Schedule | None = None,
+    skip_nonfinite: bool = False,
+    state_sharding: Any = None,
+    batch_sharding: Any = None,
+) -> StepFn:
+    """The un-jitted step ``(state, batch) -> (new_state, metrics)``.
+
+    Randomness: ``k_aug, k_loss = split(fold_in(state.key, state.step))``. Metrics: ``loss``, ``grad_norm``
+    (global norm after ``adjust_grads``, before clipping), ``param_norm`` (after the update), ``finite`` (1.0 when
+    loss and gradients are finite), ``lr`` (when ``lr_schedule`` is given: the rate used by this update) and the
+    method's ``aux["metrics"]``. ``skip_nonfinite=True`` returns the input state unchanged (step not advanced) when
+    the loss or gradients are non-finite. ``state_sharding`` / ``batch_sharding`` (pytrees of shardings matching
+    ``eqx.filter(state, eqx.is_array)`` / the batch) pin the layouts inside the jitted program.
+    """
+
+    def step_fn(state: TrainState, batch: Batch) -> tuple[TrainState, dict[str, Float[Array, ""]]]:
+        if batch_sharding is not None:
+            batch = jax.lax.with_sharding_constraint(batch, batch_sharding)
+        step = state.step
+        k_aug, k_loss = jax.random.split(jax.random.fold_in(state.key, step))
+        views = method.views(batch, step=step, key=k_aug)
+        p, static = eqx.partition(state.trainable, eqx.is_inexact_array)
+
+        def loss_fn(p_: Any) -> tuple[Float[Array, ""], dict[str, Any]]:
+            return method.loss(eqx.combine(p_, static), state.method_state, views, step=step, key=k_loss)
+
+        (loss, aux), grads = jax.value_and_grad(loss_fn, has_aux=True)(p)
+        grads = method.adjust_grads(state.trainable, grads, step=step)
+        grad_norm = _global_norm(grads)
+        updates, opt_state = optimizer.update(grads, state.opt_state, p)
+        new_p = optax.apply_updates(p, updates)
+        trainable = eqx.combine(new_p, static)
+        method_state = method.update_state(trainable, state.method_state, aux, step=step)
+        new_state = TrainState(trainable, opt_state, method_state, step + 1, state.key)
+        finite = jnp.isfinite(loss) & jnp.isfinite(grad_norm)
+        if skip_nonfinite:
+            new_state = _select(finite, new_state, state)
+        if state_sharding is not None:
+            dynamic, static_state = eqx.partition(new_state, eqx.is_array)
+            new_state = eqx.combine(jax.lax.with_sharding_constraint(dynamic, state_sharding), static_state)
+        metrics = {
+            "loss": loss.astype(jnp.float32),
+            "grad_norm": grad_norm,
+            "param_norm": _global_norm(new_p),
+            "finite": finite.astype(jnp.float32),
+        }
+        if lr_schedule is not None:
+            metrics["lr"] = jnp.asarray(lr_schedule(step), jnp.float32)
+        for name, value in dict(aux.get("metrics", {})).items():
+            metrics[name] = jnp.asarray(value).astype(jnp.float32)
+        return new_state, metrics
+
+    return step_fn
+
+
+def _select(finite: Array, new: TrainState, old: TrainState) -> TrainState:
+    """``new`` where ``finite`` else ``old``, leaf by leaf (the root key never changes)."""
+    dyn_new, static = eqx.partition((new.trainable, new.opt_state, new.method_state, new.step), eqx.is_array)
+    dyn_old, _ = eqx.partition((old.trainable, old.opt_state, old.method_state, old.step), eqx.is_array)
+    chosen = jax.tree.map(lambda n, o: jnp.where(finite, n, o), dyn_new, dyn_old)
+    trainable, opt_state, method_state, step = eqx.combine(chosen, static)
+    return TrainState(trainable, opt_state, method_state, step, old.key)
+
+
+def make_train_step(
+    method: AbstractMethod,
+    optimizer: optax.GradientTransformation,
+    *,
+    lr_schedule: optax.Schedule | None = None,
+    skip_nonfinite: bool = False,
+    state_sharding: Any = None,
+    batch_sharding: Any = None,
+) -> StepFn:
+    """``make_step_fn`` jitted with ``eqx.filter_jit``; the state (and batch) buffers are donated, so the input
+    state must not be used after the call."""
+    fn = make_step_fn(
+        method,
+        optimizer,
+        lr_schedule=lr_schedule,
+        skip_nonfinite=skip_nonfinite,
+        state_sharding=state_sharding,
+        batch_sharding=batch_sharding,
+    )
+    return eqx.filter_jit(fn, donate="all")

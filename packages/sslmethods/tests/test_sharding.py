@@ -1,0 +1,90 @@
+"""Data parallelism on the 4 fake CPU devices: a sharded step equals the single-device step on the same batch."""
+
+import sys
+from pathlib import Path
+
+import equinox as eqx
+import jax
+import numpy as np
+import pytest
+from jax.sharding import PartitionSpec
+
+sys.path.insert(0, str(Path(__file__).parent))
+from _engine_toys import SyntheticData, ToyTeacher  # noqa: E402
+from sslmethods.optim import OptimConfig, make_optimizer  # noqa: E402
+from sslmethods.sharding import (  # noqa: E402
+    batch_sharding,
+    check_batch_size,
+    make_mesh,
+    put_batch,
+    shard_state,
+    state_shardings,
+)
+from sslmethods.step import make_train_step  # noqa: E402
+from sslmethods.train_state import decay_mask, init_train_state  # noqa: E402
+
+# Methods whose batch statistics must be global (the lead adds SimCLR and DINO here once they exist).
+METHODS = {"toy_teacher": lambda: ToyTeacher(image_shape=(8, 8, 1), hidden=32)}
+
+
+def _run(method, tx, state, batches, *, mesh=None, params="replicate"):
+    if mesh is None:
+        step = make_train_step(method, tx)
+        for b in batches:
+            state, metrics = step(state, b)
+        return state, metrics
+    shardings = state_shardings(state, mesh, params)
+    state = shard_state(state, shardings)
+    step = make_train_step(method, tx, state_sharding=shardings, batch_sharding=batch_sharding(mesh))
+    for b in batches:
+        state, metrics = step(state, put_batch(b, mesh))
+    return state, metrics
+
+
+@pytest.mark.parametrize("params", ["replicate", "fsdp"])
+@pytest.mark.parametrize("name", sorted(METHODS))
+def test_sharded_step_equals_single_device(name, params):
+    assert jax.device_count() == 4, "the root conftest sets 4 fake CPU devices"
+    method = METHODS[name]()
+    trainable, _ = method.init(key=jax.random.key(0))
+    tx = make_optimizer(OptimConfig(lr=1e-2, weight_decay=0.1, warmup_steps=1), 10, decay_mask(method, trainable))
+    data = SyntheticData(16)
+    batches = [data.batch_at(i) for i in range(3)]
+
+    def fresh():
+        return init_train_state(method, tx, key=jax.random.key(0))
+
+    single, m1 = _run(method, tx, fresh(), batches)
+    mesh = make_mesh()
+    sharded, m4 = _run(method, tx, fresh(), batches, mesh=mesh, params=params)
+    hidden = sharded.trainable.hidden.weight
+    assert len(hidden.sharding.device_set) == 4
+    if params == "fsdp":
+        assert hidden.sharding.spec == PartitionSpec(None, "data")  # (32, 64): the larger axis is split
+    for a, b in zip(jax.tree.leaves(eqx.filter(single, eqx.is_inexact_array)),
+                    jax.tree.leaves(eqx.filter(sharded, eqx.is_inexact_array)), strict=True):
+        np.testing.assert_allclose(np.asarray(a), np.asarray(b), rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(float(m1["loss"]), float(m4["loss"]), rtol=1e-5)
+    np.testing.assert_allclose(float(m1["grad_norm"]), float(m4["grad_norm"]), rtol=1e-5)
+
+
+def test_put_batch_splits_the_batch_axis():
+    mesh = make_mesh()
+    batch = put_batch(SyntheticData(8).batch_at(0), mesh)
+    image = batch["image"]
+    assert image.shape == (8, 8, 8, 1)
+    assert image.sharding == batch_sharding(mesh)
+    assert {s.data.shape for s in image.addressable_shards} == {(2, 8, 8, 1)}
+
+
+def test_indivisible_batch_is_a_clear_error():
+    mesh = make_mesh()
+    with pytest.raises(ValueError, match=r"batch_size=10 is not divisible by the 4 devices.*8 or 12"):
+        check_batch_size(10, mesh)
+    with pytest.raises(ValueError, match="batch_size=6"):
+        put_batch(SyntheticData(6).batch_at(0), mesh)
+
+
+def test_bad_param_mode():
+    with pytest.raises(ValueError, match="params='zero'"):
+        state_shardings({}, make_mesh(), "zero")

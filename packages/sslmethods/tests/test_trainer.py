@@ -1,0 +1,124 @@
+"""The training loop end to end on a toy method: run directory, metrics, FLOPs/CO2 accounting, NaN guard, export."""
+
+import json
+import sys
+from pathlib import Path
+
+import equinox as eqx
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+sys.path.insert(0, str(Path(__file__).parent))
+from _engine_toys import SyntheticData, ToyTeacher  # noqa: E402
+from sslmethods.checkpoint import Checkpointer, NonFiniteError, all_finite  # noqa: E402
+from sslmethods.export import export_encoder, load_encoder  # noqa: E402
+from sslmethods.optim import OptimConfig  # noqa: E402
+from sslmethods.train_state import init_train_state  # noqa: E402
+from sslmethods.trainer import KnnSplits, TrainConfig, build_optimizer, train  # noqa: E402
+
+OPTIM = OptimConfig(lr=1e-2, weight_decay=0.05, warmup_fraction=0.1)
+
+
+class NanAt(SyntheticData):
+    """Batch number ``bad`` (0-based) holds a NaN pixel."""
+
+    def __init__(self, batch_size, bad):
+        super().__init__(batch_size)
+        self.bad = bad
+
+    def batch_at(self, index):
+        batch = super().batch_at(index)
+        if index == self.bad:
+            batch["image"][0, 0, 0, 0] = np.nan
+        return batch
+
+
+def _knn():
+    ev = SyntheticData(32, seed=7)
+    a, b = ev.batch_at(0), ev.batch_at(1)
+    return KnnSplits(a["image"], a["label"], b["image"], b["label"], num_classes=4)
+
+
+@pytest.mark.slow
+def test_run_directory_and_accounting(tmp_path):
+    flopmeter = pytest.importorskip("flopmeter")
+    cfg = TrainConfig(out_dir=str(tmp_path), steps=12, batch_size=16, log_every=4, checkpoint_every=6,
+                      eval_every=6, watts=100.0, print_progress=False)
+    summary, state = train(ToyTeacher(), OPTIM, SyntheticData(16), cfg, knn=_knn(),
+                           run_info={"model": "toy-mlp", "dataset": "synthetic"})
+    names = {p.name for p in tmp_path.iterdir()}
+    assert {"config.json", "metrics.jsonl", "checkpoints", "encoder.eqx", "encoder.json", "summary.json"} <= names
+    assert json.loads((tmp_path / "summary.json").read_text())["steps"] == 12
+    config = json.loads((tmp_path / "config.json").read_text())
+    assert config["train"]["steps"] == 12 and config["optim"]["lr"] == 1e-2 and config["run"]["model"] == "toy-mlp"
+
+    records = [json.loads(line) for line in (tmp_path / "metrics.jsonl").read_text().splitlines()]
+    train_records = [r for r in records if "loss" in r]
+    assert [r["step"] for r in train_records] == [4, 6, 8, 12]  # log_every=4 plus the checkpoint/eval step 6
+    assert [r["step"] for r in records if "knn_top1" in r] == [6, 12]
+    for key in ("loss", "lr", "grad_norm", "param_norm", "images_per_second", "flops", "kg_co2e"):
+        assert key in train_records[-1]
+
+    # FLOPs: measured once on the compiled step; total = per step x steps.
+    from sslmethods.step import make_step_fn
+    from sslmethods.train_state import abstract_train_state
+
+    tx, _ = build_optimizer(ToyTeacher(), OPTIM, 12)
+    abstract, batch = abstract_train_state(ToyTeacher(), tx, {"image": jax.ShapeDtypeStruct((16, 8, 8, 1),
+                                                                                            jnp.float32),
+                                                              "label": jax.ShapeDtypeStruct((16,), jnp.int32)})
+    expected = flopmeter.measure(make_step_fn(ToyTeacher(), tx), abstract, batch).flops
+    assert summary["flops_per_step"] == expected
+    assert summary["total_flops"] == expected * 12
+    assert train_records[-1]["flops"] == expected * 12
+    # CO2: devices x watts x hours -> kWh x 267 gCO2e/kWh (gcp:europe-west1).
+    kwh = summary["devices"] * 100.0 * summary["wall_seconds"] / 3600 / 1000
+    assert summary["energy_kwh"] == pytest.approx(kwh, rel=1e-9)
+    assert summary["kg_co2e"] == pytest.approx(kwh * 267 / 1000, rel=1e-9)
+    assert summary["status"] == "completed" and summary["knn"][-1]["step"] == 12
+    assert int(state.step) == 12 and all_finite(state)
+
+
+def test_nan_stops_naming_the_step_and_last_good_checkpoint(tmp_path):
+    cfg = TrainConfig(out_dir=str(tmp_path), steps=10, batch_size=8, log_every=10, checkpoint_every=2,
+                      measure_flops=False, print_progress=False)
+    with pytest.raises(NonFiniteError, match=r"at step 5 .*last good checkpoint: .*checkpoints/4"):
+        train(ToyTeacher(), OPTIM, NanAt(8, bad=4), cfg)  # the 5th batch is bad
+    ckpt = Checkpointer(tmp_path / "checkpoints", every=2)
+    assert ckpt.latest_step() == 4  # nothing written after the bad step
+    tx, _ = build_optimizer(ToyTeacher(), OPTIM, 10)
+    restored, _, _ = ckpt.restore(init_train_state(ToyTeacher(), tx, key=jax.random.key(0)))
+    assert all_finite(restored)
+
+
+def test_nan_skip_mode_drops_the_update(tmp_path):
+    cfg = TrainConfig(out_dir=str(tmp_path), steps=6, batch_size=8, log_every=3, checkpoint_every=3,
+                      measure_flops=False, print_progress=False, on_nonfinite="skip")
+    summary, state = train(ToyTeacher(), OPTIM, NanAt(8, bad=2), cfg)
+    assert summary["skipped_steps"] == 1 and summary["steps"] == 6
+    assert int(state.step) == 6 and all_finite(state)
+
+
+def test_batch_size_mismatch_is_an_error(tmp_path):
+    cfg = TrainConfig(out_dir=str(tmp_path), steps=2, batch_size=16, measure_flops=False, print_progress=False)
+    with pytest.raises(ValueError, match=r"sizes \{'image': 8, 'label': 8\}; expected 16"):
+        train(ToyTeacher(), OPTIM, SyntheticData(8), cfg)
+    with pytest.raises(ValueError, match="TrainConfig.steps=0"):
+        TrainConfig(out_dir=str(tmp_path), steps=0, batch_size=8)
+
+
+@pytest.mark.slow
+def test_vit_encoder_export_round_trip(tmp_path):
+    import vitcore
+
+    vit = vitcore.create("vit-test", key=jax.random.key(0))
+    export_encoder(vit, tmp_path)
+    loaded = load_encoder(tmp_path)
+    assert loaded.config == vit.config
+    images = jax.random.uniform(jax.random.key(1), (2, 32, 32, 3))
+    np.testing.assert_array_equal(np.asarray(loaded(images).pooled), np.asarray(vit(images).pooled))
+    for a, b in zip(jax.tree.leaves(eqx.filter(loaded, eqx.is_array)), jax.tree.leaves(eqx.filter(vit, eqx.is_array)),
+                    strict=True):
+        np.testing.assert_array_equal(np.asarray(a), np.asarray(b))

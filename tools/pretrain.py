@@ -1,0 +1,97 @@
+"""Pre-train one method: the one command a user runs.
+
+    python tools/pretrain.py --method dino --model vit-test --dataset fmnist_objects --steps 50 --batch 64
+    python tools/pretrain.py --method mae --model vit-b16 --dataset /data/imagenet/1.0.0 --preset paper:i1k \\
+        --steps 250000 --batch 4096 --out runs/mae-b16 --resume
+
+Writes config.json, metrics.jsonl, checkpoints/, encoder.eqx/.json and summary.json under --out. The embedded
+Fashion-MNIST sets are built on first use; other datasets are a name built by tools/build_dataset.py or a TFDS
+directory. SIGTERM checkpoints and exits; --resume continues from the last checkpoint.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+
+def resolve_dataset(name: str) -> Path:
+    import datasets  # tools/datasets
+
+    if (Path(name) / "dataset_info.json").exists():
+        return Path(name)
+    if name not in datasets.BUILDERS:
+        raise SystemExit(f"--dataset {name!r}: not a TFDS directory and not one of {sorted(datasets.BUILDERS)}")
+    built = sorted((datasets.default_data_dir() / name).glob("*/dataset_info.json"))
+    if built:
+        return built[-1].parent
+    if name.startswith("fmnist"):
+        print(f"building {name} (first use) ...", file=sys.stderr)
+        return datasets.build(name)
+    raise SystemExit(f"--dataset {name!r} is not built; run: python tools/build_dataset.py {name} --source ...")
+
+
+def main(argv: list[str] | None = None) -> dict:
+    import jax
+    import sslmethods
+    import vitcore
+    from sslmethods import presets, recipes, sharding, trainer
+    from sslmethods.data import PretrainData, pretrain_loader
+
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--method", required=True, choices=sorted(sslmethods.METHODS))
+    p.add_argument("--model", required=True, choices=list(vitcore.PRESETS))
+    p.add_argument("--dataset", required=True, help="fmnist_objects, fmnist_scenes, a built name or a TFDS dir")
+    p.add_argument("--steps", type=int, required=True)
+    p.add_argument("--batch", type=int, required=True, help="global batch size")
+    p.add_argument("--out", default=None, help="run directory (default runs/<method>-<model>-<dataset>)")
+    p.add_argument("--preset", default="demo", choices=presets.PRESET_NAMES)
+    p.add_argument("--resume", action="store_true", help="continue from the last checkpoint in --out")
+    p.add_argument("--image-size", type=int, default=None, help="default: the model preset's")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--checkpoint-every", type=int, default=500)
+    p.add_argument("--log-every", type=int, default=10)
+    p.add_argument("--eval-every", type=int, default=0, help="kNN monitor interval (0: at the end only)")
+    p.add_argument("--workers", type=int, default=0, help="grain decoding worker processes")
+    p.add_argument("--fsdp", action="store_true", help="shard parameters and optimizer state over devices")
+    p.add_argument("--skip-nonfinite", action="store_true", help="drop non-finite updates instead of stopping")
+    p.add_argument("--hardware", default=None, help="flopmeter hardware name for the CO2 estimate")
+    p.add_argument("--watts", type=float, default=None, help="watts per device for the CO2 estimate")
+    args = p.parse_args(argv)
+
+    sharding.initialize_distributed()
+    try:
+        sharding.check_batch_size(args.batch, sharding.make_mesh())
+    except ValueError as error:
+        p.error(f"--batch: {error}")
+    directory = resolve_dataset(args.dataset)
+    out = args.out or f"runs/{args.method}-{args.model}-{Path(args.dataset).name}"
+    if not args.resume and (Path(out) / "checkpoints").exists():
+        p.error(f"--out {out} already holds a run; pass --resume to continue it or choose another --out")
+    method, optim = recipes.build_method(
+        args.method, args.model, preset=args.preset, total_steps=args.steps, image_size=args.image_size,
+        method_overrides=recipes.dataset_overrides(args.method, directory))
+    image_size = vitcore.get_config(args.model, **({"image_size": args.image_size} if args.image_size else {}))
+    size = image_size.image_size if isinstance(image_size.image_size, int) else image_size.image_size[0]
+    data = iter(pretrain_loader(PretrainData(str(directory), batch_size=args.batch, image_size=size,
+                                             seed=args.seed, worker_count=args.workers)))
+    cfg = trainer.TrainConfig(
+        out_dir=out, steps=args.steps, batch_size=args.batch, seed=args.seed, checkpoint_every=args.checkpoint_every,
+        log_every=args.log_every, eval_every=args.eval_every, resume=args.resume, hardware=args.hardware,
+        watts=args.watts, param_sharding="fsdp" if args.fsdp else "replicate",
+        on_nonfinite="skip" if args.skip_nonfinite else "raise")
+    knn = recipes.knn_splits(directory, image_size=size)
+    summary, _ = trainer.train(
+        method, optim, data, cfg, knn=knn, host_fn=recipes.host_fn(method),
+        run_info={"method": args.method, "model": args.model, "dataset": args.dataset, "preset": args.preset,
+                  "dataset_dir": str(directory), "devices": jax.device_count(), "method_repr": repr(method)})
+    print(json.dumps(summary, indent=2, default=str))
+    return summary
+
+
+if __name__ == "__main__":
+    main()
