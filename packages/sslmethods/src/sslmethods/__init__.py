@@ -13,10 +13,14 @@ from .augment import (
     simclr_views,
     supervised_views,
 )
+from .byol import BYOL
+from .clip import CLIP
+from .dino import DINO
 from .ema import dino_center_update, ema_update
+from .losses import byol_loss, clip_loss, dino_loss, mae_loss, multilabel_targets, nt_xent, softmax_xent
+from .mae import MAE
 from .method import AbstractMethod
 from .registry import METHODS, get_method
-from .losses import byol_loss, clip_loss, dino_loss, mae_loss, multilabel_targets, nt_xent, softmax_xent
 from .schedules import (
     byol_tau,
     dino_teacher_momentum,
@@ -24,8 +28,16 @@ from .schedules import (
     dino_weight_decay,
     warmup_cosine,
 )
+from .simclr import SimCLR
+from .supervised import Supervised
 
 __all__ = [
+    "BYOL",
+    "CLIP",
+    "DINO",
+    "MAE",
+    "SimCLR",
+    "Supervised",
     "METHODS",
     "AbstractMethod",
     "get_method",

@@ -84,13 +84,13 @@ _PAPER = {"supervised": _supervised, "clip": _clip, "simclr": _simclr, "byol": _
 
 # Demo: the paper's optimizer family at a tiny scale; warmup as a fraction since demo runs are short, larger lr for
 # tiny models, small heads so a run takes minutes on a laptop CPU.
-_DEMO_OVERRIDES: dict[str, dict[str, Any]] = {
+_DEMO_OVERRIDES: dict[str, dict[str, Any]] = {  # heads and decoders scaled down with the tiny demo backbones
     "supervised": {"drop_path": 0.0},
-    "clip": {"embed_dim": 64, "text_encoder": "text-mini"},
+    "clip": {"embed_dim": 64, "text_encoder": "text-test"},
     "simclr": {},
-    "byol": {"tau_base": 0.99},
-    "dino": {"num_local_crops": 2, "out_dim": 1024},
-    "mae": {"mask_ratio": 0.75, "decoder": "mae-decoder-tiny"},
+    "byol": {"tau_base": 0.99, "proj_hidden_dim": 512, "pred_hidden_dim": 512, "proj_dim": 128},
+    "dino": {"num_local_crops": 2, "out_dim": 1024, "hidden_dim": 512, "bottleneck_dim": 128},
+    "mae": {"mask_ratio": 0.75, "decoder": "mae-decoder-tiny", "decoder_width": 128},
 }
 
 
