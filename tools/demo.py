@@ -14,6 +14,8 @@ numbers are honest but tiny: a 2-block, 32-wide ViT trained for a few hundred st
 from __future__ import annotations
 
 import argparse
+import functools
+import os
 import subprocess
 import sys
 import time
@@ -23,11 +25,11 @@ TOOLS = Path(__file__).resolve().parent
 METHODS = ("supervised", "clip", "simclr", "byol", "dino", "mae")
 
 
-def run(*args: str) -> None:
+def run_tool(*args: str, env: dict[str, str]) -> None:
     """Runs one tool in its own process (fresh compile caches and memory), echoing the command."""
     cmd = [sys.executable, str(TOOLS / args[0]), *args[1:]]
     print("\n$ " + " ".join(["python", f"tools/{args[0]}", *args[1:]]), flush=True)
-    subprocess.run(cmd, check=True)
+    subprocess.run(cmd, check=True, env=env)
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -47,6 +49,9 @@ def main(argv: list[str] | None = None) -> None:
         p.error(f"--methods: unknown {unknown}; expected a subset of {', '.join(METHODS)}")
 
     start = time.time()
+    # The demo's datasets live in its own folder, so its sizes never clash with other builds under data/.
+    env = {**os.environ, "FLOPWISE_DATA": str((args.out / "data").resolve())}
+    run = functools.partial(run_tool, env=env)
     run("build_dataset.py", "fmnist_scenes", "--num-examples", str(args.seg_examples))
     seg = ["--dataset", "fmnist_scenes", "--steps", str(args.seg_steps), "--batch", str(args.seg_batch),
            "--image-size", "64"]

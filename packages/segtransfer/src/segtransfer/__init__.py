@@ -2,15 +2,22 @@
 
 Public API: `metrics.confusion_matrix` / `metrics.miou` (mmseg semantics), `FCNHead`, `pixel_cross_entropy`,
 `Segmenter` and its builders, the study's optimizer (`finetune_optimizer`, `warmup_poly_schedule`) and the
-fine-tuning pieces (`train_step`, `evaluate`, `fit`). `segtransfer.data` holds the input pipelines.
+fine-tuning pieces (`train_step`, `evaluate`, `fit`), and the protocol runner: encoders from a pre-training run, a
+timm file or scratch (`load_encoder`), `FinetuneConfig`, checkpointed/resumable `finetune_run`, fine-tune FLOPs
+(`train_step_cost`) and the grid/seed selection writing ``result.json`` (`run_study`). `segtransfer.data` holds the
+input pipelines.
 """
 
-from . import metrics
+from . import metrics, protocol
+from .checkpoints import latest_checkpoint_step, restore_checkpoint, save_checkpoint
+from .encoders import EncoderInfo, encoder_kind, load_encoder, load_timm_state_dict
 from .fcn_head import FCNHead, upsample_bilinear
 from .finetune import FitResult, center_crop, evaluate, fit, predict_logits, slide_logits, train_step
 from .loss import pixel_cross_entropy
 from .metrics import confusion_matrix, miou
 from .optim import finetune_optimizer, warmup_poly_schedule
+from .protocol import FinetuneConfig, finetune_steps, warmup_steps
+from .run import finetune_run
 from .segmenter import (
     Segmenter,
     create_segmenter,
@@ -19,6 +26,9 @@ from .segmenter import (
     segmenter_lr_scale,
     segmenter_weight_decay_mask,
 )
+from .step_flops import train_step_cost
+from .study import run_study, study_grid
+from .transfer_data import describe_segmentation_dataset, whole_image_batches
 
 __all__ = [
     "metrics",
@@ -42,4 +52,21 @@ __all__ = [
     "evaluate",
     "fit",
     "FitResult",
+    "protocol",
+    "EncoderInfo",
+    "encoder_kind",
+    "load_encoder",
+    "load_timm_state_dict",
+    "FinetuneConfig",
+    "finetune_steps",
+    "warmup_steps",
+    "save_checkpoint",
+    "restore_checkpoint",
+    "latest_checkpoint_step",
+    "train_step_cost",
+    "finetune_run",
+    "run_study",
+    "study_grid",
+    "describe_segmentation_dataset",
+    "whole_image_batches",
 ]

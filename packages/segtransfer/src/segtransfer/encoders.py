@@ -1,0 +1,176 @@
+"""The encoder a fine-tuning starts from, and where it came from (for the report's cost axis).
+
+Three sources, named by one string (``tools/finetune_seg.py --encoder``):
+
+- a pre-training run directory: ``encoder.eqx`` + ``encoder.json`` (`vitcore.load_pretrained`) and the run's
+  ``summary.json`` (method, model, dataset, steps, total_flops, kg_co2e) for provenance;
+- a timm-format checkpoint file: ``.safetensors`` (needs the ``safetensors`` package) or ``.npz`` (numpy; keys are
+  timm's names, or timm's names under a ``param/`` prefix as in vitcore's test fixture), loaded with
+  `vitcore.from_timm` for a given preset, the classifier ``head.*`` dropped;
+- ``"scratch"``: a random initialisation of a preset (the study's from-scratch baseline; pre-training FLOPs 0).
+
+Example::
+
+    encoder, info = load_encoder("runs/mae-vit-test", image_size=64)
+    encoder, info = load_encoder("scratch", model="vit-test", key=jr.key(0), image_size=64)
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import importlib.util
+import json
+from pathlib import Path
+from typing import Any
+
+import equinox as eqx
+import jax
+import jax.random as jr
+import numpy as np
+import vitcore
+from jaxtyping import PRNGKeyArray
+from vitcore.serialisation import CONFIG_FILE
+
+__all__ = ["EncoderInfo", "ENCODER_KINDS", "load_encoder", "load_timm_state_dict", "encoder_kind"]
+
+ENCODER_KINDS = ("run", "timm", "scratch")
+_TIMM_SUFFIXES = (".safetensors", ".npz")
+
+
+@dataclasses.dataclass(frozen=True)
+class EncoderInfo:
+    """Provenance of an encoder, as written under ``"encoder"`` in ``result.json``.
+
+    ``pretrain_flops`` is 0 for scratch and None when unknown (timm files; runs without a FLOP count).
+    """
+
+    kind: str
+    path: str | None = None
+    method: str | None = None
+    model: str | None = None
+    pretrain_dataset: str | None = None
+    pretrain_steps: int | None = None
+    pretrain_flops: float | None = None
+    pretrain_kg_co2e: float | None = None
+
+    def __post_init__(self) -> None:
+        if self.kind not in ENCODER_KINDS:
+            raise ValueError(f"kind={self.kind!r}: expected one of {ENCODER_KINDS}")
+
+    def to_json(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+
+def encoder_kind(spec: str) -> str:
+    """"scratch", "run" (a directory with encoder.json) or "timm" (a .safetensors/.npz file); ValueError
+    otherwise, naming the valid forms."""
+    if spec == "scratch":
+        return "scratch"
+    path = Path(spec)
+    if path.is_dir():
+        if not (path / CONFIG_FILE).is_file():
+            raise ValueError(
+                f"encoder={spec!r} is a directory without {CONFIG_FILE}; expected a "
+                "pre-training run directory (encoder.eqx + encoder.json + summary.json)"
+            )
+        return "run"
+    if path.suffix in _TIMM_SUFFIXES:
+        if not path.is_file():
+            raise ValueError(f"encoder={spec!r}: file not found")
+        return "timm"
+    raise ValueError(
+        f"encoder={spec!r}: expected 'scratch', a pre-training run directory, or a timm checkpoint file "
+        f"ending in {' or '.join(_TIMM_SUFFIXES)}"
+    )
+
+
+def load_timm_state_dict(path: str | Path) -> dict[str, np.ndarray]:
+    """timm parameter name -> numpy array from a ``.safetensors`` or ``.npz`` file.
+
+    In an ``.npz`` whose keys include ``param/...`` only those are read (prefix removed; other arrays, e.g. stored
+    reference outputs, are ignored); otherwise every array is a parameter.
+    """
+    path = Path(path)
+    if path.suffix == ".safetensors":
+        if importlib.util.find_spec("safetensors") is None:
+            raise ValueError(
+                f"encoder={str(path)!r} is a .safetensors file but the safetensors package is not installed; "
+                "pip install 'safetensors>=0.4,<1' (or pip install segtransfer[timm]) or convert it to .npz"
+            )
+        from safetensors.numpy import load_file
+
+        return dict(load_file(str(path)))
+    if path.suffix == ".npz":
+        with np.load(path) as data:
+            names = list(data.files)
+            if any(n.startswith("param/") for n in names):
+                return {n.removeprefix("param/"): data[n] for n in names if n.startswith("param/")}
+            return {n: data[n] for n in names}
+    raise ValueError(f"path={str(path)!r}: expected a .safetensors or .npz file")
+
+
+def _headless(encoder: vitcore.ViT) -> vitcore.ViT:
+    """The encoder without its classification head (a supervised run exports one)."""
+    if encoder.head is None:
+        return encoder
+    config = dataclasses.replace(encoder.config, num_classes=0)
+    structure = jax.tree.structure(eqx.filter_eval_shape(vitcore.ViT, config, key=jr.key(0)))
+    # The head is the module's last field, so its leaves are the last ones in tree order.
+    leaves = jax.tree.leaves(encoder)[: -len(jax.tree.leaves(encoder.head))]
+    return jax.tree.unflatten(structure, leaves)
+
+
+def _summary(directory: Path) -> dict[str, Any]:
+    path = directory / "summary.json"
+    if not path.is_file():
+        return {}  # an encoder saved by hand: provenance unknown, reported as nulls
+    return json.loads(path.read_text())
+
+
+def _number(value: Any, kind: type) -> Any:
+    return None if value is None else kind(value)
+
+
+def load_encoder(
+    spec: str,
+    *,
+    model: str | None = None,
+    key: PRNGKeyArray | None = None,
+    image_size: int | None = None,
+) -> tuple[vitcore.ViT, EncoderInfo]:
+    """A headless `vitcore.ViT` and its `EncoderInfo` from ``spec`` (see the module docstring).
+
+    ``model``: the preset, needed for timm files and scratch; for a run it must match the run's model if given.
+    ``key``: initialisation key, needed for scratch only. ``image_size``: a scratch encoder is built at this size;
+    loaded encoders keep theirs (`segtransfer.create_segmenter` interpolates position embeddings).
+    """
+    kind = encoder_kind(spec)
+    if kind in ("timm", "scratch") and model not in vitcore.PRESETS:
+        raise ValueError(f"model={model!r}: encoder {spec!r} needs a preset, one of {sorted(vitcore.PRESETS)}")
+    if kind == "scratch":
+        if key is None:
+            raise ValueError("key=None: a scratch encoder needs an initialisation key")
+        overrides = {} if image_size is None else {"image_size": image_size}
+        encoder = vitcore.create(model, key=key, num_classes=0, **overrides)
+        return encoder, EncoderInfo(kind="scratch", model=model, pretrain_flops=0.0, pretrain_steps=0)
+    if kind == "timm":
+        state = {k: v for k, v in load_timm_state_dict(spec).items() if not k.startswith("head.")}
+        encoder = vitcore.from_timm(model, state, num_classes=0)
+        return encoder, EncoderInfo(kind="timm", path=str(Path(spec).resolve()), model=model)
+    directory = Path(spec)
+    encoder = _headless(vitcore.load_pretrained(directory))
+    summary = _summary(directory)
+    run_model = summary.get("model")
+    if model is not None and run_model is not None and model != run_model:
+        raise ValueError(f"model={model!r} but the run {spec!r} pre-trained {run_model!r}; drop --model")
+    info = EncoderInfo(
+        kind="run",
+        path=str(directory.resolve()),
+        method=summary.get("method"),
+        model=run_model or model,
+        pretrain_dataset=summary.get("dataset"),
+        pretrain_steps=_number(summary.get("steps"), int),
+        pretrain_flops=_number(summary.get("total_flops"), float),
+        pretrain_kg_co2e=_number(summary.get("kg_co2e"), float),
+    )
+    return encoder, info

@@ -1,0 +1,82 @@
+"""load_encoder: run directories, timm .npz/.safetensors files (checked against timm's own outputs), scratch."""
+
+import dataclasses
+import json
+from pathlib import Path
+
+import equinox as eqx
+import jax
+import jax.numpy as jnp
+import jax.random as jr
+import numpy as np
+import pytest
+import vitcore
+from segtransfer import encoder_kind, load_encoder, load_timm_state_dict
+
+FIXTURE = Path(vitcore.__file__).parents[2] / "tests" / "fixtures" / "timm_vit_tiny.npz"
+
+
+def _leaves(tree):
+    return [np.asarray(x) for x in jax.tree.leaves(eqx.filter(tree, eqx.is_array))]
+
+
+def _run_dir(path, encoder, **summary):
+    vitcore.save_pretrained(encoder, path)
+    (path / "summary.json").write_text(json.dumps(summary))
+    return path
+
+
+def test_run_directory_encoder_and_provenance(tmp_path):
+    vit = vitcore.create("vit-test", key=jr.key(0))
+    _run_dir(tmp_path / "run", vit, method="mae", model="vit-test", dataset="fmnist_objects", steps=20,
+             total_flops=1.5e12, kg_co2e=None, batch_size=8)
+    encoder, info = load_encoder(str(tmp_path / "run"))
+    for a, b in zip(_leaves(vit), _leaves(encoder), strict=True):
+        np.testing.assert_array_equal(a, b)
+    assert info.to_json() == {"kind": "run", "path": str((tmp_path / "run").resolve()), "method": "mae",
+                              "model": "vit-test", "pretrain_dataset": "fmnist_objects", "pretrain_steps": 20,
+                              "pretrain_flops": 1.5e12, "pretrain_kg_co2e": None}
+    with pytest.raises(ValueError, match="pre-trained 'vit-test'"):
+        load_encoder(str(tmp_path / "run"), model="vit-demo")
+
+
+def test_run_directory_with_classifier_head_is_made_headless(tmp_path):
+    vit = vitcore.create("vit-test", key=jr.key(1), num_classes=10)
+    _run_dir(tmp_path / "sup", vit, method="supervised", model="vit-test")
+    encoder, _ = load_encoder(str(tmp_path / "sup"))
+    assert encoder.head is None and encoder.config == dataclasses.replace(vit.config, num_classes=0)
+    images = jr.uniform(jr.key(2), (2, 32, 32, 3))
+    np.testing.assert_array_equal(np.asarray(encoder(images).patch_tokens), np.asarray(vit(images).patch_tokens))
+
+
+def test_timm_npz_reproduces_timm_features_and_safetensors_matches(tmp_path):
+    data = np.load(FIXTURE)
+    encoder, info = load_encoder(str(FIXTURE), model="vit-test")
+    assert info.kind == "timm" and info.pretrain_flops is None and encoder.head is None
+    # timm's forward_features (after the final norm), stored in the fixture by tools/make_timm_fixture.py
+    tokens = np.asarray(encoder(jnp.asarray(data["images"])).tokens, np.float64)
+    assert np.max(np.abs(tokens - data["tokens"])) / np.max(np.abs(data["tokens"])) < 1e-4
+    state = load_timm_state_dict(FIXTURE)
+    assert "head.weight" in state and "images" not in state  # only the param/ arrays
+    pytest.importorskip("safetensors")
+    from safetensors.numpy import save_file
+
+    save_file({k: np.ascontiguousarray(v) for k, v in state.items()}, str(tmp_path / "w.safetensors"))
+    again, _ = load_encoder(str(tmp_path / "w.safetensors"), model="vit-test")
+    for a, b in zip(_leaves(encoder), _leaves(again), strict=True):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_scratch_and_bad_specs(tmp_path):
+    encoder, info = load_encoder("scratch", model="vit-test", key=jr.key(0), image_size=16)
+    assert encoder.config.image_size == 16 and info.pretrain_flops == 0.0 and info.kind == "scratch"
+    with pytest.raises(ValueError, match="vit-b16"):  # names the valid presets
+        load_encoder("scratch", key=jr.key(0))
+    with pytest.raises(ValueError, match="key"):
+        load_encoder("scratch", model="vit-test")
+    with pytest.raises(ValueError, match="file not found"):
+        encoder_kind(str(tmp_path / "missing.npz"))
+    with pytest.raises(ValueError, match="without encoder.json"):
+        encoder_kind(str(tmp_path))
+    with pytest.raises(ValueError, match="'scratch', a pre-training run directory"):
+        encoder_kind(str(tmp_path / "weights.pth"))

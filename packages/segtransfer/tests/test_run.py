@@ -1,0 +1,158 @@
+"""finetune_run / run_study on a tiny TFDS segmentation set: exact resume, checkpoints, grid + seeds, FLOPs."""
+
+import io
+import json
+
+import equinox as eqx
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+import tensorflow_datasets as tfds
+from PIL import Image
+from segtransfer import (
+    FinetuneConfig,
+    describe_segmentation_dataset,
+    finetune_run,
+    latest_checkpoint_step,
+    restore_checkpoint,
+    run_study,
+    save_checkpoint,
+    whole_image_batches,
+)
+from segtransfer.run import build_model, build_optimizer
+
+S = 16
+
+
+def _png(array):
+    buffer = io.BytesIO()
+    Image.fromarray(array).save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+class TinySeg(tfds.core.GeneratorBasedBuilder, skip_registration=True):
+    """Three classes: background 0, a red square 1, a blue square 2 (position/size from the index)."""
+
+    VERSION = tfds.core.Version("1.0.0")
+    url_infos = None
+
+    def _info(self):
+        return self.dataset_info_from_configs(
+            features=tfds.features.FeaturesDict({
+                "image": tfds.features.Image(shape=(S, S, 3)),
+                "segmentation_mask": tfds.features.Image(shape=(S, S, 1)),
+            }),
+            metadata=tfds.core.MetadataDict(segmentation_classes=["bg", "red", "blue"]),
+        )
+
+    def _split_generators(self, dl_manager):
+        return {"train": self._generate_examples(12, 0), "test": self._generate_examples(4, 100)}
+
+    def _generate_examples(self, count, offset):
+        for index in range(count):
+            rng = np.random.default_rng(offset + index)
+            mask = np.zeros((S, S), np.uint8)
+            cls = 1 + index % 2
+            y, x = rng.integers(0, S - 6, 2)
+            mask[y : y + 6, x : x + 6] = cls
+            image = np.full((S, S, 3), 128, np.uint8)
+            image[mask == 1] = (220, 30, 30)
+            image[mask == 2] = (30, 30, 220)
+            yield index, {"image": _png(image), "segmentation_mask": _png(mask)}
+
+
+@pytest.fixture(scope="module")
+def dataset(tmp_path_factory):
+    builder = TinySeg(data_dir=str(tmp_path_factory.mktemp("tinyseg")), file_format="array_record")
+    builder.download_and_prepare()
+    return builder.data_dir
+
+
+def _config(dataset, **kw):
+    info = describe_segmentation_dataset(dataset)
+    base = dict(dataset_dir=dataset, num_classes=info.num_classes, steps=4, lr=1e-3, wd=0.05, batch_size=4,
+                image_size=S, eval_split=info.eval_split, eval_batch_size=4, head_channels=8, norm_groups=4,
+                checkpoint_every=2, log_every=1)
+    return FinetuneConfig(**{**base, **kw})
+
+
+def _state_bytes(run_dir, step):
+    return (run_dir / "checkpoints" / f"step_{step:08d}" / "state.eqx").read_bytes()
+
+
+def test_dataset_description(dataset):
+    info = describe_segmentation_dataset(dataset)
+    assert (info.num_classes, info.train_size, info.eval_split, info.split_sizes["test"]) == (3, 12, "test", 4)
+
+
+def test_whole_image_batches_for_slide_eval(dataset):
+    full = list(whole_image_batches(dataset, "test", 3, short_side=S))
+    assert len(full) == 4 and all(b["image"].shape == (1, S, S, 3) and b["mask"].dtype == np.int32 for b in full)
+    assert {int(v) for b in full for v in np.unique(b["mask"])} == {0, 1, 2}
+    red = full[0]["image"][0][full[0]["mask"][0] == 1]
+    np.testing.assert_allclose(red, np.broadcast_to(np.float32([220, 30, 30]) / 255, red.shape), rtol=1e-6)
+    half = list(whole_image_batches(dataset, "test", 3, short_side=S // 2))
+    # PIL nearest-neighbour halving samples pixel centres 2i + 1
+    np.testing.assert_array_equal(half[1]["mask"][0], full[1]["mask"][0][1::2, 1::2])
+
+
+@pytest.mark.slow  # three short runs of one compiled step on 2 shared cores: ~20-40 s
+def test_interrupted_run_resumes_exactly(dataset, tmp_path):
+    config = _config(dataset)
+    full = finetune_run(config, encoder="scratch", model="vit-test", out_dir=tmp_path / "a", log=lambda s: None)
+    assert full["status"] == "done" and full["warmup_steps"] == 1
+    stopped = finetune_run(config, encoder="scratch", model="vit-test", out_dir=tmp_path / "b",
+                           stop=lambda done: done == 3, log=lambda s: None)
+    assert stopped == {"status": "preempted", "step": 3}
+    assert latest_checkpoint_step(tmp_path / "b" / "checkpoints") == 3  # an off-interval stop still saves
+    with pytest.raises(ValueError, match="resume"):
+        finetune_run(config, encoder="scratch", model="vit-test", out_dir=tmp_path / "b")
+    resumed = finetune_run(config, encoder="scratch", model="vit-test", out_dir=tmp_path / "b", resume=True,
+                           log=lambda s: None)
+    # bit-identical final state (model + Adam moments + schedule count) and the same evaluation
+    assert _state_bytes(tmp_path / "a", 4) == _state_bytes(tmp_path / "b", 4)
+    assert [resumed[k] for k in ("miou", "aacc", "iou")] == [full[k] for k in ("miou", "aacc", "iou")]
+    assert _state_bytes(tmp_path / "b", 3) != _state_bytes(tmp_path / "b", 4)  # the resumed steps did train
+    assert json.loads((tmp_path / "b" / "run.json").read_text())["miou"] == resumed["miou"]
+
+
+def test_checkpoint_round_trip_keep_and_nan_refusal(dataset, tmp_path):
+    config = _config(dataset)
+    model, _ = build_model(config, "scratch", model="vit-test")
+    opt = build_optimizer(model, config)
+    state = opt.init(eqx.filter(model, eqx.is_array))
+    for step in (2, 4, 6):
+        save_checkpoint(tmp_path, step, model, state, data_state=b"\x00grain", metadata={"s": step}, keep=2)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["step_00000004", "step_00000006"]
+    restored = restore_checkpoint(tmp_path, model, state)
+    assert (restored.step, restored.data_state, restored.metadata) == (6, b"\x00grain", {"s": 6})
+    for a, b in zip(jax.tree.leaves(eqx.filter((model, state), eqx.is_array)),
+                    jax.tree.leaves(eqx.filter((restored.model, restored.opt_state), eqx.is_array)), strict=True):
+        np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
+    broken = eqx.tree_at(lambda m: m.head.classifier.bias, model, jnp.full_like(model.head.classifier.bias, jnp.nan))
+    with pytest.raises(FloatingPointError, match="step 8"):
+        save_checkpoint(tmp_path, 8, broken, state)
+    assert latest_checkpoint_step(tmp_path) == 6
+    assert restore_checkpoint(tmp_path / "none", model, state) is None
+
+
+@pytest.mark.slow  # 3 runs + one FLOP measurement: ~30 s
+def test_study_grid_seeds_and_flops(dataset, tmp_path):
+    config = _config(dataset, steps=2, checkpoint_every=5)
+    grid = [(1e-3, 0.05), (1e-6, 0.05)]
+    result = run_study(config, encoder="scratch", model="vit-test", out_dir=tmp_path, dataset="tiny", grid=grid,
+                       seeds=[0, 1], log=lambda s: None)
+    runs = {p.name: json.loads((p / "run.json").read_text()) for p in (tmp_path / "runs").iterdir()}
+    assert sorted(runs) == ["lr0.001-wd0.05-seed0", "lr0.001-wd0.05-seed1", "lr1e-06-wd0.05-seed0"] or \
+        sorted(runs) == ["lr0.001-wd0.05-seed0", "lr1e-06-wd0.05-seed0", "lr1e-06-wd0.05-seed1"]
+    best = max(result["grid"], key=lambda r: r["miou"])
+    assert (result["lr"], result["wd"]) == (best["lr"], best["wd"])
+    chosen = [runs[f"lr{result['lr']:g}-wd0.05-seed{s}"]["miou"] for s in (0, 1)]
+    assert result["per_seed_miou"] == chosen and result["miou"] == pytest.approx(np.median(chosen))
+    # FLOPs measured once on the step: one run = per step x 2 steps; all 3 runs done = x 6
+    per_step = result["finetune_flops_per_step"]
+    assert per_step > 0 and result["finetune_macs_per_step"] == per_step / 2
+    assert result["finetune_flops"] == per_step * 2 and result["finetune_flops_all_runs"] == per_step * 6
+    saved = json.loads((tmp_path / "result.json").read_text())
+    assert saved["seeds"] == [0, 1] and len(saved["iou"]) == 3 and saved["encoder"]["kind"] == "scratch"

@@ -1,0 +1,72 @@
+"""tools/finetune_seg.py: argument errors, and a tiny end-to-end run whose result.json tools/report.py accepts."""
+
+import json
+from pathlib import Path
+
+import finetune_seg  # tools/finetune_seg.py (tools/ is on sys.path via tests/conftest.py)
+import jax.random as jr
+import pytest
+import report
+import vitcore
+
+FMNIST = Path("/usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz")
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["--encoder", "scratch", "--dataset", "fmnist_scenes"], "--model"),
+        (["--encoder", "scratch", "--model", "vit-test", "--dataset", "cityscapes"], "fmnist_scenes"),
+        (["--encoder", "weights.pth", "--model", "vit-test", "--dataset", "ade20k"], "'scratch', a pre-training run"),
+        (["--encoder", "scratch", "--model", "vit-x", "--dataset", "ade20k"], "vit-test"),
+        (["--encoder", "scratch", "--model", "vit-test", "--dataset", "ade20k", "--grid", "--lr", "1e-4"], "--grid"),
+        (["--encoder", "scratch", "--model", "vit-test", "--dataset", "ade20k", "--steps", "3", "--epochs", "2"],
+         "not allowed with"),
+        (["--encoder", "scratch", "--model", "vit-test", "--dataset", "ade20k", "--seeds", "0"], "--seeds 0"),
+        (["--encoder", "scratch", "--model", "vit-test", "--dataset", "ade20k", "--eval-mode", "whole"], "slide"),
+    ],
+)
+def test_bad_arguments_fail_fast_naming_the_choices(tmp_path, capsys, argv, message):
+    with pytest.raises(SystemExit):
+        finetune_seg.main([*argv, "--out", str(tmp_path / "out"), "--data-dir", str(tmp_path / "data")])
+    assert message in capsys.readouterr().err
+
+
+def test_unbuilt_ade20k_names_the_build_command(tmp_path):
+    with pytest.raises(SystemExit, match="build_dataset.py ade20k"):
+        finetune_seg.main(["--encoder", "scratch", "--model", "vit-test", "--dataset", "ade20k",
+                           "--out", str(tmp_path / "o"), "--data-dir", str(tmp_path / "data")])
+
+
+@pytest.mark.slow  # one compiled step, one eval, one FLOP measurement: ~20-40 s on 2 shared cores
+@pytest.mark.skipif(not FMNIST.exists(), reason="Fashion-MNIST (Debian dataset-fashion-mnist) is not installed")
+def test_end_to_end_from_a_run_directory(tmp_path):
+    import datasets
+
+    datasets.build("fmnist_scenes", data_dir=tmp_path / "data", num_examples=24, image_size=32)
+    run = tmp_path / "pretrain"
+    vitcore.save_pretrained(vitcore.create("vit-test", key=jr.key(0)), run)
+    (run / "summary.json").write_text(json.dumps({"method": "mae", "model": "vit-test", "dataset": "fmnist_objects",
+                                                  "steps": 10, "total_flops": 3e9, "kg_co2e": 1e-7}))
+    out = tmp_path / "seg"
+    finetune_seg.main(["--encoder", str(run), "--dataset", "fmnist_scenes", "--data-dir", str(tmp_path / "data"),
+                       "--out", str(out), "--steps", "3", "--batch", "4", "--image-size", "32", "--log-every", "1"])
+    result = json.loads((out / "result.json").read_text())
+    types = {"dataset": str, "miou": float, "aacc": float, "iou": list, "finetune_flops": float,
+             "finetune_flops_per_step": float, "steps": int, "batch_size": int, "image_size": int, "lr": float,
+             "wd": float, "seeds": list, "per_seed_miou": list, "eval_mode": str, "encoder": dict}
+    for key, kind in types.items():
+        assert isinstance(result[key], kind), (key, result[key])
+    assert 0.0 <= result["miou"] <= 1.0 and 0.0 <= result["aacc"] <= 1.0 and len(result["iou"]) == 11
+    assert all(v is None or 0.0 <= v <= 1.0 for v in result["iou"])
+    assert (result["steps"], result["batch_size"], result["image_size"], result["seeds"]) == (3, 4, 32, [0])
+    assert result["finetune_flops"] == 3 * result["finetune_flops_per_step"] > 0
+    assert result["eval_mode"] == "center_crop" and result["dataset"] == "fmnist_scenes"
+    assert result["encoder"] == {"kind": "run", "path": str(run.resolve()), "method": "mae", "model": "vit-test",
+                                 "pretrain_dataset": "fmnist_objects", "pretrain_steps": 10, "pretrain_flops": 3e9,
+                                 "pretrain_kg_co2e": 1e-7}
+    rep = report.main([str(out), "--out", str(out / "report")])
+    assert [r["method"] for r in rep["rows"]] == ["mae"] and rep["rows"][0]["miou"] == pytest.approx(result["miou"])
+    with pytest.raises(SystemExit):  # a finished result is not overwritten without --resume
+        finetune_seg.main(["--encoder", str(run), "--dataset", "fmnist_scenes", "--data-dir", str(tmp_path / "data"),
+                           "--out", str(out), "--steps", "3"])
