@@ -37,10 +37,11 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--out", type=Path, default=Path("runs/demo"))
     p.add_argument("--methods", default=",".join(METHODS), help=f"comma-separated subset of {','.join(METHODS)}")
     p.add_argument("--model", default="vit-test", help="vitcore preset of the encoder")
-    p.add_argument("--pretrain-steps", type=int, default=150)
+    p.add_argument("--pretrain-steps", type=int, default=300)
     p.add_argument("--pretrain-batch", type=int, default=64)
-    p.add_argument("--seg-steps", type=int, default=300)
+    p.add_argument("--seg-steps", type=int, default=600)
     p.add_argument("--seg-batch", type=int, default=16)
+    p.add_argument("--seg-lr", type=float, default=5e-4, help="fine-tuning learning rate (1e-4 stalls this short)")
     p.add_argument("--seg-examples", type=int, default=2000, help="fmnist_scenes training images to build")
     args = p.parse_args(argv)
     methods = [m for m in args.methods.split(",") if m]
@@ -54,7 +55,7 @@ def main(argv: list[str] | None = None) -> None:
     run = functools.partial(run_tool, env=env)
     run("build_dataset.py", "fmnist_scenes", "--num-examples", str(args.seg_examples))
     seg = ["--dataset", "fmnist_scenes", "--steps", str(args.seg_steps), "--batch", str(args.seg_batch),
-           "--image-size", "64"]
+           "--image-size", "64", "--lr", str(args.seg_lr)]
     for method in methods:
         pre = args.out / "pretrain" / method
         if not (pre / "summary.json").exists():
