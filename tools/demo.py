@@ -41,7 +41,7 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--pretrain-batch", type=int, default=64)
     p.add_argument("--seg-steps", type=int, default=600)
     p.add_argument("--seg-batch", type=int, default=16)
-    p.add_argument("--seg-lr", type=float, default=5e-4, help="fine-tuning learning rate (1e-4 stalls this short)")
+    p.add_argument("--seg-lr", type=float, default=1e-3, help="fine-tuning learning rate (1e-4 stalls this short)")
     p.add_argument("--seg-examples", type=int, default=2000, help="fmnist_scenes training images to build")
     args = p.parse_args(argv)
     methods = [m for m in args.methods.split(",") if m]
