@@ -13,8 +13,8 @@ from pathlib import Path
 import numpy as np
 import tensorflow_datasets as tfds
 
-from datasets.base import OfflineBuilder
-from datasets.encoding import encode_png, read_label_png, read_rgb_image_bytes
+from ..images import encode_png, read_label_png, read_rgb_image_bytes
+from .base import OfflineBuilder
 
 NUM_CLASSES = 150
 IGNORE_INDEX = 255
