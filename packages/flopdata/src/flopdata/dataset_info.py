@@ -23,7 +23,8 @@ INFO_FILE = "dataset_info.json"
 FEATURES_FILE = "features.json"
 
 
-def _short(error: BaseException) -> str:
+def short_reason(error: BaseException) -> str:
+    """The first line of a third-party error's message, at most 160 characters (for "<file> is not ... (why)")."""
     text = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
     return text if len(text) <= 160 else text[:157] + "..."
 
@@ -32,7 +33,7 @@ def _check_json(path: Path, kind: str) -> None:
     try:
         parsed = json.loads(path.read_bytes())
     except (UnicodeDecodeError, json.JSONDecodeError) as error:
-        raise ValueError(f"{path} is not a valid TFDS {kind} ({_short(error)})") from error
+        raise ValueError(f"{path} is not a valid TFDS {kind} ({short_reason(error)})") from error
     if not isinstance(parsed, dict):
         raise ValueError(f"{path} is not a valid TFDS {kind} (a JSON {type(parsed).__name__}, not an object)")
 
@@ -58,7 +59,7 @@ def open_builder(directory: str | Path) -> tfds.core.DatasetBuilder:
         return tfds.builder_from_directory(str(path))
     except (json_format.Error, ValueError, KeyError, TypeError, OSError) as error:
         missing = "" if features_path.exists() else f"; there is no {FEATURES_FILE} beside it"
-        raise ValueError(f"{info_path} is not a valid TFDS {INFO_FILE} ({_short(error)}{missing})") from error
+        raise ValueError(f"{info_path} is not a valid TFDS {INFO_FILE} ({short_reason(error)}{missing})") from error
 
 
 @dataclasses.dataclass(frozen=True)

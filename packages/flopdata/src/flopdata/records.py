@@ -20,7 +20,7 @@ import tensorflow_datasets as tfds
 from google.protobuf.message import DecodeError
 from tensorflow_datasets.proto import tf_example_pb2
 
-from .dataset_info import open_builder
+from .dataset_info import open_builder, short_reason
 
 __all__ = ["RecordSource", "allow_worker_processes", "parse_example"]
 
@@ -97,9 +97,8 @@ class RecordSource:
         try:
             record = self._open()[index]
         except (RuntimeError, OSError) as error:  # array_record reports corrupt files as RuntimeError
-            reason = str(error).strip().splitlines()[0][:160] if str(error).strip() else type(error).__name__
             raise ValueError(
-                f"{self.file_of(index)} is not a valid array_record file ({reason}); reading "
+                f"{self.file_of(index)} is not a valid array_record file ({short_reason(error)}); reading "
                 f"{self.describe(index)}"
             ) from error
         return {"record": record, "index": index}
