@@ -9,15 +9,11 @@ batch 64), for each worker count. The first batch (worker start-up) is not timed
 from __future__ import annotations
 
 import argparse
-import sys
 import time
-from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tools"))
-
-import datasets  # noqa: E402
-from segtransfer.data import SegmentationData, segmentation_loader  # noqa: E402
-from sslmethods.data import PretrainData, pretrain_loader  # noqa: E402
+import flopdata
+from segtransfer.data import SegmentationData, segmentation_loader
+from sslmethods.data import PretrainData, pretrain_loader
 
 
 def examples_per_second(loader, batches: int) -> float:
@@ -38,7 +34,7 @@ def main() -> None:
     parser.add_argument("--workers", type=int, nargs="+", default=[0, 2])
     parser.add_argument("--batches", type=int, default=20)
     args = parser.parse_args()
-    directory = str(datasets.build("fmnist_scenes", data_dir=args.data_dir, num_examples=10000, seed=0))
+    directory = str(flopdata.build("fmnist_scenes", data_dir=args.data_dir, num_examples=10000, seed=0))
     print(f"dataset: {directory}")
     print(f"{'pipeline':<34} {'workers':>7} {'examples/s':>11}")
     for workers in args.workers:

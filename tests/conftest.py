@@ -1,4 +1,4 @@
-"""Root tests: put `tools/` on sys.path so tests import the dataset builders as `datasets`."""
+"""Root tests: put `tools/` on sys.path so tests import the command-line tools as modules."""
 
 import sys
 from pathlib import Path

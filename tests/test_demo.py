@@ -13,10 +13,10 @@ FMNIST = Path("/usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz")
 @pytest.mark.skipif(not FMNIST.exists(), reason="Fashion-MNIST (Debian dataset-fashion-mnist) is not installed")
 def test_demo_runs_end_to_end_and_reports(tmp_path, monkeypatch):
     # The demo builds fmnist_objects at its default size on first use; keep it small and out of the repo.
-    import datasets
+    import flopdata
 
     out = tmp_path / "demo"
-    datasets.build("fmnist_objects", data_dir=out / "data", num_examples=256)
+    flopdata.build("fmnist_objects", data_dir=out / "data", num_examples=256)
     demo.main(["--out", str(out), "--methods", "mae", "--pretrain-steps", "3", "--pretrain-batch", "16",
                "--seg-steps", "3", "--seg-batch", "8", "--seg-examples", "64"])
     report = json.loads((out / "report" / "report.json").read_text())

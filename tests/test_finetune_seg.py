@@ -32,18 +32,21 @@ def test_bad_arguments_fail_fast_naming_the_choices(tmp_path, capsys, argv, mess
     assert message in capsys.readouterr().err
 
 
-def test_unbuilt_ade20k_names_the_build_command(tmp_path):
-    with pytest.raises(SystemExit, match="build_dataset.py ade20k"):
+def test_unbuilt_ade20k_names_the_build_command(tmp_path, capsys):
+    with pytest.raises(SystemExit) as info:
         finetune_seg.main(["--encoder", "scratch", "--model", "vit-test", "--dataset", "ade20k",
                            "--out", str(tmp_path / "o"), "--data-dir", str(tmp_path / "data")])
+    assert info.value.code == 2
+    assert "error: --dataset: dataset 'ade20k' is not built; run: python tools/build_dataset.py ade20k" in (
+        capsys.readouterr().err)
 
 
 @pytest.mark.slow  # one compiled step, one eval, one FLOP measurement: ~20-40 s on 2 shared cores
 @pytest.mark.skipif(not FMNIST.exists(), reason="Fashion-MNIST (Debian dataset-fashion-mnist) is not installed")
 def test_end_to_end_from_a_run_directory(tmp_path):
-    import datasets
+    import flopdata
 
-    datasets.build("fmnist_scenes", data_dir=tmp_path / "data", num_examples=24, image_size=32)
+    flopdata.build("fmnist_scenes", data_dir=tmp_path / "data", num_examples=24, image_size=32)
     run = tmp_path / "pretrain"
     vitcore.save_pretrained(vitcore.create("vit-test", key=jr.key(0)), run)
     (run / "summary.json").write_text(json.dumps({"method": "mae", "model": "vit-test", "dataset": "fmnist_objects",

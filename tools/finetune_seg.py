@@ -18,26 +18,11 @@ import json
 import sys
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-
 DATASETS = {"ade20k": 512, "fmnist_scenes": 64}  # name -> default image size
 
 
-def resolve_dataset(name: str, data_dir: str | None) -> Path:
-    import datasets  # tools/datasets
-
-    root = Path(data_dir) if data_dir else datasets.default_data_dir()
-    built = sorted((root / name).glob("*/dataset_info.json"))
-    if built:
-        return built[-1].parent
-    if name == "fmnist_scenes":
-        print(f"building {name} under {root} (first use) ...", file=sys.stderr)
-        return datasets.build(name, data_dir=root)
-    raise SystemExit(f"--dataset {name!r} is not built under {root}; run: python tools/build_dataset.py {name} "
-                     "--source ... [--data-dir ...]")
-
-
 def main(argv: list[str] | None = None) -> dict:
+    import flopdata
     import segtransfer as st
     import vitcore
     from segtransfer import protocol
@@ -80,7 +65,10 @@ def main(argv: list[str] | None = None) -> dict:
         p.error(f"--epochs {args.epochs}: expected > 0")
     if args.out.joinpath("result.json").exists() and not args.resume:
         p.error(f"--out {args.out} already holds result.json; pass --resume or choose another --out")
-    info = st.describe_segmentation_dataset(resolve_dataset(args.dataset, args.data_dir))
+    try:
+        info = st.describe_segmentation_dataset(flopdata.resolve(args.dataset, data_dir=args.data_dir))
+    except ValueError as error:
+        p.error(f"--dataset: {error}")
     steps = st.finetune_steps(batch_size=args.batch, dataset_size=info.train_size, steps=args.steps,
                               epochs=None if args.steps else (args.epochs or protocol.STUDY_EPOCHS))
     try:

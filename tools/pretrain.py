@@ -13,29 +13,11 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 from pathlib import Path
-
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-
-
-def resolve_dataset(name: str) -> Path:
-    import datasets  # tools/datasets
-
-    if (Path(name) / "dataset_info.json").exists():
-        return Path(name)
-    if name not in datasets.BUILDERS:
-        raise SystemExit(f"--dataset {name!r}: not a TFDS directory and not one of {sorted(datasets.BUILDERS)}")
-    built = sorted((datasets.default_data_dir() / name).glob("*/dataset_info.json"))
-    if built:
-        return built[-1].parent
-    if name.startswith("fmnist"):
-        print(f"building {name} (first use) ...", file=sys.stderr)
-        return datasets.build(name)
-    raise SystemExit(f"--dataset {name!r} is not built; run: python tools/build_dataset.py {name} --source ...")
 
 
 def main(argv: list[str] | None = None) -> dict:
+    import flopdata
     import jax
     import sslmethods
     import vitcore
@@ -68,7 +50,10 @@ def main(argv: list[str] | None = None) -> dict:
         sharding.check_batch_size(args.batch, sharding.make_mesh())
     except ValueError as error:
         p.error(f"--batch: {error}")
-    directory = resolve_dataset(args.dataset)
+    try:
+        directory = flopdata.resolve(args.dataset)
+    except ValueError as error:
+        p.error(f"--dataset: {error}")
     out = args.out or f"runs/{args.method}-{args.model}-{Path(args.dataset).name}"
     if not args.resume and (Path(out) / "checkpoints").exists():
         p.error(f"--out {out} already holds a run; pass --resume to continue it or choose another --out")

@@ -1,28 +1,28 @@
 """Shared pieces of the method tests: the tiny backbone and the 30-step learning smoke test on `fmnist_objects`.
 
-The dataset is written by the data engineer's builder (`tools/datasets`, what `tools/build_dataset.py` runs) into
-pytest's session temp folder, once per session (`datasets.build` reuses a build made with the same options), and
+The dataset is written by flopdata's builder (`flopdata.build`, what `tools/build_dataset.py` runs) into
+pytest's session temp folder, once per session (`flopdata.build` reuses a build made with the same options), and
 read back through `sslmethods.data`, the real pipeline. Without the Fashion-MNIST idx files the smoke tests skip.
 """
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 import equinox as eqx
+import flopdata
 import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
 import vitcore
+from flopdata.builders import fmnist_idx
 from sslmethods.data import PretrainData, pretrain_loader
 from sslmethods.method import AbstractMethod
 from sslmethods.optim import OptimConfig, make_optimizer
 from sslmethods.step import make_train_step
 from sslmethods.train_state import TrainState, decay_mask, init_train_state
 
-TOOLS = Path(__file__).resolve().parents[3] / "tools"
 SMOKE_STEPS = 30
 SMOKE_BATCH = 32
 IMAGE_SIZE = 32
@@ -33,18 +33,8 @@ def tiny_backbone(**overrides) -> vitcore.ViTConfig:
     return vitcore.get_config("vit-test", **overrides)
 
 
-def _datasets_module():
-    if str(TOOLS) not in sys.path:
-        sys.path.insert(0, str(TOOLS))
-    import datasets
-    from datasets import fmnist_idx
-
-    return datasets, fmnist_idx
-
-
 def fmnist_objects(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A 128-example, 32-pixel `fmnist_objects` build (skips the test when Fashion-MNIST is absent)."""
-    datasets, fmnist_idx = _datasets_module()
     source = fmnist_idx.default_source()
     if (
         not (source / "train-images-idx3-ubyte.gz").exists()
@@ -52,7 +42,7 @@ def fmnist_objects(tmp_path_factory: pytest.TempPathFactory) -> Path:
     ):
         pytest.skip(f"Fashion-MNIST idx files not in {source} (apt-get install dataset-fashion-mnist)")
     root = tmp_path_factory.getbasetemp() / "fmnist_objects_smoke"
-    return datasets.build("fmnist_objects", data_dir=root, num_examples=128, seed=0, image_size=IMAGE_SIZE)
+    return flopdata.build("fmnist_objects", data_dir=root, num_examples=128, seed=0, image_size=IMAGE_SIZE)
 
 
 def _copy(state: TrainState) -> TrainState:

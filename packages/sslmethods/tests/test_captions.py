@@ -1,12 +1,9 @@
-"""Pseudo-captions (the study's "This is a photo of <label> and <label2> ...") and dataset class names."""
+"""Pseudo-captions (the study's "This is a photo of <label> and <label2> ...")."""
 
-import io
 
 import numpy as np
 import pytest
-import tensorflow_datasets as tfds
-from PIL import Image
-from sslmethods.captions import batch_captions, label_names, pseudo_caption
+from sslmethods.captions import batch_captions, pseudo_caption
 
 NAMES = ("t-shirt", "trouser", "pullover", "dress", "coat", "sandal", "shirt", "sneaker", "bag", "ankle boot")
 
@@ -59,32 +56,3 @@ def test_batch_captions_prefers_the_dataset_caption():
     assert batch_captions({"image": batch["image"][:1], "label": np.asarray([3])}, NAMES) == [
         "This is a photo of dress."
     ]
-
-
-class _Named(tfds.core.GeneratorBasedBuilder, skip_registration=True):
-    VERSION = tfds.core.Version("1.0.0")
-    url_infos = None
-
-    def _info(self):
-        return self.dataset_info_from_configs(
-            features=tfds.features.FeaturesDict(
-                {
-                    "image": tfds.features.Image(shape=(4, 4, 3)),
-                    "labels": tfds.features.Sequence(tfds.features.ClassLabel(names=["cat", "dog", "hat"])),
-                }
-            )
-        )
-
-    def _split_generators(self, dl_manager):
-        return {"train": self._generate_examples()}
-
-    def _generate_examples(self):
-        buffer = io.BytesIO()
-        Image.fromarray(np.zeros((4, 4, 3), np.uint8)).save(buffer, format="PNG")
-        yield 0, {"image": buffer.getvalue(), "labels": [2, 0]}
-
-
-def test_label_names_from_a_dataset_directory(tmp_path):
-    builder = _Named(data_dir=str(tmp_path), file_format="array_record")
-    builder.download_and_prepare()
-    assert label_names(builder.data_dir) == ("cat", "dog", "hat")

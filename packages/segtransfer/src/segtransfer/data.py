@@ -1,7 +1,8 @@
 """Transfer input pipelines on grain: segmentation (image + mask) and detection (image + padded instances).
 
-Reads TFDS directories written by `tools/build_dataset.py` (`ade20k`, `fmnist_scenes`, `coco_instances`)
-through array_record without TensorFlow. Images come out float32 [b, s, s, 3] in [0, 1] (normalise on device).
+Reads TFDS directories written by `flopdata.build` (`ade20k`, `fmnist_scenes`, `coco_instances`) through
+array_record without TensorFlow (`flopdata.RecordSource`). Images come out float32 [b, s, s, 3] in [0, 1]
+(normalise on device).
 
 Segmentation (`segmentation_loader`), records with `image` + `segmentation_mask`:
 - train: random rescale by a factor from {0.5, 0.75, ..., 2.0} of a base size whose short side is `base_size`
@@ -22,81 +23,15 @@ Detection (`detection_loader`), records with `image` + `objects/{bbox,label,mask
 from __future__ import annotations
 
 import dataclasses
-import io
-from pathlib import Path
 
 import grain
 import jax
 import numpy as np
-import tensorflow_datasets as tfds
-from jaxtyping import Float32, UInt8
-from PIL import Image, UnidentifiedImageError
-from tensorflow_datasets.proto import tf_example_pb2
+from flopdata import RecordSource, allow_worker_processes, decode_gray, decode_rgb, parse_example, resize_image
+from jaxtyping import Float32
 
 IGNORE_INDEX = 255
 RESCALE_FACTORS = (0.5, 0.75, 1.0, 1.25, 1.5, 1.75, 2.0)
-
-
-def parse_example(raw: bytes) -> dict[str, list]:
-    """A serialized tf.train.Example as {flat feature name: list of values}."""
-    example = tf_example_pb2.Example.FromString(raw)
-    return {
-        key: list(getattr(f, f.WhichOneof("kind")).value) if f.WhichOneof("kind") else []
-        for key, f in example.features.feature.items()
-    }
-
-
-def decode_png_or_jpeg(encoded: bytes, *, where: str, mode: str) -> UInt8[np.ndarray, "h w *c"]:
-    """Bytes -> uint8 array in PIL `mode` ("RGB" or "L"); ValueError naming `where` if corrupt."""
-    try:
-        with Image.open(io.BytesIO(encoded)) as image:
-            return np.asarray(image.convert(mode) if image.mode != mode else image)
-    except (UnidentifiedImageError, OSError, SyntaxError) as error:
-        raise ValueError(f"corrupt image in {where}: {error}") from error
-
-
-def _resize(array: np.ndarray, height: int, width: int, *, nearest: bool) -> np.ndarray:
-    if array.shape[:2] == (height, width):
-        return array
-    method = Image.Resampling.NEAREST if nearest else Image.Resampling.BILINEAR
-    return np.asarray(Image.fromarray(array).resize((width, height), method))
-
-
-class RecordSource:
-    """Grain random-access source over a TFDS split; element i is {"record": bytes, "index": i}."""
-
-    def __init__(self, directory: str | Path, split: str):
-        self.directory, self.split = str(directory), split
-        builder = tfds.builder_from_directory(self.directory)
-        if split not in builder.info.splits:
-            raise ValueError(
-                f"split={split!r} is not in {self.directory!r}; it has {sorted(builder.info.splits)}"
-            )
-        self.name = builder.info.name
-        self.feature_names = tuple(builder.info.features.keys())
-        self.metadata = dict(builder.info.metadata or {})
-        self._length = builder.info.splits[split].num_examples
-        self._records = None
-
-    def __len__(self) -> int:
-        return self._length
-
-    def __getitem__(self, index) -> dict:
-        if self._records is None:
-            self._records = tfds.builder_from_directory(self.directory).as_data_source(
-                self.split, deserialize_method=tfds.decode.DeserializeMethod.RAW_BYTES
-            )
-        return {"record": self._records[int(index)], "index": int(index)}
-
-    def describe(self, index: int) -> str:
-        return f"{self.name} {self.split}[{index}] ({self.directory})"
-
-    def __repr__(self) -> str:
-        # grain checks a restored iterator state against repr(data_source): keep it stable across processes.
-        return f"RecordSource(directory={self.directory!r}, split={self.split!r})"
-
-    def __getstate__(self):
-        return {**self.__dict__, "_records": None}
 
 
 def photometric_distortion(
@@ -190,9 +125,9 @@ class SegmentationTransform(grain.transforms.RandomMap):
 
     def decode(self, element: dict) -> tuple[np.ndarray, np.ndarray]:
         where = self.source.describe(element["index"])
-        fields = parse_example(element["record"])
-        image = decode_png_or_jpeg(fields["image"][0], where=where, mode="RGB")
-        mask = decode_png_or_jpeg(fields["segmentation_mask"][0], where=where + " mask", mode="L")
+        fields = parse_example(element["record"], where=where)
+        image = decode_rgb(fields["image"][0], where=where)
+        mask = decode_gray(fields["segmentation_mask"][0], where=where + " mask")
         if mask.shape != image.shape[:2]:
             raise ValueError(f"{where}: mask is {mask.shape}, image is {image.shape[:2]}")
         bad = (mask >= self.config.num_classes) & (mask != IGNORE_INDEX)
@@ -213,7 +148,7 @@ class SegmentationTransform(grain.transforms.RandomMap):
             factor = RESCALE_FACTORS[int(rng.integers(len(RESCALE_FACTORS)))]
             scale = base * factor / min(h, w)
             nh, nw = max(1, round(h * scale)), max(1, round(w * scale))
-            image, mask = _resize(image, nh, nw, nearest=False), _resize(mask, nh, nw, nearest=True)
+            image, mask = resize_image(image, nh, nw), resize_image(mask, nh, nw, nearest=True)
             top = int(rng.integers(0, max(nh - size, 0) + 1))
             left = int(rng.integers(0, max(nw - size, 0) + 1))
             image, mask = _crop_or_pad(image, mask, top, left, size)
@@ -223,7 +158,7 @@ class SegmentationTransform(grain.transforms.RandomMap):
         else:
             scale = size / min(h, w)
             nh, nw = max(size, round(h * scale)), max(size, round(w * scale))
-            image, mask = _resize(image, nh, nw, nearest=False), _resize(mask, nh, nw, nearest=True)
+            image, mask = resize_image(image, nh, nw), resize_image(mask, nh, nw, nearest=True)
             image, mask = _crop_or_pad(image, mask, (nh - size) // 2, (nw - size) // 2, size)
             pixels = image.astype(np.float32) / np.float32(255.0)
         return {"image": np.ascontiguousarray(pixels), "mask": np.ascontiguousarray(mask).astype(np.int32)}
@@ -237,11 +172,7 @@ def _loader(source, config, transform) -> grain.DataLoader:
     if config.batch_size % count:
         raise ValueError(f"batch_size={config.batch_size} does not split over {count} processes")
     if config.worker_count:
-        # Grain's workers read absl flags; outside an absl app mark them parsed with their defaults.
-        from absl import flags
-
-        if not flags.FLAGS.is_parsed():
-            flags.FLAGS.mark_as_parsed()
+        allow_worker_processes()
     sampler = grain.samplers.IndexSampler(
         num_records=len(source),
         shard_options=grain.sharding.ShardOptions(shard_index=index, shard_count=count, drop_remainder=True),
@@ -305,7 +236,7 @@ class DetectionTransform(grain.transforms.RandomMap):
         masks = np.zeros((count, height, width), np.uint8)
         for i, item in enumerate(encoded):
             if item[:4] == b"\x89PNG":
-                masks[i] = decode_png_or_jpeg(item, where=f"{where} object {i} mask", mode="L") > 0
+                masks[i] = decode_gray(item, where=f"{where} object {i} mask") > 0
             else:  # COCO compressed RLE counts (coco_instances)
                 from pycocotools import mask as mask_utils
 
@@ -314,8 +245,8 @@ class DetectionTransform(grain.transforms.RandomMap):
 
     def random_map(self, element: dict, rng: np.random.Generator) -> dict:
         where = self.source.describe(element["index"])
-        fields = parse_example(element["record"])
-        image = decode_png_or_jpeg(fields["image"][0], where=where, mode="RGB")
+        fields = parse_example(element["record"], where=where)
+        image = decode_rgb(fields["image"][0], where=where)
         h, w = image.shape[:2]
         count = min(len(fields.get("objects/label", [])), self.config.max_objects)
         boxes = np.asarray(fields.get("objects/bbox", []), np.float32).reshape(-1, 4)[:count]
@@ -325,10 +256,10 @@ class DetectionTransform(grain.transforms.RandomMap):
         scale = size / max(h, w)
         nh, nw = max(1, round(h * scale)), max(1, round(w * scale))
         canvas = np.zeros((size, size, 3), np.uint8)
-        canvas[:nh, :nw] = _resize(image, nh, nw, nearest=False)
+        canvas[:nh, :nw] = resize_image(image, nh, nw)
         out_masks = np.zeros((self.config.max_objects, size, size), np.uint8)
         for i in range(count):
-            out_masks[i, :nh, :nw] = _resize(masks[i], nh, nw, nearest=True)
+            out_masks[i, :nh, :nw] = resize_image(masks[i], nh, nw, nearest=True)
         boxes = boxes * np.float32(scale)
         if self.config.train and rng.random() < 0.5:
             canvas, out_masks = canvas[:, ::-1], out_masks[:, :, ::-1]

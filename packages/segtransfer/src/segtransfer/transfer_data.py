@@ -1,8 +1,8 @@
 """What a fine-tuning run needs to know about a segmentation dataset, and the whole-image batches for slide eval.
 
-`describe_segmentation_dataset(directory)` reads a TFDS directory's metadata (no records): the number of classes
-(``metadata["num_classes"]`` as written by the ADE20K builder, or ``len(metadata["segmentation_classes"])`` as
-written by fmnist_scenes), the split sizes and which split evaluates ("validation" if present, else "test").
+`describe_segmentation_dataset(directory)` reads a TFDS directory's metadata (no records) with flopdata: the number
+of classes (`flopdata.num_segmentation_classes`: ADE20K's ``num_classes`` or fmnist_scenes' ``segmentation_classes``),
+the split sizes and which split evaluates ("validation" if present, else "test").
 
 `whole_image_batches` serves evaluation images uncropped for sliding-window inference (mmseg's ADE20K test
 pipeline ``Resize(scale=(2048, 512), keep_ratio=True)``): short side resized to ``short_side`` (long side at most
@@ -16,11 +16,11 @@ import dataclasses
 from collections.abc import Iterator
 from pathlib import Path
 
+import flopdata
 import numpy as np
-import tensorflow_datasets as tfds
-from PIL import Image
+from flopdata import RecordSource, resize_image
 
-from .data import RecordSource, SegmentationData, SegmentationTransform
+from .data import SegmentationData, SegmentationTransform
 
 __all__ = ["SegmentationDatasetInfo", "describe_segmentation_dataset", "whole_image_batches"]
 
@@ -42,36 +42,18 @@ class SegmentationDatasetInfo:
 def describe_segmentation_dataset(directory: str | Path) -> SegmentationDatasetInfo:
     """Classes and splits of a TFDS segmentation directory; ValueError naming what is missing."""
     directory = str(directory)
-    if not (Path(directory) / "dataset_info.json").is_file():
-        raise ValueError(f"dataset directory {directory!r} has no dataset_info.json; expected a built TFDS directory")
-    info = tfds.builder_from_directory(directory).info
-    missing = {"image", "segmentation_mask"} - set(info.features.keys())
+    summary = flopdata.describe(directory)
+    missing = {"image", "segmentation_mask"} - set(summary.features)
     if missing:
         raise ValueError(f"dataset {directory!r} lacks features {sorted(missing)}; it is not a segmentation set")
-    metadata = dict(info.metadata or {})
-    if "num_classes" in metadata:
-        num_classes = int(metadata["num_classes"])
-    elif "segmentation_classes" in metadata:
-        num_classes = len(metadata["segmentation_classes"])
-    else:
-        raise ValueError(
-            f"dataset {directory!r}: metadata has neither 'num_classes' nor 'segmentation_classes' "
-            f"(keys: {sorted(metadata)})"
-        )
-    sizes = {name: split.num_examples for name, split in info.splits.items()}
+    num_classes = flopdata.num_segmentation_classes(directory)
+    sizes = summary.split_sizes
     if "train" not in sizes:
         raise ValueError(f"dataset {directory!r} has no 'train' split; it has {sorted(sizes)}")
     eval_split = next((s for s in ("validation", "test") if s in sizes), None)
     if eval_split is None:
         raise ValueError(f"dataset {directory!r} has no 'validation' or 'test' split; it has {sorted(sizes)}")
-    return SegmentationDatasetInfo(directory, info.name, num_classes, sizes, "train", eval_split)
-
-
-def _resize(array: np.ndarray, height: int, width: int, *, nearest: bool) -> np.ndarray:
-    if array.shape[:2] == (height, width):
-        return array
-    method = Image.Resampling.NEAREST if nearest else Image.Resampling.BILINEAR
-    return np.asarray(Image.fromarray(array).resize((width, height), method))
+    return SegmentationDatasetInfo(directory, summary.name, num_classes, sizes, "train", eval_split)
 
 
 def whole_image_batches(
@@ -87,7 +69,7 @@ def whole_image_batches(
         h, w = mask.shape
         scale = min(short_side / min(h, w), 4 * short_side / max(h, w))
         nh, nw = max(1, round(h * scale)), max(1, round(w * scale))
-        image, mask = _resize(image, nh, nw, nearest=False), _resize(mask, nh, nw, nearest=True)
+        image, mask = resize_image(image, nh, nw), resize_image(mask, nh, nw, nearest=True)
         yield {
             "image": (image.astype(np.float32) / np.float32(255.0))[None],
             "mask": mask.astype(np.int32)[None],

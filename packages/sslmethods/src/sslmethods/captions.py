@@ -1,4 +1,4 @@
-"""CLIP pseudo-captions for labelled data, and the class names they are written from.
+"""CLIP pseudo-captions for labelled data (class names from a dataset: `flopdata.label_names`).
 
 The study (Koppula et al. 2022, section 2.1) trains CLIP on labelled sets with captions of the form
 "This is a photo of <label> and <label2> ... <label_n>.", at most 8 labels and 55 characters. Here the labels
@@ -7,17 +7,16 @@ are listed in their order, duplicates and padding (negative ids) dropped, joined
 is cut at the character limit (the tokenizer would cut it there too)::
 
     pseudo_caption([8, 7], ("t-shirt", ..., "bag", "ankle boot"))   # 'This is a photo of bag and sneaker.'
-    names = label_names("data/fmnist_scenes/1.0.0")                   # the dataset's ClassLabel names
+    names = flopdata.label_names("data/fmnist_scenes/1.0.0")          # the dataset's ClassLabel names
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from pathlib import Path
 
 import numpy as np
 
-__all__ = ["MAX_CAPTION_CHARS", "MAX_LABELS", "batch_captions", "label_names", "pseudo_caption"]
+__all__ = ["MAX_CAPTION_CHARS", "MAX_LABELS", "batch_captions", "pseudo_caption"]
 
 MAX_CAPTION_CHARS = 55
 """The study's caption length limit (characters fed to the language encoder)."""
@@ -92,28 +91,8 @@ def batch_captions(
                 raise ValueError(
                     f"example {i} of the batch has no caption and "
                     + ("no 'label'/'labels' entry" if labels is None else "class_names=None")
-                    + "; give CLIP class_names (e.g. sslmethods.captions.label_names(directory)) or captions"
+                    + "; give CLIP class_names (e.g. flopdata.label_names(directory)) or captions"
                 )
             text = pseudo_caption(labels[i], class_names, max_labels=max_labels, max_chars=max_chars)
         out.append(text[:max_chars])
     return out
-
-
-def label_names(directory: str | Path) -> tuple[str, ...]:
-    """The class names of a TFDS dataset directory's ``label`` (or ``labels``) ClassLabel feature.
-
-    Datasets written without names (``ClassLabel(num_classes=k)``) give ``("0", ..., "k-1")``.
-    """
-    import tensorflow_datasets as tfds
-
-    features = tfds.builder_from_directory(str(directory)).info.features
-    for name in ("label", "labels"):
-        if name not in features:
-            continue
-        feature = features[name]
-        feature = getattr(feature, "feature", feature)  # Sequence(ClassLabel) -> ClassLabel
-        if isinstance(feature, tfds.features.ClassLabel):
-            return tuple(feature.names)
-    raise ValueError(
-        f"{str(directory)!r} has no ClassLabel 'label' or 'labels' feature; it has {list(features)}"
-    )

@@ -1,7 +1,8 @@
 """The pre-training input pipeline: a TFDS directory -> shuffled, per-process, decoded, resized numpy batches.
 
-Works for every set `tools/build_dataset.py` writes (and any TFDS directory in array_record format with an
-`image` and optional `label` / `labels` / `caption`). Method-specific augmentation happens later, on device.
+Works for every set `flopdata.build` (`tools/build_dataset.py`) writes, and any TFDS directory in array_record
+format with an `image` and optional `label` / `labels` / `caption`; records are read with `flopdata.RecordSource`.
+Method-specific augmentation happens later, on device.
 
     loader = pretrain_loader(PretrainData("data/fmnist_scenes/1.0.0", batch_size=256))
     iterator = iter(loader)
@@ -20,8 +21,7 @@ import dataclasses
 import grain
 import jax
 import numpy as np
-
-from sslmethods.records import RecordSource, allow_worker_processes, decode_rgb, parse_example, resize_rgb
+from flopdata import RecordSource, allow_worker_processes, decode_rgb, parse_example, resize_image
 
 MAX_LABELS = 8
 PAD_LABEL = -1
@@ -77,12 +77,9 @@ class DecodePretrain(grain.transforms.Map):
     def map(self, element: dict) -> dict:
         index = element["index"]
         where = self.source.describe(index)
-        try:
-            fields = parse_example(element["record"])
-        except Exception as error:  # protobuf raises its own DecodeError type
-            raise ValueError(f"unreadable record {where}: {error}") from error
+        fields = parse_example(element["record"], where=where)
         image = decode_rgb(fields["image"][0], where=where)
-        image = resize_rgb(image, self.image_size, self.image_size)
+        image = resize_image(image, self.image_size, self.image_size)
         out = {"image": image.astype(np.float32) / np.float32(255.0)}
         if "label" in self.fields:
             out["label"] = np.int32(fields["label"][0])

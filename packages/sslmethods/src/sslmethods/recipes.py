@@ -70,7 +70,7 @@ def dataset_overrides(name: str, dataset_dir: str | Path | None) -> dict[str, An
     """Method fields that depend on the dataset: the class count (supervised) and class names (CLIP)."""
     if dataset_dir is None or name not in ("supervised", "clip"):
         return {}
-    from .captions import label_names
+    from flopdata import label_names
 
     names = label_names(dataset_dir)
     return {"num_classes": len(names)} if name == "supervised" else {"class_names": tuple(names)}
@@ -82,9 +82,9 @@ def knn_splits(directory: str | Path, *, image_size: int, bank_size: int = 1000,
     examples of the ``test`` split as queries (DINO's protocol). Multi-label sets vote with their first label.
     Returns a ``trainer.KnnSplits``."""
     import numpy as np
+    from flopdata import RecordSource
 
     from .data import PretrainData, pretrain_loader
-    from .records import RecordSource
     from .trainer import KnnSplits
 
     def take(split: str, n: int) -> tuple[np.ndarray, np.ndarray]:
@@ -97,7 +97,7 @@ def knn_splits(directory: str | Path, *, image_size: int, bank_size: int = 1000,
 
     bank_x, bank_y = take("train", bank_size)
     query_x, query_y = take("test", query_size)
-    from .captions import label_names
+    from flopdata import label_names
 
     return KnnSplits(bank_x, bank_y, query_x, query_y, num_classes=len(label_names(directory)))
 

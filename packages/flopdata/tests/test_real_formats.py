@@ -2,7 +2,7 @@
 
 import json
 
-import datasets
+import flopdata
 import numpy as np
 import pytest
 import tensorflow_datasets as tfds
@@ -39,7 +39,7 @@ def ade_root(tmp_path):
 
 def test_ade20k_reduce_zero_label(ade_root, tmp_path):
     root, masks = ade_root
-    directory = datasets.build("ade20k", data_dir=tmp_path / "out", source=root)
+    directory = flopdata.build("ade20k", data_dir=tmp_path / "out", source=root)
     builder = tfds.builder_from_directory(str(directory))
     assert builder.info.splits["train"].num_examples == 2
     source = builder.as_data_source("validation")
@@ -57,14 +57,14 @@ def test_ade20k_errors_name_the_file(ade_root, tmp_path):
     bad = root / "annotations" / "training" / "ADE_train_00000002.png"
     Image.fromarray(np.full((20, 30), 151, np.uint8)).save(bad)
     with pytest.raises(ValueError, match=r"ADE_train_00000002.png.*\[151\]"):
-        datasets.build("ade20k", data_dir=tmp_path / "a", source=root)
+        flopdata.build("ade20k", data_dir=tmp_path / "a", source=root)
     bad.unlink()
     with pytest.raises(ValueError, match="has no annotation"):
-        datasets.build("ade20k", data_dir=tmp_path / "b", source=root)
+        flopdata.build("ade20k", data_dir=tmp_path / "b", source=root)
     (root / "images" / "training" / "ADE_train_00000002.jpg").write_bytes(b"not a jpeg")
     Image.fromarray(np.zeros((20, 30), np.uint8)).save(bad)
     with pytest.raises(ValueError, match="corrupt or unreadable image.*ADE_train_00000002.jpg"):
-        datasets.build("ade20k", data_dir=tmp_path / "c", source=root)
+        flopdata.build("ade20k", data_dir=tmp_path / "c", source=root)
 
 
 def _uncompressed_rle(mask):
@@ -112,7 +112,7 @@ def coco_root(tmp_path):
 
 def test_coco_labels_boxes_and_masks(coco_root, tmp_path):
     root, crowd = coco_root
-    directory = datasets.build("coco_instances", data_dir=tmp_path / "out", source=root)
+    directory = flopdata.build("coco_instances", data_dir=tmp_path / "out", source=root)
     builder = tfds.builder_from_directory(str(directory))
     assert builder.info.metadata["coco_category_ids"] == COCO_IDS
     assert builder.info.features["objects"]["label"].num_classes == 80
@@ -140,28 +140,10 @@ def test_coco_errors(coco_root, tmp_path):
     data["annotations"][0]["category_id"] = 12
     path.write_text(json.dumps(data))
     with pytest.raises(ValueError, match=r"000000000011.jpg annotation id 1: category_id 12"):
-        datasets.build("coco_instances", data_dir=tmp_path / "a", source=root)
+        flopdata.build("coco_instances", data_dir=tmp_path / "a", source=root)
     path.unlink()
     with pytest.raises(ValueError, match="instances_val2017.json.*does not exist"):
-        datasets.build("coco_instances", data_dir=tmp_path / "b", source=root)
-
-
-def test_coco_masks_through_the_detection_pipeline(coco_root, tmp_path):
-    from segtransfer.data import DetectionData, detection_loader
-
-    root, crowd = coco_root
-    directory = datasets.build("coco_instances", data_dir=tmp_path / "out", source=root)
-    config = DetectionData(
-        str(directory), batch_size=1, split="validation", train=False, image_size=64, max_objects=4
-    )
-    batch = next(iter(detection_loader(config)))
-    assert batch["image_id"].tolist() == [11] and batch["num_objects"].tolist() == [2]
-    assert batch["labels"][0].tolist() == [79, 11, -1, -1]
-    assert batch["is_crowd"][0].tolist() == [False, True, False, False]
-    np.testing.assert_allclose(batch["boxes"][0, 0], np.asarray([4, 10, 10, 18]) * 2.0)  # scale 64 / 32
-    upsampled = np.repeat(np.repeat(crowd, 2, 0), 2, 1)  # nearest x2 of the crowd mask
-    np.testing.assert_array_equal(batch["masks"][0, 1, :48], upsampled)
-    assert batch["masks"][0, 1, 48:].sum() == 0  # padding below the 24-row image
+        flopdata.build("coco_instances", data_dir=tmp_path / "b", source=root)
 
 
 def test_image_folder_csv_and_jsonl(tmp_path):
@@ -176,7 +158,7 @@ def test_image_folder_csv_and_jsonl(tmp_path):
     )
     row = {"image": "img/2.jpg", "label": "dog", "labels": ["dog"], "caption": "val"}
     (source / "validation.jsonl").write_text(json.dumps(row) + "\n")
-    directory = datasets.build("image_folder", data_dir=tmp_path / "out", source=source)
+    directory = flopdata.build("image_folder", data_dir=tmp_path / "out", source=source)
     builder = tfds.builder_from_directory(str(directory))
     names = builder.info.features["label"].names
     assert names == sorted({"cat", "dog", *"abcdefghi"})
@@ -189,4 +171,4 @@ def test_image_folder_csv_and_jsonl(tmp_path):
     assert builder.as_data_source("validation")[0]["image"].shape == (12, 12, 3)
     (source / "img" / "1.jpg").write_bytes(b"\xff\xd8 truncated")
     with pytest.raises(ValueError, match=r"train row 2.*img/1.jpg"):
-        datasets.build("image_folder", data_dir=tmp_path / "again", source=source)
+        flopdata.build("image_folder", data_dir=tmp_path / "again", source=source)

@@ -1,13 +1,13 @@
-"""fmnist_objects / fmnist_scenes builders, end to end through tfds.builder_from_directory (no TensorFlow)."""
+"""fmnist_objects / fmnist_scenes builders, end to end through tfds.builder_from_directory (no TensorFlow).
 
-import gzip
-import sys
+`fake_source` (conftest.py): idx files where train items have classes 0-4 and test items classes 5-9.
+"""
 
-import datasets
+import flopdata
 import numpy as np
 import pytest
 import tensorflow_datasets as tfds
-from datasets import fmnist_idx
+from flopdata.builders import fmnist_idx
 from tensorflow_datasets.proto import tf_example_pb2
 
 REAL = fmnist_idx.DEBIAN_DIR
@@ -15,27 +15,6 @@ needs_real = pytest.mark.skipif(
     not (REAL / "train-images-idx3-ubyte.gz").exists(),
     reason=f"Fashion-MNIST idx files not in {REAL} (apt-get install dataset-fashion-mnist)",
 )
-
-
-def _write_idx(path, array):
-    header = bytes([0, 0, 8, array.ndim]) + b"".join(int(d).to_bytes(4, "big") for d in array.shape)
-    with gzip.open(path, "wb") as handle:
-        handle.write(header + array.astype(np.uint8).tobytes())
-
-
-@pytest.fixture(scope="module")
-def fake_source(tmp_path_factory):
-    """Idx files where train items have classes 0-4 and test items classes 5-9 (filled blobs)."""
-    folder = tmp_path_factory.mktemp("fake_fmnist")
-    rng = np.random.default_rng(0)
-    for prefix, classes in (("train", range(5)), ("t10k", range(5, 10))):
-        count = 50
-        labels = np.asarray([list(classes)[i % 5] for i in range(count)])
-        items = np.zeros((count, 28, 28), np.uint8)
-        items[:, 4:24, 6:22] = rng.integers(150, 256, (count, 20, 16))
-        _write_idx(folder / f"{prefix}-images-idx3-ubyte.gz", items)
-        _write_idx(folder / f"{prefix}-labels-idx1-ubyte.gz", labels)
-    return folder
 
 
 def _parse(raw):
@@ -67,7 +46,7 @@ def test_idx_parser_rejects_bad_magic(tmp_path):
 
 
 def test_scenes_use_only_their_split_items_and_annotations_agree(fake_source, tmp_path):
-    directory = datasets.build(
+    directory = flopdata.build(
         "fmnist_scenes", data_dir=tmp_path, source=fake_source, num_examples=60, seed=3, image_size=48
     )
     for split, allowed in (("train", set(range(5))), ("test", set(range(5, 10)))):
@@ -99,7 +78,7 @@ def test_scenes_use_only_their_split_items_and_annotations_agree(fake_source, tm
 
 def test_builds_are_deterministic_from_the_seed(fake_source, tmp_path):
     def records(seed, folder):
-        directory = datasets.build(
+        directory = flopdata.build(
             "fmnist_objects", data_dir=tmp_path / folder, source=fake_source, num_examples=30, seed=seed
         )
         source = tfds.builder_from_directory(str(directory)).as_data_source(
@@ -116,20 +95,9 @@ def test_builds_are_deterministic_from_the_seed(fake_source, tmp_path):
         records(2, "a")  # different options in the same place: refused, never silently stale
 
 
-def test_command_line_builds_into_data_dir(fake_source, tmp_path, capsys, monkeypatch):
-    sys.path.insert(0, str(datasets.REPO_ROOT / "tools"))
-    import build_dataset
-
-    monkeypatch.setenv("FLOPWISE_DATA", str(tmp_path / "env_default"))
-    directory = build_dataset.main(["fmnist_objects", "--source", str(fake_source), "--num-examples", "12"])
-    assert directory == tmp_path / "env_default" / "fmnist_objects" / "1.0.0"
-    assert "built fmnist_objects" in capsys.readouterr().out
-    assert len(_read(directory, "test")) == 2
-
-
 @needs_real
 def test_objects_from_real_fashion_mnist(tmp_path):
-    directory = datasets.build("fmnist_objects", data_dir=tmp_path, num_examples=300, seed=0)
+    directory = flopdata.build("fmnist_objects", data_dir=tmp_path, num_examples=300, seed=0)
     images, labels = fmnist_idx.load_split("train", REAL)
     assert images.shape == (60000, 28, 28)
     source = _read(directory, "train")
@@ -146,7 +114,7 @@ def test_objects_from_real_fashion_mnist(tmp_path):
 
 @needs_real
 def test_scenes_from_real_fashion_mnist(tmp_path):
-    directory = datasets.build("fmnist_scenes", data_dir=tmp_path, num_examples=240, seed=0)
+    directory = flopdata.build("fmnist_scenes", data_dir=tmp_path, num_examples=240, seed=0)
     source = _read(directory, "train")
     counts = [len(source[i]["objects"]["label"]) for i in range(len(source))]
     assert len(source) == 240 and min(counts) >= 1 and max(counts) <= 5

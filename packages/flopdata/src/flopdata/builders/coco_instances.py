@@ -16,8 +16,8 @@ import numpy as np
 import tensorflow_datasets as tfds
 from pycocotools import mask as mask_utils
 
-from datasets.base import OfflineBuilder
-from datasets.encoding import read_rgb_image_bytes
+from ..images import read_rgb_image_bytes
+from .base import OfflineBuilder
 
 _SPLITS = {"train": "train2017", "validation": "val2017"}
 

@@ -12,16 +12,17 @@ from pathlib import Path
 
 import numpy as np
 import tensorflow_datasets as tfds
+from jaxtyping import Integer, UInt8
 
-from datasets.base import OfflineBuilder
-from datasets.encoding import encode_png, read_label_png, read_rgb_image_bytes
+from ..images import encode_png, read_label_png, read_rgb_image_bytes
+from .base import OfflineBuilder
 
 NUM_CLASSES = 150
 IGNORE_INDEX = 255
 _SPLITS = {"train": "training", "validation": "validation"}
 
 
-def reduce_zero_label(mask: np.ndarray, *, file_name: str) -> np.ndarray:
+def reduce_zero_label(mask: Integer[np.ndarray, "h w"], *, file_name: str) -> UInt8[np.ndarray, "h w"]:
     """Raw ADE20K labels [h, w] in 0..150 -> uint8 labels with 0 -> 255 and v -> v - 1."""
     mask = np.asarray(mask)
     if mask.size and (mask.min() < 0 or mask.max() > NUM_CLASSES):

@@ -19,8 +19,8 @@ from pathlib import Path
 
 import tensorflow_datasets as tfds
 
-from datasets.base import OfflineBuilder
-from datasets.encoding import read_rgb_image_bytes
+from ..images import read_rgb_image_bytes
+from .base import OfflineBuilder
 
 MAX_LABELS = 8
 _OPTIONAL = ("label", "labels", "caption")

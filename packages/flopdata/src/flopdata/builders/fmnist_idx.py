@@ -7,6 +7,7 @@ import os
 from pathlib import Path
 
 import numpy as np
+from jaxtyping import Int64, UInt8
 
 # Where the Debian package `dataset-fashion-mnist` puts the four idx files.
 DEBIAN_DIR = Path("/usr/share/datasets/fashion-mnist")
@@ -58,7 +59,9 @@ def default_source() -> Path:
     return Path(os.environ.get("FLOPWISE_FMNIST", DEBIAN_DIR))
 
 
-def load_split(split: str, source: Path | None = None) -> tuple[np.ndarray, np.ndarray]:
+def load_split(
+    split: str, source: Path | None = None
+) -> tuple[UInt8[np.ndarray, "n h w"], Int64[np.ndarray, " n"]]:
     """Images uint8 [n, 28, 28] and labels int64 [n] of the `train` or `test` split."""
     if split not in _FILES:
         raise ValueError(f"split={split!r}; expected one of {sorted(_FILES)}")

@@ -12,11 +12,16 @@ class OfflineBuilder(tfds.core.GeneratorBasedBuilder, skip_registration=True):
 
     (TFDS would search for a checksums file beside the module, which needs `importlib_resources` for modules
     outside an installed package.) The options a build used are stored in `info.metadata["build_options"]`
-    so `datasets.build` can refuse to reuse a build made with different options.
+    so `flopdata.build` can refuse to reuse a build made with different options.
+
+    `OPTIONS` names the keyword options a builder accepts (checked by `flopdata.build` before anything is
+    written); `EMBEDDED` builders need no user-supplied source, so `flopdata.resolve` builds them on first use.
     """
 
     VERSION = tfds.core.Version("1.0.0")
     RELEASE_NOTES = {"1.0.0": "First release."}
+    OPTIONS: tuple[str, ...] = ("source", "num_examples", "seed")
+    EMBEDDED: bool = False
     url_infos = None
 
     def __init__(self, *, build_options: dict, **kwargs):

@@ -6,6 +6,7 @@ from __future__ import annotations
 import dataclasses
 
 import numpy as np
+from jaxtyping import Integer, UInt8
 from PIL import Image
 
 # A pixel belongs to an item where its resized intensity is above this (alpha in [0, 1]).
@@ -23,7 +24,9 @@ def _to_uint8(image: np.ndarray) -> np.ndarray:
     return np.clip(np.round(image * 255.0), 0, 255).astype(np.uint8)
 
 
-def render_object(item: np.ndarray, image_size: int, rng: np.random.Generator) -> np.ndarray:
+def render_object(
+    item: UInt8[np.ndarray, "ih iw"], image_size: int, rng: np.random.Generator
+) -> UInt8[np.ndarray, "s s 3"]:
     """One 28x28 item centred (small random scale and shift), tinted, on a plain background: uint8 [s, s,
     3]."""
     dark_background = rng.random() < 0.5
@@ -68,7 +71,9 @@ class Scene:
     objects_mask: np.ndarray  # uint8 [n, s, s] visible-part masks, 0/1
 
 
-def render_scene(items: np.ndarray, labels: np.ndarray, image_size: int, rng: np.random.Generator) -> Scene:
+def render_scene(
+    items: UInt8[np.ndarray, "k ih iw"], labels: Integer[np.ndarray, " k"], image_size: int, rng: np.random.Generator
+) -> Scene:
     """Items [k, 28, 28] with labels [k], painted in order (later items occlude earlier ones) on a texture."""
     canvas = _texture(image_size, rng)
     instance = np.full((image_size, image_size), -1, np.int64)

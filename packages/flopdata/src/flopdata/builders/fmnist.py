@@ -14,15 +14,18 @@ from pathlib import Path
 import numpy as np
 import tensorflow_datasets as tfds
 
-from datasets import fmnist_idx, fmnist_render
-from datasets.base import OfflineBuilder
-from datasets.encoding import encode_png
+from ..images import encode_png
+from . import fmnist_idx, fmnist_render
+from .base import OfflineBuilder
 
 _SPLIT_CODES = {"train": 0, "test": 1}
 _SCENE_ITEMS = (2, 5)  # inclusive range of items per scene
 
 
 class _FmnistBuilder(OfflineBuilder):
+    OPTIONS = ("source", "num_examples", "seed", "image_size")
+    EMBEDDED = True  # the source defaults to the Debian package's idx files
+
     def __init__(
         self,
         *,

@@ -1,20 +1,17 @@
-"""Dataset builders (TFDS directory format, array_record files, written without TensorFlow).
-
-`BUILDERS` maps the command-line names to builder classes; `build(name, ...)` writes one and returns the
-directory that `tfds.builder_from_directory` reads.
-"""
+"""Building a dataset by name: `BUILDERS` maps the names to builder classes; `build(name, ...)` writes one and
+returns the directory that `tfds.builder_from_directory` (and `flopdata.RecordSource`) reads."""
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import tensorflow_datasets as tfds
 
-from datasets.ade20k import Ade20k
-from datasets.coco_instances import CocoInstances
-from datasets.fmnist import FmnistObjects, FmnistScenes
-from datasets.image_folder import ImageFolder
+from .builders import Ade20k, CocoInstances, FmnistObjects, FmnistScenes, ImageFolder
+from .data_dir import default_data_dir
+from .dataset_info import INFO_FILE, open_builder
+
+__all__ = ["BUILDERS", "build"]
 
 BUILDERS = {
     "fmnist_objects": FmnistObjects,
@@ -24,27 +21,24 @@ BUILDERS = {
     "image_folder": ImageFolder,
 }
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
-
-
-def default_data_dir() -> Path:
-    """`$FLOPWISE_DATA` if set, else `data/` at the repository root (git-ignored)."""
-    return Path(os.environ.get("FLOPWISE_DATA", REPO_ROOT / "data"))
-
 
 def build(name: str, *, data_dir: str | Path | None = None, **options) -> Path:
     """Builds dataset `name` (see BUILDERS) into `data_dir/name/VERSION` and returns that directory.
 
-    `options` go to the builder: `source`, `num_examples`, `seed`, and for the fmnist sets `image_size`.
-    An existing build in the same place is reused when it was made with the same options, and is an error
-    otherwise (delete the folder to rebuild).
+    `data_dir` defaults to `flopdata.default_data_dir()`. `options` go to the builder: `source`,
+    `num_examples`, `seed`, and for the fmnist sets `image_size` (`BUILDERS[name].OPTIONS`); an option the
+    builder does not take is a ValueError before anything is written. An existing build in the same place is
+    reused when it was made with the same options, and is an error otherwise (delete the folder to rebuild).
     """
     if name not in BUILDERS:
         raise ValueError(f"name={name!r}; expected one of {sorted(BUILDERS)}")
+    unknown = sorted(set(options) - set(BUILDERS[name].OPTIONS))
+    if unknown:
+        raise ValueError(f"{name} takes the options {list(BUILDERS[name].OPTIONS)}, not {unknown}")
     directory = Path(data_dir) if data_dir is not None else default_data_dir()
     builder = BUILDERS[name](data_dir=str(directory), file_format="array_record", **options)
-    if (Path(builder.data_dir) / "dataset_info.json").exists():
-        existing = tfds.builder_from_directory(builder.data_dir).info.metadata or {}
+    if (Path(builder.data_dir) / INFO_FILE).exists():
+        existing = open_builder(builder.data_dir).info.metadata or {}
         if existing.get("build_options") != builder.build_options:
             raise ValueError(
                 f"{builder.data_dir} was built with options {existing.get('build_options')}, not "

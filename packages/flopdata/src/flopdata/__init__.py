@@ -1,0 +1,44 @@
+"""Datasets for flopwise: the builders that write them and the reading that the input pipelines share.
+
+Builders write TFDS directories (`dataset_info.json`, `features.json`, array_record shards) offline and without
+TensorFlow: `build(name, ...)` for a name in `BUILDERS` (`fmnist_objects`, `fmnist_scenes`, `ade20k`,
+`coco_instances`, `image_folder`); `resolve(name_or_dir)` finds a built one (building the embedded Fashion-MNIST
+sets on first use) under `default_data_dir()`.
+
+Reading: `RecordSource` (a grain random-access source of raw records), `parse_example`, `decode_rgb` /
+`decode_gray` / `resize_image`, `allow_worker_processes`; every failure is a ValueError naming the dataset file,
+split and index. Metadata without reading records: `describe`, `label_names`, `num_segmentation_classes`.
+`contact_sheet` / `write_contact_sheet` draw scene examples with their masks and boxes.
+"""
+
+from . import builders
+from .build import BUILDERS, build
+from .contact_sheet import contact_sheet, write_contact_sheet
+from .data_dir import DATA_ENV, default_data_dir
+from .dataset_info import DatasetSummary, describe, label_names, num_segmentation_classes, open_builder
+from .images import decode_gray, decode_rgb, encode_png, resize_image
+from .records import RecordSource, allow_worker_processes, parse_example
+from .resolve import resolve
+
+__all__ = [
+    "BUILDERS",
+    "DATA_ENV",
+    "DatasetSummary",
+    "RecordSource",
+    "allow_worker_processes",
+    "build",
+    "builders",
+    "contact_sheet",
+    "decode_gray",
+    "decode_rgb",
+    "default_data_dir",
+    "describe",
+    "encode_png",
+    "label_names",
+    "num_segmentation_classes",
+    "open_builder",
+    "parse_example",
+    "resize_image",
+    "resolve",
+    "write_contact_sheet",
+]

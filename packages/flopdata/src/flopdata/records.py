@@ -1,0 +1,119 @@
+"""Reading TFDS-directory records (array_record files) without TensorFlow, with errors that name the example.
+
+TFDS stores each example as a serialized `tf.train.Example`; TFDS ships that proto (`tensorflow_datasets.proto`)
+so it parses without TensorFlow. We read raw bytes and parse them here instead of letting TFDS decode every
+feature, so a pipeline decodes only the fields it uses (a scene's per-object masks are never decoded for
+pre-training) and a bad example raises a ValueError naming the dataset, split, index and file:
+
+    source = RecordSource("data/fmnist_scenes/1.0.0", "train")   # a grain random-access data source
+    element = source[12]                                         # {"record": bytes, "index": 12}
+    fields = parse_example(element["record"], where=source.describe(12))
+    image = decode_rgb(fields["image"][0], where=source.describe(12))
+"""
+
+from __future__ import annotations
+
+import bisect
+from pathlib import Path
+
+import tensorflow_datasets as tfds
+from google.protobuf.message import DecodeError
+from tensorflow_datasets.proto import tf_example_pb2
+
+from .dataset_info import open_builder, short_reason
+
+__all__ = ["RecordSource", "allow_worker_processes", "parse_example"]
+
+
+def allow_worker_processes() -> None:
+    """Call before starting grain worker processes. They read absl flags; outside an absl app (plain scripts,
+    pytest) nobody parsed them, so mark them parsed with their defaults (what `absl.app.run` would do with an
+    empty command line)."""
+    from absl import flags
+
+    if not flags.FLAGS.is_parsed():
+        flags.FLAGS.mark_as_parsed()
+
+
+def parse_example(raw: bytes, *, where: str) -> dict[str, list]:
+    """A serialized tf.train.Example as {flat feature name: list of values} (bytes, ints or floats); ValueError
+    naming `where` (e.g. `RecordSource.describe(index)`) when the bytes are not one."""
+    try:
+        example = tf_example_pb2.Example.FromString(raw)
+    except DecodeError as error:
+        raise ValueError(f"unreadable record {where}: {error}") from error
+    fields = {}
+    for key, feature in example.features.feature.items():
+        kind = feature.WhichOneof("kind")
+        fields[key] = list(getattr(feature, kind).value) if kind else []
+    return fields
+
+
+class RecordSource:
+    """A grain random-access source over one split of a built TFDS directory: element i is {"record", "index"}.
+
+    The constructor reads the directory's JSON files and checks the split's array_record files exist and are
+    not empty; the files themselves are opened lazily, so the source pickles cheaply into grain worker
+    processes. A file that does not read (truncated, corrupt) raises a ValueError naming it and the example.
+    """
+
+    def __init__(self, directory: str | Path, split: str):
+        self.directory = str(directory)
+        self.split = split
+        info = open_builder(self.directory).info
+        if split not in info.splits:
+            raise ValueError(f"split={split!r} is not in {self.directory!r}; it has {sorted(info.splits)}")
+        self.name = info.name
+        self.feature_names = tuple(sorted(info.features.keys()))
+        self.metadata = dict(info.metadata or {})
+        self._length = int(info.splits[split].num_examples)
+        self._files, self._starts = [], []
+        start = 0
+        for instruction in info.splits[split].file_instructions:
+            path = Path(instruction.filename)
+            if not path.is_file():
+                raise ValueError(f"{path} is missing: split {split!r} of {self.directory!r} lists it")
+            if path.stat().st_size == 0:
+                raise ValueError(f"{path} is not a valid array_record file (0 bytes)")
+            self._files.append(str(path))
+            self._starts.append(start)
+            start += int(instruction.take)
+        self._records = None
+
+    def _open(self):
+        if self._records is None:
+            self._records = open_builder(self.directory).as_data_source(
+                self.split, deserialize_method=tfds.decode.DeserializeMethod.RAW_BYTES
+            )
+        return self._records
+
+    def __len__(self) -> int:
+        return self._length
+
+    def __getitem__(self, index) -> dict:
+        index = int(index)
+        if not 0 <= index < self._length:
+            raise IndexError(f"index={index}; {self.name} {self.split} has {self._length} examples")
+        try:
+            record = self._open()[index]
+        except (RuntimeError, OSError) as error:  # array_record reports corrupt files as RuntimeError
+            raise ValueError(
+                f"{self.file_of(index)} is not a valid array_record file ({short_reason(error)}); reading "
+                f"{self.describe(index)}"
+            ) from error
+        return {"record": record, "index": index}
+
+    def file_of(self, index: int) -> str:
+        """The array_record file that holds example `index` of the split."""
+        return self._files[bisect.bisect_right(self._starts, int(index)) - 1]
+
+    def describe(self, index: int) -> str:
+        """'fmnist_scenes train[12] (/path)': how errors name an example."""
+        return f"{self.name} {self.split}[{index}] ({self.directory})"
+
+    def __repr__(self) -> str:
+        # grain checks a restored iterator state against repr(data_source): keep it stable across processes.
+        return f"RecordSource(directory={self.directory!r}, split={self.split!r})"
+
+    def __getstate__(self):
+        return {**self.__dict__, "_records": None}

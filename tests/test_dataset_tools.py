@@ -1,0 +1,60 @@
+"""tools/build_dataset.py and tools/contact_sheet.py: thin CLIs over flopdata, on fake Fashion-MNIST idx files."""
+
+import gzip
+
+import build_dataset  # tools/ is on sys.path via tests/conftest.py
+import contact_sheet
+import numpy as np
+import pytest
+import tensorflow_datasets as tfds
+from PIL import Image
+
+
+def _write_idx(path, array):
+    header = bytes([0, 0, 8, array.ndim]) + b"".join(int(d).to_bytes(4, "big") for d in array.shape)
+    with gzip.open(path, "wb") as handle:
+        handle.write(header + array.astype(np.uint8).tobytes())
+
+
+@pytest.fixture(scope="module")
+def fake_source(tmp_path_factory):
+    """12 train and 12 test items (filled blobs) of classes 0..5."""
+    folder = tmp_path_factory.mktemp("fake_fmnist")
+    items = np.zeros((12, 28, 28), np.uint8)
+    items[:, 4:24, 6:22] = 200
+    for prefix in ("train", "t10k"):
+        _write_idx(folder / f"{prefix}-images-idx3-ubyte.gz", items)
+        _write_idx(folder / f"{prefix}-labels-idx1-ubyte.gz", np.arange(12) % 6)
+    return folder
+
+
+def test_command_line_builds_into_data_dir(fake_source, tmp_path, capsys, monkeypatch):
+    monkeypatch.setenv("FLOPWISE_DATA", str(tmp_path / "env_default"))
+    directory = build_dataset.main(["fmnist_objects", "--source", str(fake_source), "--num-examples", "12"])
+    assert directory == tmp_path / "env_default" / "fmnist_objects" / "1.0.0"
+    assert "built fmnist_objects" in capsys.readouterr().out
+    assert len(tfds.builder_from_directory(str(directory)).as_data_source("test")) == 2
+
+
+def test_command_line_errors_are_one_line(fake_source, tmp_path, capsys):
+    with pytest.raises(SystemExit) as info:
+        build_dataset.main(["ade20k", "--source", str(tmp_path), "--image-size", "32", "--data-dir", str(tmp_path)])
+    assert info.value.code == 2
+    assert "error: ade20k takes the options ['source', 'num_examples', 'seed'], not ['image_size']" in (
+        capsys.readouterr().err
+    )
+
+
+def test_contact_sheet_command_line(fake_source, tmp_path, capsys):
+    directory = build_dataset.main(["fmnist_scenes", "--source", str(fake_source), "--num-examples", "6",
+                                    "--image-size", "32", "--data-dir", str(tmp_path)])
+    out = contact_sheet.main(["--directory", str(directory), "--count", "3", "--scale", "2",
+                              "--out", str(tmp_path / "sheet.png")])
+    assert "wrote" in capsys.readouterr().out
+    with Image.open(out) as sheet:
+        # 3 columns of 64 px with 4 px gaps; 3 panels of 64 px with 2 px gaps
+        assert sheet.size == (3 * 64 + 2 * 4, 3 * 64 + 2 * 2)
+    with pytest.raises(SystemExit) as info:
+        contact_sheet.main(["--directory", str(directory), "--count", "7", "--out", str(tmp_path / "x.png")])
+    assert info.value.code == 2 and "count=7 but" in capsys.readouterr().err
+    assert not (tmp_path / "x.png").exists()
