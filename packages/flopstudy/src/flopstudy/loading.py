@@ -49,7 +49,7 @@ class LoadedResults:
         return LoadedResults(self.rows + other.rows, self.problems + other.problems, self.sources + other.sources)
 
 
-def _records_csv(path: Path) -> Iterable[tuple[int, dict[str, Any]]]:
+def _records_csv(path: Path) -> Iterable[tuple[int, dict[str, Any] | ValueError]]:
     with open(path, newline="") as handle:
         reader = csv.DictReader(handle)
         header = reader.fieldnames or []
@@ -58,11 +58,12 @@ def _records_csv(path: Path) -> Iterable[tuple[int, dict[str, Any]]]:
             raise ValueError(f"not a results table: no column(s) {missing} (header {header[:12]})")
         for record in reader:
             if None in record:  # more cells than header names
-                raise ValueError(f"line {reader.line_num}: {len(record[None])} cell(s) beyond the header")
-            yield reader.line_num, record
+                yield reader.line_num, ValueError(f"{len(record[None])} cell(s) beyond the header")
+            else:
+                yield reader.line_num, record
 
 
-def _records_jsonl(path: Path) -> Iterable[tuple[int, dict[str, Any]]]:
+def _records_jsonl(path: Path) -> Iterable[tuple[int, dict[str, Any] | ValueError]]:
     with open(path) as handle:
         for number, line in enumerate(handle, start=1):
             if not line.strip():
@@ -70,15 +71,17 @@ def _records_jsonl(path: Path) -> Iterable[tuple[int, dict[str, Any]]]:
             try:
                 record = json.loads(line)
             except json.JSONDecodeError as err:
-                raise ValueError(f"line {number}: not JSON ({err.msg})") from None
+                yield number, ValueError(f"not JSON ({err.msg})")
+                continue
             if not isinstance(record, dict):
-                raise ValueError(f"line {number}: expected a JSON object, got {type(record).__name__}")
-            yield number, record
+                yield number, ValueError(f"expected a JSON object, got {type(record).__name__}")
+            else:
+                yield number, record
 
 
 def read_results_file(path: str | Path) -> LoadedResults:
-    """Rows of one ``.csv`` or ``.jsonl`` results file. A bad row is a `Problem` (``file:line``) and skipped; a
-    file that is not a results table at all (unreadable, foreign header, broken line) is one `Problem`."""
+    """Rows of one ``.csv`` or ``.jsonl`` results file. A bad row or line is a `Problem` (``file:line``) and
+    skipped; a file that is not a results table at all (unreadable, foreign header) is one `Problem`."""
     path = Path(path)
     reader = {".csv": _records_csv, ".jsonl": _records_jsonl}.get(path.suffix)
     if reader is None:
@@ -87,6 +90,8 @@ def read_results_file(path: str | Path) -> LoadedResults:
     try:
         for line, record in reader(path):
             try:
+                if isinstance(record, ValueError):
+                    raise record
                 rows.append(ResultRow.from_record(record))
             except ValueError as err:
                 problems.append(Problem(f"{path}:{line}", f"row left out: {err}"))

@@ -90,6 +90,9 @@ class Plan:
         lines.append(f"  time model: {self.throughput.describe()}")
         if self.scratch is not None:
             lines.append(f"  from scratch (no pre-training): {self.scratch:.1f}% {self.metric}")
+        inside = [o for o in self.options if o.extrapolation is None]
+        if self.best.extrapolation is not None and inside:
+            lines.append(f"best inside its measured range: {inside[0].describe(self.metric)}")
         for option in self.options[1:top]:
             lines.append(f"next: {option.describe(self.metric)}")
         lines += [f"warning: {w}" for w in self.warnings]

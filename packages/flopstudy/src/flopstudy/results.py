@@ -31,8 +31,8 @@ class Column:
     kind: str
     required: bool
     doc: str
-    low: float | None = None
-    high: float | None = None
+    low: float | int | None = None
+    high: float | int | None = None
     nullable: bool = True
 
 
@@ -98,11 +98,15 @@ class CurveKey(NamedTuple):
         return f"{self.label} {self.backbone} on {self.pretrain_dataset or '-'} -> {self.task}"
 
 
+_EXPECTED = {"str": "text", "int": "an integer", "float": "a number"}
+
+
 def _parse(column: Column, value: Any) -> Any:
     """A CSV string or JSON value of ``column`` as its Python type; ValueError on a wrong type or range."""
+    expected = _EXPECTED[column.kind]
     if value is None or (isinstance(value, str) and not value.strip() and column.kind != "str"):
         if not column.nullable:
-            raise ValueError(f"{column.name} is empty: expected a {column.kind}")
+            raise ValueError(f"{column.name} is empty: expected {expected}")
         return None
     if isinstance(value, float) and math.isnan(value) and column.kind != "float":
         return None  # pandas writes a missing int or str as NaN
@@ -110,16 +114,16 @@ def _parse(column: Column, value: Any) -> Any:
         text = "" if isinstance(value, float) and math.isnan(value) else str(value).strip()
         if not text and not column.nullable:
             raise ValueError(f"{column.name} is empty: expected a non-empty string")
-        return text
+        return text if text or column.required else None  # an optional text column's empty cell: unknown
     if isinstance(value, bool):
-        raise ValueError(f"{column.name}={value!r}: expected a {column.kind}, not a boolean")
+        raise ValueError(f"{column.name}={value!r}: expected {expected}, not a boolean")
     try:
         number = float(value)
     except (TypeError, ValueError):
-        raise ValueError(f"{column.name}={value!r}: expected a {column.kind}") from None
+        raise ValueError(f"{column.name}={value!r}: expected {expected}") from None
     if math.isnan(number):
         if not column.nullable:
-            raise ValueError(f"{column.name}={value!r}: expected a {column.kind}")
+            raise ValueError(f"{column.name}={value!r}: expected {expected}")
         return None
     if not math.isfinite(number):
         raise ValueError(f"{column.name}={value!r}: expected a finite number")

@@ -29,7 +29,9 @@ def summary_lines(analysis: Analysis) -> list[str]:
             continue
         lo, hi = min(f.fit.x_min for f in fits), max(f.fit.x_max for f in fits)
         for budget in _budgets(lo, hi):
-            best = rank_options(fits, lambda _f, b=budget: b)[0]
+            options = rank_options(fits, lambda _f, b=budget: b)
+            inside = [o for o in options if o.extrapolation is None]
+            best = (inside or options)[0]  # a measured curve over an extrapolated one where there is one
             where = ("an extrapolation: " + best.extrapolation) if best.extrapolation else "within its measured range"
             steps = "" if best.steps is None else f" for ~{best.steps:,.0f} steps"
             ci = "" if best.interval is None else f" (95% interval {best.interval[0]:.1f}-{best.interval[1]:.1f})"
