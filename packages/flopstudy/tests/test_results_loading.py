@@ -152,3 +152,14 @@ def test_collect_finetune_results_one_row_per_seed_with_upstream_metrics(tmp_pat
                           "property name enclosed in double quotes)"
     assert messages[2] == (f"{tmp_path / 'seg' / 'foreign' / 'result.json'}: file skipped: not a fine-tuning "
                            "result (no 'encoder')")
+
+
+def test_readme_schema_table_matches_the_columns():
+    from pathlib import Path
+
+    from flopstudy import COLUMNS
+
+    text = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    for c in COLUMNS:
+        bounds = "" if c.low is None else (f"{c.low:g}-{c.high:g}" if c.high is not None else f">= {c.low:g}")
+        assert f"| `{c.name}` | {c.kind} | {'yes' if c.required else ''} | {bounds} | {c.doc} |" in text

@@ -30,8 +30,16 @@ from .loading import LoadedResults, write_results_csv
 from .output_dir import check_replaceable, staged_dir
 from .summary import summary_lines
 from .table import Table
-from .tables import (budget_table, co2_table, crossover_table, default_table_steps, fit_table, reach_table,
-                     saturation_table, upstream_table)
+from .tables import (
+    budget_table,
+    co2_table,
+    crossover_table,
+    default_table_steps,
+    fit_table,
+    reach_table,
+    saturation_table,
+    upstream_table,
+)
 
 __all__ = ["GENERATOR", "ReportOptions", "write_report"]
 

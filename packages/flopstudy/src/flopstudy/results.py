@@ -61,7 +61,8 @@ COLUMNS: tuple[Column, ...] = (
     Column("finetune_flops", "float", False, "FLOPs of one fine-tuning run (whole program)", low=0),
     Column("pretrain_seconds", "float", False, "pre-training wall time in seconds", low=0),
     Column("finetune_seconds", "float", False, "fine-tuning wall time in seconds", low=0),
-    Column("hardware", "str", False, "the hardware the wall times were measured on"),
+    Column("hardware", "str", False, "where the wall times were measured (a flopmeter hardware-table name, e.g. "
+           "'tpu-v3', lets the planner fit steps/s on it)"),
     Column("mfu", "float", False, "measured model FLOP utilisation of pre-training (0-1)", low=0, high=1),
     Column("study_hours", "float", False, "pre-training hours on the study's reference hardware (CO2 model)", low=0),
     Column("study_kwh", "float", False, "pre-training energy from the study's CO2 model, kWh", low=0),
