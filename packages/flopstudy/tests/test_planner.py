@@ -103,3 +103,9 @@ def test_hours_budget_buys_more_flops_for_a_cheaper_step_under_a_fitted_model(ma
         expected = 3600 * 1e8 * per_step**-0.6 * per_step  # 1 h wall on 8 chips at the fitted steps/s
         assert option.flops == pytest.approx(expected)
     assert np.isfinite(result.best.score)
+
+
+def test_plan_needs_whole_program_flops(make_row):
+    rows = [make_row(num_devices=8, pretrain_flops=f, score=s) for f, s in ((1e15, 40.0), (1e16, 45.0))]
+    with pytest.raises(ValueError, match="analysis.convention='per-device': the planner needs whole-program FLOPs"):
+        plan(analyse(rows, convention="per-device", n_boot=0), parse_budget("1e16"))

@@ -101,6 +101,7 @@ def test_per_device_convention_divides_by_devices_and_flags_unknown(make_row):
         [make_row(num_devices=32), make_row(seed=1), make_row(pretrain_flops=0.0, pretrain_steps=0, seed=2)],
         "per-device")
     assert [r.pretrain_flops for r in rows] == [1e18 / 32, None, 0.0]
+    assert rows[0].step_flops == 1e18 / 100 / 32  # per step follows the same convention
     assert len(problems) == 1 and "no num_devices for per-device FLOPs" in problems[0].message
     with pytest.raises(ValueError, match="convention='per-chip': expected one of"):
         apply_flop_convention(rows, "per-chip")

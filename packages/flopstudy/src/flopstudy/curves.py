@@ -54,7 +54,7 @@ class Curve:
 
     @property
     def flops_per_step(self) -> float | None:
-        """Median whole-program FLOPs per pre-training step over the curve's rows (None if unknown)."""
+        """Median FLOPs per pre-training step over the curve's rows, in the rows' convention (None if unknown)."""
         values = [v for v in (r.step_flops for r in self.rows) if v is not None]
         return float(np.median(values)) if values else None
 
@@ -69,8 +69,9 @@ class Baseline:
 
 
 def apply_flop_convention(rows: Sequence[ResultRow], convention: str) -> tuple[list[ResultRow], list[Problem]]:
-    """Rows whose ``pretrain_flops`` follow ``convention``: "whole-program" (as recorded) or "per-device"
-    (divided by ``num_devices``; a pre-trained row without a device count gets unknown FLOPs and a Problem)."""
+    """Rows whose ``pretrain_flops`` and ``flops_per_step`` follow ``convention``: "whole-program" (as recorded)
+    or "per-device" (divided by ``num_devices``; a pre-trained row without a device count gets unknown FLOPs and
+    a Problem)."""
     if convention not in FLOP_CONVENTIONS:
         raise ValueError(f"convention={convention!r}: expected one of {FLOP_CONVENTIONS}")
     if convention == "whole-program":
@@ -82,7 +83,9 @@ def apply_flop_convention(rows: Sequence[ResultRow], convention: str) -> tuple[l
                                     f"{row.describe()}"))
             out.append(dataclasses.replace(row, pretrain_flops=None))
         elif row.pretrain_flops:
-            out.append(dataclasses.replace(row, pretrain_flops=row.pretrain_flops / row.num_devices))
+            per_step = row.step_flops
+            out.append(dataclasses.replace(row, pretrain_flops=row.pretrain_flops / row.num_devices,
+                                           flops_per_step=None if per_step is None else per_step / row.num_devices))
         else:
             out.append(row)
     return out, problems

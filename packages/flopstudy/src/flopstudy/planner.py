@@ -104,6 +104,9 @@ def plan(analysis: Analysis, budget: Budget, *, task: str | None = None, pretrai
          use_pue: bool = False) -> Plan:
     """The ranked options for ``budget`` (module docstring). ValueError when no curve of the task can be
     fitted (each needs 2 budgets), or for an unknown task, dataset, hardware or region."""
+    if analysis.convention != "whole-program":
+        raise ValueError(f"analysis.convention={analysis.convention!r}: the planner needs whole-program FLOPs "
+                         "(the hardware time model counts every device's work)")
     task = task_of(analysis, task)
     throughput = throughput_model(analysis.rows, hardware_name=hardware_name, chips=chips, mfu=mfu)
     fits = [f for f in analysis.fits.values() if f.key.task == task]

@@ -86,8 +86,8 @@ def _png(fig: Figure) -> bytes:
     return buffer.getvalue()
 
 
-def _tables(analysis: Analysis, options: ReportOptions, figure3: Table | None) -> list[Table]:
-    throughput = throughput_model(analysis.rows, hardware_name=options.hardware, chips=options.chips,
+def _tables(loaded: LoadedResults, analysis: Analysis, options: ReportOptions, figure3: Table | None) -> list[Table]:
+    throughput = throughput_model(loaded.rows, hardware_name=options.hardware, chips=options.chips,
                                   mfu=options.mfu)
     tables = []
     for task in analysis.tasks:
@@ -96,7 +96,7 @@ def _tables(analysis: Analysis, options: ReportOptions, figure3: Table | None) -
                            key=lambda b: analysis.size_rank.get(b, 0))
         if steps is not None:
             tables += [budget_table(analysis, task, b, steps) for b in backbones]
-    tables += [co2_table(analysis, throughput, options.region), reach_table(analysis), fit_table(analysis),
+    tables += [co2_table(loaded.rows, throughput, options.region), reach_table(analysis), fit_table(analysis),
                crossover_table(analysis), saturation_table(analysis), upstream_table(analysis)]
     return tables + ([figure3] if figure3 is not None else [])
 
@@ -151,7 +151,7 @@ def write_report(loaded: LoadedResults, out_dir: str | Path, options: ReportOpti
     summary = summary_lines(analysis)
     f3 = None if costs is None else figure3_table(costs, convention=options.convention,
                                                   devices=options.figure3_devices)
-    tables = _tables(analysis, options, f3)
+    tables = _tables(loaded, analysis, options, f3)
     figures = _figures(analysis, costs, options)
     pngs = [(name, caption, _png(fig)) for name, caption, fig in figures]
     report: dict[str, Any] = {

@@ -5,11 +5,13 @@ saturation, upstream laws)."""
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Sequence
 
 import numpy as np
 
 from .analysis import Analysis
 from .hardware_cost import Throughput, run_cost
+from .results import ResultRow
 from .table import Table, number
 
 __all__ = ["budget_table", "co2_table", "crossover_table", "default_table_steps", "fit_table", "reach_table",
@@ -55,11 +57,12 @@ def budget_table(analysis: Analysis, task: str, backbone: str, steps: int) -> Ta
                  "the method; a variant in brackets is the method's best one at this budget.", frozenset(bold))
 
 
-def co2_table(analysis: Analysis, throughput: Throughput, region_name: str) -> Table:
-    """One line per pre-training run: FLOPs, the study model's time/energy/CO2 (from the table, else estimated
-    with ``throughput``, marked *) and the local measurement where recorded."""
+def co2_table(results: Sequence[ResultRow], throughput: Throughput, region_name: str) -> Table:
+    """One line per pre-training run of ``results`` (whole-program FLOPs): FLOPs, the study model's
+    time/energy/CO2 (from the table, else estimated with ``throughput``, marked *) and the local measurement
+    where recorded."""
     seen, rows, estimated = set(), [], False
-    for r in analysis.rows:
+    for r in results:
         run = (r.method, r.variant, r.backbone, r.pretrain_dataset, r.pretrain_steps, r.pretrain_flops)
         if not r.pretrain_flops or run in seen:
             continue
@@ -69,7 +72,7 @@ def co2_table(analysis: Analysis, throughput: Throughput, region_name: str) -> T
             cost = run_cost(throughput, flops_per_step=r.step_flops, steps=float(r.pretrain_steps),
                             region_name=region_name)
             hours, kwh, kg, mark, estimated = cost.hours, cost.kwh, cost.kg_co2e, "*", True
-        finetune = [x.finetune_flops for x in analysis.rows if x.finetune_flops is not None and
+        finetune = [x.finetune_flops for x in results if x.finetune_flops is not None and
                     (x.method, x.variant, x.backbone, x.pretrain_dataset, x.pretrain_steps, x.pretrain_flops) == run]
         rows.append((r.method + (f" ({r.variant})" if r.variant else ""), r.backbone, r.pretrain_dataset,
                      number(r.pretrain_steps, ","), number(r.pretrain_flops), number(hours) + mark,
