@@ -25,7 +25,8 @@ from flopstudy.hardware_cost import (
     run_cost,
     throughput_model,
 )
-from flopstudy.loading import LoadedResults, Problem, load_results, read_results_file, write_results_csv
+from flopstudy.loaded_results import LoadedResults, Problem
+from flopstudy.loading import load_results, read_results_file, write_results_csv
 from flopstudy.planner import Option, Plan, plan, rank_options
 from flopstudy.report import ReportOptions, write_report
 from flopstudy.results import COLUMNS, REQUIRED_COLUMNS, STATUS_DONE, Column, CurveKey, ResultRow

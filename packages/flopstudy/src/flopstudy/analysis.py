@@ -20,7 +20,7 @@ import numpy as np
 from .crossover import Crossover, fit_crossover
 from .curves import Baseline, Curve, apply_flop_convention, build_curves, size_ranks
 from .efficiency import FrontPoint, Reach, efficiency_front, flops_to_reach
-from .loading import Problem
+from .loaded_results import Problem
 from .results import CurveKey, ResultRow
 from .saturation import MIN_POINTS, SaturationFit, fit_saturation
 from .scaling import ScalingFit, fit_power_law

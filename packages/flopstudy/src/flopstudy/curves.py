@@ -14,7 +14,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from .loading import Problem
+from .loaded_results import Problem
 from .results import CurveKey, ResultRow
 
 __all__ = ["FLOP_CONVENTIONS", "Baseline", "Curve", "CurvePoint", "apply_flop_convention", "build_curves",

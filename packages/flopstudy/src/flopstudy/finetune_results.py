@@ -15,7 +15,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from .loading import LoadedResults, Problem
+from .loaded_results import LoadedResults, Problem
 from .results import STATUS_DONE, ResultRow
 
 __all__ = ["RESULT_FILE", "collect_finetune_results"]
@@ -54,6 +54,8 @@ def _upstream(summary: dict[str, Any]) -> dict[str, Any]:
 
 def _rows(path: Path, result: dict[str, Any]) -> list[ResultRow]:
     encoder = result["encoder"]
+    if not isinstance(encoder, dict):
+        raise ValueError(f"encoder={encoder!r}: expected an object (segtransfer's EncoderInfo)")
     kind = encoder["kind"]
     seeds, per_seed = result["seeds"], result["per_seed_miou"]
     if not isinstance(seeds, list) or not isinstance(per_seed, list) or len(seeds) != len(per_seed):
@@ -108,7 +110,7 @@ def collect_finetune_results(root: str | Path) -> LoadedResults:
             problems.append(Problem(str(path), f"file skipped: not JSON ({err.msg})"))
         except KeyError as err:
             problems.append(Problem(str(path), f"file skipped: not a fine-tuning result (no {err.args[0]!r})"))
-        except (OSError, TypeError, ValueError, AttributeError) as err:
+        except (OSError, TypeError, ValueError) as err:
             problems.append(Problem(str(path), f"file skipped: {err}"))
     if not rows and not problems:
         problems.append(Problem(str(root), f"no {RESULT_FILE} below this folder"))

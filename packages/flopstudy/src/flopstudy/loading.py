@@ -10,7 +10,6 @@ recorded as a `Problem` naming the file (and line) and left out; only "nothing u
 from __future__ import annotations
 
 import csv
-import dataclasses
 import json
 import os
 import uuid
@@ -18,35 +17,14 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
+from .finetune_results import collect_finetune_results
+from .loaded_results import LoadedResults, Problem
 from .results import COLUMNS, REQUIRED_COLUMNS, ResultRow
 
 __all__ = ["LoadedResults", "Problem", "load_results", "read_results_file", "write_results_csv"]
 
 RESULTS_CSV = "results.csv"
 RESULTS_JSONL = "results.jsonl"
-
-
-@dataclasses.dataclass(frozen=True)
-class Problem:
-    """Something left out of the analysis: where (file, file:line, or a row's description) and why."""
-
-    source: str
-    message: str
-
-    def __str__(self) -> str:
-        return f"{self.source}: {self.message}"
-
-
-@dataclasses.dataclass(frozen=True)
-class LoadedResults:
-    """Validated rows (every status) and the problems met while reading them."""
-
-    rows: tuple[ResultRow, ...]
-    problems: tuple[Problem, ...]
-    sources: tuple[str, ...]
-
-    def merged(self, other: LoadedResults) -> LoadedResults:
-        return LoadedResults(self.rows + other.rows, self.problems + other.problems, self.sources + other.sources)
 
 
 def _records_csv(path: Path) -> Iterable[tuple[int, dict[str, Any] | ValueError]]:
@@ -108,8 +86,6 @@ def _load_one(path: Path) -> LoadedResults:
     for name in (RESULTS_CSV, RESULTS_JSONL):
         if (path / name).is_file():
             return read_results_file(path / name)
-    from .finetune_results import collect_finetune_results
-
     return collect_finetune_results(path)
 
 

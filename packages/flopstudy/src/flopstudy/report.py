@@ -26,7 +26,8 @@ from .figure3 import figure3_figure, figure3_table, load_figure3
 from .figures import overview_figure, panel_figure, saturation_figure, upstream_figure
 from .hardware_cost import throughput_model
 from .html_report import render_html
-from .loading import LoadedResults, write_results_csv
+from .loaded_results import LoadedResults
+from .loading import write_results_csv
 from .output_dir import check_replaceable, staged_dir
 from .summary import summary_lines
 from .table import Table
