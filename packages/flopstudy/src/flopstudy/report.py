@@ -106,7 +106,7 @@ def _figures(analysis: Analysis, costs: list | None, options: ReportOptions) -> 
     """(file name, caption, figure) for every figure of the report."""
     out = [("accuracy_vs_flops.png", "Score vs pre-training FLOPs, every (pre-training dataset, task); "
             f"FLOPs: {analysis.convention}", overview_figure(analysis))]
-    out += [(f"accuracy_{_slug(p.pretrain_dataset)}_{_slug(p.task)}.png",
+    out += [(f"accuracy_{_slug(p.pretrain_dataset or 'scratch')}_{_slug(p.task)}.png",
              f"{p.task} after pre-training on {p.pretrain_dataset or '-'}", panel_figure(p, analysis))
             for p in analysis.panels]
     if costs is not None:

@@ -18,6 +18,8 @@ def _budgets(lo: float, hi: float) -> list[float]:
 
 def summary_lines(analysis: Analysis) -> list[str]:
     """Sentences for the report's summary (Markdown-free plain text)."""
+    if not analysis.panels:
+        return ["No finished row has a known FLOP count and a score: nothing to plot or fit (see 'Left out')."]
     lines = []
     for task in analysis.tasks:
         fits = [f for f in analysis.fits.values() if f.key.task == task and f.fit is not None]
