@@ -1,55 +1,146 @@
-"""tools/report.py: joins fine-tuning results, marks the Pareto front, writes JSON/Markdown/PNG."""
+"""tools/report.py and tools/plan.py over flopstudy: the report's files, a self-contained offline HTML page, bad
+input reported and skipped, all-or-nothing output, one-line CLI errors."""
 
+import base64
 import json
+import re
+from pathlib import Path
 
+import flopstudy
+import plan as plan_tool  # tools/plan.py (tools/ is on sys.path via tests/conftest.py)
 import pytest
-import report  # tools/report.py (tools/ is on sys.path via tests/conftest.py)
+import report  # tools/report.py
+
+ROOT = Path(__file__).resolve().parents[1]
+DATA_URI = re.compile(r"data:image/png;base64,([A-Za-z0-9+/=]+)")
 
 
-def _result(path, kind, method, flops, miou, finetune_flops=1e9):
-    path.mkdir(parents=True)
-    encoder = {"kind": kind, "method": method, "model": "vit-test", "pretrain_dataset": "fmnist_objects",
-               "pretrain_steps": 10, "pretrain_flops": flops, "pretrain_kg_co2e": 1e-6}
-    (path / "result.json").write_text(json.dumps({
-        "encoder": encoder, "dataset": "fmnist_scenes", "miou": miou, "aacc": 0.9, "finetune_flops": finetune_flops,
-    }))
+def _row(**fields):
+    return flopstudy.ResultRow.from_record(
+        {"method": "mae", "variant": "", "backbone": "vit-b16", "pretrain_dataset": "i1k", "pretrain_steps": 100,
+         "pretrain_flops": 1e15, "task": "seg", "seed": 0, "score": 40.0, "status": "done", "score_metric": "mIoU",
+         "num_devices": 8} | fields)
 
 
-def test_report_front_table_and_png(tmp_path):
-    _result(tmp_path / "a", "run", "mae", 1e12, 0.30)
-    _result(tmp_path / "b", "run", "simclr", 2e12, 0.25)  # dominated by a (dearer and worse)
-    _result(tmp_path / "c", "run", "supervised", 4e12, 0.40)
-    _result(tmp_path / "d", "scratch", None, 0.0, 0.20)
+def _sweep(root: Path) -> Path:
+    """A results.csv: mae and simclr on ViT-B and ViT-L at 3 budgets x 2 seeds, scratch, one run without FLOPs,
+    one failed run, plus upstream accuracy for the saturation fit."""
+    rows = [_row(method="scratch", pretrain_dataset="", pretrain_steps=0, pretrain_flops=0.0, backbone=b, seed=s,
+                 score=20.0 + s) for b in ("vit-b16", "vit-l16") for s in (0, 1)]
+    for method, base in (("mae", 50.0), ("simclr", 60.0)):
+        for backbone, scale in (("vit-b16", 1.0), ("vit-l16", 3.5)):
+            for k in range(3):
+                flops = scale * 1e15 * 4**k
+                for seed in (0, 1):
+                    error = base * (flops / 1e15) ** -0.1 + seed
+                    rows.append(_row(method=method, backbone=backbone, pretrain_steps=100 * 4**k,
+                                     pretrain_flops=flops, seed=seed, score=100 - error,
+                                     upstream_accuracy=100 - 0.8 * error + k, upstream_loss=2.0 / (k + 1)))
+    rows.append(_row(method="dino", pretrain_flops=None, run_dir="runs/dino-no-flops"))
+    rows.append(_row(method="byol", score=None, status="failed", error="NaN loss at step 9"))
+    root.mkdir(parents=True, exist_ok=True)
+    flopstudy.write_results_csv(rows, root / "results.csv")
+    return root
+
+
+def test_report_files_and_self_contained_html(tmp_path, capsys):
+    sweep = _sweep(tmp_path / "sweep")
+    bad = tmp_path / "bad.csv"
+    bad.write_text(",".join(flopstudy.REQUIRED_COLUMNS) + "\nmae,,vit-b16,i1k,1,1e15,seg,7,500,done\n")
     out = tmp_path / "report"
-    rep = report.main([str(tmp_path), "--out", str(out)])
-    front = {r["method"] for r in rep["rows"] if r["on_front"]}
-    assert front == {"mae", "supervised"}
-    assert rep["scratch_miou"] == pytest.approx(0.20)
-    saved = json.loads((out / "report.json").read_text())
-    assert [r["method"] for r in saved["rows"] if r["on_front"]] == [r["method"] for r in rep["rows"] if r["on_front"]]
-    table = (out / "report.md").read_text()
-    assert "| mae |" in table and "30.00" in table
-    png = (out / "accuracy_vs_flops.png").read_bytes()
-    assert png[:8] == b"\x89PNG\r\n\x1a\n"
+    rep = report.main([str(sweep), str(bad), "--out", str(out), "--figure3", str(ROOT / "docs" / "figure3.json")])
+    names = sorted(p.name for p in out.iterdir())
+    assert names == sorted(["accuracy_vs_flops.png", "accuracy_i1k_seg.png", "figure3.png", "saturation.png",
+                            "upstream_loss.png", "report.md", "report.html", "report.json", "results.csv"])
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]  # no staging folder left behind
+    page = (out / "report.html").read_text()
+    # Offline: no URL of any kind outside the embedded images (whose base64 could spell anything).
+    text = DATA_URI.sub("", page)
+    for remote in ("http", "//", "src=\"/", "<script", "<link", "url(", "@import"):
+        assert remote not in text.lower()
+    assert text.count("<img ") == len(rep["figures"]) == 5
+    embedded = [base64.b64decode(m) for m in DATA_URI.findall(page)]
+    assert embedded == [(out / name).read_bytes() for name in rep["figures"]]
+    assert all(png[:8] == b"\x89PNG\r\n\x1a\n" for png in embedded)
+    # Bad input and missing FLOPs are named and left out; the failed run is counted.
+    problems = rep["problems"]
+    assert any(p.startswith(f"{bad}:2: row left out: score='500' is out of range") for p in problems)
+    assert any("runs/dino-no-flops: left out of the FLOP axis: no FLOP count for dino" in p for p in problems)
+    md = (out / "report.md").read_text()
+    assert "## Left out" in md and "score='500' is out of range" in md and "not finished: 1 failed" in md
+    # The analysis made it into every output: front, fits, crossover text, e_IR, Figure 3 per image.
+    assert "Efficient (Pareto front, scratch included) for seg after pre-training on i1k" in " ".join(rep["summary"])
+    assert {t["title"].split(":")[0] for t in rep["tables"]} >= {"seg", "Figure 3", "Saturation (Abnar et al. 2021)"}
+    assert "GFLOPs/image" in md and "whole program (all devices)" in md
+    assert len(rep["crossovers"]) == 2 and rep["saturation"][0]["fit"]["e_ir"] >= 0
+    # results.csv is the validated table: every valid row (the failed one too), not the bad one.
+    copy = flopstudy.load_results([out / "results.csv"])
+    assert len(copy.rows) == 30 and all(r.seed != 7 for r in copy.rows)
+    assert json.loads((out / "report.json").read_text())["generator"] == "flopstudy.report"
+    assert "wrote" in capsys.readouterr().out
 
 
-def test_report_total_flops_axis_moves_the_front(tmp_path):
-    # With pre-training FLOPs only, a is cheaper; counting a's large fine-tune cost makes b the cheaper one.
-    _result(tmp_path / "a", "run", "mae", 1e12, 0.30, finetune_flops=1e13)
-    _result(tmp_path / "b", "run", "simclr", 2e12, 0.25, finetune_flops=1e9)
-    rows = report.main([str(tmp_path), "--out", str(tmp_path / "r"), "--x", "total"])["rows"]
-    assert {r["method"] for r in rows if r["on_front"]} == {"mae", "simclr"}
-    rows = report.main([str(tmp_path), "--out", str(tmp_path / "r2")])["rows"]
-    assert {r["method"] for r in rows if r["on_front"]} == {"mae"}
+def test_report_from_finetune_results_and_all_or_nothing_rewrites(tmp_path, monkeypatch):
+    for name, kind, method, flops, mious in (("mae", "run", "mae", 1e12, [0.30, 0.32]),
+                                             ("scratch", "scratch", None, 0.0, [0.20])):
+        (tmp_path / "seg" / name).mkdir(parents=True)
+        encoder = {"kind": kind, "method": method, "model": "vit-test", "path": None,
+                   "pretrain_dataset": "fmnist_objects" if method else None, "pretrain_steps": 10 if method else 0,
+                   "pretrain_flops": flops, "pretrain_kg_co2e": None}
+        (tmp_path / "seg" / name / "result.json").write_text(json.dumps(
+            {"dataset": "fmnist_scenes", "miou": max(mious), "seeds": list(range(len(mious))),
+             "per_seed_miou": mious, "finetune_flops": 1e9, "encoder": encoder}))
+    out = tmp_path / "report"
+    rep = report.main([str(tmp_path / "seg"), "--out", str(out)])
+    assert sorted(r["kind"] for r in rep["rows"]) == ["run", "run", "scratch"]
+    assert (out / "accuracy_vs_flops.png").read_bytes()[:4] == b"\x89PNG"
+    first = (out / "report.md").read_text()
+    assert "mae vit-test at 1e+12 FLOPs (31.0%)" in first  # median of 2 seeds, on the front above scratch
+    # A report killed while writing leaves the previous one whole and no staging folder.
+    monkeypatch.setattr(flopstudy.report, "write_results_csv", lambda *a: (_ for _ in ()).throw(OSError("killed")))
+    with pytest.raises(SystemExit):
+        report.main([str(tmp_path / "seg"), "--out", str(out)])
+    assert (out / "report.md").read_text() == first
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]
+    # A folder with anything but report files is never replaced.
+    (tmp_path / "mine").mkdir()
+    (tmp_path / "mine" / "notes.txt").write_text("keep")
+    with pytest.raises(ValueError, match=r"holds files that are not a report's \(\['notes.txt'\]\)"):
+        flopstudy.write_report(flopstudy.load_results([tmp_path / "seg"]), tmp_path / "mine")
 
 
-def test_report_names_bad_file(tmp_path):
-    (tmp_path / "x").mkdir()
-    (tmp_path / "x" / "result.json").write_text("{}")
-    with pytest.raises(SystemExit, match="x/result.json is not a fine-tuning result"):
-        report.main([str(tmp_path), "--out", str(tmp_path / "r")])
+@pytest.mark.parametrize(("argv", "message"), [
+    (["{tmp}/missing", "--out", "{tmp}/r"], "error: RESULTS '{tmp}/missing' does not exist"),
+    (["{tmp}/empty", "--out", "{tmp}/r"], "error: no result rows in {tmp}/empty: expected results.csv"),
+    (["{tmp}/sweep", "--out", "{tmp}/r", "--flops", "per-chip"], "error: argument --flops: invalid choice"),
+    (["{tmp}/sweep", "--out", "{tmp}/r", "--figure3", "{tmp}/sweep/results.csv"],
+     "error: --figure3 '{tmp}/sweep/results.csv': expected the JSON of tools/profile_flops.py --table"),
+    (["{tmp}/sweep", "--out", "{tmp}/r", "--reach", "1.5"], "error: --reach 1.5: expected a fraction in (0, 1]"),
+])
+def test_report_cli_bad_input_is_one_line(tmp_path, capsys, argv, message):
+    _sweep(tmp_path / "sweep")
     (tmp_path / "empty").mkdir()
-    with pytest.raises(SystemExit, match="no result.json"):
-        report.main([str(tmp_path / "empty"), "--out", str(tmp_path / "r")])
-    with pytest.raises(SystemExit, match="does not exist"):
-        report.main([str(tmp_path / "missing"), "--out", str(tmp_path / "r")])
+    with pytest.raises(SystemExit) as exit_info:
+        report.main([a.format(tmp=tmp_path) for a in argv])
+    assert exit_info.value.code == 2
+    err = capsys.readouterr().err
+    assert err.startswith(message.format(tmp=tmp_path)) and err.count("\n") == 1
+    assert not (tmp_path / "r").exists()
+
+
+def test_plan_cli_recommends_and_warns(tmp_path, capsys):
+    sweep = _sweep(tmp_path / "sweep")
+    result = plan_tool.main([str(sweep), "--budget", "1.6e17", "--hardware", "tpu-v3", "--chips", "32",
+                             "--region", "gcp:europe-west1"])
+    out = capsys.readouterr().out
+    assert result.best.key.method == "mae" and "best: pre-train mae" in out
+    assert "warning: extrapolation: 10x beyond the largest measured budget (1.6e+16 FLOPs)" in out
+    assert "assumed MFU of 40%" in out and "kgCO2e" in out
+    for argv, message in ((["--budget", "3e18x"], "error: --budget '3e18x': expected FLOPs"),
+                          (["--budget", "1e16", "--region", "mars"], "error: region='mars' is unknown"),
+                          (["--budget", "1e16", "--task", "det"], "error: --task 'det': expected one of ['seg']")):
+        with pytest.raises(SystemExit) as exit_info:
+            plan_tool.main([str(sweep), *argv])
+        assert exit_info.value.code == 2
+        err = capsys.readouterr().err
+        assert err.startswith(message) and err.count("\n") == 1

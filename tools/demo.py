@@ -67,7 +67,8 @@ def main(argv: list[str] | None = None) -> None:
     if not (args.out / "seg" / "scratch" / "result.json").exists():
         run("finetune_seg.py", "--encoder", "scratch", "--model", args.model, "--out",
             str(args.out / "seg" / "scratch"), *seg)
-    run("report.py", str(args.out / "seg"), "--out", str(args.out / "report"))
+    run("report.py", str(args.out / "seg"), "--out", str(args.out / "report"),
+        "--figure3", str(TOOLS.parent / "docs" / "figure3.json"))
     print(f"\ndemo finished in {(time.time() - start) / 60:.1f} min; see {args.out / 'report'}/report.md and "
           "accuracy_vs_flops.png")
 

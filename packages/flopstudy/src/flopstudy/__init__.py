@@ -1,0 +1,98 @@
+"""The study layer: the results table, its analysis (curves, efficiency front, power laws, crossovers,
+saturation, compute-optimal frontier), the report and the budget planner. Top of the dependency list: it may
+import every other package; nothing imports it."""
+
+from flopstudy.analysis import Analysis, CurveFit, Panel, SaturationResult, analyse
+from flopstudy.crossover import Crossover, fit_crossover
+from flopstudy.curves import (
+    FLOP_CONVENTIONS,
+    Baseline,
+    Curve,
+    CurvePoint,
+    apply_flop_convention,
+    build_curves,
+    size_ranks,
+)
+from flopstudy.efficiency import FrontPoint, Reach, efficiency_front, flops_to_reach
+from flopstudy.figure3 import StepCost, figure3_figure, figure3_table, load_figure3
+from flopstudy.finetune_results import collect_finetune_results
+from flopstudy.hardware_cost import (
+    Budget,
+    RunCost,
+    Throughput,
+    budget_flops,
+    parse_budget,
+    run_cost,
+    throughput_model,
+)
+from flopstudy.loaded_results import LoadedResults, Problem
+from flopstudy.loading import load_results, read_results_file, write_results_csv
+from flopstudy.planner import Option, Plan, plan, rank_options
+from flopstudy.report import ReportOptions, write_report
+from flopstudy.results import COLUMNS, REQUIRED_COLUMNS, STATUS_DONE, Column, CurveKey, ResultRow
+from flopstudy.saturation import SaturationFit, fit_saturation
+from flopstudy.scaling import ScalingFit, fit_power_law
+from flopstudy.summary import summary_lines
+from flopstudy.table import Table
+from flopstudy.upstream import FrontierPoint, UpstreamLaw, backbone_family, compute_optimal_frontier, fit_upstream_laws
+
+__all__ = [
+    "COLUMNS",
+    "FLOP_CONVENTIONS",
+    "REQUIRED_COLUMNS",
+    "STATUS_DONE",
+    "Analysis",
+    "Baseline",
+    "Budget",
+    "Column",
+    "Crossover",
+    "Curve",
+    "CurveFit",
+    "CurveKey",
+    "CurvePoint",
+    "FrontPoint",
+    "FrontierPoint",
+    "LoadedResults",
+    "Option",
+    "Panel",
+    "Plan",
+    "Problem",
+    "Reach",
+    "ReportOptions",
+    "ResultRow",
+    "RunCost",
+    "SaturationFit",
+    "SaturationResult",
+    "ScalingFit",
+    "StepCost",
+    "Table",
+    "Throughput",
+    "UpstreamLaw",
+    "analyse",
+    "apply_flop_convention",
+    "backbone_family",
+    "budget_flops",
+    "build_curves",
+    "collect_finetune_results",
+    "compute_optimal_frontier",
+    "efficiency_front",
+    "figure3_figure",
+    "figure3_table",
+    "fit_crossover",
+    "fit_power_law",
+    "fit_saturation",
+    "fit_upstream_laws",
+    "flops_to_reach",
+    "load_figure3",
+    "load_results",
+    "parse_budget",
+    "plan",
+    "rank_options",
+    "read_results_file",
+    "run_cost",
+    "size_ranks",
+    "summary_lines",
+    "throughput_model",
+    "write_report",
+    "write_results_csv",
+]

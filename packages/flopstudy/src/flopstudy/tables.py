@@ -1,0 +1,153 @@
+"""The report's tables, built from an `Analysis`: the study's Tables 1/2 (method x pre-training dataset at a fixed
+budget), the CO2/energy table, FLOPs to reach X% of the best score, and the fits (power laws, crossovers,
+saturation, upstream laws)."""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Sequence
+
+import numpy as np
+
+from .analysis import Analysis
+from .hardware_cost import Throughput, run_cost
+from .results import ResultRow
+from .table import Table, number
+
+__all__ = ["budget_table", "co2_table", "crossover_table", "default_table_steps", "fit_table", "reach_table",
+           "saturation_table", "upstream_table"]
+
+
+def _interval(interval: tuple[float, float] | None, spec: str = ".3g") -> str:
+    return "-" if interval is None else f"{interval[0]:{spec}} to {interval[1]:{spec}}"
+
+
+def default_table_steps(analysis: Analysis, task: str) -> int | None:
+    """The most common pre-training length among the task's finished pre-trained rows (ties: the longest)."""
+    counts = Counter(r.pretrain_steps for r in analysis.rows
+                     if r.done and r.task == task and r.pretrain_flops and r.pretrain_steps)
+    return max(counts, key=lambda s: (counts[s], s)) if counts else None
+
+
+def budget_table(analysis: Analysis, task: str, backbone: str, steps: int) -> Table:
+    """Median score per method (rows) x pre-training dataset (columns) at ``steps`` pre-training steps; the best
+    variant of a method is shown (named), and the best dataset per method is bold (the study's Tables 1/2)."""
+    panels = [p for p in analysis.panels if p.task == task]
+    datasets = sorted({p.pretrain_dataset for p in panels if p.curves})
+    cells: dict[str, dict[str, tuple[float, str]]] = {}
+    for panel in panels:
+        for curve in panel.curves:
+            if curve.key.backbone != backbone:
+                continue
+            for point in curve.points:
+                if point.steps == steps:
+                    current = cells.setdefault(curve.key.method, {}).get(panel.pretrain_dataset)
+                    if current is None or point.median > current[0]:
+                        cells[curve.key.method][panel.pretrain_dataset] = (point.median, curve.key.variant)
+    rows, bold = [], set()
+    for i, method in enumerate(sorted(cells)):
+        row = cells[method]
+        best = max(row.values())[0]
+        text = [f"{row[d][0]:.1f}" + (f" ({row[d][1]})" if row[d][1] else "") if d in row else "-"
+                for d in datasets]
+        bold |= {(i, j + 1) for j, d in enumerate(datasets) if d in row and row[d][0] == best}
+        rows.append((method, *text))
+    return Table(f"{task}: score (%) by pre-training dataset, {backbone}, {steps:,} pre-training steps",
+                 ("method", *datasets), tuple(rows), "Median over fine-tuning seeds; bold: the best dataset for "
+                 "the method; a variant in brackets is the method's best one at this budget.", frozenset(bold))
+
+
+def co2_table(results: Sequence[ResultRow], throughput: Throughput, region_name: str) -> Table:
+    """One line per pre-training run of ``results`` (whole-program FLOPs): FLOPs, the study model's
+    time/energy/CO2 (from the table, else estimated with ``throughput``, marked *) and the local measurement
+    where recorded."""
+    seen, rows, estimated = set(), [], False
+    for r in results:
+        run = (r.method, r.variant, r.backbone, r.pretrain_dataset, r.pretrain_steps, r.pretrain_flops)
+        if not r.pretrain_flops or run in seen:
+            continue
+        seen.add(run)
+        hours, kwh, kg, mark = r.study_hours, r.study_kwh, r.study_kg_co2e, ""
+        if (hours is None or kg is None) and r.step_flops and r.pretrain_steps:
+            cost = run_cost(throughput, flops_per_step=r.step_flops, steps=float(r.pretrain_steps),
+                            region_name=region_name)
+            hours, kwh, kg, mark, estimated = cost.hours, cost.kwh, cost.kg_co2e, "*", True
+        finetune = [x.finetune_flops for x in results if x.finetune_flops is not None and
+                    (x.method, x.variant, x.backbone, x.pretrain_dataset, x.pretrain_steps, x.pretrain_flops) == run]
+        rows.append((r.method + (f" ({r.variant})" if r.variant else ""), r.backbone, r.pretrain_dataset,
+                     number(r.pretrain_steps, ","), number(r.pretrain_flops), number(hours) + mark,
+                     number(kwh) + (mark if kwh is not None else ""), number(kg) + (mark if kg is not None else ""),
+                     number(r.local_kwh), number(r.local_kg_co2e),
+                     number(float(np.median(finetune)) if finetune else None)))
+    note = f"Study model: {throughput.describe()}, region {region_name}."
+    if estimated:
+        note += " * estimated here with that model (the row records no study-model figures)."
+    return Table("Pre-training cost: FLOPs, time, energy and CO2",
+                 ("method", "backbone", "pre-train data", "steps", "pre-train FLOPs", "hours (study model)",
+                  "kWh (study)", "kgCO2e (study)", "kWh (local)", "kgCO2e (local)", "fine-tune FLOPs"),
+                 tuple(rows), note)
+
+
+def reach_table(analysis: Analysis) -> Table:
+    """Per curve, the FLOPs at which its median score first reaches the fraction of its panel's best score."""
+    best = {(p.pretrain_dataset, p.task): p.best_score for p in analysis.panels}
+    rows = tuple((r.key.label, r.key.backbone, r.key.pretrain_dataset, r.key.task,
+                  f"{r.target:.2f} (of {best[(r.key.pretrain_dataset, r.key.task)]:.2f})", r.describe())
+                 for r in analysis.reach)
+    return Table(f"FLOPs to reach {analysis.reach_fraction:.0%} of the best score", ("method", "backbone",
+                 "pre-train data", "task", "target %", "pre-train FLOPs"), rows,
+                 "Best = the best median score of the panel, scratch included; interpolated in log FLOPs between "
+                 "measured budgets; '<=' when the cheapest measured budget already reaches it.")
+
+
+def fit_table(analysis: Analysis) -> Table:
+    """The per-curve power laws of downstream error vs pre-training FLOPs."""
+    rows = []
+    for key, fit in sorted(analysis.fits.items()):
+        f = fit.fit
+        rows.append((key.label, key.backbone, key.pretrain_dataset, key.task,
+                     "-" if f is None else f"{f.exponent:.3f}", "-" if f is None else _interval(f.exponent_interval()),
+                     "-" if f is None else f"{f.prefactor:.3g}", "-" if f is None else f"{f.r_squared:.3f}",
+                     str(len(fit.curve.rows)), "-" if f is None else f"{f.x_min:.3g}-{f.x_max:.3g}", fit.note))
+    return Table("Power laws: downstream error (100 - score) = A * FLOPs^b",
+                 ("method", "backbone", "pre-train data", "task", "b", "b 95% interval", "A", "R^2", "points",
+                  "FLOPs range", "note"), tuple(rows),
+                 "Fitted in log-log over every seed's point; intervals from 1000 bootstrap resamples of the points "
+                 "(none below 3 points).")
+
+
+def crossover_table(analysis: Analysis) -> Table:
+    rows = tuple((c.context, c.smaller, c.larger, c.outcome, number(c.flops), _interval(c.interval),
+                  c.sentence()) for c in analysis.crossovers)
+    return Table("Where the larger backbone overtakes (from the fits)", ("curves", "smaller", "larger", "outcome",
+                 "crossover FLOPs", "95% interval", "in words"), rows,
+                 "Crossover FLOPs outside the measured range are extrapolated meeting points of the two fits.")
+
+
+def saturation_table(analysis: Analysis) -> Table:
+    rows = []
+    for s in analysis.saturation:
+        f = s.fit
+        rows.append((s.task, s.pretrain_dataset, "-" if f is None else f"{f.e_ir:.2f}",
+                     "-" if f is None else _interval(f.interval("e_ir"), ".2f"),
+                     "-" if f is None else f"{f.k:.3g}", "-" if f is None else f"{f.a:.3g}",
+                     "-" if f is None else f"{f.r_squared:.3f}", str(len(s.upstream_error)), s.note))
+    return Table("Saturation (Abnar et al. 2021): e_DS = k * e_US^a + e_IR", ("task", "pre-train data",
+                 "e_IR %", "e_IR 95% interval", "k", "a", "R^2", "points", "note"), tuple(rows),
+                 "Errors in % (100 - accuracy); e_US from the upstream accuracy column (kNN), e_DS from the score; "
+                 "e_IR is the downstream error more pre-training is not expected to remove.")
+
+
+def upstream_table(analysis: Analysis) -> Table:
+    rows = []
+    for law in analysis.upstream:
+        f, p, s = law.loss_fit, law.params_fit, law.steps_fit
+        rows.append((law.label, str(len(law.points)), str(len(law.frontier)),
+                     "-" if f is None else f"{f.exponent:.3f}", "-" if f is None else _interval(f.exponent_interval()),
+                     "-" if f is None else f"{f.r_squared:.3f}", "-" if p is None else f"{p.exponent:.2f}",
+                     "-" if s is None else f"{s.exponent:.2f}", law.note))
+    return Table("Upstream loss vs FLOPs and the compute-optimal frontier (Smith et al. 2023)",
+                 ("family / method / data", "runs", "frontier runs", "loss exponent", "95% interval", "R^2",
+                  "size ~ FLOPs^", "steps ~ FLOPs^", "note"), tuple(rows),
+                 "Frontier: the runs with the lowest upstream loss for their FLOPs; the loss law is fitted on it, and "
+                 "the size and steps exponents say how each grows with compute along it.")
