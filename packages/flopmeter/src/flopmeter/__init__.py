@@ -12,6 +12,7 @@ from flopmeter.analytic import (
     vit_train_macs,
 )
 from flopmeter.co2 import Footprint, PowerLawFit, co2_kg, energy_kwh, fit_power_law, footprint
+from flopmeter.convention import FLOPS_CONVENTIONS, FlopCount, check_convention, convention_label
 from flopmeter.cost import Cost
 from flopmeter.data_tables import (
     Hardware,
@@ -24,13 +25,18 @@ from flopmeter.data_tables import (
     register_region,
 )
 from flopmeter.energy_tracker import TrackedEnergy, track_energy
-from flopmeter.hlo_loops import LoopCounts, WhileLoop, count_hlo
+from flopmeter.hlo_loops import LibraryCall, LoopCounts, WhileLoop, count_hlo
+from flopmeter.library_calls import CallCost, library_call_cost
 from flopmeter.measure import cost_from_compiled, measure, normalise_cost_analysis
 from flopmeter.pareto import crossover_cost, pareto_front
 from flopmeter.timing import mfu, peak_flops, time_step
 
 __all__ = [
+    "FLOPS_CONVENTIONS",
+    "CallCost",
     "Cost",
+    "FlopCount",
+    "LibraryCall",
     "Footprint",
     "Hardware",
     "LoopCounts",
@@ -38,7 +44,9 @@ __all__ = [
     "Region",
     "TrackedEnergy",
     "WhileLoop",
+    "check_convention",
     "co2_kg",
+    "convention_label",
     "cost_from_compiled",
     "count_hlo",
     "crossover_cost",
@@ -46,6 +54,7 @@ __all__ = [
     "fit_power_law",
     "footprint",
     "hardware",
+    "library_call_cost",
     "load_hardware_table",
     "load_region_table",
     "macs_to_flops",
