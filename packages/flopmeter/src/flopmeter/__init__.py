@@ -27,7 +27,7 @@ from flopmeter.data_tables import (
 from flopmeter.energy_tracker import TrackedEnergy, track_energy
 from flopmeter.hlo_loops import LibraryCall, LoopCounts, WhileLoop, count_hlo
 from flopmeter.library_calls import CallCost, library_call_cost
-from flopmeter.measure import cost_from_compiled, measure, normalise_cost_analysis
+from flopmeter.measure import cost_from_compiled, lower_abstract, measure, normalise_cost_analysis
 from flopmeter.pareto import crossover_cost, pareto_front
 from flopmeter.timing import mfu, peak_flops, time_step
 
@@ -57,6 +57,7 @@ __all__ = [
     "library_call_cost",
     "load_hardware_table",
     "load_region_table",
+    "lower_abstract",
     "macs_to_flops",
     "mae_forward_macs",
     "mae_kept_patches",

@@ -170,13 +170,23 @@ def cost_from_compiled(compiled: Any, *, compile_seconds: float, lowered_flops: 
     )
 
 
+def lower_abstract(fn: Callable, *args: Any, **kwargs: Any) -> jax.stages.Lowered:
+    """`jax.jit(fn).lower(...)` for arguments as `measure` takes them (arrays, `jax.ShapeDtypeStruct`s with
+    optional shardings, pytrees with static leaves); compile it and pass it to `cost_from_compiled` to measure
+    the very program you then run or inspect (`compiled.as_text()`)."""
+    if not callable(fn):
+        raise TypeError(f"fn={fn!r} is not callable; expected the function to measure")
+    flat_fn, specs = partition_call(fn, args, kwargs)
+    return jax.jit(flat_fn).lower(specs)
+
+
 def measure(fn: Callable, *args: Any, **kwargs: Any) -> Cost:
     """Compile `fn(*args, **kwargs)` without running it and return its `Cost`.
 
-    Arguments may be arrays, `jax.ShapeDtypeStruct`s (with a `sharding` for SPMD programs) or pytrees mixing
-    them with static leaves such as Equinox modules and Python scalars; only array-like leaves are traced.
-    Measure a whole training step that *returns* the new parameters and optimizer state: if only the loss is
-    returned, XLA removes the backward pass and the update as dead code.
+    Arguments may be arrays, `jax.ShapeDtypeStruct`s (with a `sharding` for SPMD programs, or to compile for a
+    given device) or pytrees mixing them with static leaves such as Equinox modules and Python scalars; only
+    array-like leaves are traced. Measure a whole training step that *returns* the new parameters and
+    optimizer state: if only the loss is returned, XLA removes the backward pass and the update as dead code.
 
     Example:
         >>> cost = flopmeter.measure(jnp.matmul, jax.ShapeDtypeStruct((64, 32), jnp.float32),
@@ -184,10 +194,7 @@ def measure(fn: Callable, *args: Any, **kwargs: Any) -> Cost:
         >>> cost.flops  # 2 * 64 * 32 * 16
         65536.0
     """
-    if not callable(fn):
-        raise TypeError(f"fn={fn!r} is not callable; expected the function to measure")
-    flat_fn, specs = partition_call(fn, args, kwargs)
-    lowered = jax.jit(flat_fn).lower(specs)
+    lowered = lower_abstract(fn, *args, **kwargs)
     lowered_figures, _ = normalise_cost_analysis(lowered.cost_analysis())
     start = time.perf_counter()
     compiled = lowered.compile()
