@@ -14,16 +14,7 @@ from flopmeter.analytic import (
 from flopmeter.co2 import Footprint, PowerLawFit, co2_kg, energy_kwh, fit_power_law, footprint
 from flopmeter.convention import FLOPS_CONVENTIONS, FlopCount, check_convention, convention_label
 from flopmeter.cost import Cost
-from flopmeter.data_tables import (
-    Hardware,
-    Region,
-    hardware,
-    load_hardware_table,
-    load_region_table,
-    region,
-    register_hardware,
-    register_region,
-)
+from flopmeter.data_tables import Hardware, HardwareTable, Region, RegionTable, hardware, region
 from flopmeter.energy_tracker import TrackedEnergy, track_energy
 from flopmeter.hlo_loops import LibraryCall, LoopCounts, WhileLoop, count_hlo
 from flopmeter.library_calls import CallCost, library_call_cost
@@ -39,9 +30,11 @@ __all__ = [
     "LibraryCall",
     "Footprint",
     "Hardware",
+    "HardwareTable",
     "LoopCounts",
     "PowerLawFit",
     "Region",
+    "RegionTable",
     "TrackedEnergy",
     "WhileLoop",
     "check_convention",
@@ -55,8 +48,6 @@ __all__ = [
     "footprint",
     "hardware",
     "library_call_cost",
-    "load_hardware_table",
-    "load_region_table",
     "lower_abstract",
     "macs_to_flops",
     "mae_forward_macs",
@@ -69,8 +60,6 @@ __all__ = [
     "pareto_front",
     "peak_flops",
     "region",
-    "register_hardware",
-    "register_region",
     "text_encoder_macs",
     "time_step",
     "track_energy",
