@@ -20,10 +20,10 @@ from flopmeter.hlo_loops import LibraryCall, LoopCounts, WhileLoop, count_hlo
 from flopmeter.library_calls import CallCost, library_call_cost
 from flopmeter.measure import cost_from_compiled, lower_abstract, measure, normalise_cost_analysis
 from flopmeter.pareto import crossover_cost, pareto_front
-from flopmeter.timing import mfu, peak_flops, time_step
+from flopmeter.timing import DEFAULT_PEAK_SHAPES, PeakFlops, PeakTrial, mfu, peak_flops, time_step
 
 __all__ = [
-    "FLOPS_CONVENTIONS",
+    "DEFAULT_PEAK_SHAPES",    "FLOPS_CONVENTIONS",
     "CallCost",
     "Cost",
     "FlopCount",
@@ -32,6 +32,8 @@ __all__ = [
     "Hardware",
     "HardwareTable",
     "LoopCounts",
+    "PeakFlops",
+    "PeakTrial",
     "PowerLawFit",
     "Region",
     "RegionTable",
