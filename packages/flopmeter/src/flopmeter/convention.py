@@ -7,12 +7,10 @@ convention and the device count, converts between the two, and labels itself for
 """
 
 import dataclasses
-from typing import Literal
 
 WHOLE_PROGRAM = "whole_program"
 PER_DEVICE = "per_device"
 FLOPS_CONVENTIONS = (WHOLE_PROGRAM, PER_DEVICE)
-Convention = Literal["whole_program", "per_device"]
 
 
 def check_convention(convention: str) -> str:
@@ -51,12 +49,13 @@ class FlopCount:
         '1.5 PFLOP (whole program over 32 devices)'
     """
 
-    flops: float
-    convention: Convention
+    flops: float | int
+    convention: str  # one of FLOPS_CONVENTIONS (checked here, so the error names the choices)
     num_devices: int
 
     def __post_init__(self) -> None:
         check_convention(self.convention)
+        object.__setattr__(self, "flops", float(self.flops))
         if not isinstance(self.num_devices, int) or self.num_devices < 1:
             raise ValueError(f"num_devices={self.num_devices!r} is invalid; expected an integer >= 1")
         if self.flops < 0:
