@@ -53,6 +53,16 @@ def test_captured_gemms_equal_the_closed_form_and_are_scaled_inside_loops():
     assert scanned.library_flops_once < 0.8 * scanned.library_flops_scaled
 
 
+def test_triton_gemm_fusions_are_counted_as_xla_counts_them():
+    # With default flags the GEMMs are nested Triton fusions, not custom calls: XLA costs them itself, and
+    # flopmeter's own counter (used whenever a program also has custom calls) must agree with it.
+    name = "vit_step_triton.gpu.hlo.gz"
+    counts = flopmeter.count_hlo(_fixture(name))
+    assert counts.library_calls == () and counts.custom_calls == ()
+    assert counts.flops_once == pytest.approx(RECORDED[name]["xla_gpu_flops"], rel=1e-5)
+    assert counts.flops_once == pytest.approx(RECORDED[name]["xla_cpu_flops"], rel=0.02)
+
+
 class _CompiledText:
     """What cost_from_compiled reads from a compiled GPU program, with XLA's generic cost analysis figure."""
 
