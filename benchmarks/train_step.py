@@ -4,8 +4,8 @@
     .venv/bin/python benchmarks/train_step.py --model vit-b16 --batch 128 --dtype bfloat16   # on a GPU
 
 FLOPs per step are measured on the compiled step (flopmeter.measure); time is the median of --repeats steps
-(flopmeter.time_step, compile excluded); MFU = achieved FLOP/s / flopmeter.peak_flops() measured here at the
-step's compute dtype. Prints a markdown table. A script, not a test.
+(flopmeter.time_step, compile excluded); MFU = achieved FLOP/s / flopmeter.peak_flops() measured here (the
+fastest of several matmul shapes and dtypes). Prints a markdown table. A script, not a test.
 """
 
 from __future__ import annotations
@@ -34,7 +34,7 @@ def synthetic_batch(struct: dict, seed: int = 0) -> dict:
     return out
 
 
-def bench(method_name: str, model: str, batch: int, *, dtype: str, repeats: int, peak: float) -> dict:
+def bench(method_name: str, model: str, batch: int, *, dtype: str, repeats: int, peak: flopmeter.PeakFlops) -> dict:
     overrides = {"supervised": {"num_classes": 10}, "clip": {"class_names": tuple("abcdefghij")}}
     method, optim = recipes.build_method(method_name, model, preset="demo", total_steps=1000,
                                          model_overrides={"compute_dtype": dtype},
@@ -58,10 +58,11 @@ def main() -> None:
     p.add_argument("--repeats", type=int, default=5)
     p.add_argument("--methods", nargs="*", default=list(METHOD_NAMES))
     args = p.parse_args()
-    peak = flopmeter.peak_flops(dtype=args.dtype)
+    peak = flopmeter.peak_flops()
     device = jax.devices()[0]
     print(f"{device.platform} {device.device_kind} ({platform.processor() or platform.machine()}), "
-          f"{args.model} batch {args.batch} {args.dtype}; measured peak {peak / 1e12:.3f} TFLOP/s\n")
+          f"{args.model} batch {args.batch} {args.dtype}; measured peak {peak.flops_per_second / 1e12:.3f} TFLOP/s "
+          f"({'x'.join(map(str, peak.shape))} {peak.dtype})\n")
     print("| method | GFLOPs/step | ms/step | images/s | MFU |\n|---|---|---|---|---|")
     for name in args.methods:
         r = bench(name, args.model, args.batch, dtype=args.dtype, repeats=args.repeats, peak=peak)

@@ -48,7 +48,7 @@ def test_footprint_chains_time_energy_co2():
 
 
 def test_tables_have_sources_and_requested_rows():
-    hardware = flopmeter.load_hardware_table()
+    hardware = flopmeter.HardwareTable.shipped()
     for name in (
         "tpu-v2",
         "tpu-v3",
@@ -61,28 +61,74 @@ def test_tables_have_sources_and_requested_rows():
         "h200-sxm",
     ):
         assert name in hardware and hardware[name].source and hardware[name].peak_flops > 1e13
-    assert hardware["tpu-v3"].watts == 283
-    regions = flopmeter.load_region_table()
+    assert all(row.source for row in hardware.rows())
+    # Datasheet figures: dense bf16 per chip, and power where a source gives one.
+    assert hardware["tpu-v3"].watts == 283 and hardware["tpu-v3"].peak_flops == 123e12
+    assert hardware["tpu-v4"].watts == 170 and hardware["tpu-v4"].peak_flops == 275e12
+    assert hardware["h100-sxm"].peak_flops == pytest.approx(989.4e12) and hardware["h100-sxm"].watts == 700
+    assert hardware["a100-sxm4"].peak_flops == 312e12 and hardware["tpu-v5e"].watts is None
+    regions = flopmeter.RegionTable.shipped()
     assert regions["gcp:europe-west1"].gco2e_per_kwh == 267 and regions["gcp:europe-west1"].pue == 1.09
-    assert all(r.source for r in regions.values())
+    assert all(r.source for r in regions.rows())
 
 
-def test_user_rows_extend_the_tables(tmp_path):
+def test_user_rows_live_in_the_callers_table_only(tmp_path):
+    # The bug this replaces: registering one row first made the shipped rows unknown, and the rows leaked
+    # into every later caller. Tables are values now: the user's rows extend a copy of the shipped table.
+    mine = flopmeter.Hardware("my-gpu", peak_flops=1e14, watts=250, source="vendor datasheet")
+    table = flopmeter.HardwareTable.shipped().with_rows(mine)
+    assert flopmeter.hardware("tpu-v3", table=table).watts == 283 and table["my-gpu"] is mine
+    assert flopmeter.energy_kwh(chips=2, hours=2, hardware_name="my-gpu", hardware_table=table) == pytest.approx(1.0)
+    with pytest.raises(ValueError, match="hardware='my-gpu' is unknown"):
+        flopmeter.hardware("my-gpu")  # the shipped table is untouched
+    assert "my-gpu" not in flopmeter.HardwareTable.shipped()
+    # A replaced row wins in the new table only.
+    faster = flopmeter.Hardware("tpu-v3", peak_flops=2e14, watts=300, source="a later measurement")
+    assert flopmeter.HardwareTable.shipped().with_rows(faster)["tpu-v3"].watts == 300
+    assert flopmeter.hardware("tpu-v3").watts == 283
+
     path = tmp_path / "mine.csv"
     with open(path, "w", newline="") as handle:
         writer = csv.writer(handle)
         writer.writerow(["region", "gco2e_per_kwh", "pue", "source"])
         writer.writerow(["lab:basement", "100", "1.5", "our utility bill 2025"])
-    flopmeter.load_region_table(path)
-    assert flopmeter.co2_kg(10.0, region_name="lab:basement") == pytest.approx(1.0)
-    flopmeter.register_hardware("my-gpu", peak_flops=1e14, watts=250, source="vendor datasheet")
-    assert flopmeter.energy_kwh(chips=2, hours=2, hardware_name="my-gpu") == pytest.approx(1.0)
+    regions = flopmeter.RegionTable.shipped().with_csv(path)
+    assert flopmeter.co2_kg(10.0, region_name="lab:basement", region_table=regions) == pytest.approx(1.0)
+    assert flopmeter.co2_kg(10.0, region_table=regions) == pytest.approx(10.0 * 267 / 1000)  # shipped row kept
+    assert list(flopmeter.RegionTable.from_csv(path)) == ["lab:basement"]
+    with pytest.raises(ValueError, match="region='lab:basement' is unknown"):
+        flopmeter.region("lab:basement")
     with pytest.raises(ValueError, match="source"):
-        flopmeter.register_region("x", gco2e_per_kwh=1, pue=None, source="")
-    with pytest.raises(ValueError, match="unknown"):
-        flopmeter.region("nowhere")
+        flopmeter.Region("x", gco2e_per_kwh=1, pue=None, source="")
     with pytest.raises(ValueError, match="no power figure"):
         flopmeter.energy_kwh(chips=1, hours=1, hardware_name="tpu-v5e")
+
+
+@pytest.mark.parametrize(
+    ("device_kind", "name"),
+    [
+        ("TPU v3", "tpu-v3"),
+        ("TPU v4", "tpu-v4"),
+        ("TPU v5 lite", "tpu-v5e"),
+        ("TPU v5", "tpu-v5p"),
+        ("Tesla V100-SXM2-16GB", "v100-sxm2"),
+        ("NVIDIA A100-SXM4-80GB", "a100-sxm4"),
+        ("NVIDIA A100 80GB PCIe", "a100-pcie"),
+        ("NVIDIA H100 80GB HBM3", "h100-sxm"),
+        ("NVIDIA H200", "h200-sxm"),  # as JAX named the H200 this package was tested on
+        ("NVIDIA H100 PCIe", None),  # no row: a different peak and power
+        ("cpu", None),
+    ],
+)
+def test_hardware_for_jax_device_kind(device_kind, name):
+    row = flopmeter.HardwareTable.shipped().for_device_kind(device_kind)
+    assert (row.name if row else None) == name
+    ambiguous = flopmeter.HardwareTable.shipped().with_rows(
+        flopmeter.Hardware("any-tpu", peak_flops=1e14, watts=None, source="test", device_kind="TPU")
+    )
+    if name is not None and name.startswith("tpu"):
+        with pytest.raises(ValueError, match="matches several hardware rows"):
+            ambiguous.for_device_kind(device_kind)
 
 
 @pytest.mark.skipif(importlib.util.find_spec("codecarbon") is None, reason="codecarbon is optional")

@@ -12,33 +12,36 @@ from flopmeter.analytic import (
     vit_train_macs,
 )
 from flopmeter.co2 import Footprint, PowerLawFit, co2_kg, energy_kwh, fit_power_law, footprint
+from flopmeter.convention import FLOPS_CONVENTIONS, FlopCount, check_convention, convention_label
 from flopmeter.cost import Cost
-from flopmeter.data_tables import (
-    Hardware,
-    Region,
-    hardware,
-    load_hardware_table,
-    load_region_table,
-    region,
-    register_hardware,
-    register_region,
-)
+from flopmeter.data_tables import Hardware, HardwareTable, Region, RegionTable, hardware, region
 from flopmeter.energy_tracker import TrackedEnergy, track_energy
-from flopmeter.hlo_loops import LoopCounts, WhileLoop, count_hlo
-from flopmeter.measure import cost_from_compiled, measure, normalise_cost_analysis
+from flopmeter.hlo_loops import LibraryCall, LoopCounts, WhileLoop, count_hlo
+from flopmeter.library_calls import CallCost, library_call_cost
+from flopmeter.measure import cost_from_compiled, lower_abstract, measure, normalise_cost_analysis
 from flopmeter.pareto import crossover_cost, pareto_front
-from flopmeter.timing import mfu, peak_flops, time_step
+from flopmeter.timing import DEFAULT_PEAK_SHAPES, PeakFlops, PeakTrial, mfu, peak_flops, time_step
 
 __all__ = [
+    "DEFAULT_PEAK_SHAPES",    "FLOPS_CONVENTIONS",
+    "CallCost",
     "Cost",
+    "FlopCount",
+    "LibraryCall",
     "Footprint",
     "Hardware",
+    "HardwareTable",
     "LoopCounts",
+    "PeakFlops",
+    "PeakTrial",
     "PowerLawFit",
     "Region",
+    "RegionTable",
     "TrackedEnergy",
     "WhileLoop",
+    "check_convention",
     "co2_kg",
+    "convention_label",
     "cost_from_compiled",
     "count_hlo",
     "crossover_cost",
@@ -46,8 +49,8 @@ __all__ = [
     "fit_power_law",
     "footprint",
     "hardware",
-    "load_hardware_table",
-    "load_region_table",
+    "library_call_cost",
+    "lower_abstract",
     "macs_to_flops",
     "mae_forward_macs",
     "mae_kept_patches",
@@ -59,8 +62,6 @@ __all__ = [
     "pareto_front",
     "peak_flops",
     "region",
-    "register_hardware",
-    "register_region",
     "text_encoder_macs",
     "time_step",
     "track_energy",

@@ -13,7 +13,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from flopmeter.data_tables import hardware, region
+from flopmeter.data_tables import HardwareTable, RegionTable, hardware, region
 
 
 @dataclasses.dataclass(frozen=True)
@@ -72,14 +72,15 @@ def energy_kwh(
     watts: float | int | None = None,
     hardware_name: str = "tpu-v3",
     pue: float | int | None = None,
+    hardware_table: HardwareTable | None = None,
 ) -> float:
-    """Energy in kWh: chips * watts * hours / 1000 (* PUE when given). `watts` defaults to the hardware
-    table.
+    """Energy in kWh: chips * watts * hours / 1000 (* PUE when given). `watts` defaults to the row
+    `hardware_name` of `hardware_table` (default: the shipped table).
     """
     if chips < 1 or hours < 0:
         raise ValueError(f"chips={chips!r}, hours={hours!r} are invalid; expected chips >= 1 and hours >= 0")
     if watts is None:
-        watts = hardware(hardware_name).watts
+        watts = hardware(hardware_name, table=hardware_table).watts
         if watts is None:
             raise ValueError(f"hardware={hardware_name!r} has no power figure in the table; pass watts=")
     if pue is not None and pue < 1.0:
@@ -88,12 +89,20 @@ def energy_kwh(
 
 
 def co2_kg(
-    kwh: float | int, *, gco2e_per_kwh: float | int | None = None, region_name: str = "gcp:europe-west1"
+    kwh: float | int,
+    *,
+    gco2e_per_kwh: float | int | None = None,
+    region_name: str = "gcp:europe-west1",
+    region_table: RegionTable | None = None,
 ) -> float:
-    """kgCO2e for `kwh` of electricity at the region's grid intensity (or an explicit `gco2e_per_kwh`)."""
+    """kgCO2e for `kwh` of electricity at the region's grid intensity (or an explicit `gco2e_per_kwh`);
+    the region is looked up in `region_table` (default: the shipped table)."""
     if kwh < 0:
         raise ValueError(f"kwh={kwh!r} is invalid; expected >= 0")
-    intensity = region(region_name).gco2e_per_kwh if gco2e_per_kwh is None else gco2e_per_kwh
+    if gco2e_per_kwh is None:
+        intensity = region(region_name, table=region_table).gco2e_per_kwh
+    else:
+        intensity = gco2e_per_kwh
     return kwh * intensity / 1000.0
 
 
@@ -115,18 +124,22 @@ def footprint(
     hardware_name: str = "tpu-v3",
     region_name: str = "gcp:europe-west1",
     use_pue: bool = False,
+    hardware_table: HardwareTable | None = None,
+    region_table: RegionTable | None = None,
 ) -> Footprint:
     """Time, energy and CO2 of `steps` steps predicted from `fit` on `chips` chips of `hardware_name`.
 
-    `use_pue=True` multiplies energy by the region's PUE (an error if the region has none).
+    `use_pue=True` multiplies energy by the region's PUE (an error if the region has none). Rows come from
+    `hardware_table` / `region_table` (default: the shipped tables).
     """
     hours = fit.hours(flops_per_step, steps)
     pue = None
     if use_pue:
-        pue = region(region_name).pue
+        pue = region(region_name, table=region_table).pue
         if pue is None:
             raise ValueError(
-                f"region={region_name!r} has no PUE in the table; register one or use use_pue=False"
+                f"region={region_name!r} has no PUE in the table; pass region_table= with a row that has one "
+                "(RegionTable.shipped().with_rows(...)) or use use_pue=False"
             )
-    kwh = energy_kwh(chips=chips, hours=hours, hardware_name=hardware_name, pue=pue)
-    return Footprint(hours=hours, kwh=kwh, kg_co2e=co2_kg(kwh, region_name=region_name))
+    kwh = energy_kwh(chips=chips, hours=hours, hardware_name=hardware_name, pue=pue, hardware_table=hardware_table)
+    return Footprint(hours=hours, kwh=kwh, kg_co2e=co2_kg(kwh, region_name=region_name, region_table=region_table))

@@ -3,6 +3,8 @@
 import dataclasses
 import json
 
+from flopmeter.convention import WHOLE_PROGRAM, FlopCount, check_convention, convention_label
+
 
 def _si(value: float | None, unit: str) -> str:
     if value is None:
@@ -19,11 +21,14 @@ class Cost:
 
     Conventions a caller must know:
     - `flops` follows XLA: a multiply-add is 2 FLOPs; it is the whole program summed over all `num_devices`
-      devices. `flops_per_device` is what one device executes after SPMD partitioning. `macs = flops / 2`.
+      devices (`flops_convention = "whole_program"`). `flops_per_device` is what one device executes after
+      SPMD partitioning. `macs = flops / 2`. `flop_count(convention)` states either with its convention.
     - Loop bodies (`lax.scan`, `fori_loop`) are scaled by their trip counts; `loop_correction_flops` is what
       was added to XLA's own per-device figure for that.
     - `lowered_flops` is XLA's estimate on the program before optimisation and before partitioning (global,
       loop bodies counted once), kept for comparison only.
+    - `library_flops` (per device) is the part of the count that GPU library calls (cuBLAS GEMMs, cuDNN
+      convolutions and attention) account for, counted from their shapes; XLA cannot cost them.
     - `peak_memory_bytes` is per device: arguments + outputs + temporaries - aliased (donated) buffers.
     - `notes` lists everything that makes a figure uncertain (unknown loop trip counts, custom calls, negative
       counts that were dropped). An empty list means no known caveat applies.
@@ -41,12 +46,21 @@ class Cost:
     jax_version: str
     loop_correction_flops: float = 0.0
     lowered_flops: float | None = None
+    library_flops: float = 0.0
     notes: tuple[str, ...] = ()
+
+    flops_convention = WHOLE_PROGRAM  # what `flops` counts (a class constant, written into to_dict)
+
+    def flop_count(self, convention: str = WHOLE_PROGRAM) -> FlopCount:
+        """`flops` (whole program) or `flops_per_device` as a `FlopCount` stating its convention."""
+        check_convention(convention)
+        return FlopCount(self.flops, WHOLE_PROGRAM, self.num_devices).to(convention)
 
     def to_dict(self) -> dict:
         """Plain dict (lists instead of tuples), suitable for `json.dumps`."""
         out = dataclasses.asdict(self)
         out["notes"] = list(self.notes)
+        out["flops_convention"] = self.flops_convention
         return out
 
     def to_json(self, **json_kwargs) -> str:
@@ -57,6 +71,12 @@ class Cost:
     def from_dict(cls, data: dict) -> "Cost":
         """Inverse of `to_dict`; unknown keys are an error (a misspelt field must not vanish silently)."""
         names = {f.name for f in dataclasses.fields(cls)}
+        convention = data.get("flops_convention", WHOLE_PROGRAM)
+        if convention != WHOLE_PROGRAM:
+            raise ValueError(
+                f"data has flops_convention={convention!r}; a Cost's flops are always {WHOLE_PROGRAM!r}"
+            )
+        data = {k: v for k, v in data.items() if k != "flops_convention"}
         unknown = set(data) - names
         if unknown:
             raise ValueError(
@@ -68,11 +88,13 @@ class Cost:
 
     def table(self) -> str:
         """A two-column, human-readable table (FLOPs and MACs side by side, labelled)."""
+        scope = convention_label(WHOLE_PROGRAM, self.num_devices)
         rows = [
-            ("FLOPs (2 per multiply-add, all devices)", f"{_si(self.flops, 'FLOP')}  ({self.flops:.6g})"),
-            ("MACs (all devices)", f"{_si(self.macs, 'MAC')}  ({self.macs:.6g})"),
+            (f"FLOPs (2 per multiply-add, {scope})", f"{_si(self.flops, 'FLOP')}  ({self.flops:.6g})"),
+            (f"MACs ({scope})", f"{_si(self.macs, 'MAC')}  ({self.macs:.6g})"),
             ("FLOPs per device", _si(self.flops_per_device, "FLOP")),
             ("  of which loop-trip correction", _si(self.loop_correction_flops, "FLOP")),
+            ("  of which GPU library calls", _si(self.library_flops, "FLOP")),
             ("lowered FLOPs (pre-optimisation)", _si(self.lowered_flops, "FLOP")),
             ("transcendentals", _si(self.transcendentals, "")),
             ("bytes accessed", _si(self.bytes_accessed, "B")),

@@ -7,12 +7,24 @@ counts FLOPs per instruction with XLA's conventions (a multiply-add is 2 FLOPs, 
 elementwise arithmetic, transcendental functions counted separately) twice: once with loops counted once (what
 XLA reports) and once with loop bodies scaled by their trip counts, recursively for nested loops. The
 difference is the correction that `measure` adds to XLA's own figure, so any small disagreement between this
-counter and XLA only touches the loop bodies' share.
+counter and XLA only touches the loop bodies' share. Custom calls to cuBLAS and cuDNN, which XLA cannot cost,
+are counted from their shapes (`flopmeter.library_calls`), inside loops too.
 """
 
 import dataclasses
 import math
 import re
+
+from flopmeter.hlo_text import Instruction, parse_hlo
+from flopmeter.library_calls import library_call_cost
+
+_Figures = tuple[float, float, float]  # flops, transcendentals, library-call flops
+_ZERO: _Figures = (0.0, 0.0, 0.0)
+
+
+def _add(a: _Figures, b: _Figures) -> _Figures:
+    return (a[0] + b[0], a[1] + b[1], a[2] + b[2])
+
 
 _TRANSCENDENTAL = frozenset(
     {
@@ -66,22 +78,10 @@ _ELEMENTWISE = frozenset(
     }
 )
 
-_COMP_HEADER = re.compile(r"^(ENTRY\s+)?%?([\w.\-]+)\s*\(.*\)\s*->\s*.*\{\s*$")
-_INSTR_START = re.compile(r"^\s*(?:ROOT\s+)?%?([\w.\-]+)\s*=\s*(.*)$")
-_ARRAY_SHAPE = re.compile(r"^([a-z]+[0-9]*)\[([0-9,<=\s]*)\]")
 _TRIP_COUNT = re.compile(r'"known_trip_count"\s*:\s*\{\s*"n"\s*:\s*"(\d+)"')
 _CALLED = re.compile(r"\b(calls|to_apply|body|condition)=%?([\w.\-]+)")
 _BRANCHES = re.compile(r"branch_computations=\{([^}]*)\}")
 _CUSTOM_TARGET = re.compile(r'custom_call_target="([^"]*)"')
-
-
-@dataclasses.dataclass(frozen=True)
-class Instruction:
-    name: str
-    opcode: str
-    dims: tuple[int, ...] | None  # None for tuple-shaped results
-    operands: tuple[str, ...]
-    attributes: str
 
 
 @dataclasses.dataclass(frozen=True)
@@ -95,8 +95,23 @@ class WhileLoop:
 
 
 @dataclasses.dataclass(frozen=True)
+class LibraryCall:
+    """A custom call counted from its shapes (cuBLAS/cuDNN): FLOPs per execution, before loop scaling."""
+
+    name: str
+    target: str
+    kind: str
+    flops: float
+    caveat: str | None = None
+
+
+@dataclasses.dataclass(frozen=True)
 class LoopCounts:
-    """FLOPs/transcendentals counted on HLO text, with loop bodies once (`*_once`) and scaled (`*_scaled`)."""
+    """FLOPs/transcendentals counted on HLO text, with loop bodies once (`*_once`) and scaled (`*_scaled`).
+
+    `library_flops_*` is the part of `flops_*` that library calls (`library_calls`) account for;
+    `custom_calls` names the custom calls that could not be costed (counted as 0).
+    """
 
     flops_once: float
     flops_scaled: float
@@ -104,70 +119,9 @@ class LoopCounts:
     transcendentals_scaled: float
     loops: tuple[WhileLoop, ...]
     custom_calls: tuple[str, ...]
-
-
-def _matching_paren(text: str, start: int) -> int:
-    depth = 0
-    for i in range(start, len(text)):
-        if text[i] in "({":
-            depth += 1
-        elif text[i] in ")}":
-            depth -= 1
-            if depth == 0:
-                return i
-    return len(text) - 1
-
-
-def _parse_instruction(line: str) -> Instruction | None:
-    match = _INSTR_START.match(line)
-    if match is None:
-        return None
-    name, rest = match.group(1), match.group(2)
-    if rest.startswith("("):  # tuple-shaped result: skip the balanced type
-        end = _matching_paren(rest, 0)
-        dims, rest = None, rest[end + 1 :].lstrip()
-    else:
-        type_str, _, rest = rest.partition(" ")
-        shape = _ARRAY_SHAPE.match(type_str)
-        if shape is None:
-            dims = None
-        else:
-            dims = tuple(int(d.replace("<=", "")) for d in shape.group(2).split(",") if d.strip())
-    op_match = re.match(r"([\w\-]+)\(", rest)
-    if op_match is None:
-        return None
-    opcode = op_match.group(1)
-    open_at = op_match.end() - 1
-    close_at = _matching_paren(rest, open_at)
-    operand_text = rest[open_at + 1 : close_at]
-    # Operands are `%name` (newer printers) or `f32[2,3]{1,0} %name` (older ones): keep the names only.
-    operands = tuple(re.findall(r"%([\w.\-]+)", operand_text))
-    return Instruction(name, opcode, dims, operands, rest[close_at + 1 :])
-
-
-def parse_hlo(text: str) -> tuple[dict[str, list[Instruction]], str]:
-    """Split HLO module text into `{computation name: instructions}` and the entry computation's name."""
-    computations: dict[str, list[Instruction]] = {}
-    entry = ""
-    current: list[Instruction] | None = None
-    for line in text.splitlines():
-        header = _COMP_HEADER.match(line)
-        if header is not None and not line.lstrip().startswith("ROOT"):
-            current = []
-            computations[header.group(2)] = current
-            if header.group(1):
-                entry = header.group(2)
-            continue
-        if line.startswith("}"):
-            current = None
-            continue
-        if current is not None:
-            instruction = _parse_instruction(line)
-            if instruction is not None:
-                current.append(instruction)
-    if not entry and computations:
-        entry = list(computations)[-1]  # the printer writes the entry last
-    return computations, entry
+    library_flops_once: float = 0.0
+    library_flops_scaled: float = 0.0
+    library_calls: tuple[LibraryCall, ...] = ()
 
 
 def _elements(dims: tuple[int, ...] | None) -> int:
@@ -182,22 +136,24 @@ def _int_list(attributes: str, key: str) -> tuple[int, ...]:
 
 
 class _Counter:
+    """Sums (flops, transcendentals, library flops) over computations, memoised per (computation, scaled)."""
+
     def __init__(self, computations: dict[str, list[Instruction]]):
         self.computations = computations
         self.shapes = {c: {i.name: i.dims for i in instrs} for c, instrs in computations.items()}
-        self.memo: dict[tuple[str, bool], tuple[float, float]] = {}
+        self.memo: dict[tuple[str, bool], _Figures] = {}
         self.loops: dict[str, WhileLoop] = {}
         self.custom_calls: set[str] = set()
+        self.library_calls: dict[str, LibraryCall] = {}
 
-    def computation(self, name: str, scaled: bool) -> tuple[float, float]:
+    def computation(self, name: str, scaled: bool) -> _Figures:
         key = (name, scaled)
         if key not in self.memo:
-            self.memo[key] = (0.0, 0.0)  # guards against malformed recursive text
-            flops = trans = 0.0
+            self.memo[key] = _ZERO  # guards against malformed recursive text
+            total = _ZERO
             for instruction in self.computations.get(name, []):
-                f, t = self.instruction(name, instruction, scaled)
-                flops, trans = flops + f, trans + t
-            self.memo[key] = (flops, trans)
+                total = _add(total, self.instruction(name, instruction, scaled))
+            self.memo[key] = total
         return self.memo[key]
 
     def _operand_dims(self, comp: str, instruction: Instruction, index: int) -> tuple[int, ...] | None:
@@ -205,7 +161,18 @@ class _Counter:
             return None
         return self.shapes[comp].get(instruction.operands[index])
 
-    def instruction(self, comp: str, ins: Instruction, scaled: bool) -> tuple[float, float]:
+    def _custom_call(self, comp: str, ins: Instruction) -> _Figures:
+        target_match = _CUSTOM_TARGET.search(ins.attributes)
+        target = target_match.group(1) if target_match else "unknown target"
+        operands = [self._operand_dims(comp, ins, i) for i in range(len(ins.operands))]
+        cost = library_call_cost(target, operands, ins.result_dims, ins.attributes)
+        if cost is None:
+            self.custom_calls.add(f"{ins.name} ({target})")
+            return _ZERO
+        self.library_calls[ins.name] = LibraryCall(ins.name, target, cost.kind, cost.flops, cost.caveat)
+        return (cost.flops, cost.transcendentals, cost.flops)
+
+    def instruction(self, comp: str, ins: Instruction, scaled: bool) -> _Figures:
         op, out = ins.opcode, _elements(ins.dims)
         called = dict((k, v) for k, v in _CALLED.findall(ins.attributes))
         if op == "while":
@@ -213,65 +180,69 @@ class _Counter:
             loop = WhileLoop(ins.name, comp, called.get("body", ""), int(trip.group(1)) if trip else None)
             self.loops[ins.name] = loop
             n = loop.trip_count if (scaled and loop.trip_count is not None) else 1
-            body_f, body_t = self.computation(loop.body, scaled)
-            cond_f, cond_t = self.computation(called.get("condition", ""), scaled)
-            return n * body_f + n * cond_f, n * body_t + n * cond_t
+            body = self.computation(loop.body, scaled)
+            condition = self.computation(called.get("condition", ""), scaled)
+            return tuple(n * (b + c) for b, c in zip(body, condition, strict=True))
         if op == "conditional":
             branches = _BRANCHES.search(ins.attributes)
             names = re.findall(r"%?([\w.\-]+)", branches.group(1)) if branches else []
-            costs = [self.computation(b, scaled) for b in names] or [(0.0, 0.0)]
-            return max(c[0] for c in costs), max(c[1] for c in costs)
+            costs = [self.computation(b, scaled) for b in names] or [_ZERO]
+            return tuple(max(c[i] for c in costs) for i in range(3))  # XLA: each figure's largest branch
         if op in ("fusion", "call", "async-start", "custom-call") and "calls" in called:
             return self.computation(called["calls"], scaled)
         if op == "call" and "to_apply" in called:  # the text form of kCall names its callee `to_apply`
             return self.computation(called["to_apply"], scaled)
         if op == "custom-call":
-            target = _CUSTOM_TARGET.search(ins.attributes)
-            self.custom_calls.add(f"{ins.name} ({target.group(1) if target else 'unknown target'})")
-            return 0.0, 0.0
+            return self._custom_call(comp, ins)
         if op == "dot":
             lhs = self._operand_dims(comp, ins, 0)
             contracting = _int_list(ins.attributes, "lhs_contracting_dims")
             k = math.prod(lhs[d] for d in contracting) if lhs is not None else 1
-            return 2.0 * out * k, 0.0
+            return (2.0 * out * k, 0.0, 0.0)
         if op == "convolution":
             rhs = self._operand_dims(comp, ins, 1)
             labels = re.search(r"dim_labels=\w+_(\w+)->", ins.attributes)
             if rhs is None or labels is None or "o" not in labels.group(1):
-                return 0.0, 0.0
+                return _ZERO
             per_output = math.prod(rhs) // rhs[labels.group(1).index("o")]
-            return 2.0 * out * per_output, 0.0
+            return (2.0 * out * per_output, 0.0, 0.0)
         if op in ("reduce", "reduce-window", "all-reduce", "reduce-scatter"):
-            reducer_f, _ = self.computation(called.get("to_apply", ""), scaled)
-            reducer_f = max(reducer_f, 1.0)
+            reducer_f = max(self.computation(called.get("to_apply", ""), scaled)[0], 1.0)
             if op == "reduce-window":
                 window = re.search(r"size=([0-9x]+)", ins.attributes)
                 size = math.prod(int(v) for v in window.group(1).split("x")) if window else 1
-                return float(out * size) * reducer_f, 0.0
+                return (float(out * size) * reducer_f, 0.0, 0.0)
             if op == "reduce":
                 inputs = sum(
                     _elements(self._operand_dims(comp, ins, i)) for i in range(len(ins.operands) // 2)
                 )
-                return float(max(inputs - out, 0)) * reducer_f, 0.0
-            return 0.0, 0.0  # collectives: communication, not arithmetic (XLA counts none either)
+                return (float(max(inputs - out, 0)) * reducer_f, 0.0, 0.0)
+            return _ZERO  # collectives: communication, not arithmetic (XLA counts none either)
         if op in _TRANSCENDENTAL:
-            return 0.0, float(out)
+            return (0.0, float(out), 0.0)
         if op in _ELEMENTWISE:
-            return float(out), 0.0
-        return 0.0, 0.0
+            return (float(out), 0.0, 0.0)
+        return _ZERO
 
 
 def count_hlo(text: str) -> LoopCounts:
-    """Count FLOPs and transcendentals in optimised HLO text, with loop bodies once and trip-count scaled."""
+    """Count FLOPs and transcendentals in optimised HLO text, with loop bodies once and trip-count scaled.
+
+    Custom calls to cuBLAS/cuDNN are counted from their shapes (`flopmeter.library_calls`) and scaled with the
+    loops that contain them; other custom calls count 0 and are named in `custom_calls`.
+    """
     computations, entry = parse_hlo(text)
     counter = _Counter(computations)
-    flops_once, trans_once = counter.computation(entry, scaled=False)
-    flops_scaled, trans_scaled = counter.computation(entry, scaled=True)
+    once = counter.computation(entry, scaled=False)
+    scaled = counter.computation(entry, scaled=True)
     return LoopCounts(
-        flops_once=flops_once,
-        flops_scaled=flops_scaled,
-        transcendentals_once=trans_once,
-        transcendentals_scaled=trans_scaled,
+        flops_once=once[0],
+        flops_scaled=scaled[0],
+        transcendentals_once=once[1],
+        transcendentals_scaled=scaled[1],
         loops=tuple(counter.loops.values()),
         custom_calls=tuple(sorted(counter.custom_calls)),
+        library_flops_once=once[2],
+        library_flops_scaled=scaled[2],
+        library_calls=tuple(counter.library_calls[name] for name in sorted(counter.library_calls)),
     )

@@ -9,7 +9,7 @@ import jax
 
 from flopmeter.abstract_args import partition_call
 from flopmeter.cost import Cost
-from flopmeter.hlo_loops import count_hlo
+from flopmeter.hlo_loops import LoopCounts, count_hlo
 
 _COST_KEYS = ("flops", "transcendentals", "bytes accessed")
 
@@ -50,6 +50,21 @@ def normalise_cost_analysis(raw: Any) -> tuple[dict[str, float], list[str]]:
     return totals, notes
 
 
+def _raw_flops(raw: Any) -> float:
+    """XLA's flops figure as reported, negative entries included (for the notes), 0 when absent."""
+    programs = [raw] if isinstance(raw, Mapping) else [p for p in (raw or []) if p is not None]
+    return float(sum(float(p.get("flops", 0.0)) for p in programs))
+
+
+def _backend(compiled: Any) -> str:
+    """The platform the program was compiled for (cpu, gpu/cuda, tpu), not merely the default backend."""
+    devices = getattr(compiled, "input_shardings", None)
+    for sharding in jax.tree_util.tree_leaves(devices):
+        for device in getattr(sharding, "device_set", ()):
+            return device.platform
+    return jax.default_backend()
+
+
 def _num_devices(compiled: Any, hlo_text: str) -> int:
     partitions = re.search(r"num_partitions=(\d+)", hlo_text)
     replicas = re.search(r"replica_count=(\d+)", hlo_text)
@@ -79,13 +94,36 @@ def _peak_memory(compiled: Any, notes: list[str]) -> int | None:
     )
 
 
+def _own_count_notes(counts: LoopCounts, xla_flops: float) -> list[str]:
+    notes = []
+    if counts.library_calls:
+        kinds = sorted({call.kind for call in counts.library_calls})
+        notes.append(
+            f"{len(counts.library_calls)} library custom call(s) ({', '.join(kinds)}) counted from their shapes: "
+            f"{counts.library_flops_scaled:.6g} FLOPs per device"
+        )
+        notes += sorted({f"{call.name} ({call.target}): {call.caveat}" for call in counts.library_calls if call.caveat})
+    notes.append(
+        "the program has custom calls, which XLA's cost analysis prices at -1 FLOP each and sums in: FLOPs are "
+        f"flopmeter's own count of the compiled HLO (XLA reported {xla_flops:.6g}; bytes_accessed omits the "
+        "custom calls' traffic)"
+    )
+    return notes
+
+
 def cost_from_compiled(compiled: Any, *, compile_seconds: float, lowered_flops: float | None = None) -> Cost:
-    """Build a `Cost` from a `jax.stages.Compiled` (or anything with its methods), fixing every known trap."""
-    figures, notes = normalise_cost_analysis(compiled.cost_analysis())
+    """Build a `Cost` from a `jax.stages.Compiled` (or anything with its methods), fixing every known trap.
+
+    A program without custom calls keeps XLA's figure plus the loop correction. A program with custom calls
+    (cuBLAS GEMMs and cuDNN attention on GPU) is counted entirely by flopmeter: XLA adds -1 per custom call
+    into its sum, so its figure can neither be used nor safely corrected, and combining the two would risk
+    counting the same work twice.
+    """
+    raw = compiled.cost_analysis()
+    figures, notes = normalise_cost_analysis(raw)
     hlo_text = compiled.as_text() or ""
     counts = count_hlo(hlo_text)
     correction = counts.flops_scaled - counts.flops_once
-    trans_correction = counts.transcendentals_scaled - counts.transcendentals_once
     for loop in counts.loops:
         if loop.trip_count is None:
             notes.append(
@@ -99,41 +137,56 @@ def cost_from_compiled(compiled: Any, *, compile_seconds: float, lowered_flops: 
         )
     if counts.custom_calls:
         notes.append(
-            "custom calls not costed by XLA (FLOPs inside them are missing): "
-            + ", ".join(counts.custom_calls)
+            "custom calls flopmeter cannot cost (FLOPs inside them are missing): " + ", ".join(counts.custom_calls)
         )
-    flops_xla = figures["flops"]
-    if flops_xla == 0 and counts.flops_once > 0:
-        notes.append("XLA reported no FLOPs; using flopmeter's own count of the compiled HLO instead")
-        flops_xla = counts.flops_once
-        figures["transcendentals"] = counts.transcendentals_once
-    per_device = flops_xla + correction
+    if counts.library_calls or counts.custom_calls:
+        notes += _own_count_notes(counts, _raw_flops(raw))
+        per_device = counts.flops_scaled
+        transcendentals = counts.transcendentals_scaled
+    else:
+        flops_xla, trans_xla = figures["flops"], figures["transcendentals"]
+        if flops_xla == 0 and counts.flops_once > 0:
+            notes.append("XLA reported no FLOPs; using flopmeter's own count of the compiled HLO instead")
+            flops_xla, trans_xla = counts.flops_once, counts.transcendentals_once
+        per_device = flops_xla + correction
+        transcendentals = trans_xla + counts.transcendentals_scaled - counts.transcendentals_once
     num_devices = _num_devices(compiled, hlo_text)
     peak_memory = _peak_memory(compiled, notes)
     return Cost(
         flops=per_device * num_devices,
         flops_per_device=per_device,
         macs=per_device * num_devices / 2.0,
-        transcendentals=(figures["transcendentals"] + trans_correction) * num_devices,
+        transcendentals=transcendentals * num_devices,
         bytes_accessed=figures["bytes accessed"] * num_devices,
         peak_memory_bytes=peak_memory,
         num_devices=num_devices,
         compile_seconds=compile_seconds,
-        backend=jax.default_backend(),
+        backend=_backend(compiled),
         jax_version=jax.__version__,
         loop_correction_flops=correction,
         lowered_flops=lowered_flops,
+        library_flops=counts.library_flops_scaled,
         notes=tuple(notes),
     )
+
+
+def lower_abstract(fn: Callable, *args: Any, **kwargs: Any) -> jax.stages.Lowered:
+    """`jax.jit(fn).lower(...)` for arguments as `measure` takes them (arrays, `jax.ShapeDtypeStruct`s with
+    optional shardings, pytrees with static leaves); compile it and pass it to `cost_from_compiled` to measure
+    the very program you then run or inspect (`compiled.as_text()`)."""
+    if not callable(fn):
+        raise TypeError(f"fn={fn!r} is not callable; expected the function to measure")
+    flat_fn, specs = partition_call(fn, args, kwargs)
+    return jax.jit(flat_fn).lower(specs)
 
 
 def measure(fn: Callable, *args: Any, **kwargs: Any) -> Cost:
     """Compile `fn(*args, **kwargs)` without running it and return its `Cost`.
 
-    Arguments may be arrays, `jax.ShapeDtypeStruct`s (with a `sharding` for SPMD programs) or pytrees mixing
-    them with static leaves such as Equinox modules and Python scalars; only array-like leaves are traced.
-    Measure a whole training step that *returns* the new parameters and optimizer state: if only the loss is
-    returned, XLA removes the backward pass and the update as dead code.
+    Arguments may be arrays, `jax.ShapeDtypeStruct`s (with a `sharding` for SPMD programs, or to compile for a
+    given device) or pytrees mixing them with static leaves such as Equinox modules and Python scalars; only
+    array-like leaves are traced. Measure a whole training step that *returns* the new parameters and
+    optimizer state: if only the loss is returned, XLA removes the backward pass and the update as dead code.
 
     Example:
         >>> cost = flopmeter.measure(jnp.matmul, jax.ShapeDtypeStruct((64, 32), jnp.float32),
@@ -141,10 +194,7 @@ def measure(fn: Callable, *args: Any, **kwargs: Any) -> Cost:
         >>> cost.flops  # 2 * 64 * 32 * 16
         65536.0
     """
-    if not callable(fn):
-        raise TypeError(f"fn={fn!r} is not callable; expected the function to measure")
-    flat_fn, specs = partition_call(fn, args, kwargs)
-    lowered = jax.jit(flat_fn).lower(specs)
+    lowered = lower_abstract(fn, *args, **kwargs)
     lowered_figures, _ = normalise_cost_analysis(lowered.cost_analysis())
     start = time.perf_counter()
     compiled = lowered.compile()
