@@ -17,7 +17,7 @@ With defaults (override when the method needs more):
 =================================================  =============================================================
 hook                                               default
 =================================================  =============================================================
-``prepare_batch(batch) -> dict[str, np.ndarray]``  keep the numeric numpy entries (drop strings such as captions)
+``prepare_batch(batch) -> dict[str, np.ndarray]``  ``batch_spec``'s entries of the host batch, as numpy arrays
 ``batch_spec(batch_size)``                         ``{"image": [b, h, w, c] float32}`` at the backbone's size
 ``adjust_grads(trainable, grads, *, step)``        ``grads`` unchanged
 ``post_update(trainable, *, step)``                ``trainable`` unchanged
@@ -66,6 +66,11 @@ Batch = dict[str, Array]
 Metrics = dict[str, Float[Array, ""]]
 
 _PROTOCOL_FIELDS = ("backbone", "total_steps")
+
+
+def _kind(dtype: np.dtype) -> str:
+    """bool, int (signed or not) or float: what ``prepare_batch`` may cast within."""
+    return "i" if np.dtype(dtype).kind == "u" else np.dtype(dtype).kind
 
 
 class AbstractMethod(eqx.Module):
@@ -131,16 +136,27 @@ class AbstractMethod(eqx.Module):
     def prepare_batch(self, batch: Mapping[str, Any]) -> dict[str, np.ndarray]:
         """Host-side (numpy, outside jit) conversion of a data-pipeline batch into the arrays the step takes.
 
-        The engine calls it on every host batch before the batch goes to the devices; it must return numeric
-        numpy arrays only, with the shapes of ``batch_spec``. The default keeps the numeric entries (bool, int,
-        float) and drops the rest (e.g. ``caption`` strings). CLIP tokenises captions (or pseudo-captions
-        written from the labels) here.
+        The engine calls it on every host batch before the batch goes to the devices; it returns numeric numpy
+        arrays only, with the keys, shapes and dtypes of ``batch_spec`` (for the batch's own size). The default
+        takes ``batch_spec``'s entries from ``batch`` (dropping the rest, e.g. ``caption`` strings or labels the
+        method does not use) and casts them to the spec's dtype within the same kind (int64 -> int32); a missing
+        entry, another shape or another kind (e.g. uint8 images for float32) is a ValueError. Override it to
+        compute entries: CLIP tokenises captions (or pseudo-captions written from the labels) here.
         """
+        first = next(iter(batch.values()), None)
+        size = np.shape(first)[0] if np.ndim(first) else 0
+        spec = self.batch_spec(size) if size else {}
+        if not spec or any(key not in batch for key in spec):
+            expected = sorted(self.batch_spec(1))
+            raise ValueError(f"batch has keys {sorted(batch)} (batch size {size}); {type(self).__name__} needs "
+                             f"{expected} with a leading batch axis")
         out = {}
-        for key, value in batch.items():
-            array = np.asarray(value)
-            if array.dtype.kind in "biuf":
-                out[key] = array
+        for key, struct in spec.items():
+            array = np.asarray(batch[key])
+            if array.shape != struct.shape or _kind(array.dtype) != _kind(struct.dtype):
+                raise ValueError(f"batch[{key!r}] has shape {array.shape} and dtype {array.dtype}; expected "
+                                 f"{struct.shape} {struct.dtype} (batch_spec)")
+            out[key] = array.astype(struct.dtype, copy=False)
         return out
 
     def adjust_grads(self, trainable: eqx.Module, grads: eqx.Module, *, step: Int[Array, ""]) -> eqx.Module:

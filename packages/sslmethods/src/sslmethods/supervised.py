@@ -12,12 +12,14 @@ Single-label data goes down the same path with one label per image. The backbone
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, ClassVar
 
 import equinox as eqx
 import jax
 import jax.numpy as jnp
+import numpy as np
 import vitcore
 from jaxtyping import Array, Float, Int, PRNGKeyArray
 
@@ -86,8 +88,25 @@ class Supervised(AbstractMethod):
         return {"num_classes": len(label_names(dataset_dir))}
 
     def batch_spec(self, batch_size: int) -> dict[str, jax.ShapeDtypeStruct]:
-        """The image and its class id ``label`` [b] int32."""
-        return super().batch_spec(batch_size) | {"label": jax.ShapeDtypeStruct((batch_size,), jnp.int32)}
+        """The image and its label list ``labels`` [b, max_labels] int32, -1 padded."""
+        labels = jax.ShapeDtypeStruct((batch_size, self.max_labels), jnp.int32)
+        return super().batch_spec(batch_size) | {"labels": labels}
+
+    def prepare_batch(self, batch: Mapping[str, Any]) -> dict[str, np.ndarray]:
+        """``image`` and ``labels`` [b, max_labels] int32 from the pipeline's ``labels`` [b, m] (multi-label
+        sets) or ``label`` [b]: cut to ``max_labels`` or padded with -1."""
+        if "labels" in batch:
+            labels = np.asarray(batch["labels"])
+        elif "label" in batch:
+            labels = np.asarray(batch["label"])[:, None]
+        else:
+            raise ValueError(
+                f"batch has keys {sorted(batch)}; supervised training needs 'label' [b] or 'labels' [b, m]"
+            )
+        b, m = labels.shape
+        padded = np.full((b, self.max_labels), -1, np.int32)
+        padded[:, : min(m, self.max_labels)] = labels[:, : self.max_labels]
+        return super().prepare_batch({"image": batch["image"], "labels": padded})
 
     def analytic_macs(self, batch_size: int) -> float:
         """Forward + backward of the classifier ViT on every image."""
