@@ -51,7 +51,7 @@ def decoder_blocks_share(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """For every pair of rows that differ only in ``decoder_depth`` 8 and 1, the share of the decoder's blocks in
     each step, measured and closed-form: one block costs (step(8) - step(1)) / 7. Adds
     ``decoder_blocks_share`` and ``analytic_decoder_blocks_share`` to both rows."""
-    def key(row: dict[str, Any], depth: int) -> tuple:
+    def key(row: dict[str, Any], depth: int | None) -> tuple:
         rest = {k: v for k, v in row["overrides"].items() if k != "decoder_depth"}
         return row["method"], row["model"], row["batch"], tuple(sorted(rest.items())), depth
 

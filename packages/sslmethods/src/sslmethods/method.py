@@ -87,8 +87,15 @@ class AbstractMethod(eqx.Module):
     backbone: vitcore.ViTConfig = eqx.field(static=True, kw_only=True)
     total_steps: int = eqx.field(static=True, kw_only=True)
 
+    def __post_init__(self) -> None:
+        # Runs before any subclass's __check_init__ (which may read the backbone), so those only validate their
+        # own fields; __check_init__ repeats the check for subclasses that write their own __init__.
+        self._check_protocol_fields()
+
     def __check_init__(self) -> None:
-        # Equinox runs every class's __check_init__, so concrete methods only validate their own fields.
+        self._check_protocol_fields()
+
+    def _check_protocol_fields(self) -> None:
         if not isinstance(self.backbone, vitcore.ViTConfig):
             raise TypeError(f"backbone={self.backbone!r}; expected a vitcore.ViTConfig (vitcore.get_config)")
         if type(self.total_steps) is not int or self.total_steps < 1:
