@@ -73,8 +73,8 @@ def label(row: dict[str, Any]) -> str:
 
 
 def markdown(rows: list[dict[str, Any]], seconds: float) -> str:
-    lines = ["| method | model | batch | TFLOPs/step | measured/analytic | decoder blocks share (analytic / measured) |",
-             "|---|---|---|---|---|---|"]
+    header = "| method | model | batch | TFLOPs/step | measured/analytic | decoder blocks share (analytic / measured) |"
+    lines = [header, "|---|---|---|---|---|---|"]
     for r in rows:
         share = (f"{r['analytic_decoder_blocks_share']:.1%} / {r['decoder_blocks_share']:.1%}"
                  if "decoder_blocks_share" in r else "")

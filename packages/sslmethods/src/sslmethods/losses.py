@@ -3,10 +3,11 @@
 The study's losses: ``nt_xent`` (SimCLR), ``byol_loss``, ``dino_loss``, ``mae_loss``, ``clip_loss``,
 ``softmax_xent`` with ``multilabel_targets`` (supervised). Building blocks for other joint-embedding methods:
 ``negative_cosine`` (SimSiam), ``vicreg_loss`` (VICReg), ``barlow_twins_loss`` (Barlow Twins), and the
-``cosine_similarity`` they and the methods' metrics use. Every function casts its inputs to float32 first (so a bfloat16 forward pass still gets a float32 loss) and
-returns a float32 scalar. The contrastive and distillation losses compute on the arrays they are given:
-inside one ``jit`` over arrays sharded on the batch axis that is the *global* batch (XLA inserts the
-gathers), which is what SimCLR's cross-replica negatives and DINO's all-reduced statistics need.
+``cosine_similarity`` they and the methods' metrics use. Every function casts its inputs to float32 first (so a
+bfloat16 forward pass still gets a float32 loss) and returns a float32 scalar. The contrastive, distillation and
+batch-statistics losses compute on the arrays they are given: inside one ``jit`` over arrays sharded on the batch
+axis that is the *global* batch (XLA inserts the gathers), which is what SimCLR's cross-replica negatives, DINO's
+all-reduced statistics and VICReg's / Barlow Twins' gathered embeddings need.
 """
 
 from __future__ import annotations

@@ -51,9 +51,10 @@ class Supervised(AbstractMethod):
     """Softmax classification on (multi-)labels; trainable = a ``vitcore.ViT`` with a ``num_classes`` head.
 
     ``total_steps`` is taken for the uniform constructor; this method has no step schedule. ``num_classes`` comes
-    from the dataset (``dataset_fields``) when built through ``recipes``. ``backbone``'s ``num_classes``, ``drop_path`` and ``head_bias_init`` are replaced by this method's values;
-    weights use the standard ViT init (truncated normal, std 0.02). ``max_labels`` caps the label list used
-    per image. ``aux["metrics"]["accuracy"]``: fraction of images whose top-1 class is one of their labels.
+    from the dataset (``dataset_fields``) when built through ``recipes``. ``backbone``'s ``num_classes``,
+    ``drop_path`` and ``head_bias_init`` are replaced by this method's values; weights use the standard ViT init
+    (truncated normal, std 0.02). ``max_labels`` caps the label list used per image.
+    ``aux["metrics"]["accuracy"]``: fraction of images whose top-1 class is one of their labels.
     """
 
     name: ClassVar[str] = "supervised"
