@@ -52,6 +52,18 @@ def test_flags_set_the_fields_of_the_same_name(tool):
     assert overrides("dino") == {}
 
 
+def test_a_row_names_its_variant(monkeypatch):
+    # Readers of the --table JSON (flopstudy's Figure 3) label rows by the variant fields at the top level.
+    from sslmethods import step_cost
+
+    fake = {"flops_per_step": 2.0, "macs_per_step": 1.0, "analytic_flops_per_step": 1.0,
+            "analytic_macs_per_step": 0.5, "params": 1, "compile_seconds": 0.0, "notes": []}
+    monkeypatch.setattr(step_cost, "step_cost", lambda method, optim, batch: fake)
+    row = step_cost.profile("mae", "vit-test", 2, method_overrides={"mask_ratio": 0.5, "decoder_depth": 1})
+    assert (row["mask_ratio"], row["decoder_depth"]) == (0.5, 1)
+    assert row["overrides"] == {"mask_ratio": 0.5, "decoder_depth": 1} and row["image_size"] == 32
+
+
 def test_a_user_method_by_import_path(tool, capsys, monkeypatch):
     monkeypatch.syspath_prepend(str(ROOT / "packages" / "sslmethods" / "examples"))
     tool.main(["--method", "simsiam:SimSiam", "--model", "vit-test", "--batch", "4", "--json"])

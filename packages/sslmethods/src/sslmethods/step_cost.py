@@ -55,10 +55,16 @@ def profile(
     """``step_cost`` of ``method`` (a registered name, ``"package.module:ClassName"`` or a class) on backbone
     preset ``model``, built by ``recipes.build_method`` with ``preset``'s hyperparameters and
     ``method_overrides`` (only the method's own fields; anything else is a ValueError naming the valid ones),
-    plus the row's description: ``method``, ``model``, ``batch``, ``image_size`` and ``overrides``."""
+    plus the row's description: ``method``, ``model``, ``batch``, ``image_size``, ``overrides`` and each override
+    again at the top level (``mask_ratio``, ``text_encoder``, ...: the variant, as readers of the table expect)."""
     overrides = dict(method_overrides or {})
     built, optim = build_method(method, model, preset=preset, total_steps=total_steps, image_size=image_size,
                                 method_overrides=overrides)
     name = method if isinstance(method, str) else f"{method.__module__}:{method.__qualname__}"
-    return {"method": name, "model": model, "batch": batch_size, "image_size": built.image_size,
-            "overrides": overrides, **step_cost(built, optim, batch_size)}
+    row = {"method": name, "model": model, "batch": batch_size, "image_size": built.image_size,
+           "overrides": overrides}
+    cost = step_cost(built, optim, batch_size)
+    clash = sorted(set(overrides) & (set(row) | set(cost)))
+    if clash:
+        raise ValueError(f"method_overrides {clash} clash with the row's own keys {sorted(set(row) | set(cost))}")
+    return row | overrides | cost
