@@ -40,7 +40,7 @@ def bench(method_name: str, model: str, batch: int, *, dtype: str, repeats: int,
                                          model_overrides={"compute_dtype": dtype},
                                          method_overrides=overrides.get(method_name, {}))
     tx, _ = trainer.build_optimizer(method, optim, 1000)
-    struct = recipes.batch_struct(method, batch)
+    struct = method.batch_spec(batch)
     fn = step.make_step_fn(method, tx)
     abstract, _ = train_state.abstract_train_state(method, tx, struct)
     flops = flopmeter.measure(fn, abstract, struct).flops

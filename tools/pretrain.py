@@ -16,16 +16,25 @@ import json
 from pathlib import Path
 
 
+def method_arg(text: str) -> str:  # a registered name or 'package.module:ClassName', checked before any work
+    from sslmethods.registry import get_method
+
+    try:
+        return get_method(text) and text
+    except (ValueError, TypeError) as error:
+        raise argparse.ArgumentTypeError(str(error)) from None
+
+
 def main(argv: list[str] | None = None) -> dict:
     import flopdata
     import jax
-    import sslmethods
     import vitcore
     from sslmethods import presets, recipes, sharding, trainer
     from sslmethods.data import PretrainData, pretrain_loader
 
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--method", required=True, choices=sorted(sslmethods.METHODS))
+    p.add_argument("--method", required=True, type=method_arg, metavar="NAME|MODULE:CLASS",
+                   help="supervised, clip, simclr, byol, dino, mae or the import path of an AbstractMethod subclass")
     p.add_argument("--model", required=True, choices=list(vitcore.PRESETS))
     p.add_argument("--dataset", required=True, help="fmnist_objects, fmnist_scenes, a built name or a TFDS dir")
     p.add_argument("--steps", type=int, required=True)
@@ -71,7 +80,7 @@ def main(argv: list[str] | None = None) -> dict:
         on_nonfinite="skip" if args.skip_nonfinite else "raise")
     knn = recipes.knn_splits(directory, image_size=size)
     summary, _ = trainer.train(
-        method, optim, data, cfg, knn=knn, host_fn=recipes.host_fn(method),
+        method, optim, data, cfg, knn=knn, host_fn=method.prepare_batch,
         run_info={"method": args.method, "model": args.model, "dataset": args.dataset, "preset": args.preset,
                   "dataset_dir": str(directory), "devices": jax.device_count(), "method_repr": repr(method)})
     print(json.dumps(summary, indent=2, default=str))

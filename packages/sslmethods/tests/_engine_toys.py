@@ -14,8 +14,12 @@ import equinox as eqx
 import jax
 import jax.numpy as jnp
 import numpy as np
+import vitcore
 from jaxtyping import Array, Float, Int, PRNGKeyArray
 from sslmethods.method import AbstractMethod, Batch
+
+# The toys are no ViTs; a config is what every method's constructor takes (its input size: 8x8, one channel).
+TOY_BACKBONE = vitcore.get_config("vit-test", image_size=8, patch_size=4, in_channels=1)
 
 
 class ToyOutput(NamedTuple):
@@ -41,6 +45,8 @@ def _xent(logits: Float[Array, "b k"], labels: Int[Array, " b"]) -> Float[Array,
 
 class ToyClassifier(AbstractMethod):
     name: ClassVar[str] = "toy"
+    backbone: vitcore.ViTConfig = eqx.field(static=True, kw_only=True, default=TOY_BACKBONE)
+    total_steps: int = eqx.field(static=True, kw_only=True, default=100)
     image_shape: tuple[int, int, int] = eqx.field(static=True, default=(8, 8, 1))
     hidden: int = eqx.field(static=True, default=16)
     num_classes: int = eqx.field(static=True, default=4)
@@ -51,6 +57,14 @@ class ToyClassifier(AbstractMethod):
         d = int(np.prod(self.image_shape))
         return ToyEncoder(eqx.nn.Linear(d, self.hidden, key=k1), eqx.nn.Linear(self.hidden, self.num_classes,
                                                                                key=k2)), {}
+
+    def batch_spec(self, batch_size: int) -> dict[str, jax.ShapeDtypeStruct]:
+        return {"image": jax.ShapeDtypeStruct((batch_size, *self.image_shape), jnp.float32),
+                "label": jax.ShapeDtypeStruct((batch_size,), jnp.int32)}
+
+    def analytic_macs(self, batch_size: int) -> float:
+        """Forward + backward (3x) of the two matmuls."""
+        return float(3 * batch_size * (int(np.prod(self.image_shape)) + self.num_classes) * self.hidden)
 
     def views(self, batch: Batch, *, step: Int[Array, ""], key: PRNGKeyArray) -> Batch:
         del step

@@ -26,7 +26,7 @@ from sslmethods.step import make_train_step
 from sslmethods.train_state import decay_mask, init_train_state
 
 REPO = Path(__file__).resolve().parents[3]
-FMNIST_DIR = Path("/usr/share/datasets/fashion-mnist")  # tools/datasets/fmnist_idx.py DEBIAN_DIR
+FMNIST_DIR = Path("/usr/share/datasets/fashion-mnist")  # flopdata.builders.fmnist_idx DEBIAN_DIR
 IMAGE_SIZE = 32
 NUM_EXAMPLES = 192
 

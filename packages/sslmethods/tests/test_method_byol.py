@@ -45,7 +45,7 @@ def test_contract_shapes_and_layout(contract):
     assert [layer.weight.shape for layer in trainable.projector.layers] == [(48, 32), (16, 48)]
     assert [layer.weight.shape for layer in trainable.predictor.layers] == [(40, 16), (16, 40)]
     # The target holds backbone + projector only, initialised as a copy of the online network's.
-    assert set(vars(state["target"])) == {"backbone", "projector"}
+    assert set(vars(state["target"])) == {"backbone", "head"}
     for t, o in zip(jax.tree.leaves(state["target"]), jax.tree.leaves(trainable.projection_network()),
                     strict=True):
         np.testing.assert_array_equal(np.asarray(t), np.asarray(o))

@@ -99,6 +99,33 @@ def test_logit_scale_init_and_clamp(run):
     np.testing.assert_allclose(float(at_max), _reference_loss(img, txt, 7.0), rtol=1e-5)
 
 
+def test_post_update_clamps_the_logit_scale_parameter_so_it_can_learn_again(run):
+    # open_clip clamps the parameter after every optimizer step. Clamping only inside the loss leaves a parameter
+    # that an update pushed past ln 100 with a zero gradient (test above): it would never come back.
+    model, views = run["trainable"], run["views"]
+    method = _method()
+    post_update = eqx.filter_jit(method.post_update)
+    for value, expected in ((7.0, math.log(100.0)), (-1.0, 0.0), (2.0, 2.0)):
+        pushed = eqx.tree_at(lambda m: m.log_logit_scale, model, jnp.float32(value))
+        clamped = post_update(pushed, step=jnp.int32(3))
+        np.testing.assert_allclose(float(clamped.log_logit_scale), expected, rtol=1e-6)
+        for a, b in zip(jax.tree.leaves(eqx.filter(clamped.image_encoder, eqx.is_array)),
+                        jax.tree.leaves(eqx.filter(model.image_encoder, eqx.is_array)), strict=True):
+            np.testing.assert_array_equal(np.asarray(a), np.asarray(b))  # nothing else changes
+
+    @eqx.filter_jit
+    def scale_grad(model):
+        def loss(s):
+            with_scale = eqx.tree_at(lambda m: m.log_logit_scale, model, s)
+            return method.loss(with_scale, {}, views, step=jnp.int32(0), key=jax.random.key(0))[0]
+
+        return jax.grad(loss)(model.log_logit_scale)
+
+    pushed = eqx.tree_at(lambda m: m.log_logit_scale, model, jnp.float32(7.0))
+    assert float(scale_grad(pushed)) == 0.0
+    assert float(scale_grad(post_update(pushed, step=jnp.int32(3)))) != 0.0
+
+
 def test_prepare_batch_tokenizes_captions_and_pseudo_captions():
     method = _method()
     batch = random_batch(3)
@@ -110,6 +137,10 @@ def test_prepare_batch_tokenizes_captions_and_pseudo_captions():
          "x" * 55], max_length=16)
     np.testing.assert_array_equal(out["caption_ids"], ids)
     np.testing.assert_array_equal(out["caption_mask"], mask)
+    assert out["caption_ids"].dtype == np.int32 and out["caption_mask"].dtype == np.bool_
+    assert all(isinstance(v, np.ndarray) for v in out.values())
+    spec = method.batch_spec(3)
+    assert {k: (v.shape, v.dtype) for k, v in out.items()} == {k: (v.shape, v.dtype) for k, v in spec.items()}
     only_label = {"image": batch["image"], "label": np.asarray([8, 7, 0], np.int32)}
     ids, _ = vitcore.tokenize(
         ["This is a photo of bag.", "This is a photo of sneaker.", "This is a photo of t-shirt."], max_length=16)

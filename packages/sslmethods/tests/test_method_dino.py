@@ -15,7 +15,8 @@ import vitcore
 
 sys.path.insert(0, str(Path(__file__).parent))
 import _method_checks as checks  # noqa: E402
-from sslmethods.dino import DINO, default_local_size  # noqa: E402
+from sslmethods.augment import dino_local_size  # noqa: E402
+from sslmethods.dino import DINO  # noqa: E402
 
 TOTAL = 40
 WARMUP = 10
@@ -69,7 +70,7 @@ def _local_outputs(model, local_crops):
 def test_multi_crop_views_and_layout(contract):
     trainable, state, views, _, _, _ = contract
     assert views["global"].shape == (2, 4, 32, 32, 3) and views["local"].shape == (3, 4, 16, 16, 3)
-    assert default_local_size(224, 16) == 96 and default_local_size(32, 8) == 16
+    assert dino_local_size(224, 16) == 96 and dino_local_size(32, 8) == 16 and _method().crop_size_local == 16
     assert trainable.head.last_layer.weight.shape == (K, 12)
     assert trainable.backbone.pos_embed is not None and trainable.backbone.head is None  # DINO's standard ViT
     assert state["center"].shape == (K,) and float(jnp.max(jnp.abs(state["center"]))) == 0.0
@@ -144,9 +145,11 @@ def test_teacher_temperature_warms_up_linearly_then_stays(contract):
         expected = 0.04 + 0.03 * min(step, WARMUP) / WARMUP
         np.testing.assert_allclose(float(aux["metrics"]["teacher_temp"]), expected, rtol=1e-6)
     # Defaults: 30 epochs of ImageNet at batch 1024, capped at the run; one epoch of frozen last layer.
-    assert float(DINO(total_steps=100).teacher_temp(50)) == pytest.approx(0.055, rel=1e-6)
-    assert float(DINO().teacher_temp(37_560)) == pytest.approx(0.07, rel=1e-6)
-    assert DINO().frozen_last_layer_steps == 1252 and DINO(total_steps=100).frozen_last_layer_steps == 100
+    study = DINO(backbone=vitcore.get_config("vit-b16"), total_steps=250_000)
+    short = DINO(backbone=vitcore.get_config("vit-b16"), total_steps=100)
+    assert float(short.teacher_temp(50)) == pytest.approx(0.055, rel=1e-6)
+    assert float(study.teacher_temp(37_560)) == pytest.approx(0.07, rel=1e-6)
+    assert study.frozen_last_layer_steps == 1252 and short.frozen_last_layer_steps == 100
 
 
 def test_last_layer_gradient_is_zero_during_the_freeze(contract):

@@ -1,7 +1,6 @@
-"""SimCLR: the method contract, the loss wiring against a float64 NT-Xent, the global batch, the learning smoke
-test, and the composition example (SimCLR + a BYOL-style predictor, built outside the library)."""
+"""SimCLR: the method contract, the loss wiring against a float64 NT-Xent, the global batch and the learning smoke
+test."""
 
-import importlib.util
 import sys
 from pathlib import Path
 
@@ -14,12 +13,7 @@ from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
 sys.path.insert(0, str(Path(__file__).parent))
 import _method_checks as checks  # noqa: E402
-from sslmethods.optim import OptimConfig, make_optimizer  # noqa: E402
 from sslmethods.simclr import SimCLR  # noqa: E402
-from sslmethods.step import make_train_step  # noqa: E402
-from sslmethods.train_state import decay_mask, init_train_state  # noqa: E402
-
-EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "simclr_with_predictor.py"
 
 
 def _method(**overrides):
@@ -55,7 +49,7 @@ def test_contract_and_loss_matches_float64_nt_xent(contract):
     np.testing.assert_allclose(float(loss), _np_nt_xent(np.asarray(z1), np.asarray(z2), 0.1), rtol=1e-5)
     cos = np.sum(np.asarray(z1) * np.asarray(z2), 1) / np.linalg.norm(z1, axis=1) / np.linalg.norm(z2, axis=1)
     np.testing.assert_allclose(float(aux["metrics"]["positive_cosine"]), cos.mean(), rtol=1e-5)
-    assert method.weight_decay_mask(trainable).projector.layers[0].weight
+    assert method.weight_decay_mask(trainable).head.layers[0].weight
     # The study's SimCLR encoder is MAE's ViT: sin-cos position embedding (no table to learn), no classifier.
     assert trainable.backbone.config.pos_embed == "sincos" and trainable.backbone.pos_embed is None
     assert trainable.backbone.head is None and method.encoder(trainable) is trainable.backbone
@@ -80,33 +74,6 @@ def test_bad_hyperparameters_raise():
         _method(head_norm="group")
     with pytest.raises(ValueError, match="total_steps=0"):
         _method(total_steps=0)
-
-
-def _load_example():
-    spec = importlib.util.spec_from_file_location("simclr_with_predictor", EXAMPLE)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # dataclasses resolve the module's string annotations through sys.modules
-    spec.loader.exec_module(module)
-    return module
-
-
-@pytest.mark.slow
-def test_composition_example_trains():
-    module = _load_example()
-    method = module.SimCLRWithPredictor(base=_method(), pred_hidden_dim=32)
-    trainable, _ = method.init(key=jax.random.key(0))
-    tx = make_optimizer(OptimConfig(lr=3e-3, weight_decay=0.05, warmup_steps=0), 4, decay_mask(method, trainable))
-    state = init_train_state(method, tx, key=jax.random.key(1))
-    before = np.asarray(state.trainable.predictor.layers[0].weight)
-    step = make_train_step(method, tx)
-    batch = checks.random_batch(8)
-    losses = []
-    for _ in range(4):
-        state, metrics = step(state, batch)
-        losses.append(float(metrics["loss"]))
-    assert np.all(np.isfinite(losses)) and int(state.step) == 4
-    assert not np.allclose(np.asarray(state.trainable.predictor.layers[0].weight), before)
-    assert isinstance(method.encoder(state.trainable), type(_method().init(key=jax.random.key(0))[0].backbone))
 
 
 @pytest.mark.slow

@@ -64,3 +64,19 @@ def test_unknown_names_list_the_valid_ones():
     with pytest.raises(ValueError, match="supervised, clip, simclr, byol, dino, mae"):
         get_preset("moco", "demo")
     assert len(PRESET_NAMES) == 6
+
+
+def test_a_user_method_falls_back_to_its_own_fields_and_simclrs_optimizer():
+    from sslmethods.method import AbstractMethod
+
+    class Custom(AbstractMethod):  # get_preset only looks at the class: the abstract hooks do not matter
+        name = "custom"
+
+    for name in PRESET_NAMES:
+        overrides, opt = get_preset(Custom, name)
+        assert overrides == {}
+        assert opt == get_preset("simclr", name)[1]
+    import sslmethods
+
+    for method, cls in sslmethods.METHODS.items():  # a built-in class gets its own presets
+        assert get_preset(cls, "paper:coco") == get_preset(method, "paper:coco")

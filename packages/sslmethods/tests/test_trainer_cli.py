@@ -33,7 +33,10 @@ BASE = ["--steps", "5", "--batch", "8"]
 
 def test_unknown_method_and_model(pretrain, capsys, tmp_path):
     _fails(pretrain, capsys, ["--method", "moco", "--model", "vit-test", "--dataset", "fmnist_objects", *BASE],
-           "invalid choice: 'moco'", "byol", "clip", "dino", "mae", "simclr", "supervised")
+           "argument --method: method='moco'; expected a registered name (supervised, clip, simclr, byol, dino, "
+           "mae) or 'package.module:ClassName'")
+    _fails(pretrain, capsys, ["--method", "no_such_pkg:Method", "--model", "vit-test", "--dataset",
+                              "fmnist_objects", *BASE], "cannot import module 'no_such_pkg'")
     _fails(pretrain, capsys, ["--method", "dino", "--model", "vit-x", "--dataset", "fmnist_objects", *BASE],
            "invalid choice: 'vit-x'", "vit-b16", "vit-test")
     _fails(pretrain, capsys, ["--method", "dino", "--model", "vit-test", "--dataset", "fmnist_objects", *BASE,

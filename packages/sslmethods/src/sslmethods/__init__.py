@@ -1,23 +1,45 @@
-"""The six pre-training methods of the FLOPs study, augmentations, data pipelines and the training engine."""
+"""The six pre-training methods of the FLOPs study, augmentations, data pipelines and the training engine.
 
-from . import augment, augment_colour, augment_geometry, ema, losses, schedules
+A method implements ``AbstractMethod`` (``sslmethods.method``: the hooks and their defaults); the study's six are
+in ``METHODS``, and ``get_method`` also resolves a user's method from ``"package.module:ClassName"``. Building
+blocks for new methods: ``losses`` (the study's and SimSiam / VICReg / Barlow Twins), ``heads``,
+``EncoderWithHead``, ``backbones`` (encoder flavours and closed-form MACs) and the view recipes of ``augment``.
+"""
+
+from . import augment, augment_colour, augment_geometry, backbones, ema, heads, losses, schedules
 from .augment import (
     ViewConfig,
     augment_batch,
     augment_view,
     byol_views,
     clip_views,
+    dino_local_size,
     dino_views,
     mae_views,
     make_views,
     simclr_views,
     supervised_views,
 )
+from .backbones import mae_vit_config, square_image_size, vit_forward_macs, vit_train_macs
 from .byol import BYOL
 from .clip import CLIP
 from .dino import DINO
 from .ema import dino_center_update, ema_update
-from .losses import byol_loss, clip_loss, dino_loss, mae_loss, multilabel_targets, nt_xent, softmax_xent
+from .encoder_with_head import EncoderWithHead
+from .heads import DINOHead, MLPHead, byol_mlp, simclr_projector
+from .losses import (
+    barlow_twins_loss,
+    byol_loss,
+    clip_loss,
+    cosine_similarity,
+    dino_loss,
+    mae_loss,
+    multilabel_targets,
+    negative_cosine,
+    nt_xent,
+    softmax_xent,
+    vicreg_loss,
+)
 from .mae import MAE
 from .method import AbstractMethod
 from .registry import METHODS, get_method
@@ -41,18 +63,26 @@ __all__ = [
     "METHODS",
     "AbstractMethod",
     "get_method",
+    "DINOHead",
+    "EncoderWithHead",
+    "MLPHead",
     "ViewConfig",
     "augment",
     "augment_batch",
     "augment_colour",
     "augment_geometry",
     "augment_view",
+    "backbones",
+    "barlow_twins_loss",
     "byol_loss",
+    "byol_mlp",
     "byol_tau",
     "byol_views",
     "clip_loss",
     "clip_views",
+    "cosine_similarity",
     "dino_center_update",
+    "dino_local_size",
     "dino_loss",
     "dino_teacher_momentum",
     "dino_teacher_temperature",
@@ -60,15 +90,23 @@ __all__ = [
     "dino_weight_decay",
     "ema",
     "ema_update",
+    "heads",
     "losses",
     "mae_loss",
     "mae_views",
+    "mae_vit_config",
     "make_views",
     "multilabel_targets",
+    "negative_cosine",
     "nt_xent",
     "schedules",
+    "simclr_projector",
     "simclr_views",
     "softmax_xent",
+    "square_image_size",
     "supervised_views",
+    "vicreg_loss",
+    "vit_forward_macs",
+    "vit_train_macs",
     "warmup_cosine",
 ]

@@ -194,20 +194,28 @@ def byol_views(size: int) -> Recipe:
     )
 
 
-def dino_local_size(size: int) -> int:
-    """DINO's local crop size scaled to the image size: ``round(96 / 224 * size)`` (96 at 224)."""
-    return max(1, round(96 * size / 224))
+def dino_local_size(size: int, patch_size: int = 1) -> int:
+    """DINO's local crop size (96 at 224) scaled to ``size`` and rounded to a whole number of ``patch_size``
+    patches: ``patch_size * max(1, round(96 / 224 * size / patch_size))`` (96 at 224 with patch 16, 16 at 32
+    with patch 8). The one definition used by ``dino_views``, ``DINO`` and its FLOP count."""
+    for name, value in (("size", size), ("patch_size", patch_size)):
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            raise ValueError(f"{name}={value!r}: expected a positive int")
+    return patch_size * max(1, round(96 * size / 224 / patch_size))
 
 
-def dino_views(size: int, *, n_local: int = 10) -> Recipe:
+def dino_views(size: int, *, n_local: int = 10, local_size: int | None = None) -> Recipe:
     """facebookresearch/dino ``DataAugmentationDINO``: 2 global crops at ``size`` (scale 0.4-1; blur 1.0, and
-    blur 0.1 + solarise 0.2) then ``n_local`` local crops at ``dino_local_size(size)`` (scale 0.05-0.4, blur
-    0.5); BYOL's colour jitter everywhere, bicubic resizing. The globals come first, as the teacher
-    expects."""
+    blur 0.1 + solarise 0.2) then ``n_local`` local crops at ``local_size`` (default ``dino_local_size(size)``;
+    scale 0.05-0.4, blur 0.5); BYOL's colour jitter everywhere, bicubic resizing. The globals come first, as
+    the teacher expects."""
     if n_local < 0:
         raise ValueError(f"n_local={n_local}: expected a non-negative number of local crops")
+    local_size = dino_local_size(size) if local_size is None else local_size
+    if not 0 < local_size <= size:
+        raise ValueError(f"local_size={local_size!r}: expected a crop size in (0, {size}]")
     base = _byol_like(size, (0.4, 1.0), "cubic")
-    local = dataclasses.replace(base, size=dino_local_size(size), crop_scale=(0.05, 0.4), blur_prob=0.5)
+    local = dataclasses.replace(base, size=local_size, crop_scale=(0.05, 0.4), blur_prob=0.5)
     return (
         dataclasses.replace(base, blur_prob=1.0),
         dataclasses.replace(base, blur_prob=0.1, solarize_prob=0.2),

@@ -2,7 +2,7 @@
 
 Canonical code: deepmind-research ``byol/byol_experiment.py`` (loss, target update), ``utils/networks.py`` (MLP
 heads), ``utils/augmentations.py`` (asymmetric views), ``utils/schedules.py::target_ema``. Trainable: backbone +
-projector + predictor. State: ``{"target": BYOLTarget}``, an EMA copy of backbone + projector that only
+projector + predictor. State: ``{"target": EncoderWithHead}``, an EMA copy of backbone + projector that only
 ``update_state`` changes (``tau_k = 1 - (1 - tau_base)(cos(pi k / K) + 1) / 2``)::
 
     method = BYOL(backbone=vitcore.get_config("vit-b16"), total_steps=250_000)
@@ -20,26 +20,15 @@ import vitcore
 from jaxtyping import Array, Float, Int, PRNGKeyArray
 
 from .augment import byol_views, make_views
+from .backbones import mae_vit_config, vit_forward_macs, vit_train_macs
 from .ema import ema_update
+from .encoder_with_head import EncoderWithHead
 from .heads import HEAD_NORMS, MLPHead, byol_mlp
-from .losses import byol_loss
+from .losses import byol_loss, cosine_similarity
 from .method import AbstractMethod, Batch
 from .schedules import byol_tau
-from .simclr import cosine_similarity, mae_vit_config, square_image_size
 
-__all__ = ["BYOL", "BYOLOnline", "BYOLTarget"]
-
-
-class BYOLTarget(eqx.Module):
-    """Backbone + projector: the target network (and the matching part of the online network)."""
-
-    backbone: vitcore.ViT
-    projector: MLPHead
-
-    def __call__(
-        self, images: Float[Array, "b h w c"], *, key: PRNGKeyArray | None = None, inference: bool = False
-    ) -> Float[Array, "b e"]:
-        return self.projector(self.backbone(images, key=key, inference=inference).pooled)
+__all__ = ["BYOL", "BYOLOnline"]
 
 
 class BYOLOnline(eqx.Module):
@@ -49,9 +38,9 @@ class BYOLOnline(eqx.Module):
     projector: MLPHead
     predictor: MLPHead
 
-    def projection_network(self) -> BYOLTarget:
+    def projection_network(self) -> EncoderWithHead:
         """The backbone + projector part, with the target's structure (what the EMA follows)."""
-        return BYOLTarget(self.backbone, self.projector)
+        return EncoderWithHead(self.backbone, self.projector)
 
 
 class BYOL(AbstractMethod):
@@ -66,8 +55,6 @@ class BYOL(AbstractMethod):
     """
 
     name: ClassVar[str] = "byol"
-    backbone: vitcore.ViTConfig = eqx.field(static=True, default=vitcore.get_config("vit-b16"))
-    total_steps: int = eqx.field(static=True, default=250_000)
     tau_base: float = eqx.field(static=True, default=0.996)
     proj_hidden_dim: int = eqx.field(static=True, default=4096)
     proj_dim: int = eqx.field(static=True, default=256)
@@ -75,14 +62,10 @@ class BYOL(AbstractMethod):
     head_norm: str = eqx.field(static=True, default="layer")
 
     def __check_init__(self):
-        square_image_size(self.encoder_config)
-        byol_tau(self.tau_base, self.total_steps)  # validates both
+        self.image_size  # noqa: B018  (validates a square backbone)
+        byol_tau(self.tau_base, self.total_steps)  # validates tau_base
         if self.head_norm not in HEAD_NORMS:
             raise ValueError(f"head_norm={self.head_norm!r}: expected one of {HEAD_NORMS}")
-
-    @property
-    def image_size(self) -> int:
-        return square_image_size(self.backbone)
 
     @property
     def encoder_config(self) -> vitcore.ViTConfig:
@@ -94,7 +77,12 @@ class BYOL(AbstractMethod):
         """The target EMA rate used by the update after optimizer step ``step``."""
         return byol_tau(self.tau_base, self.total_steps)(step)
 
-    def init(self, *, key: PRNGKeyArray) -> tuple[BYOLOnline, dict[str, BYOLTarget]]:
+    def analytic_macs(self, batch_size: int) -> float:
+        """Forward + backward of the online encoder and a forward of the target encoder, on both views (heads
+        are left out)."""
+        return float(2 * batch_size * (vit_train_macs(self.encoder_config) + vit_forward_macs(self.encoder_config)))
+
+    def init(self, *, key: PRNGKeyArray) -> tuple[BYOLOnline, dict[str, EncoderWithHead]]:
         k_backbone, k_proj, k_pred = jax.random.split(key, 3)
         backbone = vitcore.ViT(self.encoder_config, key=k_backbone)
         projector = byol_mlp(self.backbone.width, key=k_proj, hidden_dim=self.proj_hidden_dim,
@@ -111,7 +99,7 @@ class BYOL(AbstractMethod):
         return {"view1": view1, "view2": view2}
 
     def loss(
-        self, trainable: BYOLOnline, state: dict[str, BYOLTarget], views: Batch, *, step: Int[Array, ""],
+        self, trainable: BYOLOnline, state: dict[str, EncoderWithHead], views: Batch, *, step: Int[Array, ""],
         key: PRNGKeyArray,
     ) -> tuple[Float[Array, ""], dict[str, Any]]:
         b = views["view1"].shape[0]
@@ -121,7 +109,7 @@ class BYOL(AbstractMethod):
         p1, p2 = (trainable.predictor(trainable.projector(f)) for f in (features[:b], features[b:]))
         target = jax.lax.stop_gradient(state["target"])
         target_features = target.backbone(images, inference=True).pooled
-        z1, z2 = (jax.lax.stop_gradient(target.projector(f)) for f in (target_features[:b], target_features[b:]))
+        z1, z2 = (jax.lax.stop_gradient(target.head(f)) for f in (target_features[:b], target_features[b:]))
         loss = byol_loss(p1, z2) + byol_loss(p2, z1)
         metrics = {
             "tau": self.tau(step),
@@ -130,13 +118,10 @@ class BYOL(AbstractMethod):
         return loss, {"metrics": metrics}
 
     def update_state(
-        self, trainable: BYOLOnline, state: dict[str, BYOLTarget], aux: dict[str, Any], *, step: Int[Array, ""]
-    ) -> dict[str, BYOLTarget]:
+        self, trainable: BYOLOnline, state: dict[str, EncoderWithHead], aux: dict[str, Any], *, step: Int[Array, ""]
+    ) -> dict[str, EncoderWithHead]:
         del aux
         return {"target": ema_update(state["target"], trainable.projection_network(), self.tau(step))}
 
     def encoder(self, trainable: BYOLOnline) -> vitcore.ViT:
         return trainable.backbone
-
-    def weight_decay_mask(self, trainable: BYOLOnline) -> Any:
-        return vitcore.weight_decay_mask(trainable)

@@ -7,25 +7,33 @@ Radford et al. 2021; the loss follows mlfoundations/open_clip ``ClipLoss`` (``lo
 (``sslmethods.captions``)::
 
     method = CLIP(backbone=vitcore.get_config("vit-b16"), total_steps=250_000, class_names=names)
-    host = method.prepare_batch(numpy_batch)     # + caption_ids / caption_mask, tokenized on the host
+    host = method.prepare_batch(numpy_batch)     # image, caption_ids, caption_mask: tokenized on the host
+
+The learnable log logit scale is clamped to ``[0, ln 100]`` after every optimizer step (``post_update``), as
+open_clip's training loop does; otherwise it could pass ln 100, where the loss's clamp has zero gradient, and
+stay there for good.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import math
+from collections.abc import Mapping
+from pathlib import Path
 from typing import Any, ClassVar
 
 import equinox as eqx
+import flopmeter
 import jax
 import jax.numpy as jnp
 import numpy as np
 import vitcore
+from flopdata import label_names
 from jaxtyping import Array, Bool, Float, Int, PRNGKeyArray
-from vitcore.config import image_hw
 from vitcore.linear import Linear
 
 from .augment import clip_views, make_views
+from .backbones import mae_vit_config, vit_train_macs
 from .captions import MAX_CAPTION_CHARS, batch_captions
 from .losses import CLIP_MAX_LOG_SCALE, clip_loss
 from .method import AbstractMethod, Batch
@@ -33,7 +41,7 @@ from .method import AbstractMethod, Batch
 __all__ = ["CLIP", "CLIPModel", "INIT_LOG_LOGIT_SCALE"]
 
 INIT_LOG_LOGIT_SCALE = math.log(1 / 0.07)
-"""open_clip's initial (log) logit scale; the forward pass clamps it to ``[0, ln 100]``."""
+"""open_clip's initial (log) logit scale; ``CLIP.post_update`` keeps it in ``[0, ln 100]``."""
 
 
 def _projection(in_features: int, out_features: int, *, key: PRNGKeyArray) -> Linear:
@@ -77,13 +85,13 @@ class CLIP(AbstractMethod):
     ``backbone`` becomes MAE's ViT (sin-cos position embedding, xavier init, no head). ``text_encoder`` is a
     ``vitcore.TEXT_PRESETS`` name (``text-mini``, ``text-medium``; ``text-test`` for unit tests), run in the
     backbone's compute dtype. ``class_names`` (index = label id) lets ``prepare_batch`` write pseudo-captions
-    for examples without a caption; ``sslmethods.captions.label_names(directory)`` reads them from a dataset.
-    ``max_caption_chars`` (at most 55, the tokenizer's limit) cuts every caption.
+    for examples without a caption; ``dataset_fields`` reads them from a dataset (what ``recipes`` uses).
+    ``max_caption_chars`` (at most 55, the tokenizer's limit) cuts every caption. Weight decay: the default
+    rule, i.e. matmul, projection and token-embedding weights decay; biases, norms, position embeddings, the
+    class token and the logit scale do not (open_clip excludes gains, biases and ``logit_scale``).
     """
 
     name: ClassVar[str] = "clip"
-    backbone: vitcore.ViTConfig = eqx.field(static=True)
-    total_steps: int = eqx.field(static=True)
     embed_dim: int = eqx.field(static=True, default=768)
     text_encoder: str = eqx.field(static=True, default="text-mini")
     max_caption_chars: int = eqx.field(static=True, default=MAX_CAPTION_CHARS)
@@ -91,10 +99,6 @@ class CLIP(AbstractMethod):
     class_names: tuple[str, ...] | None = eqx.field(static=True, default=None)
 
     def __check_init__(self) -> None:
-        if not isinstance(self.backbone, vitcore.ViTConfig):
-            raise TypeError(f"backbone={self.backbone!r}; expected a vitcore.ViTConfig (vitcore.get_config)")
-        if type(self.total_steps) is not int or self.total_steps < 1:
-            raise ValueError(f"total_steps={self.total_steps!r}; expected a positive int")
         if not isinstance(self.embed_dim, int) or self.embed_dim < 1:
             raise ValueError(f"embed_dim={self.embed_dim!r}; expected a positive int (the study: 768)")
         if self.text_encoder not in vitcore.TEXT_PRESETS:
@@ -117,7 +121,7 @@ class CLIP(AbstractMethod):
     @property
     def encoder_config(self) -> vitcore.ViTConfig:
         """The image tower: ``backbone`` as MAE's ViT (sin-cos position embedding, xavier init, no head)."""
-        return dataclasses.replace(self.backbone, pos_embed="sincos", init="xavier", num_classes=0)
+        return mae_vit_config(self.backbone)
 
     @property
     def text_config(self) -> vitcore.TextConfig:
@@ -125,13 +129,28 @@ class CLIP(AbstractMethod):
         return dataclasses.replace(preset, compute_dtype=self.backbone.compute_dtype)
 
     @property
-    def image_size(self) -> int:
-        return image_hw(self.backbone.image_size)[0]
-
-    @property
     def context_length(self) -> int:
         """Tokens per caption: CLS, the pieces of 55 characters and SEP, capped at the text positions."""
         return min(vitcore.MAX_CAPTION_CHARS + 2, self.text_config.max_length)
+
+    @classmethod
+    def dataset_fields(cls, dataset_dir: str | Path) -> dict[str, Any]:
+        """``class_names``: the dataset's label names, for the pseudo-captions of examples without a caption."""
+        return {"class_names": tuple(label_names(dataset_dir))}
+
+    def batch_spec(self, batch_size: int) -> dict[str, jax.ShapeDtypeStruct]:
+        """The image and its tokenised caption: ``caption_ids`` int32 and ``caption_mask`` bool, [b, L]."""
+        tokens = (batch_size, self.context_length)
+        return super().batch_spec(batch_size) | {"caption_ids": jax.ShapeDtypeStruct(tokens, jnp.int32),
+                                                 "caption_mask": jax.ShapeDtypeStruct(tokens, jnp.bool_)}
+
+    def analytic_macs(self, batch_size: int) -> float:
+        """Forward + backward of the image tower (image size) and of the text tower (``context_length``
+        tokens; its embedding lookup has no MACs). The projections and the b x b similarity are left out."""
+        text = self.text_config
+        text_forward = flopmeter.text_encoder_macs(seq_len=self.context_length, width=text.width,
+                                                   depth=text.depth, mlp_ratio=text.mlp_ratio)
+        return float(batch_size * (vit_train_macs(self.encoder_config) + 3 * text_forward))
 
     def init(self, *, key: PRNGKeyArray) -> tuple[CLIPModel, dict[str, Any]]:
         k_img, k_txt, k_iproj, k_tproj = jax.random.split(key, 4)
@@ -146,16 +165,17 @@ class CLIP(AbstractMethod):
         )
         return model, {}
 
-    def prepare_batch(self, batch: dict[str, Any]) -> dict[str, Any]:
+    def prepare_batch(self, batch: Mapping[str, Any]) -> dict[str, np.ndarray]:
         """Host side: captions (or pseudo-captions from ``label``/``labels`` and ``class_names``) tokenized to
-        ``caption_ids`` int32 [b, L] and ``caption_mask`` bool [b, L]; returns those and ``image``."""
+        ``caption_ids`` int32 [b, L] and ``caption_mask`` bool [b, L]; returns those and ``image`` (float32)."""
         if "image" not in batch:
             raise ValueError(f"batch has keys {sorted(batch)}; expected an 'image' entry")
         texts = batch_captions(
-            batch, self.class_names, max_labels=self.max_labels, max_chars=self.max_caption_chars
+            dict(batch), self.class_names, max_labels=self.max_labels, max_chars=self.max_caption_chars
         )
         ids, mask = vitcore.tokenize(texts, max_length=self.context_length)
-        return {"image": np.asarray(batch["image"], np.float32), "caption_ids": ids, "caption_mask": mask}
+        return {"image": np.asarray(batch["image"], np.float32), "caption_ids": np.asarray(ids, np.int32),
+                "caption_mask": np.asarray(mask, np.bool_)}
 
     def views(self, batch: Batch, *, step: Int[Array, ""], key: PRNGKeyArray) -> Batch:
         del step
@@ -186,16 +206,12 @@ class CLIP(AbstractMethod):
         }
         return loss, {"metrics": metrics}
 
-    def update_state(
-        self, trainable: CLIPModel, state: Any, aux: dict[str, Any], *, step: Int[Array, ""]
-    ) -> Any:
-        del trainable, aux, step
-        return state
+    def post_update(self, trainable: CLIPModel, *, step: Int[Array, ""]) -> CLIPModel:
+        """Clamps the log logit scale to ``[0, ln 100]`` after the optimizer step (open_clip ``train.py``:
+        ``logit_scale.clamp_(0, math.log(100))``)."""
+        del step
+        clamped = jnp.clip(trainable.log_logit_scale, 0.0, CLIP_MAX_LOG_SCALE)
+        return eqx.tree_at(lambda m: m.log_logit_scale, trainable, clamped)
 
     def encoder(self, trainable: CLIPModel) -> vitcore.ViT:
         return trainable.image_encoder
-
-    def weight_decay_mask(self, trainable: CLIPModel) -> Any:
-        # Matmul, projection and token-embedding weights decay; biases, norms, position embeddings, the class
-        # token and the logit scale do not (open_clip excludes gains, biases and logit_scale).
-        return vitcore.weight_decay_mask(trainable)

@@ -2,15 +2,16 @@
 
 Canonical code: facebookresearch/dino ``main_dino.py`` (``DINOLoss``, ``DataAugmentationDINO``, training loop,
 ``cancel_gradients_last_layer``) and ``vision_transformer.py`` (``DINOHead``, ``interpolate_pos_encoding``).
-Trainable: the student (backbone + ``DINOHead``). State: ``{"teacher": DINOStudent-shaped EMA copy, "center":
-[K]}``.
+Trainable: the student, ``EncoderWithHead(backbone, DINOHead)``. State: ``{"teacher": an EMA copy of the
+student, "center": [K]}``.
 
 Local crops have a lower resolution than the global ones. The backbone runs once per resolution group: the
-global crops through the model as it is, the local crops through ``vitcore.interpolate_pos_embed(model,
-local_size)``, which resamples the learned position embedding bicubically inside the traced forward pass (so
+global crops through the model as it is, the local crops with the position embedding resampled for them
+(``EncoderWithHead`` calls ``vitcore.interpolate_pos_embed``, bicubic, inside the traced forward pass, so
 gradients reach the full-size table), as DINO's ``interpolate_pos_encoding`` does. Two differences from DINO:
 ``jax.image.resize`` antialiases when shrinking (torch's ``F.interpolate`` does not), and the default local crop
-size is rounded to a multiple of the patch size (96 at 224 with patch 16, as DINO; 16 at 32 with patch 8)::
+size is rounded to a multiple of the patch size (``augment.dino_local_size``: 96 at 224 with patch 16, as DINO;
+16 at 32 with patch 8)::
 
     method = DINO(backbone=vitcore.get_config("vit-b16"), total_steps=250_000)
     trainable, state = method.init(key=key)
@@ -27,58 +28,39 @@ import jax.numpy as jnp
 import vitcore
 from jaxtyping import Array, Float, Int, PRNGKeyArray
 
-from .augment import dino_views, make_views
+from .augment import dino_local_size, dino_views, make_views
+from .backbones import vit_forward_macs, vit_train_macs
 from .ema import dino_center_update, ema_update
+from .encoder_with_head import EncoderWithHead
 from .heads import DINOHead
 from .losses import dino_loss
 from .method import AbstractMethod, Batch
 from .schedules import dino_teacher_momentum, dino_teacher_temperature
-from .simclr import square_image_size
 
-__all__ = ["DINO", "DINOStudent", "default_local_size"]
+__all__ = ["DINO"]
 
 NUM_GLOBAL_CROPS = 2
 _I1K_STEPS_PER_EPOCH = 1252  # ceil(1,281,167 / 1024): one ImageNet-1K epoch at the study's DINO batch 1024
-
-
-def default_local_size(image_size: int, patch_size: int) -> int:
-    """DINO's local crop size (96 at 224) scaled to ``image_size`` and rounded to a whole number of patches."""
-    return patch_size * max(1, round(96 * image_size / 224 / patch_size))
-
-
-class DINOStudent(eqx.Module):
-    """Backbone + DINO head: the student (trainable) and, as an EMA copy, the teacher."""
-
-    backbone: vitcore.ViT
-    head: DINOHead
-
-    def __call__(
-        self, images: Float[Array, "b h w c"], *, key: PRNGKeyArray | None = None, inference: bool = False
-    ) -> Float[Array, "b k"]:
-        """Head outputs for a batch at the backbone's resolution or any other one that is a multiple of the patch
-        size (the position embedding is resampled for it)."""
-        backbone = self.backbone
-        if images.shape[1:3] != vitcore.config.image_hw(backbone.config.image_size):
-            backbone = vitcore.interpolate_pos_embed(backbone, (images.shape[1], images.shape[2]))
-        return self.head(backbone(images, key=key, inference=inference).pooled)
 
 
 class DINO(AbstractMethod):
     """DINO on a ``vitcore`` backbone.
 
     Multi-crop: 2 global crops at the image size + ``num_local_crops`` (10) at ``local_size`` (default
-    ``default_local_size``). Head: ``DINOHead(width, out_dim)`` with ``hidden_dim`` 2048, ``bottleneck_dim`` 256.
+    ``augment.dino_local_size(image_size, patch_size)``). Head: ``DINOHead(width, out_dim)`` with ``hidden_dim``
+    2048, ``bottleneck_dim`` 256.
     Temperatures: student ``student_temp`` 0.1; teacher linear warm-up ``teacher_temp_start`` 0.04 ->
     ``teacher_temp_end`` 0.07 over ``teacher_temp_warmup_steps`` (default: 30 ImageNet epochs at batch 1024, DINO's
     ``warmup_teacher_temp_epochs=30``, at most the run). Centre EMA ``center_momentum`` 0.9 over the global batch
     of teacher outputs. Teacher EMA: cosine ``momentum_start`` 0.996 -> 1 over ``total_steps``. The head's last
     layer gets zero gradients for the first ``freeze_last_layer_steps`` (default: one ImageNet epoch at 1024, at
-    most the run). The teacher runs deterministically (no drop path), as DINO builds it.
+    most the run). The teacher runs deterministically (no drop path), as DINO builds it. Weight decay: the
+    default rule, i.e. the matmuls (named ``weight``, including the last layer's v) decay, biases and norms do
+    not, as in DINO's ``get_params_groups``; DINO also decays the class token and position embedding (its rule
+    is "ndim > 1"), which the backbones' rule, shared by every method here, leaves undecayed.
     """
 
     name: ClassVar[str] = "dino"
-    backbone: vitcore.ViTConfig = eqx.field(static=True, default=vitcore.get_config("vit-b16"))
-    total_steps: int = eqx.field(static=True, default=250_000)
     num_local_crops: int = eqx.field(static=True, default=10)
     local_size: int | None = eqx.field(static=True, default=None)
     out_dim: int = eqx.field(static=True, default=65_536)
@@ -93,7 +75,7 @@ class DINO(AbstractMethod):
     freeze_last_layer_steps: int | None = eqx.field(static=True, default=None)
 
     def __check_init__(self):
-        size = square_image_size(self.encoder_config)
+        size = self.image_size
         if isinstance(self.num_local_crops, bool) or not isinstance(self.num_local_crops, int) or \
                 self.num_local_crops < 0:
             raise ValueError(f"num_local_crops={self.num_local_crops!r}: expected an int >= 0")
@@ -112,25 +94,28 @@ class DINO(AbstractMethod):
             value = getattr(self, name)
             if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 0):
                 raise ValueError(f"{name}={value!r}: expected None (the default) or an int >= 0")
-        dino_teacher_momentum(self.total_steps, base=self.momentum_start)  # validates total_steps and the rate
-
-    @property
-    def image_size(self) -> int:
-        return square_image_size(self.backbone)
+        dino_teacher_momentum(self.total_steps, base=self.momentum_start)  # validates the rate
 
     @property
     def encoder_config(self) -> vitcore.ViTConfig:
         """The study's backbone for DINO, the standard ViT (learned position embedding): ``backbone`` without a
         classifier head."""
-        if not isinstance(self.backbone, vitcore.ViTConfig):
-            raise TypeError(f"backbone={self.backbone!r}; expected a vitcore.ViTConfig (vitcore.get_config)")
         return dataclasses.replace(self.backbone, num_classes=0)
 
     @property
     def crop_size_local(self) -> int:
+        """The local crops' size: ``local_size`` or DINO's 96/224 of the image size in whole patches."""
         if self.local_size is not None:
             return self.local_size
-        return default_local_size(self.image_size, self.backbone.patch_size)
+        return dino_local_size(self.image_size, self.backbone.patch_size)
+
+    def analytic_macs(self, batch_size: int) -> float:
+        """Forward + backward of the student on the 2 global and ``num_local_crops`` local crops (at their
+        size), and a forward of the teacher on the 2 global crops (the head is left out)."""
+        cfg = self.encoder_config
+        local = vit_train_macs(cfg, image_size=self.crop_size_local) if self.num_local_crops else 0
+        per_image = NUM_GLOBAL_CROPS * (vit_train_macs(cfg) + vit_forward_macs(cfg)) + self.num_local_crops * local
+        return float(batch_size * per_image)
 
     def teacher_temp(self, step: Int[Array, ""] | int) -> Float[Array, ""]:
         warmup = self.teacher_temp_warmup_steps
@@ -145,23 +130,19 @@ class DINO(AbstractMethod):
         steps = self.freeze_last_layer_steps
         return min(_I1K_STEPS_PER_EPOCH, self.total_steps) if steps is None else steps
 
-    def init(self, *, key: PRNGKeyArray) -> tuple[DINOStudent, dict[str, Any]]:
+    def init(self, *, key: PRNGKeyArray) -> tuple[EncoderWithHead, dict[str, Any]]:
         k_backbone, k_head = jax.random.split(key)
         backbone = vitcore.ViT(self.encoder_config, key=k_backbone)
         head = DINOHead(self.backbone.width, self.out_dim, key=k_head, hidden_dim=self.hidden_dim,
                         bottleneck_dim=self.bottleneck_dim)
-        student = DINOStudent(backbone, head)
+        student = EncoderWithHead(backbone, head)
         # The teacher starts as the student (DINO: teacher.load_state_dict(student.state_dict())); the drop-path
         # rate lives in the static config and is never used by the teacher, which runs with inference=True.
         return student, {"teacher": student, "center": jnp.zeros((self.out_dim,), jnp.float32)}
 
     def views(self, batch: Batch, *, step: Int[Array, ""], key: PRNGKeyArray) -> Batch:
         del step
-        recipe = dino_views(self.image_size, n_local=self.num_local_crops)
-        local_size = self.crop_size_local
-        recipe = recipe[:NUM_GLOBAL_CROPS] + tuple(
-            dataclasses.replace(view, size=local_size) for view in recipe[NUM_GLOBAL_CROPS:]
-        )
+        recipe = dino_views(self.image_size, n_local=self.num_local_crops, local_size=self.crop_size_local)
         crops = make_views(batch["image"], recipe, key=key)
         out = {"global": jnp.stack(crops[:NUM_GLOBAL_CROPS])}
         if self.num_local_crops:
@@ -169,7 +150,7 @@ class DINO(AbstractMethod):
         return out
 
     def loss(
-        self, trainable: DINOStudent, state: dict[str, Any], views: Batch, *, step: Int[Array, ""],
+        self, trainable: EncoderWithHead, state: dict[str, Any], views: Batch, *, step: Int[Array, ""],
         key: PRNGKeyArray,
     ) -> tuple[Float[Array, ""], dict[str, Any]]:
         g, b = views["global"].shape[:2]
@@ -195,13 +176,15 @@ class DINO(AbstractMethod):
         return loss, {"metrics": metrics, "teacher_mean": teacher_mean}
 
     def update_state(
-        self, trainable: DINOStudent, state: dict[str, Any], aux: dict[str, Any], *, step: Int[Array, ""]
+        self, trainable: EncoderWithHead, state: dict[str, Any], aux: dict[str, Any], *, step: Int[Array, ""]
     ) -> dict[str, Any]:
         teacher = ema_update(state["teacher"], trainable, self.teacher_momentum(step))
         center = dino_center_update(state["center"], aux["teacher_mean"][None], momentum=self.center_momentum)
         return {"teacher": teacher, "center": center}
 
-    def adjust_grads(self, trainable: DINOStudent, grads: DINOStudent, *, step: Int[Array, ""]) -> DINOStudent:
+    def adjust_grads(
+        self, trainable: EncoderWithHead, grads: EncoderWithHead, *, step: Int[Array, ""]
+    ) -> EncoderWithHead:
         """Zeroes the head's last-layer gradient while ``step < freeze_last_layer_steps`` (DINO's
         ``cancel_gradients_last_layer``; DINO drops the gradient, so AdamW's decay of ``v`` still applies here,
         which only changes ``|v|``, not the weight-normed output)."""
@@ -212,11 +195,5 @@ class DINO(AbstractMethod):
             jnp.where(frozen, jnp.zeros_like(grads.head.last_layer.weight), grads.head.last_layer.weight),
         )
 
-    def encoder(self, trainable: DINOStudent) -> vitcore.ViT:
+    def encoder(self, trainable: EncoderWithHead) -> vitcore.ViT:
         return trainable.backbone
-
-    def weight_decay_mask(self, trainable: DINOStudent) -> Any:
-        # The matmuls (named `weight`, including the last layer's v) decay; biases and norms do not, as in DINO's
-        # get_params_groups. DINO also decays the class token and position embedding (its rule is "ndim > 1");
-        # we follow vitcore's backbone-wide rule and leave them undecayed, like the other methods.
-        return vitcore.weight_decay_mask(trainable)

@@ -1,9 +1,13 @@
-"""The losses of the six pre-training methods, as pure functions.
+"""The losses of the six pre-training methods and ready-made building blocks for new ones, as pure functions.
 
-Every function casts its inputs to float32 first (so a bfloat16 forward pass still gets a float32 loss) and
-returns a float32 scalar. The contrastive and distillation losses compute on the arrays they are given:
-inside one ``jit`` over arrays sharded on the batch axis that is the *global* batch (XLA inserts the
-gathers), which is what SimCLR's cross-replica negatives and DINO's all-reduced statistics need.
+The study's losses: ``nt_xent`` (SimCLR), ``byol_loss``, ``dino_loss``, ``mae_loss``, ``clip_loss``,
+``softmax_xent`` with ``multilabel_targets`` (supervised). Building blocks for other joint-embedding methods:
+``negative_cosine`` (SimSiam), ``vicreg_loss`` (VICReg), ``barlow_twins_loss`` (Barlow Twins), and the
+``cosine_similarity`` they and the methods' metrics use. Every function casts its inputs to float32 first (so a
+bfloat16 forward pass still gets a float32 loss) and returns a float32 scalar. The contrastive, distillation and
+batch-statistics losses compute on the arrays they are given: inside one ``jit`` over arrays sharded on the batch
+axis that is the *global* batch (XLA inserts the gathers), which is what SimCLR's cross-replica negatives, DINO's
+all-reduced statistics and VICReg's / Barlow Twins' gathered embeddings need.
 """
 
 from __future__ import annotations
@@ -15,14 +19,18 @@ import jax.numpy as jnp
 from jaxtyping import Array, Bool, Float, Int
 
 __all__ = [
+    "barlow_twins_loss",
     "byol_loss",
     "clip_loss",
+    "cosine_similarity",
     "dino_loss",
     "mae_loss",
     "multilabel_targets",
+    "negative_cosine",
     "nt_xent",
     "patchify",
     "softmax_xent",
+    "vicreg_loss",
 ]
 
 _MASKED_LOGIT = -1e9  # SimCLR's LARGE_NUM: removes self-similarity from the softmax without producing NaNs
@@ -92,6 +100,120 @@ def byol_loss(prediction: Float[Array, "b d"], target: Float[Array, "b d"]) -> F
     p = _l2_normalize(prediction.astype(jnp.float32))
     z = _l2_normalize(jax.lax.stop_gradient(target).astype(jnp.float32))
     return jnp.mean(jnp.sum(jnp.square(p - z), axis=-1))
+
+
+def cosine_similarity(
+    a: Float[Array, "b d"], b: Float[Array, "b d"], *, eps: float = 1e-8
+) -> Float[Array, " b"]:
+    """Row-wise cosine similarity in float32: ``a.b / max(|a| |b|, eps)`` (torch ``nn.CosineSimilarity``,
+    ``eps=1e-8``). Also a logged metric of the methods: how well two views agree."""
+    if a.shape != b.shape:
+        raise ValueError(f"a.shape={a.shape} and b.shape={b.shape}: expected the same [b, d] shape")
+    a, b = a.astype(jnp.float32), b.astype(jnp.float32)
+    norms = jnp.linalg.norm(a, axis=-1) * jnp.linalg.norm(b, axis=-1)
+    return jnp.sum(a * b, axis=-1) / jnp.maximum(norms, eps)
+
+
+def negative_cosine(prediction: Float[Array, "b d"], target: Float[Array, "b d"]) -> Float[Array, ""]:
+    """SimSiam's loss for one view order: ``-mean_b cos(p, stop_gradient(z))``, in [-1, 1].
+
+    Chen & He, "Exploring Simple Siamese Representation Learning" (CVPR 2021), eq. 1-2; canonical code
+    facebookresearch/simsiam ``main_simsiam.py`` (``nn.CosineSimilarity(dim=1)``, eps 1e-8, ``z.detach()``).
+    The stop-gradient on ``target`` is applied here. SimSiam symmetrises by averaging the two view orders::
+
+        loss = 0.5 * (negative_cosine(pred(z1), z2) + negative_cosine(pred(z2), z1))
+    """
+    if prediction.shape != target.shape:
+        raise ValueError(
+            f"prediction.shape={prediction.shape} and target.shape={target.shape}: expected the same [b, d]"
+        )
+    return -jnp.mean(cosine_similarity(prediction, jax.lax.stop_gradient(target)))
+
+
+def _check_batch(name: str, x: Float[Array, "b d"]) -> None:
+    if x.shape[0] < 2:
+        raise ValueError(f"{name}.shape={x.shape}: batch statistics need a batch of at least 2")
+
+
+def vicreg_loss(
+    z1: Float[Array, "b d"],
+    z2: Float[Array, "b d"],
+    *,
+    sim_coeff: float = 25.0,
+    std_coeff: float = 25.0,
+    cov_coeff: float = 1.0,
+    eps: float = 1e-4,
+) -> Float[Array, ""]:
+    """VICReg: invariance + variance + covariance terms on the embeddings of two views.
+
+    Bardes, Ponce & LeCun, "VICReg: Variance-Invariance-Covariance Regularization for Self-Supervised Learning"
+    (ICLR 2022), eq. 1-6; canonical code facebookresearch/vicreg ``main_vicreg.py::VICReg.forward``, whose
+    conventions are followed: invariance = the mean squared error over all ``b * d`` entries; variance =
+    ``mean_j relu(1 - sqrt(var_j + eps))`` with the *unbiased* batch variance, averaged over the two branches;
+    covariance = the sum of the squared off-diagonal entries of each branch's covariance (normalised by
+    ``b - 1``) divided by ``d``, *summed* over the branches; coefficients ``sim_coeff`` 25, ``std_coeff`` 25,
+    ``cov_coeff`` 1 (the code's defaults). The batch statistics run over the arrays given: the global batch
+    inside one ``jit`` over sharded arrays, as the canonical code's ``FullGatherLayer``.
+
+    Example::
+
+        loss = vicreg_loss(expander(backbone(view1)), expander(backbone(view2)))
+    """
+    if z1.shape != z2.shape:
+        raise ValueError(f"z1.shape={z1.shape} and z2.shape={z2.shape}: expected the same [b, d] shape")
+    _check_batch("z1", z1)
+    b, d = z1.shape
+    x, y = z1.astype(jnp.float32), z2.astype(jnp.float32)
+    invariance = jnp.mean(jnp.square(x - y))
+    x = x - jnp.mean(x, axis=0)
+    y = y - jnp.mean(y, axis=0)
+
+    def variance(z: Float[Array, "b d"]) -> Float[Array, ""]:
+        std = jnp.sqrt(jnp.sum(jnp.square(z), axis=0) / (b - 1) + eps)
+        return jnp.mean(jax.nn.relu(1.0 - std))
+
+    def covariance(z: Float[Array, "b d"]) -> Float[Array, ""]:
+        cov = (z.T @ z) / (b - 1)
+        off_diagonal = jnp.where(jnp.eye(d, dtype=bool), 0.0, cov)
+        return jnp.sum(jnp.square(off_diagonal)) / d
+
+    std_term = (variance(x) + variance(y)) / 2
+    cov_term = covariance(x) + covariance(y)
+    return sim_coeff * invariance + std_coeff * std_term + cov_coeff * cov_term
+
+
+def barlow_twins_loss(
+    z1: Float[Array, "b d"], z2: Float[Array, "b d"], *, lambd: float = 5e-3, eps: float = 1e-5
+) -> Float[Array, ""]:
+    """Barlow Twins: drive the cross-correlation of the two views' embeddings to the identity.
+
+    Zbontar, Jing, Misra, LeCun & Deny, "Barlow Twins: Self-Supervised Learning via Redundancy Reduction" (ICML
+    2021), eq. 1-2: ``sum_i (1 - C_ii)^2 + lambd * sum_{i != j} C_ij^2``. The canonical code
+    (facebookresearch/barlowtwins ``main.py::BarlowTwins.forward``) is followed for C: each embedding is batch-
+    normalised without affine parameters (``nn.BatchNorm1d(affine=False)`` in training mode: batch mean,
+    *biased* variance, eps 1e-5; synced over GPUs, i.e. the global batch here) and ``C = bn(z1).T @ bn(z2) / b``.
+    ``lambd`` is the paper's 5e-3 (the code's default is 0.0051); no extra loss scale (later code dropped it).
+
+    Example::
+
+        loss = barlow_twins_loss(projector(backbone(view1)), projector(backbone(view2)))
+    """
+    if z1.shape != z2.shape:
+        raise ValueError(f"z1.shape={z1.shape} and z2.shape={z2.shape}: expected the same [b, d] shape")
+    _check_batch("z1", z1)
+    b, d = z1.shape
+
+    def batch_norm(z: Float[Array, "b d"]) -> Float[Array, "b d"]:
+        z = z.astype(jnp.float32)
+        mean = jnp.mean(z, axis=0)
+        var = jnp.mean(jnp.square(z - mean), axis=0)
+        return (z - mean) * jax.lax.rsqrt(var + eps)
+
+    c = batch_norm(z1).T @ batch_norm(z2) / b
+    diagonal = jnp.eye(d, dtype=bool)
+    on_diag = jnp.sum(jnp.where(diagonal, jnp.square(c - 1.0), 0.0))
+    off_diag = jnp.sum(jnp.where(diagonal, 0.0, jnp.square(c)))
+    return on_diag + lambd * off_diag
 
 
 def dino_loss(
@@ -200,8 +322,8 @@ def clip_loss(
     every text of the global batch). Both embeddings are L2-normalised here (open_clip's model does it
     before the loss). ``log_logit_scale`` is the learnable parameter (initialise it at ``log(1 / 0.07)``);
     the logits use ``exp(clip(log_logit_scale, 0, ln 100))``. open_clip clamps the *parameter* after each
-    optimizer step; here the clamp is in the forward pass (no gradient beyond the bounds), so also clamp the
-    stored parameter after the update if it must not drift.
+    optimizer step, which ``CLIP.post_update`` does; the clamp here only guards callers of this function that
+    do not (beyond the bounds its gradient is 0, so a parameter left outside would never come back).
 
     Reduction: ``(CE(image -> text) + CE(text -> image)) / 2``, each the mean over the batch.
     """

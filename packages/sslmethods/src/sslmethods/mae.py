@@ -11,17 +11,17 @@ x 512 decoder or a 1-layer "tiny" one; the loss is on the masked patches with pe
 
 from __future__ import annotations
 
-import dataclasses
 from typing import Any, ClassVar, NamedTuple
 
 import equinox as eqx
+import flopmeter
 import jax
 import jax.numpy as jnp
 import vitcore
 from jaxtyping import Array, Float, Int, PRNGKeyArray
-from vitcore.config import image_hw
 
 from .augment import mae_views, make_views
+from .backbones import mae_vit_config
 from .losses import mae_loss
 from .method import AbstractMethod, Batch
 
@@ -58,8 +58,6 @@ class MAE(AbstractMethod):
     """
 
     name: ClassVar[str] = "mae"
-    backbone: vitcore.ViTConfig = eqx.field(static=True)
-    total_steps: int = eqx.field(static=True)
     mask_ratio: float = eqx.field(static=True, default=0.75)
     decoder: str = eqx.field(static=True, default="mae-decoder")
     decoder_depth: int | None = eqx.field(static=True, default=None)
@@ -67,10 +65,6 @@ class MAE(AbstractMethod):
     norm_pix_loss: bool = eqx.field(static=True, default=True)
 
     def __check_init__(self) -> None:
-        if not isinstance(self.backbone, vitcore.ViTConfig):
-            raise TypeError(f"backbone={self.backbone!r}; expected a vitcore.ViTConfig (vitcore.get_config)")
-        if type(self.total_steps) is not int or self.total_steps < 1:
-            raise ValueError(f"total_steps={self.total_steps!r}; expected a positive int")
         if not 0.0 < self.mask_ratio < 1.0:
             raise ValueError(f"mask_ratio={self.mask_ratio!r}; expected 0 < ratio < 1 (study: 0.55-0.85)")
         n = self.backbone.num_patches
@@ -88,16 +82,34 @@ class MAE(AbstractMethod):
     @property
     def encoder_config(self) -> vitcore.ViTConfig:
         """MAE's ViT: ``backbone`` with sin-cos position embedding, xavier init and no classifier head."""
-        return dataclasses.replace(self.backbone, pos_embed="sincos", init="xavier", num_classes=0)
+        return mae_vit_config(self.backbone)
 
     @property
-    def image_size(self) -> int:
-        return image_hw(self.backbone.image_size)[0]
+    def decoder_dims(self) -> tuple[int, int]:
+        """``(width, depth)`` of the decoder: the ``decoder`` preset's, overridden by ``decoder_width`` and
+        ``decoder_depth``."""
+        preset = vitcore.MAE_DECODER_PRESETS[self.decoder]
+        width = preset["width"] if self.decoder_width is None else self.decoder_width
+        depth = preset["depth"] if self.decoder_depth is None else self.decoder_depth
+        return width, depth
 
     @property
     def num_visible(self) -> int:
         """Patches each example keeps (MAE's ``len_keep``)."""
         return int(self.backbone.num_patches * (1 - self.mask_ratio))
+
+    def analytic_macs(self, batch_size: int) -> float:
+        """Forward + backward (3x) of encoder (on the kept patches) and decoder (on every patch), minus the
+        patch embedding's input gradient (``flopmeter.mae_forward_macs``)."""
+        cfg = self.encoder_config
+        width, depth = self.decoder_dims
+        forward = flopmeter.mae_forward_macs(
+            image_size=cfg.image_size, patch_size=cfg.patch_size, width=cfg.width, depth=cfg.depth,
+            mask_ratio=self.mask_ratio, decoder_width=width, decoder_depth=depth, mlp_ratio=cfg.mlp_ratio,
+            in_channels=cfg.in_channels)
+        embed = flopmeter.patch_embed_macs(patches=cfg.num_patches, patch_size=cfg.patch_size, width=cfg.width,
+                                           in_channels=cfg.in_channels)
+        return float(batch_size * (3 * forward["total"] - embed))
 
     def init(self, *, key: PRNGKeyArray) -> tuple[MAEModel, dict[str, Any]]:
         k_enc, k_dec = jax.random.split(key)
@@ -149,15 +161,5 @@ class MAE(AbstractMethod):
         loss = self.reconstruction_loss(rec.pred, rec.target, rec.mask)
         return loss, {"metrics": {"masked_fraction": jnp.mean(rec.mask)}}
 
-    def update_state(
-        self, trainable: MAEModel, state: Any, aux: dict[str, Any], *, step: Int[Array, ""]
-    ) -> Any:
-        del trainable, aux, step
-        return state
-
     def encoder(self, trainable: MAEModel) -> vitcore.ViT:
         return trainable.encoder
-
-    def weight_decay_mask(self, trainable: MAEModel) -> Any:
-        # Every matmul weight of encoder and decoder decays; biases, norms, class and mask tokens do not.
-        return vitcore.weight_decay_mask(trainable)

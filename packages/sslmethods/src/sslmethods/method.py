@@ -1,22 +1,41 @@
-"""The contract between a pre-training method and the training engine.
+"""The contract between a pre-training method and the code that trains, measures and exports it.
 
-A method is a small, static description (hyperparameters only, no arrays) that knows how to
+A method is a small, static description (hyperparameters only, no arrays). Every method is built the same way,
+``Method(backbone=vitcore.get_config(...), total_steps=..., **hyperparameters)``, and answers everything outside
+code needs through this protocol (no caller asks which method it has). Required (abstract):
 
-1. ``init``: build its trainable modules (backbone + heads, one Equinox module) and its non-trainable state
-   (EMA teacher, DINO centre, ...; any pytree, possibly empty);
-2. ``views``: turn a batch of raw images (float32 NHWC in [0, 1]) into the augmented views it trains on, on device;
-3. ``loss``: compute the scalar float32 loss from the trainable modules, the state and the views, returning
-   auxiliary outputs (metrics, and whatever ``update_state`` needs, e.g. the teacher's output mean);
-4. ``update_state``: advance the non-trainable state after the optimizer step (EMA teacher, centre).
+- ``init(*, key) -> (trainable, state)``: the trainable modules (one Equinox module) and the non-trainable state
+  (EMA teacher, DINO centre, ...; any pytree, ``{}`` when there is none);
+- ``views(batch, *, step, key) -> views``: the augmented views, on device (fixed output shapes);
+- ``loss(trainable, state, views, *, step, key) -> (loss, aux)``: scalar float32 loss; ``aux["metrics"]`` holds
+  scalar metrics to log, the rest is what ``update_state`` needs;
+- ``encoder(trainable) -> vitcore.ViT``: the backbone exported for transfer;
+- ``analytic_macs(batch_size) -> float``: the closed-form multiply-accumulates of one training step.
 
-On the host, ``method.prepare_batch`` turns each data-pipeline batch into arrays first. The engine composes the
-rest into one jitted step::
+With defaults (override when the method needs more):
+
+=================================================  =============================================================
+hook                                               default
+=================================================  =============================================================
+``prepare_batch(batch) -> dict[str, np.ndarray]``  ``batch_spec``'s entries of the host batch, as numpy arrays
+``batch_spec(batch_size)``                         ``{"image": [b, h, w, c] float32}`` at the backbone's size
+``adjust_grads(trainable, grads, *, step)``        ``grads`` unchanged
+``post_update(trainable, *, step)``                ``trainable`` unchanged
+``update_state(trainable, state, aux, *, step)``   ``state`` unchanged
+``weight_decay_mask(trainable)``                   ``vitcore.weight_decay_mask``: matmul weights decay; biases,
+                                                   norms, tokens and position embeddings do not
+``dataset_fields(dataset_dir)`` (classmethod)      ``{}``: no field depends on the dataset
+``hyperparameter_names()`` (classmethod)           the dataclass fields after ``backbone`` and ``total_steps``
+``image_size``                                     the backbone's (square) image size
+=================================================  =============================================================
+
+The engine runs ``prepare_batch`` on every host batch (numpy, outside jit), then one jitted step::
 
     views = method.views(batch, step=step, key=k_aug)
     (loss, aux), grads = value_and_grad(method.loss, has_aux=True)(trainable, state, views, step=step, key=k_loss)
     grads = method.adjust_grads(trainable, grads, step=step)
     updates, opt_state = optimizer.update(grads, opt_state, trainable)
-    trainable = apply_updates(trainable, updates)
+    trainable = method.post_update(apply_updates(trainable, updates), step=step)
     state = method.update_state(trainable, state, aux, step=step)
 
 Everything that changes with the step (EMA momentum, teacher temperature, ...) is a schedule evaluated from the
@@ -26,31 +45,70 @@ Everything that changes with the step (EMA momentum, teacher temperature, ...) i
 from __future__ import annotations
 
 import abc
+import dataclasses
+from collections.abc import Mapping
+from pathlib import Path
 from typing import Any
 
 import equinox as eqx
+import jax
+import jax.numpy as jnp
+import numpy as np
+import vitcore
 from jaxtyping import Array, Float, Int, PRNGKeyArray
 
+from .backbones import square_image_size
+
 Batch = dict[str, Array]
-"""Keys the engine may provide: ``image`` [b h w c] float32 in [0, 1]; optionally ``label`` [b] int32,
+"""Keys a step may receive: ``image`` [b h w c] float32 in [0, 1]; optionally ``label`` [b] int32,
 ``labels`` [b 8] int32 padded with -1, ``caption_ids`` [b L] int32 and ``caption_mask`` [b L] bool."""
 
 Metrics = dict[str, Float[Array, ""]]
 
+_PROTOCOL_FIELDS = ("backbone", "total_steps")
+
+
+def _kind(dtype: np.dtype) -> str:
+    """bool, int (signed or not) or float: what ``prepare_batch`` may cast within."""
+    return "i" if np.dtype(dtype).kind == "u" else np.dtype(dtype).kind
+
 
 class AbstractMethod(eqx.Module):
-    """A pre-training method. Concrete methods are final Equinox modules holding only static hyperparameters."""
+    """A pre-training method. Concrete methods are final Equinox modules holding only static hyperparameters.
+
+    ``backbone``: the ``vitcore.ViTConfig`` the method trains (a method may turn it into its own flavour, e.g.
+    MAE's sin-cos ViT). ``total_steps``: the run length, which step schedules (EMA, temperatures) are fitted to.
+    Both are keyword-only and validated here, so every method takes them the same way.
+    """
 
     name: eqx.AbstractClassVar[str]
     """Registry name: one of ``supervised``, ``clip``, ``simclr``, ``byol``, ``dino``, ``mae`` (or a user's)."""
 
+    backbone: vitcore.ViTConfig = eqx.field(static=True, kw_only=True)
+    total_steps: int = eqx.field(static=True, kw_only=True)
+
+    def __post_init__(self) -> None:
+        # Runs before any subclass's __check_init__ (which may read the backbone), so those only validate their
+        # own fields; __check_init__ repeats the check for subclasses that write their own __init__.
+        self._check_protocol_fields()
+
+    def __check_init__(self) -> None:
+        self._check_protocol_fields()
+
+    def _check_protocol_fields(self) -> None:
+        if not isinstance(self.backbone, vitcore.ViTConfig):
+            raise TypeError(f"backbone={self.backbone!r}; expected a vitcore.ViTConfig (vitcore.get_config)")
+        if type(self.total_steps) is not int or self.total_steps < 1:
+            raise ValueError(f"total_steps={self.total_steps!r}; expected a positive int")
+
+    # ------------------------------------------------------------------------------------------------ required
     @abc.abstractmethod
     def init(self, *, key: PRNGKeyArray) -> tuple[eqx.Module, Any]:
         """Returns ``(trainable, state)``: all trainable parameters as one module and the non-trainable pytree."""
 
     @abc.abstractmethod
     def views(self, batch: Batch, *, step: Int[Array, ""], key: PRNGKeyArray) -> Batch:
-        """Augments a raw batch on device (fixed output shapes). Non-image entries are passed through as needed."""
+        """Augments a prepared batch on device (fixed output shapes). Non-image entries are passed on as needed."""
 
     @abc.abstractmethod
     def loss(
@@ -59,29 +117,54 @@ class AbstractMethod(eqx.Module):
         """Scalar float32 loss and auxiliary outputs. ``aux["metrics"]`` holds scalar metrics to log."""
 
     @abc.abstractmethod
-    def update_state(
-        self, trainable: eqx.Module, state: Any, aux: dict[str, Any], *, step: Int[Array, ""]
-    ) -> Any:
-        """The non-trainable state after an optimizer step (return ``state`` unchanged when there is none)."""
-
-    @abc.abstractmethod
-    def encoder(self, trainable: eqx.Module) -> eqx.Module:
+    def encoder(self, trainable: eqx.Module) -> vitcore.ViT:
         """The backbone (a ``vitcore.ViT``) to export for transfer and probing."""
 
     @abc.abstractmethod
-    def weight_decay_mask(self, trainable: eqx.Module) -> Any:
-        """Pytree of bools matching ``eqx.filter(trainable, eqx.is_array)``: True where weight decay applies."""
+    def analytic_macs(self, batch_size: int) -> float:
+        """Closed-form multiply-accumulates of one training step at ``batch_size`` examples (forward, backward and
+        teacher work of the backbones, from ``flopmeter``'s counts; heads and the optimizer may be left out).
+        FLOPs are twice this. A cross-check for the measured step (``sslmethods.step_cost``)."""
 
-    def prepare_batch(self, batch: dict[str, Any]) -> dict[str, Any]:
-        """Host-side (numpy, outside jit) conversion of a data-pipeline batch into arrays the step can take.
+    # ------------------------------------------------------------------------------------------ with defaults
+    @property
+    def image_size(self) -> int:
+        """The (square) input size of the backbone: the size of the host images and of the global views."""
+        return square_image_size(self.backbone)
 
-        Runs before the batch is put on devices. The default drops non-array entries (e.g. ``caption`` strings);
-        CLIP overrides it to tokenize captions (or pseudo-captions built from labels) into ``caption_ids`` and
-        ``caption_mask``.
+    def batch_spec(self, batch_size: int) -> dict[str, jax.ShapeDtypeStruct]:
+        """What ``prepare_batch`` returns for ``batch_size`` examples, as ``jax.ShapeDtypeStruct`` (for abstract
+        FLOP measurement and sharding plans). Default: the image at the backbone's size, float32."""
+        if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
+            raise ValueError(f"batch_size={batch_size!r}; expected a positive int")
+        h, w = vitcore.config.image_hw(self.backbone.image_size)
+        return {"image": jax.ShapeDtypeStruct((batch_size, h, w, self.backbone.in_channels), jnp.float32)}
+
+    def prepare_batch(self, batch: Mapping[str, Any]) -> dict[str, np.ndarray]:
+        """Host-side (numpy, outside jit) conversion of a data-pipeline batch into the arrays the step takes.
+
+        The engine calls it on every host batch before the batch goes to the devices; it returns numeric numpy
+        arrays only, with the keys, shapes and dtypes of ``batch_spec`` (for the batch's own size). The default
+        takes ``batch_spec``'s entries from ``batch`` (dropping the rest, e.g. ``caption`` strings or labels the
+        method does not use) and casts them to the spec's dtype within the same kind (int64 -> int32); a missing
+        entry, another shape or another kind (e.g. uint8 images for float32) is a ValueError. Override it to
+        compute entries: CLIP tokenises captions (or pseudo-captions written from the labels) here.
         """
-        import numpy as np
-
-        return {k: v for k, v in batch.items() if isinstance(v, np.ndarray) and v.dtype.kind in "biuf"}
+        first = next(iter(batch.values()), None)
+        size = np.shape(first)[0] if np.ndim(first) else 0
+        spec = self.batch_spec(size) if size else {}
+        if not spec or any(key not in batch for key in spec):
+            expected = sorted(self.batch_spec(1))
+            raise ValueError(f"batch has keys {sorted(batch)} (batch size {size}); {type(self).__name__} needs "
+                             f"{expected} with a leading batch axis")
+        out = {}
+        for key, struct in spec.items():
+            array = np.asarray(batch[key])
+            if array.shape != struct.shape or _kind(array.dtype) != _kind(struct.dtype):
+                raise ValueError(f"batch[{key!r}] has shape {array.shape} and dtype {array.dtype}; expected "
+                                 f"{struct.shape} {struct.dtype} (batch_spec)")
+            out[key] = array.astype(struct.dtype, copy=False)
+        return out
 
     def adjust_grads(self, trainable: eqx.Module, grads: eqx.Module, *, step: Int[Array, ""]) -> eqx.Module:
         """Hook between backward and optimizer, e.g. DINO zeroes its last layer's gradients in the first epoch.
@@ -90,3 +173,37 @@ class AbstractMethod(eqx.Module):
         """
         del trainable, step
         return grads
+
+    def post_update(self, trainable: eqx.Module, *, step: Int[Array, ""]) -> eqx.Module:
+        """Hook right after the optimizer update, e.g. CLIP clamps its logit scale to ``[0, ln 100]``.
+
+        The default returns ``trainable`` unchanged.
+        """
+        del step
+        return trainable
+
+    def update_state(self, trainable: eqx.Module, state: Any, aux: dict[str, Any], *, step: Int[Array, ""]) -> Any:
+        """The non-trainable state after an optimizer step (EMA teacher, centre). The default returns ``state``."""
+        del trainable, aux, step
+        return state
+
+    def weight_decay_mask(self, trainable: eqx.Module) -> Any:
+        """Pytree of bools matching ``eqx.filter(trainable, eqx.is_array)``: True where weight decay applies.
+
+        The default is the backbones' rule (``vitcore.weight_decay_mask``): parameters named ``weight`` (matmuls,
+        also in heads) decay; biases, norms, class/mask tokens, position embeddings and scalars do not.
+        """
+        return vitcore.weight_decay_mask(trainable)
+
+    @classmethod
+    def dataset_fields(cls, dataset_dir: str | Path) -> dict[str, Any]:
+        """Constructor fields that depend on the pre-training dataset at ``dataset_dir`` (e.g. the class count of
+        supervised training). ``recipes.dataset_overrides`` calls it; the default is ``{}``."""
+        del dataset_dir
+        return {}
+
+    @classmethod
+    def hyperparameter_names(cls) -> tuple[str, ...]:
+        """The fields a caller may override (``recipes.build_method(method_overrides=...)``, tools' flags): every
+        dataclass field except ``backbone`` and ``total_steps``."""
+        return tuple(f.name for f in dataclasses.fields(cls) if f.name not in _PROTOCOL_FIELDS)

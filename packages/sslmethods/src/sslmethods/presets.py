@@ -5,6 +5,11 @@
 fast settings for minute-long CPU runs on the embedded Fashion-MNIST sets). ``method_overrides`` are keyword
 arguments for the method's constructor; ``STUDY_BATCH_SIZE`` holds the study's batch sizes.
 
+A user's method (any other ``AbstractMethod`` subclass, passed as the class) falls back to: no method overrides
+(its own field defaults are its hyperparameters) and the optimizer of ``FALLBACK_OPTIM_METHOD`` (SimCLR, the
+study's self-supervised recipe: AdamW, lr 3e-4, b2 0.999, wd 0.1, 5% warmup, cosine) under the same preset name.
+Change either through ``recipes.build_method``'s ``method_overrides`` / ``optim_overrides``.
+
 Where the study is silent the canonical repositories fill in, named in a comment at each value. "Adam with weight
 decay" in the study is read as decoupled decay (``adamw``): DINO's official code uses ``torch.optim.AdamW`` and the
 study's JAX codebase applies decay decoupled from the Adam statistics.
@@ -15,6 +20,7 @@ from __future__ import annotations
 import dataclasses
 from typing import Any
 
+from .method import AbstractMethod
 from .optim import OptimConfig
 
 METHOD_NAMES = ("supervised", "clip", "simclr", "byol", "dino", "mae")
@@ -25,6 +31,9 @@ STUDY_BATCH_SIZE: dict[str, int] = {m: 4096 for m in METHOD_NAMES} | {"dino": 10
 """Global batch size of every method in the study (DINO runs at 1024 for 4x the steps)."""
 
 STUDY_IMAGE_SIZE = 224
+
+FALLBACK_OPTIM_METHOD = "simclr"
+"""Whose optimizer preset a user's method gets (see the module docstring)."""
 
 
 def _supervised(dataset: str) -> tuple[dict[str, Any], OptimConfig]:
@@ -94,12 +103,20 @@ _DEMO_OVERRIDES: dict[str, dict[str, Any]] = {  # heads and decoders scaled down
 }
 
 
-def get_preset(method: str, name: str) -> tuple[dict[str, Any], OptimConfig]:
-    """``(method_overrides, OptimConfig)`` for ``method`` under preset ``name`` (see module docstring)."""
-    if method not in _PAPER:
-        raise ValueError(f"method={method!r}; expected one of {', '.join(METHOD_NAMES)}")
+def get_preset(method: str | type[AbstractMethod], name: str) -> tuple[dict[str, Any], OptimConfig]:
+    """``(method_overrides, OptimConfig)`` for ``method`` (a built-in name or a method class) under preset
+    ``name``; a class that is not one of the six built-ins gets the fallback of the module docstring."""
     if name not in PRESET_NAMES:
         raise ValueError(f"preset={name!r}; expected one of {', '.join(PRESET_NAMES)}")
+    if isinstance(method, type):
+        from .registry import METHODS  # late: the registry imports every method module
+
+        builtin = next((key for key, cls in METHODS.items() if cls is method), None)
+        if builtin is None:
+            return {}, get_preset(FALLBACK_OPTIM_METHOD, name)[1]
+        method = builtin
+    if method not in _PAPER:
+        raise ValueError(f"method={method!r}; expected one of {', '.join(METHOD_NAMES)} or a method class")
     if name == "demo":
         overrides, paper = _PAPER[method]("i1k")
         demo = dataclasses.replace(paper, lr=min(max(paper.lr, 1e-3), 3e-3), start_lr=0.0, min_lr=0.0,

@@ -4,10 +4,12 @@ The glue that ``tools/pretrain.py``, ``tools/profile_flops.py`` and ``benchmarks
 scripts stay thin::
 
     method, optim = build_method("dino", "vit-test", preset="demo", total_steps=50)
+    method, optim = build_method("mypkg.simsiam:SimSiam", "vit-test", preset="demo", total_steps=50)
 
-Each method turns the backbone config into the study's flavour itself (e.g. MAE's sin-cos ViT for SimCLR,
-BYOL, CLIP and MAE). Dataset-dependent fields (supervised ``num_classes``, CLIP ``class_names``) come from
-``dataset_overrides``.
+``method`` is a registered name, an import path ``"package.module:ClassName"`` or a method class
+(``registry.get_method``). Each method turns the backbone config into the study's flavour itself (e.g. MAE's
+sin-cos ViT for SimCLR, BYOL, CLIP and MAE). Fields that depend on the dataset (supervised ``num_classes``, CLIP
+``class_names``) come from the method's ``dataset_fields`` through ``dataset_overrides``.
 """
 
 from __future__ import annotations
@@ -29,11 +31,34 @@ def _registry() -> Mapping[str, type[AbstractMethod]]:
 
 
 def method_names() -> tuple[str, ...]:
+    """The registered (built-in) method names."""
     return tuple(_registry())
 
 
+def method_class(method: str | type[AbstractMethod]) -> type[AbstractMethod]:
+    """``method`` as a class: a registered name or ``"package.module:ClassName"`` resolved by
+    ``registry.get_method``; a class is checked and returned."""
+    from .registry import get_method
+
+    if isinstance(method, type):
+        if not issubclass(method, AbstractMethod):
+            raise TypeError(f"method={method!r}; expected an AbstractMethod subclass")
+        return method
+    return get_method(method)
+
+
+def check_overrides(cls: type[AbstractMethod], overrides: Mapping[str, Any], *, what: str = "method_overrides"
+                    ) -> None:
+    """ValueError naming every key of ``overrides`` that is not one of ``cls.hyperparameter_names()``."""
+    valid = cls.hyperparameter_names()
+    unknown = [key for key in overrides if key not in valid]
+    if unknown:
+        raise ValueError(f"{what} has {', '.join(map(repr, unknown))}, not field(s) of {cls.__name__}; expected "
+                         f"some of {', '.join(valid)}")
+
+
 def build_method(
-    name: str,
+    method: str | type[AbstractMethod],
     model: str,
     *,
     preset: str,
@@ -43,37 +68,39 @@ def build_method(
     model_overrides: Mapping[str, Any] | None = None,
     optim_overrides: Mapping[str, Any] | None = None,
 ) -> tuple[AbstractMethod, OptimConfig]:
-    """The method ``name`` on backbone preset ``model`` with preset ``preset``'s hyperparameters.
+    """The method ``method`` on backbone preset ``model`` with preset ``preset``'s hyperparameters.
 
-    Explicit ``*_overrides`` win over the preset. Unknown names raise ValueError listing the valid ones.
+    Explicit ``*_overrides`` win over the preset. A user's method gets the presets' fallback (``presets``:
+    its own field defaults and SimCLR's optimizer). Unknown names and override keys raise ValueError listing the
+    valid ones, before anything is built.
     """
     import vitcore
 
-    registry = _registry()
-    if name not in registry:
-        raise ValueError(f"method={name!r}; expected one of {', '.join(registry)}")
+    cls = method_class(method)
     if model not in vitcore.PRESETS:
         raise ValueError(f"model={model!r}; expected one of {', '.join(vitcore.PRESETS)}")
-    overrides, optim = get_preset(name, preset)
+    check_overrides(cls, method_overrides or {})
+    overrides, optim = get_preset(cls, preset)
+    if optim_overrides:
+        valid = [f.name for f in dataclasses.fields(OptimConfig)]
+        unknown = [key for key in optim_overrides if key not in valid]
+        if unknown:
+            raise ValueError(f"optim_overrides has {', '.join(map(repr, unknown))}; expected some of "
+                             f"{', '.join(valid)}")
+        optim = dataclasses.replace(optim, **optim_overrides)
     backbone_kwargs = dict(model_overrides or {})
     if image_size is not None:
         backbone_kwargs["image_size"] = image_size
     backbone = vitcore.get_config(model, **backbone_kwargs)
-    kwargs = {**overrides, **(method_overrides or {})}
-    method = registry[name](backbone=backbone, total_steps=total_steps, **kwargs)
-    if optim_overrides:
-        optim = dataclasses.replace(optim, **optim_overrides)
-    return method, optim
+    return cls(backbone=backbone, total_steps=total_steps, **{**overrides, **(method_overrides or {})}), optim
 
 
-def dataset_overrides(name: str, dataset_dir: str | Path | None) -> dict[str, Any]:
-    """Method fields that depend on the dataset: the class count (supervised) and class names (CLIP)."""
-    if dataset_dir is None or name not in ("supervised", "clip"):
+def dataset_overrides(method: str | type[AbstractMethod], dataset_dir: str | Path | None) -> dict[str, Any]:
+    """The method's fields that depend on the dataset at ``dataset_dir`` (``AbstractMethod.dataset_fields``:
+    the class count of supervised, the class names of CLIP, ``{}`` for most); ``{}`` without a dataset."""
+    if dataset_dir is None:
         return {}
-    from flopdata import label_names
-
-    names = label_names(dataset_dir)
-    return {"num_classes": len(names)} if name == "supervised" else {"class_names": tuple(names)}
+    return method_class(method).dataset_fields(dataset_dir)
 
 
 def knn_splits(directory: str | Path, *, image_size: int, bank_size: int = 1000, query_size: int = 500,
@@ -100,40 +127,3 @@ def knn_splits(directory: str | Path, *, image_size: int, bank_size: int = 1000,
     from flopdata import label_names
 
     return KnnSplits(bank_x, bank_y, query_x, query_y, num_classes=len(label_names(directory)))
-
-
-def _numeric_only(batch: dict[str, Any]) -> dict[str, Any]:
-    import numpy as np
-
-    return {k: v for k, v in batch.items() if np.asarray(v).dtype.kind not in "USO"}
-
-
-def host_fn(method: AbstractMethod) -> Any:
-    """What runs on each host batch before it goes to the devices: CLIP tokenises captions (and writes
-    pseudo-captions from labels) with its ``prepare_batch``; every method drops string fields."""
-    from .clip import CLIP
-
-    if isinstance(method, CLIP):
-        return lambda batch: _numeric_only(method.prepare_batch(batch))
-    return _numeric_only
-
-
-def batch_struct(method: AbstractMethod, batch: int) -> dict[str, Any]:
-    """The host batch a method trains on, as ``jax.ShapeDtypeStruct`` (for abstract FLOP measurement): images
-    at the backbone's size, plus ``label`` (supervised) or tokenised captions (CLIP)."""
-    import jax
-    import jax.numpy as jnp
-    import vitcore
-
-    from .clip import CLIP
-    from .supervised import Supervised
-
-    cfg = method.backbone
-    h, w = vitcore.config.image_hw(cfg.image_size)
-    out = {"image": jax.ShapeDtypeStruct((batch, h, w, cfg.in_channels), jnp.float32)}
-    if isinstance(method, Supervised):
-        out["label"] = jax.ShapeDtypeStruct((batch,), jnp.int32)
-    if isinstance(method, CLIP):
-        out["caption_ids"] = jax.ShapeDtypeStruct((batch, method.context_length), jnp.int32)
-        out["caption_mask"] = jax.ShapeDtypeStruct((batch, method.context_length), jnp.bool_)
-    return out

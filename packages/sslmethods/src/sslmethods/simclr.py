@@ -10,7 +10,6 @@ ViT (sin-cos position embedding), which the method builds from any ``backbone`` 
 
 from __future__ import annotations
 
-import dataclasses
 from typing import Any, ClassVar
 
 import equinox as eqx
@@ -20,52 +19,17 @@ import vitcore
 from jaxtyping import Array, Float, Int, PRNGKeyArray
 
 from .augment import make_views, simclr_views
-from .heads import HEAD_NORMS, MLPHead, simclr_projector
-from .losses import nt_xent
+from .backbones import mae_vit_config, vit_train_macs
+from .encoder_with_head import EncoderWithHead
+from .heads import HEAD_NORMS, simclr_projector
+from .losses import cosine_similarity, nt_xent
 from .method import AbstractMethod, Batch
 
-__all__ = ["SimCLR", "SimCLRModel", "mae_vit_config", "square_image_size"]
-
-
-def mae_vit_config(backbone: vitcore.ViTConfig) -> vitcore.ViTConfig:
-    """MAE's ViT flavour of ``backbone`` (sin-cos position embedding, xavier init, no head): the study's encoder
-    for SimCLR, BYOL, CLIP and MAE."""
-    if not isinstance(backbone, vitcore.ViTConfig):
-        raise TypeError(f"backbone={backbone!r}; expected a vitcore.ViTConfig (vitcore.get_config)")
-    return dataclasses.replace(backbone, pos_embed="sincos", init="xavier", num_classes=0)
-
-
-def square_image_size(backbone: vitcore.ViTConfig) -> int:
-    """The backbone's (square) input size; the view recipes crop square images."""
-    size = backbone.image_size
-    if not isinstance(size, int):
-        if size[0] != size[1]:
-            raise ValueError(f"backbone.image_size={size}: expected a square image size")
-        size = int(size[0])
-    return size
-
-
-def cosine_similarity(a: Float[Array, "b d"], b: Float[Array, "b d"]) -> Float[Array, " b"]:
-    """Row-wise cosine similarity in float32 (a logged metric: how well the two views agree)."""
-    a, b = a.astype(jnp.float32), b.astype(jnp.float32)
-    norms = jnp.linalg.norm(a, axis=-1) * jnp.linalg.norm(b, axis=-1)
-    return jnp.sum(a * b, axis=-1) / jnp.maximum(norms, 1e-12)
-
-
-class SimCLRModel(eqx.Module):
-    """SimCLR's trainable part: the ViT backbone and the projection head on its pooled output."""
-
-    backbone: vitcore.ViT
-    projector: MLPHead
-
-    def __call__(
-        self, images: Float[Array, "b h w c"], *, key: PRNGKeyArray | None = None, inference: bool = False
-    ) -> Float[Array, "b e"]:
-        return self.projector(self.backbone(images, key=key, inference=inference).pooled)
+__all__ = ["SimCLR"]
 
 
 class SimCLR(AbstractMethod):
-    """SimCLR on a ``vitcore`` backbone.
+    """SimCLR on a ``vitcore`` backbone; trainable = ``EncoderWithHead(backbone, projector)``, no state.
 
     ``backbone``: a ViT config (its ``image_size`` is the view size); the encoder built is its MAE flavour,
     ``encoder_config``. ``total_steps``: the run length
@@ -75,8 +39,6 @@ class SimCLR(AbstractMethod):
     """
 
     name: ClassVar[str] = "simclr"
-    backbone: vitcore.ViTConfig = eqx.field(static=True, default=vitcore.get_config("vit-b16"))
-    total_steps: int = eqx.field(static=True, default=250_000)
     temperature: float = eqx.field(static=True, default=0.1)
     proj_hidden_dim: int | None = eqx.field(static=True, default=None)
     proj_dim: int = eqx.field(static=True, default=128)
@@ -85,17 +47,11 @@ class SimCLR(AbstractMethod):
     color_strength: float = eqx.field(static=True, default=1.0)
 
     def __check_init__(self):
-        square_image_size(self.encoder_config)
-        if isinstance(self.total_steps, bool) or not isinstance(self.total_steps, int) or self.total_steps < 1:
-            raise ValueError(f"total_steps={self.total_steps!r}: expected a positive int")
+        self.image_size  # noqa: B018  (validates a square backbone)
         if not self.temperature > 0:
             raise ValueError(f"temperature={self.temperature!r}: expected a positive number")
         if self.head_norm not in HEAD_NORMS:
             raise ValueError(f"head_norm={self.head_norm!r}: expected one of {HEAD_NORMS}")
-
-    @property
-    def image_size(self) -> int:
-        return square_image_size(self.backbone)
 
     @property
     def encoder_config(self) -> vitcore.ViTConfig:
@@ -103,14 +59,18 @@ class SimCLR(AbstractMethod):
         xavier init and no classifier head."""
         return mae_vit_config(self.backbone)
 
-    def init(self, *, key: PRNGKeyArray) -> tuple[SimCLRModel, dict[str, Any]]:
+    def analytic_macs(self, batch_size: int) -> float:
+        """Forward + backward of the encoder on both views (the projector is left out)."""
+        return float(2 * batch_size * vit_train_macs(self.encoder_config))
+
+    def init(self, *, key: PRNGKeyArray) -> tuple[EncoderWithHead, dict[str, Any]]:
         k_backbone, k_proj = jax.random.split(key)
         backbone = vitcore.ViT(self.encoder_config, key=k_backbone)
         projector = simclr_projector(
             self.backbone.width, key=k_proj, hidden_dim=self.proj_hidden_dim, out_dim=self.proj_dim,
             num_layers=self.proj_layers, norm=self.head_norm,
         )
-        return SimCLRModel(backbone, projector), {}
+        return EncoderWithHead(backbone, projector), {}
 
     def views(self, batch: Batch, *, step: Int[Array, ""], key: PRNGKeyArray) -> Batch:
         del step
@@ -119,7 +79,7 @@ class SimCLR(AbstractMethod):
         return {"view1": view1, "view2": view2}
 
     def loss(
-        self, trainable: SimCLRModel, state: Any, views: Batch, *, step: Int[Array, ""], key: PRNGKeyArray
+        self, trainable: EncoderWithHead, state: Any, views: Batch, *, step: Int[Array, ""], key: PRNGKeyArray
     ) -> tuple[Float[Array, ""], dict[str, Any]]:
         del state, step
         b = views["view1"].shape[0]
@@ -131,13 +91,5 @@ class SimCLR(AbstractMethod):
         metrics = {"positive_cosine": jnp.mean(cosine_similarity(z1, z2))}
         return loss, {"metrics": metrics}
 
-    def update_state(self, trainable: SimCLRModel, state: Any, aux: dict[str, Any], *, step: Int[Array, ""]) -> Any:
-        del trainable, aux, step
-        return state
-
-    def encoder(self, trainable: SimCLRModel) -> vitcore.ViT:
+    def encoder(self, trainable: EncoderWithHead) -> vitcore.ViT:
         return trainable.backbone
-
-    def weight_decay_mask(self, trainable: SimCLRModel) -> Any:
-        # Every parameter named `weight` (backbone and head matmuls) decays; biases, norms, tokens do not.
-        return vitcore.weight_decay_mask(trainable)

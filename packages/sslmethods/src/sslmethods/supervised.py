@@ -12,15 +12,20 @@ Single-label data goes down the same path with one label per image. The backbone
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Mapping
+from pathlib import Path
 from typing import Any, ClassVar
 
 import equinox as eqx
+import jax
 import jax.numpy as jnp
+import numpy as np
 import vitcore
+from flopdata import label_names
 from jaxtyping import Array, Float, Int, PRNGKeyArray
-from vitcore.config import image_hw
 
 from .augment import make_views, supervised_views
+from .backbones import vit_train_macs
 from .losses import multilabel_targets, softmax_xent
 from .method import AbstractMethod, Batch
 
@@ -45,15 +50,14 @@ def batch_labels(batch: Batch) -> Int[Array, "b m"]:
 class Supervised(AbstractMethod):
     """Softmax classification on (multi-)labels; trainable = a ``vitcore.ViT`` with a ``num_classes`` head.
 
-    ``total_steps`` is taken for the uniform constructor; this method has no step schedule.
-    ``backbone``'s ``num_classes``, ``drop_path`` and ``head_bias_init`` are replaced by this method's values;
-    weights use the standard ViT init (truncated normal, std 0.02). ``max_labels`` caps the label list used
-    per image. ``aux["metrics"]["accuracy"]``: fraction of images whose top-1 class is one of their labels.
+    ``total_steps`` is taken for the uniform constructor; this method has no step schedule. ``num_classes`` comes
+    from the dataset (``dataset_fields``) when built through ``recipes``. ``backbone``'s ``num_classes``,
+    ``drop_path`` and ``head_bias_init`` are replaced by this method's values; weights use the standard ViT init
+    (truncated normal, std 0.02). ``max_labels`` caps the label list used per image.
+    ``aux["metrics"]["accuracy"]``: fraction of images whose top-1 class is one of their labels.
     """
 
     name: ClassVar[str] = "supervised"
-    backbone: vitcore.ViTConfig = eqx.field(static=True)
-    total_steps: int = eqx.field(static=True)
     num_classes: int = eqx.field(static=True, default=1000)
     drop_path: float = eqx.field(static=True, default=0.1)
     label_smoothing: float = eqx.field(static=True, default=0.1)
@@ -61,10 +65,6 @@ class Supervised(AbstractMethod):
     head_bias_init: float = eqx.field(static=True, default=-10.0)
 
     def __check_init__(self) -> None:
-        if not isinstance(self.backbone, vitcore.ViTConfig):
-            raise TypeError(f"backbone={self.backbone!r}; expected a vitcore.ViTConfig (vitcore.get_config)")
-        if type(self.total_steps) is not int or self.total_steps < 1:
-            raise ValueError(f"total_steps={self.total_steps!r}; expected a positive int")
         if type(self.num_classes) is not int or self.num_classes < 1:
             raise ValueError(f"num_classes={self.num_classes!r}; expected a positive int (dataset classes)")
         if not 0.0 <= self.label_smoothing < 1.0:
@@ -83,9 +83,35 @@ class Supervised(AbstractMethod):
             head_bias_init=self.head_bias_init,
         )
 
-    @property
-    def image_size(self) -> int:
-        return image_hw(self.backbone.image_size)[0]
+    @classmethod
+    def dataset_fields(cls, dataset_dir: str | Path) -> dict[str, Any]:
+        """``num_classes``: the number of label names of the dataset."""
+        return {"num_classes": len(label_names(dataset_dir))}
+
+    def batch_spec(self, batch_size: int) -> dict[str, jax.ShapeDtypeStruct]:
+        """The image and its label list ``labels`` [b, max_labels] int32, -1 padded."""
+        labels = jax.ShapeDtypeStruct((batch_size, self.max_labels), jnp.int32)
+        return super().batch_spec(batch_size) | {"labels": labels}
+
+    def prepare_batch(self, batch: Mapping[str, Any]) -> dict[str, np.ndarray]:
+        """``image`` and ``labels`` [b, max_labels] int32 from the pipeline's ``labels`` [b, m] (multi-label
+        sets) or ``label`` [b]: cut to ``max_labels`` or padded with -1."""
+        if "labels" in batch:
+            labels = np.asarray(batch["labels"])
+        elif "label" in batch:
+            labels = np.asarray(batch["label"])[:, None]
+        else:
+            raise ValueError(
+                f"batch has keys {sorted(batch)}; supervised training needs 'label' [b] or 'labels' [b, m]"
+            )
+        b, m = labels.shape
+        padded = np.full((b, self.max_labels), -1, np.int32)
+        padded[:, : min(m, self.max_labels)] = labels[:, : self.max_labels]
+        return super().prepare_batch({"image": batch["image"], "labels": padded})
+
+    def analytic_macs(self, batch_size: int) -> float:
+        """Forward + backward of the classifier ViT on every image."""
+        return float(batch_size * vit_train_macs(self.backbone, num_classes=self.num_classes))
 
     def init(self, *, key: PRNGKeyArray) -> tuple[vitcore.ViT, dict[str, Any]]:
         return vitcore.ViT(self.config, key=key), {}
@@ -112,16 +138,6 @@ class Supervised(AbstractMethod):
         hit = jnp.any((labels == top1[:, None]) & (labels >= 0), axis=-1)
         return loss, {"metrics": {"accuracy": jnp.mean(hit.astype(jnp.float32))}}
 
-    def update_state(
-        self, trainable: vitcore.ViT, state: Any, aux: dict[str, Any], *, step: Int[Array, ""]
-    ) -> Any:
-        del trainable, aux, step
-        return state
-
     def encoder(self, trainable: vitcore.ViT) -> vitcore.ViT:
         return trainable
-
-    def weight_decay_mask(self, trainable: vitcore.ViT) -> Any:
-        # Matmul and head weights decay; biases, norms, class token and position embedding do not.
-        return vitcore.weight_decay_mask(trainable)
 

@@ -1,0 +1,117 @@
+"""The study's Figure 3: FLOPs of one training step of every method at ViT-B/16 and ViT-L/16, at the study's
+batch sizes, measured abstractly (``step_cost.profile``), with the MAE variants of the study (mask ratio 55-85%,
+8-layer and 1-layer decoder) and CLIP with both text encoders::
+
+    rows = table()                       # 28 compiled steps; minutes on a laptop CPU
+    write(Path("docs"), rows, seconds)   # figure3.json, figure3.md, figure3.png
+"""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+from .presets import STUDY_BATCH_SIZE
+from .run_files import write_bytes_atomic, write_json_atomic
+from .step_cost import profile
+
+__all__ = ["MODELS", "ROWS", "bar_chart", "decoder_blocks_share", "label", "markdown", "table", "write"]
+
+MODELS = ("vit-b16", "vit-l16")
+ROWS: tuple[tuple[str, dict[str, Any]], ...] = (
+    ("supervised", {}),
+    ("clip", {"text_encoder": "text-mini"}),
+    ("clip", {"text_encoder": "text-medium"}),
+    ("simclr", {}),
+    ("byol", {}),
+    ("dino", {}),
+    *(("mae", {"mask_ratio": ratio, "decoder_depth": depth}) for depth in (8, 1) for ratio in (0.55, 0.65, 0.75,
+                                                                                                0.85)),
+)
+"""(method, overrides) of every bar, per model."""
+
+
+def table(models: Sequence[str] = MODELS, *, progress: Callable[[dict[str, Any]], None] | None = None
+          ) -> list[dict[str, Any]]:
+    """``step_cost.profile`` of every row of ``ROWS`` on every model, at ``STUDY_BATCH_SIZE``, with the decoder
+    blocks' share added to the rows that have a 1-layer twin (``decoder_blocks_share``). ``progress`` is called
+    with each row as it is measured."""
+    rows = []
+    for model in models:
+        for method, overrides in ROWS:
+            rows.append(profile(method, model, STUDY_BATCH_SIZE[method], method_overrides=overrides))
+            if progress is not None:
+                progress(rows[-1])
+    return decoder_blocks_share(rows)
+
+
+def decoder_blocks_share(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """For every pair of rows that differ only in ``decoder_depth`` 8 and 1, the share of the decoder's blocks in
+    each step, measured and closed-form: one block costs (step(8) - step(1)) / 7. Adds
+    ``decoder_blocks_share`` and ``analytic_decoder_blocks_share`` to both rows."""
+    def key(row: dict[str, Any], depth: int | None) -> tuple:
+        rest = {k: v for k, v in row["overrides"].items() if k != "decoder_depth"}
+        return row["method"], row["model"], row["batch"], tuple(sorted(rest.items())), depth
+
+    by_key = {key(r, r["overrides"].get("decoder_depth")): r for r in rows}
+    for big in rows:
+        tiny = by_key.get(key(big, 1)) if big["overrides"].get("decoder_depth") == 8 else None
+        if tiny is None:
+            continue
+        for prefix, field in (("", "flops_per_step"), ("analytic_", "analytic_flops_per_step")):
+            block = (big[field] - tiny[field]) / 7
+            big[f"{prefix}decoder_blocks_share"] = 8 * block / big[field]
+            tiny[f"{prefix}decoder_blocks_share"] = block / tiny[field]
+    return rows
+
+
+def label(row: dict[str, Any]) -> str:
+    """The method and its overrides, e.g. ``mae mask_ratio=0.75 decoder_depth=8``."""
+    return " ".join([row["method"], *(f"{k}={v}" for k, v in row["overrides"].items())])
+
+
+def markdown(rows: list[dict[str, Any]], seconds: float) -> str:
+    header = "| method | model | batch | TFLOPs/step | measured/analytic | decoder blocks share (analytic / measured) |"
+    lines = [header, "|---|---|---|---|---|---|"]
+    for r in rows:
+        share = (f"{r['analytic_decoder_blocks_share']:.1%} / {r['decoder_blocks_share']:.1%}"
+                 if "decoder_blocks_share" in r else "")
+        lines.append(f"| {label(r)} | {r['model']} | {r['batch']} | {r['flops_per_step'] / 1e12:,.1f} | "
+                     f"{r['flops_per_step'] / r['analytic_flops_per_step']:.3f} | {share} |")
+    return "\n".join(lines) + f"\n\nMeasured abstractly (compiled, not run) in {seconds:.0f} s.\n"
+
+
+def bar_chart(rows: list[dict[str, Any]]) -> bytes:
+    """PNG bytes: PFLOPs per step of every row, one bar per model (log scale)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    models = list(dict.fromkeys(r["model"] for r in rows))
+    fig, ax = plt.subplots(figsize=(12, 5))
+    width = 0.8 / len(models)
+    for index, model in enumerate(models):
+        sub = [r for r in rows if r["model"] == model]
+        offset = (index - (len(models) - 1) / 2) * width
+        ax.bar([i + offset for i in range(len(sub))], [r["flops_per_step"] / 1e15 for r in sub], width, label=model)
+    labels = [label(r) for r in rows if r["model"] == models[0]]
+    ax.set_xticks(range(len(labels)), labels, rotation=60, ha="right", fontsize=7)
+    ax.set_ylabel("PFLOPs per training step (study batch sizes)")
+    ax.set_yscale("log")
+    ax.legend()
+    fig.tight_layout()
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=110)
+    plt.close(fig)
+    return buffer.getvalue()
+
+
+def write(out_dir: Path, rows: list[dict[str, Any]], seconds: float) -> None:
+    """``figure3.json`` (rows and seconds), ``figure3.md`` and ``figure3.png`` in ``out_dir``, each atomically."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    write_json_atomic(out_dir / "figure3.json", {"rows": rows, "seconds": seconds})
+    write_bytes_atomic(out_dir / "figure3.md", markdown(rows, seconds).encode())
+    write_bytes_atomic(out_dir / "figure3.png", bar_chart(rows))
