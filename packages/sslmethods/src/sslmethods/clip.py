@@ -22,8 +22,7 @@ import jax.numpy as jnp
 import numpy as np
 import vitcore
 from jaxtyping import Array, Bool, Float, Int, PRNGKeyArray
-from vitcore.config import image_hw
-from vitcore.linear import Linear
+from vitcore import Linear, image_hw
 
 from .augment import clip_views, make_views
 from .captions import MAX_CAPTION_CHARS, batch_captions

@@ -58,7 +58,7 @@ class DINOStudent(eqx.Module):
         """Head outputs for a batch at the backbone's resolution or any other one that is a multiple of the patch
         size (the position embedding is resampled for it)."""
         backbone = self.backbone
-        if images.shape[1:3] != vitcore.config.image_hw(backbone.config.image_size):
+        if images.shape[1:3] != vitcore.image_hw(backbone.config.image_size):
             backbone = vitcore.interpolate_pos_embed(backbone, (images.shape[1], images.shape[2]))
         return self.head(backbone(images, key=key, inference=inference).pooled)
 

@@ -129,7 +129,7 @@ def batch_struct(method: AbstractMethod, batch: int) -> dict[str, Any]:
     from .supervised import Supervised
 
     cfg = method.backbone
-    h, w = vitcore.config.image_hw(cfg.image_size)
+    h, w = vitcore.image_hw(cfg.image_size)
     out = {"image": jax.ShapeDtypeStruct((batch, h, w, cfg.in_channels), jnp.float32)}
     if isinstance(method, Supervised):
         out["label"] = jax.ShapeDtypeStruct((batch,), jnp.int32)

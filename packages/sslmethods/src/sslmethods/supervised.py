@@ -18,7 +18,7 @@ import equinox as eqx
 import jax.numpy as jnp
 import vitcore
 from jaxtyping import Array, Float, Int, PRNGKeyArray
-from vitcore.config import image_hw
+from vitcore import image_hw
 
 from .augment import make_views, supervised_views
 from .losses import multilabel_targets, softmax_xent
