@@ -1,7 +1,7 @@
 """`create` / `build`: one factory for every backbone family, dispatched by config class (a typed registry).
 
-    model = vitcore.create("vit-b16", key=key, num_classes=1000)   # -> vitcore.ViT
-    model = vitcore.create("nfnet-f0", key=key, num_classes=1000)  # -> vitcore.NFNet
+model = vitcore.create("vit-b16", key=key, num_classes=1000)   # -> vitcore.ViT
+model = vitcore.create("nfnet-f0", key=key, num_classes=1000)  # -> vitcore.NFNet
 """
 
 from typing import NamedTuple
@@ -40,8 +40,9 @@ def family_of(config: object) -> BackboneFamily:
     raise TypeError(f"config={config!r} is a {type(config).__name__}; expected one of {valid}")
 
 
-def build(config: ViTConfig | NFNetConfig, *, key: PRNGKeyArray) -> AbstractBackbone:
-    """A freshly initialised backbone of `config`'s family."""
+def build(config: object, *, key: PRNGKeyArray) -> AbstractBackbone:
+    """A freshly initialised backbone of `config`'s family (`config` is an instance of a `config_class` of
+    `BACKBONE_FAMILIES`: a `ViTConfig` or an `NFNetConfig`); TypeError naming the valid classes otherwise."""
     return family_of(config).model_class(config, key=key)
 
 

@@ -47,7 +47,8 @@ class MAEDecoderConfig:
                 raise ValueError(f"MAEDecoderConfig.{name}={value!r}; expected a positive int")
         if len(self.grid_size) != 2 or min(self.grid_size) < 1:
             raise ValueError(f"MAEDecoderConfig.grid_size={self.grid_size!r}; expected (gh, gw) >= 1")
-        object.__setattr__(self, "grid_size", (int(self.grid_size[0]), int(self.grid_size[1])))  # JSON lists
+        # Stored as a tuple of Python ints (it may arrive as numpy ints or a JSON list).
+        object.__setattr__(self, "grid_size", (int(self.grid_size[0]), int(self.grid_size[1])))
         if self.width % self.num_heads or self.width % 4:
             raise ValueError(
                 f"MAEDecoderConfig.width={self.width} must be divisible by num_heads={self.num_heads} and by 4 "

@@ -18,7 +18,7 @@ import jax.random as jr
 from jaxtyping import Array, Float, PRNGKeyArray
 
 from .linear import Linear
-from .ws_conv import WSConv2d
+from .ws_conv import WSConv2d, standard_truncated_normal
 
 
 def nf_activation(x: Float[Array, "..."], name: str, gamma: float) -> Float[Array, "..."]:
@@ -33,15 +33,15 @@ def nf_activation(x: Float[Array, "..."], name: str, gamma: float) -> Float[Arra
 
 
 def haiku_linear(in_features: int, out_features: int, *, key: PRNGKeyArray, std: float | None) -> Linear:
-    """A `Linear` with haiku's init: weight truncated-normal (+-2 std) with std 1/sqrt(fan_in), or plain
-    normal(std) when `std` is given (the classifier); zero bias."""
-    k_init, k_w = jr.split(key)
-    layer = Linear(in_features, out_features, key=k_init)
+    """A `Linear` with haiku's init: weight truncated-normal (+-2) with std 1/sqrt(fan_in) (`std=None`, haiku's
+    default), or normal(0, std) (the classifier, as DeepMind's `fc_init`); zero bias."""
+    shape = (out_features, in_features)
     if std is None:
-        weight = in_features**-0.5 * jr.truncated_normal(k_w, -2.0, 2.0, layer.weight.shape, jnp.float32)
+        weight = in_features**-0.5 * standard_truncated_normal(key, shape)
     else:
-        weight = std * jr.normal(k_w, layer.weight.shape, jnp.float32)
-    return eqx.tree_at(lambda m: m.weight, layer, weight)
+        weight = std * jr.normal(key, shape, jnp.float32)
+    layer = eqx.filter_eval_shape(Linear, in_features, out_features, key=key)  # structure only, no draw
+    return eqx.tree_at(lambda m: (m.weight, m.bias), layer, (weight, jnp.zeros((out_features,), jnp.float32)))
 
 
 class SqueezeExcite(eqx.Module):

@@ -33,11 +33,22 @@ def standardize_weight(
     return w * scale - mean * scale
 
 
+def standard_truncated_normal(key: PRNGKeyArray, shape: tuple[int, ...]) -> Float[Array, "..."]:
+    """I.i.d. N(0, 1) draws truncated at +-2, in float32.
+
+    Drawn as a prefix of a vector whose length is the next power of two: op-by-op JAX compiles one sampler per
+    distinct shape, and an NFNet has ~25 distinct kernel shapes but ~10 such lengths, which halves the time to
+    initialise on CPU. A prefix of i.i.d. draws is i.i.d., so the distribution is unchanged."""
+    n = math.prod(shape)
+    bucket = 1 << max(n - 1, 0).bit_length()
+    return jr.truncated_normal(key, -2.0, 2.0, (bucket,), jnp.float32)[:n].reshape(shape)
+
+
 def fan_in_normal(key: PRNGKeyArray, shape: tuple[int, ...]) -> Float[Array, "..."]:
     """haiku's VarianceScaling(1.0, "fan_in", "normal") for a [out, fan-in...] shape: truncated normal at +-2
     with std sqrt(1 / fan_in) after truncation."""
     std = math.sqrt(1.0 / math.prod(shape[1:])) / _TRUNC_STD
-    return std * jr.truncated_normal(key, -2.0, 2.0, shape, jnp.float32)
+    return std * standard_truncated_normal(key, shape)
 
 
 class WSConv2d(eqx.Module):
@@ -55,9 +66,7 @@ class WSConv2d(eqx.Module):
         self, in_channels: int, out_channels: int, kernel: int, *, key: PRNGKeyArray, stride: int = 1, groups: int = 1
     ):
         if in_channels % groups or out_channels % groups:
-            raise ValueError(
-                f"groups={groups} must divide in_channels={in_channels} and out_channels={out_channels}"
-            )
+            raise ValueError(f"groups={groups} must divide in_channels={in_channels} and out_channels={out_channels}")
         self.weight = fan_in_normal(key, (out_channels, in_channels // groups, kernel, kernel))
         self.gain = jnp.ones((out_channels,), jnp.float32)
         self.bias = jnp.zeros((out_channels,), jnp.float32)
