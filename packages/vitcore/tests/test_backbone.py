@@ -65,3 +65,15 @@ def test_weight_decay_mask_is_the_backbones_declaration(preset):
     assert jax.tree.structure(mask) == jax.tree.structure(eqx.filter(model, eqx.is_array))
     assert mask == vitcore.weight_decay_mask(model)
     assert mask.head.weight and not mask.head.bias
+
+
+def test_bfloat16_compute_returns_float32_outputs(preset):
+    """Traced abstractly under strict dtype promotion: no implicit mixing, outputs float32 as the contract says."""
+    model = eqx.filter_eval_shape(
+        vitcore.create, preset, key=jax.random.key(0), num_classes=4, compute_dtype="bfloat16"
+    )
+    size = vitcore.image_hw(model.config.image_size)
+    out = eqx.filter_eval_shape(
+        lambda m, x: m(x, intermediates=[0]), model, jax.ShapeDtypeStruct((2, *size, 3), jnp.float32)
+    )
+    assert {x.dtype for x in (out.logits, out.pooled, out.patch_tokens, *out.intermediates)} == {jnp.dtype("float32")}

@@ -289,3 +289,8 @@ def test_bad_images_raise(model):
         model(jnp.zeros((1, 48, 48, 3)))
     with pytest.raises(ValueError, match="images has 1 channels"):
         model(jnp.zeros((1, 32, 32, 1)))
+
+
+def test_intermediate_index_out_of_range_raises(model):
+    with pytest.raises(ValueError, match="intermediates=\\(4,\\): 4 is not an index of 4 features"):
+        model(jnp.zeros((1, 32, 32, 3)), intermediates=(4,))
