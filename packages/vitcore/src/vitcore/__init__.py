@@ -2,7 +2,7 @@
 import.
 
 Public API (flat, as in Equinox):
-    backbones: AbstractBackbone, FeatureInfo, create, build, BackboneFamily, BACKBONE_FAMILIES, PRESETS,
+    backbones: AbstractBackbone, FeatureInfo, create, build, family_of, BackboneFamily, BACKBONE_FAMILIES, PRESETS,
         VIT_PRESETS, NFNET_PRESETS, get_config, weight_decay_mask;
     ViT: ViTConfig, ViT, ViTOutput, interpolate_pos_embed, from_timm, image_hw;
     NFNet: NFNetConfig, NFNet, NFNetOutput, standardize_weight;
@@ -15,7 +15,7 @@ Public API (flat, as in Equinox):
 
 from .backbone import AbstractBackbone, FeatureInfo
 from .config import ViTConfig, image_hw
-from .factory import BACKBONE_FAMILIES, BackboneFamily, build, create
+from .factory import BACKBONE_FAMILIES, BackboneFamily, build, create, family_of
 from .linear import LayerNorm, Linear, trunc_normal
 from .mae_decoder import MAE_DECODER_PRESETS, MAEDecoder, MAEDecoderConfig, create_mae_decoder
 from .masking import patchify, random_masking, unpatchify
@@ -65,6 +65,7 @@ __all__ = [
     "create",
     "create_mae_decoder",
     "create_text",
+    "family_of",
     "from_timm",
     "get_config",
     "image_hw",
