@@ -83,3 +83,17 @@ def test_mae_encoder_decoder_jit_grad():
     assert all(bool(jnp.all(jnp.isfinite(g))) for g in jax.tree.leaves(grads))
     assert float(jnp.abs(grads[0].blocks.layers.attn.qkv.weight).sum()) > 0
     assert float(jnp.abs(grads[1].mask_token).sum()) > 0
+
+
+def test_decoder_config_for_encoder_and_validation():
+    enc = vitcore.get_config("vit-b16", pos_embed="sincos", compute_dtype="bfloat16", layer_norm_eps=1e-5)
+    cfg = vitcore.MAEDecoderConfig.for_encoder(enc, preset="mae-decoder-tiny", width=256)
+    assert (cfg.encoder_width, cfg.grid_size, cfg.patch_size, cfg.in_channels) == (768, (14, 14), 16, 3)
+    assert (cfg.width, cfg.depth, cfg.num_heads) == (256, 1, 16)  # width overridden, the rest from the preset
+    assert (cfg.num_prefix_tokens, cfg.compute_dtype, cfg.layer_norm_eps) == (1, "bfloat16", 1e-5)
+    dec = eqx.filter_eval_shape(vitcore.MAEDecoder, cfg, key=jax.random.key(0))
+    assert dec.config == cfg and dec.grid_size == (14, 14) and dec.decoder_pred.weight.shape == (768, 256)
+    with pytest.raises(ValueError, match="MAEDecoderConfig.width=30 must be divisible by num_heads=16"):
+        vitcore.MAEDecoderConfig(32, (4, 4), 8, width=30)
+    with pytest.raises(ValueError, match="preset='mae-huge'"):
+        vitcore.MAEDecoderConfig.for_encoder(enc, preset="mae-huge")

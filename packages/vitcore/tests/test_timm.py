@@ -49,3 +49,8 @@ def test_from_timm_missing_and_unused_keys(fixture):
         vitcore.from_timm("vit-test", {**state, "blocks.2.norm1.weight": np.ones(32, np.float32)})
     with pytest.raises(ValueError, match="pos_embed"):  # the wrong preset: grid 4x4 vs 2x2
         vitcore.from_timm("vit-test", state, image_size=16)
+
+
+def test_from_timm_refuses_a_non_vit_preset():
+    with pytest.raises(ValueError, match="preset='nfnet-test' has a NFNetConfig, not a ViTConfig; from_timm loads"):
+        vitcore.from_timm("nfnet-test", {})

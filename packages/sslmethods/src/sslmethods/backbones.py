@@ -34,7 +34,7 @@ def mae_vit_config(backbone: vitcore.ViTConfig) -> vitcore.ViTConfig:
 def square_image_size(backbone: vitcore.ViTConfig) -> int:
     """The backbone's input size as one int; the view recipes crop square images, so it must be square."""
     _check(backbone)
-    height, width = vitcore.config.image_hw(backbone.image_size)
+    height, width = vitcore.image_hw(backbone.image_size)
     if height != width:
         raise ValueError(f"backbone.image_size={backbone.image_size!r}; expected a square image size")
     return height

@@ -30,7 +30,7 @@ import numpy as np
 import vitcore
 from flopdata import label_names
 from jaxtyping import Array, Bool, Float, Int, PRNGKeyArray
-from vitcore.linear import Linear
+from vitcore import Linear
 
 from .augment import clip_views, make_views
 from .backbones import mae_vit_config, vit_train_macs

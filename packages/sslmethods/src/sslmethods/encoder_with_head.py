@@ -27,6 +27,6 @@ class EncoderWithHead(eqx.Module):
         self, images: Float[Array, "b h w c"], *, key: PRNGKeyArray | None = None, inference: bool = False
     ) -> Float[Array, "b e"]:
         backbone = self.backbone
-        if images.shape[1:3] != vitcore.config.image_hw(backbone.config.image_size):
+        if images.shape[1:3] != vitcore.image_hw(backbone.config.image_size):
             backbone = vitcore.interpolate_pos_embed(backbone, (images.shape[1], images.shape[2]))
         return self.head(backbone(images, key=key, inference=inference).pooled)

@@ -21,7 +21,7 @@ import vitcore
 
 from .run_files import write_bytes_atomic, write_json_atomic
 
-WEIGHTS, CONFIG = vitcore.serialisation.WEIGHTS_FILE, vitcore.serialisation.CONFIG_FILE
+WEIGHTS, CONFIG = vitcore.ENCODER_WEIGHTS_FILE, vitcore.ENCODER_CONFIG_FILE
 
 
 def export_encoder(encoder: eqx.Module, directory: str | Path) -> Path:

@@ -35,7 +35,7 @@ import jax
 import jax.numpy as jnp
 import jax.random as jr
 from jaxtyping import Array, Float, PRNGKeyArray
-from vitcore.linear import Linear, trunc_normal
+from vitcore import Linear, trunc_normal
 
 __all__ = ["HEAD_NORMS", "BatchStatNorm", "DINOHead", "FeatureNorm", "MLPHead", "byol_mlp", "simclr_projector"]
 

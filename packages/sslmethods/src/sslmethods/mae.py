@@ -114,19 +114,10 @@ class MAE(AbstractMethod):
     def init(self, *, key: PRNGKeyArray) -> tuple[MAEModel, dict[str, Any]]:
         k_enc, k_dec = jax.random.split(key)
         cfg = self.encoder_config
-        decoder = vitcore.create_mae_decoder(
-            cfg.width,
-            cfg.grid_size,
-            cfg.patch_size,
-            cfg.in_channels,
-            key=k_dec,
-            preset=self.decoder,
-            depth=self.decoder_depth,
-            width=self.decoder_width,
-            num_prefix_tokens=cfg.num_prefix_tokens,
-            compute_dtype=cfg.compute_dtype,
-            layer_norm_eps=cfg.layer_norm_eps,
+        decoder_config = vitcore.MAEDecoderConfig.for_encoder(
+            cfg, preset=self.decoder, depth=self.decoder_depth, width=self.decoder_width
         )
+        decoder = vitcore.MAEDecoder(decoder_config, key=k_dec)
         return MAEModel(vitcore.ViT(cfg, key=k_enc), decoder), {}
 
     def views(self, batch: Batch, *, step: Int[Array, ""], key: PRNGKeyArray) -> Batch:

@@ -137,7 +137,7 @@ class AbstractMethod(eqx.Module):
         FLOP measurement and sharding plans). Default: the image at the backbone's size, float32."""
         if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
             raise ValueError(f"batch_size={batch_size!r}; expected a positive int")
-        h, w = vitcore.config.image_hw(self.backbone.image_size)
+        h, w = vitcore.image_hw(self.backbone.image_size)
         return {"image": jax.ShapeDtypeStruct((batch_size, h, w, self.backbone.in_channels), jnp.float32)}
 
     def prepare_batch(self, batch: Mapping[str, Any]) -> dict[str, np.ndarray]:

@@ -1,49 +1,83 @@
-"""Equinox Vision Transformers, the MAE decoder, CLIP text encoders and timm weight import.
+"""Equinox image backbones (Vision Transformers, NFNets), the MAE decoder, CLIP text encoders and timm weight
+import.
 
 Public API (flat, as in Equinox):
-    ViTConfig, PRESETS, get_config, ViT, ViTOutput, create, interpolate_pos_embed, weight_decay_mask,
-    random_masking, patchify, unpatchify, MAEDecoder, create_mae_decoder, MAE_DECODER_PRESETS,
-    TextConfig, TextEncoder, TextOutput, TEXT_PRESETS, create_text, tokenize, from_timm, sincos_2d,
-    save_pretrained, load_pretrained.
+    backbones: AbstractBackbone, FeatureInfo, create, build, family_of, BackboneFamily, BACKBONE_FAMILIES, PRESETS,
+        VIT_PRESETS, NFNET_PRESETS, get_config, weight_decay_mask;
+    ViT: ViTConfig, ViT, ViTOutput, interpolate_pos_embed, from_timm, image_hw;
+    NFNet: NFNetConfig, NFNet, NFNetOutput, standardize_weight;
+    MAE: MAEDecoderConfig, MAEDecoder, create_mae_decoder, MAE_DECODER_PRESETS, random_masking, patchify,
+        unpatchify, sincos_2d;
+    text: TextConfig, TextEncoder, TextOutput, TEXT_PRESETS, create_text, tokenize, MAX_CAPTION_CHARS, VOCAB_SIZE;
+    layers: Linear, LayerNorm, trunc_normal;
+    files: save_pretrained, load_pretrained, ENCODER_WEIGHTS_FILE, ENCODER_CONFIG_FILE.
 """
 
-from .config import ViTConfig
-from .mae_decoder import MAE_DECODER_PRESETS, MAEDecoder, create_mae_decoder
+from .backbone import AbstractBackbone, FeatureInfo
+from .config import ViTConfig, image_hw
+from .factory import BACKBONE_FAMILIES, BackboneFamily, build, create, family_of
+from .linear import LayerNorm, Linear, trunc_normal
+from .mae_decoder import MAE_DECODER_PRESETS, MAEDecoder, MAEDecoderConfig, create_mae_decoder
 from .masking import patchify, random_masking, unpatchify
+from .nfnet import NFNet, NFNetOutput
+from .nfnet_config import NFNetConfig
+from .nfnet_presets import NFNET_PRESETS
 from .pos_embed import sincos_2d
-from .presets import PRESETS, get_config
+from .presets import PRESETS, VIT_PRESETS, get_config
+from .serialisation import CONFIG_FILE as ENCODER_CONFIG_FILE
+from .serialisation import WEIGHTS_FILE as ENCODER_WEIGHTS_FILE
 from .serialisation import load_pretrained, save_pretrained
 from .text import TEXT_PRESETS, TextConfig, TextEncoder, TextOutput, create_text
 from .timm_import import from_timm
 from .tokenizer import MAX_CAPTION_CHARS, VOCAB_SIZE, tokenize
-from .vit import ViT, ViTOutput, create, interpolate_pos_embed
+from .vit import ViT, ViTOutput, interpolate_pos_embed
 from .weight_decay import weight_decay_mask
+from .ws_conv import standardize_weight
 
 __all__ = [
+    "BACKBONE_FAMILIES",
+    "ENCODER_CONFIG_FILE",
+    "ENCODER_WEIGHTS_FILE",
     "MAE_DECODER_PRESETS",
     "MAX_CAPTION_CHARS",
+    "NFNET_PRESETS",
     "PRESETS",
     "TEXT_PRESETS",
+    "VIT_PRESETS",
     "VOCAB_SIZE",
+    "AbstractBackbone",
+    "BackboneFamily",
+    "FeatureInfo",
+    "LayerNorm",
+    "Linear",
     "MAEDecoder",
+    "MAEDecoderConfig",
+    "NFNet",
+    "NFNetConfig",
+    "NFNetOutput",
     "TextConfig",
     "TextEncoder",
     "TextOutput",
     "ViT",
     "ViTConfig",
     "ViTOutput",
+    "build",
     "create",
     "create_mae_decoder",
     "create_text",
+    "family_of",
     "from_timm",
     "get_config",
+    "image_hw",
     "interpolate_pos_embed",
     "load_pretrained",
     "patchify",
     "random_masking",
     "save_pretrained",
     "sincos_2d",
+    "standardize_weight",
     "tokenize",
+    "trunc_normal",
     "unpatchify",
     "weight_decay_mask",
 ]

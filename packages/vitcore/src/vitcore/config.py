@@ -4,6 +4,8 @@ import dataclasses
 
 import jax.numpy as jnp
 
+from .backbone import FeatureInfo
+
 _POOLS = ("cls", "mean")
 _POS_EMBEDS = ("learned", "sincos")
 _INITS = ("trunc_normal", "xavier")
@@ -109,3 +111,16 @@ class ViTConfig:
     @property
     def mlp_width(self) -> int:
         return int(self.width * self.mlp_ratio)
+
+    @property
+    def feature_info(self) -> tuple[FeatureInfo, ...]:
+        """One entry per block (`intermediates` index): `width` channels at stride `patch_size`."""
+        return tuple(FeatureInfo(f"blocks.{i}", self.width, self.patch_size) for i in range(self.depth))
+
+    @property
+    def num_features(self) -> int:
+        return self.width
+
+    @property
+    def output_stride(self) -> int:
+        return self.patch_size

@@ -1,4 +1,7 @@
-"""Preset registry: name -> frozen `ViTConfig` (configs, not models or weights).
+"""Preset registry: name -> frozen backbone config (configs, not models or weights).
+
+`PRESETS` holds every family: the ViTs below (`VIT_PRESETS`, `ViTConfig`) and the NFNets of
+`nfnet_presets.py` (`NFNET_PRESETS`, `NFNetConfig`). `vitcore.create` builds any of them.
 
 | name      | image | patch | width | depth | heads | params (num_classes=1000) |
 |-----------|-------|-------|-------|-------|-------|---------------------------|
@@ -14,8 +17,10 @@
 import dataclasses
 
 from .config import ViTConfig
+from .nfnet_config import NFNetConfig
+from .nfnet_presets import NFNET_PRESETS
 
-PRESETS: dict[str, ViTConfig] = {
+VIT_PRESETS: dict[str, ViTConfig] = {
     "vit-ti16": ViTConfig(image_size=224, patch_size=16, width=192, depth=12, num_heads=3),
     "vit-s16": ViTConfig(image_size=224, patch_size=16, width=384, depth=12, num_heads=6),
     "vit-b16": ViTConfig(image_size=224, patch_size=16, width=768, depth=12, num_heads=12),
@@ -25,13 +30,19 @@ PRESETS: dict[str, ViTConfig] = {
     "vit-demo": ViTConfig(image_size=64, patch_size=8, width=128, depth=6, num_heads=4),
 }
 
+PRESETS: dict[str, ViTConfig | NFNetConfig] = {**VIT_PRESETS, **NFNET_PRESETS}
 
-def get_config(preset: str, **overrides) -> ViTConfig:
-    """The preset's config with `overrides` (any `ViTConfig` field) applied; unknown names raise."""
+
+def get_config(preset: str, **overrides) -> ViTConfig | NFNetConfig:
+    """The preset's config with `overrides` (any field of its config class) applied; unknown names raise."""
     if preset not in PRESETS:
-        raise ValueError(f"preset={preset!r} is not a ViT preset; expected one of {sorted(PRESETS)}")
-    fields = {f.name for f in dataclasses.fields(ViTConfig)}
+        raise ValueError(f"preset={preset!r} is not a vitcore preset; expected one of {sorted(PRESETS)}")
+    base = PRESETS[preset]
+    fields = {f.name for f in dataclasses.fields(base)}
     unknown = sorted(set(overrides) - fields)
     if unknown:
-        raise TypeError(f"unknown ViTConfig override(s) {unknown}; valid fields are {sorted(fields)}")
-    return dataclasses.replace(PRESETS[preset], **overrides)
+        raise TypeError(
+            f"unknown {type(base).__name__} override(s) {unknown} for preset={preset!r}; valid fields are "
+            f"{sorted(fields)}"
+        )
+    return dataclasses.replace(base, **overrides)

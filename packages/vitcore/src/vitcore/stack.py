@@ -13,11 +13,11 @@ from .block import Block
 
 
 def normalize_indices(indices: Sequence[int], depth: int, *, name: str = "intermediates") -> tuple[int, ...]:
-    """Block indices with negatives resolved (-1 = last block); out-of-range values raise."""
+    """Feature (block or stage) indices with negatives resolved (-1 = last); out-of-range values raise."""
     out = []
     for i in indices:
         if not isinstance(i, int) or not -depth <= i < depth:
-            raise ValueError(f"{name}={tuple(indices)!r}: {i!r} is not a block index for depth {depth}")
+            raise ValueError(f"{name}={tuple(indices)!r}: {i!r} is not an index of {depth} features (see feature_info)")
         out.append(i % depth)
     return tuple(out)
 

@@ -8,7 +8,8 @@ import jax.numpy as jnp
 import jax.random as jr
 import numpy as np
 
-from .presets import get_config
+from .config import ViTConfig
+from .presets import VIT_PRESETS, get_config
 from .vit import ViT
 
 
@@ -62,6 +63,11 @@ def from_timm(preset: str, state_dict: dict[str, np.ndarray], **overrides) -> Vi
         head = state_dict.get("head.weight")
         overrides["num_classes"] = 0 if head is None else int(np.shape(head)[0])
     config = get_config(preset, **overrides)
+    if not isinstance(config, ViTConfig):
+        raise ValueError(
+            f"preset={preset!r} has a {type(config).__name__}, not a ViTConfig; from_timm loads timm VisionTransformer "
+            f"weights into ViT presets only, one of {sorted(VIT_PRESETS)}"
+        )
     if config.pos_embed != "learned":
         raise ValueError(f"from_timm needs pos_embed='learned', got {config.pos_embed!r}")
     # Unrolled abstract model: its leaf paths name the timm keys; stacked (scanned) weights are built after.

@@ -1,4 +1,4 @@
-"""`ViT`: the Vision Transformer backbone (timm layout), `create`, and position-embedding interpolation."""
+"""`ViT`: the Vision Transformer backbone (timm layout) and position-embedding interpolation."""
 
 import dataclasses
 from collections.abc import Sequence
@@ -11,11 +11,11 @@ import jax.random as jr
 import numpy as np
 from jaxtyping import Array, Float, Int, PRNGKeyArray
 
+from .backbone import AbstractBackbone
 from .block import Block, dropout
 from .config import ViTConfig, compute_dtype_of, image_hw
 from .linear import LayerNorm, Linear, trunc_normal, xavier_uniform
 from .pos_embed import resample_grid, sincos_2d
-from .presets import get_config
 from .stack import BlockStack, normalize_indices
 
 
@@ -60,9 +60,13 @@ class PatchEmbed(eqx.Module):
         return y + self.bias.astype(x.dtype)
 
 
-class ViT(eqx.Module):
+class ViT(AbstractBackbone):
     """Vision Transformer: patch embedding, optional class token, position embedding, pre-norm blocks, final
-    LayerNorm, optional linear head. Call on a float32 NHWC batch; see `__call__`."""
+    LayerNorm, optional linear head. Call on a float32 NHWC batch; see `__call__`.
+
+    Backbone face: `feature_info` has one entry per block (width channels, stride patch_size);
+    `intermediates` are raw token sequences [b, n_prefix + n, d], `feature_maps` the same blocks' patch rows
+    as [b, h/p, w/p, d] grids."""
 
     config: ViTConfig = eqx.field(static=True)
     patch_embed: PatchEmbed
@@ -206,14 +210,15 @@ class ViT(eqx.Module):
             patch_tokens = tokens[:, n_pre:].reshape(b, *c.grid_size, c.width)
         return ViTOutput(logits, pooled, tokens, patch_tokens, inter)
 
-    def intermediates(self, images: Float[Array, "b h w c"], indices: Sequence[int]) -> tuple[Array, ...]:
-        """Raw outputs of blocks `indices` (timm's `forward_intermediates` with norm=False)."""
-        return self(images, intermediates=indices).intermediates
-
-
-def create(preset: str, *, key: PRNGKeyArray, num_classes: int = 0, **overrides) -> ViT:
-    """A freshly initialised ViT from a preset name plus `ViTConfig` overrides."""
-    return ViT(get_config(preset, num_classes=num_classes, **overrides), key=key)
+    def feature_maps(
+        self, images: Float[Array, "b h w c"], indices: Sequence[int]
+    ) -> tuple[Float[Array, "b gh gw d"], ...]:
+        """Raw outputs of blocks `indices` without the prefix tokens, as patch grids [b, h/p, w/p, d]."""
+        n_pre = self.num_prefix_tokens
+        b = images.shape[0]
+        return tuple(
+            t[:, n_pre:].reshape(b, *self.grid_size, self.width) for t in self.intermediates(images, indices)
+        )
 
 
 def interpolate_pos_embed(model: ViT, image_size: int | tuple[int, int]) -> ViT:

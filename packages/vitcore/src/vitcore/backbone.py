@@ -1,0 +1,100 @@
+"""`AbstractBackbone`: the face every vitcore image backbone (ViT, NFNet) shows to methods and transfer code.
+
+A backbone takes a float32 NHWC batch and returns an output with at least
+
+    logits         [b, num_classes] (None without a head)
+    pooled         [b, num_features], the pooled final features
+    patch_tokens   [b, h/s, w/s, num_features], the final feature map (s = `output_stride`)
+    intermediates  the raw features of the requested indices (see `feature_info`)
+
+Code outside vitcore types against this class and reads sizes from `feature_info` / `num_features` /
+`output_stride`, never from a family's config fields.
+"""
+
+import abc
+import dataclasses
+from collections.abc import Sequence
+from typing import Any
+
+import equinox as eqx
+import jax
+import jax.random as jr
+from jaxtyping import Array, Float, PRNGKeyArray, PyTree
+
+from .linear import Linear
+from .weight_decay import weight_decay_mask
+
+
+@dataclasses.dataclass(frozen=True)
+class FeatureInfo:
+    """One entry of `feature_info` (timm's `feature_info`): `feature_maps(images, [i])[0]` has `channels`
+    channels at 1/`stride` of the input resolution. `name` is the module the feature is taken from."""
+
+    name: str
+    channels: int
+    stride: int
+
+
+class AbstractBackbone(eqx.Module):
+    """An image backbone built from a frozen config (`config`) with an optional linear classifier (`head`).
+
+    Subclasses implement `__call__`, `feature_maps` and define `config`/`head`; the config provides
+    `feature_info`, `num_features` and `output_stride` (static: readable on an `eqx.filter_eval_shape` model).
+    """
+
+    config: eqx.AbstractVar[Any]
+    head: eqx.AbstractVar[Linear | None]
+
+    @abc.abstractmethod
+    def __call__(
+        self,
+        images: Float[Array, "b h w c"],
+        *,
+        key: PRNGKeyArray | None = None,
+        inference: bool = True,
+        intermediates: Sequence[int] = (),
+    ) -> Any:
+        """Encode a float32 NHWC batch; the output has `.logits`, `.pooled`, `.patch_tokens`, `.intermediates`.
+
+        `key` is needed when `inference=False` and the config has dropout or stochastic depth.
+        """
+
+    @abc.abstractmethod
+    def feature_maps(self, images: Float[Array, "b h w c"], indices: Sequence[int]) -> tuple[Array, ...]:
+        """Spatial maps [b, h/stride, w/stride, channels] of the features `indices` (as `feature_info`; negative
+        indices count from the end), for segmentation and detection necks."""
+
+    @property
+    def feature_info(self) -> tuple[FeatureInfo, ...]:
+        """Channels and stride of every index `intermediates` / `feature_maps` accept."""
+        return self.config.feature_info
+
+    @property
+    def num_features(self) -> int:
+        """Channels of `pooled` and `patch_tokens` (the head's input width)."""
+        return self.config.num_features
+
+    @property
+    def output_stride(self) -> int:
+        """Stride of `patch_tokens` relative to the input image."""
+        return self.config.output_stride
+
+    def intermediates(self, images: Float[Array, "b h w c"], indices: Sequence[int]) -> tuple[Array, ...]:
+        """The raw features of `indices` (timm's `forward_intermediates` with norm=False)."""
+        return self(images, intermediates=indices).intermediates
+
+    def without_head(self) -> "AbstractBackbone":
+        """The same backbone (same weights) with no classifier: `num_classes=0`, `logits` None."""
+        if self.head is None:
+            return self
+        config = dataclasses.replace(self.config, num_classes=0)
+        headless = eqx.tree_at(lambda m: m.head, self, None)
+        # config is a static field: rebuild the tree around the same leaves with the new config's structure.
+        structure = jax.tree.structure(eqx.filter_eval_shape(type(self), config, key=jr.key(0)))
+        return jax.tree.unflatten(structure, jax.tree.leaves(headless))
+
+    def weight_decay_mask(self) -> PyTree[bool]:
+        """Bools shaped like `eqx.filter(self, eqx.is_array)`: True for conv/matmul/embedding `weight` leaves;
+        False for biases, norm scales/offsets, gains, position embeddings and tokens (see
+        `vitcore.weight_decay_mask`)."""
+        return weight_decay_mask(self)
