@@ -4,7 +4,7 @@ Public API (flat, as in Equinox):
     ViTConfig, PRESETS, get_config, ViT, ViTOutput, create, interpolate_pos_embed, weight_decay_mask,
     random_masking, patchify, unpatchify, MAEDecoder, create_mae_decoder, MAE_DECODER_PRESETS,
     TextConfig, TextEncoder, TextOutput, TEXT_PRESETS, create_text, tokenize, from_timm, sincos_2d,
-    save_pretrained, load_pretrained.
+    encoder_files, load_pretrained, WEIGHTS_FILE, CONFIG_FILE.
 """
 
 from .config import ViTConfig
@@ -12,7 +12,7 @@ from .mae_decoder import MAE_DECODER_PRESETS, MAEDecoder, create_mae_decoder
 from .masking import patchify, random_masking, unpatchify
 from .pos_embed import sincos_2d
 from .presets import PRESETS, get_config
-from .serialisation import load_pretrained, save_pretrained
+from .serialisation import CONFIG_FILE, WEIGHTS_FILE, encoder_files, load_pretrained
 from .text import TEXT_PRESETS, TextConfig, TextEncoder, TextOutput, create_text
 from .timm_import import from_timm
 from .tokenizer import MAX_CAPTION_CHARS, VOCAB_SIZE, tokenize
@@ -20,11 +20,13 @@ from .vit import ViT, ViTOutput, create, interpolate_pos_embed
 from .weight_decay import weight_decay_mask
 
 __all__ = [
+    "CONFIG_FILE",
     "MAE_DECODER_PRESETS",
     "MAX_CAPTION_CHARS",
     "PRESETS",
     "TEXT_PRESETS",
     "VOCAB_SIZE",
+    "WEIGHTS_FILE",
     "MAEDecoder",
     "TextConfig",
     "TextEncoder",
@@ -35,13 +37,13 @@ __all__ = [
     "create",
     "create_mae_decoder",
     "create_text",
+    "encoder_files",
     "from_timm",
     "get_config",
     "interpolate_pos_embed",
     "load_pretrained",
     "patchify",
     "random_masking",
-    "save_pretrained",
     "sincos_2d",
     "tokenize",
     "unpatchify",
