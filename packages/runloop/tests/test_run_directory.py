@@ -98,3 +98,16 @@ def test_resume_of_a_non_run_and_start_over_a_run_are_errors(tmp_path):
         with open_run(tmp_path / "new", {"path": tmp_path}, resume=False):
             pass
     assert not (tmp_path / "new").exists()  # the config is checked before the directory is created
+
+
+def test_a_new_run_that_fails_before_writing_anything_leaves_no_run(tmp_path):
+    with pytest.raises(RuntimeError, match="bad first batch"):
+        with open_run(tmp_path / "run", {"a": 1}, resume=False) as run:
+            (run.checkpoints).mkdir()  # what the checkpointer creates before the first save
+            raise RuntimeError("bad first batch")
+    assert not (tmp_path / "run").exists()
+    with pytest.raises(RuntimeError, match="diverged"):
+        with open_run(tmp_path / "run", {"a": 1}, resume=False) as run:
+            run.metrics.write_text('{"step": 1}\n')
+            raise RuntimeError("diverged")
+    assert sorted(p.name for p in (tmp_path / "run").iterdir()) == ["config.json", "metrics.jsonl"]

@@ -13,7 +13,8 @@ new`` in one ValueError, except the fields the caller declares may change (``may
 ``"train.steps"``); the recorded config is then updated to the current values of those fields.
 
 Call ``open_run`` only after every cheap check of the run's arguments has passed (the directory is the first
-side effect). In a multi-host run only the primary process (``jax.process_index() == 0``) locks and writes;
+side effect). A new run that fails before it wrote anything durable (no checkpoint, no metrics record: e.g. its
+first batch had the wrong size) leaves no run behind, so the corrected command can simply be run again. In a multi-host run only the primary process (``jax.process_index() == 0``) locks and writes;
 pass ``primary=False`` on the others.
 
 Example::
@@ -127,10 +128,39 @@ def open_run(path: str | Path, config: Mapping[str, Any], *, resume: bool, may_c
     if not primary:
         yield RunDirectory(path, resume, current, primary=False)
         return
+    existed, discarded = path.exists(), False
     path.mkdir(parents=True, exist_ok=True)
-    with RunLock(path / LOCK_FILE):
-        _check_start(path, resume, resume_flag)  # again, under the lock: another process may have started
-        if resume:
-            _check_resumable(path, current, may_change, resume_flag)
-        write_json_atomic(path / CONFIG_FILE, current)
-        yield RunDirectory(path, resume, current)
+    try:
+        with RunLock(path / LOCK_FILE):
+            _check_start(path, resume, resume_flag)  # again, under the lock: another process may have started
+            if resume:
+                _check_resumable(path, current, may_change, resume_flag)
+            before = {p.name for p in path.iterdir()}
+            write_json_atomic(path / CONFIG_FILE, current)
+            try:
+                yield RunDirectory(path, resume, current)
+            except BaseException:
+                discarded = not resume and _discard_unstarted(path, before)
+                raise
+    finally:
+        if (discarded or not (path / CONFIG_FILE).exists()) and not existed and not any(path.iterdir()):
+            path.rmdir()  # a directory this call created for a run that never started
+
+
+def _is_empty(path: Path) -> bool:
+    return (path.is_dir() and not any(path.iterdir())) or (path.is_file() and path.stat().st_size == 0)
+
+
+def _discard_unstarted(path: Path, before: set[str]) -> bool:
+    """Removes the files of a new run that failed before writing anything durable (see the module docstring);
+    returns whether it did."""
+    new = [p for p in path.iterdir() if p.name not in before | {CONFIG_FILE, LOCK_FILE}]
+    if not all(_is_empty(p) for p in new):
+        return False
+    for p in new:
+        if p.is_dir():
+            p.rmdir()
+        else:
+            p.unlink()
+    (path / CONFIG_FILE).unlink(missing_ok=True)
+    return True

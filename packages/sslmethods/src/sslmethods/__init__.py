@@ -1,4 +1,4 @@
-"""The six pre-training methods of the FLOPs study, augmentations, data pipelines and the training engine."""
+"""The six pre-training methods of the FLOPs study, augmentations, data pipelines and pre-training (through runloop)."""
 
 from . import augment, augment_colour, augment_geometry, ema, losses, schedules
 from .augment import (

@@ -90,3 +90,8 @@ class AbstractMethod(eqx.Module):
         """
         del trainable, step
         return grads
+
+    def post_update(self, trainable: eqx.Module, *, step: Int[Array, ""]) -> eqx.Module:
+        """Hook after the optimizer update (e.g. CLIP clamps its logit scale). The default returns it unchanged."""
+        del step
+        return trainable
