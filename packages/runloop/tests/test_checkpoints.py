@@ -77,9 +77,9 @@ def test_keeps_the_newest_and_the_last_good(tmp_path, trained):
         ckpt.save(s, _at(state, s), metadata={"good": good})
     assert ckpt.steps() == [4, 6, 8]  # the newest 2, plus 4: the newest good one
     assert ckpt.last_good() == 4
-    # resume_from an older kept step drops the newer ones (the abandoned continuation)
-    assert ckpt.restore(state, step=4).step == 4
-    assert ckpt.steps() == [4]
+    # an older kept step reads without touching the others; a run continuing from it drops the newer ones
+    assert ckpt.restore(state, step=4).step == 4 and ckpt.steps() == [4, 6, 8]
+    assert ckpt.discard_after(4) == [6, 8] and ckpt.steps() == [4]
     with pytest.raises(ValueError, match=r"step=6: no such checkpoint .*kept steps: \[4\]"):
         ckpt.restore(state, step=6)
 

@@ -1,6 +1,7 @@
 """The engine end to end on the toy task: one compile, FLOPs of that executable, no per-step host sync, sharded
 init, the NaN guard (hint, skip cap, last good checkpoint), stop and resume (also past an unreadable checkpoint)."""
 
+import dataclasses
 import glob
 import json
 import sys
@@ -130,6 +131,10 @@ def test_stop_and_resume_past_an_unreadable_checkpoint_match_an_uninterrupted_ru
     assert steps == [2, 4, 6, 8, 9]  # the record of step 7 (lost checkpoint) was dropped on resume
     config = json.loads((tmp_path / "run" / "config.json").read_text())
     assert config == {"toy": 1}
+    # --resume-from an older kept checkpoint: the newer ones are dropped and the same steps are redone
+    again = _train(tmp_path / "run", dataclasses.replace(cfg, resume_from=6), resume=True)
+    assert again.step == 9 and all(np.array_equal(a, b) for a, b in zip(arrays(reference.state), arrays(again.state),
+                                                                          strict=True))
     with pytest.raises(ValueError, match="resume_from=2 needs a resumed run"):
         _train(tmp_path / "new", LoopConfig(steps=2, batch_size=8, resume_from=2, **QUIET))
 
@@ -144,3 +149,17 @@ def test_config_errors_come_before_any_side_effect():
     with pytest.raises(ValueError, match="watts=-1"):
         LoopConfig(steps=2, batch_size=8, watts=-1.0)
     assert eqx.tree_equal(LoopConfig(steps=2, batch_size=8).option_names, OptionNames())
+
+
+class ShortData(ArrayData):
+    def __next__(self):
+        if self.index >= 3:
+            raise StopIteration
+        return super().__next__()
+
+
+def test_data_that_runs_out_is_a_clear_error(tmp_path):
+    with pytest.raises(ValueError, match="the data iterator ran out after 3 of 5 steps; use a repeating pipeline"):
+        _train(tmp_path, LoopConfig(steps=5, batch_size=8, **QUIET), ShortData())
+    with pytest.raises(TypeError, match=r"data=list lacks \['__next__', 'get_state', 'set_state'\]"):
+        _train(tmp_path / "b", LoopConfig(steps=5, batch_size=8, **QUIET), [{"x": 1}])

@@ -11,8 +11,9 @@ checkpoint intact (and a ``*-tmp`` leftover, which is ignored and cleaned up).
   ``"good": false`` marks a checkpoint whose loss had left its sane band, see `runloop.loop`), so a diverged run
   always leaves a checkpoint to resume from.
 - ``restore()`` reads the newest checkpoint; when it is unreadable (truncated, corrupt) it warns, sets it aside
-  under ``<dir>/unreadable/`` and falls back to the previous kept one. ``restore(step=S)`` reads exactly step S
-  and drops the kept checkpoints newer than S (they belong to the abandoned continuation).
+  under ``<dir>/unreadable/`` and falls back to the previous kept one. ``restore(step=S)`` reads exactly step S;
+  a run continuing from an older step drops the newer ones first (``discard_after(S)``: they belong to the
+  abandoned continuation, and their steps will be written again).
 
 Example::
 
@@ -172,13 +173,9 @@ class Checkpointer:
             if step not in steps:
                 raise ValueError(f"step={step}: no such checkpoint in {self.directory}; kept steps: {steps}")
             try:
-                restored = self._read(template, shardings, step)
+                return self._read(template, shardings, step)
             except _Unreadable as error:
                 raise ValueError(f"checkpoint {self.path_of(step)} is unreadable ({error})") from None
-            for newer in (s for s in steps if s > step):
-                self._manager.delete(newer)
-                self._meta.pop(newer, None)
-            return restored
         for candidate in reversed(steps):
             try:
                 return self._read(template, shardings, candidate)
@@ -190,6 +187,14 @@ class Checkpointer:
                               stacklevel=2)
                 self._set_aside(candidate)
         return None
+
+    def discard_after(self, step: int) -> list[int]:
+        """Deletes the kept checkpoints newer than ``step``; returns their steps."""
+        newer = [s for s in self.steps() if s > step]
+        for s in newer:
+            self._manager.delete(s)
+            self._meta.pop(s, None)
+        return newer
 
     def _set_aside(self, step: int) -> None:
         target = self.directory / "unreadable" / str(step)

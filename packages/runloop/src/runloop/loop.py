@@ -169,6 +169,8 @@ class _Loop:
         if restored is None:
             state = init_sharded(self.task.init, self.task.init_args, abstract, self.shardings)
             return state, _Book.resume(0, {}), 0.0
+        if self.cfg.resume_from is not None and (dropped := self.ckpt.discard_after(restored.step)):
+            self.log(f"resuming from step {restored.step}: deleted the newer checkpoints {dropped}")
         self.data.set_state(restored.data_state)
         self.log(f"resumed {self.run_dir.path} at step {restored.step}/{self.cfg.steps}")
         meta = restored.metadata
