@@ -4,15 +4,17 @@ import json
 
 import pytest
 import report  # tools/report.py (tools/ is on sys.path via tests/conftest.py)
+from runloop import EncoderInfo, FinetuneResult
 
 
 def _result(path, kind, method, flops, miou, finetune_flops=1e9):
-    path.mkdir(parents=True)
-    encoder = {"kind": kind, "method": method, "model": "vit-test", "pretrain_dataset": "fmnist_objects",
-               "pretrain_steps": 10, "pretrain_flops": flops, "pretrain_kg_co2e": 1e-6}
-    (path / "result.json").write_text(json.dumps({
-        "encoder": encoder, "dataset": "fmnist_scenes", "miou": miou, "aacc": 0.9, "finetune_flops": finetune_flops,
-    }))
+    encoder = EncoderInfo(kind=kind, method=method, model="vit-test", pretrain_dataset="fmnist_objects",
+                          pretrain_steps=10, pretrain_flops=flops, pretrain_kg_co2e=1e-6)
+    FinetuneResult(encoder=encoder, dataset="fmnist_scenes", miou=miou, aacc=0.9, iou=[miou], steps=3,
+                   finetune_flops=finetune_flops, finetune_flops_per_step=finetune_flops / 3,
+                   finetune_flops_all_runs=finetune_flops, finetune_macs_per_step=finetune_flops / 6, warmup_steps=1,
+                   batch_size=4, image_size=32, lr=1e-3, wd=0.05, seeds=[0], per_seed_miou=[miou],
+                   eval_mode="center_crop", eval_split="test", num_classes=1).write(path / "result.json")
 
 
 def test_report_front_table_and_png(tmp_path):
@@ -46,7 +48,12 @@ def test_report_total_flops_axis_moves_the_front(tmp_path):
 def test_report_names_bad_file(tmp_path):
     (tmp_path / "x").mkdir()
     (tmp_path / "x" / "result.json").write_text("{}")
-    with pytest.raises(SystemExit, match="x/result.json is not a fine-tuning result"):
+    with pytest.raises(SystemExit, match=r"x/result.json is not a valid fine-tuning result \(missing fields"):
+        report.main([str(tmp_path), "--out", str(tmp_path / "r")])
+    _result(tmp_path / "y", "run", "mae", 1e12, 0.3)
+    data = json.loads((tmp_path / "y" / "result.json").read_text())
+    (tmp_path / "x" / "result.json").write_text(json.dumps({**data, "miou": 5.0}))  # a percentage, not a fraction
+    with pytest.raises(SystemExit, match=r"x/result.json is not a valid fine-tuning result \(miou=5.0"):
         report.main([str(tmp_path), "--out", str(tmp_path / "r")])
     (tmp_path / "empty").mkdir()
     with pytest.raises(SystemExit, match="no result.json"):

@@ -12,11 +12,10 @@ fine-tuning FLOPs. From-scratch results (no pre-training) are drawn as a horizon
 from __future__ import annotations
 
 import argparse
-import json
 from pathlib import Path
 
 from flopmeter import pareto_front
-from sslmethods.run_files import write_json_atomic
+from runloop import FinetuneResult, write_bytes_atomic, write_json_atomic
 
 
 def load_results(roots: list[Path]) -> list[dict]:
@@ -27,24 +26,17 @@ def load_results(roots: list[Path]) -> list[dict]:
             raise SystemExit(f"error: {root} does not exist")
         for path in sorted(root.rglob("result.json")):
             try:
-                result = json.loads(path.read_text())
-                encoder = result["encoder"]
-                rows.append({
-                    "path": str(path.parent),
-                    "kind": encoder["kind"],
-                    "method": encoder.get("method") or encoder["kind"],
-                    "model": encoder.get("model"),
-                    "pretrain_dataset": encoder.get("pretrain_dataset"),
-                    "pretrain_steps": encoder.get("pretrain_steps"),
-                    "pretrain_flops": float(encoder.get("pretrain_flops") or 0.0),
-                    "pretrain_kg_co2e": encoder.get("pretrain_kg_co2e"),
-                    "finetune_flops": float(result["finetune_flops"]),
-                    "dataset": result["dataset"],
-                    "miou": float(result["miou"]),
-                    "aacc": float(result["aacc"]),
-                })
-            except (KeyError, TypeError, ValueError, json.JSONDecodeError) as err:
-                raise SystemExit(f"error: {path} is not a fine-tuning result ({type(err).__name__}: {err})") from err
+                result = FinetuneResult.read(path)  # checks every field's range (mIoU in [0, 1], FLOPs >= 0, ...)
+            except ValueError as err:
+                raise SystemExit(f"error: {err}") from err
+            encoder = result.encoder
+            rows.append({
+                "path": str(path.parent), "kind": encoder.kind, "method": encoder.method or encoder.kind,
+                "model": encoder.model, "pretrain_dataset": encoder.pretrain_dataset,
+                "pretrain_steps": encoder.pretrain_steps, "pretrain_flops": encoder.pretrain_flops or 0.0,
+                "pretrain_kg_co2e": encoder.pretrain_kg_co2e, "finetune_flops": result.finetune_flops or 0.0,
+                "dataset": result.dataset, "miou": result.miou, "aacc": result.aacc,
+            })
     if not rows:
         raise SystemExit(f"error: no result.json below {', '.join(map(str, roots))}")
     return rows
@@ -119,8 +111,7 @@ def main(argv: list[str] | None = None) -> dict:
     args.out.mkdir(parents=True, exist_ok=True)
     write_json_atomic(args.out / "report.json", report)
     table = markdown(report)
-    (args.out / "report.md.tmp").write_text(table)
-    (args.out / "report.md.tmp").replace(args.out / "report.md")
+    write_bytes_atomic(args.out / "report.md", table.encode())
     plot(report, args.out / "accuracy_vs_flops.png")
     print(table)
     print(f"wrote {args.out / 'report.json'}, report.md, accuracy_vs_flops.png")

@@ -49,7 +49,8 @@ def test_out_of_range_results_name_the_file(tmp_path, change, message):
 
 
 def test_summary_checks(tmp_path):
-    with pytest.raises(ValueError, match=r"total_flops=10000000000.0; expected flops_per_step x steps = 2000000000.0 x 10"):
+    with pytest.raises(ValueError, match=r"total_flops=10000000000.0; expected flops_per_step x steps = "
+                                         r"2000000000.0 x 10"):
         _summary(total_flops=1.0e10)
     with pytest.raises(ValueError, match="status='done'"):
         _summary(status="done")

@@ -1,10 +1,9 @@
 """finetune_run / run_study on a tiny TFDS segmentation set: exact resume (also after the last checkpoint), the
 same-run check, grid + seeds, FLOPs of the compiled step."""
 
+import dataclasses
 import io
 import json
-
-import dataclasses
 
 import equinox as eqx
 import jax

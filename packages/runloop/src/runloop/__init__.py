@@ -119,4 +119,7 @@ __all__ = [
     "to_steps",
     "train",
     "transforms",
+    "write_bytes_atomic",
+    "write_files_atomic",
+    "write_json_atomic",
 ]

@@ -14,8 +14,9 @@ new`` in one ValueError, except the fields the caller declares may change (``may
 
 Call ``open_run`` only after every cheap check of the run's arguments has passed (the directory is the first
 side effect). A new run that fails before it wrote anything durable (no checkpoint, no metrics record: e.g. its
-first batch had the wrong size) leaves no run behind, so the corrected command can simply be run again. In a multi-host run only the primary process (``jax.process_index() == 0``) locks and writes;
-pass ``primary=False`` on the others.
+first batch had the wrong size) leaves no run behind, so the corrected command can simply be run again. In a
+multi-host run only the primary process (``jax.process_index() == 0``) locks and writes; pass ``primary=False``
+on the others.
 
 Example::
 

@@ -15,7 +15,6 @@ from collections.abc import Callable, Iterable
 from typing import Any, Literal
 
 import equinox as eqx
-import jax
 import jax.numpy as jnp
 import jax.random as jr
 import numpy as np
