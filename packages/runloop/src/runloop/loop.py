@@ -273,7 +273,7 @@ class _Loop:
         self.metrics.write({"step": step, **self.book.last, **timing, "skipped_steps": self.book.skipped})
         self.book.logged_at = step
         if self.cfg.print_progress:
-            self.log(self.progress.line(step, self.book.last.get("loss"), timing))
+            self.log(f"{self.run_dir.path.name}: {self.progress.line(step, self.book.last.get('loss'), timing)}")
 
     def _save(self) -> None:
         loss = self.book.recent[-1] if self.book.recent else None
