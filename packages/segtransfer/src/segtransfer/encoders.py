@@ -28,7 +28,7 @@ import numpy as np
 import vitcore
 from jaxtyping import PRNGKeyArray
 from runloop import ENCODER_KINDS, EncoderInfo, PretrainSummary
-from vitcore.serialisation import CONFIG_FILE
+from vitcore import CONFIG_FILE
 
 __all__ = ["EncoderInfo", "ENCODER_KINDS", "load_encoder", "load_timm_state_dict", "encoder_kind"]
 
