@@ -7,6 +7,7 @@ import finetune_seg  # tools/finetune_seg.py (tools/ is on sys.path via tests/co
 import jax.random as jr
 import pytest
 import report
+import runloop
 import vitcore
 
 FMNIST = Path("/usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz")
@@ -48,9 +49,9 @@ def test_end_to_end_from_a_run_directory(tmp_path):
 
     flopdata.build("fmnist_scenes", data_dir=tmp_path / "data", num_examples=24, image_size=32)
     run = tmp_path / "pretrain"
-    vitcore.save_pretrained(vitcore.create("vit-test", key=jr.key(0)), run)
-    (run / "summary.json").write_text(json.dumps({"method": "mae", "model": "vit-test", "dataset": "fmnist_objects",
-                                                  "steps": 10, "total_flops": 3e9, "kg_co2e": 1e-7}))
+    runloop.write_files_atomic(run, vitcore.encoder_files(vitcore.create("vit-test", key=jr.key(0))))
+    runloop.PretrainSummary(method="mae", model="vit-test", dataset="fmnist_objects", status="completed", steps=10,
+                            batch_size=8, flops_per_step=3e8, total_flops=3e9, kg_co2e=1e-7).write(run / "summary.json")
     out = tmp_path / "seg"
     finetune_seg.main(["--encoder", str(run), "--dataset", "fmnist_scenes", "--data-dir", str(tmp_path / "data"),
                        "--out", str(out), "--steps", "3", "--batch", "4", "--image-size", "32", "--log-every", "1"])

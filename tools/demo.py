@@ -32,6 +32,11 @@ def run_tool(*args: str, env: dict[str, str]) -> None:
     subprocess.run(cmd, check=True, env=env)
 
 
+def seg_out(out: Path) -> list[str]:
+    """``--out`` of a fine-tuning stage, with ``--resume`` when an interrupted one left its runs there."""
+    return ["--out", str(out), *(["--resume"] if (out / "runs").exists() else [])]
+
+
 def main(argv: list[str] | None = None) -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--out", type=Path, default=Path("runs/demo"))
@@ -61,12 +66,12 @@ def main(argv: list[str] | None = None) -> None:
         if not (pre / "summary.json").exists():
             run("pretrain.py", "--method", method, "--model", args.model, "--dataset", "fmnist_objects",
                 "--steps", str(args.pretrain_steps), "--batch", str(args.pretrain_batch), "--out", str(pre),
-                "--log-every", "25", *(["--resume"] if (pre / "checkpoints").exists() else []))
+                "--log-every", "25", *(["--resume"] if (pre / "config.json").exists() else []))
         if not (args.out / "seg" / method / "result.json").exists():
-            run("finetune_seg.py", "--encoder", str(pre), "--out", str(args.out / "seg" / method), *seg)
+            run("finetune_seg.py", "--encoder", str(pre), *seg_out(args.out / "seg" / method), *seg)
     if not (args.out / "seg" / "scratch" / "result.json").exists():
-        run("finetune_seg.py", "--encoder", "scratch", "--model", args.model, "--out",
-            str(args.out / "seg" / "scratch"), *seg)
+        run("finetune_seg.py", "--encoder", "scratch", "--model", args.model, *seg_out(args.out / "seg" / "scratch"),
+            *seg)
     run("report.py", str(args.out / "seg"), "--out", str(args.out / "report"),
         "--figure3", str(TOOLS.parent / "docs" / "figure3.json"))
     print(f"\ndemo finished in {(time.time() - start) / 60:.1f} min; see {args.out / 'report'}/report.md and "

@@ -83,7 +83,7 @@ def main(argv: list[str] | None = None) -> dict:
           f"(warmup {base.warmup_steps}) at batch {args.batch}", file=sys.stderr)
     grid = st.study_grid(protocol.LR_GRID, protocol.WD_GRID) if args.grid else None
     result = st.run_study(base, encoder=args.encoder, out_dir=args.out, dataset=args.dataset, model=args.model,
-                          grid=grid, seeds=range(args.seeds), resume=args.resume)
+                          grid=grid, seeds=range(args.seeds), resume=args.resume, resume_flag="--resume")
     print(json.dumps({k: v for k, v in result.items() if k != "iou"}, indent=2))
     return result
 

@@ -27,9 +27,9 @@ def method_arg(text: str) -> str:  # a registered name or 'package.module:ClassN
 
 def main(argv: list[str] | None = None) -> dict:
     import flopdata
-    import jax
+    import runloop
     import vitcore
-    from sslmethods import presets, recipes, sharding, trainer
+    from sslmethods import presets, recipes, trainer
     from sslmethods.data import PretrainData, pretrain_loader
 
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -37,11 +37,12 @@ def main(argv: list[str] | None = None) -> dict:
                    help="supervised, clip, simclr, byol, dino, mae or the import path of an AbstractMethod subclass")
     p.add_argument("--model", required=True, choices=list(vitcore.PRESETS))
     p.add_argument("--dataset", required=True, help="fmnist_objects, fmnist_scenes, a built name or a TFDS dir")
-    p.add_argument("--steps", type=int, required=True)
+    p.add_argument("--steps", type=int, required=True, help="may grow on --resume (the schedules are refitted)")
     p.add_argument("--batch", type=int, required=True, help="global batch size")
     p.add_argument("--out", default=None, help="run directory (default runs/<method>-<model>-<dataset>)")
     p.add_argument("--preset", default="demo", choices=presets.PRESET_NAMES)
-    p.add_argument("--resume", action="store_true", help="continue from the last checkpoint in --out")
+    p.add_argument("--resume", action="store_true", help="continue the run in --out from its last checkpoint")
+    p.add_argument("--resume-from", type=int, metavar="STEP", help="with --resume: from this kept checkpoint")
     p.add_argument("--image-size", type=int, default=None, help="default: the model preset's")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--checkpoint-every", type=int, default=500)
@@ -49,42 +50,42 @@ def main(argv: list[str] | None = None) -> dict:
     p.add_argument("--eval-every", type=int, default=0, help="kNN monitor interval (0: at the end only)")
     p.add_argument("--workers", type=int, default=0, help="grain decoding worker processes")
     p.add_argument("--fsdp", action="store_true", help="shard parameters and optimizer state over devices")
-    p.add_argument("--skip-nonfinite", action="store_true", help="drop non-finite updates instead of stopping")
+    p.add_argument("--skip-nonfinite", action="store_true", help="drop non-finite updates (at most 10 in a row)")
     p.add_argument("--hardware", default=None, help="flopmeter hardware name for the CO2 estimate")
     p.add_argument("--watts", type=float, default=None, help="watts per device for the CO2 estimate")
     args = p.parse_args(argv)
 
-    sharding.initialize_distributed()
-    try:
-        sharding.check_batch_size(args.batch, sharding.make_mesh())
+    runloop.initialize_distributed()
+    out = args.out or f"runs/{args.method}-{args.model}-{Path(args.dataset).name}"
+    flags = runloop.OptionNames(skip_nonfinite="--skip-nonfinite", resume="--resume", resume_from="--resume-from STEP")
+    try:  # every cheap check before the dataset is built or the run directory created
+        runloop.check_batch_size(args.batch, runloop.make_mesh())
+        cfg = trainer.TrainConfig(out_dir=out, seed=args.seed, resume=args.resume, loop=runloop.LoopConfig(
+            steps=args.steps, batch_size=args.batch, checkpoint_every=args.checkpoint_every, log_every=args.log_every,
+            eval_every=args.eval_every, hardware=args.hardware, watts=args.watts, resume_from=args.resume_from,
+            param_sharding="fsdp" if args.fsdp else "replicate", option_names=flags,
+            on_nonfinite="skip" if args.skip_nonfinite else "raise"))
     except ValueError as error:
-        p.error(f"--batch: {error}")
+        p.error(str(error))
+    if not args.resume and runloop.holds_run(out):
+        p.error(f"--out {out} already holds a run; pass --resume to continue it or choose another --out")
     try:
         directory = flopdata.resolve(args.dataset)
     except ValueError as error:
         p.error(f"--dataset: {error}")
-    out = args.out or f"runs/{args.method}-{args.model}-{Path(args.dataset).name}"
-    if not args.resume and (Path(out) / "checkpoints").exists():
-        p.error(f"--out {out} already holds a run; pass --resume to continue it or choose another --out")
     method, optim = recipes.build_method(
         args.method, args.model, preset=args.preset, total_steps=args.steps, image_size=args.image_size,
         method_overrides=recipes.dataset_overrides(args.method, directory))
-    image_size = vitcore.get_config(args.model, **({"image_size": args.image_size} if args.image_size else {}))
-    size = image_size.image_size if isinstance(image_size.image_size, int) else image_size.image_size[0]
+    size = args.image_size or vitcore.get_config(args.model).image_size
+    size = size if isinstance(size, int) else size[0]
     data = iter(pretrain_loader(PretrainData(str(directory), batch_size=args.batch, image_size=size,
                                              seed=args.seed, worker_count=args.workers)))
-    cfg = trainer.TrainConfig(
-        out_dir=out, steps=args.steps, batch_size=args.batch, seed=args.seed, checkpoint_every=args.checkpoint_every,
-        log_every=args.log_every, eval_every=args.eval_every, resume=args.resume, hardware=args.hardware,
-        watts=args.watts, param_sharding="fsdp" if args.fsdp else "replicate",
-        on_nonfinite="skip" if args.skip_nonfinite else "raise")
-    knn = recipes.knn_splits(directory, image_size=size)
     summary, _ = trainer.train(
-        method, optim, data, cfg, knn=knn, host_fn=method.prepare_batch,
+        method, optim, data, cfg, knn=recipes.knn_splits(directory, image_size=size),
         run_info={"method": args.method, "model": args.model, "dataset": args.dataset, "preset": args.preset,
-                  "dataset_dir": str(directory), "devices": jax.device_count(), "method_repr": repr(method)})
-    print(json.dumps(summary, indent=2, default=str))
-    return summary
+                  "image_size": size, "dataset_dir": str(directory), "method_repr": repr(method)})
+    print(json.dumps(summary.to_json(), indent=2))
+    return summary.to_json()
 
 
 if __name__ == "__main__":

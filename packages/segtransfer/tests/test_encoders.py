@@ -10,6 +10,7 @@ import jax.numpy as jnp
 import jax.random as jr
 import numpy as np
 import pytest
+import runloop
 import vitcore
 from segtransfer import encoder_kind, load_encoder, load_timm_state_dict
 
@@ -21,15 +22,18 @@ def _leaves(tree):
 
 
 def _run_dir(path, encoder, **summary):
-    vitcore.save_pretrained(encoder, path)
-    (path / "summary.json").write_text(json.dumps(summary))
+    """A pre-training run directory: the encoder's files and a summary.json (`runloop.PretrainSummary`)."""
+    runloop.write_files_atomic(path, vitcore.encoder_files(encoder))
+    base = {"dataset": None, "status": "completed", "steps": 0, "batch_size": 8, "flops_per_step": None,
+            "total_flops": None}
+    runloop.PretrainSummary(**{**base, **summary}).write(path / "summary.json")
     return path
 
 
 def test_run_directory_encoder_and_provenance(tmp_path):
     vit = vitcore.create("vit-test", key=jr.key(0))
     _run_dir(tmp_path / "run", vit, method="mae", model="vit-test", dataset="fmnist_objects", steps=20,
-             total_flops=1.5e12, kg_co2e=None, batch_size=8)
+             flops_per_step=7.5e10, total_flops=1.5e12, kg_co2e=None)
     encoder, info = load_encoder(str(tmp_path / "run"))
     for a, b in zip(_leaves(vit), _leaves(encoder), strict=True):
         np.testing.assert_array_equal(a, b)
@@ -38,6 +42,10 @@ def test_run_directory_encoder_and_provenance(tmp_path):
                               "pretrain_flops": 1.5e12, "pretrain_kg_co2e": None}
     with pytest.raises(ValueError, match="pre-trained 'vit-test'"):
         load_encoder(str(tmp_path / "run"), model="vit-demo")
+    summary = json.loads((tmp_path / "run" / "summary.json").read_text())
+    (tmp_path / "run" / "summary.json").write_text(json.dumps({**summary, "total_flops": -1.0}))
+    with pytest.raises(ValueError, match=r"summary.json is not a valid pre-training summary \(total_flops=-1.0"):
+        load_encoder(str(tmp_path / "run"))
 
 
 def test_run_directory_with_classifier_head_is_made_headless(tmp_path):

@@ -1,4 +1,5 @@
-"""Train step (incl. data-parallel equality), centre-crop and sliding-window evaluation, and a learning test."""
+"""The fine-tuning step (incl. data-parallel equality), batch checks, centre-crop and sliding-window evaluation,
+and a learning test."""
 
 import equinox as eqx
 import jax
@@ -6,7 +7,16 @@ import jax.numpy as jnp
 import jax.random as jr
 import numpy as np
 import pytest
-from segtransfer.finetune import center_crop, evaluate, fit, predict_logits, slide_logits, train_step
+from runloop import make_mesh, put_batch, shard_state, state_shardings
+from segtransfer.finetune import (
+    center_crop,
+    evaluate,
+    init_finetune_state,
+    make_finetune_step,
+    predict_logits,
+    prepare_batch,
+    slide_logits,
+)
 from segtransfer.metrics import confusion_matrix, miou
 from segtransfer.optim import finetune_optimizer
 from segtransfer.segmenter import segmenter_from_scratch, segmenter_lr_scale, segmenter_weight_decay_mask
@@ -34,29 +44,25 @@ def _model(patch=8, head=None):
 
 
 @pytest.mark.slow  # two compilations of the full step (one sharded over 4 fake devices): ~10-40 s on 2 shared cores
-def test_train_step_data_parallel_equals_single_device():
+def test_step_data_parallel_equals_single_device():
     model = _model()
     opt = finetune_optimizer(1e-3, 0.05, decay_mask=segmenter_weight_decay_mask(model))
     images, masks = _shapes(4, np.random.default_rng(0))
     masks[0, :5] = 255
-    state = opt.init(eqx.filter(model, eqx.is_array))
-    key = jr.key(5)
-    m1, s1, loss1 = train_step(model, state, jnp.asarray(images), jnp.asarray(masks), optimizer=opt, key=key)
-    mesh = jax.make_mesh((4,), ("data",), axis_types=(jax.sharding.AxisType.Auto,))
-    res = fit(model, iter([{"image": images, "mask": masks}]), optimizer=opt, num_steps=1, key=jr.key(9), mesh=mesh)
-    # fit uses fold_in(key, step): redo the single-device step with that key
-    m2, _, loss2 = train_step(
-        model, state, jnp.asarray(images), jnp.asarray(masks), optimizer=opt, key=jr.fold_in(jr.key(9), 0)
-    )
-    np.testing.assert_allclose(res.losses[0], float(loss2), rtol=1e-5)
-    for a, b in zip(
-        jax.tree.leaves(eqx.filter(res.model, eqx.is_array)), jax.tree.leaves(eqx.filter(m2, eqx.is_array)), strict=True
-    ):
+    batch = prepare_batch({"image": images, "mask": masks})
+    step = jax.jit(make_finetune_step(opt))
+    single, m1 = step(init_finetune_state(model, opt, key=jr.key(9)), {k: jnp.asarray(v) for k, v in batch.items()})
+    mesh = make_mesh()  # the engine's layout: batch split over the 4 devices, state replicated
+    state = init_finetune_state(model, opt, key=jr.key(9))
+    sharded, m4 = step(shard_state(state, state_shardings(state, mesh)), put_batch(batch, mesh))
+    np.testing.assert_allclose(float(m4["loss"]), float(m1["loss"]), rtol=1e-5)
+    for a, b in zip(jax.tree.leaves(eqx.filter(sharded.model, eqx.is_array)),
+                    jax.tree.leaves(eqx.filter(single.model, eqx.is_array)), strict=True):
         # first Adam step ~ lr * sign(g): 1e-5 is 1% of a step (float32 reduction order differs across devices)
         np.testing.assert_allclose(np.asarray(a), np.asarray(b), rtol=1e-4, atol=1e-5)
-    assert np.isfinite(float(loss1))
+    assert int(sharded.step) == 1 and float(m1["finite"]) == 1.0
     # the step changed the parameters
-    assert not eqx.tree_equal(eqx.filter(m1, eqx.is_array), eqx.filter(model, eqx.is_array))
+    assert not eqx.tree_equal(eqx.filter(single.model, eqx.is_array), eqx.filter(model, eqx.is_array))
 
 
 def test_center_crop_and_padding():
@@ -105,28 +111,15 @@ def test_slide_matches_mmseg_loop_and_evaluate_modes():
         evaluate(model, [batch], mode="tiles")
 
 
-def test_fit_rejects_bad_batches_and_short_iterators():
-    model = _model()
-    opt = finetune_optimizer(1e-3, 0.0)
-    good = {"image": np.zeros((2, 32, 32, 3), np.float32), "mask": np.zeros((2, 32, 32), np.int32)}
-    with pytest.raises(ValueError, match="image"):
-        fit(
-            model,
-            iter([{"image": good["image"].astype(np.float64), "mask": good["mask"]}]),
-            optimizer=opt,
-            num_steps=1,
-            key=jr.key(0),
-        )
-    with pytest.raises(ValueError, match="mask"):
-        fit(
-            model,
-            iter([{"image": good["image"], "mask": good["mask"][:, :4]}]),
-            optimizer=opt,
-            num_steps=1,
-            key=jr.key(0),
-        )
-    with pytest.raises(ValueError, match="ran out"):
-        fit(model, iter([]), optimizer=opt, num_steps=1, key=jr.key(0))
+def test_prepare_batch_rejects_bad_batches():
+    good = {"image": np.zeros((2, 32, 32, 3), np.float32), "mask": np.zeros((2, 32, 32), np.uint8)}
+    assert prepare_batch(good)["mask"].dtype == np.int32
+    with pytest.raises(ValueError, match=r"batch\['image'\] float64\[2, 32, 32, 3\]: expected float32"):
+        prepare_batch({"image": good["image"].astype(np.float64), "mask": good["mask"]})
+    with pytest.raises(ValueError, match=r"batch\['mask'\] uint8\[2, 32, 4\]: expected integers of shape"):
+        prepare_batch({"image": good["image"], "mask": good["mask"][:, :, :4]})
+    with pytest.raises(TypeError, match="expected a dict with 'image' and 'mask'"):
+        prepare_batch({"image": good["image"]})
 
 
 @pytest.mark.slow
@@ -148,10 +141,13 @@ def test_finetuning_beats_majority_class():
             idx = r.integers(0, 256, 16)
             yield {"image": train_x[idx], "mask": train_y[idx]}
 
-    res = fit(model, batches(), optimizer=opt, num_steps=300, key=jr.key(1))
-    assert np.mean(res.losses[-20:]) < 0.6 * np.mean(res.losses[:5])
+    step, state, losses = jax.jit(make_finetune_step(opt)), init_finetune_state(model, opt, key=jr.key(1)), []
+    for batch, _ in zip(batches(), range(300), strict=False):
+        state, metrics = step(state, {k: jnp.asarray(v) for k, v in prepare_batch(batch).items()})
+        losses.append(float(metrics["loss"]))
+    assert np.mean(losses[-20:]) < 0.6 * np.mean(losses[:5])
     result = evaluate(
-        res.model, [{"image": test_x[i : i + 32], "mask": test_y[i : i + 32]} for i in (0, 32)], mode="whole"
+        state.model, [{"image": test_x[i : i + 32], "mask": test_y[i : i + 32]} for i in (0, 32)], mode="whole"
     )
     majority = miou(confusion_matrix(np.zeros_like(test_y), test_y, 4))["miou"]
     print(f"fine-tuned mIoU {result['miou']:.3f} aAcc {result['aacc']:.3f}; majority-class mIoU {majority:.3f}")

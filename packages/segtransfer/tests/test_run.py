@@ -1,26 +1,25 @@
-"""finetune_run / run_study on a tiny TFDS segmentation set: exact resume, checkpoints, grid + seeds, FLOPs."""
+"""finetune_run / run_study on a tiny TFDS segmentation set: exact resume (also after the last checkpoint), the
+same-run check, grid + seeds, FLOPs of the compiled step."""
 
+import dataclasses
 import io
 import json
 
 import equinox as eqx
 import jax
-import jax.numpy as jnp
 import numpy as np
 import pytest
 import tensorflow_datasets as tfds
 from PIL import Image
+from runloop import Checkpointer
 from segtransfer import (
     FinetuneConfig,
     describe_segmentation_dataset,
     finetune_run,
-    latest_checkpoint_step,
-    restore_checkpoint,
     run_study,
-    save_checkpoint,
     whole_image_batches,
 )
-from segtransfer.run import build_model, build_optimizer
+from segtransfer.run import build_model, finetune_task
 
 S = 16
 
@@ -77,8 +76,18 @@ def _config(dataset, **kw):
     return FinetuneConfig(**{**base, **kw})
 
 
-def _state_bytes(run_dir, step):
-    return (run_dir / "checkpoints" / f"step_{step:08d}" / "state.eqx").read_bytes()
+def _state(run_dir, config, step):
+    """The checkpointed state of ``step`` as numpy arrays (PRNG keys as raw data)."""
+    task = finetune_task(build_model(config, "scratch", model="vit-test")[0], config)
+    template = eqx.filter_eval_shape(task.init, *task.init_args)
+    with Checkpointer(run_dir / "checkpoints") as ckpt:
+        state = ckpt.restore(template, step=step).state
+    return [np.asarray(jax.random.key_data(x) if jax.dtypes.issubdtype(x.dtype, jax.dtypes.prng_key) else x)
+            for x in jax.tree.leaves(eqx.filter(state, eqx.is_array))]
+
+
+def _same(a, b):
+    return len(a) == len(b) and all(np.array_equal(x, y) for x, y in zip(a, b, strict=True))
 
 
 def test_dataset_description(dataset):
@@ -105,39 +114,39 @@ def test_interrupted_run_resumes_exactly(dataset, tmp_path):
     stopped = finetune_run(config, encoder="scratch", model="vit-test", out_dir=tmp_path / "b",
                            stop=lambda done: done == 3, log=lambda s: None)
     assert stopped == {"status": "preempted", "step": 3}
-    assert latest_checkpoint_step(tmp_path / "b" / "checkpoints") == 3  # an off-interval stop still saves
-    with pytest.raises(ValueError, match="resume"):
+    with Checkpointer(tmp_path / "b" / "checkpoints") as ckpt:
+        assert ckpt.latest_step() == 3  # an off-interval stop still saves
+    with pytest.raises(ValueError, match="already holds a run; pass resume=True"):
         finetune_run(config, encoder="scratch", model="vit-test", out_dir=tmp_path / "b")
+    with pytest.raises(ValueError, match=r"finetune.lr: 0.001 -> 0.01; finetune.steps: 4 -> 8"):
+        finetune_run(dataclasses.replace(config, steps=8, lr=1e-2), encoder="scratch", model="vit-test",
+                     out_dir=tmp_path / "b", resume=True)
+    with pytest.raises(ValueError, match=r'model: "vit-test" -> "vit-ti16"'):
+        finetune_run(config, encoder="scratch", model="vit-ti16", out_dir=tmp_path / "b", resume=True)
     resumed = finetune_run(config, encoder="scratch", model="vit-test", out_dir=tmp_path / "b", resume=True,
                            log=lambda s: None)
-    # bit-identical final state (model + Adam moments + schedule count) and the same evaluation
-    assert _state_bytes(tmp_path / "a", 4) == _state_bytes(tmp_path / "b", 4)
-    assert [resumed[k] for k in ("miou", "aacc", "iou")] == [full[k] for k in ("miou", "aacc", "iou")]
-    assert _state_bytes(tmp_path / "b", 3) != _state_bytes(tmp_path / "b", 4)  # the resumed steps did train
+    # bit-identical final state (model + Adam moments + schedule count + step + key) and the same evaluation
+    assert _same(_state(tmp_path / "a", config, 4), _state(tmp_path / "b", config, 4))
+    assert [resumed[k] for k in ("miou", "aacc", "iou", "final_loss")] == \
+        [full[k] for k in ("miou", "aacc", "iou", "final_loss")]
+    assert not _same(_state(tmp_path / "b", config, 3), _state(tmp_path / "b", config, 4))  # the steps did train
     assert json.loads((tmp_path / "b" / "run.json").read_text())["miou"] == resumed["miou"]
+    assert [json.loads(line)["step"] for line in (tmp_path / "b" / "metrics.jsonl").read_text().splitlines()] == \
+        [1, 2, 3, 4, 4]  # log_every=1, then the final evaluation's record
 
 
-def test_checkpoint_round_trip_keep_and_nan_refusal(dataset, tmp_path):
-    config = _config(dataset)
-    model, _ = build_model(config, "scratch", model="vit-test")
-    opt = build_optimizer(model, config)
-    state = opt.init(eqx.filter(model, eqx.is_array))
-    for step in (2, 4, 6):
-        save_checkpoint(tmp_path, step, model, state, data_state=b"\x00grain", metadata={"s": step}, keep=2)
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["step_00000004", "step_00000006"]
-    restored = restore_checkpoint(tmp_path, model, state)
-    assert (restored.step, restored.data_state, restored.metadata) == (6, b"\x00grain", {"s": 6})
-    for a, b in zip(jax.tree.leaves(eqx.filter((model, state), eqx.is_array)),
-                    jax.tree.leaves(eqx.filter((restored.model, restored.opt_state), eqx.is_array)), strict=True):
-        np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
-    broken = eqx.tree_at(lambda m: m.head.classifier.bias, model, jnp.full_like(model.head.classifier.bias, jnp.nan))
-    with pytest.raises(FloatingPointError, match="step 8"):
-        save_checkpoint(tmp_path, 8, broken, state)
-    assert latest_checkpoint_step(tmp_path) == 6
-    assert restore_checkpoint(tmp_path / "none", model, state) is None
+@pytest.mark.slow  # one short run, then a resume that only evaluates
+def test_killed_after_its_last_checkpoint_still_reports_the_final_loss(dataset, tmp_path):
+    config = _config(dataset, steps=2)
+    full = finetune_run(config, encoder="scratch", model="vit-test", out_dir=tmp_path, log=lambda s: None)
+    (tmp_path / "run.json").unlink()  # as if killed after the final checkpoint, before run.json
+    again = finetune_run(config, encoder="scratch", model="vit-test", out_dir=tmp_path, resume=True,
+                         log=lambda s: None)
+    assert again["final_loss"] is not None and again["final_loss"] == full["final_loss"]
+    assert again["miou"] == full["miou"] and again["flops_per_step"] == full["flops_per_step"] > 0
 
 
-@pytest.mark.slow  # 3 runs + one FLOP measurement: ~30 s
+@pytest.mark.slow  # 3 runs: ~30 s
 def test_study_grid_seeds_and_flops(dataset, tmp_path):
     config = _config(dataset, steps=2, checkpoint_every=5)
     grid = [(1e-3, 0.05), (1e-6, 0.05)]
@@ -150,9 +159,19 @@ def test_study_grid_seeds_and_flops(dataset, tmp_path):
     assert (result["lr"], result["wd"]) == (best["lr"], best["wd"])
     chosen = [runs[f"lr{result['lr']:g}-wd0.05-seed{s}"]["miou"] for s in (0, 1)]
     assert result["per_seed_miou"] == chosen and result["miou"] == pytest.approx(np.median(chosen))
-    # FLOPs measured once on the step: one run = per step x 2 steps; all 3 runs done = x 6
+    # FLOPs of the compiled step the runs executed: one run = per step x 2 steps; all 3 runs done = x 6
     per_step = result["finetune_flops_per_step"]
+    assert per_step == runs[f"lr{result['lr']:g}-wd0.05-seed0"]["flops_per_step"]
+    assert result["finetune_flops_source"] == "compiled step (runloop)"
     assert per_step > 0 and result["finetune_macs_per_step"] == per_step / 2
     assert result["finetune_flops"] == per_step * 2 and result["finetune_flops_all_runs"] == per_step * 6
     saved = json.loads((tmp_path / "result.json").read_text())
     assert saved["seeds"] == [0, 1] and len(saved["iou"]) == 3 and saved["encoder"]["kind"] == "scratch"
+
+
+def test_study_resume_needs_runs(dataset, tmp_path):
+    config = _config(dataset, steps=2, checkpoint_every=5)
+    with pytest.raises(ValueError, match="--resume: .* holds no fine-tuning runs; there is nothing to resume"):
+        run_study(config, encoder="scratch", model="vit-test", out_dir=tmp_path, dataset="tiny", resume=True,
+                  resume_flag="--resume")
+    assert not any(tmp_path.iterdir())

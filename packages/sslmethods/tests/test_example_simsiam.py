@@ -7,6 +7,7 @@ from pathlib import Path
 import jax
 import numpy as np
 import pytest
+import runloop
 import vitcore
 from sslmethods import recipes
 from sslmethods.optim import make_optimizer
@@ -43,7 +44,7 @@ def test_simsiam_example_trains_by_import_path_and_exports_its_encoder(examples_
     assert all(-1.0 <= loss <= 1.0 for loss in losses) and len(set(losses)) == 3  # negative cosine, learning
     encoder = method.encoder(state.trainable)
     assert isinstance(encoder, vitcore.ViT) and encoder.config.pos_embed == "sincos"
-    vitcore.save_pretrained(encoder, tmp_path)
+    runloop.write_files_atomic(tmp_path, vitcore.encoder_files(encoder))
     loaded = vitcore.load_pretrained(tmp_path)
     images = jax.numpy.asarray(rng.uniform(0, 1, (2, 32, 32, 3)), jax.numpy.float32)
     np.testing.assert_allclose(np.asarray(loaded(images).pooled), np.asarray(encoder(images).pooled), rtol=1e-6)

@@ -21,6 +21,7 @@ STEPS, EVERY = 40, 5
 def _worker(out_dir: str, steps: int) -> None:
     sys.path.insert(0, str(HERE))
     from _engine_toys import SyntheticData, ToyTeacher
+    from runloop import LoopConfig
     from sslmethods.optim import OptimConfig
     from sslmethods.trainer import TrainConfig, train
 
@@ -29,11 +30,11 @@ def _worker(out_dir: str, steps: int) -> None:
             time.sleep(0.05)  # slow enough for the test to interrupt mid-run
             return super().__next__()
 
-    cfg = TrainConfig(out_dir=out_dir, steps=steps, batch_size=8, checkpoint_every=EVERY, log_every=5,
-                      measure_flops=False)
+    loop = LoopConfig(steps=steps, batch_size=8, checkpoint_every=EVERY, log_every=5, measure_flops=False)
+    cfg = TrainConfig(out_dir=out_dir, loop=loop, resume=(Path(out_dir) / "config.json").exists())
     summary, _ = train(ToyTeacher(noise=0.1), OptimConfig(lr=1e-2, weight_decay=0.05, warmup_fraction=0.1),
                        SlowData(8), cfg)
-    print(json.dumps({"status": summary["status"], "steps": summary["steps"]}), flush=True)
+    print(json.dumps({"status": summary.status, "steps": summary.steps}), flush=True)
 
 
 def _spawn(out_dir: Path) -> subprocess.Popen:
@@ -72,7 +73,7 @@ def _final_state(out_dir: Path):
 
     sys.path.insert(0, str(HERE))
     from _engine_toys import ToyTeacher
-    from sslmethods.checkpoint import Checkpointer
+    from runloop import Checkpointer
     from sslmethods.optim import OptimConfig
     from sslmethods.train_state import abstract_train_state
     from sslmethods.trainer import build_optimizer
@@ -80,7 +81,8 @@ def _final_state(out_dir: Path):
     method = ToyTeacher(noise=0.1)
     tx, _ = build_optimizer(method, OptimConfig(lr=1e-2, weight_decay=0.05, warmup_fraction=0.1), STEPS)
     template, _ = abstract_train_state(method, tx, (8, 8, 8, 1))
-    state, data_state, _ = Checkpointer(out_dir / "checkpoints", every=EVERY).restore(template)
+    with Checkpointer(out_dir / "checkpoints") as ckpt:
+        state, _, data_state, _ = ckpt.restore(template)
     leaves = [np.asarray(jax.random.key_data(x) if jax.dtypes.issubdtype(x.dtype, jax.dtypes.prng_key) else x)
               for x in jax.tree.leaves(eqx.filter(state, eqx.is_array))]
     return int(state.step), leaves, data_state

@@ -1,4 +1,5 @@
-"""Data parallelism on the 4 fake CPU devices: a sharded step equals the single-device step on the same batch."""
+"""Data parallelism on the 4 fake CPU devices: a sharded step equals the single-device step on the same batch
+(the engine's sharding helpers are tested in packages/runloop/tests/test_sharding.py)."""
 
 import sys
 from pathlib import Path
@@ -11,15 +12,8 @@ from jax.sharding import PartitionSpec
 
 sys.path.insert(0, str(Path(__file__).parent))
 from _engine_toys import SyntheticData, ToyTeacher  # noqa: E402
+from runloop import batch_sharding, make_mesh, put_batch, shard_state, state_shardings  # noqa: E402
 from sslmethods.optim import OptimConfig, make_optimizer  # noqa: E402
-from sslmethods.sharding import (  # noqa: E402
-    batch_sharding,
-    check_batch_size,
-    make_mesh,
-    put_batch,
-    shard_state,
-    state_shardings,
-)
 from sslmethods.step import make_train_step  # noqa: E402
 from sslmethods.train_state import decay_mask, init_train_state  # noqa: E402
 
@@ -66,25 +60,3 @@ def test_sharded_step_equals_single_device(name, params):
         np.testing.assert_allclose(np.asarray(a), np.asarray(b), rtol=1e-5, atol=1e-6)
     np.testing.assert_allclose(float(m1["loss"]), float(m4["loss"]), rtol=1e-5)
     np.testing.assert_allclose(float(m1["grad_norm"]), float(m4["grad_norm"]), rtol=1e-5)
-
-
-def test_put_batch_splits_the_batch_axis():
-    mesh = make_mesh()
-    batch = put_batch(SyntheticData(8).batch_at(0), mesh)
-    image = batch["image"]
-    assert image.shape == (8, 8, 8, 1)
-    assert image.sharding == batch_sharding(mesh)
-    assert {s.data.shape for s in image.addressable_shards} == {(2, 8, 8, 1)}
-
-
-def test_indivisible_batch_is_a_clear_error():
-    mesh = make_mesh()
-    with pytest.raises(ValueError, match=r"batch_size=10 is not divisible by the 4 devices.*8 or 12"):
-        check_batch_size(10, mesh)
-    with pytest.raises(ValueError, match="batch_size=6"):
-        put_batch(SyntheticData(6).batch_at(0), mesh)
-
-
-def test_bad_param_mode():
-    with pytest.raises(ValueError, match="params='zero'"):
-        state_shardings({}, make_mesh(), "zero")

@@ -6,9 +6,9 @@ import jax
 import numpy as np
 import pytest
 import vitcore
+from runloop import batch_sharding, make_mesh, put_batch, shard_state, state_shardings
 from sslmethods import DINO, SimCLR
 from sslmethods.optim import OptimConfig, make_optimizer
-from sslmethods.sharding import batch_sharding, make_mesh, put_batch, shard_state, state_shardings
 from sslmethods.step import make_train_step
 from sslmethods.train_state import decay_mask, init_train_state
 

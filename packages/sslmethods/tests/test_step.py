@@ -99,18 +99,34 @@ def test_adjust_grads_hook_is_applied():
     assert not np.array_equal(np.asarray(state.trainable.head.weight), head0)
 
 
-def test_skip_nonfinite_keeps_the_state():
+def test_nonfinite_step_is_flagged():
+    # the step reports it; dropping the update is the engine's job (runloop: on_nonfinite="skip")
     method = ToyTeacher()
     tx, _, state = _setup(method)
-    before = _leaves(state)
     bad = SyntheticData(8).batch_at(0)
     bad["image"][0, 0, 0, 0] = np.nan
-    new, metrics = jax.jit(make_step_fn(method, tx, skip_nonfinite=True))(state, bad)
-    assert float(metrics["finite"]) == 0.0 and int(new.step) == 0
-    for a, b in zip(_leaves(new), before, strict=True):
-        np.testing.assert_array_equal(a, b)
     _, metrics = jax.jit(make_step_fn(method, tx))(state, bad)
     assert float(metrics["finite"]) == 0.0 and not np.isfinite(float(metrics["loss"]))
+    _, metrics = jax.jit(make_step_fn(method, tx))(state, SyntheticData(8).batch_at(0))
+    assert float(metrics["finite"]) == 1.0
+
+
+class ZeroHeadBiasToy(ToyClassifier):
+    """Sets the head bias to the step number after each update (the shape of CLIP's logit-scale clamp)."""
+
+    def post_update(self, trainable, *, step):
+        return eqx.tree_at(lambda t: t.head.bias, trainable, jnp.full_like(trainable.head.bias, step))
+
+
+def test_post_update_hook_runs_after_the_update():
+    method = ZeroHeadBiasToy()
+    tx, _, state = _setup(method)
+    fn = jax.jit(make_step_fn(method, tx))
+    state, _ = fn(state, SyntheticData(8).batch_at(0))
+    state, metrics = fn(state, SyntheticData(8).batch_at(1))
+    np.testing.assert_array_equal(np.asarray(state.trainable.head.bias), np.ones(4, np.float32))  # step 1's value
+    params = [np.asarray(x, np.float64) for x in jax.tree.leaves(eqx.filter(state.trainable, eqx.is_inexact_array))]
+    np.testing.assert_allclose(float(metrics["param_norm"]), np.sqrt(sum(np.sum(x**2) for x in params)), rtol=1e-5)
 
 
 def test_train_step_donates_the_state():

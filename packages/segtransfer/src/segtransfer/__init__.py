@@ -2,17 +2,24 @@
 
 Public API: `metrics.confusion_matrix` / `metrics.miou` (mmseg semantics), `FCNHead`, `pixel_cross_entropy`,
 `Segmenter` and its builders, the study's optimizer (`finetune_optimizer`, `warmup_poly_schedule`) and the
-fine-tuning pieces (`train_step`, `evaluate`, `fit`), and the protocol runner: encoders from a pre-training run, a
-timm file or scratch (`load_encoder`), `FinetuneConfig`, checkpointed/resumable `finetune_run`, fine-tune FLOPs
-(`train_step_cost`) and the grid/seed selection writing ``result.json`` (`run_study`). `segtransfer.data` holds the
-input pipelines.
+fine-tuning pieces (`FinetuneState`, `make_finetune_step`, `evaluate`), and the protocol runner: encoders from a
+pre-training run, a timm file or scratch (`load_encoder`), `FinetuneConfig`, `finetune_run` (one run through the
+`runloop` engine: checkpointed, resumable, the same-run check), fine-tune FLOPs (`train_step_cost`) and the
+grid/seed selection writing ``result.json`` (`run_study`). `segtransfer.data` holds the input pipelines.
 """
 
 from . import metrics, protocol
-from .checkpoints import latest_checkpoint_step, restore_checkpoint, save_checkpoint
 from .encoders import EncoderInfo, encoder_kind, load_encoder, load_timm_state_dict
 from .fcn_head import FCNHead, upsample_bilinear
-from .finetune import FitResult, center_crop, evaluate, fit, predict_logits, slide_logits, train_step
+from .finetune import (
+    FinetuneState,
+    center_crop,
+    evaluate,
+    init_finetune_state,
+    make_finetune_step,
+    predict_logits,
+    slide_logits,
+)
 from .loss import pixel_cross_entropy
 from .metrics import confusion_matrix, miou
 from .optim import finetune_optimizer, warmup_poly_schedule
@@ -45,13 +52,13 @@ __all__ = [
     "segmenter_weight_decay_mask",
     "finetune_optimizer",
     "warmup_poly_schedule",
-    "train_step",
+    "FinetuneState",
+    "init_finetune_state",
+    "make_finetune_step",
     "predict_logits",
     "slide_logits",
     "center_crop",
     "evaluate",
-    "fit",
-    "FitResult",
     "protocol",
     "EncoderInfo",
     "encoder_kind",
@@ -60,9 +67,6 @@ __all__ = [
     "FinetuneConfig",
     "finetune_steps",
     "warmup_steps",
-    "save_checkpoint",
-    "restore_checkpoint",
-    "latest_checkpoint_step",
     "train_step_cost",
     "finetune_run",
     "run_study",

@@ -3,7 +3,7 @@
 Three sources, named by one string (``tools/finetune_seg.py --encoder``):
 
 - a pre-training run directory: ``encoder.eqx`` + ``encoder.json`` (`vitcore.load_pretrained`) and the run's
-  ``summary.json`` (method, model, dataset, steps, total_flops, kg_co2e) for provenance;
+  ``summary.json`` (`runloop.PretrainSummary`: method, model, dataset, steps, total_flops, kg_co2e) for provenance;
 - a timm-format checkpoint file: ``.safetensors`` (needs the ``safetensors`` package) or ``.npz`` (numpy; keys are
   timm's names, or timm's names under a ``param/`` prefix as in vitcore's test fixture), loaded with
   `vitcore.from_timm` for a given preset, the classifier ``head.*`` dropped;
@@ -17,48 +17,18 @@ Example::
 
 from __future__ import annotations
 
-import dataclasses
 import importlib.util
-import json
 from pathlib import Path
-from typing import Any
 
-import equinox as eqx
-import jax
-import jax.random as jr
 import numpy as np
 import vitcore
 from jaxtyping import PRNGKeyArray
-from vitcore.serialisation import CONFIG_FILE
+from runloop import ENCODER_KINDS, EncoderInfo, PretrainSummary
+from vitcore import ENCODER_CONFIG_FILE as CONFIG_FILE
 
 __all__ = ["EncoderInfo", "ENCODER_KINDS", "load_encoder", "load_timm_state_dict", "encoder_kind"]
 
-ENCODER_KINDS = ("run", "timm", "scratch")
 _TIMM_SUFFIXES = (".safetensors", ".npz")
-
-
-@dataclasses.dataclass(frozen=True)
-class EncoderInfo:
-    """Provenance of an encoder, as written under ``"encoder"`` in ``result.json``.
-
-    ``pretrain_flops`` is 0 for scratch and None when unknown (timm files; runs without a FLOP count).
-    """
-
-    kind: str
-    path: str | None = None
-    method: str | None = None
-    model: str | None = None
-    pretrain_dataset: str | None = None
-    pretrain_steps: int | None = None
-    pretrain_flops: float | None = None
-    pretrain_kg_co2e: float | None = None
-
-    def __post_init__(self) -> None:
-        if self.kind not in ENCODER_KINDS:
-            raise ValueError(f"kind={self.kind!r}: expected one of {ENCODER_KINDS}")
-
-    def to_json(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
 
 
 def encoder_kind(spec: str) -> str:
@@ -109,26 +79,11 @@ def load_timm_state_dict(path: str | Path) -> dict[str, np.ndarray]:
     raise ValueError(f"path={str(path)!r}: expected a .safetensors or .npz file")
 
 
-def _headless(encoder: vitcore.ViT) -> vitcore.ViT:
-    """The encoder without its classification head (a supervised run exports one)."""
-    if encoder.head is None:
-        return encoder
-    config = dataclasses.replace(encoder.config, num_classes=0)
-    structure = jax.tree.structure(eqx.filter_eval_shape(vitcore.ViT, config, key=jr.key(0)))
-    # The head is the module's last field, so its leaves are the last ones in tree order.
-    leaves = jax.tree.leaves(encoder)[: -len(jax.tree.leaves(encoder.head))]
-    return jax.tree.unflatten(structure, leaves)
-
-
-def _summary(directory: Path) -> dict[str, Any]:
+def _summary(directory: Path) -> PretrainSummary | None:
     path = directory / "summary.json"
     if not path.is_file():
-        return {}  # an encoder saved by hand: provenance unknown, reported as nulls
-    return json.loads(path.read_text())
-
-
-def _number(value: Any, kind: type) -> Any:
-    return None if value is None else kind(value)
+        return None  # an encoder saved by hand: provenance unknown, reported as nulls
+    return PretrainSummary.read(path)  # ValueError naming the file when it is not a valid summary
 
 
 def load_encoder(
@@ -158,19 +113,14 @@ def load_encoder(
         encoder = vitcore.from_timm(model, state, num_classes=0)
         return encoder, EncoderInfo(kind="timm", path=str(Path(spec).resolve()), model=model)
     directory = Path(spec)
-    encoder = _headless(vitcore.load_pretrained(directory))
+    encoder = vitcore.load_pretrained(directory).without_head()
     summary = _summary(directory)
-    run_model = summary.get("model")
+    run_model = None if summary is None else summary.model
     if model is not None and run_model is not None and model != run_model:
         raise ValueError(f"model={model!r} but the run {spec!r} pre-trained {run_model!r}; drop --model")
-    info = EncoderInfo(
-        kind="run",
-        path=str(directory.resolve()),
-        method=summary.get("method"),
-        model=run_model or model,
-        pretrain_dataset=summary.get("dataset"),
-        pretrain_steps=_number(summary.get("steps"), int),
-        pretrain_flops=_number(summary.get("total_flops"), float),
-        pretrain_kg_co2e=_number(summary.get("kg_co2e"), float),
-    )
+    if summary is None:
+        return encoder, EncoderInfo(kind="run", path=str(directory.resolve()), model=model)
+    info = EncoderInfo(kind="run", path=str(directory.resolve()), method=summary.method, model=run_model or model,
+                       pretrain_dataset=summary.dataset, pretrain_steps=summary.steps,
+                       pretrain_flops=summary.total_flops, pretrain_kg_co2e=summary.kg_co2e)
     return encoder, info

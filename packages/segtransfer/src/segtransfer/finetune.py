@@ -1,21 +1,20 @@
-"""Fine-tuning a `Segmenter`: the jitted train step, centre-crop / sliding-window evaluation, and a small fit loop.
+"""Fine-tuning a `Segmenter`: its training state and pure step (what the engine, ``runloop.train``, compiles
+once and runs), host-side batch preparation, and centre-crop / sliding-window evaluation.
 
 Batches are dicts of numpy arrays ``{"image": float32 [B, H, W, 3], "mask": int32 [B, H, W]}`` with 255 = ignore
-(what `segtransfer.data` produces). Data parallelism: pass a 1-axis `jax.sharding.Mesh` and the batch is split
-over its devices along B (the model and optimizer state are replicated; the mesh axis must be of type
-``AxisType.Auto``, so that XLA's sharding propagation partitions the step); the same jitted step then runs as one
-SPMD program, and the loss/gradients are global-batch means because the loss is a mean over the whole sharded
-batch.
+(what `segtransfer.data` produces). Data parallelism is the engine's: the batch is split over the devices of its
+mesh along B and the state replicated; the step is one SPMD program whose loss and gradients are global-batch
+means, because the loss is a mean over the whole sharded batch. Randomness (dropout, drop path) is
+``fold_in(state.key, state.step)``, so a resumed run draws the same masks.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Iterable, Iterator
-from typing import Any, Literal, NamedTuple
+from collections.abc import Callable, Iterable
+from typing import Any, Literal
 
 import equinox as eqx
-import jax
 import jax.numpy as jnp
 import jax.random as jr
 import numpy as np
@@ -26,33 +25,62 @@ from .loss import pixel_cross_entropy
 from .metrics import confusion_matrix, miou
 from .segmenter import Segmenter
 
-__all__ = ["train_step", "predict_logits", "slide_logits", "center_crop", "evaluate", "fit", "FitResult"]
+__all__ = [
+    "FinetuneState",
+    "init_finetune_state",
+    "make_finetune_step",
+    "prepare_batch",
+    "predict_logits",
+    "slide_logits",
+    "center_crop",
+    "evaluate",
+]
+
+class FinetuneState(eqx.Module):
+    """Everything a fine-tuning step reads and writes: the model, the optimizer state (over the model's arrays),
+    the int32 count of applied updates and the root key of the step's randomness (never split in place)."""
+
+    model: Segmenter
+    opt_state: PyTree
+    step: Int[Array, ""]
+    key: PRNGKeyArray
 
 
-@eqx.filter_jit
-def train_step(
-    model: Segmenter,
-    opt_state: PyTree,
-    images: Float[Array, "b h w c"],
-    masks: Int[Array, "b h w"],
-    *,
-    optimizer: optax.GradientTransformation,
-    key: PRNGKeyArray,
-    ignore_index: int = 255,
-) -> tuple[Segmenter, PyTree, Float[Array, ""]]:
-    """One optimizer step on the mean pixel cross-entropy; returns ``(new_model, new_opt_state, loss)``.
+StepFn = Callable[[FinetuneState, dict[str, Array]], tuple[FinetuneState, dict[str, Array]]]
 
-    ``optimizer`` is static (the same object each call reuses the compiled step), e.g. `finetune_optimizer`.
-    """
 
-    def loss_fn(m: Segmenter) -> Array:
-        logits = m(images, key=key, inference=False)
-        return pixel_cross_entropy(logits, masks, ignore_index)
+def init_finetune_state(model: Segmenter, optimizer: optax.GradientTransformation, *,
+                        key: PRNGKeyArray) -> FinetuneState:
+    """The state at step 0 (``key``: the root of the per-step dropout keys)."""
+    return FinetuneState(model, optimizer.init(eqx.filter(model, eqx.is_array)), jnp.zeros((), jnp.int32), key)
 
-    loss, grads = eqx.filter_value_and_grad(loss_fn)(model)
-    params = eqx.filter(model, eqx.is_array)
-    updates, opt_state = optimizer.update(grads, opt_state, params)
-    return eqx.apply_updates(model, updates), opt_state, loss
+
+def make_finetune_step(optimizer: optax.GradientTransformation, *, ignore_index: int = 255) -> StepFn:
+    """The pure step ``(state, batch) -> (state, metrics)``: one optimizer update on the mean pixel
+    cross-entropy, with dropout keys ``fold_in(state.key, state.step)``. Metrics: ``loss``, ``grad_norm``
+    (before clipping) and ``finite`` (1.0 when the loss and gradients are finite). It returns the new model and
+    optimizer state, so XLA keeps the backward pass and the update when the step is measured."""
+
+    def finetune_step(state: FinetuneState, batch: dict[str, Array]) -> tuple[FinetuneState, dict[str, Array]]:
+        key = jr.fold_in(state.key, state.step)
+
+        def loss_fn(m: Segmenter) -> Array:
+            return pixel_cross_entropy(m(batch["image"], key=key, inference=False), batch["mask"], ignore_index)
+
+        loss, grads = eqx.filter_value_and_grad(loss_fn)(state.model)
+        grad_norm = optax.tree.norm(grads)
+        updates, opt_state = optimizer.update(grads, state.opt_state, eqx.filter(state.model, eqx.is_array))
+        new = FinetuneState(eqx.apply_updates(state.model, updates), opt_state, state.step + 1, state.key)
+        finite = jnp.isfinite(loss) & jnp.isfinite(grad_norm)
+        return new, {"loss": loss, "grad_norm": grad_norm, "finite": finite.astype(jnp.float32)}
+
+    return finetune_step
+
+
+def prepare_batch(batch: dict[str, Any]) -> dict[str, np.ndarray]:
+    """Host side, before the batch goes to the devices: checks ``image``/``mask`` and casts masks to int32."""
+    images, masks = _check_batch(batch, "prepare_batch")
+    return {"image": images, "mask": masks}
 
 
 @eqx.filter_jit
@@ -182,77 +210,3 @@ def _pair(value: int | tuple[int, int], name: str) -> tuple[int, int]:
     if not (isinstance(value, tuple) and len(value) == 2 and all(isinstance(v, int) and v > 0 for v in value)):
         raise ValueError(f"{name}={value!r}: expected a positive int or a (height, width) pair")
     return value
-
-
-class FitResult(NamedTuple):
-    """What `fit` returns: the trained model, the optimizer state (holds the step count) and the per-step losses."""
-
-    model: Segmenter
-    opt_state: PyTree
-    losses: list[float]
-
-
-def fit(
-    model: Segmenter,
-    batches: Iterable[dict[str, np.ndarray]],
-    *,
-    optimizer: optax.GradientTransformation,
-    num_steps: int,
-    key: PRNGKeyArray,
-    opt_state: PyTree | None = None,
-    start_step: int = 0,
-    mesh: jax.sharding.Mesh | None = None,
-    ignore_index: int = 255,
-    callback: Callable[[int, float], None] | None = None,
-) -> FitResult:
-    """Run steps ``start_step .. num_steps - 1`` of `train_step` on batches drawn from ``batches``.
-
-    Step ``s`` uses ``fold_in(key, s)`` so a resumed run (pass the saved ``opt_state`` and ``start_step``) draws the
-    same dropout masks. ``opt_state=None`` initialises the optimizer. With ``mesh`` (one axis) each batch is split
-    over its devices; B must be divisible by the device count. A non-finite loss raises with the step number;
-    running out of batches early raises too. ``callback(step, loss)`` is called after every step.
-    """
-    if not isinstance(num_steps, int) or num_steps < 1 or not 0 <= start_step < num_steps:
-        raise ValueError(f"num_steps={num_steps!r}, start_step={start_step!r}: expected 0 <= start_step < num_steps")
-    if opt_state is None:
-        opt_state = optimizer.init(eqx.filter(model, eqx.is_array))
-    if mesh is not None:
-        if len(mesh.axis_names) != 1:
-            raise ValueError(f"mesh.axis_names={mesh.axis_names}: expected one (data) axis")
-        if any(t != jax.sharding.AxisType.Auto for t in mesh.axis_types):
-            # Explicit-sharding meshes make every reshape in the encoder demand an out_sharding.
-            raise ValueError(
-                f"mesh.axis_types={mesh.axis_types}: expected Auto; build it with "
-                "jax.make_mesh((n,), ('data',), axis_types=(jax.sharding.AxisType.Auto,))"
-            )
-        replicated = jax.sharding.NamedSharding(mesh, jax.sharding.PartitionSpec())
-        model, opt_state = eqx.filter_shard((model, opt_state), replicated)
-    iterator: Iterator = iter(batches)
-    losses: list[float] = []
-    for step in range(start_step, num_steps):
-        try:
-            batch = next(iterator)
-        except StopIteration:
-            raise ValueError(f"batches ran out at step {step} of num_steps={num_steps}") from None
-        images, masks = _check_batch(batch, "fit")
-        images, masks = _put(images, mesh), _put(masks, mesh)
-        model, opt_state, loss = train_step(
-            model, opt_state, images, masks, optimizer=optimizer, key=jr.fold_in(key, step), ignore_index=ignore_index
-        )
-        value = float(loss)
-        if not math.isfinite(value):
-            raise FloatingPointError(f"non-finite loss {value} at step {step}")
-        losses.append(value)
-        if callback is not None:
-            callback(step, value)
-    return FitResult(model, opt_state, losses)
-
-
-def _put(x: np.ndarray, mesh: jax.sharding.Mesh | None) -> Array:
-    if mesh is None:
-        return jnp.asarray(x)
-    n = mesh.devices.size
-    if x.shape[0] % n:
-        raise ValueError(f"batch size {x.shape[0]} is not divisible by the {n} devices of the mesh")
-    spec = jax.sharding.PartitionSpec(mesh.axis_names[0])
-    return jax.device_put(x, jax.sharding.NamedSharding(mesh, spec))

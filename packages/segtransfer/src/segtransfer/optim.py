@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-import jax
 import optax
+from runloop import scale_by_tree, standard_promotion
 
 __all__ = ["warmup_poly_schedule", "finetune_optimizer"]
 
@@ -80,43 +80,11 @@ def finetune_optimizer(
         raise ValueError(f"clip_norm={clip_norm!r}: expected > 0")
     parts = [
         optax.clip_by_global_norm(clip_norm),
-        _standard_promotion(optax.scale_by_adam(b1=b1, b2=b2, eps=eps)),
+        standard_promotion(optax.scale_by_adam(b1=b1, b2=b2, eps=eps)),
         optax.add_decayed_weights(weight_decay, mask=decay_mask),
         optax.scale_by_learning_rate(learning_rate),
     ]
     if lr_scale is not None:
-        parts.append(_scale_by_tree(lr_scale))
+        parts.append(scale_by_tree(lr_scale))
     return optax.chain(*parts)
 
-
-def _scale_by_tree(scales: Any) -> optax.GradientTransformation:
-    """Multiply each update leaf by the matching float leaf of ``scales`` (stateless)."""
-
-    def init_fn(params):
-        del params
-        return optax.EmptyState()
-
-    def update_fn(updates, state, params=None):
-        del params
-        return jax.tree.map(lambda u, s: u * s, updates, scales), state
-
-    return optax.GradientTransformation(init_fn, update_fn)
-
-
-def _standard_promotion(inner: optax.GradientTransformation) -> optax.GradientTransformation:
-    """Run ``inner`` under JAX's standard dtype promotion.
-
-    optax's Adam bias correction computes ``b1 ** count`` (float ** int32), which ``jax_numpy_dtype_promotion=
-    "strict"`` (our test setting) rejects; the result is float32 either way, so only the check is relaxed, and only
-    inside optax's code.
-    """
-
-    def init_fn(params):
-        with jax.numpy_dtype_promotion("standard"):
-            return inner.init(params)
-
-    def update_fn(updates, state, params=None):
-        with jax.numpy_dtype_promotion("standard"):
-            return inner.update(updates, state, params)
-
-    return optax.GradientTransformation(init_fn, update_fn)

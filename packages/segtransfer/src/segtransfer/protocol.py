@@ -14,6 +14,8 @@ from __future__ import annotations
 import dataclasses
 import math
 
+from runloop import to_steps
+
 __all__ = [
     "STUDY_EPOCHS",
     "STUDY_BATCH_SIZE",
@@ -43,23 +45,13 @@ EVAL_MODES = ("center_crop", "slide")
 def finetune_steps(
     *, batch_size: int, dataset_size: int, epochs: float | int | None = None, steps: int | None = None
 ) -> int:
-    """Optimizer steps for a run given in epochs (rounded up: a last partial batch is a full step) or in steps.
-
-    Exactly one of ``epochs`` and ``steps``. Example: ``finetune_steps(epochs=80, dataset_size=20210,
-    batch_size=16)`` -> 101050.
+    """Optimizer steps for a run given in epochs (rounded up: a last partial batch is a full step) or in steps
+    (`runloop.to_steps`). Exactly one of ``epochs`` and ``steps``. Example: ``finetune_steps(epochs=80,
+    dataset_size=20210, batch_size=16)`` -> 101050.
     """
-    for name, value in (("batch_size", batch_size), ("dataset_size", dataset_size)):
-        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-            raise ValueError(f"{name}={value!r}: expected a positive int")
     if (epochs is None) == (steps is None):
         raise ValueError(f"epochs={epochs!r}, steps={steps!r}: give exactly one of them")
-    if steps is not None:
-        if isinstance(steps, bool) or not isinstance(steps, int) or steps < 1:
-            raise ValueError(f"steps={steps!r}: expected a positive int")
-        return steps
-    if not epochs > 0:
-        raise ValueError(f"epochs={epochs!r}: expected > 0")
-    return math.ceil(epochs * dataset_size / batch_size)
+    return to_steps(steps=steps, epochs=epochs, batch_size=batch_size, dataset_size=dataset_size)
 
 
 def warmup_steps(total_steps: int) -> int:

@@ -7,12 +7,13 @@
    without it, ``base.lr``/``base.wd`` is the configuration;
 2. the chosen configuration is repeated for every seed; ``miou`` and ``aacc`` are the medians over seeds, ``iou``
    the per-class median (null for classes absent from the split);
-3. FLOPs per step are measured once with flopmeter on the real train step (they do not depend on lr, wd, seed);
-   ``finetune_flops`` = per step x steps of one run of the chosen configuration (what the study's compute axis
-   counts), ``finetune_flops_all_runs`` adds every grid and seed run actually done.
+3. FLOPs per step are those of the executable the engine compiled and ran for the chosen configuration (they do
+   not depend on lr, wd, seed; `train_step_cost` measures the same step abstractly for runs that did not record
+   them); ``finetune_flops`` = per step x steps of one run of the chosen configuration (what the study's compute
+   axis counts), ``finetune_flops_all_runs`` adds every grid and seed run actually done.
 
-Runs live in ``out_dir/runs/<lr>-<wd>-<seed>/`` and are resumable one by one; ``result.json`` is written last,
-atomically, in the schema `tools/report.py` reads.
+Runs live in ``out_dir/runs/<lr>-<wd>-<seed>/`` and are resumable one by one; the study holds a lock on
+``out_dir`` while it runs; ``result.json`` (`runloop.FinetuneResult`) is written last, atomically.
 """
 
 from __future__ import annotations
@@ -25,8 +26,8 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import runloop
 
-from .json_files import write_json_atomic
 from .protocol import FinetuneConfig
 from .run import build_model, build_optimizer, finetune_run, run_name
 from .step_flops import train_step_cost
@@ -34,6 +35,7 @@ from .step_flops import train_step_cost
 __all__ = ["run_study", "study_grid", "RESULT_FILE"]
 
 RESULT_FILE = "result.json"
+OneRun = Callable[[float, float, int], "dict[str, Any] | None"]
 
 
 def _stderr(message: str) -> None:
@@ -49,6 +51,54 @@ def _median_iou(per_seed: list[list[float]]) -> list[float | None]:
     return out
 
 
+def _flops(chosen: dict[str, Any], config: FinetuneConfig, encoder: str, model: str | None
+           ) -> tuple[float, float, str]:
+    """(FLOPs, MACs, source) per step of the chosen run as the engine measured them, or measured abstractly."""
+    if chosen.get("flops_per_step") is not None:
+        return chosen["flops_per_step"], chosen["macs_per_step"], "compiled step (runloop)"
+    segmenter, _ = build_model(config, encoder, model=model)
+    cost = train_step_cost(segmenter, build_optimizer(segmenter, config), batch_size=config.batch_size,
+                           image_size=config.image_size)
+    return cost.flops, cost.macs, "abstract step (train_step_cost): the run did not record its FLOPs"
+
+
+def _check(seeds: list[int], grid: Sequence[tuple[float, float]] | None, out_dir: Path, resume: bool,
+           resume_flag: str) -> None:
+    if not seeds or len(set(seeds)) != len(seeds):
+        raise ValueError(f"seeds={seeds!r}: expected distinct seeds, at least one")
+    if grid is not None and not grid:
+        raise ValueError("grid=[]: expected at least one (lr, wd) pair, or None for base.lr/base.wd")
+    if (out_dir / RESULT_FILE).exists() and not resume:
+        raise ValueError(f"out_dir={str(out_dir)!r} already holds {RESULT_FILE}; pass {resume_flag} or another dir")
+    if resume and not (out_dir / "runs").is_dir():
+        raise ValueError(f"{resume_flag}: {out_dir} holds no fine-tuning runs; there is nothing to resume. Drop "
+                         f"{resume_flag} to start")
+
+
+def _select(base: FinetuneConfig, grid: Sequence[tuple[float, float]] | None, seeds: list[int], one: OneRun,
+            log: Callable[[str], None]) -> tuple[list[dict[str, Any]] | None, list[dict[str, Any]]] | None:
+    """Grid search with the first seed (if any), then every seed of the chosen (lr, wd); None when preempted.
+    Returns (grid rows or None, the chosen configuration's run results, one per seed)."""
+    grid_rows, chosen = None, []
+    lr, wd = base.lr, base.wd
+    if grid is not None:
+        grid_rows, results = [], {}
+        for g_lr, g_wd in grid:
+            if (result := one(g_lr, g_wd, seeds[0])) is None:
+                return None
+            grid_rows.append({"lr": g_lr, "wd": g_wd, "miou": result["miou"]})
+            results[g_lr, g_wd] = result
+        best = max(grid_rows, key=lambda r: r["miou"])
+        lr, wd = best["lr"], best["wd"]
+        chosen = [results[lr, wd]]
+        log(f"grid: best lr {lr:g} wd {wd:g} (mIoU {100 * best['miou']:.2f}) of {len(grid_rows)}")
+    for seed in seeds[len(chosen):]:
+        if (result := one(lr, wd, seed)) is None:
+            return None
+        chosen.append(result)
+    return grid_rows, chosen
+
+
 def run_study(
     base: FinetuneConfig,
     *,
@@ -61,81 +111,49 @@ def run_study(
     resume: bool = False,
     log: Callable[[str], None] = _stderr,
     stop: Callable[[int], bool] | None = None,
+    resume_flag: str = "resume=True",
 ) -> dict[str, Any]:
     """Runs the grid (if any) and the seeds, writes and returns ``out_dir/result.json`` (module docstring).
 
-    ``dataset``: the name recorded in the result (e.g. "fmnist_scenes"). Returns ``{"status": "preempted"}``
-    without writing a result if a run was stopped.
+    ``dataset``: the name recorded in the result (e.g. "fmnist_scenes"). ``resume=True`` continues the runs
+    already there (each must be the same run) and starts the missing ones; ``resume_flag`` is how the caller's
+    users spell it (for errors). Returns ``{"status": "preempted"}`` without writing a result if a run was stopped.
     """
-    seeds = list(seeds)
-    if not seeds or len(set(seeds)) != len(seeds):
-        raise ValueError(f"seeds={seeds!r}: expected distinct seeds, at least one")
-    if grid is not None and not grid:
-        raise ValueError("grid=[]: expected at least one (lr, wd) pair, or None for base.lr/base.wd")
-    out_dir = Path(out_dir)
-    if (out_dir / RESULT_FILE).exists() and not resume:
-        raise ValueError(f"out_dir={str(out_dir)!r} already holds {RESULT_FILE}; pass resume=True or another dir")
-    runs: list[dict[str, Any]] = []
+    seeds, out_dir = list(seeds), Path(out_dir)
+    _check(seeds, grid, out_dir, resume, resume_flag)
+    done: list[dict[str, Any]] = []
 
     def one(lr: float, wd: float, seed: int) -> dict[str, Any] | None:
-        config = dataclasses.replace(base, lr=lr, wd=wd, seed=seed)
-        result = finetune_run(config, encoder=encoder, model=model, out_dir=out_dir / "runs" / run_name(lr, wd, seed),
-                              resume=resume, stop=stop, log=log)
+        run_dir = out_dir / "runs" / run_name(lr, wd, seed)
+        result = finetune_run(dataclasses.replace(base, lr=lr, wd=wd, seed=seed), encoder=encoder, model=model,
+                              out_dir=run_dir, stop=stop, log=log, resume=resume and runloop.holds_run(run_dir),
+                              resume_flag=resume_flag)
         if result["status"] != "done":
             return None
-        runs.append(result)
+        done.append(result)
         return result
 
-    grid_rows = []
-    if grid is not None:
-        for lr, wd in grid:
-            result = one(lr, wd, seeds[0])
-            if result is None:
-                return {"status": "preempted"}
-            grid_rows.append({"lr": lr, "wd": wd, "miou": result["miou"]})
-        best = max(grid_rows, key=lambda r: r["miou"])
-        lr, wd = best["lr"], best["wd"]
-        log(f"grid: best lr {lr:g} wd {wd:g} (mIoU {100 * best['miou']:.2f}) of {len(grid_rows)}")
-        chosen = [next(r for r in runs if r["lr"] == lr and r["wd"] == wd)]
-    else:
-        lr, wd = base.lr, base.wd
-        chosen = []
-    for seed in seeds[len(chosen):]:
-        result = one(lr, wd, seed)
-        if result is None:
+    out_dir.mkdir(parents=True, exist_ok=True)
+    with runloop.RunLock(out_dir / runloop.run_directory.LOCK_FILE):
+        selected = _select(base, grid, seeds, one, log)
+        if selected is None:
             return {"status": "preempted"}
-        chosen.append(result)
-    config = dataclasses.replace(base, lr=lr, wd=wd, seed=seeds[0])
-    segmenter, info = build_model(config, encoder, model=model)
-    cost = train_step_cost(segmenter, build_optimizer(segmenter, config), batch_size=config.batch_size,
-                           image_size=config.image_size)
-    per_seed = [r["miou"] for r in chosen]
-    result: dict[str, Any] = {
-        "dataset": dataset,
-        "miou": float(np.median(per_seed)),
-        "aacc": float(np.median([r["aacc"] for r in chosen])),
-        "iou": _median_iou([[np.nan if v is None else v for v in r["iou"]] for r in chosen]),
-        "finetune_flops": cost.flops * config.steps,
-        "finetune_flops_per_step": cost.flops,
-        "finetune_flops_all_runs": cost.flops * config.steps * len(runs),
-        "finetune_macs_per_step": cost.macs,
-        "steps": config.steps,
-        "warmup_steps": config.warmup_steps,
-        "batch_size": config.batch_size,
-        "image_size": config.image_size,
-        "lr": lr,
-        "wd": wd,
-        "seeds": seeds,
-        "per_seed_miou": per_seed,
-        "eval_mode": config.eval_mode,
-        "eval_split": config.eval_split,
-        "num_classes": config.num_classes,
-        "encoder": info.to_json(),
-    }
-    if grid is not None:
-        result["grid"] = grid_rows
-    write_json_atomic(out_dir / RESULT_FILE, result)
-    return result
+        grid_rows, chosen = selected
+        config = dataclasses.replace(base, lr=chosen[0]["lr"], wd=chosen[0]["wd"], seed=seeds[0])
+        flops, macs, source = _flops(chosen[0], config, encoder, model)
+        per_seed = [r["miou"] for r in chosen]
+        record = runloop.FinetuneResult(
+            dataset=dataset, miou=float(np.median(per_seed)), aacc=float(np.median([r["aacc"] for r in chosen])),
+            iou=_median_iou([[np.nan if v is None else v for v in r["iou"]] for r in chosen]),
+            finetune_flops=flops * config.steps, finetune_flops_per_step=flops,
+            finetune_flops_all_runs=flops * config.steps * len(done), finetune_macs_per_step=macs,
+            finetune_flops_source=source, steps=config.steps, warmup_steps=config.warmup_steps,
+            batch_size=config.batch_size, image_size=config.image_size, lr=config.lr, wd=config.wd, seeds=seeds,
+            per_seed_miou=per_seed, eval_mode=config.eval_mode, eval_split=config.eval_split,
+            num_classes=config.num_classes, encoder=runloop.EncoderInfo.from_json(chosen[0]["encoder"]),
+            grid=grid_rows)
+        record.write(out_dir / RESULT_FILE)
+    return record.to_json()
 
 
 def study_grid(lrs: Sequence[float], wds: Sequence[float]) -> list[tuple[float, float]]:

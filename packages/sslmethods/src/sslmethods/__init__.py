@@ -1,4 +1,4 @@
-"""The six pre-training methods of the FLOPs study, augmentations, data pipelines and the training engine.
+"""The six pre-training methods of the FLOPs study, augmentations, data pipelines and pre-training (through runloop).
 
 A method implements ``AbstractMethod`` (``sslmethods.method``: the hooks and their defaults); the study's six are
 in ``METHODS``, and ``get_method`` also resolves a user's method from ``"package.module:ClassName"``. Building

@@ -1,6 +1,7 @@
-"""The exported encoder of a run: ``encoder.eqx`` (``eqx.tree_serialise_leaves``) + ``encoder.json``.
+"""The exported encoder of a run: ``encoder.eqx`` (``eqx.tree_serialise_leaves``) + ``encoder.json``, written
+atomically through runloop, weights first and config last.
 
-A ``vitcore.ViT`` is written by `vitcore.save_pretrained` (its ``ViTConfig`` in the JSON), so ``load_encoder``
+A ``vitcore.ViT``'s files come from `vitcore.encoder_files` (its ``ViTConfig`` in the JSON), so ``load_encoder``
 here, `vitcore.load_pretrained` and `segtransfer` all read run directories the same way. Other encoders (e.g. a
 user's toy backbone) record their class name; read them back with ``eqx.tree_deserialise_leaves`` given a
 like-shaped module.
@@ -17,24 +18,24 @@ import io
 from pathlib import Path
 
 import equinox as eqx
+import runloop
 import vitcore
 
-from .run_files import write_bytes_atomic, write_json_atomic
 
-WEIGHTS, CONFIG = vitcore.ENCODER_WEIGHTS_FILE, vitcore.ENCODER_CONFIG_FILE
+def encoder_files(encoder: eqx.Module) -> dict[str, bytes]:
+    """The two files of ``encoder`` (weights first): vitcore's for its backbones, else its leaves and class name."""
+    if isinstance(encoder, vitcore.AbstractBackbone):
+        return vitcore.encoder_files(encoder)
+    buffer = io.BytesIO()
+    eqx.tree_serialise_leaves(buffer, encoder)
+    info = {"class": f"{type(encoder).__module__}.{type(encoder).__qualname__}", "config": None}
+    return {vitcore.ENCODER_WEIGHTS_FILE: buffer.getvalue(), vitcore.ENCODER_CONFIG_FILE: runloop.json_bytes(info)}
 
 
 def export_encoder(encoder: eqx.Module, directory: str | Path) -> Path:
     """Writes the encoder's weights and config into ``directory`` (atomically); returns the weights path."""
-    if isinstance(encoder, vitcore.ViT):
-        return vitcore.save_pretrained(encoder, directory)
-    directory = Path(directory)
-    buffer = io.BytesIO()
-    eqx.tree_serialise_leaves(buffer, encoder)
-    write_bytes_atomic(directory / WEIGHTS, buffer.getvalue())
-    write_json_atomic(directory / CONFIG, {"class": f"{type(encoder).__module__}.{type(encoder).__qualname__}",
-                                           "config": None})
-    return directory / WEIGHTS
+    runloop.write_files_atomic(directory, encoder_files(encoder))
+    return Path(directory) / vitcore.ENCODER_WEIGHTS_FILE
 
 
 def load_encoder(directory: str | Path) -> vitcore.ViT:

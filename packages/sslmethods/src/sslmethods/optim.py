@@ -20,6 +20,7 @@ import jax
 import jax.numpy as jnp
 import optax
 from jaxtyping import Array, Float, Int
+from runloop import standard_promotion
 
 _OPTIMIZERS = ("adam", "adamw")
 
@@ -147,20 +148,5 @@ def make_optimizer(cfg: OptimConfig, total_steps: int, wd_mask: Any = None) -> o
     if use_decay and cfg.optimizer == "adamw":
         parts.append(optax.add_decayed_weights(wd, mask=wd_mask))
     parts.append(optax.scale_by_learning_rate(lr))
-    return _standard_promotion(optax.chain(*parts))
+    return standard_promotion(optax.chain(*parts))
 
-
-def _standard_promotion(tx: optax.GradientTransformation) -> optax.GradientTransformation:
-    """``tx`` with numpy-style dtype promotion inside: optax's bias correction computes ``b1 ** count`` (a Python
-    float to an int32 power), which JAX's strict promotion mode (used by our tests) rejects. The promotion is
-    safe there; our own code stays checked under strict mode."""
-
-    def init(params: Any) -> optax.OptState:
-        with jax.numpy_dtype_promotion("standard"):
-            return tx.init(params)
-
-    def update(updates: Any, state: optax.OptState, params: Any = None) -> tuple[Any, optax.OptState]:
-        with jax.numpy_dtype_promotion("standard"):
-            return tx.update(updates, state, params)
-
-    return optax.GradientTransformation(init, update)

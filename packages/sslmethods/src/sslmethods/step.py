@@ -1,9 +1,12 @@
-"""One training step: augment on device -> loss and grads -> update -> method state update.
+"""One training step: augment on device -> loss and grads -> adjust_grads -> update -> post_update -> method state
+update.
 
-``make_step_fn`` returns the pure function (what ``flopmeter.measure`` compiles, on ``abstract_train_state``
-shapes); ``make_train_step`` returns it jitted with ``eqx.filter_jit`` and the state donated. The composition is
-exactly the one in ``sslmethods.method``'s docstring. The step returns the new parameters, optimizer and method
-state (so XLA keeps the backward pass and the update when the step is measured) and scalar metrics.
+``make_step_fn`` returns the pure function: what the engine (``runloop.train``) compiles once and runs, and what
+``flopmeter.measure`` compiles on ``abstract_train_state`` shapes; ``make_train_step`` returns it jitted with
+``eqx.filter_jit`` and the state donated (for scripts and tests that step by hand). The composition is exactly the
+one in ``sslmethods.method``'s docstring. The step returns the new parameters, optimizer and method state (so XLA
+keeps the backward pass and the update when the step is measured) and scalar metrics. Dropping non-finite updates
+is the engine's job (``runloop.LoopConfig(on_nonfinite="skip")``), from the ``finite`` metric returned here.
 """
 
 from __future__ import annotations
@@ -33,7 +36,6 @@ def make_step_fn(
     optimizer: optax.GradientTransformation,
     *,
     lr_schedule: optax.Schedule | None = None,
-    skip_nonfinite: bool = False,
     state_sharding: Any = None,
     batch_sharding: Any = None,
 ) -> StepFn:
@@ -42,8 +44,7 @@ def make_step_fn(
     Randomness: ``k_aug, k_loss = split(fold_in(state.key, state.step))``. Metrics: ``loss``, ``grad_norm``
     (global norm after ``adjust_grads``, before clipping), ``param_norm`` (after the update), ``finite`` (1.0 when
     loss and gradients are finite), ``lr`` (when ``lr_schedule`` is given: the rate used by this update) and the
-    method's ``aux["metrics"]``. ``skip_nonfinite=True`` returns the input state unchanged (step not advanced) when
-    the loss or gradients are non-finite. ``state_sharding`` / ``batch_sharding`` (pytrees of shardings matching
+    method's ``aux["metrics"]``. ``state_sharding`` / ``batch_sharding`` (pytrees of shardings matching
     ``eqx.filter(state, eqx.is_array)`` / the batch) pin the layouts inside the jitted program.
     """
 
@@ -62,13 +63,11 @@ def make_step_fn(
         grads = method.adjust_grads(state.trainable, grads, step=step)
         grad_norm = _global_norm(grads)
         updates, opt_state = optimizer.update(grads, state.opt_state, p)
-        new_p = optax.apply_updates(p, updates)
-        trainable = eqx.combine(new_p, static)
+        trainable = method.post_update(eqx.combine(optax.apply_updates(p, updates), static), step=step)
+        new_p = eqx.filter(trainable, eqx.is_inexact_array)
         method_state = method.update_state(trainable, state.method_state, aux, step=step)
         new_state = TrainState(trainable, opt_state, method_state, step + 1, state.key)
         finite = jnp.isfinite(loss) & jnp.isfinite(grad_norm)
-        if skip_nonfinite:
-            new_state = _select(finite, new_state, state)
         if state_sharding is not None:
             dynamic, static_state = eqx.partition(new_state, eqx.is_array)
             new_state = eqx.combine(jax.lax.with_sharding_constraint(dynamic, state_sharding), static_state)
@@ -87,21 +86,11 @@ def make_step_fn(
     return step_fn
 
 
-def _select(finite: Array, new: TrainState, old: TrainState) -> TrainState:
-    """``new`` where ``finite`` else ``old``, leaf by leaf (the root key never changes)."""
-    dyn_new, static = eqx.partition((new.trainable, new.opt_state, new.method_state, new.step), eqx.is_array)
-    dyn_old, _ = eqx.partition((old.trainable, old.opt_state, old.method_state, old.step), eqx.is_array)
-    chosen = jax.tree.map(lambda n, o: jnp.where(finite, n, o), dyn_new, dyn_old)
-    trainable, opt_state, method_state, step = eqx.combine(chosen, static)
-    return TrainState(trainable, opt_state, method_state, step, old.key)
-
-
 def make_train_step(
     method: AbstractMethod,
     optimizer: optax.GradientTransformation,
     *,
     lr_schedule: optax.Schedule | None = None,
-    skip_nonfinite: bool = False,
     state_sharding: Any = None,
     batch_sharding: Any = None,
 ) -> StepFn:
@@ -111,7 +100,6 @@ def make_train_step(
         method,
         optimizer,
         lr_schedule=lr_schedule,
-        skip_nonfinite=skip_nonfinite,
         state_sharding=state_sharding,
         batch_sharding=batch_sharding,
     )

@@ -32,12 +32,6 @@ class TrainState(eqx.Module):
     key: PRNGKeyArray
 
 
-def is_array_like(x: Any) -> bool:
-    """Arrays and ``jax.ShapeDtypeStruct`` (the leaves of an abstract state): what a checkpoint or sharding
-    plan covers."""
-    return eqx.is_array(x) or isinstance(x, jax.ShapeDtypeStruct)
-
-
 def params(trainable: eqx.Module) -> Any:
     """The optimised leaves of ``trainable``: its floating-point arrays (the rest is structure or constants)."""
     return eqx.filter(trainable, eqx.is_inexact_array)

@@ -10,7 +10,7 @@ Public API (flat, as in Equinox):
         unpatchify, sincos_2d;
     text: TextConfig, TextEncoder, TextOutput, TEXT_PRESETS, create_text, tokenize, MAX_CAPTION_CHARS, VOCAB_SIZE;
     layers: Linear, LayerNorm, trunc_normal;
-    files: save_pretrained, load_pretrained, ENCODER_WEIGHTS_FILE, ENCODER_CONFIG_FILE.
+    files: encoder_files, load_pretrained, ENCODER_WEIGHTS_FILE, ENCODER_CONFIG_FILE.
 """
 
 from .backbone import AbstractBackbone, FeatureInfo
@@ -26,7 +26,7 @@ from .pos_embed import sincos_2d
 from .presets import PRESETS, VIT_PRESETS, get_config
 from .serialisation import CONFIG_FILE as ENCODER_CONFIG_FILE
 from .serialisation import WEIGHTS_FILE as ENCODER_WEIGHTS_FILE
-from .serialisation import load_pretrained, save_pretrained
+from .serialisation import encoder_files, load_pretrained
 from .text import TEXT_PRESETS, TextConfig, TextEncoder, TextOutput, create_text
 from .timm_import import from_timm
 from .tokenizer import MAX_CAPTION_CHARS, VOCAB_SIZE, tokenize
@@ -65,6 +65,7 @@ __all__ = [
     "create",
     "create_mae_decoder",
     "create_text",
+    "encoder_files",
     "family_of",
     "from_timm",
     "get_config",
@@ -73,7 +74,6 @@ __all__ = [
     "load_pretrained",
     "patchify",
     "random_masking",
-    "save_pretrained",
     "sincos_2d",
     "standardize_weight",
     "tokenize",

@@ -1,91 +1,83 @@
-"""`save_pretrained` / `load_pretrained`: a ViT as two files, ``encoder.eqx`` (weights) + ``encoder.json`` (config).
+"""A backbone as two files, ``encoder.eqx`` (weights) + ``encoder.json`` (config): `encoder_files` /
+`load_pretrained`.
 
-The layout is the one pre-training run directories use (``sslmethods.export``), so any run directory loads here:
+The layout is the one pre-training run directories hold (``sslmethods.export``), so any run directory loads here:
 
     encoder.eqx   ``eqx.tree_serialise_leaves`` of the model (every array leaf, in tree order)
-    encoder.json  {"class": "vitcore.ViT", "config": dataclasses.asdict(model.config)}
+    encoder.json  {"class": "vitcore.ViT" | "vitcore.NFNet", "config": dataclasses.asdict(model.config)}
 
-Both files are written to a temporary file in the target directory and renamed over the target (``os.replace``
-is atomic on POSIX), so a reader or a killed writer never sees half a file. Loading builds the module abstractly
-(`eqx.filter_eval_shape`, no random initialisation) and reads the weights into it.
+The ``"class"`` is the backbone family's name (`vitcore.BACKBONE_FAMILIES`), so loading dispatches through the same
+typed registry as `vitcore.create`. vitcore writes no files itself (it imports no sibling, and a file writer must
+be atomic): `encoder_files` returns the two files' bytes, weights first and config last, and the caller writes them,
+e.g. with ``runloop.write_files_atomic`` (a config file present then means its weights were complete). Loading
+builds the module abstractly (`eqx.filter_eval_shape`, no random initialisation) and reads the weights into it.
 
 Example::
 
-    save_pretrained(model, "runs/mae/")
-    model = load_pretrained("runs/mae/")
+    runloop.write_files_atomic("runs/mae/", vitcore.encoder_files(model))
+    model = vitcore.load_pretrained("runs/mae/")
 """
 
 import dataclasses
 import io
 import json
-import os
-import tempfile
 from pathlib import Path
+from typing import Any
 
 import equinox as eqx
 import jax.random as jr
 
-from .config import ViTConfig
-from .vit import ViT
+from .backbone import AbstractBackbone
+from .factory import BACKBONE_FAMILIES, family_of
+
+__all__ = ["CONFIG_FILE", "WEIGHTS_FILE", "config_from_json", "encoder_files", "load_pretrained"]
 
 WEIGHTS_FILE = "encoder.eqx"
 CONFIG_FILE = "encoder.json"
-_CLASS = "vitcore.ViT"
 
 
-def _write_atomic(path: Path, data: bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
-def save_pretrained(model: ViT, directory: str | Path) -> Path:
-    """Writes ``model``'s weights and config into ``directory`` (created if needed); returns the weights path."""
-    if not isinstance(model, ViT):
-        raise TypeError(f"model={type(model).__name__}: expected a vitcore.ViT")
-    directory = Path(directory)
+def encoder_files(model: AbstractBackbone) -> dict[str, bytes]:
+    """``{WEIGHTS_FILE: weights, CONFIG_FILE: config}`` for ``model``, in that order (write them in order)."""
+    if not isinstance(model, AbstractBackbone):
+        raise TypeError(f"model={type(model).__name__}: expected a vitcore backbone (ViT or NFNet)")
     buffer = io.BytesIO()
     eqx.tree_serialise_leaves(buffer, model)
-    # Weights first, config last: a config file present means its weights were complete when it was written.
-    _write_atomic(directory / WEIGHTS_FILE, buffer.getvalue())
-    info = {"class": _CLASS, "config": dataclasses.asdict(model.config)}
-    _write_atomic(directory / CONFIG_FILE, (json.dumps(info, indent=2, sort_keys=True) + "\n").encode())
-    return directory / WEIGHTS_FILE
+    info = {"class": family_of(model.config).name, "config": dataclasses.asdict(model.config)}
+    return {WEIGHTS_FILE: buffer.getvalue(), CONFIG_FILE: (json.dumps(info, indent=2, sort_keys=True) + "\n").encode()}
 
 
-def config_from_json(info: dict, *, where: str = "encoder.json") -> ViTConfig:
-    """The `ViTConfig` stored in an ``encoder.json`` dict; errors name ``where`` and the offending fields."""
-    if not isinstance(info, dict) or info.get("class") != _CLASS or not isinstance(info.get("config"), dict):
-        found = info.get("class") if isinstance(info, dict) else type(info).__name__
-        raise ValueError(f"{where} holds class={found!r}; load_pretrained rebuilds {_CLASS!r} only")
-    config = dict(info["config"])
-    fields = {f.name for f in dataclasses.fields(ViTConfig)}
+def _tuples(value: Any) -> Any:
+    """JSON has no tuples; config fields hold tuples (hashable, static), never lists."""
+    return tuple(_tuples(v) for v in value) if isinstance(value, list) else value
+
+
+def config_from_json(info: dict, *, where: str = "encoder.json") -> Any:
+    """The backbone config stored in an ``encoder.json`` dict; errors name ``where`` and the offending fields."""
+    names = [f.name for f in BACKBONE_FAMILIES]
+    found = info.get("class") if isinstance(info, dict) else type(info).__name__
+    family = next((f for f in BACKBONE_FAMILIES if f.name == found), None)
+    if family is None or not isinstance(info.get("config"), dict):
+        raise ValueError(f"{where} holds class={found!r}; load_pretrained rebuilds one of {names}")
+    config = {name: _tuples(value) for name, value in info["config"].items()}
+    fields = {f.name for f in dataclasses.fields(family.config_class)}
     unknown = sorted(set(config) - fields)
     if unknown:
-        raise ValueError(f"{where}: unknown ViTConfig fields {unknown}; valid fields are {sorted(fields)}")
-    if isinstance(config.get("image_size"), list):  # JSON has no tuples
-        config["image_size"] = tuple(config["image_size"])
-    return ViTConfig(**config)
+        raise ValueError(
+            f"{where}: unknown {family.config_class.__name__} fields {unknown}; valid fields are {sorted(fields)}"
+        )
+    return family.config_class(**config)
 
 
-def load_pretrained(directory: str | Path) -> ViT:
-    """The `ViT` saved by `save_pretrained` (or exported by a pre-training run) in ``directory``."""
+def load_pretrained(directory: str | Path) -> AbstractBackbone:
+    """The backbone whose `encoder_files` are in ``directory`` (e.g. a pre-training run directory)."""
     directory = Path(directory)
     config_path, weights_path = directory / CONFIG_FILE, directory / WEIGHTS_FILE
     for path in (config_path, weights_path):
         if not path.is_file():
             raise FileNotFoundError(
-                f"{path} does not exist; expected a directory written by vitcore.save_pretrained or a "
-                "pre-training run (encoder.eqx + encoder.json)"
+                f"{path} does not exist; expected a directory holding vitcore.encoder_files (encoder.eqx + "
+                "encoder.json), e.g. a pre-training run"
             )
     config = config_from_json(json.loads(config_path.read_text()), where=str(config_path))
-    like = eqx.filter_eval_shape(ViT, config, key=jr.key(0))
+    like = eqx.filter_eval_shape(family_of(config).model_class, config, key=jr.key(0))
     return eqx.tree_deserialise_leaves(weights_path, like)

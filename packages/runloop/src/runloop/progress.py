@@ -1,7 +1,10 @@
-"""Progress accounting for a run: images/s, ETA, FLOPs spent and an energy/CO2 estimate.
+"""Progress accounting for a run: images/s, ETA, FLOPs spent and an energy/CO2 estimate, and the one progress
+line every loop prints::
 
-FLOPs spent = ``flops_per_step`` (measured once at the start with ``flopmeter``) x steps done in this process
-and before it. The CO2 estimate is ``flopmeter``'s energy model applied to this run's own wall time:
+    step 120/1000 | loss 0.6931 | 812.4 img/s | ETA 0:01:05 | 1.234e+12 FLOPs | 3.1e-06 kgCO2e
+
+FLOPs spent = ``flops_per_step`` (measured once, on the compiled step, with ``flopmeter``) x steps done in this
+process and before it. The CO2 estimate is ``flopmeter``'s energy model applied to this run's own wall time:
 energy = devices x watts x hours / 1000, kgCO2e = kWh x grid intensity of ``region``. Watts come from the
 ``hardware`` table (auto-detected for known accelerators) or ``watts``; with neither (e.g. a laptop CPU) the
 estimate is None and the line says so rather than guessing.
@@ -10,10 +13,12 @@ estimate is None and the line says so rather than guessing.
 from __future__ import annotations
 
 import dataclasses
-import importlib.util
 import time
 
+import flopmeter
 import jax
+
+__all__ = ["Co2Model", "Progress", "detect_hardware"]
 
 # Substrings of jax's device_kind -> flopmeter hardware table rows.
 _KNOWN_HARDWARE = (("H200", "h200-sxm"), ("H100", "h100-sxm"), ("A100", "a100-sxm4"), ("V100", "v100-sxm2"),
@@ -30,10 +35,6 @@ def detect_hardware() -> str | None:
     return None
 
 
-def _flopmeter_available() -> bool:
-    return importlib.util.find_spec("flopmeter") is not None
-
-
 @dataclasses.dataclass(frozen=True)
 class Co2Model:
     """Per-device power and grid intensity for the run's CO2 estimate (see module docstring)."""
@@ -44,18 +45,17 @@ class Co2Model:
 
     @classmethod
     def resolve(cls, *, hardware: str | None, watts: float | None, region: str, devices: int) -> Co2Model:
-        if watts is not None and watts <= 0:
+        """``watts`` wins over ``hardware``'s table row; unknown ``hardware``/``region`` names raise ValueError
+        (flopmeter lists the valid ones)."""
+        if watts is not None and not watts > 0:
             raise ValueError(f"watts={watts!r}; expected a power per device > 0 (or None)")
-        if not _flopmeter_available():
-            return cls(watts=watts, gco2e_per_kwh=None, devices=devices)
-        import flopmeter
-
         hardware = hardware or detect_hardware()
-        if watts is None and hardware is not None:
-            watts = flopmeter.hardware(hardware).watts
+        table_watts = None if hardware is None else flopmeter.hardware(hardware).watts  # checks the name too
+        watts = table_watts if watts is None else watts
         return cls(watts=watts, gco2e_per_kwh=flopmeter.region(region).gco2e_per_kwh, devices=devices)
 
     def kwh(self, seconds: float) -> float | None:
+        """Energy of ``seconds`` of this run on all its devices (None when the power is unknown)."""
         if self.watts is None:
             return None
         return self.devices * self.watts * seconds / 3600.0 / 1000.0
@@ -84,6 +84,11 @@ class Progress:
         self._t0 = time.perf_counter() if started_at is None else started_at  # a time.perf_counter() value
         self._timed_from: tuple[float, int] | None = None
         self._interval_from: tuple[float, int] | None = None
+
+    @property
+    def timing(self) -> bool:
+        """Whether throughput measurement has started (`mark_compiled` was called)."""
+        return self._timed_from is not None
 
     def mark_compiled(self, step: int) -> None:
         """Call after the first step finished: throughput is measured from here on."""
@@ -124,9 +129,9 @@ class Progress:
             "kg_co2e": self.co2.kg_co2e(self.seconds),
         }
 
-    def line(self, step: int, loss: float, r: dict[str, float | None]) -> str:
+    def line(self, step: int, loss: float | None, r: dict[str, float | None]) -> str:
         """The progress line for ``record(step)``'s result ``r``."""
-        parts = [f"step {step}/{self.total_steps}", f"loss {loss:.4f}"]
+        parts = [f"step {step}/{self.total_steps}", "loss -" if loss is None else f"loss {loss:.4f}"]
         parts.append("img/s -" if r["images_per_second"] is None else f"{r['images_per_second']:.1f} img/s")
         parts.append("ETA -" if r["eta_seconds"] is None else f"ETA {_hms(r['eta_seconds'])}")
         parts.append("FLOPs n/a" if r["flops"] is None else f"{r['flops']:.3e} FLOPs")

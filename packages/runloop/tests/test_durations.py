@@ -1,7 +1,7 @@
 """Duration conversion: closed forms from the study and rejected contradictions."""
 
 import pytest
-from sslmethods.durations import steps_to_epochs, steps_to_examples, to_steps
+from runloop.durations import steps_to_epochs, steps_to_examples, to_steps
 
 I1K = 1_281_167
 

@@ -24,10 +24,28 @@ import jax
 import numpy as np
 from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
-from .train_state import is_array_like
+__all__ = [
+    "DATA_AXIS",
+    "PARAM_MODES",
+    "batch_sharding",
+    "check_batch_size",
+    "initialize_distributed",
+    "is_array_like",
+    "make_mesh",
+    "put_batch",
+    "replicated",
+    "shard_state",
+    "state_shardings",
+]
 
 DATA_AXIS = "data"
-_PARAM_MODES = ("replicate", "fsdp")
+PARAM_MODES = ("replicate", "fsdp")
+
+
+def is_array_like(x: Any) -> bool:
+    """Arrays and ``jax.ShapeDtypeStruct`` (the leaves of an abstract state): what a checkpoint or a sharding
+    plan covers."""
+    return eqx.is_array(x) or isinstance(x, jax.ShapeDtypeStruct)
 
 
 def initialize_distributed(
@@ -76,6 +94,7 @@ def batch_sharding(mesh: Mesh) -> NamedSharding:
 
 
 def replicated(mesh: Mesh) -> NamedSharding:
+    """Every axis whole on every device."""
     return NamedSharding(mesh, PartitionSpec())
 
 
@@ -93,8 +112,8 @@ def _fsdp_spec(shape: tuple[int, ...], n: int) -> PartitionSpec:
 def state_shardings(state: Any, mesh: Mesh, params: str = "replicate") -> Any:
     """Shardings for every array of ``state`` (concrete or abstract), as a pytree matching
     ``eqx.filter(state, is_array_like)``."""
-    if params not in _PARAM_MODES:
-        raise ValueError(f"params={params!r}; expected one of {_PARAM_MODES}")
+    if params not in PARAM_MODES:
+        raise ValueError(f"params={params!r}; expected one of {PARAM_MODES}")
     n = mesh.devices.size
 
     def sharding(x: Any) -> NamedSharding:
@@ -123,7 +142,7 @@ def put_batch(batch: Mapping[str, np.ndarray], mesh: Mesh) -> dict[str, jax.Arra
         local = np.asarray(local)
         if local.dtype.kind in "USO":
             raise TypeError(f"batch[{name!r}] holds {local.dtype} values; only numeric arrays go to devices "
-                            "(tokenise captions on the host first, e.g. trainer.train(..., host_fn=...))")
+                            "(convert strings on the host first, e.g. in the task's prepare_batch)")
         if local.ndim == 0:
             raise ValueError(f"batch[{name!r}] is a scalar; expected a leading batch axis")
         check_batch_size(local.shape[0] * jax.process_count(), mesh)

@@ -1,0 +1,125 @@
+"""runloop: the one training engine every flopwise loop runs through (pre-training, segmentation, detection).
+
+A caller brings a pure step, an init function, a checkpointable data iterator and a config; runloop owns the run
+directory (config, lock, atomic files, typed records), the loop (sharded init, one compile, FLOPs of the compiled
+step, host syncs only at cadences, NaN guard, checkpoints, evals, stop on signal), resume (same-run check,
+fallback past an unreadable checkpoint, ``resume_from``), metrics (JSONL, TensorBoard, one progress line with
+images/s, FLOPs, ETA and CO2), sharding and durations.
+"""
+
+from . import (
+    atomic_files,
+    cadence,
+    checkpoints,
+    durations,
+    jsonable,
+    loop,
+    loop_config,
+    metrics_log,
+    nonfinite,
+    progress,
+    records,
+    run_directory,
+    run_lock,
+    sharding,
+    step_program,
+    stop_signal,
+    transforms,
+)
+from .atomic_files import json_bytes, write_bytes_atomic, write_files_atomic, write_json_atomic
+from .cadence import due
+from .checkpoints import Checkpointer, Restored, all_finite
+from .durations import steps_to_epochs, steps_to_examples, to_steps
+from .jsonable import to_jsonable
+from .loop import LoopResult, TrainTask, train
+from .loop_config import LoopConfig
+from .metrics_log import MetricsLog, read_metrics
+from .nonfinite import NonFiniteError, NonFiniteGuard, OptionNames
+from .progress import Co2Model, Progress, detect_hardware
+from .records import ENCODER_KINDS, EncoderInfo, FinetuneResult, PretrainSummary
+from .run_directory import RunDirectory, config_differences, holds_run, open_run
+from .run_lock import RunInUseError, RunLock
+from .sharding import (
+    batch_sharding,
+    check_batch_size,
+    initialize_distributed,
+    is_array_like,
+    make_mesh,
+    put_batch,
+    replicated,
+    shard_state,
+    state_shardings,
+)
+from .step_program import CompiledStep, abstract_state, compile_step, init_sharded
+from .stop_signal import StopSignal
+from .transforms import scale_by_tree, standard_promotion
+
+__all__ = [
+    "ENCODER_KINDS",
+    "Checkpointer",
+    "Co2Model",
+    "CompiledStep",
+    "EncoderInfo",
+    "FinetuneResult",
+    "LoopConfig",
+    "LoopResult",
+    "MetricsLog",
+    "NonFiniteError",
+    "NonFiniteGuard",
+    "OptionNames",
+    "PretrainSummary",
+    "Progress",
+    "Restored",
+    "RunDirectory",
+    "RunInUseError",
+    "RunLock",
+    "StopSignal",
+    "TrainTask",
+    "abstract_state",
+    "all_finite",
+    "atomic_files",
+    "batch_sharding",
+    "cadence",
+    "check_batch_size",
+    "checkpoints",
+    "compile_step",
+    "config_differences",
+    "detect_hardware",
+    "due",
+    "durations",
+    "holds_run",
+    "init_sharded",
+    "initialize_distributed",
+    "is_array_like",
+    "json_bytes",
+    "jsonable",
+    "loop",
+    "loop_config",
+    "make_mesh",
+    "metrics_log",
+    "nonfinite",
+    "open_run",
+    "progress",
+    "put_batch",
+    "read_metrics",
+    "records",
+    "replicated",
+    "run_directory",
+    "run_lock",
+    "scale_by_tree",
+    "shard_state",
+    "sharding",
+    "standard_promotion",
+    "state_shardings",
+    "step_program",
+    "steps_to_epochs",
+    "steps_to_examples",
+    "stop_signal",
+    "to_jsonable",
+    "to_steps",
+    "train",
+    "transforms",
+    "write_bytes_atomic",
+    "write_files_atomic",
+    "write_json_atomic",
+]

@@ -1,0 +1,167 @@
+"""The run directory: created only when a run starts, locked while it runs, and checked to be the same run on
+resume.
+
+``open_run(path, config, resume=...)`` is a context manager around a run's lifetime::
+
+    path/config.json    what defines the run (the caller's dict; written when the run starts)
+    path/run.lock       held while the run is open (`runloop.run_lock`)
+
+A new run refuses a directory that already holds one (``config.json``, checkpoints or metrics): nothing is
+overwritten. ``resume=True`` on a directory that holds no run is an error (there is nothing to continue). On
+resume, the recorded config is compared with the current one: every difference is listed as ``field: old ->
+new`` in one ValueError, except the fields the caller declares may change (``may_change``, dotted paths such as
+``"train.steps"``); the recorded config is then updated to the current values of those fields.
+
+Call ``open_run`` only after every cheap check of the run's arguments has passed (the directory is the first
+side effect). A new run that fails before it wrote anything durable (no checkpoint, no metrics record: e.g. its
+first batch had the wrong size) leaves no run behind, so the corrected command can simply be run again. In a
+multi-host run only the primary process (``jax.process_index() == 0``) locks and writes; pass ``primary=False``
+on the others.
+
+Example::
+
+    with open_run("runs/mae", {"model": "vit-b16", "steps": 1000}, resume=False) as run:
+        ... write into run.path
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import json
+from collections.abc import Collection, Iterator, Mapping
+from pathlib import Path
+from typing import Any
+
+from .atomic_files import write_json_atomic
+from .jsonable import to_jsonable
+from .run_lock import RunLock
+
+__all__ = ["CONFIG_FILE", "LOCK_FILE", "RunDirectory", "config_differences", "holds_run", "open_run"]
+
+CONFIG_FILE = "config.json"
+LOCK_FILE = "run.lock"
+_RUN_MARKERS = (CONFIG_FILE, "checkpoints", "metrics.jsonl")
+_ABSENT = "<absent>"
+
+
+@dataclasses.dataclass(frozen=True)
+class RunDirectory:
+    """An open run: ``path``, whether it was ``resumed``, its ``config`` (as JSON data) and whether this process
+    is the ``primary`` one (the one that writes files)."""
+
+    path: Path
+    resumed: bool
+    config: dict[str, Any]
+    primary: bool = True
+
+    @property
+    def checkpoints(self) -> Path:
+        return self.path / "checkpoints"
+
+    @property
+    def metrics(self) -> Path:
+        return self.path / "metrics.jsonl"
+
+
+def holds_run(path: str | Path) -> bool:
+    """True when ``path`` holds a run's files (config, checkpoints or metrics)."""
+    return any((Path(path) / name).exists() for name in _RUN_MARKERS)
+
+
+def _flatten(value: Any, prefix: str = "") -> dict[str, Any]:
+    if isinstance(value, dict) and value:
+        out: dict[str, Any] = {}
+        for key, item in value.items():
+            out.update(_flatten(item, f"{prefix}.{key}" if prefix else str(key)))
+        return out
+    return {prefix: value}
+
+
+def config_differences(recorded: Mapping[str, Any], current: Mapping[str, Any],
+                       may_change: Collection[str] = ()) -> list[str]:
+    """``"field: old -> new"`` for every leaf (dotted path) that differs, except those in ``may_change``."""
+    old, new = _flatten(to_jsonable(dict(recorded))), _flatten(to_jsonable(dict(current)))
+    out = []
+    for key in sorted(set(old) | set(new)):
+        if key in may_change:
+            continue
+        a, b = old.get(key, _ABSENT), new.get(key, _ABSENT)
+        if a != b:
+            out.append(f"{key}: {a if a is _ABSENT else json.dumps(a)} -> {b if b is _ABSENT else json.dumps(b)}")
+    return out
+
+
+def _check_resumable(path: Path, config: dict[str, Any], may_change: Collection[str], resume_flag: str) -> None:
+    config_path = path / CONFIG_FILE
+    try:
+        recorded = json.loads(config_path.read_text())
+    except json.JSONDecodeError as error:
+        raise ValueError(f"{config_path} is not a valid run config ({error})") from None
+    differences = config_differences(recorded, config, may_change)
+    if differences:
+        raise ValueError(
+            f"{resume_flag}: {path} holds a different run; these settings differ from the recorded ones "
+            f"(recorded -> now): {'; '.join(differences)}. Resume with the recorded settings, or start a new run "
+            "in another directory"
+        )
+
+
+def _check_start(path: Path, resume: bool, resume_flag: str) -> None:
+    if resume and not (path / CONFIG_FILE).is_file():
+        what = "does not exist" if not path.exists() else f"holds no run ({CONFIG_FILE} missing)"
+        raise ValueError(f"{resume_flag}: {path} {what}; there is nothing to resume. Drop {resume_flag} to start "
+                         "a new run there")
+    if not resume and holds_run(path):
+        raise ValueError(f"{path} already holds a run; pass {resume_flag} to continue it, or choose another "
+                         "directory")
+
+
+@contextlib.contextmanager
+def open_run(path: str | Path, config: Mapping[str, Any], *, resume: bool, may_change: Collection[str] = (),
+             primary: bool = True, resume_flag: str = "resume=True") -> Iterator[RunDirectory]:
+    """Starts (``resume=False``) or continues (``resume=True``) the run in ``path``; yields a `RunDirectory`
+    and releases the lock on exit. ``config`` must be JSON data (strict conversion: TypeError otherwise).
+    ``resume_flag`` is how the caller's users spell "resume" (e.g. ``"--resume"``), used in errors."""
+    path = Path(path)
+    current = to_jsonable(dict(config), CONFIG_FILE)
+    _check_start(path, resume, resume_flag)
+    if not primary:
+        yield RunDirectory(path, resume, current, primary=False)
+        return
+    existed, discarded = path.exists(), False
+    path.mkdir(parents=True, exist_ok=True)
+    try:
+        with RunLock(path / LOCK_FILE):
+            _check_start(path, resume, resume_flag)  # again, under the lock: another process may have started
+            if resume:
+                _check_resumable(path, current, may_change, resume_flag)
+            before = {p.name for p in path.iterdir()}
+            write_json_atomic(path / CONFIG_FILE, current)
+            try:
+                yield RunDirectory(path, resume, current)
+            except BaseException:
+                discarded = not resume and _discard_unstarted(path, before)
+                raise
+    finally:
+        if (discarded or not (path / CONFIG_FILE).exists()) and not existed and not any(path.iterdir()):
+            path.rmdir()  # a directory this call created for a run that never started
+
+
+def _is_empty(path: Path) -> bool:
+    return (path.is_dir() and not any(path.iterdir())) or (path.is_file() and path.stat().st_size == 0)
+
+
+def _discard_unstarted(path: Path, before: set[str]) -> bool:
+    """Removes the files of a new run that failed before writing anything durable (see the module docstring);
+    returns whether it did."""
+    new = [p for p in path.iterdir() if p.name not in before | {CONFIG_FILE, LOCK_FILE}]
+    if not all(_is_empty(p) for p in new):
+        return False
+    for p in new:
+        if p.is_dir():
+            p.rmdir()
+        else:
+            p.unlink()
+    (path / CONFIG_FILE).unlink(missing_ok=True)
+    return True

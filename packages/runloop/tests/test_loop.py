@@ -1,0 +1,165 @@
+"""The engine end to end on the toy task: one compile, FLOPs of that executable, no per-step host sync, sharded
+init, the NaN guard (hint, skip cap, last good checkpoint), stop and resume (also past an unreadable checkpoint)."""
+
+import dataclasses
+import glob
+import json
+import sys
+from pathlib import Path
+
+import equinox as eqx
+import jax
+import jax.monitoring
+import jax.numpy as jnp
+import numpy as np
+import pytest
+from jax.sharding import PartitionSpec
+
+sys.path.insert(0, str(Path(__file__).parent))
+import _toys  # noqa: E402
+from _toys import ArrayData, arrays, task  # noqa: E402
+from runloop import LoopConfig, NonFiniteError, OptionNames, TrainTask, open_run, read_metrics, train  # noqa: E402
+
+QUIET = {"print_progress": False, "measure_flops": False}
+CLI = OptionNames(skip_nonfinite="--skip-nonfinite", resume="--resume", resume_from="--resume-from STEP")
+
+
+def _train(path, cfg, data=None, *, resume=False, **kwargs):
+    with open_run(path, {"toy": 1}, resume=resume) as run:
+        return train(kwargs.pop("task", None) or task(), data or ArrayData(), cfg, run, log=lambda s: None,
+                     **kwargs)
+
+
+class MatmulData(ArrayData):
+    def batch_at(self, index):
+        return {"x": np.random.default_rng(index).normal(size=(64, 256)).astype(np.float32)}
+
+
+def _matmul_task(counter):
+    def init():
+        return {"w": jnp.eye(256, dtype=jnp.float32)}
+
+    def step(state, batch):  # plain gradient descent on mean((x @ w)^2): the matmuls dominate the FLOPs
+        counter.append(1)
+        loss, grad = jax.value_and_grad(lambda w: jnp.mean(jnp.square(batch["x"] @ w)))(state["w"])
+        return {"w": state["w"] - 1e-3 * grad}, {"loss": loss}
+
+    return TrainTask(init=init, step=step)
+
+
+def test_step_compiled_once_and_its_flops_measured(tmp_path):
+    traces, compiles = [], []
+    jax.monitoring.register_event_duration_secs_listener(
+        lambda name, _, **kw: compiles.append(kw.get("fun_name")) if name.endswith("backend_compile_duration")
+        else None)
+    cfg = LoopConfig(steps=12, batch_size=64, log_every=3, checkpoint_every=4, print_progress=False)
+    result = _train(tmp_path, cfg, MatmulData(), task=_matmul_task(traces))
+    assert len(traces) == 1 and compiles.count("jit(runloop_step)") == 1
+    # The executable that ran, over its 4 devices: forward x @ w and the weight gradient x.T @ g, 2 * 64 * 256 * 256
+    # FLOPs each (a forward-only count would be half); element-wise work adds < 5%.
+    matmuls = 2 * (2 * 64 * 256 * 256)
+    assert matmuls <= result.flops_per_step <= 1.05 * matmuls, result.cost
+    assert result.cost.num_devices == 4 and result.total_flops == result.flops_per_step * 12 and result.completed
+
+
+def test_no_host_sync_per_step(tmp_path, monkeypatch):
+    calls = []
+    real = jax.device_get
+    monkeypatch.setattr(jax, "device_get", lambda x: calls.append(1) or real(x))
+    cfg = LoopConfig(steps=24, batch_size=8, log_every=12, checkpoint_every=24, **QUIET)
+    result = _train(tmp_path, cfg)
+    # two log syncs (12, 24), one finite check before the final checkpoint; nothing per step
+    assert result.step == 24 and len(calls) == 3, len(calls)
+
+
+def test_init_is_sharded_by_one_jit(tmp_path):
+    calls = []
+
+    def init():
+        calls.append(1)
+        return _toys.init(0)
+
+    cfg = LoopConfig(steps=1, batch_size=8, param_sharding="fsdp", checkpoint_every=10, **QUIET)
+    result = _train(tmp_path, cfg, task=task(init=init))
+    weight = result.state.model.weight  # (8, 16): split along its 16 columns, 4 per device
+    assert weight.sharding.spec == PartitionSpec(None, "data")
+    assert {s.data.shape for s in weight.addressable_shards} == {(8, 4)}
+    assert len(calls) == 2  # traced once for shapes (eval_shape), once inside the jit: never run eagerly
+
+
+def test_nonfinite_step_names_the_step_the_good_checkpoint_and_the_flags(tmp_path):
+    # batches 0-3 normal, 4-5 diverged (loss ~1e12, finite), 6 NaN: checkpoint 6 is not "good", 4 is
+    cfg = LoopConfig(steps=10, batch_size=8, log_every=1, checkpoint_every=2, option_names=CLI, **QUIET)
+    with pytest.raises(NonFiniteError, match=r"at step 7 \(.*loss=nan\); last good checkpoint: .*checkpoints/4 "
+                                             r"\(step 4, loss .*\)\. .* --resume --resume-from 4, or pass "
+                                             r"--skip-nonfinite .*at most 10 in a row"):
+        _train(tmp_path, cfg, ArrayData(scale_from=4, nan_from=6))
+    records = read_metrics(tmp_path / "metrics.jsonl")
+    assert [r["step"] for r in records] == [1, 2, 3, 4, 5, 6]  # nothing logged for the bad step
+
+
+def test_skip_mode_drops_updates_and_caps_consecutive_skips(tmp_path):
+    cfg = LoopConfig(steps=6, batch_size=8, log_every=3, checkpoint_every=3, on_nonfinite="skip", **QUIET)
+    spoiled = ArrayData()
+    spoiled.batch_at = lambda i, base=spoiled.batch_at: base(i) if i != 2 else ArrayData(nan_from=0).batch_at(i)
+    result = _train(tmp_path / "one", cfg, spoiled)
+    assert (result.step, result.skipped_steps, int(result.state.step)) == (6, 1, 6)
+    capped = LoopConfig(steps=50, batch_size=8, log_every=25, checkpoint_every=2, on_nonfinite="skip",
+                        max_consecutive_skips=3, option_names=CLI, **QUIET)
+    data = ArrayData(nan_from=4)
+    with pytest.raises(NonFiniteError, match=r"3 non-finite steps in a row at step 5 .* with --skip-nonfinite: the "
+                                             r"run is not recovering; last good checkpoint: .*checkpoints/4"):
+        _train(tmp_path / "capped", capped, data)
+    assert data.index <= 4 + 3  # stopped within the cap, not after log_every=25 steps
+
+
+def test_stop_and_resume_past_an_unreadable_checkpoint_match_an_uninterrupted_run(tmp_path):
+    cfg = LoopConfig(steps=9, batch_size=8, log_every=2, checkpoint_every=2, keep_checkpoints=3, **QUIET)
+    reference = _train(tmp_path / "ref", cfg)
+    stopped = _train(tmp_path / "run", cfg, stop=lambda step: step == 7)
+    assert (stopped.status, stopped.step) == ("preempted", 7)
+    for name in glob.glob(str(tmp_path / "run" / "checkpoints" / "7" / "state" / "**" / "d" / "*"), recursive=True):
+        with open(name, "r+b") as f:
+            f.truncate(8)
+    with pytest.warns(RuntimeWarning, match=r"checkpoints/7 is unreadable .*falling back to .*checkpoints/6"):
+        resumed = _train(tmp_path / "run", cfg, resume=True)
+    assert resumed.completed and resumed.step == 9
+    for a, b in zip(arrays(reference.state), arrays(resumed.state), strict=True):
+        np.testing.assert_array_equal(a, b)
+    assert resumed.recent_losses == reference.recent_losses and resumed.final_loss == reference.final_loss
+    steps = [r["step"] for r in read_metrics(tmp_path / "run" / "metrics.jsonl")]
+    assert steps == [2, 4, 6, 8, 9]  # the record of step 7 (lost checkpoint) was dropped on resume
+    config = json.loads((tmp_path / "run" / "config.json").read_text())
+    assert config == {"toy": 1}
+    # --resume-from an older kept checkpoint: the newer ones are dropped and the same steps are redone
+    again = _train(tmp_path / "run", dataclasses.replace(cfg, resume_from=6), resume=True)
+    assert again.step == 9 and all(np.array_equal(a, b) for a, b in zip(arrays(reference.state), arrays(again.state),
+                                                                          strict=True))
+    with pytest.raises(ValueError, match="resume_from=2 needs a resumed run"):
+        _train(tmp_path / "new", LoopConfig(steps=2, batch_size=8, resume_from=2, **QUIET))
+
+
+def test_config_errors_come_before_any_side_effect():
+    with pytest.raises(ValueError, match="log_every=0"):
+        LoopConfig(steps=2, batch_size=8, log_every=0)
+    with pytest.raises(ValueError, match="on_nonfinite='ignore'"):
+        LoopConfig(steps=2, batch_size=8, on_nonfinite="ignore")
+    with pytest.raises(ValueError, match="tpu-v9"):
+        LoopConfig(steps=2, batch_size=8, hardware="tpu-v9")
+    with pytest.raises(ValueError, match="watts=-1"):
+        LoopConfig(steps=2, batch_size=8, watts=-1.0)
+    assert eqx.tree_equal(LoopConfig(steps=2, batch_size=8).option_names, OptionNames())
+
+
+class ShortData(ArrayData):
+    def __next__(self):
+        if self.index >= 3:
+            raise StopIteration
+        return super().__next__()
+
+
+def test_data_that_runs_out_is_a_clear_error(tmp_path):
+    with pytest.raises(ValueError, match="the data iterator ran out after 3 of 5 steps; use a repeating pipeline"):
+        _train(tmp_path, LoopConfig(steps=5, batch_size=8, **QUIET), ShortData())
+    with pytest.raises(TypeError, match=r"data=list lacks \['__next__', 'get_state', 'set_state'\]"):
+        _train(tmp_path / "b", LoopConfig(steps=5, batch_size=8, **QUIET), [{"x": 1}])

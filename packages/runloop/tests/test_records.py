@@ -1,0 +1,65 @@
+"""Typed run records: JSON round trip with today's keys, and range checks that name the file."""
+
+import json
+
+import pytest
+from runloop import EncoderInfo, FinetuneResult, PretrainSummary
+
+
+def _summary(**kw):
+    base = dict(method="mae", model="vit-test", dataset="fmnist_objects", status="completed", steps=10, batch_size=8,
+                flops_per_step=2.0e9, total_flops=2.0e10)
+    return PretrainSummary(**{**base, **kw})
+
+
+def _result(**kw):
+    base = dict(dataset="tiny", miou=0.5, aacc=0.75, iou=[0.5, None], finetune_flops=6.0, finetune_flops_per_step=2.0,
+                finetune_flops_all_runs=12.0, finetune_macs_per_step=1.0, steps=3, warmup_steps=1, batch_size=4,
+                image_size=32, lr=1e-3, wd=0.05, seeds=[0], per_seed_miou=[0.5], eval_mode="center_crop",
+                eval_split="test", num_classes=2, encoder=EncoderInfo(kind="scratch", model="vit-test",
+                                                                      pretrain_flops=0.0, pretrain_steps=0))
+    return FinetuneResult(**{**base, **kw})
+
+
+def test_round_trips_keep_the_json_keys(tmp_path):
+    summary = _summary(knn=[{"step": 10, "knn_top1": 0.25}], final_metrics={"loss": 0.5})
+    summary.write(tmp_path / "summary.json")
+    data = json.loads((tmp_path / "summary.json").read_text())
+    assert data["total_flops"] == 2.0e10 and data["knn"] == [{"step": 10, "knn_top1": 0.25}]
+    assert PretrainSummary.read(tmp_path / "summary.json") == summary
+    result = _result()
+    data = result.to_json()
+    assert "grid" not in data and data["encoder"]["kind"] == "scratch" and data["iou"] == [0.5, None]
+    assert FinetuneResult.from_json(json.loads(json.dumps(data))) == result
+    with_grid = _result(grid=[{"lr": 1e-3, "wd": 0.05, "miou": 0.5}])
+    assert FinetuneResult.from_json(with_grid.to_json()).grid == with_grid.grid
+
+
+@pytest.mark.parametrize(("change", "message"), [
+    ({"miou": 5.0}, r"miou=5.0; expected a value in \[0, 1\]"),
+    ({"finetune_flops": -1.0}, r"finetune_flops=-1.0; expected a value in \[0, inf\]"),
+    ({"iou": [1.5]}, r"iou\[0\]=1.5"),
+    ({"per_seed_miou": [0.5, 0.4]}, "one mIoU per seed"),
+])
+def test_out_of_range_results_name_the_file(tmp_path, change, message):
+    path = tmp_path / "result.json"
+    path.write_text(json.dumps({**_result().to_json(), **change}))
+    with pytest.raises(ValueError, match=rf"{path} is not a valid fine-tuning result \(.*{message}"):
+        FinetuneResult.read(path)
+
+
+def test_summary_checks(tmp_path):
+    with pytest.raises(ValueError, match=r"total_flops=10000000000.0; expected flops_per_step x steps = "
+                                         r"2000000000.0 x 10"):
+        _summary(total_flops=1.0e10)
+    with pytest.raises(ValueError, match="status='done'"):
+        _summary(status="done")
+    path = tmp_path / "summary.json"
+    path.write_text(json.dumps({"method": "mae", "model": "vit-test"}))
+    with pytest.raises(ValueError, match=r"not a valid pre-training summary \(missing fields \['dataset', 'status'"):
+        PretrainSummary.read(path)
+    path.write_text(json.dumps({**_summary().to_json(), "flops": 1}))
+    with pytest.raises(ValueError, match=r"unknown fields \['flops'\]"):
+        PretrainSummary.read(path)
+    with pytest.raises(ValueError, match="a scratch encoder has 0 pre-training FLOPs"):
+        EncoderInfo(kind="scratch", pretrain_flops=None)
