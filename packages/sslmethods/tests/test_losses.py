@@ -5,7 +5,6 @@ import math
 
 import jax
 import jax.numpy as jnp
-import jaxtyping
 import numpy as np
 import pytest
 from jax.sharding import NamedSharding, PartitionSpec
@@ -19,15 +18,6 @@ def rng():
     """A fresh generator per test, so a test's values do not depend on which tests ran before it."""
     return np.random.default_rng(0)
 
-
-@pytest.fixture
-def without_jaxtyping():
-    """Turns the test hook's jaxtyping + beartype checks off, so a call reaches the library's own input checks
-    (what a user who does not run jaxtyping sees)."""
-    before = jaxtyping.config.jaxtyping_disable
-    jaxtyping.config.update("jaxtyping_disable", True)
-    yield
-    jaxtyping.config.update("jaxtyping_disable", before)
 
 
 def _f32(x):

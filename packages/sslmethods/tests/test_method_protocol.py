@@ -8,7 +8,6 @@ from typing import ClassVar
 import flopmeter
 import jax
 import jax.numpy as jnp
-import jaxtyping
 import numpy as np
 import pytest
 import sslmethods
@@ -18,14 +17,6 @@ from sslmethods.method import AbstractMethod
 TINY = vitcore.get_config("vit-test", width=32, depth=1, num_heads=2)
 NAMES = tuple(f"class {i}" for i in range(10))
 
-
-@pytest.fixture
-def without_jaxtyping():
-    """Turns the test hook's jaxtyping + beartype checks off, so a call reaches the library's own checks."""
-    before = jaxtyping.config.jaxtyping_disable
-    jaxtyping.config.update("jaxtyping_disable", True)
-    yield
-    jaxtyping.config.update("jaxtyping_disable", before)
 
 
 def _host_batch(b: int = 3) -> dict[str, np.ndarray]:

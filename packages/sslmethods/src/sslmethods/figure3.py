@@ -13,8 +13,9 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
+from runloop import write_bytes_atomic, write_json_atomic
+
 from .presets import STUDY_BATCH_SIZE
-from .run_files import write_bytes_atomic, write_json_atomic
 from .step_cost import profile
 
 __all__ = ["MODELS", "ROWS", "bar_chart", "decoder_blocks_share", "label", "markdown", "table", "write"]

@@ -17,12 +17,13 @@ from typing import Any
 import equinox as eqx
 import flopmeter
 import jax
+from runloop import is_array_like
 
 from .method import AbstractMethod
 from .optim import OptimConfig, make_optimizer
 from .recipes import build_method
 from .step import make_step_fn
-from .train_state import abstract_train_state, decay_mask, is_array_like
+from .train_state import abstract_train_state, decay_mask
 
 __all__ = ["profile", "step_cost"]
 
