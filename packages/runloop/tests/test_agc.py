@@ -95,5 +95,5 @@ def test_agc_composes_with_masked_and_needs_params():
     assert not np.allclose(np.asarray(updates["conv"]), -np.asarray(grads["conv"]))
     with pytest.raises(ValueError, match="adaptive_grad_clip needs params"):
         adaptive_grad_clip(0.05).update(grads, optax.EmptyState())
-    with pytest.raises(ValueError, match="clipping=0"):
-        adaptive_grad_clip(0)
+    with pytest.raises(ValueError, match="clipping=0.0"):
+        adaptive_grad_clip(0.0)
