@@ -3,6 +3,8 @@
     python tools/pretrain.py --method dino --model vit-test --dataset fmnist_objects --steps 50 --batch 64
     python tools/pretrain.py --method mae --model vit-b16 --dataset /data/imagenet/1.0.0 --preset paper:i1k \\
         --steps 250000 --batch 4096 --out runs/mae-b16 --resume
+    python tools/pretrain.py --method mae --model vit-test --dataset fmnist_objects --steps 50 --batch 64 \\
+        --set optim.lr=1e-3 method.mask_ratio=0.65 method.decoder=mae-decoder-tiny
 
 Writes config.json, metrics.jsonl, checkpoints/, encoder.eqx/.json and summary.json under --out. The embedded
 Fashion-MNIST sets are built on first use; other datasets are a name built by tools/build_dataset.py or a TFDS
@@ -21,7 +23,7 @@ def main(argv: list[str] | None = None) -> dict:
     import jax
     import sslmethods
     import vitcore
-    from sslmethods import presets, recipes, sharding, trainer
+    from sslmethods import overrides, presets, recipes, sharding, trainer
     from sslmethods.data import PretrainData, pretrain_loader
 
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -43,7 +45,13 @@ def main(argv: list[str] | None = None) -> dict:
     p.add_argument("--skip-nonfinite", action="store_true", help="drop non-finite updates instead of stopping")
     p.add_argument("--hardware", default=None, help="flopmeter hardware name for the CO2 estimate")
     p.add_argument("--watts", type=float, default=None, help="watts per device for the CO2 estimate")
+    p.add_argument("--set", nargs="+", default=[], metavar="SECTION.FIELD=VALUE",
+                   help="override any method./optim./model. field, e.g. optim.lr=1e-3 method.mask_ratio=0.65")
     args = p.parse_args(argv)
+    try:  # before anything is built: an unknown field or a wrong type names the field and the valid ones
+        chosen = overrides.parse_overrides(args.set, sslmethods.METHODS[args.method])
+    except ValueError as error:
+        p.error(f"--set {error}")
 
     sharding.initialize_distributed()
     try:
@@ -57,11 +65,11 @@ def main(argv: list[str] | None = None) -> dict:
     out = args.out or f"runs/{args.method}-{args.model}-{Path(args.dataset).name}"
     if not args.resume and (Path(out) / "checkpoints").exists():
         p.error(f"--out {out} already holds a run; pass --resume to continue it or choose another --out")
-    method, optim = recipes.build_method(
-        args.method, args.model, preset=args.preset, total_steps=args.steps, image_size=args.image_size,
-        method_overrides=recipes.dataset_overrides(args.method, directory))
-    image_size = vitcore.get_config(args.model, **({"image_size": args.image_size} if args.image_size else {}))
-    size = image_size.image_size if isinstance(image_size.image_size, int) else image_size.image_size[0]
+    kwargs = chosen.build_kwargs()
+    kwargs["method_overrides"] = recipes.dataset_overrides(args.method, directory) | kwargs["method_overrides"]
+    method, optim = recipes.build_method(args.method, args.model, preset=args.preset, total_steps=args.steps,
+                                         image_size=args.image_size, **kwargs)
+    size = vitcore.config.image_hw(method.backbone.image_size)[0]  # --image-size or model.image_size win
     data = iter(pretrain_loader(PretrainData(str(directory), batch_size=args.batch, image_size=size,
                                              seed=args.seed, worker_count=args.workers)))
     cfg = trainer.TrainConfig(
@@ -73,7 +81,8 @@ def main(argv: list[str] | None = None) -> dict:
     summary, _ = trainer.train(
         method, optim, data, cfg, knn=knn, host_fn=recipes.host_fn(method),
         run_info={"method": args.method, "model": args.model, "dataset": args.dataset, "preset": args.preset,
-                  "dataset_dir": str(directory), "devices": jax.device_count(), "method_repr": repr(method)})
+                  "dataset_dir": str(directory), "devices": jax.device_count(), "method_repr": repr(method),
+                  "overrides": list(chosen.assignments())})
     print(json.dumps(summary, indent=2, default=str))
     return summary
 
