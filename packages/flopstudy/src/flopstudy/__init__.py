@@ -26,7 +26,7 @@ from flopstudy.hardware_cost import (
     throughput_model,
 )
 from flopstudy.loaded_results import LoadedResults, Problem
-from flopstudy.loading import load_results, read_results_file, write_results_csv
+from flopstudy.loading import load_results, read_results_file, write_results_csv, write_results_jsonl
 from flopstudy.planner import Option, Plan, plan, rank_options
 from flopstudy.report import ReportOptions, write_report
 from flopstudy.results import COLUMNS, REQUIRED_COLUMNS, STATUS_DONE, Column, CurveKey, ResultRow
@@ -95,4 +95,5 @@ __all__ = [
     "throughput_model",
     "write_report",
     "write_results_csv",
+    "write_results_jsonl",
 ]

@@ -24,7 +24,8 @@ import typing
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-__all__ = ["SECTIONS", "Overrides", "check_overrides", "field_types", "parse_overrides"]
+__all__ = ["SECTIONS", "Overrides", "check_fields", "check_overrides", "field_types", "parse_overrides",
+           "parse_value"]
 
 SECTIONS = ("method", "optim", "model")
 RUN_FIELDS = ("backbone", "total_steps")  # a method's fields that the run sets, never an override
@@ -117,7 +118,9 @@ def _coerce(value: Any, tp: Any) -> tuple[bool, Any]:
     return True, value  # an annotation this checker does not model (e.g. a dtype alias): the class checks it
 
 
-def _literal(text: str) -> Any:
+def parse_value(text: str) -> Any:
+    """Command-line text as a Python value: a literal (``1e-3``, ``(1, 2)``, ``'a'``), ``none``/``null`` -> None,
+    ``true``/``false`` -> bool, anything else the text itself."""
     lowered = text.strip().lower()
     if lowered in ("none", "null"):
         return None
@@ -133,12 +136,20 @@ def _owner_name(section: str, method_cls: type) -> str:
     return {"method": method_cls.__name__, "optim": "OptimConfig", "model": "ViTConfig"}[section]
 
 
-def _check_one(section: str, name: str, value: Any, fields: Mapping[str, Any], method_cls: type, *,
+def check_fields(owner: type, values: Mapping[str, Any], *, where: str, skip: Sequence[str] = ()) -> dict[str, Any]:
+    """``values`` checked against dataclass ``owner``'s init fields (less ``skip``) and coerced (int -> float
+    for a float field, lists -> tuples). ValueError naming ``where.name`` for an unknown name (with the valid
+    ones) or a value of the wrong type. Any config made of plain values can be typed this way."""
+    hints = typing.get_type_hints(owner)
+    fields = {f.name: hints.get(f.name, Any) for f in dataclasses.fields(owner) if f.init and f.name not in skip}
+    return {name: _check_one(where, name, value, fields, owner.__name__) for name, value in values.items()}
+
+
+def _check_one(section: str, name: str, value: Any, fields: Mapping[str, Any], owner: str, *,
                text: str | None = None) -> Any:
     where = f"{section}.{name}"
     if name not in fields:
-        raise ValueError(f"{where}: not a field of {_owner_name(section, method_cls)}; valid fields: "
-                         f"{', '.join(sorted(fields))}")
+        raise ValueError(f"{where}: not a field of {owner}; valid fields: {', '.join(sorted(fields))}")
     tp = fields[name]
     ok, coerced = _coerce(value, tp)
     if not ok and text is not None and _coerce(text, tp)[0]:
@@ -157,7 +168,8 @@ def check_overrides(values: Mapping[str, Mapping[str, Any]], method_cls: type) -
         if section not in SECTIONS:
             raise ValueError(f"{section!r}: not an override section; expected one of {', '.join(SECTIONS)}")
         fields = field_types(section, method_cls)
-        out[section] = {name: _check_one(section, name, value, fields, method_cls) for name, value in entries.items()}
+        owner = _owner_name(section, method_cls)
+        out[section] = {name: _check_one(section, name, value, fields, owner) for name, value in entries.items()}
     return Overrides(**out)
 
 
@@ -177,5 +189,6 @@ def parse_overrides(items: Sequence[str], method_cls: type) -> Overrides:
         if name in out[section]:
             raise ValueError(f"{section}.{name} is given twice; give each field once")
         fields = field_types(section, method_cls)
-        out[section][name] = _check_one(section, name, _literal(text), fields, method_cls, text=text)
+        out[section][name] = _check_one(section, name, parse_value(text), fields, _owner_name(section, method_cls),
+                                        text=text)
     return Overrides(**out)
