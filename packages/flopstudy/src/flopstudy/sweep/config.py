@@ -270,5 +270,8 @@ def load_sweep(config: Any, overrides: Sequence[str] = ()) -> SweepSpec:
     if overrides:
         apply_overrides(config, overrides)
     sweep = sweep_from_mapping(config.to_dict())
+    # with_defaults' empty entries (also of methods an override dropped) are no settings
+    sweep = dataclasses.replace(sweep, per_method={k: v for k, v in sweep.per_method.items()
+                                                   if v != MethodSettings()})
     _check_names(sweep)
     return sweep

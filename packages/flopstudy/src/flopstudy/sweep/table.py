@@ -8,10 +8,10 @@ twice gives byte-identical ``results.csv`` and ``results.jsonl`` (flopstudy's sc
 Status of a row: "done" (the seed's score is in the task result), "failed" (the run or the task recorded an
 error, in ``error``), "running" (a live executor holds the run's claim) or "pending". Columns filled: every axis;
 FLOPs per step (whole program, measured on the compiled step; per device = whole / devices, data parallel),
-device count, batch, encoder parameters, total pre-training FLOPs (per step x steps; 0 for scratch), fine-tuning
-FLOPs (one run of the chosen configuration), pre-training wall time and the device it ran on, MFU where the device
-has a datasheet peak in flopmeter's table, the study's CO2 model (`Co2Settings`) and the local estimate when the
-trainer had a power figure, final loss and kNN accuracy, the score. Extra columns: ``run_id``, ``task_id``,
+device count, batch, encoder parameters, total pre-training FLOPs (per step x steps once pre-training finished;
+0 for scratch), fine-tuning FLOPs (one run of the chosen configuration), pre-training wall time and the device it
+ran on, MFU where the device has a datasheet peak in flopmeter's table, the study's CO2 model (`Co2Settings`) and
+the local estimate when the trainer had a power figure, final loss and kNN accuracy, the score. Extra columns: ``run_id``, ``task_id``,
 ``budget``, ``budget_unit`` and the task's own (e.g. ``finetune_lr``, ``finetune_wd``).
 """
 
@@ -60,7 +60,8 @@ def _upstream(rd: RunDir, flops: dict[str, Any] | None) -> dict[str, Any]:
     devices = summary.get("devices")
     out: dict[str, Any] = {
         "pretrain_steps": steps, "pretrain_batch": run.batch, "params": (flops or {}).get("params"),
-        "flops_per_step": per_step, "pretrain_flops": per_step * steps if per_step and steps else None,
+        "flops_per_step": per_step,
+        "pretrain_flops": per_step * steps if per_step and steps and rd.summary_file.exists() else None,
         "num_devices": devices, "flops_per_step_per_device": per_step / devices if per_step and devices else None,
         "pretrain_seconds": summary.get("wall_seconds"), "local_kwh": summary.get("energy_kwh"),
         "local_kg_co2e": summary.get("kg_co2e"),
@@ -88,7 +89,8 @@ def _task_rows(rd: RunDir, task: TaskSpec, seeds: tuple[int, ...], base: dict[st
     scores = dict(result.scores) if result is not None else {}
     rows = []
     for seed in sorted(set(seeds) | set(scores)):
-        row = base | {"task": task.label, "task_id": task.task_id, "seed": seed, "score_metric": kind.score_metric}
+        row = base | {"task": task.label, "task_id": task.task_id, "seed": seed, "score_metric": kind.score_metric,
+                      "score": None}
         if result is not None:
             row |= {"finetune_flops": result.finetune_flops, **result.extras}
         if seed in scores:
