@@ -110,9 +110,12 @@ def read_log(path: str | Path) -> list[tuple[str, str]]:
     return [tuple(line.split()[:2]) for line in Path(path).read_text().splitlines()]
 
 
-def race(config: dict, out: str, log_path: str, workers: int) -> None:
-    """One racing executor (a spawned process's target): runs the sweep with fake stages."""
+def race(config: dict, out: str, log_path: str, workers: int, sleep: float, barrier: object) -> None:
+    """One racing executor (a spawned process's target): waits for the others at ``barrier``, then runs the
+    sweep with fake stages taking ``sleep`` seconds each."""
     from flopstudy.sweep import LocalExecutor, load_sweep, run_sweep
 
-    run_sweep(load_sweep(config), out, executor=LocalExecutor(workers=workers),
-              stages=FakeStages(log_path, sleep=0.05), poll_seconds=0.2, log=lambda m: None)
+    sweep = load_sweep(config)
+    barrier.wait()
+    run_sweep(sweep, out, executor=LocalExecutor(workers=workers), stages=FakeStages(log_path, sleep=sleep),
+              poll_seconds=0.2, log=lambda m: None)
