@@ -103,7 +103,8 @@ def test_unknown_top_level_keys_and_tasks_are_errors():
     with pytest.raises(ValueError, match=r"config.tasks.detection: not a task; valid tasks: segmentation"):
         load_sweep(_sweep(tasks={"detection": {}}))
     with pytest.raises(ValueError, match=r"two entries of the sweep give the same run mae \(mask_ratio=0.75\)"):
-        expand(load_sweep(_sweep(per_method={"mae": {"variants": ("method.mask_ratio=0.75", "method.mask_ratio=.75")}})))
+        variants = ("method.mask_ratio=0.75", "method.mask_ratio=.75")
+        expand(load_sweep(_sweep(per_method={"mae": {"variants": variants}})))
 
 
 def test_demo_config_and_its_overrides():
@@ -123,7 +124,8 @@ def test_paper_configs_load_and_expand_to_the_studys_grid(arg):
     sweep = load_sweep(f"{CONFIGS / 'paper.py'}:{arg}")
     runs = expand(sweep).runs
     budgets = {"jft": (4, 3, 5), "align": (4, 4, 5)}.get(arg, (1, 1, 1))  # (all, dino, mae) budget counts
-    per_backbone = 3 * budgets[0] + budgets[1] + 2 * budgets[0] + 5 * budgets[2]  # sup/simclr/byol, dino, clip x2, mae x5
+    # supervised, simclr, byol; dino; clip x 2 text encoders; mae x 5 variants
+    per_backbone = 3 * budgets[0] + budgets[1] + 2 * budgets[0] + 5 * budgets[2]
     assert len(runs) == 2 * (per_backbone + 1)
     assert len({r.run_id for r in runs}) == len(runs)
     assert {r.backbone for r in runs} == {"vit-b16", "vit-l16"} and {r.preset for r in runs} == {"", f"paper:{arg}"}

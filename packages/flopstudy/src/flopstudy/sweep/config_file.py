@@ -64,8 +64,12 @@ def split_override_args(args: Sequence[str]) -> list[tuple[str, str]]:
 
 
 def _compatible(old: Any, new: Any) -> tuple[bool, Any]:
+    import ml_collections
+
     if old is None or new is None:
         return True, new
+    if isinstance(old, ml_collections.ConfigDict):
+        return isinstance(new, dict), new  # a whole group, e.g. --config.build_datasets="{'x': {...}}"
     if isinstance(old, bool) or isinstance(new, bool):
         return isinstance(old, bool) and isinstance(new, bool), new
     if isinstance(old, float) and isinstance(new, int):

@@ -11,8 +11,8 @@ FLOPs per step (whole program, measured on the compiled step; per device = whole
 device count, batch, encoder parameters, total pre-training FLOPs (per step x steps once pre-training finished;
 0 for scratch), fine-tuning FLOPs (one run of the chosen configuration), pre-training wall time and the device it
 ran on, MFU where the device has a datasheet peak in flopmeter's table, the study's CO2 model (`Co2Settings`) and
-the local estimate when the trainer had a power figure, final loss and kNN accuracy, the score. Extra columns: ``run_id``, ``task_id``,
-``budget``, ``budget_unit`` and the task's own (e.g. ``finetune_lr``, ``finetune_wd``).
+the local estimate when the trainer had a power figure, final loss and kNN accuracy, the score. Extra columns:
+``run_id``, ``task_id``, ``budget``, ``budget_unit`` and the task's own (e.g. ``finetune_lr``, ``finetune_wd``).
 """
 
 from __future__ import annotations
