@@ -1,6 +1,6 @@
-"""The study layer: the results table, its analysis (curves, efficiency front, power laws, crossovers,
-saturation, compute-optimal frontier), the report and the budget planner. Top of the dependency list: it may
-import every other package; nothing imports it."""
+"""The study layer: sweeps (`flopstudy.sweep`: configs, run directories, executors), the results table, its
+analysis (curves, efficiency front, power laws, crossovers, saturation, compute-optimal frontier), the report and
+the budget planner. Top of the dependency list: it may import every other package; nothing imports it."""
 
 from flopstudy.analysis import Analysis, CurveFit, Panel, SaturationResult, analyse
 from flopstudy.crossover import Crossover, fit_crossover
@@ -33,6 +33,7 @@ from flopstudy.results import COLUMNS, REQUIRED_COLUMNS, STATUS_DONE, Column, Cu
 from flopstudy.saturation import SaturationFit, fit_saturation
 from flopstudy.scaling import ScalingFit, fit_power_law
 from flopstudy.summary import summary_lines
+from flopstudy.sweep import LocalExecutor, SubmititExecutor, SweepSpec, load_sweep, rebuild_results, run_sweep
 from flopstudy.table import Table
 from flopstudy.upstream import FrontierPoint, UpstreamLaw, backbone_family, compute_optimal_frontier, fit_upstream_laws
 
@@ -53,6 +54,7 @@ __all__ = [
     "FrontPoint",
     "FrontierPoint",
     "LoadedResults",
+    "LocalExecutor",
     "Option",
     "Panel",
     "Plan",
@@ -65,6 +67,8 @@ __all__ = [
     "SaturationResult",
     "ScalingFit",
     "StepCost",
+    "SubmititExecutor",
+    "SweepSpec",
     "Table",
     "Throughput",
     "UpstreamLaw",
@@ -85,11 +89,14 @@ __all__ = [
     "flops_to_reach",
     "load_figure3",
     "load_results",
+    "load_sweep",
     "parse_budget",
     "plan",
     "rank_options",
     "read_results_file",
+    "rebuild_results",
     "run_cost",
+    "run_sweep",
     "size_ranks",
     "summary_lines",
     "throughput_model",

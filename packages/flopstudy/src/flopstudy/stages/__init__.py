@@ -28,6 +28,7 @@ class Stages:
             build_method(run, total_steps=int(total), dataset_dir=None)
 
     def check_dataset(self, name: str, *, data_dir: str | None) -> None:
+        """ValueError unless ``name`` is built (the embedded sets are built here, before any run)."""
         from .datasets import check_dataset
 
         check_dataset(name, data_dir=data_dir)

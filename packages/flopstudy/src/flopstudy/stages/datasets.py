@@ -1,4 +1,4 @@
-"""The sweep's calls into flopdata: check that a dataset can be had, build one with options, find one."""
+"""The sweep's calls into flopdata: make sure a dataset is there, build one with options, find one."""
 
 from __future__ import annotations
 
@@ -9,15 +9,13 @@ from typing import Any
 __all__ = ["build_dataset", "check_dataset", "resolve_dataset"]
 
 
-def check_dataset(name: str, *, data_dir: str | None) -> None:
-    """ValueError naming ``name`` unless it is an embedded set (built on first use), a built set under
-    ``data_dir`` or a TFDS directory. Builds nothing."""
+def check_dataset(name: str, *, data_dir: str | None) -> Path:
+    """The built TFDS directory of ``name``, building an embedded set (Fashion-MNIST) on first use; ValueError
+    naming ``name`` for anything else that is not built. The sweep calls it for every dataset before any run,
+    so worker processes never build a set at the same time."""
     import flopdata
 
-    builder = flopdata.BUILDERS.get(name)
-    if builder is not None and builder.EMBEDDED:
-        return
-    flopdata.resolve(name, data_dir=data_dir)  # no side effect for anything but the embedded sets
+    return flopdata.resolve(name, data_dir=data_dir)
 
 
 def build_dataset(name: str, options: Mapping[str, Any], *, data_dir: str | None) -> Path:

@@ -127,7 +127,7 @@ def pretrain(spec: RunSpec, *, steps: int, out_dir: Path, data_dir: str | None,
         out_dir=str(out_dir), steps=steps, batch_size=spec.batch, seed=spec.seed,
         checkpoint_every=settings.checkpoint_every, log_every=settings.log_every, eval_every=settings.eval_every,
         resume=(Path(out_dir) / "checkpoints").exists(), measure_flops=False,  # the flops stage measured it
-        print_progress=settings.print_progress)
+        print_progress=settings.print_progress, hardware=settings.hardware, watts=settings.watts)
     summary, _ = trainer.train(
         method, optim, _loader(spec, method, directory, workers=settings.workers), cfg, knn=knn,
         host_fn=recipes.host_fn(method),

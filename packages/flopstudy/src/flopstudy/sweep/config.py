@@ -14,8 +14,8 @@ The config format (every key, its type and default) is `SweepSpec` and its parts
 `load_sweep` turns a config into a `SweepSpec`, checking at load time, before anything runs: every key (an
 unknown one is an error naming it and the valid ones), every type, the methods (registered names or importable
 classes), backbone presets, the optimizer preset, every override and variant field (against the method's fields),
-task kinds and their settings, the CO2 hardware and region. Datasets are checked by `check_datasets` when a sweep
-starts (a paper-scale config loads on a machine without its data).
+task kinds and their settings, the CO2 hardware and region. Datasets are checked when a sweep starts
+(`runner.prepare_sweep`), so a paper-scale config loads on a machine without its data.
 """
 
 from __future__ import annotations
@@ -52,6 +52,8 @@ class PretrainSettings:
     eval_every: int = 0
     workers: int = 0
     print_progress: bool = True
+    hardware: str | None = None  # flopmeter hardware name for the trainer's local energy/CO2 estimate
+    watts: float | None = None  # or the watts per device
 
 
 @dataclasses.dataclass(frozen=True)

@@ -79,8 +79,13 @@ class SubmititExecutor(AbstractExecutor):
 
     def __init__(self, folder: str | Path, *, cluster: str | None = "slurm",
                  parameters: Mapping[str, Any] | None = None, poll_seconds: float = 10.0) -> None:
+        import shutil
+
         import submitit
 
+        if cluster == "slurm" and shutil.which("sbatch") is None:
+            raise ValueError("--executor slurm: no sbatch on PATH; run the sweep on a SLURM login node, or use the "
+                             "local executor")
         self.executor = submitit.AutoExecutor(folder=str(folder), cluster=cluster)
         self.executor.update_parameters(**dict(parameters or {}))
         self.poll_seconds = poll_seconds

@@ -3,7 +3,8 @@
 ``run_sweep(load_sweep("configs/demo.py"), "runs/demo")``:
 
 1. before any run starts: expand the grid, build every run's method (a bad value is an error naming it), build
-   the datasets the config asks for, check every dataset and task; create every run and task folder with its
+   the datasets the config asks for, check every dataset and task (building the embedded Fashion-MNIST sets on
+   first use, here, so workers never build one at the same time); create every run and task folder with its
    ``spec.json`` (a folder holding another spec is an error) and write ``sweep.json``;
 2. run the jobs on the executor; after each finished job, rebuild the results table (the "record" stage) and
    report progress. A run another executor holds is waited for (polling its claim) and then revisited: its
@@ -13,7 +14,9 @@
 4. rebuild the table one last time and return the status.
 
 JAX's persistent compilation cache is ``$FLOPWISE_JAX_CACHE`` if set, else ``OUT/.jax_cache``: runs in one
-process, later sweeps and other workers reuse compiled steps.
+process, later sweeps and other workers reuse compiled steps. JAX reads the setting at its first compilation in a
+process: ``tools/sweep.py`` and every worker set it first; a Python session that compiled something before
+calling `run_sweep` runs without it (set ``JAX_COMPILATION_CACHE_DIR`` before starting it instead).
 """
 
 from __future__ import annotations
