@@ -16,6 +16,7 @@ sys.path.insert(0, str(Path(__file__).parent))
 from _sweep_fakes import FakeStages, race, read_log  # noqa: E402
 from flopstudy import load_results  # noqa: E402
 from flopstudy.sweep import (  # noqa: E402
+    LocalExecutor,
     SubmititExecutor,
     build_rows,
     claim_holder,
@@ -146,10 +147,8 @@ def test_two_executors_on_one_output_never_run_a_stage_twice(tmp_path):
     config = _config(methods=("mae", "simclr", "byol"), extra_seeds=2)
     out, log = str(tmp_path / "out"), str(tmp_path / "stages.log")
     context = multiprocessing.get_context("spawn")
-    barrier = context.Barrier(2)
-    # One executor in its process (slow stages), one with two worker processes (fast stages, but they start later)
-    racers = [context.Process(target=race, args=(config, out, log, workers, sleep, barrier))
-              for workers, sleep in ((0, 0.3), (2, 0.05))]
+    barrier = context.Barrier(2)  # both start together, after their imports
+    racers = [context.Process(target=race, args=(config, out, log, 0, 0.1, barrier)) for _ in range(2)]
     for racer in racers:
         racer.start()
     for racer in racers:
@@ -157,11 +156,20 @@ def test_two_executors_on_one_output_never_run_a_stage_twice(tmp_path):
     assert [r.exitcode for r in racers] == [0, 0]
     entries = read_log(log)
     assert max(Counter(entries).values()) == 1, Counter(entries).most_common(3)
-    pids = {line.split()[2] for line in Path(log).read_text().splitlines()}
-    assert len(pids) >= 2  # both executors (and the pool's workers) did work
+    pids = Counter(line.split()[2] for line in Path(log).read_text().splitlines())
+    assert len(pids) == 2, pids  # both executors did work
     rows = _rows(tmp_path)
     assert {r["status"] for r in rows} == {"done"} and len({r["run_id"] for r in rows}) == 7
     assert not list(Path(out).glob("runs/*/claim.json"))
+
+
+def test_local_worker_processes(tmp_path):
+    stages = FakeStages(str(tmp_path / "stages.log"), fail_methods=("simclr",))
+    status = run_sweep(load_sweep(_config(budgets=(100,))), tmp_path / "out", executor=LocalExecutor(workers=2),
+                       stages=stages, log=lambda m: None)
+    assert (status.done, status.failed) == (2, 1)
+    pids = {line.split()[2] for line in (tmp_path / "stages.log").read_text().splitlines()}
+    assert pids and str(os.getpid()) not in pids  # the stages ran in the workers
 
 
 def test_submitit_local_executor_runs_the_same_jobs(tmp_path, monkeypatch):
