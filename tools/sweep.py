@@ -23,7 +23,7 @@ def main(argv: list[str] | None = None) -> int:
     from flopstudy import sweep as fs
 
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--config", required=True, help="a config file with get_config(arg): PATH.py or PATH.py:ARG")
+    p.add_argument("--config", help="a config file with get_config(arg): PATH.py or PATH.py:ARG")
     p.add_argument("--out", required=True, type=Path, help="the sweep's output folder")
     p.add_argument("--executor", choices=("local", "slurm"), default="local",
                    help="local: this machine; slurm: one submitit job per run (parameters: config.slurm)")
@@ -35,6 +35,8 @@ def main(argv: list[str] | None = None) -> int:
         if args.table_only:
             print(fs.rebuild_results(args.out))
             return 0
+        if args.config is None:
+            raise ValueError("--config is required (except with --table-only)")
         sweep = fs.load_sweep(args.config, overrides)
         executor = (fs.SubmititExecutor(args.out / ".submitit", cluster="slurm", parameters=sweep.slurm)
                     if args.executor == "slurm" else fs.LocalExecutor(args.workers))

@@ -58,6 +58,9 @@ class FakeStages(Stages):
     def build_dataset(self, name, options, *, data_dir):
         pass
 
+    def ensure_dataset(self, name, *, data_dir):
+        pass
+
     def measure_flops(self, run, *, data_dir):
         self._log(run.run_id, "flops")
         return {"flops_per_step": 1e9 * (2.0 if run.method == "mae" else 1.0), "params": 1234,

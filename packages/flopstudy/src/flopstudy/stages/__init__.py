@@ -28,10 +28,16 @@ class Stages:
             build_method(run, total_steps=int(total), dataset_dir=None)
 
     def check_dataset(self, name: str, *, data_dir: str | None) -> None:
-        """ValueError unless ``name`` is built (the embedded sets are built here, before any run)."""
+        """ValueError unless ``name`` is built or embedded (builds nothing)."""
         from .datasets import check_dataset
 
         check_dataset(name, data_dir=data_dir)
+
+    def ensure_dataset(self, name: str, *, data_dir: str | None) -> None:
+        """Builds an embedded set that is not built yet (once, before any run)."""
+        from .datasets import resolve_dataset
+
+        resolve_dataset(name, data_dir=data_dir)
 
     def build_dataset(self, name: str, options: dict[str, Any], *, data_dir: str | None) -> None:
         from .datasets import build_dataset

@@ -9,13 +9,15 @@ from typing import Any
 __all__ = ["build_dataset", "check_dataset", "resolve_dataset"]
 
 
-def check_dataset(name: str, *, data_dir: str | None) -> Path:
-    """The built TFDS directory of ``name``, building an embedded set (Fashion-MNIST) on first use; ValueError
-    naming ``name`` for anything else that is not built. The sweep calls it for every dataset before any run,
-    so worker processes never build a set at the same time."""
+def check_dataset(name: str, *, data_dir: str | None) -> None:
+    """ValueError naming ``name`` unless it is an embedded set (built on first use), a built set under
+    ``data_dir`` or a TFDS directory. Builds nothing."""
     import flopdata
 
-    return flopdata.resolve(name, data_dir=data_dir)
+    builder = flopdata.BUILDERS.get(name)
+    if builder is not None and builder.EMBEDDED:
+        return
+    flopdata.resolve(name, data_dir=data_dir)  # no side effect for anything but the embedded sets
 
 
 def build_dataset(name: str, options: Mapping[str, Any], *, data_dir: str | None) -> Path:
@@ -27,7 +29,8 @@ def build_dataset(name: str, options: Mapping[str, Any], *, data_dir: str | None
 
 
 def resolve_dataset(name: str, *, data_dir: str | None) -> Path:
-    """The built TFDS directory of ``name`` (the embedded sets are built on first use)."""
+    """The built TFDS directory of ``name`` (an embedded set is built on first use: the sweep resolves every
+    dataset once before any run, so worker processes never build one at the same time)."""
     import flopdata
 
     return flopdata.resolve(name, data_dir=data_dir)

@@ -73,6 +73,9 @@ class SegmentationTask(AbstractTask):
     def seeds(self, settings: SegmentationSettings) -> tuple[int, ...]:
         return tuple(range(settings.seeds))
 
+    def datasets(self, settings: SegmentationSettings) -> tuple[str, ...]:
+        return (settings.dataset,)
+
     def check(self, settings: SegmentationSettings, *, data_dir: str | None) -> None:
         from segtransfer import protocol
 

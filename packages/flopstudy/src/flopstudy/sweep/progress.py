@@ -2,7 +2,7 @@
 ETA. `Progress.update()` prints one line whenever a count changes and rewrites ``status.json`` (the same, machine
 readable, with every run's state)::
 
-    sweep demo: 7/38 runs done, 1 running, 0 failed, 30 left | 3.1e+14 FLOPs spent | 4.2 min elapsed, ETA 18 min
+    sweep mini: 3/5 runs done, 0 running, 0 failed, 2 left | 1.4e+09 FLOPs spent | 1.6 min elapsed, ETA 1.1 min
 
 A run is done when every stage it needs has its result (pre-training summary and each task's seeds), failed when
 it or one of its tasks recorded an error, running while a live executor holds its claim, else left. FLOPs spent

@@ -59,18 +59,22 @@ def prepare_sweep(sweep: SweepSpec, out: str | Path, *, stages: object) -> Plan:
         except (TypeError, ValueError) as err:
             raise ValueError(f"{run.describe()}: {err}") from None
     data_dir = sweep.data_dir_for(out)
+    for dataset in sweep.datasets:
+        if dataset not in sweep.build_datasets:
+            try:
+                stages.check_dataset(dataset, data_dir=data_dir)
+            except ValueError as err:
+                raise ValueError(f"config.datasets: {err}") from None
     for name, options in sweep.build_datasets.items():
         stages.build_dataset(name, dict(options), data_dir=data_dir)
-    for dataset in sweep.datasets:
-        try:
-            stages.check_dataset(dataset, data_dir=data_dir)
-        except ValueError as err:
-            raise ValueError(f"config.datasets: {err}") from None
     for kind, settings in sweep.tasks.items():
         try:
             get_task(kind).check(settings, data_dir=data_dir)
         except ValueError as err:
             raise ValueError(f"config.tasks.{kind}: {err}") from None
+    task_sets = [name for kind, settings in sweep.tasks.items() for name in get_task(kind).datasets(settings)]
+    for dataset in dict.fromkeys([*sweep.datasets, *task_sets]):
+        stages.ensure_dataset(dataset, data_dir=data_dir)
     for run in plan.runs:
         RunDir(out, run).ensure([t.spec for t in plan.tasks[run.run_id]])
     _write_plan(out, sweep, plan)

@@ -51,6 +51,10 @@ class AbstractTask(abc.ABC):
         """The fine-tuning seeds every point gets."""
 
     @abc.abstractmethod
+    def datasets(self, settings: Any) -> tuple[str, ...]:
+        """The datasets the task reads (the sweep makes sure they are built before any run)."""
+
+    @abc.abstractmethod
     def check(self, settings: Any, *, data_dir: str | None) -> None:
         """ValueError naming what is wrong (e.g. a dataset that is not built), without building anything."""
 
