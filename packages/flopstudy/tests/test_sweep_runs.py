@@ -185,3 +185,14 @@ def test_submitit_local_executor_runs_the_same_jobs(tmp_path, monkeypatch):
     pids = {line.split()[2] for line in (tmp_path / "stages.log").read_text().splitlines()}
     assert str(os.getpid()) not in pids  # the stages ran in submitit's processes
     assert {r["status"] for r in _rows(tmp_path) if r["method"] == "simclr"} == {"failed"}
+
+
+def test_a_broken_task_result_is_a_failed_row_naming_the_file(tmp_path):
+    _run(tmp_path, _config(methods=("mae",), budgets=(100,)))
+    result = next((tmp_path / "out").glob("runs/mae-*/tasks/*/result.json"))
+    result.write_text("{not json")
+    rebuild_results(tmp_path / "out")
+    mae = next(r for r in _rows(tmp_path) if r["method"] == "mae")
+    assert mae["status"] == "failed" and mae["error"].startswith(f"ValueError: {result}: unreadable")
+    status, _ = _run(tmp_path, _config(methods=("mae",), budgets=(100,)))  # the sweep reports it and goes on
+    assert (status.done, status.failed) == (1, 1)

@@ -19,7 +19,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, ClassVar
 
-from ..sweep.tasks import AbstractTask, TaskResult
+from ..sweep.tasks import AbstractTask, Preempted, TaskResult
 from .datasets import check_dataset, resolve_dataset
 
 __all__ = ["SegmentationSettings", "SegmentationTask"]
@@ -101,7 +101,7 @@ class SegmentationTask(AbstractTask):
         result = st.run_study(base, encoder=encoder, out_dir=out_dir, dataset=settings.dataset,
                               model=model, grid=grid, seeds=list(seeds), resume=True)
         if result.get("status") == "preempted":
-            raise InterruptedError(f"fine-tuning in {out_dir} was stopped; run the sweep again to resume it")
+            raise Preempted(f"fine-tuning in {out_dir} was stopped; run the sweep again to resume it")
 
     def read(self, out_dir: Path) -> TaskResult | None:
         path = Path(out_dir) / RESULT_FILE

@@ -19,15 +19,11 @@ from .config import PretrainSettings
 from .plan import PlannedTask
 from .rundir import RunDir, read_json, write_json_atomic
 from .spec import RunSpec
-from .tasks import get_task
+from .tasks import Preempted, get_task
 
-__all__ = ["CACHE_ENV", "Job", "JobOutcome", "Preempted", "enable_compilation_cache", "execute", "pretrain_steps"]
+__all__ = ["CACHE_ENV", "Job", "JobOutcome", "enable_compilation_cache", "execute", "pretrain_steps"]
 
 CACHE_ENV = "FLOPWISE_JAX_CACHE"
-
-
-class Preempted(Exception):
-    """A stage stopped early (SIGTERM/SIGINT) after checkpointing: not a failure; the next sweep resumes it."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -132,18 +128,16 @@ def _task(job: Job, rd: RunDir, planned: PlannedTask, stages: object, executed: 
     if (failure := rd.task_failure(planned.spec)) is not None:
         return str(failure.get("error"))
     directory = rd.task_dir(planned.spec)
-    result = get_task(planned.spec.kind).read(directory)
-    if result is not None and set(planned.seeds) <= set(result.scores):
-        return None
     encoder = "scratch" if job.run.is_scratch else os.fspath(rd.pretrain_dir)
     try:
+        result = get_task(planned.spec.kind).read(directory)
+        if result is not None and set(planned.seeds) <= set(result.scores):
+            return None
         stages.finetune(planned.spec, planned.settings, encoder=encoder, model=job.run.backbone, out_dir=directory,
                         seeds=planned.seeds, data_dir=job.data_dir)
         executed.append(f"task:{planned.spec.task_id}")
     except (Preempted, KeyboardInterrupt, SystemExit):
         raise
-    except InterruptedError as error:
-        raise Preempted(str(error)) from None
     except Exception as error:
         rd.record_failure(f"task:{planned.spec.task_id}", error, task=planned.spec)
         log(f"{job.run.run_id}: {planned.spec.label} failed: {type(error).__name__}: {error}")

@@ -21,8 +21,7 @@ from typing import Any
 from .claims import claim_holder
 from .job import pretrain_steps
 from .plan import Plan
-from .rundir import RunDir, read_json, write_json_atomic
-from .tasks import get_task
+from .rundir import RunDir, read_json, read_task_result, write_json_atomic
 
 __all__ = ["Progress", "SweepStatus", "run_state", "sweep_status"]
 
@@ -63,11 +62,11 @@ def run_state(rd: RunDir, plan: Plan) -> tuple[str, float]:
             spent += float(flops["flops_per_step"]) * (pretrain_steps(run, flops) or 0)
         complete = summary is not None
     for planned in plan.tasks[run.run_id]:
-        result = get_task(planned.spec.kind).read(rd.task_dir(planned.spec))
+        result, broken = read_task_result(rd, planned.spec)
         if result is not None:
             spent += float(result.flops_spent or 0.0)
         complete = complete and result is not None and set(planned.seeds) <= set(result.scores)
-        failed = failed or rd.task_failure(planned.spec) is not None
+        failed = failed or broken is not None or rd.task_failure(planned.spec) is not None
     if failed:
         return "failed", spent
     if complete:

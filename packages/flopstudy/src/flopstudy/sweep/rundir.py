@@ -29,7 +29,7 @@ from typing import Any
 
 from .spec import RunSpec, TaskSpec, spec_hash
 
-__all__ = ["RunDir", "read_json", "write_json_atomic", "write_text_atomic"]
+__all__ = ["RunDir", "read_json", "read_task_result", "write_json_atomic"]
 
 SPEC_FILE = "spec.json"
 FAILED_FILE = "failed.json"
@@ -39,12 +39,6 @@ def write_json_atomic(path: str | Path, obj: Any) -> None:
     from sslmethods.run_files import write_json_atomic as write  # the engine's writer (runloop's after the merge)
 
     write(path, obj)
-
-
-def write_text_atomic(path: str | Path, text: str) -> None:
-    from sslmethods.run_files import write_bytes_atomic
-
-    write_bytes_atomic(path, text.encode())
 
 
 def read_json(path: Path) -> dict[str, Any] | None:
@@ -58,6 +52,16 @@ def read_json(path: Path) -> dict[str, Any] | None:
     if not isinstance(data, dict):
         raise ValueError(f"{path}: expected a JSON object, got {type(data).__name__}")
     return data
+
+
+def read_task_result(rd: RunDir, task: TaskSpec) -> tuple[Any, str | None]:
+    """``(TaskResult or None, None)``, or ``(None, error text)`` when the task's result file is broken."""
+    from .tasks import get_task
+
+    try:
+        return get_task(task.kind).read(rd.task_dir(task)), None
+    except ValueError as err:
+        return None, f"ValueError: {err}"
 
 
 def _ensure_spec(directory: Path, spec: dict[str, Any]) -> None:

@@ -27,7 +27,7 @@ from .claims import claim_holder
 from .config import Co2Settings
 from .job import pretrain_steps
 from .plan import PlannedTask
-from .rundir import RunDir, read_json
+from .rundir import RunDir, read_json, read_task_result
 from .spec import RunSpec, TaskSpec
 from .tasks import get_task
 
@@ -83,9 +83,9 @@ def _upstream(rd: RunDir, flops: dict[str, Any] | None) -> dict[str, Any]:
 def _task_rows(rd: RunDir, task: TaskSpec, seeds: tuple[int, ...], base: dict[str, Any], error: str | None,
                running: bool) -> list[dict[str, Any]]:
     kind = get_task(task.kind)
-    result = kind.read(rd.task_dir(task))
+    result, broken = read_task_result(rd, task)
     task_error = rd.task_failure(task)
-    error = error or (str(task_error.get("error")) if task_error else None)
+    error = error or broken or (str(task_error.get("error")) if task_error else None)
     scores = dict(result.scores) if result is not None else {}
     rows = []
     for seed in sorted(set(seeds) | set(scores)):

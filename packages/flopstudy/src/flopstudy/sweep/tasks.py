@@ -19,7 +19,11 @@ from typing import Any, ClassVar
 
 from .spec import TaskSpec
 
-__all__ = ["TASKS", "AbstractTask", "TaskResult", "get_task", "task_spec"]
+__all__ = ["TASKS", "AbstractTask", "Preempted", "TaskResult", "get_task", "task_spec"]
+
+
+class Preempted(Exception):
+    """A stage stopped early (SIGTERM/SIGINT) after checkpointing: not a failure; the next sweep resumes it."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -63,7 +67,7 @@ class AbstractTask(abc.ABC):
             data_dir: str | None) -> None:
         """Fine-tunes ``encoder`` (a pre-training run directory or "scratch" of preset ``model``) for every seed
         in ``out_dir``, resuming what an interrupted call left and reusing finished seeds; writes the result
-        file last, atomically. Raises on failure."""
+        file last, atomically. Raises `Preempted` when a signal stopped it, any other exception on failure."""
 
     @abc.abstractmethod
     def read(self, out_dir: Path) -> TaskResult | None:
