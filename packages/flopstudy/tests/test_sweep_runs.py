@@ -193,6 +193,6 @@ def test_a_broken_task_result_is_a_failed_row_naming_the_file(tmp_path):
     result.write_text("{not json")
     rebuild_results(tmp_path / "out")
     mae = next(r for r in _rows(tmp_path) if r["method"] == "mae")
-    assert mae["status"] == "failed" and mae["error"].startswith(f"ValueError: {result}: unreadable")
+    assert mae["status"] == "failed" and mae["error"].startswith(f"ValueError: {result}: not a segmentation result")
     status, _ = _run(tmp_path, _config(methods=("mae",), budgets=(100,)))  # the sweep reports it and goes on
     assert (status.done, status.failed) == (1, 1)
