@@ -142,7 +142,7 @@ def sweep_from_mapping(raw: Mapping[str, Any]) -> SweepSpec:
     names: `load_sweep` does that)."""
     from sslmethods.overrides import check_fields
 
-    from .tasks import get_task
+    from .tasks import TASKS
 
     raw = dict(raw)
     valid = {f.name for f in dataclasses.fields(SweepSpec)}
@@ -156,10 +156,9 @@ def sweep_from_mapping(raw: Mapping[str, Any]) -> SweepSpec:
         raise ValueError(f"config.{missing[0]}: missing; a sweep needs {', '.join(missing)}")
     nested: dict[str, Any] = {}
     for kind, values in dict(raw.pop("tasks") or {}).items():
-        task = get_task(kind) if kind in _task_kinds() else None
-        if task is None:
-            raise ValueError(f"config.tasks.{kind}: not a task; valid tasks: {', '.join(_task_kinds())}")
-        nested.setdefault("tasks", {})[kind] = _typed(task.settings_type, values, f"config.tasks.{kind}")
+        if kind not in TASKS:
+            raise ValueError(f"config.tasks.{kind}: not a task; valid tasks: {', '.join(TASKS)}")
+        nested.setdefault("tasks", {})[kind] = _typed(TASKS[kind].settings_type, values, f"config.tasks.{kind}")
     if not nested.get("tasks"):
         raise ValueError("config.tasks: empty; a sweep needs at least one downstream task, e.g. segmentation")
     nested["per_method"] = {name: _typed(MethodSettings, values, f"config.per_method.{name}")
@@ -174,12 +173,6 @@ def sweep_from_mapping(raw: Mapping[str, Any]) -> SweepSpec:
     return SweepSpec(**top, **nested)
 
 
-def _task_kinds() -> tuple[str, ...]:
-    from .tasks import TASKS
-
-    return tuple(TASKS)
-
-
 def _check_names(sweep: SweepSpec) -> None:
     import flopmeter
     import vitcore
@@ -192,6 +185,12 @@ def _check_names(sweep: SweepSpec) -> None:
             raise ValueError(f"config.{field}: empty; expected at least one")
     if sweep.budget_unit not in ("steps", "flops"):
         raise ValueError(f"config.budget_unit={sweep.budget_unit!r}: expected 'steps' or 'flops'")
+    for where, budgets in (("budgets", sweep.budgets),
+                           *((f"per_method.{k}.budgets", v.budgets or ()) for k, v in sweep.per_method.items())):
+        bad = [b for b in budgets if not b > 0 or (sweep.budget_unit == "steps" and b != int(b))]
+        if bad:
+            raise ValueError(f"config.{where}: {bad[0]:g}; expected positive {sweep.budget_unit}"
+                             f"{' (whole numbers)' if sweep.budget_unit == 'steps' else ''}")
     unknown = [b for b in sweep.backbones if b not in vitcore.PRESETS]
     if unknown:
         raise ValueError(f"config.backbones: {unknown[0]!r} is not a preset; expected some of "
