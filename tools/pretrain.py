@@ -29,7 +29,7 @@ def main(argv: list[str] | None = None) -> dict:
     import flopdata
     import runloop
     import vitcore
-    from sslmethods import presets, recipes, trainer
+    from sslmethods import overrides, presets, recipes, trainer
     from sslmethods.data import PretrainData, pretrain_loader
 
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -53,7 +53,13 @@ def main(argv: list[str] | None = None) -> dict:
     p.add_argument("--skip-nonfinite", action="store_true", help="drop non-finite updates (at most 10 in a row)")
     p.add_argument("--hardware", default=None, help="flopmeter hardware name for the CO2 estimate")
     p.add_argument("--watts", type=float, default=None, help="watts per device for the CO2 estimate")
+    p.add_argument("--set", nargs="+", default=[], metavar="SECTION.FIELD=VALUE",
+                   help="override any method./optim./model. field, e.g. optim.lr=1e-3 method.mask_ratio=0.65")
     args = p.parse_args(argv)
+    try:  # before anything is built: an unknown field or a wrong type names the field and the valid ones
+        chosen = overrides.parse_overrides(args.set, recipes.method_class(args.method))
+    except ValueError as error:
+        p.error(f"--set {error}")
 
     runloop.initialize_distributed()
     out = args.out or f"runs/{args.method}-{args.model}-{Path(args.dataset).name}"
@@ -73,17 +79,18 @@ def main(argv: list[str] | None = None) -> dict:
         directory = flopdata.resolve(args.dataset)
     except ValueError as error:
         p.error(f"--dataset: {error}")
-    method, optim = recipes.build_method(
-        args.method, args.model, preset=args.preset, total_steps=args.steps, image_size=args.image_size,
-        method_overrides=recipes.dataset_overrides(args.method, directory))
-    size = args.image_size or vitcore.get_config(args.model).image_size
-    size = size if isinstance(size, int) else size[0]
+    kwargs = chosen.build_kwargs()
+    kwargs["method_overrides"] = recipes.dataset_overrides(args.method, directory) | kwargs["method_overrides"]
+    method, optim = recipes.build_method(args.method, args.model, preset=args.preset, total_steps=args.steps,
+                                         image_size=args.image_size, **kwargs)
+    size = vitcore.image_hw(method.backbone.image_size)[0]  # --image-size or model.image_size win
     data = iter(pretrain_loader(PretrainData(str(directory), batch_size=args.batch, image_size=size,
                                              seed=args.seed, worker_count=args.workers)))
     summary, _ = trainer.train(
         method, optim, data, cfg, knn=recipes.knn_splits(directory, image_size=size),
         run_info={"method": args.method, "model": args.model, "dataset": args.dataset, "preset": args.preset,
-                  "image_size": size, "dataset_dir": str(directory), "method_repr": repr(method)})
+                  "image_size": size, "dataset_dir": str(directory), "method_repr": repr(method),
+                  "overrides": list(chosen.assignments())})
     print(json.dumps(summary.to_json(), indent=2))
     return summary.to_json()
 

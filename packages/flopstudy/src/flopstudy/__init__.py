@@ -1,6 +1,6 @@
-"""The study layer: the results table, its analysis (curves, efficiency front, power laws, crossovers,
-saturation, compute-optimal frontier), the report and the budget planner. Top of the dependency list: it may
-import every other package; nothing imports it."""
+"""The study layer: sweeps (`flopstudy.sweep`: configs, run directories, executors), the results table, its
+analysis (curves, efficiency front, power laws, crossovers, saturation, compute-optimal frontier), the report and
+the budget planner. Top of the dependency list: it may import every other package; nothing imports it."""
 
 from flopstudy.analysis import Analysis, CurveFit, Panel, SaturationResult, analyse
 from flopstudy.crossover import Crossover, fit_crossover
@@ -26,13 +26,14 @@ from flopstudy.hardware_cost import (
     throughput_model,
 )
 from flopstudy.loaded_results import LoadedResults, Problem
-from flopstudy.loading import load_results, read_results_file, write_results_csv
+from flopstudy.loading import load_results, read_results_file, write_results_csv, write_results_jsonl
 from flopstudy.planner import Option, Plan, plan, rank_options
 from flopstudy.report import ReportOptions, write_report
 from flopstudy.results import COLUMNS, REQUIRED_COLUMNS, STATUS_DONE, Column, CurveKey, ResultRow
 from flopstudy.saturation import SaturationFit, fit_saturation
 from flopstudy.scaling import ScalingFit, fit_power_law
 from flopstudy.summary import summary_lines
+from flopstudy.sweep import LocalExecutor, SubmititExecutor, SweepSpec, load_sweep, rebuild_results, run_sweep
 from flopstudy.table import Table
 from flopstudy.upstream import FrontierPoint, UpstreamLaw, backbone_family, compute_optimal_frontier, fit_upstream_laws
 
@@ -53,6 +54,7 @@ __all__ = [
     "FrontPoint",
     "FrontierPoint",
     "LoadedResults",
+    "LocalExecutor",
     "Option",
     "Panel",
     "Plan",
@@ -65,6 +67,8 @@ __all__ = [
     "SaturationResult",
     "ScalingFit",
     "StepCost",
+    "SubmititExecutor",
+    "SweepSpec",
     "Table",
     "Throughput",
     "UpstreamLaw",
@@ -85,14 +89,18 @@ __all__ = [
     "flops_to_reach",
     "load_figure3",
     "load_results",
+    "load_sweep",
     "parse_budget",
     "plan",
     "rank_options",
     "read_results_file",
+    "rebuild_results",
     "run_cost",
+    "run_sweep",
     "size_ranks",
     "summary_lines",
     "throughput_model",
     "write_report",
     "write_results_csv",
+    "write_results_jsonl",
 ]

@@ -21,7 +21,7 @@ from .finetune_results import collect_finetune_results
 from .loaded_results import LoadedResults, Problem
 from .results import COLUMNS, REQUIRED_COLUMNS, ResultRow
 
-__all__ = ["LoadedResults", "Problem", "load_results", "read_results_file", "write_results_csv"]
+__all__ = ["LoadedResults", "Problem", "load_results", "read_results_file", "write_results_csv", "write_results_jsonl"]
 
 RESULTS_CSV = "results.csv"
 RESULTS_JSONL = "results.jsonl"
@@ -135,6 +135,22 @@ def write_results_csv(rows: Sequence[ResultRow], path: str | Path) -> None:
             writer.writeheader()
             for row in rows:
                 writer.writerow({k: ("" if v is None else v) for k, v in row.to_record().items()})
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def write_results_jsonl(rows: Sequence[ResultRow], path: str | Path) -> None:
+    """Writes ``rows`` as JSON lines (one object per row, schema columns then extras, ``null`` for missing
+    values), atomically like `write_results_csv`."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex[:12]}.tmp")
+    try:
+        with open(tmp, "x") as handle:
+            for row in rows:
+                handle.write(json.dumps(row.to_record(), allow_nan=False) + "\n")
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)

@@ -1,0 +1,63 @@
+"""The sweep's stages as calls into the other packages, one adapter module per stage (`pretrain`: method
+building, FLOP measurement and pre-training through sslmethods; `finetune`: the segmentation task through
+segtransfer; `datasets`: flopdata). `Stages` bundles them for the orchestrator; tests substitute fast fakes by
+subclassing it. Nothing here is imported until a stage runs, so loading a sweep stays light."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from ..sweep.config import PretrainSettings
+    from ..sweep.spec import RunSpec, TaskSpec
+
+__all__ = ["Stages"]
+
+
+class Stages:
+    """What each stage of a run does. Picklable (no state), so executors can send it to worker processes."""
+
+    def check_run(self, run: RunSpec) -> None:
+        """Builds the run's method and optimizer (no arrays): a bad value is an error before anything runs."""
+        from .pretrain import build_method
+
+        if not run.is_scratch:
+            total = run.budget if run.budget_unit == "steps" else 1000
+            build_method(run, total_steps=int(total), dataset_dir=None)
+
+    def check_dataset(self, name: str, *, data_dir: str | None) -> None:
+        """ValueError unless ``name`` is built or embedded (builds nothing)."""
+        from .datasets import check_dataset
+
+        check_dataset(name, data_dir=data_dir)
+
+    def ensure_dataset(self, name: str, *, data_dir: str | None) -> None:
+        """Builds an embedded set that is not built yet (once, before any run)."""
+        from .datasets import resolve_dataset
+
+        resolve_dataset(name, data_dir=data_dir)
+
+    def build_dataset(self, name: str, options: dict[str, Any], *, data_dir: str | None) -> None:
+        from .datasets import build_dataset
+
+        build_dataset(name, options, data_dir=data_dir)
+
+    def measure_flops(self, run: RunSpec, *, data_dir: str | None) -> dict[str, Any]:
+        from .pretrain import measure_flops
+
+        return measure_flops(run, data_dir=data_dir)
+
+    def pretrain(self, run: RunSpec, *, steps: int, out_dir: Path, data_dir: str | None,
+                 settings: PretrainSettings) -> dict[str, Any]:
+        from .pretrain import pretrain
+
+        return pretrain(run, steps=steps, out_dir=out_dir, data_dir=data_dir, settings=settings)
+
+    def finetune(self, task: TaskSpec, settings: Any, *, encoder: str, model: str, out_dir: Path,
+                 seeds: Sequence[int], data_dir: str | None) -> None:
+        from ..sweep.tasks import get_task
+
+        get_task(task.kind).run(settings, encoder=encoder, model=model, out_dir=out_dir, seeds=seeds,
+                                data_dir=data_dir)

@@ -1,0 +1,73 @@
+"""Sweeps: the study's grid of methods x budgets x backbones x datasets (x variants, tasks, seeds) as run
+directories, run on this machine or a SLURM cluster, and one results table rebuilt from them.
+
+    sweep = load_sweep("configs/demo.py", ["--config.budgets=(100,200)"])
+    status = run_sweep(sweep, "runs/demo", executor=LocalExecutor(workers=2))
+    rebuild_results("runs/demo")            # results.csv + results.jsonl at the output root
+
+Modules: `config` (SweepSpec, load_sweep), `config_file` (get_config files, --config.x overrides), `spec`
+(RunSpec/TaskSpec and their stable hashes), `plan` (grid expansion, extra seeds), `tasks` (the task protocol and
+registry), `rundir` (layout, atomic files, failures), `claims` (O_EXCL claims), `job` (one run's stages),
+`executors` (local, processes, submitit), `progress`, `table`, `runner` (run_sweep).
+"""
+
+from .claims import Claim, claim_holder, release, try_claim
+from .config import Co2Settings, MethodSettings, PretrainSettings, SweepSpec, load_sweep, sweep_from_mapping
+from .config_file import apply_overrides, load_config_file
+from .executors import AbstractExecutor, LocalExecutor, SubmititExecutor
+from .job import CACHE_ENV, Job, JobOutcome, enable_compilation_cache, execute, pretrain_steps
+from .plan import Plan, PlannedTask, expand, extra_seed_points, variant_label
+from .progress import Progress, SweepStatus, sweep_status
+from .rundir import RunDir
+from .runner import cache_dir_for, prepare_sweep, run_sweep
+from .spec import SCRATCH, RunSpec, TaskSpec, spec_hash
+from .table import build_rows, read_sweep_file, rebuild_results
+from .tasks import TASKS, AbstractTask, TaskResult, get_task, task_spec
+
+__all__ = [
+    "CACHE_ENV",
+    "SCRATCH",
+    "TASKS",
+    "AbstractExecutor",
+    "AbstractTask",
+    "Claim",
+    "Co2Settings",
+    "Job",
+    "JobOutcome",
+    "LocalExecutor",
+    "MethodSettings",
+    "Plan",
+    "PlannedTask",
+    "PretrainSettings",
+    "Progress",
+    "RunDir",
+    "RunSpec",
+    "SubmititExecutor",
+    "SweepSpec",
+    "SweepStatus",
+    "TaskResult",
+    "TaskSpec",
+    "apply_overrides",
+    "build_rows",
+    "cache_dir_for",
+    "claim_holder",
+    "enable_compilation_cache",
+    "execute",
+    "expand",
+    "extra_seed_points",
+    "get_task",
+    "load_config_file",
+    "load_sweep",
+    "prepare_sweep",
+    "pretrain_steps",
+    "read_sweep_file",
+    "rebuild_results",
+    "release",
+    "run_sweep",
+    "spec_hash",
+    "sweep_from_mapping",
+    "sweep_status",
+    "task_spec",
+    "try_claim",
+    "variant_label",
+]

@@ -1,0 +1,278 @@
+"""A sweep's settings as typed, checked dataclasses (`SweepSpec`), from a config file's ConfigDict.
+
+The config format (every key, its type and default) is `SweepSpec` and its parts; README "Sweeps" shows it::
+
+    config.methods = ("mae", "clip", "mypkg.simsiam:SimSiam")   # registry names or import paths
+    config.backbones = ("vit-b16", "vit-l16"); config.datasets = ("i1k",)
+    config.budgets = (250_000,); config.budget_unit = "steps"     # or "flops": total FLOPs per run
+    config.batch = 4096; config.preset = "paper:i1k"
+    config.per_method.dino = dict(batch=1024, budgets=(1_000_000,))
+    config.per_method.mae = dict(variants=("", "method.mask_ratio=0.55", "method.decoder=mae-decoder-tiny"))
+    config.tasks.segmentation = dict(dataset="ade20k", epochs=80, lrs=(1e-5, 1e-4), wds=(0.05,), seeds=1)
+    config.extra_seeds = 5                                       # seeds for the best point per group, and scratch
+
+`load_sweep` turns a config into a `SweepSpec`, checking at load time, before anything runs: every key (an
+unknown one is an error naming it and the valid ones), every type, the methods (registered names or importable
+classes), backbone presets, the optimizer preset, every override and variant field (against the method's fields),
+task kinds and their settings, the CO2 hardware and region. Datasets are checked when a sweep starts
+(`runner.prepare_sweep`), so a paper-scale config loads on a machine without its data.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+__all__ = ["Co2Settings", "MethodSettings", "PretrainSettings", "SweepSpec", "load_sweep", "sweep_from_mapping"]
+
+GROUP_FIELDS = ("method", "variant", "backbone", "pretrain_dataset")
+
+
+@dataclasses.dataclass(frozen=True)
+class MethodSettings:
+    """Per-method settings (``config.per_method.<method name>``), each replacing the sweep-wide one: ``budgets``,
+    ``batch``; ``variants``: one run per entry, each a space-separated list of ``section.field=value`` overrides
+    ('' = the method's defaults); ``set``: overrides applied to every variant of the method."""
+
+    budgets: tuple[float, ...] | None = None
+    batch: int | None = None
+    variants: tuple[str, ...] = ("",)
+    set: tuple[str, ...] = ()
+
+
+@dataclasses.dataclass(frozen=True)
+class PretrainSettings:
+    """How pre-training runs (not what it computes: none of these is part of a run's identity)."""
+
+    log_every: int = 50
+    checkpoint_every: int = 500
+    eval_every: int = 0
+    workers: int = 0
+    print_progress: bool = True
+    hardware: str | None = None  # flopmeter hardware name for the trainer's local energy/CO2 estimate
+    watts: float | None = None  # or the watts per device
+
+
+@dataclasses.dataclass(frozen=True)
+class Co2Settings:
+    """The study's CO2 model for the ``study_*`` columns: steps/s = fit_a * (FLOPs/step) ** fit_b on ``chips``
+    x ``hardware`` (flopmeter's tables), energy at the hardware's watts, CO2 at the region's intensity. Without
+    a fit, the columns are filled only when the sweep itself has runs measured on that hardware and chip count
+    (fitted from them); otherwise they stay empty (no guessed utilisation)."""
+
+    hardware: str = "tpu-v3"
+    chips: int = 32
+    region: str = "gcp:europe-west1"
+    fit_a: float | None = None
+    fit_b: float | None = None
+
+
+@dataclasses.dataclass(frozen=True)
+class SweepSpec:
+    """Every setting of a sweep (see the module docstring). ``budgets`` are in ``budget_unit`` ("steps": steps at
+    the method's batch; "flops": total pre-training FLOPs, converted with the measured FLOPs per step).
+    ``image_size``: pre-training resolution (None: the backbone preset's). ``knn_bank``/``knn_query``: the
+    upstream kNN monitor's sizes (0: no monitor). ``extra_seeds``: seeds for the best point of each group of
+    ``extra_seeds_by`` (and every scratch baseline) once all points are done (1: none extra). ``data_dir``: where
+    datasets are found ('' = $FLOPWISE_DATA or data/; a relative path is under the sweep's output folder);
+    ``build_datasets``: builder options of datasets to build
+    first (e.g. ``{"fmnist_scenes": {"num_examples": 2000}}``). ``slurm``: submitit parameters for
+    ``--executor slurm`` (e.g. ``timeout_min``, ``slurm_partition``, ``gpus_per_node``)."""
+
+    name: str
+    methods: tuple[str, ...]
+    backbones: tuple[str, ...]
+    datasets: tuple[str, ...]
+    budgets: tuple[float, ...]
+    tasks: Mapping[str, Any]
+    budget_unit: str = "steps"
+    batch: int = 4096
+    preset: str = "demo"
+    image_size: int | None = None
+    seed: int = 0
+    knn_bank: int = 1000
+    knn_query: int = 500
+    per_method: Mapping[str, MethodSettings] = dataclasses.field(default_factory=dict)
+    scratch: bool = True
+    extra_seeds: int = 1
+    extra_seeds_by: tuple[str, ...] = ("method", "backbone", "pretrain_dataset")
+    pretrain: PretrainSettings = PretrainSettings()
+    co2: Co2Settings = Co2Settings()
+    data_dir: str = ""
+    build_datasets: Mapping[str, Mapping[str, Any]] = dataclasses.field(default_factory=dict)
+    slurm: Mapping[str, Any] = dataclasses.field(default_factory=dict)
+
+    def method_settings(self, method: str) -> MethodSettings:
+        """The per-method settings of ``method`` (a name or import path), keyed by its class's ``name``."""
+        from ..stages.pretrain import method_class
+
+        return self.per_method.get(method_class(method).name, MethodSettings())
+
+    def data_dir_for(self, out: str | Path) -> str | None:
+        """Where the datasets are: None ($FLOPWISE_DATA or data/) for '', a relative ``data_dir`` under ``out``."""
+        if not self.data_dir:
+            return None
+        return str(Path(self.data_dir) if Path(self.data_dir).is_absolute() else Path(out) / self.data_dir)
+
+    def to_json(self) -> dict[str, Any]:
+        return dataclasses.asdict(self) | {"tasks": {k: dataclasses.asdict(v) for k, v in self.tasks.items()}}
+
+
+_NESTED = {"per_method", "tasks", "pretrain", "co2", "build_datasets", "slurm"}
+
+
+def _typed(owner: type, values: Any, where: str) -> Any:
+    """``owner(**values)`` with every key and type checked; errors name ``where``."""
+    from sslmethods.overrides import check_fields
+
+    if not isinstance(values, Mapping):
+        raise ValueError(f"{where}={values!r}: expected a group of fields (a dict or ConfigDict)")
+    try:
+        return owner(**check_fields(owner, values, where=where))
+    except (TypeError, ValueError) as err:
+        message = str(err)
+        raise ValueError(message if message.startswith(where) else f"{where}: {message}") from None
+
+
+def sweep_from_mapping(raw: Mapping[str, Any]) -> SweepSpec:
+    """A `SweepSpec` from plain values (``ConfigDict.to_dict()``), every key and type checked (not yet the
+    names: `load_sweep` does that)."""
+    from sslmethods.overrides import check_fields
+
+    from .tasks import TASKS
+
+    raw = dict(raw)
+    valid = {f.name for f in dataclasses.fields(SweepSpec)}
+    unknown = sorted(set(raw) - valid)
+    if unknown:
+        raise ValueError(f"config.{unknown[0]}: not a sweep setting; valid settings: {', '.join(sorted(valid))}")
+    missing = sorted(f.name for f in dataclasses.fields(SweepSpec)
+                     if f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING
+                     and f.name not in raw)
+    if missing:
+        raise ValueError(f"config.{missing[0]}: missing; a sweep needs {', '.join(missing)}")
+    nested: dict[str, Any] = {}
+    for kind, values in dict(raw.pop("tasks") or {}).items():
+        if kind not in TASKS:
+            raise ValueError(f"config.tasks.{kind}: not a task; valid tasks: {', '.join(TASKS)}")
+        nested.setdefault("tasks", {})[kind] = _typed(TASKS[kind].settings_type, values, f"config.tasks.{kind}")
+    if not nested.get("tasks"):
+        raise ValueError("config.tasks: empty; a sweep needs at least one downstream task, e.g. segmentation")
+    nested["per_method"] = {name: _typed(MethodSettings, values, f"config.per_method.{name}")
+                            for name, values in dict(raw.pop("per_method", None) or {}).items()}
+    for key, owner in (("pretrain", PretrainSettings), ("co2", Co2Settings)):
+        if key in raw:
+            nested[key] = _typed(owner, raw.pop(key) or {}, f"config.{key}")
+    for key in ("build_datasets", "slurm"):
+        if key in raw:
+            nested[key] = {k: dict(v) if isinstance(v, Mapping) else v for k, v in dict(raw.pop(key) or {}).items()}
+    top = check_fields(SweepSpec, raw, where="config", skip=tuple(_NESTED))
+    return SweepSpec(**top, **nested)
+
+
+def _check_names(sweep: SweepSpec) -> None:
+    import flopmeter
+    import vitcore
+    from sslmethods import overrides, presets
+
+    from ..stages.pretrain import method_class
+
+    for field in ("methods", "backbones", "datasets", "budgets"):
+        if not getattr(sweep, field):
+            raise ValueError(f"config.{field}: empty; expected at least one")
+    if sweep.budget_unit not in ("steps", "flops"):
+        raise ValueError(f"config.budget_unit={sweep.budget_unit!r}: expected 'steps' or 'flops'")
+    for where, budgets in (("budgets", sweep.budgets),
+                           *((f"per_method.{k}.budgets", v.budgets or ()) for k, v in sweep.per_method.items())):
+        bad = [b for b in budgets if not b > 0 or (sweep.budget_unit == "steps" and b != int(b))]
+        if bad:
+            raise ValueError(f"config.{where}: {bad[0]:g}; expected positive {sweep.budget_unit}"
+                             f"{' (whole numbers)' if sweep.budget_unit == 'steps' else ''}")
+    unknown = [b for b in sweep.backbones if b not in vitcore.PRESETS]
+    if unknown:
+        raise ValueError(f"config.backbones: {unknown[0]!r} is not a preset; expected some of "
+                         f"{', '.join(vitcore.PRESETS)}")
+    if sweep.preset not in presets.PRESET_NAMES:
+        raise ValueError(f"config.preset={sweep.preset!r}: expected one of {', '.join(presets.PRESET_NAMES)}")
+    classes = {}
+    for method in sweep.methods:
+        try:
+            classes[method_class(method).name] = method_class(method)
+        except ValueError as err:
+            raise ValueError(f"config.methods: {err}") from None
+    for name, settings in sweep.per_method.items():
+        if name not in classes:
+            raise ValueError(f"config.per_method.{name}: not a method of this sweep; its methods are "
+                             f"{', '.join(classes)}")
+        for entry in (*settings.variants, *settings.set):
+            try:
+                overrides.parse_overrides(entry.split(), classes[name])
+            except ValueError as err:
+                raise ValueError(f"config.per_method.{name}: {err}") from None
+    bad = [f for f in sweep.extra_seeds_by if f not in GROUP_FIELDS]
+    if bad:
+        raise ValueError(f"config.extra_seeds_by: {bad[0]!r}; expected some of {', '.join(GROUP_FIELDS)}")
+    for field, lookup in (("hardware", flopmeter.hardware), ("region", flopmeter.region)):
+        try:
+            lookup(getattr(sweep.co2, field))
+        except (KeyError, ValueError) as err:
+            raise ValueError(f"config.co2.{field}: {err.args[0]}") from None
+    if (sweep.co2.fit_a is None) != (sweep.co2.fit_b is None):
+        raise ValueError("config.co2: give both fit_a and fit_b (steps/s = fit_a * FLOPs**fit_b) or neither")
+    for field in ("batch", "extra_seeds"):
+        if getattr(sweep, field) < 1:
+            raise ValueError(f"config.{field}={getattr(sweep, field)!r}: expected >= 1")
+
+
+def _defaults(owner: type) -> dict[str, Any]:
+    return {f.name: (f.default if f.default is not dataclasses.MISSING else f.default_factory())
+            for f in dataclasses.fields(owner)
+            if f.default is not dataclasses.MISSING or f.default_factory is not dataclasses.MISSING}
+
+
+def with_defaults(config: Any) -> Any:
+    """A ConfigDict holding every setting (the config's values over the dataclasses' defaults), so that any
+    field of the schema can be overridden from the command line, and its errors list every valid field."""
+    import ml_collections
+
+    from ..stages.pretrain import method_class
+    from .tasks import TASKS
+
+    raw = config.to_dict()
+    full = {k: v for k, v in _defaults(SweepSpec).items() if k not in _NESTED} | {
+        "pretrain": _defaults(PretrainSettings), "co2": _defaults(Co2Settings)}
+    for key in ("pretrain", "co2"):
+        full[key] |= dict(raw.pop(key, None) or {})
+    per_method = dict(raw.pop("per_method", None) or {})
+    for method in raw.get("methods") or ():
+        with contextlib.suppress(ValueError):  # an unknown method is reported by load_sweep's checks
+            per_method.setdefault(method_class(method).name, {})
+    full["per_method"] = {name: _defaults(MethodSettings) | dict(values) for name, values in per_method.items()}
+    full["tasks"] = {kind: (_defaults(TASKS[kind].settings_type) if kind in TASKS else {}) | dict(values)
+                     for kind, values in dict(raw.pop("tasks", None) or {}).items()}
+    return ml_collections.ConfigDict(full | raw)
+
+
+def load_sweep(config: Any, overrides: Sequence[str] = ()) -> SweepSpec:
+    """The checked `SweepSpec` of ``config`` (a ConfigDict, a mapping, or a config file ``path.py[:arg]``) with
+    ``--config.x=value`` ``overrides``. ValueError naming the first bad key, name or value."""
+    import ml_collections
+
+    from .config_file import apply_overrides, load_config_file
+
+    if isinstance(config, str):
+        config = load_config_file(config)
+    elif isinstance(config, Mapping) and not isinstance(config, ml_collections.ConfigDict):
+        config = ml_collections.ConfigDict(dict(config))
+    config = with_defaults(config)
+    if overrides:
+        apply_overrides(config, overrides)
+    sweep = sweep_from_mapping(config.to_dict())
+    # with_defaults' empty entries (also of methods an override dropped) are no settings
+    sweep = dataclasses.replace(sweep, per_method={k: v for k, v in sweep.per_method.items()
+                                                   if v != MethodSettings()})
+    _check_names(sweep)
+    return sweep

@@ -1,0 +1,145 @@
+"""Running a whole sweep: check, lay out, run every job, pick the points that get extra seeds, run those.
+
+``run_sweep(load_sweep("configs/demo.py"), "runs/demo")``:
+
+1. before any run starts: expand the grid, build every run's method (a bad value is an error naming it), build
+   the datasets the config asks for, check every dataset and task (building the embedded Fashion-MNIST sets on
+   first use, here, so workers never build one at the same time); create every run and task folder with its
+   ``spec.json`` (a folder holding another spec is an error) and write ``sweep.json``;
+2. run the jobs on the executor; after each finished job, rebuild the results table (the "record" stage) and
+   report progress. A run another executor holds is waited for (polling its claim) and then revisited: its
+   finished stages are skipped, so no stage runs twice;
+3. with ``extra_seeds > 1``: choose the best point per group (`plan.extra_seed_points`) and every scratch
+   baseline, record the seeds in ``sweep.json`` and run the missing seeds;
+4. rebuild the table one last time and return the status.
+
+JAX's persistent compilation cache is ``$FLOPWISE_JAX_CACHE`` if set, else ``OUT/.jax_cache``: runs in one
+process, later sweeps and other workers reuse compiled steps. JAX reads the setting at its first compilation in a
+process: ``tools/sweep.py`` and every worker set it first; a Python session that compiled something before
+calling `run_sweep` runs without it (set ``JAX_COMPILATION_CACHE_DIR`` before starting it instead).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+from .config import SweepSpec
+from .executors import AbstractExecutor, LocalExecutor
+from .job import CACHE_ENV, Job, JobOutcome, enable_compilation_cache
+from .plan import Plan, expand, extra_seed_points
+from .progress import Progress, SweepStatus
+from .rundir import RunDir, write_json_atomic
+from .table import SWEEP_FILE, build_rows, rebuild_results, sweep_file_record
+from .tasks import get_task
+
+__all__ = ["cache_dir_for", "prepare_sweep", "run_sweep"]
+
+
+def cache_dir_for(out: str | Path) -> str:
+    """Where the sweep's JAX compilation cache lives: ``$FLOPWISE_JAX_CACHE`` or ``OUT/.jax_cache``."""
+    return os.environ.get(CACHE_ENV) or str(Path(out) / ".jax_cache")
+
+
+def _write_plan(out: Path, sweep: SweepSpec, plan: Plan) -> None:
+    record = sweep_file_record([(run, plan.tasks[run.run_id]) for run in plan.runs], sweep.to_json(), sweep.co2)
+    write_json_atomic(out / SWEEP_FILE, record)
+
+
+def prepare_sweep(sweep: SweepSpec, out: str | Path, *, stages: object) -> Plan:
+    """Step 1 of the module docstring; returns the plan. Raises ValueError before any run starts."""
+    out = Path(out)
+    plan = expand(sweep)
+    for run in plan.runs:
+        try:
+            stages.check_run(run)
+        except (TypeError, ValueError) as err:
+            raise ValueError(f"{run.describe()}: {err}") from None
+    data_dir = sweep.data_dir_for(out)
+    for dataset in sweep.datasets:
+        if dataset not in sweep.build_datasets:
+            try:
+                stages.check_dataset(dataset, data_dir=data_dir)
+            except ValueError as err:
+                raise ValueError(f"config.datasets: {err}") from None
+    for name, options in sweep.build_datasets.items():
+        stages.build_dataset(name, dict(options), data_dir=data_dir)
+    for kind, settings in sweep.tasks.items():
+        try:
+            get_task(kind).check(settings, data_dir=data_dir)
+        except ValueError as err:
+            raise ValueError(f"config.tasks.{kind}: {err}") from None
+    task_sets = [name for kind, settings in sweep.tasks.items() for name in get_task(kind).datasets(settings)]
+    for dataset in dict.fromkeys([*sweep.datasets, *task_sets]):
+        stages.ensure_dataset(dataset, data_dir=data_dir)
+    for run in plan.runs:
+        RunDir(out, run).ensure([t.spec for t in plan.tasks[run.run_id]])
+    _write_plan(out, sweep, plan)
+    return plan
+
+
+def _jobs(sweep: SweepSpec, out: Path, plan: Plan, runs: Sequence, *, retry_failed: bool) -> list[Job]:
+    return [Job(str(out), run, plan.tasks[run.run_id], sweep.pretrain, sweep.data_dir_for(out), cache_dir_for(out),
+                retry_failed) for run in runs]
+
+
+def _run_all(jobs: list[Job], executor: AbstractExecutor, stages: object, progress: Progress, out: Path, *,
+             poll_seconds: float, log: Callable[[str], None]) -> list[JobOutcome]:
+    """Runs ``jobs``; those another executor holds are revisited until none is held. Stops at a preemption."""
+    final: list[JobOutcome] = []
+
+    def on_outcome(outcome: JobOutcome) -> None:
+        if outcome.executed:
+            rebuild_results(out)
+        progress.update(finished=int(outcome.status in ("done", "failed") and bool(outcome.executed)))
+
+    while jobs:
+        outcomes = executor.run(jobs, stages, on_outcome, log=log)
+        final += [o for o in outcomes if o.status != "busy"]
+        if any(o.status == "preempted" for o in outcomes):
+            break
+        busy = {o.run_id for o in outcomes if o.status == "busy"}
+        jobs = [dataclasses.replace(j, retry_failed=False) for j in jobs if j.run.run_id in busy]
+        if jobs:
+            log(f"waiting for {len(jobs)} run(s) another executor holds ...")
+            time.sleep(poll_seconds)
+            progress.update()
+    return final
+
+
+def run_sweep(sweep: SweepSpec, out: str | Path, *, executor: AbstractExecutor | None = None,
+              stages: object | None = None, retry_failed: bool = False, poll_seconds: float = 5.0,
+              log: Callable[[str], None] = print) -> SweepStatus:
+    """Runs ``sweep`` into ``out`` (module docstring) on ``executor`` (default: this process, one run after the
+    other) with ``stages`` (default `flopstudy.stages.Stages`). ``retry_failed``: run failed runs again (their
+    last error is kept as ``failed.previous.json``); otherwise they stay failed and are reported."""
+    from ..stages import Stages
+
+    out, stages = Path(out), stages if stages is not None else Stages()
+    executor = executor if executor is not None else LocalExecutor()
+    plan = prepare_sweep(sweep, out, stages=stages)
+    enable_compilation_cache(cache_dir_for(out))
+    progress = Progress(out, plan, name=sweep.name, log=log)
+    progress.update()
+    outcomes = _run_all(_jobs(sweep, out, plan, plan.runs, retry_failed=retry_failed), executor, stages, progress,
+                        out, poll_seconds=poll_seconds, log=log)
+    preempted = any(o.status == "preempted" for o in outcomes)
+    if sweep.extra_seeds > 1 and not preempted:
+        points = extra_seed_points(sweep, build_rows(out))
+        plan = plan.with_seeds(points, range(sweep.extra_seeds))
+        _write_plan(out, sweep, plan)
+        progress.set_plan(plan)
+        runs = sorted({run_id for run_id, _ in points})
+        log(f"extra seeds: {sweep.extra_seeds} seeds for {len(points)} point(s) (the best of each group of "
+            f"{', '.join(sweep.extra_seeds_by)}, and scratch)")
+        chosen = [run for run in plan.runs if run.run_id in runs]
+        _run_all(_jobs(sweep, out, plan, chosen, retry_failed=False), executor, stages, progress, out,
+                 poll_seconds=poll_seconds, log=log)
+    rebuild_results(out)
+    status = progress.update()
+    if preempted:
+        log("stopped by a signal; run the same command again to resume")
+    return status

@@ -1,0 +1,159 @@
+"""The sweep's results table, rebuilt from its run directories: one row per (run, task, seed).
+
+`rebuild_results(out)` reads ``sweep.json`` (which runs, tasks and seeds the sweep holds) and, for each, the
+files its stages wrote: ``spec.json``, ``flops.json``, ``pretrain/summary.json``, the task's result, the failure
+and claim files. Nothing else feeds the table, so it can never disagree with the run directories; rebuilding
+twice gives byte-identical ``results.csv`` and ``results.jsonl`` (flopstudy's schema, `flopstudy.COLUMNS`).
+
+Status of a row: "done" (the seed's score is in the task result), "failed" (the run or the task recorded an
+error, in ``error``), "running" (a live executor holds the run's claim) or "pending". Columns filled: every axis;
+FLOPs per step (whole program, measured on the compiled step; per device = whole / devices, data parallel),
+device count, batch, encoder parameters, total pre-training FLOPs (per step x steps once pre-training finished;
+0 for scratch), fine-tuning FLOPs (one run of the chosen configuration), pre-training wall time and the device it
+ran on, MFU where the device has a datasheet peak in flopmeter's table, the study's CO2 model (`Co2Settings`) and
+the local estimate when the trainer had a power figure, final loss and kNN accuracy, the score. Extra columns:
+``run_id``, ``task_id``, ``budget``, ``budget_unit`` and the task's own (e.g. ``finetune_lr``, ``finetune_wd``).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+from typing import Any
+
+from ..loading import write_results_csv, write_results_jsonl
+from ..results import STATUS_DONE, ResultRow
+from .claims import claim_holder
+from .config import Co2Settings
+from .job import pretrain_steps
+from .plan import PlannedTask
+from .rundir import RunDir, read_json, read_task_result
+from .spec import RunSpec, TaskSpec
+from .tasks import get_task
+
+__all__ = ["SWEEP_FILE", "build_rows", "read_sweep_file", "rebuild_results"]
+
+SWEEP_FILE = "sweep.json"
+
+
+def read_sweep_file(out: str | Path) -> tuple[list[tuple[RunSpec, list[tuple[TaskSpec, tuple[int, ...]]]]],
+                                              Co2Settings]:
+    """The plan recorded in ``out/sweep.json``: runs with their (task, seeds), and the CO2 settings."""
+    data = read_json(Path(out) / SWEEP_FILE)
+    if data is None:
+        raise ValueError(f"{Path(out) / SWEEP_FILE} does not exist: {out} is not a sweep's output folder")
+    plan = [(RunSpec.from_json(r["spec"]), [(TaskSpec.from_json(t["spec"]), tuple(t["seeds"])) for t in r["tasks"]])
+            for r in data["runs"]]
+    return plan, Co2Settings(**data["co2"])
+
+
+def _upstream(rd: RunDir, flops: dict[str, Any] | None) -> dict[str, Any]:
+    """The run's pre-training columns from flops.json and summary.json."""
+    import flopmeter
+
+    run = rd.run
+    if run.is_scratch:
+        return {"pretrain_steps": 0, "pretrain_flops": 0.0}
+    steps = pretrain_steps(run, flops)
+    per_step = flops.get("flops_per_step") if flops else None
+    summary = read_json(rd.summary_file) or {}
+    devices = summary.get("devices")
+    out: dict[str, Any] = {
+        "pretrain_steps": steps, "pretrain_batch": run.batch, "params": (flops or {}).get("params"),
+        "flops_per_step": per_step,
+        "pretrain_flops": per_step * steps if per_step and steps and rd.summary_file.exists() else None,
+        "num_devices": devices, "flops_per_step_per_device": per_step / devices if per_step and devices else None,
+        "pretrain_seconds": summary.get("wall_seconds"), "local_kwh": summary.get("energy_kwh"),
+        "local_kg_co2e": summary.get("kg_co2e"),
+        "upstream_loss": (summary.get("final_metrics") or {}).get("loss"),
+    }
+    knn = summary.get("knn") or []
+    if knn and knn[-1].get("knn_top1") is not None:
+        out["upstream_accuracy"] = 100.0 * float(knn[-1]["knn_top1"])
+    kind = summary.get("device_kind")
+    if kind:
+        chip = flopmeter.HardwareTable.shipped().for_device_kind(kind)
+        out["hardware"] = chip.name if chip is not None else kind
+        rate = summary.get("images_per_second")
+        if chip is not None and rate and per_step and devices:
+            out["mfu"] = min(1.0, per_step * rate / run.batch / (chip.peak_flops * devices))
+    return out
+
+
+def _task_rows(rd: RunDir, task: TaskSpec, seeds: tuple[int, ...], base: dict[str, Any], error: str | None,
+               running: bool) -> list[dict[str, Any]]:
+    kind = get_task(task.kind)
+    result, broken = read_task_result(rd, task)
+    task_error = rd.task_failure(task)
+    error = error or broken or (str(task_error.get("error")) if task_error else None)
+    scores = dict(result.scores) if result is not None else {}
+    rows = []
+    for seed in sorted(set(seeds) | set(scores)):
+        row = base | {"task": task.label, "task_id": task.task_id, "seed": seed, "score_metric": kind.score_metric,
+                      "score": None}
+        if result is not None:
+            row |= {"finetune_flops": result.finetune_flops, **result.extras}
+        if seed in scores:
+            row |= {"score": scores[seed], "status": STATUS_DONE}
+        else:
+            row |= {"status": "failed" if error else ("running" if running else "pending"), "error": error}
+        rows.append(row)
+    return rows
+
+
+def _study_columns(rows: list[ResultRow], co2: Co2Settings) -> list[ResultRow]:
+    """Adds the study's CO2 model: the configured fit, else one fitted on this sweep's own runs measured on
+    ``co2.hardware`` x ``co2.chips`` (``flopstudy.throughput_model``); empty when neither exists."""
+    import flopmeter
+
+    from ..hardware_cost import throughput_model
+
+    if co2.fit_a is not None and co2.fit_b is not None:
+        fit = flopmeter.PowerLawFit(co2.fit_a, co2.fit_b, float("nan"))
+    else:
+        fit = throughput_model(rows, hardware_name=co2.hardware, chips=co2.chips).fit
+    if fit is None:
+        return rows
+    out = []
+    for row in rows:
+        if row.step_flops and row.pretrain_steps:
+            fp = flopmeter.footprint(fit, flops_per_step=row.step_flops, steps=row.pretrain_steps, chips=co2.chips,
+                                     hardware_name=co2.hardware, region_name=co2.region)
+            row = dataclasses.replace(row, study_hours=fp.hours, study_kwh=fp.kwh, study_kg_co2e=fp.kg_co2e)
+        out.append(row)
+    return out
+
+
+def build_rows(out: str | Path) -> list[ResultRow]:
+    """Every row of the sweep in ``out`` (module docstring), in plan order."""
+    plan, co2 = read_sweep_file(out)
+    records: list[dict[str, Any]] = []
+    for run, tasks in plan:
+        rd = RunDir(out, run)
+        failure = rd.failure()
+        base = {"method": run.method, "variant": run.variant, "backbone": run.backbone,
+                "pretrain_dataset": run.dataset, "run_dir": str(rd.path), "run_id": run.run_id,
+                "budget": run.budget, "budget_unit": run.budget_unit, **_upstream(rd, read_json(rd.flops_file))}
+        running = claim_holder(rd.claim_file) is not None
+        error = str(failure.get("error")) if failure else None
+        for task, seeds in tasks:
+            records += _task_rows(rd, task, seeds, base, error, running)
+    rows = [ResultRow.from_record(r) for r in records]
+    return _study_columns(rows, co2)
+
+
+def rebuild_results(out: str | Path) -> Path:
+    """Writes ``out/results.csv`` and ``out/results.jsonl`` from the run directories; returns the CSV path."""
+    rows = build_rows(out)
+    write_results_csv(rows, Path(out) / "results.csv")
+    write_results_jsonl(rows, Path(out) / "results.jsonl")
+    return Path(out) / "results.csv"
+
+
+def sweep_file_record(plan: list[tuple[RunSpec, tuple[PlannedTask, ...]]], sweep_json: dict[str, Any],
+                      co2: Co2Settings) -> dict[str, Any]:
+    """What ``sweep.json`` holds: the settings (for people) and the plan (for the table)."""
+    return {"settings": sweep_json, "co2": dataclasses.asdict(co2),
+            "runs": [{"run_id": run.run_id, "spec": run.to_json(),
+                      "tasks": [{"task_id": t.spec.task_id, "spec": t.spec.to_json(), "seeds": list(t.seeds)}
+                                for t in tasks]} for run, tasks in plan]}

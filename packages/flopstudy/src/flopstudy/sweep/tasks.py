@@ -1,0 +1,97 @@
+"""Downstream tasks of a sweep: what a task must answer (`AbstractTask`) and the registry of task kinds.
+
+A task fine-tunes an encoder (a pre-training run directory or ``"scratch"``) for each requested seed in its own
+folder and reads its result back. Segmentation (`flopstudy.stages.finetune.SegmentationTask`) is the one kind
+today; detection plugs in as another `AbstractTask` with its settings dataclass and one entry in `TASKS`.
+
+A task's settings are a frozen dataclass of plain values (its ``settings_type``); ``how_fields`` names those that
+change only how it runs (cadences, workers, the seed count), which are left out of the task's identity.
+"""
+
+from __future__ import annotations
+
+import abc
+import dataclasses
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from types import MappingProxyType
+from typing import Any, ClassVar
+
+from .spec import TaskSpec
+
+__all__ = ["TASKS", "AbstractTask", "Preempted", "TaskResult", "get_task", "task_spec"]
+
+
+class Preempted(Exception):
+    """A stage stopped early (SIGTERM/SIGINT) after checkpointing: not a failure; the next sweep resumes it."""
+
+
+@dataclasses.dataclass(frozen=True)
+class TaskResult:
+    """A task's finished result: ``scores`` seed -> headline metric in %, the FLOPs of one fine-tuning run of
+    the chosen configuration, ``flops_spent`` by every fine-tuning run done (grid and seeds), and ``extras``
+    (extra table columns, e.g. the chosen learning rate)."""
+
+    scores: Mapping[int, float]
+    finetune_flops: float | None
+    flops_spent: float | None = None
+    extras: Mapping[str, Any] = dataclasses.field(default_factory=dict)
+
+
+class AbstractTask(abc.ABC):
+    """One kind of downstream task (stateless; its settings come in every call)."""
+
+    kind: ClassVar[str]
+    score_metric: ClassVar[str]
+    settings_type: ClassVar[type]
+    how_fields: ClassVar[tuple[str, ...]]
+
+    @abc.abstractmethod
+    def label(self, settings: Any) -> str:
+        """The results table's ``task`` column, e.g. ``"fmnist_scenes segmentation"``."""
+
+    @abc.abstractmethod
+    def seeds(self, settings: Any) -> tuple[int, ...]:
+        """The fine-tuning seeds every point gets."""
+
+    @abc.abstractmethod
+    def datasets(self, settings: Any) -> tuple[str, ...]:
+        """The datasets the task reads (the sweep makes sure they are built before any run)."""
+
+    @abc.abstractmethod
+    def check(self, settings: Any, *, data_dir: str | None) -> None:
+        """ValueError naming what is wrong (e.g. a dataset that is not built), without building anything."""
+
+    @abc.abstractmethod
+    def run(self, settings: Any, *, encoder: str, model: str, out_dir: Path, seeds: Sequence[int],
+            data_dir: str | None) -> None:
+        """Fine-tunes ``encoder`` (a pre-training run directory or "scratch" of preset ``model``) for every seed
+        in ``out_dir``, resuming what an interrupted call left and reusing finished seeds; writes the result
+        file last, atomically. Raises `Preempted` when a signal stopped it, any other exception on failure."""
+
+    @abc.abstractmethod
+    def read(self, out_dir: Path) -> TaskResult | None:
+        """The finished result in ``out_dir`` (None when there is none yet); ValueError for a broken file."""
+
+
+def _registry() -> Mapping[str, AbstractTask]:
+    from ..stages.finetune import SegmentationTask  # late: the adapter module is the one that knows segtransfer
+
+    return MappingProxyType({task.kind: task for task in (SegmentationTask(),)})
+
+
+TASKS: Mapping[str, AbstractTask] = _registry()
+"""Task kind -> task."""
+
+
+def get_task(kind: str) -> AbstractTask:
+    if kind not in TASKS:
+        raise ValueError(f"task {kind!r}: expected one of {', '.join(TASKS)}")
+    return TASKS[kind]
+
+
+def task_spec(kind: str, settings: Any) -> TaskSpec:
+    """The identity of a task: kind, label and the settings that change its result."""
+    task = get_task(kind)
+    values = {k: v for k, v in dataclasses.asdict(settings).items() if k not in task.how_fields}
+    return TaskSpec(kind, task.label(settings), values)

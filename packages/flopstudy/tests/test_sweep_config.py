@@ -1,0 +1,144 @@
+"""Sweep configs, overrides and run identities: stable hashes, load-time errors, the shipped configs expanded."""
+
+import hashlib
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from flopstudy.sweep import RunDir, RunSpec, expand, load_sweep, task_spec
+from flopstudy.sweep.spec import spec_hash
+
+ROOT = Path(__file__).resolve().parents[3]
+CONFIGS = ROOT / "configs"
+
+
+def _run(**fields):
+    base = dict(method="mae", variant="", backbone="vit-test", dataset="fmnist_objects", budget=300,
+                budget_unit="steps", batch=64, preset="demo", image_size=32, seed=0)
+    return RunSpec(**(base | fields))
+
+
+def _sweep(**fields):
+    base = {"name": "t", "methods": ("mae", "simclr"), "backbones": ("vit-test",), "datasets": ("fmnist_objects",),
+            "budgets": (100, 200), "tasks": {"segmentation": {"dataset": "fmnist_scenes", "steps": 3}}}
+    return base | fields
+
+
+def test_run_id_is_the_sha256_of_the_canonical_spec_and_stable_across_processes():
+    run = _run(overrides=("method.mask_ratio=0.65", "optim.lr=0.001"))
+    canonical = json.dumps(run.to_json(), sort_keys=True, separators=(",", ":"))
+    assert run.run_id.endswith("-" + hashlib.sha256(canonical.encode()).hexdigest()[:12])
+    assert run.run_id.startswith("mae-vit-test-fmnist_objects-300s-")
+    code = ("from flopstudy.sweep import RunSpec; print(RunSpec(method='mae', variant='', backbone='vit-test', "
+            "dataset='fmnist_objects', budget=300.0, budget_unit='steps', batch=64, preset='demo', image_size=32, "
+            "seed=0, overrides=('optim.lr=0.001', 'method.mask_ratio=0.65')).run_id)")
+    env = os.environ | {"PYTHONHASHSEED": "123"}
+    other = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, check=True)
+    assert other.stdout.strip() == run.run_id  # 300.0 == 300 steps, override order does not matter
+
+
+def test_what_changes_a_run_changes_its_id_and_how_it_runs_does_not():
+    base = _run()
+    assert len({base.run_id, _run(budget=600).run_id, _run(variant="x", overrides=("method.mask_ratio=0.55",)).run_id,
+                _run(seed=1).run_id, _run(batch=32).run_id, _run(budget=3e15, budget_unit="flops").run_id}) == 6
+    one = load_sweep(_sweep(pretrain={"log_every": 5}))
+    two = load_sweep(_sweep(pretrain={"log_every": 50, "checkpoint_every": 7}))
+    assert [r.run_id for r in expand(one).runs] == [r.run_id for r in expand(two).runs]
+    seg = dict(dataset="fmnist_scenes", steps=3)
+    few, many = (load_sweep(_sweep(tasks={"segmentation": seg | {"seeds": n, "log_every": n}})) for n in (1, 5))
+    ids = [task_spec("segmentation", s.tasks["segmentation"]).task_id for s in (few, many)]
+    assert ids[0] == ids[1]  # more seeds reuse the task folder
+    longer = load_sweep(_sweep(tasks={"segmentation": seg | {"steps": 4}}))
+    assert task_spec("segmentation", longer.tasks["segmentation"]).task_id != ids[0]
+
+
+def test_bad_run_specs_are_rejected():
+    with pytest.raises(ValueError, match=r"budget=2.5 steps; expected a whole number >= 1"):
+        _run(budget=2.5)
+    with pytest.raises(ValueError, match="budget_unit='epochs'"):
+        _run(budget_unit="epochs")
+
+
+def test_a_run_directory_written_by_another_spec_is_an_error_naming_it(tmp_path):
+    run = _run()
+    RunDir(tmp_path, run).ensure()
+    RunDir(tmp_path, run).ensure()  # the same spec again is fine
+    spec_file = RunDir(tmp_path, run).path / "spec.json"
+    spec_file.write_text(json.dumps(json.loads(spec_file.read_text()) | {"budget": 999}))
+    with pytest.raises(ValueError, match=rf"{RunDir(tmp_path, run).path} was written by another spec \(differs in "
+                                         r"\['budget'\]\)"):
+        RunDir(tmp_path, run).ensure()
+
+
+@pytest.mark.parametrize(("overrides", "message"), [
+    (["--config.budgetz=1"], r"--config.budgetz: no such field; valid fields: backbones, batch, budget_unit"),
+    (["--config.batch=abc"], r"--config.batch='abc': expected int like the config's 64"),
+    (["--config.tasks.segmentation.stepz=1"], r"--config.tasks.segmentation.stepz: no such field; valid fields: "
+                                              r"batch, checkpoint_every, dataset, epochs"),
+    (["--config.tasks.segmentation.lrs=('a',)"], r"config.tasks.segmentation.lrs=\('a',\): expected tuple\[float"),
+    (["--config.methods=('moco',)"], r"config.methods: method='moco': expected one of supervised, clip"),
+    (["--config.methods=('nosuchpkg.mod:Cls',)"], r"config.methods: method 'nosuchpkg.mod:Cls': cannot import it"),
+    (["--config.backbones=('vit-x',)"], r"config.backbones: 'vit-x' is not a preset"),
+    (["--config.preset=paper:mnist"], r"config.preset='paper:mnist': expected one of paper:i1k"),
+    (["--config.per_method.mae.variants=('method.mask=0.5',)"],
+     r"config.per_method.mae: method.mask: not a field of MAE; valid fields: decoder, decoder_depth"),
+    (["--config.per_method.mae.set=('optim.lr=fast',)"], r"config.per_method.mae: optim.lr='fast': expected float"),
+    (["--config.per_method.moco.batch=1"], r"--config.per_method.moco: no such field; valid fields: byol, clip"),
+    (["--config.co2.hardware=tpu-v9"], r"config.co2.hardware: hardware='tpu-v9' is unknown"),
+    (["--config.extra_seeds_by=('seed',)"], r"config.extra_seeds_by: 'seed'; expected some of method, variant"),
+    (["--config.budgets"], r"--config.budgets: expected a value"),
+    (["--config.budgets=(100,0)"], r"config.budgets: 0; expected positive steps \(whole numbers\)"),
+    (["--config.budgets=(2.5,)"], r"config.budgets: 2.5; expected positive steps"),
+    (["--budgets=1"], r"unrecognised argument '--budgets=1'"),
+])
+def test_config_errors_name_the_field_and_the_valid_ones(overrides, message):
+    with pytest.raises(ValueError, match=message):
+        load_sweep(str(CONFIGS / "demo.py"), overrides)
+
+
+def test_unknown_top_level_keys_and_tasks_are_errors():
+    with pytest.raises(ValueError, match=r"config.budgetz: not a sweep setting; valid settings: backbones"):
+        load_sweep(_sweep(budgetz=1))
+    with pytest.raises(ValueError, match=r"config.tasks.detection: not a task; valid tasks: segmentation"):
+        load_sweep(_sweep(tasks={"detection": {}}))
+    with pytest.raises(ValueError, match=r"two entries of the sweep give the same run mae \(mask_ratio=0.75\)"):
+        variants = ("method.mask_ratio=0.75", "method.mask_ratio=.75")
+        expand(load_sweep(_sweep(per_method={"mae": {"variants": variants}})))
+
+
+def test_demo_config_and_its_overrides():
+    sweep = load_sweep(str(CONFIGS / "demo.py"))
+    plan = expand(sweep)
+    methods, sets, budgets = len(sweep.methods), len(sweep.datasets), len(sweep.budgets)
+    assert len(plan.runs) == methods * sets * budgets + 1 and plan.runs[0].is_scratch
+    assert sweep.extra_seeds == 3 and sweep.extra_seeds_by == ("method",)
+    small = load_sweep(str(CONFIGS / "demo.py"), ["--config.methods=('mae','clip')", "--config.budgets=(50,)",
+                                                  "--config.tasks.segmentation.steps", "7"])
+    assert len(expand(small).runs) == 2 * sets + 1 and small.tasks["segmentation"].steps == 7
+    assert {r.budget for r in expand(small).runs if not r.is_scratch} == {50}
+
+
+@pytest.mark.parametrize("arg", ["jft", "align", "i1k", "i21k", "coco"])
+def test_paper_configs_load_and_expand_to_the_studys_grid(arg):
+    sweep = load_sweep(f"{CONFIGS / 'paper.py'}:{arg}")
+    runs = expand(sweep).runs
+    budgets = {"jft": (4, 3, 5), "align": (4, 4, 5)}.get(arg, (1, 1, 1))  # (all, dino, mae) budget counts
+    # supervised, simclr, byol; dino; clip x 2 text encoders; mae x 5 variants
+    per_backbone = 3 * budgets[0] + budgets[1] + 2 * budgets[0] + 5 * budgets[2]
+    assert len(runs) == 2 * (per_backbone + 1)
+    assert len({r.run_id for r in runs}) == len(runs)
+    assert {r.backbone for r in runs} == {"vit-b16", "vit-l16"} and {r.preset for r in runs} == {"", f"paper:{arg}"}
+    assert {r.batch for r in runs if r.method == "dino"} == {1024}
+    assert {r.batch for r in runs if r.method not in ("dino", "scratch")} == {4096}
+    assert {r.variant for r in runs if r.method == "mae"} == {"", "mask_ratio=0.55", "mask_ratio=0.65",
+                                                              "mask_ratio=0.85", "decoder=mae-decoder-tiny"}
+    assert {r.variant for r in runs if r.method == "clip"} == {"text_encoder=text-mini", "text_encoder=text-medium"}
+    seg = sweep.tasks["segmentation"]
+    assert (seg.dataset, seg.epochs, seg.batch, seg.image_size, seg.seeds) == ("ade20k", 80, 16, 512, 5)
+    assert len(seg.lrs) * len(seg.wds) == 12
+    if arg == "jft":
+        assert sorted({r.budget for r in runs if r.method == "mae"})[-1] == 500_000
+    assert spec_hash(runs[0].to_json()) in runs[0].run_id

@@ -1,0 +1,198 @@
+"""Running sweeps with fast fake stages: skip, resume, failure recording, FLOP budgets, extra seeds, claims, two
+executors on one output, worker processes, submitit's local executor, and the table rebuilt from run folders."""
+
+import json
+import multiprocessing
+import os
+import socket
+import subprocess
+import sys
+from collections import Counter
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).parent))
+from _sweep_fakes import FakeStages, race, read_log  # noqa: E402
+from flopstudy import load_results  # noqa: E402
+from flopstudy.sweep import (  # noqa: E402
+    LocalExecutor,
+    SubmititExecutor,
+    build_rows,
+    claim_holder,
+    load_sweep,
+    rebuild_results,
+    release,
+    run_sweep,
+    try_claim,
+)
+
+TESTS = str(Path(__file__).parent)
+
+
+def _config(**fields):
+    return {"name": "t", "methods": ("mae", "simclr"), "backbones": ("vit-test",), "datasets": ("fmnist_objects",),
+            "budgets": (100, 200), "batch": 8,
+            "tasks": {"segmentation": {"dataset": "fmnist_scenes", "steps": 3, "lrs": (1e-3,), "wds": (0.05,),
+                                     "seeds": 1}}} | fields
+
+
+def _run(tmp_path, config, **stage_options):
+    stages = FakeStages(str(tmp_path / "stages.log"), **stage_options)
+    lines = []
+    status = run_sweep(load_sweep(config), tmp_path / "out", stages=stages, log=lines.append, poll_seconds=0.1)
+    return status, lines
+
+
+def _rows(tmp_path):
+    return [json.loads(line) for line in (tmp_path / "out" / "results.jsonl").read_text().splitlines()]
+
+
+def test_failures_are_recorded_others_go_on_and_a_rerun_skips_finished_stages(tmp_path):
+    config = _config(methods=("mae", "simclr", "byol"))
+    status, lines = _run(tmp_path, config, fail_methods=("byol",), fail_task_methods=("simclr",))
+    assert (status.done, status.failed, status.left) == (3, 4, 0)  # scratch + 2 mae | 2 byol, 2 simclr
+    rows = _rows(tmp_path)
+    byol = [r for r in rows if r["method"] == "byol"]
+    assert {r["status"] for r in byol} == {"failed"} and byol[0]["error"].startswith("RuntimeError: boom in byol")
+    assert {r["status"] for r in rows if r["method"] == "simclr"} == {"failed"}
+    assert all(r["error"].startswith("ValueError: fine-tuning boom") for r in rows if r["method"] == "simclr")
+    assert {r["status"] for r in rows if r["method"] in ("mae", "scratch")} == {"done"}
+    failure = json.loads(next((tmp_path / "out" / "runs").glob("byol-*-100s-*/failed.json")).read_text())
+    assert failure["stage"] == "pretrain" and "Traceback" in failure["traceback"]
+    assert any("pretrain failed: RuntimeError: boom" in line for line in lines)
+    before = read_log(tmp_path / "stages.log")
+    assert max(Counter(before).values()) == 1
+
+    status, _ = _run(tmp_path, config)  # nothing fails now, but failed runs stay failed unless retried
+    assert read_log(tmp_path / "stages.log") == before and (status.done, status.failed) == (3, 4)
+    status = run_sweep(load_sweep(config), tmp_path / "out", stages=FakeStages(str(tmp_path / "stages.log")),
+                       retry_failed=True, log=lambda m: None)
+    assert (status.done, status.failed) == (7, 0)
+    again = read_log(tmp_path / "stages.log")[len(before):]
+    # byol: pretrain again (flops.json was kept) and fine-tune; simclr: only the fine-tuning
+    assert sorted(stage for _, stage in again) == ["finetune-seed0"] * 4 + ["pretrain"] * 2
+    assert (next((tmp_path / "out" / "runs").glob("byol-*-100s-*")) / "failed.previous.json").exists()
+
+
+def test_an_interrupted_pretraining_resumes_and_flop_budgets_become_steps(tmp_path):
+    config = _config(methods=("mae",), budgets=(4e11,), budget_unit="flops", scratch=False)
+    status, lines = _run(tmp_path, config, preempt_methods=("mae",))
+    assert status.left == 1 and any("run the sweep again to resume" in line for line in lines)
+    status, _ = _run(tmp_path, config, preempt_methods=("mae",))
+    assert status.done == 1
+    assert [stage for _, stage in read_log(tmp_path / "stages.log")] == ["flops", "pretrain-start",
+                                                                        "pretrain-resume", "finetune-seed0"]
+    (row,) = _rows(tmp_path)
+    assert row["pretrain_steps"] == 200 and row["pretrain_flops"] == 4e11  # 4e11 FLOPs / 2e9 FLOPs per step
+    assert row["budget"] == 4e11 and row["budget_unit"] == "flops"
+
+
+def test_results_table_is_rebuilt_from_the_run_directories(tmp_path):
+    _run(tmp_path, _config(extra_seeds=3, extra_seeds_by=("method",)))
+    out = tmp_path / "out"
+    csv, jsonl = (out / "results.csv").read_bytes(), (out / "results.jsonl").read_bytes()
+    (out / "results.csv").unlink()
+    (out / "results.jsonl").unlink()
+    rebuild_results(out)
+    assert (out / "results.csv").read_bytes() == csv and (out / "results.jsonl").read_bytes() == jsonl
+    loaded = load_results([out])
+    assert not loaded.problems and len(loaded.rows) == len(_rows(tmp_path))
+    rows = {(r.method, r.pretrain_steps, r.seed): r for r in loaded.rows}
+    # extra seeds: the best point of each method (the longer budget scores higher) and scratch, three seeds each
+    assert sorted(k for k in rows if k[2] > 0) == [("mae", 200, 1), ("mae", 200, 2), ("scratch", 0, 1),
+                                                   ("scratch", 0, 2), ("simclr", 200, 1), ("simclr", 200, 2)]
+    mae = rows[("mae", 200, 0)]
+    assert (mae.pretrain_flops, mae.flops_per_step, mae.num_devices, mae.flops_per_step_per_device) == \
+        (4e11, 2e9, 2, 1e9)
+    assert (mae.score, mae.status, mae.score_metric, mae.finetune_flops) == (pytest.approx(22.0), "done", "mIoU", 5e8)
+    assert (mae.upstream_loss, mae.upstream_accuracy, mae.pretrain_seconds, mae.params) == (0.005, 50.0, 210.0, 1234)
+    scratch = rows[("scratch", 0, 0)]
+    assert (scratch.pretrain_flops, scratch.pretrain_dataset, scratch.score) == (0.0, "", pytest.approx(10.0))
+    # the table follows the files: a changed result shows after a rebuild
+    result = next(out.glob("runs/mae-*-100s-*/tasks/*/result.json"))
+    result.write_text(json.dumps(json.loads(result.read_text()) | {"per_seed_miou": [0.5]}))
+    rebuild_results(out)
+    assert next(r for r in build_rows(out) if r.method == "mae" and r.pretrain_steps == 100).score == 50.0
+
+
+def test_study_co2_columns_from_a_configured_fit(tmp_path):
+    _run(tmp_path, _config(methods=("mae",), budgets=(100,), co2={"fit_a": 1e6, "fit_b": -0.5, "chips": 4}))
+    mae = next(r for r in _rows(tmp_path) if r["method"] == "mae")
+    hours = 100 / (1e6 * 2e9 ** -0.5) / 3600  # steps / (a * FLOPs_per_step ** b), in hours
+    assert mae["study_hours"] == pytest.approx(hours)
+    assert mae["study_kwh"] == pytest.approx(4 * 283 * hours / 1000)  # 4 TPUv3 chips at 283 W
+    assert mae["study_kg_co2e"] == pytest.approx(mae["study_kwh"] * 0.267)  # europe-west1, 267 g/kWh
+
+
+def test_claims_are_exclusive_and_a_dead_owners_claim_is_taken_over(tmp_path):
+    path = tmp_path / "claim.json"
+    mine = try_claim(path)
+    assert mine is not None and try_claim(path) is None  # held by a live process (this one)
+    assert claim_holder(path)["pid"] == os.getpid()
+    release(mine)
+    assert claim_holder(path) is None
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    path.write_text(json.dumps({"host": socket.gethostname(), "pid": int(dead.stdout), "started_at": "then"}))
+    messages = []
+    taken = try_claim(path, log=messages.append)
+    assert taken is not None and messages == [f"taking over {path}: its owner (host {socket.gethostname()}, pid "
+                                              f"{int(dead.stdout)}, since then) is gone"]
+    release(taken)
+    path.write_text(json.dumps({"host": "another-host", "pid": 1, "started_at": "then"}))
+    assert try_claim(path) is None  # another host's claim cannot be checked from here: respected
+
+
+def test_two_executors_on_one_output_never_run_a_stage_twice(tmp_path):
+    config = _config(methods=("mae", "simclr", "byol"), extra_seeds=2)
+    out, log = str(tmp_path / "out"), str(tmp_path / "stages.log")
+    context = multiprocessing.get_context("spawn")
+    barrier = context.Barrier(2)  # both start together, after their imports
+    racers = [context.Process(target=race, args=(config, out, log, 0, 0.1, barrier)) for _ in range(2)]
+    for racer in racers:
+        racer.start()
+    for racer in racers:
+        racer.join(timeout=240)
+    assert [r.exitcode for r in racers] == [0, 0]
+    entries = read_log(log)
+    assert max(Counter(entries).values()) == 1, Counter(entries).most_common(3)
+    pids = Counter(line.split()[2] for line in Path(log).read_text().splitlines())
+    assert len(pids) == 2, pids  # both executors did work
+    rows = _rows(tmp_path)
+    assert {r["status"] for r in rows} == {"done"} and len({r["run_id"] for r in rows}) == 7
+    assert not list(Path(out).glob("runs/*/claim.json"))
+
+
+def test_local_worker_processes(tmp_path):
+    stages = FakeStages(str(tmp_path / "stages.log"), fail_methods=("simclr",))
+    status = run_sweep(load_sweep(_config(budgets=(100,))), tmp_path / "out", executor=LocalExecutor(workers=2),
+                       stages=stages, log=lambda m: None)
+    assert (status.done, status.failed) == (2, 1)
+    pids = {line.split()[2] for line in (tmp_path / "stages.log").read_text().splitlines()}
+    assert pids and str(os.getpid()) not in pids  # the stages ran in the workers
+
+
+def test_submitit_local_executor_runs_the_same_jobs(tmp_path, monkeypatch):
+    monkeypatch.setenv("PYTHONPATH", os.pathsep.join([TESTS, os.environ.get("PYTHONPATH", "")]))
+    executor = SubmititExecutor(tmp_path / "submitit", cluster="local", parameters={"timeout_min": 5},
+                                poll_seconds=0.2)
+    stages = FakeStages(str(tmp_path / "stages.log"), fail_methods=("simclr",))
+    lines = []
+    status = run_sweep(load_sweep(_config(budgets=(100,))), tmp_path / "out", executor=executor, stages=stages,
+                       log=lines.append, poll_seconds=0.1)
+    assert (status.done, status.failed) == (2, 1)
+    assert any(line.startswith("submitted 3 job(s)") for line in lines)
+    pids = {line.split()[2] for line in (tmp_path / "stages.log").read_text().splitlines()}
+    assert str(os.getpid()) not in pids  # the stages ran in submitit's processes
+    assert {r["status"] for r in _rows(tmp_path) if r["method"] == "simclr"} == {"failed"}
+
+
+def test_a_broken_task_result_is_a_failed_row_naming_the_file(tmp_path):
+    _run(tmp_path, _config(methods=("mae",), budgets=(100,)))
+    result = next((tmp_path / "out").glob("runs/mae-*/tasks/*/result.json"))
+    result.write_text("{not json")
+    rebuild_results(tmp_path / "out")
+    mae = next(r for r in _rows(tmp_path) if r["method"] == "mae")
+    assert mae["status"] == "failed" and mae["error"].startswith(f"ValueError: {result}: not a segmentation result")
+    status, _ = _run(tmp_path, _config(methods=("mae",), budgets=(100,)))  # the sweep reports it and goes on
+    assert (status.done, status.failed) == (1, 1)
