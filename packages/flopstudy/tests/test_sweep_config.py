@@ -79,8 +79,8 @@ def test_a_run_directory_written_by_another_spec_is_an_error_naming_it(tmp_path)
     (["--config.tasks.segmentation.stepz=1"], r"--config.tasks.segmentation.stepz: no such field; valid fields: "
                                               r"batch, checkpoint_every, dataset, epochs"),
     (["--config.tasks.segmentation.lrs=('a',)"], r"config.tasks.segmentation.lrs=\('a',\): expected tuple\[float"),
-    (["--config.methods=('moco',)"], r"config.methods: method='moco': expected one of supervised, clip"),
-    (["--config.methods=('nosuchpkg.mod:Cls',)"], r"config.methods: method 'nosuchpkg.mod:Cls': cannot import it"),
+    (["--config.methods=('moco',)"], r"config.methods: method='moco'; expected a registered name \(supervised, clip"),
+    (["--config.methods=('nosuchpkg.mod:Cls',)"], r"config.methods: method='nosuchpkg.mod:Cls': cannot import module 'nosuchpkg.mod'"),
     (["--config.backbones=('vit-x',)"], r"config.backbones: 'vit-x' is not a preset"),
     (["--config.preset=paper:mnist"], r"config.preset='paper:mnist': expected one of paper:i1k"),
     (["--config.per_method.mae.variants=('method.mask=0.5',)"],

@@ -99,7 +99,8 @@ class SegmentationTask(AbstractTask):
             log_every=settings.log_every, workers=settings.workers)
         grid = (st.study_grid(settings.lrs, settings.wds) if len(settings.lrs) * len(settings.wds) > 1 else None)
         result = st.run_study(base, encoder=encoder, out_dir=out_dir, dataset=settings.dataset,
-                              model=model, grid=grid, seeds=list(seeds), resume=True)
+                              model=model, grid=grid, seeds=list(seeds),
+                              resume=(Path(out_dir) / "runs").is_dir())  # segtransfer's per-run folders
         if result.get("status") == "preempted":
             raise Preempted(f"fine-tuning in {out_dir} was stopped; run the sweep again to resume it")
 
