@@ -71,8 +71,14 @@ def config_from_json(info: dict, *, where: str = "encoder.json") -> ViTConfig:
     unknown = sorted(set(config) - fields)
     if unknown:
         raise ValueError(f"{where}: unknown ViTConfig fields {unknown}; valid fields are {sorted(fields)}")
-    if isinstance(config.get("image_size"), list):  # JSON has no tuples
-        config["image_size"] = tuple(config["image_size"])
+    for name in ("image_size", "mean", "std"):
+        if isinstance(config.get(name), list):  # JSON has no tuples
+            config[name] = tuple(config[name])
+    # Encoders written before backbones normalised their input have no mean/std: they were trained on raw
+    # [0, 1] pixels, i.e. mean 0 / std 1 (not the ImageNet default of a new ViTConfig).
+    channels = config.get("in_channels", ViTConfig.in_channels)
+    config.setdefault("mean", (0.0,) * channels)
+    config.setdefault("std", (1.0,) * channels)
     return ViTConfig(**config)
 
 
