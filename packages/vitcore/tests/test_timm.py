@@ -53,17 +53,17 @@ def test_from_timm_matches_timm_preprocessing_live():
     0.5 / 0.5, its mean/std read from timm's resolve_data_config, the image through timm's create_transform."""
     torch = pytest.importorskip("torch")
     timm = pytest.importorskip("timm")
-    import timm.data
+    timm_data = pytest.importorskip("timm.data")
     from PIL import Image
 
     theirs = timm.create_model("vit_tiny_patch16_224.augreg_in21k", pretrained=False, img_size=32, patch_size=8,
                                embed_dim=32, depth=2, num_heads=2, num_classes=10).eval()
-    cfg = timm.data.resolve_data_config({"input_size": (3, 32, 32), "crop_pct": 1.0}, model=theirs)
+    cfg = timm_data.resolve_data_config({"input_size": (3, 32, 32), "crop_pct": 1.0}, model=theirs)
     assert cfg["mean"] == (0.5, 0.5, 0.5)
     state = {k: v.numpy() for k, v in theirs.state_dict().items()}
     ours = vitcore.from_timm("vit-test", state, mean=cfg["mean"], std=cfg["std"])
     pixels = np.random.default_rng(0).integers(0, 256, (2, 32, 32, 3), dtype=np.uint8)
-    transform = timm.data.create_transform(**cfg)
+    transform = timm_data.create_transform(**cfg)
     with torch.no_grad():
         expected = theirs(torch.stack([transform(Image.fromarray(p)) for p in pixels])).numpy()
     assert _rel(ours(jnp.asarray(pixels / np.float32(255.0))).logits, expected) < 1e-4
