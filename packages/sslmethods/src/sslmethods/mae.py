@@ -154,5 +154,14 @@ class MAE(AbstractMethod):
         loss = self.reconstruction_loss(rec.pred, rec.target, rec.mask)
         return loss, {"metrics": {"masked_fraction": jnp.mean(rec.mask)}}
 
+    def weight_decay_mask(self, trainable: MAEModel) -> Any:
+        """facebookresearch/mae's groups (timm's ``add_weight_decay``: no decay for biases and 1-D parameters):
+        unlike the backbones' default rule the class token and the decoder's mask token decay (torch shape
+        [1, 1, d]); norms and biases do not. MAE's position embeddings are fixed sin-cos tables, not parameters."""
+        mask = eqx.tree_at(lambda m: m.decoder.mask_token, super().weight_decay_mask(trainable), True)
+        if trainable.encoder.cls_token is not None:
+            mask = eqx.tree_at(lambda m: m.encoder.cls_token, mask, True)
+        return mask
+
     def encoder(self, trainable: MAEModel) -> vitcore.ViT:
         return trainable.encoder
