@@ -148,7 +148,7 @@ def test_decoder_presets_and_mask():
     assert tiny.decoder.blocks.depth == 1
     mask = _method().weight_decay_mask(_method().init(key=jax.random.key(0))[0])
     assert mask.decoder.decoder_pred.weight is True and mask.decoder.decoder_pred.bias is False
-    assert mask.decoder.mask_token is False and mask.encoder.cls_token is False
+    assert mask.decoder.mask_token is True and mask.encoder.cls_token is True  # MAE decays them (timm's rule)
 
 
 def test_invalid_settings_raise():
