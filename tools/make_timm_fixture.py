@@ -1,17 +1,15 @@
 """Write packages/vitcore/tests/fixtures/timm_vit_tiny.npz: a small timm ViT's weights, inputs and outputs.
 
-Not run by the tests (timm/torch are not test dependencies). Regenerate with a separate CPU-only venv:
-
-    python3 -m venv /tmp/timm-venv
-    /tmp/timm-venv/bin/pip install torch==2.13.0 timm safetensors numpy   # the CPU build of torch
-    /tmp/timm-venv/bin/python tools/make_timm_fixture.py
+Not run by the tests (timm/torch are not test dependencies). Regenerate with any venv holding the CPU build of
+torch and timm (the shared development venv has both): ``python tools/make_timm_fixture.py``.
 
 The model is timm's own `VisionTransformer` (img 32, patch 8, width 32, depth 2, heads 2, 10 classes) with
 every
 parameter redrawn at random (biases and LayerNorm affines included, so a mis-mapped key cannot go unnoticed).
 The
-npz holds the state dict under "param/<timm key>", the NHWC inputs as "images", timm's eval-mode logits as
-"logits" and its `forward_features` output as "tokens".
+npz holds the state dict under "param/<timm key>", the [0, 1] NHWC pixels as "images" (uint8 / 255), timm's
+input normalisation as "mean" / "std" (`resolve_data_config`), and timm's eval-mode logits ("logits") and
+`forward_features` ("tokens") on timm's own eval preprocessing of the same 8-bit images (`create_transform`).
 """
 
 import argparse
@@ -20,6 +18,7 @@ import types
 from pathlib import Path
 
 import numpy as np
+from PIL import Image
 
 DEFAULT_OUT = Path(__file__).resolve().parents[1] / "packages/vitcore/tests/fixtures/timm_vit_tiny.npz"
 
@@ -39,6 +38,7 @@ def _import_timm():
         for name in ("torchvision._meta_registrations", "torchvision._autograd_registrations"):
             sys.modules[name] = types.ModuleType(name)
     import timm
+    import timm.data
     from timm.models.vision_transformer import VisionTransformer
 
     return torch, timm, VisionTransformer
@@ -73,12 +73,16 @@ def main() -> None:
                 fan_in = p[0].numel() if p.ndim > 1 and name not in ("cls_token", "pos_embed") else 1
                 p.copy_(torch.randn_like(p) / max(fan_in, 1) ** 0.5 * (0.5 if fan_in == 1 else 1.0))
     model.eval()
-    images = torch.randn(4, 3, 32, 32, generator=torch.Generator().manual_seed(args.seed + 1))
+    pixels = np.random.default_rng(args.seed + 1).integers(0, 256, (4, 32, 32, 3), dtype=np.uint8)
+    data_config = timm.data.resolve_data_config({"input_size": (3, 32, 32), "crop_pct": 1.0}, model=model)
+    transform = timm.data.create_transform(**data_config)  # resize + centre crop (identities here), normalise
+    images = torch.stack([transform(Image.fromarray(p)) for p in pixels])
     with torch.no_grad():
         logits = model(images)
         tokens = model.forward_features(images)
     arrays = {f"param/{k}": v.detach().numpy().astype(np.float32) for k, v in model.state_dict().items()}
-    arrays["images"] = images.permute(0, 2, 3, 1).numpy().astype(np.float32)
+    arrays["images"] = pixels.astype(np.float32) / np.float32(255.0)
+    arrays["mean"], arrays["std"] = np.asarray(data_config["mean"]), np.asarray(data_config["std"])
     arrays["logits"] = logits.numpy().astype(np.float32)
     arrays["tokens"] = tokens.numpy().astype(np.float32)
     args.out.parent.mkdir(parents=True, exist_ok=True)

@@ -1,6 +1,5 @@
 """segtransfer.data: segmentation and detection pipelines on tiny TFDS directories written by the test."""
 
-import colorsys
 import io
 
 import numpy as np
@@ -11,11 +10,10 @@ from segtransfer.data import (
     IGNORE_INDEX,
     DetectionData,
     SegmentationData,
-    _shift_hue,
     detection_loader,
-    photometric_distortion,
     segmentation_loader,
 )
+from segtransfer.photometric import PHOTOMETRIC
 
 H, W = 12, 16
 
@@ -139,6 +137,22 @@ def test_train_rescale_crop_pad_and_flip(directory):
     assert sizes <= expected and len(sizes) >= 4
 
 
+def test_segmentation_pipeline_uses_the_studys_jitter_by_default(directory):
+    assert SegmentationData("d", batch_size=1, num_classes=2).photometric == "byol"
+    assert set(PHOTOMETRIC) == {"byol", "mmseg", "none"}
+    with pytest.raises(ValueError, match=r"photometric='cv2'; expected one of \['byol', 'mmseg', 'none'\]"):
+        SegmentationData("d", batch_size=1, num_classes=2, photometric="cv2")
+    batches = {}
+    for name in ("byol", "none"):
+        config = SegmentationData(directory, batch_size=8, num_classes=5, crop_size=8, seed=3, photometric=name)
+        batches[name] = next(iter(segmentation_loader(config)))
+    # Same seed: the same crops and flips (photometric draws come last), then jitter on some images only.
+    np.testing.assert_array_equal(batches["byol"]["mask"], batches["none"]["mask"])
+    changed = [not np.array_equal(a, b) for a, b in zip(batches["byol"]["image"], batches["none"]["image"],
+                                                         strict=True)]
+    assert any(changed) and not all(changed)
+
+
 def test_out_of_range_label_names_the_example(tmp_path):
     broken = _build(tmp_path / "bad", bad_label=7)
     loader = segmentation_loader(
@@ -148,18 +162,6 @@ def test_out_of_range_label_names_the_example(tmp_path):
         next(iter(loader))
     with pytest.raises(ValueError, match=r"split='validation' is not in"):
         segmentation_loader(SegmentationData(broken, batch_size=2, num_classes=5, split="validation"))
-
-
-def test_hue_shift_matches_colorsys():
-    rng = np.random.default_rng(0)
-    image = rng.uniform(0, 1, (4, 5, 3)).astype(np.float32)
-    shifted = _shift_hue(image, np.float32(0.07))
-    for y in range(4):
-        for x in range(5):
-            h, s, v = colorsys.rgb_to_hsv(*image[y, x].astype(np.float64))
-            np.testing.assert_allclose(shifted[y, x], colorsys.hsv_to_rgb((h + 0.07) % 1.0, s, v), atol=1e-5)
-    out = photometric_distortion(image, rng, probability=1.0)
-    assert out.dtype == np.float32 and out.shape == image.shape and 0 <= out.min() and out.max() <= 1
 
 
 def test_detection_padding_scaling_and_flip(directory):

@@ -75,6 +75,25 @@ def test_timm_npz_reproduces_timm_features_and_safetensors_matches(tmp_path):
         np.testing.assert_array_equal(a, b)
 
 
+def test_timm_encoder_fine_tuned_through_segtransfer_sees_timms_normalisation():
+    """The fixture's timm outputs were computed on timm's own preprocessing (resolve_data_config +
+    create_transform: ImageNet mean/std) of [0, 1] pixels; a segmenter built on the timm file and fed the same
+    [0, 1] pixels must give its head exactly those features, i.e. the encoder normalises as timm did."""
+    from segtransfer import create_segmenter
+
+    data = np.load(FIXTURE)
+    assert data["images"].min() >= 0 and data["images"].max() <= 1
+    encoder, _ = load_encoder(str(FIXTURE), model="vit-test")
+    np.testing.assert_allclose(encoder.config.mean, data["mean"])
+    np.testing.assert_allclose(encoder.config.std, data["std"])
+    segmenter = create_segmenter(encoder, 5, key=jr.key(0))
+    pixels = jnp.asarray(data["images"])
+    timm_grid = jnp.asarray(data["tokens"][:, 1:].reshape(4, 4, 4, 32))  # timm's patch tokens as a grid
+    expected = segmenter.head(timm_grid, (32, 32))
+    ours = segmenter(pixels)
+    assert np.max(np.abs(np.asarray(ours) - np.asarray(expected))) / np.max(np.abs(np.asarray(expected))) < 1e-4
+
+
 def test_scratch_and_bad_specs(tmp_path):
     encoder, info = load_encoder("scratch", model="vit-test", key=jr.key(0), image_size=16)
     assert encoder.config.image_size == 16 and info.pretrain_flops == 0.0 and info.kind == "scratch"

@@ -182,6 +182,17 @@ def test_view_config_validation_and_recipe_details():
     assert (s.brightness, s.hue, s.jitter_prob, s.grayscale_prob, s.blur_prob) == (0.8, 0.2, 0.8, 0.2, 0.5)
 
 
+def test_crop_resize_interpolation_is_each_recipes_canonical_one():
+    """Bicubic: SimCLR (data_util.crop_and_resize: resize_bicubic), BYOL (utils/dataset.py: ResizeMethod.BICUBIC),
+    DINO and open_clip (RandomResizedCrop(..., BICUBIC)), MAE (interpolation=3); bilinear: the supervised
+    inception crop (big_vision inception_crop's and torchvision RandomResizedCrop's default)."""
+    recipes = {"simclr": A.simclr_views(32), "byol": A.byol_views(32), "dino": A.dino_views(32, n_local=2),
+               "mae": A.mae_views(32), "clip": A.clip_views(32)}
+    for name, recipe in recipes.items():
+        assert {v.interpolation for v in recipe} == {"cubic"}, name
+    assert A.supervised_views(32)[0].interpolation == "linear"
+
+
 def test_identity_view_returns_input():
     identity = A.ViewConfig(size=16, crop_scale=(1.0, 1.0), crop_ratio=(1.0, 1.0), flip_prob=0.0)
     out = A.augment_view(IMG, identity, key=jax.random.key(5))

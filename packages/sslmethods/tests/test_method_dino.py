@@ -27,7 +27,7 @@ K = 24
 def _method(**overrides):
     kwargs = {"backbone": checks.CONTRACT_BACKBONE, "total_steps": TOTAL, "num_local_crops": 3, "out_dim": K,
               "hidden_dim": 40, "bottleneck_dim": 12, "teacher_temp_warmup_steps": WARMUP,
-              "freeze_last_layer_steps": FREEZE}
+              "freeze_last_layer_steps": FREEZE, "drop_path": 0.0}  # a deterministic student for the references
     return DINO(**(kwargs | overrides))
 
 
@@ -99,6 +99,21 @@ def test_loss_matches_float64_dino_loss_with_local_crops_at_their_resolution(con
     # The centre input is the global-batch mean of the teacher outputs on both global crops.
     np.testing.assert_allclose(np.asarray(aux["teacher_mean"]), t_global.reshape(-1, K).mean(0), rtol=1e-5,
                                atol=1e-6)
+
+
+def test_student_has_dinos_drop_path_and_the_teacher_none():
+    assert DINO(backbone=checks.CONTRACT_BACKBONE, total_steps=TOTAL).encoder_config.drop_path == 0.1  # DINO's
+    two_blocks = vitcore.get_config("vit-test", width=32, depth=2, num_heads=2)  # rates 0, 0.5 (linear from 0)
+    method = _method(drop_path=0.5, num_local_crops=0, backbone=two_blocks)
+    trainable, state = method.init(key=jax.random.key(0))
+    assert trainable.backbone.config.drop_path == 0.5
+    views = {"global": jnp.stack(method.views(checks.random_batch(), step=jnp.int32(0), key=jax.random.key(1))[
+        "global"])}
+    loss = eqx.filter_jit(lambda k: method.loss(trainable, state, views, step=jnp.int32(0), key=k))
+    runs = [loss(jax.random.key(i)) for i in range(4)]
+    assert len({float(value) for value, _ in runs}) > 1  # the student drops paths, drawn from the loss key
+    for _, aux in runs[1:]:  # ... the teacher never does
+        np.testing.assert_array_equal(np.asarray(aux["teacher_mean"]), np.asarray(runs[0][1]["teacher_mean"]))
 
 
 def test_teacher_sees_only_global_crops(contract):

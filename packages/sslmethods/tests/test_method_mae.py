@@ -42,9 +42,10 @@ def reconstruct(run):
     return method, run["trainable"], fn
 
 
-def _reference_loss(pred, images, mask, patch):
-    """facebookresearch/mae forward_loss in float64 numpy: norm_pix target (unbiased var), masked mean."""
-    x = np.asarray(images, np.float64)
+def _reference_loss(pred, images, mask, patch, mean, std):
+    """facebookresearch/mae forward_loss in float64 numpy on the *normalised* image (MAE's loader applies
+    transforms.Normalize with ImageNet's mean/std before the model): norm_pix target (unbiased var), masked mean."""
+    x = (np.asarray(images, np.float64) - np.asarray(mean)) / np.asarray(std)
     b, h, w, c = x.shape
     target = x.reshape(b, h // patch, patch, w // patch, patch, c).transpose(0, 1, 3, 2, 4, 5)
     target = target.reshape(b, (h // patch) * (w // patch), patch * patch * c)
@@ -68,8 +69,24 @@ def test_contract_shapes_and_gradients(run):
 
 def test_loss_matches_float64_reference(run):
     rec = run["probe"]  # reconstruct() with the key the loss drew its mask from
-    expected = _reference_loss(rec.pred, run["views"]["image"], rec.mask, 8)
+    assert run["trainable"].encoder.config.mean == (0.485, 0.456, 0.406)  # ImageNet's, as MAE's loader
+    expected = _reference_loss(rec.pred, run["views"]["image"], rec.mask, 8, (0.485, 0.456, 0.406),
+                               (0.229, 0.224, 0.225))
     np.testing.assert_allclose(float(run["loss"]), expected, rtol=1e-5)
+
+
+def test_pixel_target_is_the_backbones_normalised_image():
+    """The target uses the encoder's own normalisation (whatever its mean/std), before per-patch norm."""
+    mean, std = (0.1, 0.5, 0.9), (0.5, 0.25, 2.0)
+    method = MAE(backbone=tiny_backbone(mean=mean, std=std), total_steps=10, decoder="mae-decoder-tiny",
+                 decoder_width=64, norm_pix_loss=False)
+    model = eqx.filter_eval_shape(lambda k: method.init(key=k)[0], jax.random.key(0))
+    model = jax.tree.map(lambda s: jnp.zeros(s.shape, s.dtype), model)  # the target does not depend on weights
+    images = np.random.default_rng(0).uniform(0, 1, (2, 32, 32, 3))
+    rec = method.reconstruct(model, jnp.asarray(images, jnp.float32), key=jax.random.key(1))
+    x = (images - np.asarray(mean)) / np.asarray(std)
+    target = x.reshape(2, 4, 8, 4, 8, 3).transpose(0, 1, 3, 2, 4, 5).reshape(2, 16, 192)
+    np.testing.assert_allclose(np.asarray(rec.target), target, rtol=1e-5, atol=1e-6)
 
 
 def test_loss_ignores_visible_patch_predictions(reconstruct):
@@ -131,7 +148,7 @@ def test_decoder_presets_and_mask():
     assert tiny.decoder.blocks.depth == 1
     mask = _method().weight_decay_mask(_method().init(key=jax.random.key(0))[0])
     assert mask.decoder.decoder_pred.weight is True and mask.decoder.decoder_pred.bias is False
-    assert mask.decoder.mask_token is False and mask.encoder.cls_token is False
+    assert mask.decoder.mask_token is True and mask.encoder.cls_token is True  # MAE decays them (timm's rule)
 
 
 def test_invalid_settings_raise():

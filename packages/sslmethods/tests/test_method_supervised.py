@@ -103,6 +103,25 @@ def test_head_init_drop_path_and_weight_decay_mask():
     assert mask.norm.scale is False and mask.cls_token is False and mask.pos_embed is False
 
 
+def test_head_bias_of_minus_ten_is_inert_under_softmax():
+    """Softmax is shift-invariant, so the study's -10 head bias (kept for fidelity) changes neither the loss nor
+    any gradient (the bias's own included): training is the same as with a zero bias, offset by -10 for good."""
+    batch = random_batch(8)
+    views = {"image": jnp.asarray(batch["image"]), "labels": jnp.asarray(batch["labels"])[:, :8]}
+    results = []
+    for bias in (-10.0, 0.0):
+        method = _method(head_bias_init=bias)
+        model, state = method.init(key=jax.random.key(0))
+        assert float(model.head.bias[0]) == bias
+        fn = jax.value_and_grad(lambda m, method=method, state=state: method.loss(
+            m, state, views, step=jnp.int32(0), key=jax.random.key(1))[0])
+        results.append(fn(model))
+    (loss_a, grads_a), (loss_b, grads_b) = results
+    np.testing.assert_allclose(float(loss_a), float(loss_b), rtol=1e-6)
+    for a, b in zip(jax.tree.leaves(grads_a), jax.tree.leaves(grads_b), strict=True):
+        np.testing.assert_allclose(np.asarray(a), np.asarray(b), rtol=1e-4, atol=1e-7)
+
+
 def test_invalid_settings_raise():
     with pytest.raises(ValueError, match="num_classes"):
         Supervised(backbone=tiny_backbone(), total_steps=10, num_classes=0)

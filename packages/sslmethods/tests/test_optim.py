@@ -89,6 +89,37 @@ def test_adamw_matches_float64_reference(wd_end):
         np.testing.assert_allclose(np.asarray(p[k]), ref[k], rtol=1e-5, atol=1e-6)
 
 
+@pytest.mark.parametrize("clip_mode", ["global", "per_tensor"])
+def test_clip_mode_picks_the_clip_before_adam(clip_mode):
+    """Adam's second step depends on the first gradient's scale, so the clip shows: the chain equals a float64
+    Adam fed gradients clipped the named way (global norm, or each tensor as DINO's utils.clip_gradients)."""
+    cfg = OptimConfig(optimizer="adam", lr=0.1, start_lr=0.1, warmup_steps=10, b1=0.5, b2=0.5, clip_norm=1.0,
+                      clip_mode=clip_mode)  # a constant learning rate over the 10 steps
+    grads = [{"big": np.full((4,), 10.0), "small": np.full((3,), 0.1)},
+             {"big": np.full((4,), 0.2), "small": np.full((3,), 0.3)}]
+
+    def clipped(g):
+        if clip_mode == "global":
+            norm = math.sqrt(sum(float(np.sum(x * x)) for x in g.values()))
+            return {k: x * min(1.0, 1.0 / norm) for k, x in g.items()}
+        return {k: x * min(1.0, 1.0 / (np.linalg.norm(x) + 1e-6)) for k, x in g.items()}
+
+    m = {k: np.zeros_like(x) for k, x in grads[0].items()}
+    v = {k: np.zeros_like(x) for k, x in grads[0].items()}
+    for t, g in enumerate(grads, start=1):
+        g = clipped(g)
+        m = {k: 0.5 * m[k] + 0.5 * g[k] for k in g}
+        v = {k: 0.5 * v[k] + 0.5 * g[k] ** 2 for k in g}
+        expected = {k: -0.1 * (m[k] / (1 - 0.5**t)) / (np.sqrt(v[k] / (1 - 0.5**t)) + cfg.eps) for k in g}
+    tx = make_optimizer(cfg, 10)
+    params = {k: jnp.zeros(x.shape) for k, x in grads[0].items()}
+    state = tx.init(params)
+    for g in grads:
+        updates, state = tx.update({k: jnp.asarray(x, jnp.float32) for k, x in g.items()}, state, params)
+    for k in expected:
+        np.testing.assert_allclose(np.asarray(updates[k]), expected[k], rtol=1e-5)
+
+
 def test_decay_only_on_masked_leaves():
     # Zero gradients: Adam's update is exactly 0, so only the decoupled decay moves the weights:
     # p <- p * (1 - lr * wd) on decayed leaves, untouched elsewhere.
@@ -131,6 +162,7 @@ def test_schedule_counts_advance_together():
         ({"warmup_steps": 5, "warmup_fraction": 0.1}, "both set"),
         ({"warmup_fraction": 1.5}, "warmup_fraction=1.5"),
         ({"clip_norm": 0.0}, "clip_norm=0.0"),
+        ({"clip_mode": "layer"}, r"clip_mode='layer'; expected one of \('global', 'per_tensor'\)"),
     ],
 )
 def test_bad_config_raises(kwargs, match):

@@ -33,6 +33,7 @@ def test_byol_per_dataset(dataset, tau, wd):
 def test_dino(dataset, lr, clip):
     overrides, opt = get_preset("dino", f"paper:{dataset}")
     assert (opt.lr, opt.clip_norm, opt.min_lr, opt.warmup_steps) == (lr, clip, 2e-6, 12_000)
+    assert opt.clip_mode == "per_tensor" and overrides["drop_path"] == 0.1  # DINO's clip_gradients, drop_path_rate
     assert (opt.weight_decay, opt.weight_decay_end) == (0.04, 0.4)
     assert overrides["num_local_crops"] == 10 and overrides["out_dim"] == 65_536
     assert (overrides["teacher_temp_start"], overrides["teacher_temp_end"], overrides["center_momentum"]) == (

@@ -190,7 +190,8 @@ def test_matches_timm_normfreenet(model):
     images = np.random.default_rng(5).normal(size=(2, 64, 64, 3)).astype(np.float32)
     out = run(ours, jnp.asarray(images), intermediates=(0, 1, 2, 3))  # the compile of the test above
     with torch.no_grad():
-        x = torch.from_numpy(images.transpose(0, 3, 1, 2).copy())
+        normalised = (images - np.float32(c.mean)) / np.float32(c.std)  # ours normalises inside, timm's does not
+        x = torch.from_numpy(normalised.transpose(0, 3, 1, 2).copy())
         logits = theirs(x).numpy()
         _, stages = theirs.forward_intermediates(x, indices=[1, 2, 3])
         features = theirs.forward_head(theirs.forward_features(x), pre_logits=True).numpy()

@@ -37,7 +37,7 @@ def test_sincos_matches_reference(dim, grid):
 def test_sincos_model_uses_the_table():
     m = vitcore.create("vit-test", key=jax.random.key(0), pos_embed="sincos", depth=1)
     x = jax.random.normal(jax.random.key(1), (1, 32, 32, 3))
-    embedded, patches = eqx.filter_jit(lambda m, x: (m._embed(x[0], None), m.patch_embed(x[0])))(m, x)
+    embedded, patches = eqx.filter_jit(lambda m, x: (m._embed(x[0], None), m.patch_embed(m.normalise(x[0]))))(m, x)
     patches = patches.reshape(16, 32)
     np.testing.assert_allclose(embedded[1:], patches + mae_sincos_reference(32, 4, 4), atol=1e-5)
     np.testing.assert_allclose(embedded[0], m.cls_token[0], atol=1e-7)  # class token: zero position embedding
@@ -91,5 +91,6 @@ def test_interpolate_sincos_recomputes_table():
     m = vitcore.create("vit-test", key=jax.random.key(0), pos_embed="sincos")
     big = vitcore.interpolate_pos_embed(m, (48, 64))
     assert big.grid_size == (6, 8) and big.pos_embed is None
-    embedded = eqx.filter_jit(lambda m, x: m._embed(x, None))(big, jnp.zeros((48, 64, 3)))
+    mean_pixels = jnp.broadcast_to(jnp.asarray(m.config.mean, jnp.float32), (48, 64, 3))  # normalise to 0
+    embedded = eqx.filter_jit(lambda m, x: m._embed(x, None))(big, mean_pixels)
     np.testing.assert_allclose(embedded[1:] - big.patch_embed.bias, mae_sincos_reference(32, 6, 8), atol=1e-5)

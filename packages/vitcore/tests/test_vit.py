@@ -52,7 +52,7 @@ def numpy_vit(model, images, keep=None):
     c = model.config
     p = c.patch_size
     gh, gw = c.grid_size
-    images = _f64(images)
+    images = (_f64(images) - _f64(c.mean)) / _f64(c.std)  # the model normalises its [0, 1] input itself
     w, bias = _f64(model.patch_embed.weight), _f64(model.patch_embed.bias)
     result = []
     for b in range(images.shape[0]):
@@ -128,7 +128,8 @@ def test_intermediates(model, images):
 
 def numpy_vit_embed(model, image):
     c = model.config
-    tokens = np.asarray(jax.vmap(model.patch_embed)(image[None])[0]).reshape(-1, c.width)
+    normalised = (image - jnp.asarray(c.mean)) / jnp.asarray(c.std)
+    tokens = np.asarray(jax.vmap(model.patch_embed)(normalised[None])[0]).reshape(-1, c.width)
     return np.concatenate([_f64(model.cls_token), _f64(tokens)]) + _f64(model.pos_embed)
 
 

@@ -2,14 +2,14 @@
 
 Reads TFDS directories written by `flopdata.build` (`ade20k`, `fmnist_scenes`, `coco_instances`) through
 array_record without TensorFlow (`flopdata.RecordSource`). Images come out float32 [b, s, s, 3] in [0, 1]
-(normalise on device).
+(the encoder normalises them itself).
 
 Segmentation (`segmentation_loader`), records with `image` + `segmentation_mask`:
 - train: random rescale by a factor from {0.5, 0.75, ..., 2.0} of a base size whose short side is `base_size`
   (mmseg `Resize(ratio_range=(0.5, 2.0))` with the study's 0.25 steps), random `crop_size` crop with the image
   padded by 0 and the mask by 255 (ignore) where the rescaled image is smaller, horizontal flip (p=0.5), and
-  mmseg's PhotoMetricDistortion (brightness +-32/255, contrast and saturation x[0.5, 1.5], hue +-0.1 turn,
-  each with p=0.5). mmseg's `cat_max_ratio` crop retry is not done.
+  photometric jitter `photometric` (`segtransfer.photometric`: the study's BYOL colour transform by default,
+  mmseg's PhotoMetricDistortion as "mmseg"). mmseg's `cat_max_ratio` crop retry is not done.
 - eval: short side resized to `crop_size`, then a centre `crop_size` crop (mask by nearest neighbour).
 Output `mask` int32 [b, s, s]: class ids, 255 = ignore. Labels outside 0..num_classes-1 (other than 255)
 raise a ValueError naming the example.
@@ -28,51 +28,11 @@ import grain
 import jax
 import numpy as np
 from flopdata import RecordSource, allow_worker_processes, decode_gray, decode_rgb, parse_example, resize_image
-from jaxtyping import Float32
+
+from .photometric import PHOTOMETRIC
 
 IGNORE_INDEX = 255
 RESCALE_FACTORS = (0.5, 0.75, 1.0, 1.25, 1.5, 1.75, 2.0)
-
-
-def photometric_distortion(
-    image: Float32[np.ndarray, "h w 3"], rng: np.random.Generator, *, probability: float = 0.5
-) -> Float32[np.ndarray, "h w 3"]:
-    """mmseg PhotoMetricDistortion on float32 [h, w, 3] in [0, 1]: brightness, contrast, saturation, hue."""
-    image = image.copy()
-    if rng.random() < probability:
-        image = image + np.float32(rng.uniform(-32.0, 32.0) / 255.0)
-    if rng.random() < probability:
-        image = image * np.float32(rng.uniform(0.5, 1.5))
-    image = np.clip(image, 0.0, 1.0)
-    if rng.random() < probability:
-        gray = image @ np.asarray([0.299, 0.587, 0.114], np.float32)
-        factor = np.float32(rng.uniform(0.5, 1.5))
-        image = np.clip(gray[..., None] + (image - gray[..., None]) * factor, 0.0, 1.0)
-    if rng.random() < probability:
-        image = _shift_hue(image, np.float32(rng.uniform(-0.1, 0.1)))
-    return image.astype(np.float32)
-
-
-def _shift_hue(image: np.ndarray, delta: np.float32) -> np.ndarray:
-    """Rotate hue by `delta` turns (HSV, vectorised colorsys.rgb_to_hsv / hsv_to_rgb)."""
-    maxc, minc = image.max(-1), image.min(-1)
-    span = maxc - minc
-    safe = np.where(span > 0, span, np.float32(1.0))
-    r, g, b = image[..., 0], image[..., 1], image[..., 2]
-    rc, gc, bc = (maxc - r) / safe, (maxc - g) / safe, (maxc - b) / safe
-    hue = np.where(r == maxc, bc - gc, np.where(g == maxc, 2.0 + rc - bc, 4.0 + gc - rc))
-    hue = np.where(span > 0, (hue / 6.0) % 1.0, 0.0)
-    sat = np.where(maxc > 0, span / np.where(maxc > 0, maxc, 1.0), 0.0)
-    hue = (hue + delta) % 1.0
-    i = np.floor(hue * 6.0)
-    f = hue * 6.0 - i
-    p, q, t = maxc * (1 - sat), maxc * (1 - sat * f), maxc * (1 - sat * (1 - f))
-    i = i.astype(np.int64) % 6
-    v = maxc
-    out_r = np.choose(i, [v, q, p, p, t, v])
-    out_g = np.choose(i, [t, v, v, q, p, p])
-    out_b = np.choose(i, [p, p, t, v, v, q])
-    return np.stack([out_r, out_g, out_b], -1).astype(np.float32)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -91,8 +51,11 @@ class SegmentationData:
     worker_count: int = 0
     shard_index: int | None = None
     shard_count: int | None = None
+    photometric: str = "byol"  # a name of segtransfer.photometric.PHOTOMETRIC (train only)
 
     def __post_init__(self):
+        if self.photometric not in PHOTOMETRIC:
+            raise ValueError(f"photometric={self.photometric!r}; expected one of {sorted(PHOTOMETRIC)}")
         for name in ("batch_size", "num_classes", "crop_size"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name}={getattr(self, name)}; expected a positive integer")
@@ -154,7 +117,7 @@ class SegmentationTransform(grain.transforms.RandomMap):
             image, mask = _crop_or_pad(image, mask, top, left, size)
             if rng.random() < 0.5:
                 image, mask = image[:, ::-1], mask[:, ::-1]
-            pixels = photometric_distortion(image.astype(np.float32) / np.float32(255.0), rng)
+            pixels = PHOTOMETRIC[self.config.photometric](image.astype(np.float32) / np.float32(255.0), rng)
         else:
             scale = size / min(h, w)
             nh, nw = max(size, round(h * scale)), max(size, round(w * scale))

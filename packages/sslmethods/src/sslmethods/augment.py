@@ -155,10 +155,12 @@ def make_views(
 
 
 def simclr_views(size: int, *, strength: float = 1.0) -> Recipe:
-    """google-research/simclr ``data_util.preprocess_for_train``: crop (0.08, 1), flip, colour jitter
-    ``0.8 s, 0.8 s, 0.8 s, 0.2 s`` with p 0.8, grayscale p 0.2, blur p 0.5 on both views."""
+    """google-research/simclr ``data_util.preprocess_for_train``: crop (0.08, 1) resized bicubically
+    (``crop_and_resize``), flip, colour jitter ``0.8 s, 0.8 s, 0.8 s, 0.2 s`` with p 0.8, grayscale p 0.2, blur p 0.5
+    on both views."""
     view = ViewConfig(
         size=size,
+        interpolation="cubic",
         brightness=0.8 * strength,
         contrast=0.8 * strength,
         saturation=0.8 * strength,
@@ -186,8 +188,8 @@ def _byol_like(size: int, scale: tuple[float, float], interpolation: str) -> Vie
 
 def byol_views(size: int) -> Recipe:
     """deepmind-research ``byol/utils/augmentations.py``: asymmetric views, blur 1.0 / 0.1, solarise 0 /
-    0.2."""
-    base = _byol_like(size, (0.08, 1.0), "linear")
+    0.2; crops resized bicubically (``byol/utils/dataset.py``)."""
+    base = _byol_like(size, (0.08, 1.0), "cubic")
     return (
         dataclasses.replace(base, blur_prob=1.0),
         dataclasses.replace(base, blur_prob=0.1, solarize_prob=0.2),
@@ -234,5 +236,6 @@ def clip_views(size: int) -> Recipe:
 
 
 def supervised_views(size: int) -> Recipe:
-    """Inception-style crop-resize (torchvision defaults: scale 0.08-1) + flip."""
+    """Inception-style crop-resize (torchvision defaults: scale 0.08-1, bilinear, as big_vision's
+    ``inception_crop``) + flip."""
     return (ViewConfig(size=size),)

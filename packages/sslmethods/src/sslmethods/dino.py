@@ -54,10 +54,9 @@ class DINO(AbstractMethod):
     ``warmup_teacher_temp_epochs=30``, at most the run). Centre EMA ``center_momentum`` 0.9 over the global batch
     of teacher outputs. Teacher EMA: cosine ``momentum_start`` 0.996 -> 1 over ``total_steps``. The head's last
     layer gets zero gradients for the first ``freeze_last_layer_steps`` (default: one ImageNet epoch at 1024, at
-    most the run). The teacher runs deterministically (no drop path), as DINO builds it. Weight decay: the
-    default rule, i.e. the matmuls (named ``weight``, including the last layer's v) decay, biases and norms do
-    not, as in DINO's ``get_params_groups``; DINO also decays the class token and position embedding (its rule
-    is "ndim > 1"), which the backbones' rule, shared by every method here, leaves undecayed.
+    most the run). The student's backbone has stochastic depth ``drop_path`` (0.1, DINO's ``--drop_path_rate``
+    default; the last block's rate, linear from 0 as DINO's ``dpr``); the teacher runs deterministically (no drop
+    path), as DINO builds it. Weight decay (`weight_decay_mask`): DINO's ``get_params_groups``.
     """
 
     name: ClassVar[str] = "dino"
@@ -73,6 +72,7 @@ class DINO(AbstractMethod):
     center_momentum: float = eqx.field(static=True, default=0.9)
     momentum_start: float = eqx.field(static=True, default=0.996)
     freeze_last_layer_steps: int | None = eqx.field(static=True, default=None)
+    drop_path: float = eqx.field(static=True, default=0.1)
 
     def __check_init__(self):
         size = self.image_size
@@ -95,12 +95,13 @@ class DINO(AbstractMethod):
             if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 0):
                 raise ValueError(f"{name}={value!r}: expected None (the default) or an int >= 0")
         dino_teacher_momentum(self.total_steps, base=self.momentum_start)  # validates the rate
+        self.encoder_config  # noqa: B018  (validates drop_path through ViTConfig)
 
     @property
     def encoder_config(self) -> vitcore.ViTConfig:
         """The study's backbone for DINO, the standard ViT (learned position embedding): ``backbone`` without a
-        classifier head."""
-        return dataclasses.replace(self.backbone, num_classes=0)
+        classifier head, with the student's ``drop_path``."""
+        return dataclasses.replace(self.backbone, num_classes=0, drop_path=self.drop_path)
 
     @property
     def crop_size_local(self) -> int:
@@ -194,6 +195,17 @@ class DINO(AbstractMethod):
             lambda g: g.head.last_layer.weight, grads,
             jnp.where(frozen, jnp.zeros_like(grads.head.last_layer.weight), grads.head.last_layer.weight),
         )
+
+    def weight_decay_mask(self, trainable: EncoderWithHead) -> Any:
+        """DINO's ``utils.get_params_groups``: no decay for biases and 1-D parameters (norms), decay for the rest,
+        so unlike the backbones' default rule the class token and the learned position embedding decay too
+        (their torch shapes are [1, 1, d] and [1, n, d]). The head's matmuls decay, its biases do not."""
+        mask = super().weight_decay_mask(trainable)
+        tokens = [lambda m: m.backbone.cls_token, lambda m: m.backbone.pos_embed]
+        for where in tokens:
+            if where(trainable) is not None:  # absent without a class token / with sin-cos position embeddings
+                mask = eqx.tree_at(where, mask, True)
+        return mask
 
     def encoder(self, trainable: EncoderWithHead) -> vitcore.ViT:
         return trainable.backbone

@@ -2,7 +2,7 @@
 batch sizes, measured abstractly (``step_cost.profile``), with the MAE variants of the study (mask ratio 55-85%,
 8-layer and 1-layer decoder) and CLIP with both text encoders::
 
-    rows = table()                       # 28 compiled steps; minutes on a laptop CPU
+    rows = table()                       # 28 compiled steps; ~16 min on a shared 2-core CPU
     write(Path("docs"), rows, seconds)   # figure3.json, figure3.md, figure3.png
 """
 
@@ -18,7 +18,8 @@ from runloop import write_bytes_atomic, write_json_atomic
 from .presets import STUDY_BATCH_SIZE
 from .step_cost import profile
 
-__all__ = ["MODELS", "ROWS", "bar_chart", "decoder_blocks_share", "label", "markdown", "table", "write"]
+__all__ = ["CONVENTION_NOTE", "MODELS", "ROWS", "bar_chart", "decoder_blocks_share", "label", "markdown", "table",
+           "write"]
 
 MODELS = ("vit-b16", "vit-l16")
 ROWS: tuple[tuple[str, dict[str, Any]], ...] = (
@@ -73,15 +74,25 @@ def label(row: dict[str, Any]) -> str:
     return " ".join([row["method"], *(f"{k}={v}" for k, v in row["overrides"].items())])
 
 
+CONVENTION_NOTE = (
+    "FLOPs are XLA's count of the whole compiled step (2 per multiply-add; `flopmeter.FlopCount` convention "
+    "`whole_program`, here one program on one device). The study's axis (8 trays of TPUs) looks like per-device "
+    "counts: divide by its device count N to compare (`FlopCount(f, \"whole_program\", 1).to(\"per_device\", "
+    "num_devices=N)`). The decoder blocks share is 8 x (step(d8) - step(d1)) / 7 / step on both sides."
+)
+
+
 def markdown(rows: list[dict[str, Any]], seconds: float) -> str:
-    header = "| method | model | batch | TFLOPs/step | measured/analytic | decoder blocks share (analytic / measured) |"
+    """The table of `write`'s ``figure3.md``: one row per step, the FLOP convention stated under it."""
+    header = ("| method | model | batch | TFLOPs/step (whole program) | measured/analytic | decoder blocks share "
+              "(analytic / measured) |")
     lines = [header, "|---|---|---|---|---|---|"]
     for r in rows:
         share = (f"{r['analytic_decoder_blocks_share']:.1%} / {r['decoder_blocks_share']:.1%}"
                  if "decoder_blocks_share" in r else "")
         lines.append(f"| {label(r)} | {r['model']} | {r['batch']} | {r['flops_per_step'] / 1e12:,.1f} | "
                      f"{r['flops_per_step'] / r['analytic_flops_per_step']:.3f} | {share} |")
-    return "\n".join(lines) + f"\n\nMeasured abstractly (compiled, not run) in {seconds:.0f} s.\n"
+    return "\n".join(lines) + f"\n\nMeasured abstractly (compiled, not run) in {seconds:.0f} s. {CONVENTION_NOTE}\n"
 
 
 def bar_chart(rows: list[dict[str, Any]]) -> bytes:

@@ -36,7 +36,8 @@ class MAEModel(eqx.Module):
 
 
 class Reconstruction(NamedTuple):
-    """One MAE forward pass. ``pred``/``target``: [b, n, p*p*c] for every patch (row-major); ``mask``: 1 where
+    """One MAE forward pass. ``pred``/``target``: [b, n, p*p*c] for every patch (row-major; the target is the
+    encoder-normalised image, ``encoder.normalise``, as MAE's loader normalises before the model); ``mask``: 1 where
     the patch was removed; ``ids_keep``: the [b, k] patches the encoder saw; ``num_tokens``: encoder tokens
     per example (class token + k)."""
 
@@ -135,7 +136,8 @@ class MAE(AbstractMethod):
         ids_keep, mask, ids_restore = vitcore.random_masking(k_mask, b, n, self.mask_ratio)
         out = model.encoder(images, keep_indices=ids_keep, key=k_drop, inference=inference)
         pred = model.decoder(out.tokens, ids_restore)
-        target = vitcore.patchify(images, self.backbone.patch_size)
+        # MAE reconstructs the normalised image (its loader normalises before the model): the encoder's own.
+        target = vitcore.patchify(model.encoder.normalise(images), self.backbone.patch_size)
         return Reconstruction(pred, target, mask, ids_keep, out.tokens.shape[1])
 
     def reconstruction_loss(
@@ -151,6 +153,15 @@ class MAE(AbstractMethod):
         rec = self.reconstruct(trainable, views["image"], key=key)
         loss = self.reconstruction_loss(rec.pred, rec.target, rec.mask)
         return loss, {"metrics": {"masked_fraction": jnp.mean(rec.mask)}}
+
+    def weight_decay_mask(self, trainable: MAEModel) -> Any:
+        """facebookresearch/mae's groups (timm's ``add_weight_decay``: no decay for biases and 1-D parameters):
+        unlike the backbones' default rule the class token and the decoder's mask token decay (torch shape
+        [1, 1, d]); norms and biases do not. MAE's position embeddings are fixed sin-cos tables, not parameters."""
+        mask = eqx.tree_at(lambda m: m.decoder.mask_token, super().weight_decay_mask(trainable), True)
+        if trainable.encoder.cls_token is not None:
+            mask = eqx.tree_at(lambda m: m.encoder.cls_token, mask, True)
+        return mask
 
     def encoder(self, trainable: MAEModel) -> vitcore.ViT:
         return trainable.encoder

@@ -1,6 +1,6 @@
 """Optimizers of the study: Adam/AdamW with masked, scheduled weight decay and warmup + cosine fitted to the run.
 
-The chain is ``clip_by_global_norm -> scale_by_adam -> add_decayed_weights(mask, wd schedule) ->
+The chain is ``clip (global or per-tensor norm) -> scale_by_adam -> add_decayed_weights(mask, wd schedule) ->
 scale_by_learning_rate(warmup + cosine)``, i.e. decoupled weight decay (AdamW, Loshchilov & Hutter 2019) whose
 effective per-step shrinkage is ``lr(t) * wd(t)``. Every schedule in the chain is evaluated from its transform's own
 ``count``; all counts start at 0 and advance once per applied update, so they always equal ``TrainState.step``.
@@ -21,8 +21,11 @@ import jax.numpy as jnp
 import optax
 from jaxtyping import Array, Float, Int
 from runloop import standard_promotion
+from runloop.per_tensor_clip import per_tensor_clip_by_norm
 
 _OPTIMIZERS = ("adam", "adamw")
+# How ``clip_norm`` applies: to the norm of all gradients together, or to each gradient tensor on its own (DINO).
+_CLIPS = {"global": optax.clip_by_global_norm, "per_tensor": per_tensor_clip_by_norm}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -34,7 +37,9 @@ class OptimConfig:
     ``lr`` is the peak learning rate reached at the end of the warmup, which starts from ``start_lr``; the cosine
     then decays to ``min_lr`` at ``total_steps``. Give the warmup as ``warmup_steps`` or ``warmup_fraction`` of the
     run (not both). ``weight_decay_end`` (optional) makes the decay follow a cosine from ``weight_decay`` to it over
-    the run (DINO: 0.04 -> 0.4). ``clip_norm=None`` disables global-norm clipping.
+    the run (DINO: 0.04 -> 0.4). ``clip_norm=None`` disables clipping; ``clip_mode`` says what it bounds:
+    ``"global"`` the norm of all gradients together (``optax.clip_by_global_norm``), ``"per_tensor"`` each gradient
+    tensor's norm on its own (DINO's ``utils.clip_gradients``, `runloop.per_tensor_clip`).
     """
 
     optimizer: str = "adamw"  # "adam" | "adamw" (checked in __post_init__ with a clear message)
@@ -47,6 +52,7 @@ class OptimConfig:
     weight_decay: float = 0.0
     weight_decay_end: float | None = None
     clip_norm: float | None = 1.0
+    clip_mode: str = "global"  # "global" | "per_tensor"
     warmup_steps: int | None = None
     warmup_fraction: float | None = None
 
@@ -63,6 +69,8 @@ class OptimConfig:
                 raise ValueError(f"{name}={value!r}; expected 0 <= {name} < 1")
         if self.weight_decay_end is not None and not self.weight_decay_end >= 0.0:
             raise ValueError(f"weight_decay_end={self.weight_decay_end!r}; expected None or a number >= 0")
+        if self.clip_mode not in _CLIPS:
+            raise ValueError(f"clip_mode={self.clip_mode!r}; expected one of {tuple(_CLIPS)}")
         if self.clip_norm is not None and not self.clip_norm > 0.0:
             raise ValueError(f"clip_norm={self.clip_norm!r}; expected None (no clipping) or a number > 0")
         if self.warmup_steps is not None and self.warmup_fraction is not None:
@@ -141,7 +149,7 @@ def make_optimizer(cfg: OptimConfig, total_steps: int, wd_mask: Any = None) -> o
     use_decay = cfg.weight_decay > 0.0 or (cfg.weight_decay_end or 0.0) > 0.0
     parts: list[optax.GradientTransformation] = []
     if cfg.clip_norm is not None:
-        parts.append(optax.clip_by_global_norm(cfg.clip_norm))
+        parts.append(_CLIPS[cfg.clip_mode](cfg.clip_norm))
     if use_decay and cfg.optimizer == "adam":
         parts.append(optax.add_decayed_weights(wd, mask=wd_mask))
     parts.append(optax.scale_by_adam(b1=cfg.b1, b2=cfg.b2, eps=cfg.eps))

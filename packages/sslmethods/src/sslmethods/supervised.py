@@ -3,7 +3,10 @@
 The study's recipe (Koppula et al. 2022, A.3): crop-resize + flip augmentation, drop path 0.1, init std 0.02
 and head bias -10; multi-label data (JFT-like, at most 8 labels) trains on the mean of the one-hots with label
 smoothing 0.1 under a softmax cross-entropy (``losses.multilabel_targets`` + ``losses.softmax_xent``).
-Single-label data goes down the same path with one label per image. The backbone is the standard ViT::
+Single-label data goes down the same path with one label per image. The -10 head bias is kept for fidelity but is
+inert here: softmax is shift-invariant, so a bias equal on every class changes no loss and no gradient (tested).
+It matters for the sigmoid-style heads of big_vision's JFT recipes (an initial per-class probability of ~4.5e-5),
+which the study does not use: it names softmax cross-entropy. The backbone is the standard ViT::
 
     method = Supervised(backbone=vitcore.get_config("vit-b16"), total_steps=250_000, num_classes=1000)
     vit, state = method.init(key=key)           # state is {} (nothing non-trainable)

@@ -5,6 +5,7 @@ Public API (flat, as in Equinox):
     backbones: AbstractBackbone, FeatureInfo, create, build, family_of, BackboneFamily, BACKBONE_FAMILIES, PRESETS,
         VIT_PRESETS, NFNET_PRESETS, get_config, weight_decay_mask;
     ViT: ViTConfig, ViT, ViTOutput, interpolate_pos_embed, from_timm, image_hw;
+    input normalisation: normalise_images, IMAGENET_MEAN, IMAGENET_STD (and every backbone's `normalise`);
     NFNet: NFNetConfig, NFNet, NFNetOutput, standardize_weight;
     MAE: MAEDecoderConfig, MAEDecoder, create_mae_decoder, MAE_DECODER_PRESETS, random_masking, patchify,
         unpatchify, sincos_2d;
@@ -22,6 +23,7 @@ from .masking import patchify, random_masking, unpatchify
 from .nfnet import NFNet, NFNetOutput
 from .nfnet_config import NFNetConfig
 from .nfnet_presets import NFNET_PRESETS
+from .normalisation import IMAGENET_MEAN, IMAGENET_STD, normalise_images
 from .pos_embed import sincos_2d
 from .presets import PRESETS, VIT_PRESETS, get_config
 from .serialisation import CONFIG_FILE as ENCODER_CONFIG_FILE
@@ -38,6 +40,8 @@ __all__ = [
     "BACKBONE_FAMILIES",
     "ENCODER_CONFIG_FILE",
     "ENCODER_WEIGHTS_FILE",
+    "IMAGENET_MEAN",
+    "IMAGENET_STD",
     "MAE_DECODER_PRESETS",
     "MAX_CAPTION_CHARS",
     "NFNET_PRESETS",
@@ -72,6 +76,7 @@ __all__ = [
     "image_hw",
     "interpolate_pos_embed",
     "load_pretrained",
+    "normalise_images",
     "patchify",
     "random_masking",
     "sincos_2d",

@@ -1,6 +1,7 @@
 """`AbstractBackbone`: the face every vitcore image backbone (ViT, NFNet) shows to methods and transfer code.
 
-A backbone takes a float32 NHWC batch and returns an output with at least
+A backbone takes a float32 NHWC batch of [0, 1] pixels, normalises it itself (`normalise`: the config's
+`mean`/`std`, in float32, before anything else) and returns an output with at least
 
     logits         [b, num_classes] (None without a head)
     pooled         [b, num_features], the pooled final features
@@ -22,6 +23,7 @@ import jax.random as jr
 from jaxtyping import Array, Float, PRNGKeyArray, PyTree
 
 from .linear import Linear
+from .normalisation import normalise_images
 from .weight_decay import weight_decay_mask
 
 
@@ -63,6 +65,11 @@ class AbstractBackbone(eqx.Module):
     def feature_maps(self, images: Float[Array, "b h w c"], indices: Sequence[int]) -> tuple[Array, ...]:
         """Spatial maps [b, h/stride, w/stride, channels] of the features `indices` (as `feature_info`; negative
         indices count from the end), for segmentation and detection necks."""
+
+    def normalise(self, images: Float[Array, "*batch c"]) -> Float[Array, "*batch c"]:
+        """The backbone's input normalisation, ``(images - config.mean) / config.std`` in float32: what `__call__`
+        applies to its [0, 1] pixels first. Public so that a method's pixel targets (MAE) use the same."""
+        return normalise_images(images, self.config.mean, self.config.std)
 
     @property
     def feature_info(self) -> tuple[FeatureInfo, ...]:

@@ -5,6 +5,7 @@ import dataclasses
 import jax.numpy as jnp
 
 from .backbone import FeatureInfo
+from .normalisation import IMAGENET_MEAN, IMAGENET_STD, check_mean_std
 
 _POOLS = ("cls", "mean")
 _POS_EMBEDS = ("learned", "sincos")
@@ -36,6 +37,8 @@ class ViTConfig:
     in the study's supervised recipe). `init="xavier"` is MAE's initialisation (xavier-uniform matmuls,
     normal(0.02) tokens). String options are plain `str` (validated here, with a message listing the valid
     values) rather than `Literal`, so a typo gets that message rather than a type-checker dump.
+    `mean`/`std` (one number per input channel; ImageNet's by default) normalise the [0, 1] input pixels inside
+    the model (`vitcore.normalisation`).
     """
 
     image_size: int | tuple[int, int]
@@ -57,6 +60,8 @@ class ViTConfig:
     compute_dtype: str = "float32"  # "float32" | "bfloat16"
     layer_norm_eps: float = 1e-6
     scan_layers: bool = False
+    mean: tuple[float, ...] = IMAGENET_MEAN
+    std: tuple[float, ...] = IMAGENET_STD
 
     def __post_init__(self):
         h, w = image_hw(self.image_size)
@@ -92,6 +97,7 @@ class ViTConfig:
         if self.mlp_ratio <= 0:
             raise ValueError(f"ViTConfig.mlp_ratio={self.mlp_ratio!r}; expected > 0")
         compute_dtype_of(self.compute_dtype)
+        check_mean_std("ViTConfig", self.mean, self.std, self.in_channels)
 
     @property
     def grid_size(self) -> tuple[int, int]:

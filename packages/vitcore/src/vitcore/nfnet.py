@@ -120,7 +120,7 @@ class NFNet(AbstractBackbone):
         self, image: Float[Array, "h w c"], key: PRNGKeyArray | None, collect: tuple[int, ...]
     ) -> tuple[Float[Array, "gh gw d"], tuple[Float[Array, "_h _w _c"], ...]]:
         c = self.config
-        x = image.astype(compute_dtype_of(c.compute_dtype))
+        x = self.normalise(image).astype(compute_dtype_of(c.compute_dtype))
         for i, conv in enumerate(self.stem):
             x = conv(x) if i == 0 else conv(nf_activation(x, c.activation, c.gamma))
         stage_keys = jr.split(key, len(self.stages)) if key is not None else (None,) * len(self.stages)
@@ -142,7 +142,7 @@ class NFNet(AbstractBackbone):
         inference: bool = True,
         intermediates: Sequence[int] = (),
     ) -> NFNetOutput:
-        """Encode a float32 NHWC batch.
+        """Encode a float32 NHWC batch of [0, 1] pixels (normalised here with the config's `mean`/`std`).
 
         key: needed when `inference=False` and the config has dropout or drop_path.
         intermediates: stage indices (0..3, negative counts from the end) whose raw outputs to return.

@@ -4,6 +4,7 @@ import dataclasses
 
 from .backbone import FeatureInfo
 from .config import compute_dtype_of, image_hw
+from .normalisation import IMAGENET_MEAN, IMAGENET_STD, check_mean_std
 
 # DeepMind's `nonlinearities` magic constants (deepmind-research nfnets/base.py): gamma = 1 / std(g(x)) for
 # x ~ N(0, 1), so gamma * g(x) has unit variance (its mean is removed by the zero-mean standardised weights that
@@ -30,7 +31,8 @@ class NFNetConfig:
     (DM's `stochdepth_rate`, DM default 0.1; no rescaling of kept branches, as DM). dropout: before the head.
     image_size: the nominal input size (batches built from the config use it); any multiple of 32 is accepted.
     Parameters are float32; `compute_dtype` is the dtype of activations and convolutions, weight
-    standardisation and pooling run in float32.
+    standardisation and pooling run in float32. `mean`/`std` (one number per input channel; ImageNet's by
+    default) normalise the [0, 1] input pixels inside the model (`vitcore.normalisation`).
     """
 
     image_size: int | tuple[int, int] = 224
@@ -49,6 +51,8 @@ class NFNetConfig:
     dropout: float = 0.0
     head_init_std: float = 0.01
     compute_dtype: str = "float32"  # "float32" | "bfloat16"
+    mean: tuple[float, ...] = IMAGENET_MEAN
+    std: tuple[float, ...] = IMAGENET_STD
 
     def __post_init__(self):
         h, w = image_hw(self.image_size)
@@ -87,6 +91,7 @@ class NFNetConfig:
         if not isinstance(self.num_classes, int) or self.num_classes < 0:
             raise ValueError(f"NFNetConfig.num_classes={self.num_classes!r}; expected an int >= 0")
         compute_dtype_of(self.compute_dtype)
+        check_mean_std("NFNetConfig", self.mean, self.std, self.in_channels)
 
     @property
     def block_widths(self) -> tuple[int, ...]:

@@ -65,6 +65,11 @@ def config_from_json(info: dict, *, where: str = "encoder.json") -> Any:
         raise ValueError(
             f"{where}: unknown {family.config_class.__name__} fields {unknown}; valid fields are {sorted(fields)}"
         )
+    # Encoders written before backbones normalised their input have no mean/std: they were trained on raw
+    # [0, 1] pixels, i.e. mean 0 / std 1 (not the ImageNet default of a new config).
+    channels = config.get("in_channels", family.config_class.in_channels)
+    config.setdefault("mean", (0.0,) * channels)
+    config.setdefault("std", (1.0,) * channels)
     return family.config_class(**config)
 
 

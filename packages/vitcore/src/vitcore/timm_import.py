@@ -1,6 +1,7 @@
 """`from_timm`: load a timm VisionTransformer state dict (numpy arrays) into a vitcore `ViT`."""
 
 import dataclasses
+from collections.abc import Sequence
 
 import equinox as eqx
 import jax
@@ -9,6 +10,7 @@ import jax.random as jr
 import numpy as np
 
 from .config import ViTConfig
+from .normalisation import IMAGENET_MEAN, IMAGENET_STD
 from .presets import VIT_PRESETS, get_config
 from .vit import ViT
 
@@ -49,8 +51,20 @@ def _fetch(state_dict: dict[str, np.ndarray], name: str, shape: tuple[int, ...])
     return value.astype(np.float32)
 
 
-def from_timm(preset: str, state_dict: dict[str, np.ndarray], **overrides) -> ViT:
+def from_timm(
+    preset: str,
+    state_dict: dict[str, np.ndarray],
+    *,
+    mean: Sequence[float] = IMAGENET_MEAN,
+    std: Sequence[float] = IMAGENET_STD,
+    **overrides,
+) -> ViT:
     """A `ViT` of `preset` (plus `ViTConfig` overrides) holding the weights of a timm VisionTransformer.
+
+    `mean`/`std`: the checkpoint's input normalisation (timm's ``pretrained_cfg["mean"]`` / ``["std"]``, or
+    ``timm.data.resolve_data_config``), ImageNet's by default; many timm ViTs (e.g. the ``augreg`` ones) use 0.5 /
+    0.5 instead. The model applies it to its [0, 1] input, so ``model(pixels)`` equals timm's model on timm's
+    preprocessing of the same pixels.
 
     `state_dict` maps timm names to numpy arrays (from `safetensors.numpy.load_file` or a `.pth` converted
     with
@@ -62,7 +76,7 @@ def from_timm(preset: str, state_dict: dict[str, np.ndarray], **overrides) -> Vi
     if "num_classes" not in overrides:
         head = state_dict.get("head.weight")
         overrides["num_classes"] = 0 if head is None else int(np.shape(head)[0])
-    config = get_config(preset, **overrides)
+    config = get_config(preset, mean=tuple(map(float, mean)), std=tuple(map(float, std)), **overrides)
     if not isinstance(config, ViTConfig):
         raise ValueError(
             f"preset={preset!r} has a {type(config).__name__}, not a ViTConfig; from_timm loads timm VisionTransformer "

@@ -148,7 +148,7 @@ class ViT(AbstractBackbone):
     def _embed(self, image: Float[Array, "h w c"], keep: Int[Array, " k"] | None) -> Float[Array, "n d"]:
         c = self.config
         cdt = compute_dtype_of(c.compute_dtype)
-        x = self.patch_embed(image.astype(cdt)).reshape(c.num_patches, c.width)
+        x = self.patch_embed(self.normalise(image).astype(cdt)).reshape(c.num_patches, c.width)
         n_pre = c.num_prefix_tokens
         if self.pos_embed is not None:
             patch_pos, prefix_pos = self.pos_embed[n_pre:], self.pos_embed[:n_pre]
@@ -171,7 +171,7 @@ class ViT(AbstractBackbone):
         keep_indices: Int[Array, "b k"] | None = None,
         intermediates: Sequence[int] = (),
     ) -> ViTOutput:
-        """Encode a float32 NHWC batch.
+        """Encode a float32 NHWC batch of [0, 1] pixels (normalised here with the config's `mean`/`std`).
 
         key: needed when `inference=False` and the config has dropout or drop path.
         keep_indices: [b, k] patch indices (row-major, 0..n-1) per example; the encoder then sees only those
