@@ -54,6 +54,6 @@ def test_differs_from_a_global_clip_and_keeps_dtypes():
 
 
 @pytest.mark.parametrize("bad", [0.0, -1.0, True])
-def test_bad_threshold_names_the_argument(bad):
+def test_bad_threshold_names_the_argument(bad, without_jaxtyping):
     with pytest.raises(ValueError, match=rf"max_norm={bad!r}; expected a number > 0"):
         per_tensor_clip_by_norm(bad)
