@@ -1,0 +1,149 @@
+"""Training-step images/s: flopwise (vitcore + optax AdamW, one jitted donated step) vs timm + PyTorch.
+
+    pip install -e '.[bench]'                  # timm and torch: a benchmark extra, not a package dependency
+    python benchmarks/vs_timm.py               # the three rows below, 7 interleaved repetitions
+    python benchmarks/vs_timm.py --rows ti16 --repeats 11 --threads 1
+
+Both sides train the same ViT (float32, 1000 classes, no dropout or drop path) with softmax cross-entropy and
+AdamW (lr 1e-3, weight decay 0.05 on every parameter) on random data, in ONE process with the same number of
+threads: torch.set_num_threads(N), and XLA:CPU confined to N cores by the process's CPU affinity, which is set
+before jax and torch start their thread pools. Repetitions alternate between the two sides so machine noise
+hits both alike; each repetition times --steps consecutive steps and the table reports the medians. Achieved
+GFLOP/s divides the FLOPs of the compiled flopwise step (flopmeter, XLA convention: a multiply-add is 2) by
+each side's step time: the same model and math, so the same work. A script, not a test.
+"""
+
+import argparse
+import os
+import platform
+import statistics
+import time
+
+# (label, vitcore preset, timm model, image size, patch size, batch)
+ROWS = {
+    "ti16": ("ViT-Ti/16, 224 px", "vit-ti16", "vit_tiny_patch16_224", 224, 16, 8),
+    "ti8-64": ("ViT-Ti width, patch 8, 64 px", "vit-ti16", "vit_tiny_patch16_224", 64, 8, 64),
+    "s16": ("ViT-S/16, 224 px", "vit-s16", "vit_small_patch16_224", 224, 16, 8),
+}
+NUM_CLASSES = 1000
+LR, WEIGHT_DECAY = 1e-3, 0.05
+
+
+def cpu_model() -> str:
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def flopwise_step(preset: str, image: int, patch: int, batch: int):
+    """A zero-argument callable running one donated AdamW step, and the compiled step's FLOPs."""
+    import equinox as eqx
+    import flopmeter
+    import jax
+    import jax.numpy as jnp
+    import optax
+    import vitcore
+
+    model = vitcore.create(preset, key=jax.random.key(0), num_classes=NUM_CLASSES, image_size=image,
+                           patch_size=patch)
+    params, static = eqx.partition(model, eqx.is_array)
+    tx = optax.adamw(LR, weight_decay=WEIGHT_DECAY)
+    images = jax.random.normal(jax.random.key(1), (batch, image, image, 3), jnp.float32)
+    labels = jax.random.randint(jax.random.key(2), (batch,), 0, NUM_CLASSES)
+
+    def step(params, opt_state, images, labels):
+        def loss_fn(p):
+            logits = eqx.combine(p, static)(images).logits
+            return optax.softmax_cross_entropy_with_integer_labels(logits, labels).mean()
+
+        loss, grads = jax.value_and_grad(loss_fn)(params)
+        updates, opt_state = tx.update(grads, opt_state, params)
+        return optax.apply_updates(params, updates), opt_state, loss
+
+    state = [params, tx.init(params)]
+    start = time.perf_counter()
+    compiled = jax.jit(step, donate_argnums=(0, 1)).lower(*state, images, labels).compile()
+    if os.environ.get("VS_TIMM_HLO"):
+        open(os.environ["VS_TIMM_HLO"], "w").write(compiled.as_text())
+    cost = flopmeter.cost_from_compiled(compiled, compile_seconds=time.perf_counter() - start)
+
+    def run():
+        state[0], state[1], loss = compiled(*state, images, labels)
+        return loss
+
+    return run, cost.flops
+
+
+def timm_step(name: str, image: int, patch: int, batch: int, *, fused_adamw: bool):
+    import timm
+    import torch
+
+    torch.manual_seed(0)
+    model = timm.create_model(name, img_size=image, patch_size=patch, num_classes=NUM_CLASSES).train()
+    opt = torch.optim.AdamW(model.parameters(), lr=LR, weight_decay=WEIGHT_DECAY, fused=fused_adamw)
+    images = torch.randn(batch, 3, image, image)
+    labels = torch.randint(0, NUM_CLASSES, (batch,))
+
+    def run():
+        opt.zero_grad(set_to_none=True)
+        loss = torch.nn.functional.cross_entropy(model(images), labels)
+        loss.backward()
+        opt.step()
+        return loss
+
+    return run
+
+
+def time_steps(run, steps: int, sync) -> float:
+    start = time.perf_counter()
+    for _ in range(steps):
+        out = run()
+    sync(out)
+    return (time.perf_counter() - start) / steps
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--rows", nargs="*", default=list(ROWS), choices=list(ROWS))
+    p.add_argument("--repeats", type=int, default=7, help="interleaved repetitions per side (median reported)")
+    p.add_argument("--steps", type=int, default=3, help="steps timed per repetition")
+    p.add_argument("--threads", type=int, default=len(os.sched_getaffinity(0)))
+    p.add_argument("--torch-adamw", choices=("fused", "foreach"), default="fused",
+                   help="torch's AdamW implementation (fused is the faster on CPU here)")
+    args = p.parse_args()
+    cpus = sorted(os.sched_getaffinity(0))
+    if not 1 <= args.threads <= len(cpus):
+        raise SystemExit(f"error: --threads={args.threads}; expected 1..{len(cpus)} (the CPUs this process may use)")
+    os.sched_setaffinity(0, cpus[: args.threads])  # before jax/torch create their thread pools
+
+    import jax
+    import torch
+
+    torch.set_num_threads(args.threads)
+    print(f"# CPU: {cpu_model()}, {args.threads} thread(s) each side; jax {jax.__version__}, "
+          f"torch {torch.__version__}, timm {__import__('timm').__version__}; float32, AdamW; "
+          f"median of {args.repeats} interleaved repetitions x {args.steps} steps\n")
+    print("| config | batch | flopwise img/s | timm img/s | ratio | flopwise GFLOP/s | timm GFLOP/s | GFLOP/step |")
+    print("|---|---|---|---|---|---|---|---|")
+    for row in args.rows:
+        label, preset, timm_name, image, patch, batch = ROWS[row]
+        fw, flops = flopwise_step(preset, image, patch, batch)
+        tm = timm_step(timm_name, image, patch, batch, fused_adamw=args.torch_adamw == "fused")
+        fw_sync, tm_sync = jax.block_until_ready, float
+        time_steps(fw, 1, fw_sync), time_steps(tm, 1, tm_sync)  # warm-up
+        fw_s, tm_s = [], []
+        for _ in range(args.repeats):
+            fw_s.append(time_steps(fw, args.steps, fw_sync))
+            tm_s.append(time_steps(tm, args.steps, tm_sync))
+        fw_t, tm_t = statistics.median(fw_s), statistics.median(tm_s)
+        print(f"| {label} | {batch} | {batch / fw_t:.1f} | {batch / tm_t:.1f} | {tm_t / fw_t:.2f} | "
+              f"{flops / fw_t / 1e9:.0f} | {flops / tm_t / 1e9:.0f} | {flops / 1e9:.1f} |", flush=True)
+
+
+if __name__ == "__main__":
+    main()
