@@ -1,10 +1,12 @@
-"""Hand-written gradients (LayerNorm's custom VJP) and GELU against float64 numpy references."""
+"""Hand-written gradients (LayerNorm's and attention's custom VJPs) and GELU against float64 numpy references."""
 
 import math
 
 import jax
 import jax.numpy as jnp
 import numpy as np
+import pytest
+from vitcore.attention import dot_product_attention
 from vitcore.block import gelu
 from vitcore.linear import layer_norm
 
@@ -60,3 +62,41 @@ def test_gelu_is_the_exact_erf_form_with_its_derivative():
     d_ref = 0.5 * (1 + _erf(x / math.sqrt(2))) + x * np.exp(-0.5 * x**2) / math.sqrt(2 * math.pi)
     d = jax.vmap(jax.grad(gelu))(jnp.asarray(x, jnp.float32))
     np.testing.assert_allclose(d, d_ref, atol=1e-6)
+
+
+def _attention64(q, k, v, mask):
+    logits = np.einsum("qhe,khe->hqk", q, k) / np.sqrt(q.shape[-1])
+    logits = np.where(mask[None, None, :], logits, -np.inf)
+    w = np.exp(logits - logits.max(-1, keepdims=True))
+    return np.einsum("hqk,khe->qhe", w / w.sum(-1, keepdims=True), v)
+
+
+@pytest.mark.parametrize("masked", [False, True])
+def test_attention_value_and_gradients_match_float64_finite_differences(masked):
+    rng = np.random.default_rng(1)
+    q, k, v, w = (rng.normal(size=(5, 2, 4)) for _ in range(4))
+    mask = np.array([True, True, False, True, not masked])
+    jmask = jnp.asarray(mask) if masked else None
+    mask = mask if masked else np.ones(5, bool)
+
+    def loss(q, k, v):
+        return jnp.sum(jnp.asarray(w, jnp.float32) * dot_product_attention(q, k, v, mask=jmask))
+
+    f32 = [jnp.asarray(a, jnp.float32) for a in (q, k, v)]
+    np.testing.assert_allclose(dot_product_attention(*f32, mask=jmask), _attention64(q, k, v, mask), atol=1e-5)
+    grads = jax.jit(jax.grad(loss, argnums=(0, 1, 2)))(*f32)
+    refs = (
+        _numeric_grad(lambda a: np.sum(w * _attention64(a, k, v, mask)), q),
+        _numeric_grad(lambda a: np.sum(w * _attention64(q, a, v, mask)), k),
+        _numeric_grad(lambda a: np.sum(w * _attention64(q, k, a, mask)), v),
+    )
+    for got, ref in zip(grads, refs, strict=True):
+        np.testing.assert_allclose(got, ref, atol=1e-4)
+    if masked:  # a hidden key gets no gradient at all
+        assert np.all(np.asarray(grads[1])[2] == 0) and np.all(np.asarray(grads[2])[2] == 0)
+
+
+def test_attention_keeps_the_input_dtype_in_both_directions():
+    q = jax.random.normal(jax.random.key(0), (6, 2, 8), jnp.bfloat16)
+    out, vjp = jax.vjp(lambda q, k, v: dot_product_attention(q, k, v), q, q, q)
+    assert out.dtype == jnp.bfloat16 and all(g.dtype == jnp.bfloat16 for g in vjp(jnp.ones_like(out)))
