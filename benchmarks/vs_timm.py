@@ -10,12 +10,19 @@ threads: torch.set_num_threads(N), and XLA:CPU confined to N cores by the proces
 before jax and torch start their thread pools. Repetitions alternate between the two sides so machine noise
 hits both alike; each repetition times --steps consecutive steps and the table reports the medians. Achieved
 GFLOP/s divides the FLOPs of the compiled flopwise step (flopmeter, XLA convention: a multiply-add is 2) by
-each side's step time: the same model and math, so the same work. A script, not a test.
+each side's step time: the same model and math, so the same work.
+
+Process-wide settings, applied before either library starts and so the same for both: flopmeter's
+`reuse_host_memory()` (glibc keeps freed large blocks; without it XLA:CPU faults its temporary buffer in at
+every step, see the page-fault column; `--no-reuse-host-memory`) and OpenMP's passive wait policy for torch's
+threads (`--omp-wait-policy active` to spin). A script, not a test; results and the machine are in
+docs/benchmarks.md.
 """
 
 import argparse
 import os
 import platform
+import resource
 import statistics
 import time
 
@@ -68,8 +75,6 @@ def flopwise_step(preset: str, image: int, patch: int, batch: int):
     state = [params, tx.init(params)]
     start = time.perf_counter()
     compiled = jax.jit(step, donate_argnums=(0, 1)).lower(*state, images, labels).compile()
-    if os.environ.get("VS_TIMM_HLO"):
-        open(os.environ["VS_TIMM_HLO"], "w").write(compiled.as_text())
     cost = flopmeter.cost_from_compiled(compiled, compile_seconds=time.perf_counter() - start)
 
     def run():
@@ -99,12 +104,15 @@ def timm_step(name: str, image: int, patch: int, batch: int, *, fused_adamw: boo
     return run
 
 
-def time_steps(run, steps: int, sync) -> float:
+def time_steps(run, steps: int, sync) -> tuple[float, float]:
+    """Seconds per step and minor page faults per step over `steps` consecutive steps."""
+    faults = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
     start = time.perf_counter()
     for _ in range(steps):
         out = run()
     sync(out)
-    return (time.perf_counter() - start) / steps
+    seconds = (time.perf_counter() - start) / steps
+    return seconds, (resource.getrusage(resource.RUSAGE_SELF).ru_minflt - faults) / steps
 
 
 def main() -> None:
@@ -113,36 +121,64 @@ def main() -> None:
     p.add_argument("--repeats", type=int, default=7, help="interleaved repetitions per side (median reported)")
     p.add_argument("--steps", type=int, default=3, help="steps timed per repetition")
     p.add_argument("--threads", type=int, default=len(os.sched_getaffinity(0)))
-    p.add_argument("--torch-adamw", choices=("fused", "foreach"), default="fused",
-                   help="torch's AdamW implementation (fused is the faster on CPU here)")
+    p.add_argument(
+        "--torch-adamw", choices=("fused", "foreach"), default="fused",
+        help="torch's AdamW implementation (fused: 5 ms per ViT-Ti update here, foreach 18 ms)",
+    )
+    p.add_argument(
+        "--omp-wait-policy", choices=("passive", "active"), default="passive",
+        help="torch's OpenMP threads sleep (passive) or spin (active) between parallel regions; spinning made "
+        "timm's step several times slower on this shared 2-core machine",
+    )
+    p.add_argument(
+        "--no-reuse-host-memory", action="store_true",
+        help="skip flopmeter.reuse_host_memory() (then XLA:CPU page-faults its temporary buffer in every step)",
+    )
     args = p.parse_args()
     cpus = sorted(os.sched_getaffinity(0))
     if not 1 <= args.threads <= len(cpus):
-        raise SystemExit(f"error: --threads={args.threads}; expected 1..{len(cpus)} (the CPUs this process may use)")
-    os.sched_setaffinity(0, cpus[: args.threads])  # before jax/torch create their thread pools
+        print(f"error: --threads={args.threads}; expected 1..{len(cpus)} (the CPUs this process may use)")
+        raise SystemExit(2)
+    # All before jax and torch start: the CPU affinity and the allocator settings bind their thread pools,
+    # and OpenMP reads its wait policy when torch loads it.
+    os.sched_setaffinity(0, cpus[: args.threads])
+    os.environ["OMP_WAIT_POLICY"] = args.omp_wait_policy.upper()
+    import flopmeter
 
+    reuse = False if args.no_reuse_host_memory else flopmeter.reuse_host_memory()
     import jax
+    import timm
     import torch
 
     torch.set_num_threads(args.threads)
-    print(f"# CPU: {cpu_model()}, {args.threads} thread(s) each side; jax {jax.__version__}, "
-          f"torch {torch.__version__}, timm {__import__('timm').__version__}; float32, AdamW; "
-          f"median of {args.repeats} interleaved repetitions x {args.steps} steps\n")
-    print("| config | batch | flopwise img/s | timm img/s | ratio | flopwise GFLOP/s | timm GFLOP/s | GFLOP/step |")
-    print("|---|---|---|---|---|---|---|---|")
+    print(
+        f"# CPU: {cpu_model()}, {args.threads} thread(s) each side; jax {jax.__version__}, torch "
+        f"{torch.__version__}, timm {timm.__version__}; float32, AdamW (torch: {args.torch_adamw}); OpenMP wait "
+        f"policy {args.omp_wait_policy}; flopmeter.reuse_host_memory() {'on' if reuse else 'off'}; median of "
+        f"{args.repeats} interleaved repetitions x {args.steps} steps\n"
+    )
+    print(
+        "| config | batch | flopwise img/s | timm img/s | ratio | flopwise GFLOP/s | timm GFLOP/s | GFLOP/step "
+        "| page faults/step (flopwise, timm) |"
+    )
+    print("|---|---|---|---|---|---|---|---|---|")
     for row in args.rows:
         label, preset, timm_name, image, patch, batch = ROWS[row]
         fw, flops = flopwise_step(preset, image, patch, batch)
         tm = timm_step(timm_name, image, patch, batch, fused_adamw=args.torch_adamw == "fused")
-        fw_sync, tm_sync = jax.block_until_ready, float
-        time_steps(fw, 1, fw_sync), time_steps(tm, 1, tm_sync)  # warm-up
+        fw_sync, tm_sync = jax.block_until_ready, lambda loss: float(loss.detach())
+        time_steps(fw, 2, fw_sync), time_steps(tm, 2, tm_sync)  # warm-up
         fw_s, tm_s = [], []
         for _ in range(args.repeats):
             fw_s.append(time_steps(fw, args.steps, fw_sync))
             tm_s.append(time_steps(tm, args.steps, tm_sync))
-        fw_t, tm_t = statistics.median(fw_s), statistics.median(tm_s)
-        print(f"| {label} | {batch} | {batch / fw_t:.1f} | {batch / tm_t:.1f} | {tm_t / fw_t:.2f} | "
-              f"{flops / fw_t / 1e9:.0f} | {flops / tm_t / 1e9:.0f} | {flops / 1e9:.1f} |", flush=True)
+        fw_t, tm_t = (statistics.median(t for t, _ in s) for s in (fw_s, tm_s))
+        fw_f, tm_f = (statistics.median(f for _, f in s) for s in (fw_s, tm_s))
+        print(
+            f"| {label} | {batch} | {batch / fw_t:.1f} | {batch / tm_t:.1f} | {tm_t / fw_t:.2f} | "
+            f"{flops / fw_t / 1e9:.0f} | {flops / tm_t / 1e9:.0f} | {flops / 1e9:.1f} | {fw_f:,.0f}, {tm_f:,.0f} |",
+            flush=True,
+        )
 
 
 if __name__ == "__main__":

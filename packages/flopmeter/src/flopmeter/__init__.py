@@ -25,6 +25,7 @@ from flopmeter.data_tables import (
 )
 from flopmeter.energy_tracker import TrackedEnergy, track_energy
 from flopmeter.hlo_loops import LoopCounts, WhileLoop, count_hlo
+from flopmeter.host_memory import reuse_host_memory
 from flopmeter.measure import cost_from_compiled, measure, normalise_cost_analysis
 from flopmeter.pareto import crossover_cost, pareto_front
 from flopmeter.timing import mfu, peak_flops, time_step
@@ -61,6 +62,7 @@ __all__ = [
     "region",
     "register_hardware",
     "register_region",
+    "reuse_host_memory",
     "text_encoder_macs",
     "time_step",
     "track_energy",
