@@ -6,7 +6,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
-from vitcore.attention import dot_product_attention
+from vitcore.attention import _fused_attention, dot_product_attention
 from vitcore.block import gelu
 from vitcore.linear import layer_norm
 
@@ -100,3 +100,11 @@ def test_attention_keeps_the_input_dtype_in_both_directions():
     q = jax.random.normal(jax.random.key(0), (6, 2, 8), jnp.bfloat16)
     out, vjp = jax.vjp(lambda q, k, v: dot_product_attention(q, k, v), q, q, q)
     assert out.dtype == jnp.bfloat16 and all(g.dtype == jnp.bfloat16 for g in vjp(jnp.ones_like(out)))
+
+
+def test_fused_attention_pads_an_odd_length_without_changing_the_result():
+    # The GPU path's padding (cuDNN's backward needs even lengths), run through the XLA implementation here.
+    rng = np.random.default_rng(2)
+    q, k, v = (rng.normal(size=(5, 2, 8)) for _ in range(3))
+    got = _fused_attention(*(jnp.asarray(a, jnp.float32) for a in (q, k, v)), implementation="xla")
+    np.testing.assert_allclose(got, _attention64(q, k, v, np.ones(5, bool)), atol=1e-5)
