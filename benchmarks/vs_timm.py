@@ -20,9 +20,15 @@ docs/benchmarks.md.
 """
 
 import argparse
+import collections
+import glob
+import gzip
+import json
 import os
 import platform
+import re
 import resource
+import shutil
 import statistics
 import time
 
@@ -48,7 +54,8 @@ def cpu_model() -> str:
 
 
 def flopwise_step(preset: str, image: int, patch: int, batch: int):
-    """A zero-argument callable running one donated AdamW step, and the compiled step's FLOPs."""
+    """A zero-argument callable running one donated AdamW step, the compiled step's FLOPs, and the compiled
+    step."""
     import equinox as eqx
     import flopmeter
     import jax
@@ -81,7 +88,7 @@ def flopwise_step(preset: str, image: int, patch: int, batch: int):
         state[0], state[1], loss = compiled(*state, images, labels)
         return loss
 
-    return run, cost.flops
+    return run, cost.flops, compiled
 
 
 def timm_step(name: str, image: int, patch: int, batch: int, *, fused_adamw: bool):
@@ -115,6 +122,39 @@ def time_steps(run, steps: int, sync) -> tuple[float, float]:
     return seconds, (resource.getrusage(resource.RUSAGE_SELF).ru_minflt - faults) / steps
 
 
+def profile_table(run, compiled, steps: int, directory: str, top: int = 8) -> str:
+    """Where the compiled flopwise step's time goes: its XLA:CPU operations (named after their fusions) grouped
+    by kind from a jax.profiler trace of `steps` steps, the process's user and kernel CPU time per step, the
+    temporary buffer XLA allocates per execution, and the largest fusion's operand count."""
+    import jax
+
+    shutil.rmtree(directory, ignore_errors=True)
+    before = resource.getrusage(resource.RUSAGE_SELF)
+    with jax.profiler.trace(directory):
+        for _ in range(steps):
+            jax.block_until_ready(run())
+    after = resource.getrusage(resource.RUSAGE_SELF)
+    (trace,) = glob.glob(os.path.join(directory, "**", "*.trace.json.gz"), recursive=True)
+    with gzip.open(trace) as f:
+        events = json.load(f)["traceEvents"]
+    kinds = collections.Counter()
+    for e in events:  # complete events; Python frames ($...) and the executor's own spans are not operations
+        if e.get("ph") == "X" and not e["name"].startswith(("$", "Thunk", "Pjit", "Common", "Slinky")):
+            kinds[re.sub(r"\.\d+$", "", e["name"])] += e["dur"]
+    total = sum(kinds.values())
+    rows = [f"| {k} | {v / steps / 1e3:.1f} | {v / total:.0%} |" for k, v in kinds.most_common(top)]
+    text = compiled.as_text()
+    entry = text[text.index("ENTRY"):]
+    operands = max((m.group(1).count("%") for m in re.finditer(r" fusion\((.*?)\), kind=", entry)), default=0)
+    user, kernel = ((getattr(after, f) - getattr(before, f)) / steps * 1e3 for f in ("ru_utime", "ru_stime"))
+    temp = compiled.memory_analysis().temp_size_in_bytes / 1e6
+    return "\n".join([
+        f"CPU time per step: {user:.0f} ms user, {kernel:.0f} ms kernel; temporary buffer {temp:.0f} MB; "
+        f"largest fusion {operands} operands\n",
+        "| operation kind | ms/step | share |", "|---|---|---|", *rows,
+    ])
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--rows", nargs="*", default=list(ROWS), choices=list(ROWS))
@@ -123,13 +163,14 @@ def main() -> None:
     p.add_argument("--threads", type=int, default=len(os.sched_getaffinity(0)))
     p.add_argument(
         "--torch-adamw", choices=("fused", "foreach"), default="fused",
-        help="torch's AdamW implementation (fused: 5 ms per ViT-Ti update here, foreach 18 ms)",
+        help="torch's AdamW implementation (fused is its fastest on CPU)",
     )
     p.add_argument(
         "--omp-wait-policy", choices=("passive", "active"), default="passive",
         help="torch's OpenMP threads sleep (passive) or spin (active) between parallel regions; spinning made "
         "timm's step several times slower on this shared 2-core machine",
     )
+    p.add_argument("--profile", metavar="DIR", help="after each row, trace 3 flopwise steps into DIR/<row>")
     p.add_argument(
         "--no-reuse-host-memory", action="store_true",
         help="skip flopmeter.reuse_host_memory() (then XLA:CPU page-faults its temporary buffer in every step)",
@@ -164,7 +205,7 @@ def main() -> None:
     print("|---|---|---|---|---|---|---|---|---|")
     for row in args.rows:
         label, preset, timm_name, image, patch, batch = ROWS[row]
-        fw, flops = flopwise_step(preset, image, patch, batch)
+        fw, flops, compiled = flopwise_step(preset, image, patch, batch)
         tm = timm_step(timm_name, image, patch, batch, fused_adamw=args.torch_adamw == "fused")
         fw_sync, tm_sync = jax.block_until_ready, lambda loss: float(loss.detach())
         time_steps(fw, 2, fw_sync), time_steps(tm, 2, tm_sync)  # warm-up
@@ -179,6 +220,9 @@ def main() -> None:
             f"{flops / fw_t / 1e9:.0f} | {flops / tm_t / 1e9:.0f} | {flops / 1e9:.1f} | {fw_f:,.0f}, {tm_f:,.0f} |",
             flush=True,
         )
+        if args.profile:
+            print(f"\nwhere the flopwise step's time goes ({label}):\n")
+            print(profile_table(fw, compiled, 3, os.path.join(args.profile, row)) + "\n", flush=True)
 
 
 if __name__ == "__main__":
