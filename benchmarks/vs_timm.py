@@ -139,7 +139,7 @@ def profile_table(run, compiled, steps: int, directory: str, top: int = 8) -> st
         events = json.load(f)["traceEvents"]
     kinds = collections.Counter()
     for e in events:  # complete events; Python frames ($...) and the executor's own spans are not operations
-        if e.get("ph") == "X" and not e["name"].startswith(("$", "Thunk", "Pjit", "Common", "Slinky")):
+        if e.get("ph") == "X" and not e["name"].startswith(("$", "Thunk", "Pjit", "Common", "Slinky", "end: ")):
             kinds[re.sub(r"\.\d+$", "", e["name"])] += e["dur"]
     total = sum(kinds.values())
     rows = [f"| {k} | {v / steps / 1e3:.1f} | {v / total:.0%} |" for k, v in kinds.most_common(top)]
