@@ -39,7 +39,7 @@ def gelu(x: Float[Array, "..."]) -> Float[Array, "..."]:
     """Exact GELU, x * Phi(x) = x / 2 * (1 + erf(x / sqrt(2))): torch.nn.GELU()'s formula, as in timm.
 
     Not `jax.nn.gelu(approximate=False)`, which goes through erfc: XLA expands erfc into two polynomial
-    branches plus an exp and a select, about twice the work of erf's one rational polynomial on CPU.
+    branches plus an exp and a select per element, where erf is one rational polynomial.
     """
     return x * 0.5 * (1.0 + jax.lax.erf(x * (1.0 / math.sqrt(2.0))))
 

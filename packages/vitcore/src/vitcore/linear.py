@@ -64,8 +64,8 @@ def layer_norm(
 
     Its gradient is written by hand (`_layer_norm_bwd`), not derived: autodiff of the forward leaves XLA:CPU a
     long chain of elementwise ops in every block's backward, which its fusion pass copied into each consumer
-    again and again (ViT-Ti/16: 12 blocks' chains recomputed per layer, a third of the step). Reverse mode
-    only (a custom VJP): `jax.jvp` through it raises.
+    again and again (ViT-Ti/16: the chains of all later blocks recomputed for each layer; docs/benchmarks.md).
+    Reverse mode only (a custom VJP): `jax.jvp` through it raises.
     """
     return _layer_norm_fwd(x, scale, bias, eps)[0]
 
