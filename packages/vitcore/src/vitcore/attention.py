@@ -57,7 +57,8 @@ def _softmax_attention(q, k, v, mask):
 
     The backward is written out (FlashAttention's equations, with the softmax saved rather than recomputed):
     autodiff of the forward made XLA:CPU materialise broadcasts of the softmax denominator, pad dq/dk/dv
-    into the fused qkv layout, and transpose n x n arrays; this form transposes only n x e ones.
+    into the fused qkv layout, and transpose n x n arrays; this form avoids the first two and, for dk,
+    transposes q (n x e) rather than the n x n logits gradient.
     Reverse mode only (a custom VJP): `jax.jvp` through it raises.
     """
     return _softmax_attention_fwd(q, k, v, mask)[0]
