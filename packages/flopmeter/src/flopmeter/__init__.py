@@ -19,11 +19,13 @@ from flopmeter.energy_tracker import TrackedEnergy, track_energy
 from flopmeter.hlo_loops import LibraryCall, LoopCounts, WhileLoop, count_hlo
 from flopmeter.library_calls import CallCost, library_call_cost
 from flopmeter.measure import cost_from_compiled, lower_abstract, measure, normalise_cost_analysis
+from flopmeter.host_memory import reuse_host_memory
 from flopmeter.pareto import crossover_cost, pareto_front
 from flopmeter.timing import DEFAULT_PEAK_SHAPES, PeakFlops, PeakTrial, mfu, peak_flops, time_step
 
 __all__ = [
-    "DEFAULT_PEAK_SHAPES",    "FLOPS_CONVENTIONS",
+    "DEFAULT_PEAK_SHAPES",
+    "FLOPS_CONVENTIONS",
     "CallCost",
     "Cost",
     "FlopCount",
@@ -62,6 +64,7 @@ __all__ = [
     "pareto_front",
     "peak_flops",
     "region",
+    "reuse_host_memory",
     "text_encoder_macs",
     "time_step",
     "track_energy",
