@@ -17,9 +17,9 @@ from flopmeter.cost import Cost
 from flopmeter.data_tables import Hardware, HardwareTable, Region, RegionTable, hardware, region
 from flopmeter.energy_tracker import TrackedEnergy, track_energy
 from flopmeter.hlo_loops import LibraryCall, LoopCounts, WhileLoop, count_hlo
+from flopmeter.host_memory import reuse_host_memory
 from flopmeter.library_calls import CallCost, library_call_cost
 from flopmeter.measure import cost_from_compiled, lower_abstract, measure, normalise_cost_analysis
-from flopmeter.host_memory import reuse_host_memory
 from flopmeter.pareto import crossover_cost, pareto_front
 from flopmeter.timing import DEFAULT_PEAK_SHAPES, PeakFlops, PeakTrial, mfu, peak_flops, time_step
 
