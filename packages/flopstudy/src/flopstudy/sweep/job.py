@@ -12,7 +12,6 @@ from __future__ import annotations
 import dataclasses
 import os
 from collections.abc import Callable
-from pathlib import Path
 
 from .claims import release, try_claim
 from .config import PretrainSettings
@@ -21,9 +20,7 @@ from .rundir import RunDir, read_json, write_json_atomic
 from .spec import RunSpec
 from .tasks import Preempted, get_task
 
-__all__ = ["CACHE_ENV", "Job", "JobOutcome", "enable_compilation_cache", "execute", "pretrain_steps"]
-
-CACHE_ENV = "FLOPWISE_JAX_CACHE"
+__all__ = ["Job", "JobOutcome", "execute", "pretrain_steps"]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -51,16 +48,6 @@ class JobOutcome:
     error: str | None = None
 
 
-def enable_compilation_cache(cache_dir: str | None) -> None:
-    """Turns on JAX's persistent compilation cache in ``cache_dir`` (runs of one sweep share compiled steps)."""
-    if not cache_dir:
-        return
-    import jax
-
-    Path(cache_dir).mkdir(parents=True, exist_ok=True)
-    jax.config.update("jax_compilation_cache_dir", str(cache_dir))
-
-
 def pretrain_steps(run: RunSpec, flops: dict | None) -> int | None:
     """Steps of a run: its budget in steps, or its FLOP budget / measured FLOPs per step (at least 1; None
     before the FLOPs are measured)."""
@@ -76,7 +63,10 @@ def pretrain_steps(run: RunSpec, flops: dict | None) -> int | None:
 def execute(job: Job, stages: object, *, log: Callable[[str], None] = print) -> JobOutcome:
     """Runs the stages of ``job.run`` that are not done (module docstring). ``stages``: a
     `flopstudy.stages.Stages`. Raises only KeyboardInterrupt and SystemExit."""
-    enable_compilation_cache(job.cache_dir)
+    if job.cache_dir:  # runs of one sweep share compiled steps (runloop.enable_compilation_cache)
+        import runloop
+
+        runloop.enable_compilation_cache(job.cache_dir)
     rd = RunDir(job.out, job.run)
     claim = try_claim(rd.claim_file, log=log)
     if claim is None:
