@@ -1,5 +1,9 @@
 """One run of a sweep, stage by stage: FLOPs per step -> pre-train -> fine-tune each task (its seeds).
 
+The "flops" stage (an abstract compile of the step) runs only for a budget in FLOPs, which must become steps
+before training; with a budget in steps, ``flops.json`` is written after pre-training from the FLOPs the engine
+measured on the compiled step it ran (``summary.json``), so each run compiles its step once.
+
 `execute(job, stages)` is what every executor calls, in this process, a worker process or a SLURM job. It
 claims the run (`claims`), skips each stage whose result file exists, lets an interrupted stage resume from its
 checkpoints, and records a failing stage in ``failed.json`` (or a failing task in its task folder) instead of
@@ -83,7 +87,7 @@ def execute(job: Job, stages: object, *, log: Callable[[str], None] = print) -> 
         try:
             if not job.run.is_scratch:
                 flops = read_json(rd.flops_file)
-                if flops is None:
+                if flops is None and job.run.budget_unit != "steps":  # FLOPs -> steps before training
                     flops = stages.measure_flops(job.run, data_dir=job.data_dir)
                     write_json_atomic(rd.flops_file, flops)
                     executed.append(stage)
@@ -95,6 +99,9 @@ def execute(job: Job, stages: object, *, log: Callable[[str], None] = print) -> 
                     if summary.get("status") != "completed" or not rd.summary_file.exists():
                         raise Preempted(f"pre-training of {job.run.describe()} stopped at step "
                                         f"{summary.get('steps')}; run the sweep again to resume it")
+                if flops is None:  # a step budget: no separate compile, the engine measured the step it ran
+                    write_json_atomic(rd.flops_file, stages.recorded_flops(job.run, out_dir=rd.pretrain_dir,
+                                                                           data_dir=job.data_dir))
         except (Preempted, KeyboardInterrupt, SystemExit):
             raise
         except Exception as error:  # recorded, and the sweep goes on with the other runs
