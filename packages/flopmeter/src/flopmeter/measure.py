@@ -226,8 +226,9 @@ def cost_from_lowered(lowered: jax.stages.Lowered, *, lower_seconds: float, hlo_
     The count is flopmeter's own (`count_hlo`: XLA's conventions instruction by instruction, loops scaled by
     the trip counts of JAX's counted loops, cuBLAS/cuDNN calls from their shapes). It is the whole program,
     before SPMD partitioning (`flops_per_device` = `flops` / devices). It differs from `measure`'s count of the
-    compiled program only where XLA's passes rewrite element-wise work (e.g. splitting reductions, expanding or
-    simplifying element-wise ops): within 0.1% on every Figure 3 step (docs/benchmarks.md), but dead code the
+    compiled program only in element-wise work that XLA's passes rewrite (fusion recomputes cheap producers in
+    each consumer, reductions are split, element-wise ops simplified): within 0.1% on every Figure 3 step
+    (docs/benchmarks.md), a few % on toy models where element-wise work is a large share; dead code the
     compiler would remove is counted. ``peak_memory_bytes`` and ``bytes_accessed`` are not known here (None
     and 0); ``compile_seconds`` is ``lower_seconds``; ``num_devices`` is the largest device list of the
     program's shardings.
