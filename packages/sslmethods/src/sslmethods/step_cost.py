@@ -11,8 +11,8 @@ program without compiling (``flopmeter.cost_from_lowered``: seconds instead of t
     row = profile("mypkg.simsiam:SimSiam", "vit-b16", 4096)     # what tools/profile_flops.py prints
     row["flops_per_step"], row["analytic_flops_per_step"]
 
-With ``cache_dir``, a result is stored under the SHA-256 of the lowered program's text (with the count kind and
-the JAX version): the same program is never counted twice, whatever names the row.
+With ``cache_dir``, a result is stored under the SHA-256 of the lowered program's HLO text (with the count kind,
+the JAX version and the backend): the same program is never counted twice, whatever names the row.
 """
 
 from __future__ import annotations
@@ -42,18 +42,19 @@ COUNTS = ("compiled", "lowered")
 
 def _count(lowered: jax.stages.Lowered, count: str, lower_seconds: float, cache_dir: Path | None) -> dict[str, Any]:
     """``flops``, ``macs``, ``compile_seconds`` (lowering + compiling or counting) and ``notes`` of the
-    lowered step, from ``cache_dir`` when this very program was counted before."""
-    path = None
+    lowered step, from ``cache_dir`` when this very program (its HLO text) was counted before."""
+    start = time.perf_counter()
+    text, path = None, None
     if cache_dir is not None:
-        key = hashlib.sha256("\n".join([count, jax.__version__, jax.default_backend(), lowered.as_text()]).encode())
+        text = lowered.as_text(dialect="hlo")  # the count="lowered" path needs it anyway
+        key = hashlib.sha256("\n".join([count, jax.__version__, jax.default_backend(), text]).encode())
         path = Path(cache_dir) / f"{key.hexdigest()}.json"
         if path.exists():
             return json.loads(path.read_text())
-    start = time.perf_counter()
     if count == "compiled":
         cost = flopmeter.cost_from_compiled(lowered.compile(), compile_seconds=0.0)
     else:
-        cost = flopmeter.cost_from_lowered(lowered, lower_seconds=0.0)
+        cost = flopmeter.cost_from_lowered(lowered, lower_seconds=0.0, hlo_text=text)
     result = {"flops": cost.flops, "macs": cost.macs, "notes": list(cost.notes),
               "compile_seconds": lower_seconds + time.perf_counter() - start}
     if path is not None:
