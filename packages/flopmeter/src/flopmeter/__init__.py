@@ -19,7 +19,14 @@ from flopmeter.energy_tracker import TrackedEnergy, track_energy
 from flopmeter.hlo_loops import LibraryCall, LoopCounts, WhileLoop, count_hlo
 from flopmeter.host_memory import reuse_host_memory
 from flopmeter.library_calls import CallCost, library_call_cost
-from flopmeter.measure import cost_from_compiled, lower_abstract, measure, normalise_cost_analysis
+from flopmeter.measure import (
+    cost_from_compiled,
+    cost_from_lowered,
+    lower_abstract,
+    measure,
+    measure_lowered,
+    normalise_cost_analysis,
+)
 from flopmeter.pareto import crossover_cost, pareto_front
 from flopmeter.timing import DEFAULT_PEAK_SHAPES, PeakFlops, PeakTrial, mfu, peak_flops, time_step
 
@@ -45,6 +52,7 @@ __all__ = [
     "co2_kg",
     "convention_label",
     "cost_from_compiled",
+    "cost_from_lowered",
     "count_hlo",
     "crossover_cost",
     "energy_kwh",
@@ -57,6 +65,7 @@ __all__ = [
     "mae_forward_macs",
     "mae_kept_patches",
     "measure",
+    "measure_lowered",
     "mfu",
     "normalise_cost_analysis",
     "num_patches",
