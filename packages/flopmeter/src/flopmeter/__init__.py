@@ -22,6 +22,9 @@ from flopmeter.measure import cost_from_compiled, lower_abstract, measure, norma
 from flopmeter.pareto import crossover_cost, pareto_front
 from flopmeter.timing import DEFAULT_PEAK_SHAPES, PeakFlops, PeakTrial, mfu, peak_flops, time_step
 
+# The one place the version is written (pyproject.toml reads it: [tool.setuptools.dynamic]).
+__version__ = "0.2.0"
+
 __all__ = [
     "DEFAULT_PEAK_SHAPES",    "FLOPS_CONVENTIONS",
     "CallCost",

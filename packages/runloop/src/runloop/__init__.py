@@ -54,6 +54,9 @@ from .step_program import CompiledStep, abstract_state, compile_step, init_shard
 from .stop_signal import StopSignal
 from .transforms import scale_by_tree, standard_promotion
 
+# The one place the version is written (pyproject.toml reads it: [tool.setuptools.dynamic]).
+__version__ = "0.2.0"
+
 __all__ = [
     "ENCODER_KINDS",
     "Checkpointer",

@@ -36,6 +36,9 @@ from .vit import ViT, ViTOutput, interpolate_pos_embed
 from .weight_decay import weight_decay_mask
 from .ws_conv import standardize_weight
 
+# The one place the version is written (pyproject.toml reads it: [tool.setuptools.dynamic]).
+__version__ = "0.2.0"
+
 __all__ = [
     "BACKBONE_FAMILIES",
     "ENCODER_CONFIG_FILE",
