@@ -98,3 +98,8 @@ def test_root_project_citation_and_changelog_agree():
     citation = (ROOT / "CITATION.cff").read_text()
     assert re.search(r"^version: (\S+)$", citation, re.M).group(1) == versions[0]
     assert re.search(r"^license: (\S+)$", citation, re.M).group(1) == "Apache-2.0"
+    readme = (ROOT / "README.md").read_text()  # the README's BibTeX of flopwise itself
+    software = readme[readme.index("@software{flopwise"):]
+    assert re.search(r"version = \{([^}]+)\}", software).group(1) == versions[0]
+    for arxiv in ("2209.15589", "2310.16764", "2303.13496", "2110.02095"):  # the study and the three it extends
+        assert f"arXiv:{arxiv}" in readme and f"arXiv:{arxiv}" in citation, arxiv
