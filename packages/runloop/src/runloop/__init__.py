@@ -49,6 +49,7 @@ from .sharding import (
     replicated,
     shard_state,
     state_shardings,
+    sync_processes,
 )
 from .step_program import CompiledStep, abstract_state, compile_step, init_sharded
 from .stop_signal import StopSignal
@@ -114,6 +115,7 @@ __all__ = [
     "sharding",
     "standard_promotion",
     "state_shardings",
+    "sync_processes",
     "step_program",
     "steps_to_epochs",
     "steps_to_examples",
