@@ -109,7 +109,7 @@ def _shared_site_packages(tmp: Path) -> Path:
     for folder in site.getsitepackages():
         for entry in Path(folder).iterdir():
             name = _norm(entry.name)
-            if entry.suffix == ".pth" or name.startswith("__editable__") or any(
+            if entry.suffix == ".pth" or entry.name.startswith("__editable__") or any(
                     name == o or name.startswith(o + "_") for o in ours) or (shadow / entry.name).exists():
                 continue
             (shadow / entry.name).symlink_to(entry)
