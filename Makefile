@@ -7,7 +7,7 @@ PKGS := flopdata vitcore flopmeter runloop sslmethods segtransfer flopstudy
 PYPROJECTS := pyproject.toml $(foreach p,$(PKGS),packages/$(p)/pyproject.toml)
 FMNIST := /usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz
 
-.PHONY: demo test test-fast lint system-deps clean
+.PHONY: demo test test-fast lint docs system-deps clean
 
 # Debian packages: Fashion-MNIST (the embedded demo data). Installed when we are root; otherwise say how.
 system-deps:
@@ -40,6 +40,10 @@ test-fast: system-deps $(STAMP)
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .
+
+# API reference from the docstrings (pdoc) into docs/api/ (not committed; tests/test_api_docs.py builds it too).
+docs: $(STAMP)
+	JAX_PLATFORMS=cpu $(PY) -m pdoc $(PKGS) -o docs/api
 
 clean:
 	rm -rf $(VENV) .pytest_cache

@@ -53,5 +53,7 @@ def get_config(arg="i1k"):
     config.extra_seeds = 1  # every point already gets the study's 5 seeds
     config.pretrain = dict(log_every=100, checkpoint_every=5000, eval_every=25_000)
     config.co2 = dict(hardware="tpu-v3", chips=32, region="gcp:europe-west1")
-    config.slurm = dict(timeout_min=72 * 60, gpus_per_node=8, tasks_per_node=1, cpus_per_task=32)
+    # slurm_partition: the site's name, e.g. --config.slurm.slurm_partition=gpu (None: the cluster's default).
+    config.slurm = dict(timeout_min=72 * 60, gpus_per_node=8, tasks_per_node=1, cpus_per_task=32,
+                        slurm_partition=None)
     return config

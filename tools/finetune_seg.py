@@ -48,6 +48,7 @@ def main(argv: list[str] | None = None) -> dict:
     p.add_argument("--checkpoint-every", type=int, default=500)
     p.add_argument("--log-every", type=int, default=50)
     p.add_argument("--workers", type=int, default=0, help="grain decoding worker processes")
+    p.add_argument("--tensorboard", action="store_true", help="also write TensorBoard event files")
     args = p.parse_args(argv)
 
     try:
@@ -77,7 +78,8 @@ def main(argv: list[str] | None = None) -> dict:
             dataset_dir=info.directory, num_classes=info.num_classes, steps=steps, batch_size=args.batch,
             lr=1e-4 if args.lr is None else args.lr, wd=0.05 if args.wd is None else args.wd, eval_mode=args.eval_mode,
             image_size=args.image_size or DATASETS[args.dataset], eval_split=info.eval_split,
-            checkpoint_every=args.checkpoint_every, log_every=args.log_every, workers=args.workers)
+            checkpoint_every=args.checkpoint_every, log_every=args.log_every, workers=args.workers,
+            tensorboard=args.tensorboard)
     except ValueError as error:
         p.error(str(error))
     runloop.enable_compilation_cache()  # $FLOPWISE_JAX_CACHE, else ~/.cache/flopwise/jax

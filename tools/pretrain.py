@@ -53,6 +53,7 @@ def main(argv: list[str] | None = None) -> dict:
     p.add_argument("--skip-nonfinite", action="store_true", help="drop non-finite updates (at most 10 in a row)")
     p.add_argument("--hardware", default=None, help="flopmeter hardware name for the CO2 estimate")
     p.add_argument("--watts", type=float, default=None, help="watts per device for the CO2 estimate")
+    p.add_argument("--tensorboard", action="store_true", help="also write TensorBoard events to OUT/tensorboard")
     p.add_argument("--set", nargs="+", default=[], metavar="SECTION.FIELD=VALUE",
                    help="override any method./optim./model. field, e.g. optim.lr=1e-3 method.mask_ratio=0.65")
     args = p.parse_args(argv)
@@ -70,7 +71,7 @@ def main(argv: list[str] | None = None) -> dict:
         cfg = trainer.TrainConfig(out_dir=out, seed=args.seed, resume=args.resume, loop=runloop.LoopConfig(
             steps=args.steps, batch_size=args.batch, checkpoint_every=args.checkpoint_every, log_every=args.log_every,
             eval_every=args.eval_every, hardware=args.hardware, watts=args.watts, resume_from=args.resume_from,
-            param_sharding="fsdp" if args.fsdp else "replicate", option_names=flags,
+            param_sharding="fsdp" if args.fsdp else "replicate", option_names=flags, tensorboard=args.tensorboard,
             on_nonfinite="skip" if args.skip_nonfinite else "raise"))
     except ValueError as error:
         p.error(str(error))

@@ -111,3 +111,18 @@ def test_a_new_run_that_fails_before_writing_anything_leaves_no_run(tmp_path):
             run.metrics.write_text('{"step": 1}\n')
             raise RuntimeError("diverged")
     assert sorted(p.name for p in (tmp_path / "run").iterdir()) == ["config.json", "metrics.jsonl"]
+
+
+def test_every_process_checks_before_the_primary_writes(tmp_path, monkeypatch):
+    # Multi-host on shared storage: a non-primary process that checked after the primary wrote config.json would
+    # refuse the new run. open_run waits for every process between the check and the first write.
+    from runloop import run_directory
+
+    seen = []
+    monkeypatch.setattr(run_directory, "sync_processes",
+                        lambda name: seen.append((name, (tmp_path / "run" / "config.json").exists())))
+    with open_run(tmp_path / "run", {"a": 1}, resume=False, primary=False):
+        pass
+    with open_run(tmp_path / "run", {"a": 1}, resume=False):
+        assert (tmp_path / "run" / "config.json").exists()
+    assert seen == [(f"runloop.open_run:{tmp_path / 'run'}", False)] * 2

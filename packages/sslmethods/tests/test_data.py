@@ -164,3 +164,16 @@ def test_errors_name_split_and_example(tmp_path, directory):
     loader = pretrain_loader(PretrainData(broken, batch_size=4, shuffle=False, num_epochs=1))
     with pytest.raises(ValueError, match=rf"corrupt image in tiny_set train\[{position[0]}\]"):
         list(loader)
+
+
+def test_knn_splits_read_the_whole_split_on_every_process(directory, monkeypatch):
+    # In a multi-host run the kNN monitor runs the same on every process: each reads the whole split, not its
+    # shard (the data pipeline's default). Seen as process 1 of 2, the bank must still hold all 40 examples.
+    import jax
+    from sslmethods import recipes
+
+    monkeypatch.setattr(jax, "process_count", lambda: 2)
+    monkeypatch.setattr(jax, "process_index", lambda: 1)
+    splits = recipes.knn_splits(directory, image_size=8, bank_size=NUM, query_size=3)
+    assert sorted(_ids({"image": splits.train_images})) == list(range(NUM))
+    assert splits.test_images.shape == (3, 8, 8, 3) and splits.num_classes == 10

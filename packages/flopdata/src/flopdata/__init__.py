@@ -20,6 +20,9 @@ from .images import decode_gray, decode_rgb, encode_png, resize_image
 from .records import RecordSource, allow_worker_processes, parse_example
 from .resolve import resolve
 
+# The one place the version is written (pyproject.toml reads it: [tool.setuptools.dynamic]).
+__version__ = "0.2.0"
+
 __all__ = [
     "BUILDERS",
     "DATA_ENV",

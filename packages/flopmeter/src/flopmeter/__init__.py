@@ -30,6 +30,9 @@ from flopmeter.measure import (
 from flopmeter.pareto import crossover_cost, pareto_front
 from flopmeter.timing import DEFAULT_PEAK_SHAPES, PeakFlops, PeakTrial, mfu, peak_flops, time_step
 
+# The one place the version is written (pyproject.toml reads it: [tool.setuptools.dynamic]).
+__version__ = "0.2.0"
+
 __all__ = [
     "DEFAULT_PEAK_SHAPES",
     "FLOPS_CONVENTIONS",

@@ -37,6 +37,9 @@ from flopstudy.sweep import LocalExecutor, SubmititExecutor, SweepSpec, load_swe
 from flopstudy.table import Table
 from flopstudy.upstream import FrontierPoint, UpstreamLaw, backbone_family, compute_optimal_frontier, fit_upstream_laws
 
+# The one place the version is written (pyproject.toml reads it: [tool.setuptools.dynamic]).
+__version__ = "0.2.0"
+
 __all__ = [
     "COLUMNS",
     "FLOP_CONVENTIONS",

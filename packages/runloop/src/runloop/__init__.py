@@ -51,10 +51,14 @@ from .sharding import (
     replicated,
     shard_state,
     state_shardings,
+    sync_processes,
 )
 from .step_program import CompiledStep, abstract_state, compile_step, init_sharded
 from .stop_signal import StopSignal
 from .transforms import scale_by_tree, standard_promotion
+
+# The one place the version is written (pyproject.toml reads it: [tool.setuptools.dynamic]).
+__version__ = "0.2.0"
 
 __all__ = [
     "CACHE_ENV",
@@ -117,6 +121,7 @@ __all__ = [
     "sharding",
     "standard_promotion",
     "state_shardings",
+    "sync_processes",
     "step_program",
     "steps_to_epochs",
     "steps_to_examples",

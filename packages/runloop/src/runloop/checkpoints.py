@@ -25,10 +25,11 @@ Example::
 from __future__ import annotations
 
 import base64
+import dataclasses
 import shutil
 import warnings
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import Any
 
 import equinox as eqx
 import jax
@@ -42,8 +43,9 @@ from .sharding import is_array_like
 __all__ = ["Checkpointer", "Restored", "all_finite"]
 
 
-class Restored(NamedTuple):
-    """What `Checkpointer.restore` returns."""
+@dataclasses.dataclass(frozen=True)
+class Restored:
+    """What `Checkpointer.restore` returns. (A dataclass, not a NamedTuple: the API docs resolve its fields.)"""
 
     state: Any
     step: int

@@ -36,6 +36,7 @@ from typing import Any
 from .atomic_files import write_json_atomic
 from .jsonable import to_jsonable
 from .run_lock import RunLock
+from .sharding import sync_processes
 
 __all__ = ["CONFIG_FILE", "LOCK_FILE", "RunDirectory", "config_differences", "holds_run", "open_run"]
 
@@ -126,6 +127,9 @@ def open_run(path: str | Path, config: Mapping[str, Any], *, resume: bool, may_c
     path = Path(path)
     current = to_jsonable(dict(config), CONFIG_FILE)
     _check_start(path, resume, resume_flag)
+    # Every process checks before the primary writes config.json: on storage all hosts share, a process that
+    # checked later would find the primary's new run and refuse it (seen with two processes).
+    sync_processes(f"runloop.open_run:{path}")
     if not primary:
         yield RunDirectory(path, resume, current, primary=False)
         return

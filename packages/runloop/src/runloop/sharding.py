@@ -36,6 +36,7 @@ __all__ = [
     "replicated",
     "shard_state",
     "state_shardings",
+    "sync_processes",
 ]
 
 DATA_AXIS = "data"
@@ -67,6 +68,14 @@ def initialize_distributed(
         coordinator_address=coordinator_address, num_processes=num_processes, process_id=process_id
     )
     return True
+
+
+def sync_processes(name: str) -> None:
+    """Returns when every process of a multi-host run has called ``sync_processes(name)`` (at once with one)."""
+    if jax.process_count() > 1:
+        from jax.experimental import multihost_utils
+
+        multihost_utils.sync_global_devices(name)
 
 
 def make_mesh(devices: Sequence[jax.Device] | None = None) -> Mesh:

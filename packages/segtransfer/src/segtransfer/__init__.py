@@ -37,6 +37,9 @@ from .step_flops import train_step_cost
 from .study import run_study, study_grid
 from .transfer_data import describe_segmentation_dataset, whole_image_batches
 
+# The one place the version is written (pyproject.toml reads it: [tool.setuptools.dynamic]).
+__version__ = "0.2.0"
+
 __all__ = [
     "metrics",
     "confusion_matrix",

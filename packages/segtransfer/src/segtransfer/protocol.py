@@ -71,6 +71,7 @@ class FinetuneConfig:
     or "slide" (mmseg sliding window over the whole image, short side resized to ``image_size``).
     ``head_channels``/``norm_groups``: the FCN head's width (256 and 32 in the study).
     ``checkpoint_every``: steps between checkpoints (the last step always saves one).
+    ``tensorboard``: also write TensorBoard event files to ``<run dir>/tensorboard`` (needs ``tensorboardX``).
     """
 
     dataset_dir: str
@@ -92,6 +93,7 @@ class FinetuneConfig:
     keep_checkpoints: int = 2
     log_every: int = 50
     workers: int = 0
+    tensorboard: bool = False
 
     def __post_init__(self) -> None:
         for name in ("num_classes", "steps", "batch_size", "image_size", "eval_batch_size", "head_channels",

@@ -45,7 +45,7 @@ __all__ = ["RUN_FILE", "build_model", "build_optimizer", "finetune_run", "run_na
 RUN_FILE = "run.json"
 # How a run is executed, never what it computes: may differ when it is resumed.
 MAY_CHANGE = tuple(f"finetune.{name}" for name in ("checkpoint_every", "keep_checkpoints", "log_every", "workers",
-                                                   "eval_batch_size"))
+                                                   "eval_batch_size", "tensorboard"))
 
 
 def _stderr(message: str) -> None:
@@ -129,6 +129,7 @@ def finetune_run(
     out_dir = Path(out_dir)
     loop = runloop.LoopConfig(steps=config.steps, batch_size=config.batch_size, log_every=config.log_every,
                               checkpoint_every=config.checkpoint_every, keep_checkpoints=config.keep_checkpoints,
+                              tensorboard=config.tensorboard,
                               option_names=runloop.OptionNames(resume=resume_flag))
     mesh = _mesh(config.batch_size, log)
     with runloop.open_run(out_dir, _run_config(config, encoder, model), resume=resume, may_change=MAY_CHANGE,

@@ -53,6 +53,9 @@ from .schedules import (
 from .simclr import SimCLR
 from .supervised import Supervised
 
+# The one place the version is written (pyproject.toml reads it: [tool.setuptools.dynamic]).
+__version__ = "0.2.0"
+
 __all__ = [
     "BYOL",
     "CLIP",

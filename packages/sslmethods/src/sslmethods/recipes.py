@@ -107,6 +107,7 @@ def knn_splits(directory: str | Path, *, image_size: int, bank_size: int = 1000,
                seed: int = 0) -> Any:
     """A kNN monitor split from a dataset: ``bank_size`` train examples as the memory bank and ``query_size``
     examples of the ``test`` split as queries (DINO's protocol). Multi-label sets vote with their first label.
+    Every process of a multi-host run reads the whole split (the monitor runs the same on each), not its shard.
     Returns a ``trainer.KnnSplits``."""
     import numpy as np
     from flopdata import RecordSource
@@ -117,7 +118,7 @@ def knn_splits(directory: str | Path, *, image_size: int, bank_size: int = 1000,
     def take(split: str, n: int) -> tuple[np.ndarray, np.ndarray]:
         n = min(n, len(RecordSource(str(directory), split)))  # small builds have small test splits
         loader = pretrain_loader(PretrainData(str(directory), batch_size=n, split=split, image_size=image_size,
-                                              seed=seed, num_epochs=1))
+                                              seed=seed, num_epochs=1, shard_index=0, shard_count=1))
         batch = next(iter(loader))
         labels = batch["label"] if "label" in batch else batch["labels"][:, 0]
         return batch["image"], labels.astype(np.int32)

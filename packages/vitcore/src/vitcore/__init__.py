@@ -9,7 +9,8 @@ Public API (flat, as in Equinox):
     NFNet: NFNetConfig, NFNet, NFNetOutput, standardize_weight;
     MAE: MAEDecoderConfig, MAEDecoder, create_mae_decoder, MAE_DECODER_PRESETS, random_masking, patchify,
         unpatchify, sincos_2d;
-    text: TextConfig, TextEncoder, TextOutput, TEXT_PRESETS, create_text, tokenize, MAX_CAPTION_CHARS, VOCAB_SIZE;
+    text: TextConfig, TextEncoder, TextOutput, TEXT_PRESETS, create_text, tokenize, MAX_CAPTION_CHARS, VOCAB_SIZE,
+        WordPieceVocab, load_vocab, wordpiece (a real vocab.txt, when the user has one);
     layers: Linear, LayerNorm, trunc_normal;
     files: encoder_files, load_pretrained, ENCODER_WEIGHTS_FILE, ENCODER_CONFIG_FILE.
 """
@@ -34,7 +35,11 @@ from .timm_import import from_timm
 from .tokenizer import MAX_CAPTION_CHARS, VOCAB_SIZE, tokenize
 from .vit import ViT, ViTOutput, interpolate_pos_embed
 from .weight_decay import weight_decay_mask
+from .wordpiece import WordPieceVocab, load_vocab, wordpiece
 from .ws_conv import standardize_weight
+
+# The one place the version is written (pyproject.toml reads it: [tool.setuptools.dynamic]).
+__version__ = "0.2.0"
 
 __all__ = [
     "BACKBONE_FAMILIES",
@@ -65,6 +70,7 @@ __all__ = [
     "ViT",
     "ViTConfig",
     "ViTOutput",
+    "WordPieceVocab",
     "build",
     "create",
     "create_mae_decoder",
@@ -76,6 +82,7 @@ __all__ = [
     "image_hw",
     "interpolate_pos_embed",
     "load_pretrained",
+    "load_vocab",
     "normalise_images",
     "patchify",
     "random_masking",
@@ -85,4 +92,5 @@ __all__ = [
     "trunc_normal",
     "unpatchify",
     "weight_decay_mask",
+    "wordpiece",
 ]
