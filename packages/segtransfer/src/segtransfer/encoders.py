@@ -26,7 +26,7 @@ from jaxtyping import PRNGKeyArray
 from runloop import ENCODER_KINDS, EncoderInfo, PretrainSummary
 from vitcore import ENCODER_CONFIG_FILE as CONFIG_FILE
 
-__all__ = ["EncoderInfo", "ENCODER_KINDS", "load_encoder", "load_timm_state_dict", "encoder_kind"]
+__all__ = ["EncoderInfo", "ENCODER_KINDS", "check_provenance", "load_encoder", "load_timm_state_dict", "encoder_kind"]
 
 _TIMM_SUFFIXES = (".safetensors", ".npz")
 
@@ -51,6 +51,21 @@ def encoder_kind(spec: str) -> str:
     raise ValueError(
         f"encoder={spec!r}: expected 'scratch', a pre-training run directory, or a timm checkpoint file "
         f"ending in {' or '.join(_TIMM_SUFFIXES)}"
+    )
+
+
+def check_provenance(spec: str, *, allow_unknown_flops: bool = False,
+                     allow_flag: str = "allow_unknown_flops=True") -> None:
+    """A run directory without ``summary.json`` (an encoder saved by hand, a run that never finished) has no
+    recorded method, model or pre-training FLOPs, so a result from it cannot sit on the FLOP axis: ValueError
+    unless ``allow_unknown_flops`` (the report then leaves the point off the FLOP axis and the front, with a
+    warning naming it). ``allow_flag``: how the caller's users spell that option (for the message)."""
+    if allow_unknown_flops or encoder_kind(spec) != "run" or (Path(spec) / "summary.json").is_file():
+        return
+    raise ValueError(
+        f"encoder={spec!r} has no summary.json, so its method, model and pre-training FLOPs are unknown; fine-tune "
+        f"a finished pre-training run, or pass {allow_flag} to fine-tune it anyway (the report then leaves it off "
+        "the FLOP axis)"
     )
 
 
