@@ -26,7 +26,7 @@ import runloop
 import vitcore
 
 from .. import protocol
-from ..encoders import check_provenance, encoder_kind
+from ..encoders import check_provenance, encoder_kind, load_encoder
 from ..protocol import FinetuneConfig, finetune_steps
 from ..study import check_out_dir, run_study, study_grid
 from ..transfer_data import describe_segmentation_dataset
@@ -69,6 +69,9 @@ def check_arguments(args: argparse.Namespace) -> None:
         raise flopcli.CommandError(f"--encoder {args.encoder} needs --model, one of {list(vitcore.PRESETS)}")
     check_provenance(args.encoder, allow_unknown_flops=args.allow_unknown_flops,
                      allow_flag="--allow-unknown-flops")
+    if kind != "scratch":  # read the weights once now: a corrupt or foreign file is named before any work
+        with flopcli.about("--encoder"):
+            load_encoder(args.encoder, model=args.model)
     if args.grid and (args.lr is not None or args.wd is not None):
         raise flopcli.CommandError("--grid chooses the learning rate and weight decay; drop --lr/--wd")
     if args.image_size is not None and args.model is not None:
