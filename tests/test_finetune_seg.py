@@ -38,7 +38,7 @@ def test_bad_arguments_fail_fast_naming_the_choices(tmp_path, capsys, argv, mess
 def test_unbuilt_ade20k_names_the_build_command(tmp_path, capsys):
     assert finetune_seg.main(["--encoder", "scratch", "--model", "vit-test", "--dataset", "ade20k",
                               "--out", str(tmp_path / "o"), "--data-dir", str(tmp_path / "data")]) == 2
-    assert "error: --dataset: dataset 'ade20k' is not built; run: python tools/build_dataset.py ade20k" in (
+    assert "error: --dataset: dataset 'ade20k' is not built; run: flopwise-build-dataset ade20k" in (
         capsys.readouterr().err)
 
 

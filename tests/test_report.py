@@ -145,7 +145,7 @@ def test_a_point_of_unknown_flops_is_named_and_kept_off_the_axis_and_the_front(t
     (["{tmp}/empty", "--out", "{tmp}/r"], "error: no result rows in {tmp}/empty: expected results.csv"),
     (["{tmp}/sweep", "--out", "{tmp}/r", "--flops", "per-chip"], "error: argument --flops: invalid choice"),
     (["{tmp}/sweep", "--out", "{tmp}/r", "--figure3", "{tmp}/sweep/results.csv"],
-     "error: --figure3 '{tmp}/sweep/results.csv': expected the JSON of tools/profile_flops.py --table"),
+     "error: --figure3 '{tmp}/sweep/results.csv': expected the JSON of flopwise-profile --table"),
     (["{tmp}/sweep", "--out", "{tmp}/r", "--reach", "1.5"],
      "error: argument --reach: expected a fraction in (0, 1], got '1.5'"),
 ])

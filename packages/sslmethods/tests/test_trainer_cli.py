@@ -42,7 +42,7 @@ def test_unknown_or_missing_dataset(capsys, tmp_path, monkeypatch):
     _fails(capsys, ["--method", "dino", "--model", "vit-test", "--dataset", "imagenet9", *BASE, *out],
            "--dataset: ", "not a TFDS directory and not one of", "fmnist_objects", "ade20k")
     _fails(capsys, ["--method", "dino", "--model", "vit-test", "--dataset", "ade20k", *BASE, *out],
-           "is not built; run: python tools/build_dataset.py ade20k")
+           "is not built; run: flopwise-build-dataset ade20k")
     assert not (tmp_path / "run").exists()
 
 
