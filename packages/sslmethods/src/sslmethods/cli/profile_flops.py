@@ -85,7 +85,8 @@ def body(args: argparse.Namespace) -> int:
     if args.table:
         given = [f"--{name.replace('_', '-')}" for name in STEP_FLAGS if getattr(args, name) is not None]
         if given or args.json:
-            raise flopcli.CommandError(f"--table measures the study's fixed grid; drop {', '.join(given or ['--json'])}")
+            drop = ", ".join(given or ["--json"])
+            raise flopcli.CommandError(f"--table measures the study's fixed grid; drop {drop}")
         return run_table(args.out or Path("runs/figure3"))
     if args.out is not None:
         raise flopcli.CommandError("--out is for --table; one step's profile is printed")
