@@ -7,7 +7,6 @@ wrong result (now refused), ``lost-*`` lost work or blocked a retry, every other
 counts are the collected ids (see the report of the change, which states the command).
 """
 
-import gzip
 import shutil
 import subprocess
 import sys
@@ -41,28 +40,6 @@ def fails(capsys, code: int, *named: str) -> str:
 
 
 # ------------------------------------------------------------------------------------------------- fixtures
-def _write_idx(path: Path, array: np.ndarray) -> None:
-    header = bytes([0, 0, 8, array.ndim]) + b"".join(int(d).to_bytes(4, "big") for d in array.shape)
-    with gzip.open(path, "wb") as handle:
-        handle.write(header + array.astype(np.uint8).tobytes())
-
-
-@pytest.fixture(scope="module")
-def data(tmp_path_factory) -> Path:
-    """A data dir with tiny fmnist_objects (16 px) and fmnist_scenes (32 px) built from fake idx files."""
-    source = tmp_path_factory.mktemp("idx")
-    items = np.zeros((12, 28, 28), np.uint8)
-    items[:, 4:24, 6:22] = 200
-    for prefix in ("train", "t10k"):
-        _write_idx(source / f"{prefix}-images-idx3-ubyte.gz", items)
-        _write_idx(source / f"{prefix}-labels-idx1-ubyte.gz", np.arange(12) % 6)
-    root = tmp_path_factory.mktemp("data")
-    for name, size, count in (("fmnist_objects", "16", "12"), ("fmnist_scenes", "32", "8")):
-        assert build_dataset.main([name, "--source", str(source), "--num-examples", count, "--image-size", size,
-                                   "--data-dir", str(root)]) == 0
-    return root
-
-
 @pytest.fixture(autouse=True)
 def _own_data_dir(tmp_path, monkeypatch):
     # Nothing a case does may build the embedded sets into the checkout's data/.
@@ -123,9 +100,9 @@ def test_pretrain_refuses_to_overwrite_a_run(capsys, tmp_path):
     assert (tmp_path / "run" / "config.json").read_text() == "{}"
 
 
-def test_pretrain_corrupt_dataset_info_names_the_file(capsys, tmp_path, data):
+def test_pretrain_corrupt_dataset_info_names_the_file(capsys, tmp_path, tiny_data):
     broken = tmp_path / "broken"
-    shutil.copytree(data / "fmnist_objects" / "1.0.0", broken)
+    shutil.copytree(tiny_data / "fmnist_objects" / "1.0.0", broken)
     (broken / "dataset_info.json").write_text("{ not json")
     fails(capsys, pretrain.main([*PRE[:4], "--dataset", str(broken), *PRE[6:], "--out", str(tmp_path / "run")]),
           "--dataset: ", f"{broken}/dataset_info.json is not a valid")
@@ -284,8 +261,8 @@ def test_build_dataset(capsys, tmp_path, argv, named):
     pytest.param(["--directory", "{tmp}/nowhere"], "--directory {tmp}/nowhere", id="missing-directory"),
     pytest.param(["--directory", "{scenes}", "--count", "9"], "count=9", id="more-than-the-split-holds"),
 ])
-def test_contact_sheet(capsys, tmp_path, data, argv, named):
-    fmt = {"tmp": tmp_path, "scenes": data / "fmnist_scenes" / "1.0.0"}
+def test_contact_sheet(capsys, tmp_path, tiny_data, argv, named):
+    fmt = {"tmp": tmp_path, "scenes": tiny_data / "fmnist_scenes" / "1.0.0"}
     argv = [a.format(**fmt) for a in argv]
     if "--out" not in argv:
         argv += ["--out", str(tmp_path / "sheet.png")]
