@@ -4,6 +4,7 @@ subprocess and run again; the demo passes the signal on to the stage it is runni
 fine-tuning says which flag resumes it."""
 
 import json
+import multiprocessing
 import os
 import signal
 import subprocess
@@ -157,3 +158,35 @@ def test_sigterm_to_a_real_sweep_exits_3_and_the_same_command_resumes(tmp_path):
     summary = json.loads((run_dir / "pretrain" / "summary.json").read_text())
     assert (summary["status"], summary["steps"]) == ("completed", 120)
     assert "done" in (out / "results.csv").read_text()
+
+
+@pytest.mark.slow  # spawns two worker processes that import JAX: ~1 min on 2 shared cores
+def test_sigterm_to_a_sweep_driver_reaches_its_worker_processes_and_a_rerun_takes_over(tmp_path, monkeypatch):
+    import flopcli
+    from flopstudy.sweep import LocalExecutor, load_sweep, run_sweep
+
+    monkeypatch.syspath_prepend(str(ROOT / "packages" / "flopstudy" / "tests"))  # spawned workers inherit sys.path
+    from _sweep_fakes import FakeStages
+
+    config = {"name": "t", "methods": ("mae",), "backbones": ("vit-test",), "datasets": ("fmnist_objects",),
+              "budgets": (100, 200), "batch": 8, "scratch": False,
+              "tasks": {"segmentation": {"dataset": "fmnist_scenes", "steps": 3, "lrs": (1e-3,), "wds": (0.05,),
+                                         "seeds": 1}}}
+    log = tmp_path / "stages.log"
+    busy = FakeStages(str(log), sleep=120.0)  # each stage takes 2 minutes: the workers are busy when the signal comes
+
+    def body(args):
+        status = run_sweep(load_sweep(config), tmp_path / "out", executor=LocalExecutor(workers=2), stages=busy,
+                           log=lambda m: None)
+        return 0 if not status.left else 3
+
+    _kill_me_when(log)
+    start = time.monotonic()
+    assert flopcli.run(flopcli.ArgumentParser(), body, []) == 3
+    assert time.monotonic() - start < 60  # did not wait for the workers' 2-minute stages
+    deadline = time.monotonic() + 30
+    while multiprocessing.active_children() and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not multiprocessing.active_children()
+    status = run_sweep(load_sweep(config), tmp_path / "out", stages=FakeStages(str(log)), log=lambda m: None)
+    assert (status.done, status.left, status.failed) == (2, 0, 0)  # the dead workers' claims were taken over
