@@ -92,10 +92,10 @@ def body(args: argparse.Namespace) -> int:
         lr=1e-4 if args.lr is None else args.lr, wd=0.05 if args.wd is None else args.wd, eval_mode=args.eval_mode,
         image_size=args.image_size or DATASETS[args.dataset], eval_split=info.eval_split,
         checkpoint_every=args.checkpoint_every, log_every=args.log_every, workers=args.workers)
+    # HOOK (wt/speed2): `runloop.enable_compilation_cache()` goes here once it is on main (JAX's persistent cache).
     print(f"{args.dataset}: {info.train_size} train images, {info.num_classes} classes, {steps} steps "
           f"(warmup {base.warmup_steps}) at batch {args.batch}", file=sys.stderr)
     grid = study_grid(protocol.LR_GRID, protocol.WD_GRID) if args.grid else None
-    # HOOK (compile cache): call runloop's persistent-compilation-cache switch here once wt/speed2 lands it.
     result = run_study(base, encoder=args.encoder, out_dir=args.out, dataset=args.dataset, model=args.model,
                        grid=grid, seeds=range(args.seeds), resume=args.resume, resume_flag="--resume",
                        allow_unknown_flops=args.allow_unknown_flops, allow_flag="--allow-unknown-flops")

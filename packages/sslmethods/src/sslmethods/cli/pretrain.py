@@ -86,6 +86,7 @@ def body(args: argparse.Namespace) -> int:
         with flopcli.about("--hardware"):
             flopmeter.hardware(args.hardware)
     runloop.initialize_distributed()
+    # HOOK (wt/speed2): `runloop.enable_compilation_cache()` goes here once it is on main (JAX's persistent cache).
     out = args.out or f"runs/{args.method}-{args.model}-{Path(args.dataset).name}"
     with flopcli.about("--batch"):
         runloop.check_batch_size(args.batch, runloop.make_mesh())
@@ -109,7 +110,6 @@ def body(args: argparse.Namespace) -> int:
     size = vitcore.image_hw(method.backbone.image_size)[0]  # --image-size or model.image_size win
     data = iter(pretrain_loader(PretrainData(str(directory), batch_size=args.batch, image_size=size,
                                              seed=args.seed, worker_count=args.workers)))
-    # HOOK (compile cache): call runloop's persistent-compilation-cache switch here once wt/speed2 lands it.
     summary, _ = trainer.train(
         method, optim, data, cfg, knn=recipes.knn_splits(directory, image_size=size),
         run_info={"method": args.method, "model": args.model, "dataset": args.dataset, "preset": args.preset,
