@@ -140,10 +140,11 @@ def test_finetune_seg(capsys, tmp_path, encoder, flags, named):
     pytest.param(None, {"encoder.json": b"{"}, "encoder.json is not a valid encoder config", id="corrupt-encoder-json"),
     pytest.param(None, {"summary.json": b"[]"}, "summary.json", id="corrupt-summary"),
 ])
-def test_finetune_seg_encoder_run_files(capsys, tmp_path, encoder_run, drop, damage, named):
+def test_finetune_seg_encoder_run_files(capsys, tmp_path, tiny_data, encoder_run, drop, damage, named):
     run = _copy_run(encoder_run, tmp_path, drop=drop, damage=damage)
     out = tmp_path / "seg"
-    fails(capsys, finetune_seg.main(["--encoder", str(run), *SEG, "--out", str(out)]), named)
+    fails(capsys, finetune_seg.main(["--encoder", str(run), *SEG, "--data-dir", str(tiny_data), "--out", str(out)]),
+          named)
     assert not out.exists()
 
 
@@ -154,14 +155,14 @@ def test_finetune_seg_encoder_run_files(capsys, tmp_path, encoder_run, drop, dam
                  id="corrupt-safetensors"),
     pytest.param("other.npz", None, "other.npz is not a valid timm checkpoint of vit-test", id="npz-of-another-model"),
 ])
-def test_finetune_seg_timm_files(capsys, tmp_path, name, content, named):
+def test_finetune_seg_timm_files(capsys, tmp_path, tiny_data, name, content, named):
     path = tmp_path / name
     if content is None:
         np.savez(path, **{"cls_token": np.zeros((1, 1, 8), np.float32)})
     else:
         path.write_bytes(content)
-    fails(capsys, finetune_seg.main(["--encoder", str(path), "--model", "vit-test", *SEG,
-                                     "--out", str(tmp_path / "seg")]), named)
+    fails(capsys, finetune_seg.main(["--encoder", str(path), "--model", "vit-test", *SEG, "--data-dir",
+                                     str(tiny_data), "--out", str(tmp_path / "seg")]), named)
     assert not (tmp_path / "seg").exists()
 
 
@@ -325,3 +326,27 @@ def test_entry_points(tmp_path, command, named):
     assert done.returncode == 2, done.stderr
     assert done.stderr.splitlines() == [done.stderr.splitlines()[-1]] and done.stderr.startswith("error: ")
     assert named in done.stderr and "Traceback" not in done.stderr
+
+
+# ------------------------------------------------- resuming a different run (real runs: a few compiled steps)
+@pytest.mark.slow  # one real pre-training (2 steps) and one real fine-tuning (2 steps): ~1 min on 2 shared cores
+def test_silent_resume_with_changed_arguments_is_refused_listing_each_field(capsys, tmp_path, tiny_data):
+    objects = str(tiny_data / "fmnist_objects" / "1.0.0")
+    run = tmp_path / "pre"
+    base = ["--method", "supervised", "--model", "vit-test", "--dataset", objects, "--steps", "2", "--batch", "4",
+            "--image-size", "16", "--log-every", "1", "--out", str(run)]
+    assert pretrain.main(base) == 0
+    summary = (run / "summary.json").read_text()
+    # issue 12: a resumed pre-training accepted a changed --batch and wrote FLOPs below the steps already done
+    changed = [a if a != "4" else "8" for a in base]
+    fails(capsys, pretrain.main([*changed, "--resume"]), "--resume: ", "train.batch_size: 4 -> 8")
+    assert (run / "summary.json").read_text() == summary
+    seg = tmp_path / "seg"
+    tune = ["--dataset", "fmnist_scenes", "--data-dir", str(tiny_data), "--steps", "2", "--batch", "4",
+            "--image-size", "32", "--out", str(seg)]
+    assert finetune_seg.main(["--encoder", str(run), *tune]) == 0
+    result = (seg / "result.json").read_text()
+    # issue 12: a resumed fine-tune accepted another --encoder and labelled the old mIoU with the new encoder
+    fails(capsys, finetune_seg.main(["--encoder", "scratch", "--model", "vit-test", *tune, "--resume"]),
+          "--resume: ", 'encoder: "', '" -> "scratch"')
+    assert (seg / "result.json").read_text() == result
