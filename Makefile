@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
-PKGS := flopdata vitcore flopmeter runloop sslmethods segtransfer flopstudy
+PKGS := flopcli flopdata vitcore flopmeter runloop sslmethods segtransfer flopstudy
 PYPROJECTS := pyproject.toml $(foreach p,$(PKGS),packages/$(p)/pyproject.toml)
 FMNIST := /usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz
 

@@ -1,12 +1,12 @@
-"""tools/build_dataset.py and tools/contact_sheet.py: thin CLIs over flopdata, on fake Fashion-MNIST idx files."""
+"""flopwise-build-dataset and flopwise-contact-sheet (flopdata.cli): thin CLIs over flopdata, on fake
+Fashion-MNIST idx files."""
 
 import gzip
 
-import build_dataset  # tools/ is on sys.path via tests/conftest.py
-import contact_sheet
 import numpy as np
 import pytest
 import tensorflow_datasets as tfds
+from flopdata.cli import build_dataset, contact_sheet
 from PIL import Image
 
 
@@ -30,31 +30,32 @@ def fake_source(tmp_path_factory):
 
 def test_command_line_builds_into_data_dir(fake_source, tmp_path, capsys, monkeypatch):
     monkeypatch.setenv("FLOPWISE_DATA", str(tmp_path / "env_default"))
-    directory = build_dataset.main(["fmnist_objects", "--source", str(fake_source), "--num-examples", "12"])
-    assert directory == tmp_path / "env_default" / "fmnist_objects" / "1.0.0"
-    assert "built fmnist_objects" in capsys.readouterr().out
+    assert build_dataset.main(["fmnist_objects", "--source", str(fake_source), "--num-examples", "12"]) == 0
+    directory = tmp_path / "env_default" / "fmnist_objects" / "1.0.0"
+    out = capsys.readouterr().out
+    assert "built fmnist_objects in " in out and out.endswith(f" s: {directory}\n")
     assert len(tfds.builder_from_directory(str(directory)).as_data_source("test")) == 2
 
 
 def test_command_line_errors_are_one_line(fake_source, tmp_path, capsys):
-    with pytest.raises(SystemExit) as info:
-        build_dataset.main(["ade20k", "--source", str(tmp_path), "--image-size", "32", "--data-dir", str(tmp_path)])
-    assert info.value.code == 2
+    code = build_dataset.main(["ade20k", "--source", str(tmp_path), "--image-size", "32", "--data-dir",
+                               str(tmp_path)])
+    assert code == 2
     assert "error: ade20k takes the options ['source', 'num_examples', 'seed'], not ['image_size']" in (
         capsys.readouterr().err
     )
 
 
 def test_contact_sheet_command_line(fake_source, tmp_path, capsys):
-    directory = build_dataset.main(["fmnist_scenes", "--source", str(fake_source), "--num-examples", "6",
-                                    "--image-size", "32", "--data-dir", str(tmp_path)])
-    out = contact_sheet.main(["--directory", str(directory), "--count", "3", "--scale", "2",
-                              "--out", str(tmp_path / "sheet.png")])
-    assert "wrote" in capsys.readouterr().out
+    assert build_dataset.main(["fmnist_scenes", "--source", str(fake_source), "--num-examples", "6",
+                               "--image-size", "32", "--data-dir", str(tmp_path)]) == 0
+    directory = tmp_path / "fmnist_scenes" / "1.0.0"
+    out = tmp_path / "sheet.png"
+    assert contact_sheet.main(["--directory", str(directory), "--count", "3", "--scale", "2", "--out", str(out)]) == 0
+    assert f"wrote {out}" in capsys.readouterr().out
     with Image.open(out) as sheet:
         # 3 columns of 64 px with 4 px gaps; 3 panels of 64 px with 2 px gaps
         assert sheet.size == (3 * 64 + 2 * 4, 3 * 64 + 2 * 2)
-    with pytest.raises(SystemExit) as info:
-        contact_sheet.main(["--directory", str(directory), "--count", "7", "--out", str(tmp_path / "x.png")])
-    assert info.value.code == 2 and "count=7 but" in capsys.readouterr().err
+    assert contact_sheet.main(["--directory", str(directory), "--count", "7", "--out", str(tmp_path / "x.png")]) == 2
+    assert "count=7 but" in capsys.readouterr().err
     assert not (tmp_path / "x.png").exists()

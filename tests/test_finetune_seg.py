@@ -1,14 +1,15 @@
-"""tools/finetune_seg.py: argument errors, and a tiny end-to-end run whose result.json tools/report.py accepts."""
+"""flopwise-finetune-seg (segtransfer.cli.finetune_seg): argument errors, and a tiny end-to-end run whose
+result.json flopwise-report accepts."""
 
 import json
 from pathlib import Path
 
-import finetune_seg  # tools/finetune_seg.py (tools/ is on sys.path via tests/conftest.py)
 import jax.random as jr
 import pytest
-import report
 import runloop
 import vitcore
+from flopstudy.cli import report
+from segtransfer.cli import finetune_seg
 
 FMNIST = Path("/usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz")
 
@@ -23,22 +24,21 @@ FMNIST = Path("/usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz")
         (["--encoder", "scratch", "--model", "vit-test", "--dataset", "ade20k", "--grid", "--lr", "1e-4"], "--grid"),
         (["--encoder", "scratch", "--model", "vit-test", "--dataset", "ade20k", "--steps", "3", "--epochs", "2"],
          "not allowed with"),
-        (["--encoder", "scratch", "--model", "vit-test", "--dataset", "ade20k", "--seeds", "0"], "--seeds 0"),
+        (["--encoder", "scratch", "--model", "vit-test", "--dataset", "ade20k", "--seeds", "0"],
+         "argument --seeds: expected an integer >= 1, got '0'"),
         (["--encoder", "scratch", "--model", "vit-test", "--dataset", "ade20k", "--eval-mode", "whole"], "slide"),
     ],
 )
 def test_bad_arguments_fail_fast_naming_the_choices(tmp_path, capsys, argv, message):
-    with pytest.raises(SystemExit):
-        finetune_seg.main([*argv, "--out", str(tmp_path / "out"), "--data-dir", str(tmp_path / "data")])
+    assert finetune_seg.main([*argv, "--out", str(tmp_path / "out"), "--data-dir", str(tmp_path / "data")]) == 2
     assert message in capsys.readouterr().err
+    assert not (tmp_path / "out").exists() and not (tmp_path / "data").exists()
 
 
 def test_unbuilt_ade20k_names_the_build_command(tmp_path, capsys):
-    with pytest.raises(SystemExit) as info:
-        finetune_seg.main(["--encoder", "scratch", "--model", "vit-test", "--dataset", "ade20k",
-                           "--out", str(tmp_path / "o"), "--data-dir", str(tmp_path / "data")])
-    assert info.value.code == 2
-    assert "error: --dataset: dataset 'ade20k' is not built; run: python tools/build_dataset.py ade20k" in (
+    assert finetune_seg.main(["--encoder", "scratch", "--model", "vit-test", "--dataset", "ade20k",
+                              "--out", str(tmp_path / "o"), "--data-dir", str(tmp_path / "data")]) == 2
+    assert "error: --dataset: dataset 'ade20k' is not built; run: flopwise-build-dataset ade20k" in (
         capsys.readouterr().err)
 
 
@@ -53,8 +53,9 @@ def test_end_to_end_from_a_run_directory(tmp_path):
     runloop.PretrainSummary(method="mae", model="vit-test", dataset="fmnist_objects", status="completed", steps=10,
                             batch_size=8, flops_per_step=3e8, total_flops=3e9, kg_co2e=1e-7).write(run / "summary.json")
     out = tmp_path / "seg"
-    finetune_seg.main(["--encoder", str(run), "--dataset", "fmnist_scenes", "--data-dir", str(tmp_path / "data"),
-                       "--out", str(out), "--steps", "3", "--batch", "4", "--image-size", "32", "--log-every", "1"])
+    assert finetune_seg.main(["--encoder", str(run), "--dataset", "fmnist_scenes", "--data-dir",
+                              str(tmp_path / "data"), "--out", str(out), "--steps", "3", "--batch", "4",
+                              "--image-size", "32", "--log-every", "1"]) == 0
     result = json.loads((out / "result.json").read_text())
     types = {"dataset": str, "miou": float, "aacc": float, "iou": list, "finetune_flops": float,
              "finetune_flops_per_step": float, "steps": int, "batch_size": int, "image_size": int, "lr": float,
@@ -69,8 +70,9 @@ def test_end_to_end_from_a_run_directory(tmp_path):
     assert result["encoder"] == {"kind": "run", "path": str(run.resolve()), "method": "mae", "model": "vit-test",
                                  "pretrain_dataset": "fmnist_objects", "pretrain_steps": 10, "pretrain_flops": 3e9,
                                  "pretrain_kg_co2e": 1e-7}
-    rep = report.main([str(out), "--out", str(out / "report")])
+    assert report.main([str(out), "--out", str(out / "report")]) == 0
+    rep = json.loads((out / "report" / "report.json").read_text())
     assert [r["method"] for r in rep["rows"]] == ["mae"] and rep["rows"][0]["miou"] == pytest.approx(result["miou"])
-    with pytest.raises(SystemExit):  # a finished result is not overwritten without --resume
-        finetune_seg.main(["--encoder", str(run), "--dataset", "fmnist_scenes", "--data-dir", str(tmp_path / "data"),
-                           "--out", str(out), "--steps", "3"])
+    # a finished result is not overwritten without --resume
+    assert finetune_seg.main(["--encoder", str(run), "--dataset", "fmnist_scenes", "--data-dir",
+                              str(tmp_path / "data"), "--out", str(out), "--steps", "3"]) == 2

@@ -1,5 +1,6 @@
-"""tools/report.py and tools/plan.py over flopstudy: the report's files, a self-contained offline HTML page, bad
-input reported and skipped, all-or-nothing output, one-line CLI errors."""
+"""flopwise-report and flopwise-plan (flopstudy.cli) over flopstudy: the report's files, a self-contained offline
+HTML page, bad input reported and skipped, all-or-nothing output, one-line CLI errors; a point of unknown FLOPs
+(a fine-tune of a run without summary.json) is warned about and kept off the FLOP axis and the front."""
 
 import base64
 import json
@@ -7,9 +8,10 @@ import re
 from pathlib import Path
 
 import flopstudy
-import plan as plan_tool  # tools/plan.py (tools/ is on sys.path via tests/conftest.py)
 import pytest
-import report  # tools/report.py
+import runloop
+from flopstudy.cli import plan as plan_tool
+from flopstudy.cli import report
 
 ROOT = Path(__file__).resolve().parents[1]
 DATA_URI = re.compile(r"data:image/png;base64,([A-Za-z0-9+/=]+)")
@@ -48,7 +50,9 @@ def test_report_files_and_self_contained_html(tmp_path, capsys):
     bad = tmp_path / "bad.csv"
     bad.write_text(",".join(flopstudy.REQUIRED_COLUMNS) + "\nmae,,vit-b16,i1k,1,1e15,seg,7,500,done\n")
     out = tmp_path / "report"
-    rep = report.main([str(sweep), str(bad), "--out", str(out), "--figure3", str(ROOT / "docs" / "figure3.json")])
+    figure3 = str(ROOT / "docs" / "figure3.json")
+    assert report.main([str(sweep), str(bad), "--out", str(out), "--figure3", figure3]) == 0
+    rep = json.loads((out / "report.json").read_text())
     names = sorted(p.name for p in out.iterdir())
     assert names == sorted(["accuracy_vs_flops.png", "accuracy_i1k_seg.png", "figure3.png", "saturation.png",
                             "upstream_loss.png", "report.md", "report.html", "report.json", "results.csv"])
@@ -77,7 +81,8 @@ def test_report_files_and_self_contained_html(tmp_path, capsys):
     copy = flopstudy.load_results([out / "results.csv"])
     assert len(copy.rows) == 30 and all(r.seed != 7 for r in copy.rows)
     assert json.loads((out / "report.json").read_text())["generator"] == "flopstudy.report"
-    assert "wrote" in capsys.readouterr().out
+    output = capsys.readouterr()
+    assert "wrote" in output.out and "warning: left out: " in output.err
 
 
 def test_report_from_finetune_results_and_all_or_nothing_rewrites(tmp_path, monkeypatch):
@@ -91,15 +96,15 @@ def test_report_from_finetune_results_and_all_or_nothing_rewrites(tmp_path, monk
             {"dataset": "fmnist_scenes", "miou": max(mious), "seeds": list(range(len(mious))),
              "per_seed_miou": mious, "finetune_flops": 1e9, "encoder": encoder}))
     out = tmp_path / "report"
-    rep = report.main([str(tmp_path / "seg"), "--out", str(out)])
+    assert report.main([str(tmp_path / "seg"), "--out", str(out)]) == 0
+    rep = json.loads((out / "report.json").read_text())
     assert sorted(r["kind"] for r in rep["rows"]) == ["run", "run", "scratch"]
     assert (out / "accuracy_vs_flops.png").read_bytes()[:4] == b"\x89PNG"
     first = (out / "report.md").read_text()
     assert "mae vit-test at 1e+12 FLOPs (31.0%)" in first  # median of 2 seeds, on the front above scratch
     # A report killed while writing leaves the previous one whole and no staging folder.
     monkeypatch.setattr(flopstudy.report, "write_results_csv", lambda *a: (_ for _ in ()).throw(OSError("killed")))
-    with pytest.raises(SystemExit):
-        report.main([str(tmp_path / "seg"), "--out", str(out)])
+    assert report.main([str(tmp_path / "seg"), "--out", str(out)]) == 2
     assert (out / "report.md").read_text() == first
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]
     # A folder with anything but report files is never replaced.
@@ -109,20 +114,45 @@ def test_report_from_finetune_results_and_all_or_nothing_rewrites(tmp_path, monk
         flopstudy.write_report(flopstudy.load_results([tmp_path / "seg"]), tmp_path / "mine")
 
 
+def test_a_point_of_unknown_flops_is_named_and_kept_off_the_axis_and_the_front(tmp_path, capsys):
+    # What `flopwise-finetune-seg --allow-unknown-flops` writes for a run folder without summary.json: an encoder
+    # record with no method, steps or FLOPs (segtransfer.load_encoder), next to a normal run and scratch.
+    unknown = runloop.EncoderInfo(kind="run", path=str(tmp_path / "hand-saved"), model="vit-test")
+    known = runloop.EncoderInfo(kind="run", path=str(tmp_path / "mae-run"), method="mae", model="vit-test",
+                                pretrain_dataset="fmnist_objects", pretrain_steps=10, pretrain_flops=1e12)
+    scratch = runloop.EncoderInfo(kind="scratch", model="vit-test", pretrain_flops=0.0, pretrain_steps=0)
+    for name, encoder, miou in (("unknown", unknown, 0.9), ("mae", known, 0.3), ("scratch", scratch, 0.2)):
+        (tmp_path / "seg" / name).mkdir(parents=True)
+        (tmp_path / "seg" / name / "result.json").write_text(json.dumps(
+            {"dataset": "fmnist_scenes", "miou": miou, "seeds": [0], "per_seed_miou": [miou],
+             "finetune_flops": 1e9, "encoder": encoder.to_json()}))
+    out = tmp_path / "report"
+    assert report.main([str(tmp_path / "seg"), "--out", str(out)]) == 0
+    rep = json.loads((out / "report.json").read_text())
+    where = str(tmp_path / "seg" / "unknown")
+    assert [p for p in rep["problems"] if "left out of the FLOP axis" in p] == [
+        f"{where}: left out of the FLOP axis: no FLOP count for run vit-test on - -> fmnist_scenes segmentation, "
+        f"? steps, seed 0 ({where})"]
+    assert f"warning: left out: {where}: left out of the FLOP axis" in capsys.readouterr().err
+    labels = [p["label"] for panel in rep["front"] for p in panel["points"]]
+    assert labels and not any("run vit-test" in label for label in labels)  # the best score, yet not on the front
+    assert any(label.startswith("mae") for label in labels)
+    assert sorted(r["kind"] for r in rep["rows"]) == ["run", "run", "scratch"]  # still in the table
+
+
 @pytest.mark.parametrize(("argv", "message"), [
     (["{tmp}/missing", "--out", "{tmp}/r"], "error: RESULTS '{tmp}/missing' does not exist"),
     (["{tmp}/empty", "--out", "{tmp}/r"], "error: no result rows in {tmp}/empty: expected results.csv"),
     (["{tmp}/sweep", "--out", "{tmp}/r", "--flops", "per-chip"], "error: argument --flops: invalid choice"),
     (["{tmp}/sweep", "--out", "{tmp}/r", "--figure3", "{tmp}/sweep/results.csv"],
-     "error: --figure3 '{tmp}/sweep/results.csv': expected the JSON of tools/profile_flops.py --table"),
-    (["{tmp}/sweep", "--out", "{tmp}/r", "--reach", "1.5"], "error: --reach 1.5: expected a fraction in (0, 1]"),
+     "error: --figure3 '{tmp}/sweep/results.csv': expected the JSON of flopwise-profile --table"),
+    (["{tmp}/sweep", "--out", "{tmp}/r", "--reach", "1.5"],
+     "error: argument --reach: expected a fraction in (0, 1], got '1.5'"),
 ])
 def test_report_cli_bad_input_is_one_line(tmp_path, capsys, argv, message):
     _sweep(tmp_path / "sweep")
     (tmp_path / "empty").mkdir()
-    with pytest.raises(SystemExit) as exit_info:
-        report.main([a.format(tmp=tmp_path) for a in argv])
-    assert exit_info.value.code == 2
+    assert report.main([a.format(tmp=tmp_path) for a in argv]) == 2
     err = capsys.readouterr().err
     assert err.startswith(message.format(tmp=tmp_path)) and err.count("\n") == 1
     assert not (tmp_path / "r").exists()
@@ -130,17 +160,15 @@ def test_report_cli_bad_input_is_one_line(tmp_path, capsys, argv, message):
 
 def test_plan_cli_recommends_and_warns(tmp_path, capsys):
     sweep = _sweep(tmp_path / "sweep")
-    result = plan_tool.main([str(sweep), "--budget", "1.6e17", "--hardware", "tpu-v3", "--chips", "32",
-                             "--region", "gcp:europe-west1"])
+    assert plan_tool.main([str(sweep), "--budget", "1.6e17", "--hardware", "tpu-v3", "--chips", "32",
+                           "--region", "gcp:europe-west1"]) == 0
     out = capsys.readouterr().out
-    assert result.best.key.method == "mae" and "best: pre-train mae" in out
+    assert "best: pre-train mae" in out
     assert "warning: extrapolation: 10x beyond the largest measured budget (1.6e+16 FLOPs)" in out
     assert "assumed MFU of 40%" in out and "kgCO2e" in out
     for argv, message in ((["--budget", "3e18x"], "error: --budget '3e18x': expected FLOPs"),
                           (["--budget", "1e16", "--region", "mars"], "error: region='mars' is unknown"),
                           (["--budget", "1e16", "--task", "det"], "error: --task 'det': expected one of ['seg']")):
-        with pytest.raises(SystemExit) as exit_info:
-            plan_tool.main([str(sweep), *argv])
-        assert exit_info.value.code == 2
+        assert plan_tool.main([str(sweep), *argv]) == 2
         err = capsys.readouterr().err
         assert err.startswith(message) and err.count("\n") == 1

@@ -36,7 +36,7 @@ def test_unknown_or_unbuilt_names(tmp_path):
     message = f"dataset 'imagenet9' is not a TFDS directory and not one of the known names {known}"
     with pytest.raises(ValueError, match=re.escape(message)):
         flopdata.resolve("imagenet9", data_dir=tmp_path)
-    message = "dataset 'ade20k' is not built; run: python tools/build_dataset.py ade20k --source ... --data-dir "
+    message = "dataset 'ade20k' is not built; run: flopwise-build-dataset ade20k --source ... --data-dir "
     message += str(tmp_path)
     with pytest.raises(ValueError, match=re.escape(message)):
         flopdata.resolve("ade20k", data_dir=tmp_path)

@@ -38,7 +38,7 @@ def test_figure3_of_the_repository_loads():
 def test_bad_figure3_file_names_the_flag(tmp_path):
     path = tmp_path / "f.json"
     path.write_text(json.dumps({"rows": [{"method": "mae"}]}))
-    with pytest.raises(ValueError, match=r"--figure3 '.*f.json': expected the JSON of tools/profile_flops.py "
+    with pytest.raises(ValueError, match=r"--figure3 '.*f.json': expected the JSON of flopwise-profile "
                                          r"--table \(KeyError: 'model'\)"):
         load_figure3(path)
     path.write_text(json.dumps({"rows": [COSTS[0] | {"batch": 0}]}))

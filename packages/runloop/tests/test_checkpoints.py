@@ -106,6 +106,8 @@ def test_unreadable_newest_falls_back_with_a_warning(tmp_path, trained):
             f.truncate(8)
     ckpt = Checkpointer(tmp_path)
     assert ckpt.steps() == [2, 4]  # the leftover is ignored
+    with pytest.raises(ValueError, match=rf"^{tmp_path}/4 is not a valid checkpoint \(\w+"):  # asked for by step
+        ckpt.restore(state, step=4)
     with pytest.warns(RuntimeWarning, match=r"checkpoint .*/4 is unreadable \(.*\); set aside .*falling back to .*/2"):
         restored = ckpt.restore(state)
     assert (restored.step, restored.data_state) == (2, {"index": 2})

@@ -52,7 +52,7 @@ def resolve(name_or_dir: str | Path, *, data_dir: str | Path | None = None) -> P
             print(f"building {name} under {root} (first use) ...", file=sys.stderr)
             return build(name, data_dir=root)
         raise ValueError(
-            f"dataset {name!r} is not built; run: python tools/build_dataset.py {name} --source ... "
+            f"dataset {name!r} is not built; run: flopwise-build-dataset {name} --source ... "
             f"--data-dir {root} (in Python: flopdata.build({name!r}, source=..., data_dir={str(root)!r}))"
         )
     if path.is_dir():
@@ -61,7 +61,7 @@ def resolve(name_or_dir: str | Path, *, data_dir: str | Path | None = None) -> P
             return latest
         raise ValueError(
             f"{str(path)!r} is a folder but not a built TFDS dataset: it has no {INFO_FILE}, nor subfolders "
-            f"with one; build a dataset with flopdata.build (or tools/build_dataset.py)"
+            f"with one; build a dataset with flopdata.build (or flopwise-build-dataset)"
         )
     raise ValueError(
         f"dataset {str(name_or_dir)!r} is not a TFDS directory and not one of the known names {sorted(BUILDERS)}"

@@ -1,4 +1,9 @@
-"""`python -m flopmeter module:function --arg-shapes f32[8,224,224,3] ... [--json]`: measure any function."""
+"""`python -m flopmeter module:function --arg-shapes f32[8,224,224,3] ... [--json]`: measure any function.
+
+Also `flopwise-measure` / `flopwise measure`. The function is compiled on abstract arguments of those shapes and
+dtypes (never run); prints its `Cost` as a table or one JSON object. Bad input: one line "error: ..." and exit
+status 2 (the `flopcli` convention).
+"""
 
 import argparse
 import importlib
@@ -6,6 +11,7 @@ import re
 import sys
 from collections.abc import Sequence
 
+import flopcli
 import jax
 import jax.numpy as jnp
 
@@ -49,16 +55,22 @@ def load_function(target: str):
     module_name, sep, attribute = target.partition(":")
     if not sep or not module_name or not attribute:
         raise ValueError(f"target {target!r} is invalid; expected module:function, e.g. mypkg.model:forward")
-    obj = importlib.import_module(module_name)
+    try:
+        obj = importlib.import_module(module_name)
+    except ImportError as error:
+        raise ValueError(f"target {target!r}: cannot import module {module_name!r} ({error}); is it on "
+                         "PYTHONPATH?") from error
     for part in attribute.split("."):
+        if not hasattr(obj, part):
+            raise ValueError(f"target {target!r}: {getattr(obj, '__name__', obj)!r} has no attribute {part!r}")
         obj = getattr(obj, part)
     if not callable(obj):
         raise TypeError(f"target {target!r} resolved to a non-callable {type(obj).__name__}")
     return obj
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m flopmeter", description=__doc__)
+def build_parser() -> flopcli.ArgumentParser:
+    parser = flopcli.ArgumentParser(prog="python -m flopmeter", description=__doc__)
     parser.add_argument("target", help="module:function to measure")
     parser.add_argument(
         "--arg-shapes",
@@ -68,11 +80,22 @@ def main(argv: Sequence[str] | None = None) -> int:
         help="one abstract positional argument each, e.g. f32[8,224,224,3]",
     )
     parser.add_argument("--json", action="store_true", help="print one JSON object instead of a table")
-    options = parser.parse_args(argv)
+    return parser
+
+
+def body(options: argparse.Namespace) -> int:
+    shapes = []
+    for spec in options.arg_shapes:
+        with flopcli.about("--arg-shapes"):
+            shapes.append(parse_shape(spec))
     fn = load_function(options.target)
-    cost = measure(fn, *[parse_shape(s) for s in options.arg_shapes])
+    cost = measure(fn, *shapes)
     print(cost.to_json() if options.json else cost.table())
-    return 0
+    return flopcli.EXIT_OK
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    return flopcli.run(build_parser(), body, argv)
 
 
 if __name__ == "__main__":

@@ -62,7 +62,7 @@ def load_figure3(path: str | Path) -> list[StepCost]:
                         None if r.get("analytic_flops_per_step") is None else float(r["analytic_flops_per_step"]))
                for r in rows]
     except (OSError, json.JSONDecodeError, KeyError, TypeError, ValueError) as err:
-        raise ValueError(f"--figure3 {str(path)!r}: expected the JSON of tools/profile_flops.py --table "
+        raise ValueError(f"--figure3 {str(path)!r}: expected the JSON of flopwise-profile --table "
                          f"({type(err).__name__}: {err})") from None
     bad = [c.label for c in out if not (c.flops_per_step > 0 and c.batch > 0)]
     if not out or bad:

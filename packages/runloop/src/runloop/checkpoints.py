@@ -177,7 +177,7 @@ class Checkpointer:
             try:
                 return self._read(template, shardings, step)
             except _Unreadable as error:
-                raise ValueError(f"checkpoint {self.path_of(step)} is unreadable ({error})") from None
+                raise ValueError(f"{self.path_of(step)} is not a valid checkpoint ({error})") from None
         for candidate in reversed(steps):
             try:
                 return self._read(template, shardings, candidate)

@@ -9,7 +9,7 @@ grid/seed selection writing ``result.json`` (`run_study`). `segtransfer.data` ho
 """
 
 from . import metrics, protocol
-from .encoders import EncoderInfo, encoder_kind, load_encoder, load_timm_state_dict
+from .encoders import EncoderInfo, check_provenance, encoder_kind, load_encoder, load_timm_state_dict
 from .fcn_head import FCNHead, upsample_bilinear
 from .finetune import (
     FinetuneState,
@@ -64,6 +64,7 @@ __all__ = [
     "evaluate",
     "protocol",
     "EncoderInfo",
+    "check_provenance",
     "encoder_kind",
     "load_encoder",
     "load_timm_state_dict",

@@ -18,6 +18,7 @@ Example::
 from __future__ import annotations
 
 import importlib.util
+import zipfile
 from pathlib import Path
 
 import numpy as np
@@ -26,7 +27,7 @@ from jaxtyping import PRNGKeyArray
 from runloop import ENCODER_KINDS, EncoderInfo, PretrainSummary
 from vitcore import ENCODER_CONFIG_FILE as CONFIG_FILE
 
-__all__ = ["EncoderInfo", "ENCODER_KINDS", "load_encoder", "load_timm_state_dict", "encoder_kind"]
+__all__ = ["EncoderInfo", "ENCODER_KINDS", "check_provenance", "load_encoder", "load_timm_state_dict", "encoder_kind"]
 
 _TIMM_SUFFIXES = (".safetensors", ".npz")
 
@@ -54,6 +55,21 @@ def encoder_kind(spec: str) -> str:
     )
 
 
+def check_provenance(spec: str, *, allow_unknown_flops: bool = False,
+                     allow_flag: str = "allow_unknown_flops=True") -> None:
+    """A run directory without ``summary.json`` (an encoder saved by hand, a run that never finished) has no
+    recorded method, model or pre-training FLOPs, so a result from it cannot sit on the FLOP axis: ValueError
+    unless ``allow_unknown_flops`` (the report then leaves the point off the FLOP axis and the front, with a
+    warning naming it). ``allow_flag``: how the caller's users spell that option (for the message)."""
+    if allow_unknown_flops or encoder_kind(spec) != "run" or (Path(spec) / "summary.json").is_file():
+        return
+    raise ValueError(
+        f"encoder={spec!r} has no summary.json, so its method, model and pre-training FLOPs are unknown; fine-tune "
+        f"a finished pre-training run, or pass {allow_flag} to fine-tune it anyway (the report then leaves it off "
+        "the FLOP axis)"
+    )
+
+
 def load_timm_state_dict(path: str | Path) -> dict[str, np.ndarray]:
     """timm parameter name -> numpy array from a ``.safetensors`` or ``.npz`` file.
 
@@ -69,14 +85,26 @@ def load_timm_state_dict(path: str | Path) -> dict[str, np.ndarray]:
             )
         from safetensors.numpy import load_file
 
-        return dict(load_file(str(path)))
+        try:
+            return dict(load_file(str(path)))
+        except Exception as error:  # noqa: BLE001  (safetensors' own error type: say which file, briefly)
+            raise ValueError(f"{path} is not a valid .safetensors file ({_short(error)})") from error
     if path.suffix == ".npz":
-        with np.load(path) as data:
-            names = list(data.files)
-            if any(n.startswith("param/") for n in names):
-                return {n.removeprefix("param/"): data[n] for n in names if n.startswith("param/")}
-            return {n: data[n] for n in names}
+        try:
+            with np.load(path, allow_pickle=False) as data:
+                names = list(data.files)
+                if any(n.startswith("param/") for n in names):
+                    return {n.removeprefix("param/"): data[n] for n in names if n.startswith("param/")}
+                return {n: data[n] for n in names}
+        except (ValueError, EOFError, OSError, zipfile.BadZipFile) as error:
+            # numpy says "allow_pickle" for any file that is not an .npz archive: not the problem here
+            reason = "not a zip archive of arrays" if "pickle" in str(error) else _short(error)
+            raise ValueError(f"{path} is not a valid .npz weights file ({reason})") from error
     raise ValueError(f"path={str(path)!r}: expected a .safetensors or .npz file")
+
+
+def _short(error: BaseException) -> str:
+    return f"{type(error).__name__}: {' '.join(str(error).split())[:200]}"
 
 
 def _summary(directory: Path) -> PretrainSummary | None:
@@ -110,7 +138,11 @@ def load_encoder(
         return encoder, EncoderInfo(kind="scratch", model=model, pretrain_flops=0.0, pretrain_steps=0)
     if kind == "timm":
         state = {k: v for k, v in load_timm_state_dict(spec).items() if not k.startswith("head.")}
-        encoder = vitcore.from_timm(model, state, num_classes=0)
+        try:
+            encoder = vitcore.from_timm(model, state, num_classes=0)
+        except (KeyError, ValueError) as error:  # a missing key, a wrong shape, an unused key: another model
+            reason = error.args[0] if error.args else error
+            raise ValueError(f"{spec} is not a valid timm checkpoint of {model} ({reason})") from error
         return encoder, EncoderInfo(kind="timm", path=str(Path(spec).resolve()), model=model)
     directory = Path(spec)
     encoder = vitcore.load_pretrained(directory).without_head()

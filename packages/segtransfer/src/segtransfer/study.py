@@ -28,11 +28,12 @@ from typing import Any
 import numpy as np
 import runloop
 
+from .encoders import check_provenance
 from .protocol import FinetuneConfig
 from .run import build_model, build_optimizer, finetune_run, run_name
 from .step_flops import train_step_cost
 
-__all__ = ["run_study", "study_grid", "RESULT_FILE"]
+__all__ = ["check_out_dir", "run_study", "study_grid", "RESULT_FILE"]
 
 RESULT_FILE = "result.json"
 OneRun = Callable[[float, float, int], "dict[str, Any] | None"]
@@ -68,6 +69,12 @@ def _check(seeds: list[int], grid: Sequence[tuple[float, float]] | None, out_dir
         raise ValueError(f"seeds={seeds!r}: expected distinct seeds, at least one")
     if grid is not None and not grid:
         raise ValueError("grid=[]: expected at least one (lr, wd) pair, or None for base.lr/base.wd")
+    check_out_dir(out_dir, resume=resume, resume_flag=resume_flag)
+
+
+def check_out_dir(out_dir: str | Path, *, resume: bool, resume_flag: str = "resume=True") -> None:
+    """A new study needs an ``out_dir`` without a result; a resumed one needs its runs there (ValueError)."""
+    out_dir = Path(out_dir)
     if (out_dir / RESULT_FILE).exists() and not resume:
         raise ValueError(f"out_dir={str(out_dir)!r} already holds {RESULT_FILE}; pass {resume_flag} or another dir")
     if resume and not (out_dir / "runs").is_dir():
@@ -112,14 +119,19 @@ def run_study(
     log: Callable[[str], None] = _stderr,
     stop: Callable[[int], bool] | None = None,
     resume_flag: str = "resume=True",
+    allow_unknown_flops: bool = False,
+    allow_flag: str = "allow_unknown_flops=True",
 ) -> dict[str, Any]:
     """Runs the grid (if any) and the seeds, writes and returns ``out_dir/result.json`` (module docstring).
 
     ``dataset``: the name recorded in the result (e.g. "fmnist_scenes"). ``resume=True`` continues the runs
     already there (each must be the same run) and starts the missing ones; ``resume_flag`` is how the caller's
-    users spell it (for errors). Returns ``{"status": "preempted"}`` without writing a result if a run was stopped.
+    users spell it (for errors). An encoder run directory without ``summary.json`` is an error unless
+    ``allow_unknown_flops`` (`check_provenance`; ``allow_flag`` spells it for errors). Returns
+    ``{"status": "preempted"}`` without writing a result if a run was stopped.
     """
     seeds, out_dir = list(seeds), Path(out_dir)
+    check_provenance(encoder, allow_unknown_flops=allow_unknown_flops, allow_flag=allow_flag)
     _check(seeds, grid, out_dir, resume, resume_flag)
     done: list[dict[str, Any]] = []
 

@@ -74,7 +74,9 @@ def config_from_json(info: dict, *, where: str = "encoder.json") -> Any:
 
 
 def load_pretrained(directory: str | Path) -> AbstractBackbone:
-    """The backbone whose `encoder_files` are in ``directory`` (e.g. a pre-training run directory)."""
+    """The backbone whose `encoder_files` are in ``directory`` (e.g. a pre-training run directory). A file that is
+    missing is a FileNotFoundError; one that is not valid (corrupt, truncated, another model's weights) is a
+    ValueError naming it and why."""
     directory = Path(directory)
     config_path, weights_path = directory / CONFIG_FILE, directory / WEIGHTS_FILE
     for path in (config_path, weights_path):
@@ -83,6 +85,29 @@ def load_pretrained(directory: str | Path) -> AbstractBackbone:
                 f"{path} does not exist; expected a directory holding vitcore.encoder_files (encoder.eqx + "
                 "encoder.json), e.g. a pre-training run"
             )
-    config = config_from_json(json.loads(config_path.read_text()), where=str(config_path))
+    try:
+        info = json.loads(config_path.read_text())
+    except json.JSONDecodeError as error:
+        raise ValueError(f"{config_path} is not a valid encoder config (not JSON: {error})") from None
+    config = config_from_json(info, where=str(config_path))
     like = eqx.filter_eval_shape(family_of(config).model_class, config, key=jr.key(0))
-    return eqx.tree_deserialise_leaves(weights_path, like)
+    try:
+        return eqx.tree_deserialise_leaves(weights_path, like)
+    except Exception as error:  # noqa: BLE001  (equinox/numpy internals: say what is wrong with which file)
+        raise ValueError(f"{weights_path} is not a valid encoder weights file for the model {config_path} "
+                         f"describes ({_unreadable_reason(error)})") from error
+
+
+def _unreadable_reason(error: BaseException) -> str:
+    """The root of equinox's error chain, in words (numpy's own words mislead: "allow_pickle" for bad bytes)."""
+    root = error
+    while (root.__cause__ or root.__context__) is not None:
+        root = root.__cause__ or root.__context__
+    text = " ".join(str(root).split())
+    if isinstance(root, EOFError) or "Failed to read all data" in text:
+        return "the file ends early: truncated?"
+    if "pickled" in text:
+        return "it does not hold the arrays equinox writes: corrupt, or not an encoder.eqx"
+    if "changed shape" in text:
+        return f"the weights are of another model: {text[:300]}"
+    return f"{type(root).__name__}: {text[:300]}"

@@ -4,7 +4,8 @@ Every executor calls the same `job.execute` (claim, skip finished stages, resume
 semantics do not depend on where a run happens; it reports each `JobOutcome` to ``on_outcome`` as it arrives.
 
 - `LocalExecutor(workers=0)`: one run after the other in this process (runs share JAX's in-memory caches);
-  ``workers=N``: N spawned worker processes (fresh interpreters: JAX and forking do not mix).
+  ``workers=N``: N spawned worker processes (fresh interpreters: JAX and forking do not mix); SIGTERM/SIGINT to
+  the driver is passed on to them.
 - `SubmititExecutor(folder, cluster="slurm", parameters={...})`: one submitit job per run (DINO's and MAE's
   launcher); ``cluster="local"`` is submitit's local executor (subprocesses on this machine), which the tests use.
   A job that dies without reporting (timeout, node failure) has its claim removed by the driver and is recorded
@@ -68,6 +69,13 @@ class LocalExecutor(AbstractExecutor):
                     on_outcome(outcomes[-1])
                     if outcomes[-1].status == "preempted":
                         break
+            except KeyboardInterrupt:
+                # A signal sent to the driver alone (kill PID) would leave the workers running their runs to the
+                # end while the pool waits for them: pass it on, so each checkpoints (or, between stages, stops)
+                # and the next sweep resumes or takes over its run.
+                for worker in multiprocessing.active_children():
+                    worker.terminate()
+                raise
             finally:
                 for future in futures:
                     future.cancel()

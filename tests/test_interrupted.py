@@ -1,0 +1,192 @@
+""""Interrupted? Run it again" (issue 12): a command stopped by a signal exits with status 3 and one line saying
+how to continue, never 0 with a partial result; the rerun resumes. A real sweep is killed with SIGTERM in a
+subprocess and run again; the demo passes the signal on to the stage it is running; a preempted pre-training or
+fine-tuning says which flag resumes it."""
+
+import json
+import multiprocessing
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import pytest
+import runloop
+from flopstudy.cli import demo
+from segtransfer.cli import finetune_seg
+from sslmethods import trainer
+from sslmethods.cli import pretrain
+
+ROOT = Path(__file__).resolve().parents[1]
+
+# A stage that, once running, waits for SIGTERM, saves and exits 3 as a real stage does (no JAX: fast).
+FAKE_STAGE = """
+import os, pathlib, signal, sys, time
+folder = pathlib.Path(os.environ["FAKE_STAGE_DIR"])
+def stop(signum, frame):
+    (folder / "saved").write_text(signal.Signals(signum).name)
+    sys.exit(int(os.environ.get("FAKE_STAGE_STATUS", "3")))
+signal.signal(signal.SIGTERM, stop)
+if os.environ.get("FAKE_STAGE_STATUS") == "2":
+    print("error: --num-examples: a stage's own error", file=sys.stderr)
+    sys.exit(2)
+(folder / "ready").write_text("")
+time.sleep(120)
+"""
+
+
+@pytest.fixture
+def fake_stage(tmp_path, monkeypatch):
+    (tmp_path / "fake_stage.py").write_text(FAKE_STAGE)
+    monkeypatch.setenv("PYTHONPATH", os.pathsep.join([str(tmp_path), os.environ.get("PYTHONPATH", "")]))
+    monkeypatch.setenv("FAKE_STAGE_DIR", str(tmp_path))
+    monkeypatch.setitem(demo.STAGES, "build", ("fake_stage", "flopwise-build-dataset"))
+    return tmp_path
+
+
+def _kill_me_when(path: Path) -> threading.Thread:
+    def wait_then_kill():
+        deadline = time.monotonic() + 60
+        while not path.exists() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        os.kill(os.getpid(), signal.SIGTERM)
+
+    thread = threading.Thread(target=wait_then_kill, daemon=True)
+    thread.start()
+    return thread
+
+
+def test_sigterm_to_the_demo_reaches_its_stage_which_saves_and_the_demo_exits_3(fake_stage, tmp_path, capsys):
+    _kill_me_when(fake_stage / "ready")
+    assert demo.main(["--out", str(tmp_path / "demo")]) == 3
+    assert (fake_stage / "saved").read_text() == "SIGTERM"  # passed on, so the stage could checkpoint
+    err = capsys.readouterr().err.splitlines()
+    assert err[-1] == ("interrupted: the demo stopped during `flopwise-build-dataset` (its progress saved); run the "
+                       "same command again to resume")
+    assert not (tmp_path / "demo" / "report").exists()  # no report from an unfinished demo
+
+
+def test_a_stage_that_failed_stops_the_demo_before_its_report(fake_stage, tmp_path, capfd, monkeypatch):
+    monkeypatch.setenv("FAKE_STAGE_STATUS", "2")
+    assert demo.main(["--out", str(tmp_path / "demo")]) == 1
+    err = capfd.readouterr().err.splitlines()  # the stage's own line (its process) and the demo's
+    assert err == ["error: --num-examples: a stage's own error",
+                   "error: `flopwise-build-dataset` failed with exit status 2 (its error is above); finished stages "
+                   "are kept, so the demo continues from there once it is fixed"]
+    assert not (tmp_path / "demo" / "report").exists()
+
+
+def test_a_preempted_pretraining_exits_3_naming_the_resume_flag(tiny_data, tmp_path, capsys, monkeypatch):
+    def preempted(method, optim, data, cfg, **kwargs):
+        return runloop.PretrainSummary(method="supervised", model="vit-test", dataset="fmnist_objects",
+                                       status="preempted", steps=3, batch_size=4, flops_per_step=None,
+                                       total_flops=None), None
+
+    monkeypatch.setattr(trainer, "train", preempted)
+    out = tmp_path / "run"
+    code = pretrain.main(["--method", "supervised", "--model", "vit-test", "--dataset",
+                          str(tiny_data / "fmnist_objects" / "1.0.0"), "--steps", "9", "--batch", "4", "--image-size",
+                          "16", "--out", str(out)])
+    assert code == 3
+    assert capsys.readouterr().err.splitlines()[-1] == (
+        f"interrupted: pre-training stopped at step 3 of 9 (checkpoint saved in {out}); continue it with the same "
+        "command and --resume")
+
+
+def test_a_preempted_finetuning_exits_3_naming_the_resume_flag(tiny_data, tmp_path, capsys, monkeypatch):
+    monkeypatch.setattr(finetune_seg, "run_study", lambda *a, **k: {"status": "preempted"})
+    out = tmp_path / "seg"
+    code = finetune_seg.main(["--encoder", "scratch", "--model", "vit-test", "--dataset", "fmnist_scenes",
+                              "--data-dir", str(tiny_data), "--steps", "3", "--batch", "4", "--image-size", "32",
+                              "--out", str(out)])
+    assert code == 3
+    assert capsys.readouterr().err.splitlines()[-1] == (
+        f"interrupted: fine-tuning stopped (checkpoint saved in {out}); continue it with the same command and "
+        "--resume")
+
+
+SWEEP = ["--config.methods=('mae',)", "--config.budgets=(120,)", "--config.datasets=('fmnist_objects',)",
+         "--config.batch=8", "--config.image_size=32", "--config.scratch=False", "--config.knn_bank=16",
+         "--config.knn_query=8", "--config.extra_seeds=1", "--config.pretrain.log_every=1",
+         "--config.pretrain.checkpoint_every=50",
+         "--config.build_datasets={'fmnist_objects': {'num_examples': 48}, 'fmnist_scenes': {'num_examples': 16}}",
+         "--config.tasks.segmentation.steps=2", "--config.tasks.segmentation.batch=4",
+         "--config.tasks.segmentation.image_size=32", "--config.tasks.segmentation.head_channels=8",
+         "--config.tasks.segmentation.norm_groups=4"]
+FMNIST = Path("/usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz")
+
+
+def _logged_steps(metrics: Path) -> list[int]:
+    return [r["step"] for r in map(json.loads, metrics.read_text().splitlines()) if "loss" in r]
+
+
+@pytest.mark.slow  # two real sweep processes (JAX import, compiles, 120 tiny steps): ~2-3 min on 2 shared cores
+@pytest.mark.skipif(not FMNIST.exists(), reason="Fashion-MNIST (Debian dataset-fashion-mnist) is not installed")
+def test_sigterm_to_a_real_sweep_exits_3_and_the_same_command_resumes(tmp_path):
+    out = tmp_path / "sweep"
+    command = [sys.executable, "-m", "flopstudy.cli.sweep", "--config", str(ROOT / "configs" / "demo.py"),
+               "--out", str(out), *SWEEP]
+    env = {**os.environ, "FLOPWISE_JAX_CACHE": str(tmp_path / "jax_cache")}
+    proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    deadline = time.monotonic() + 400
+    metrics = []
+    while time.monotonic() < deadline and proc.poll() is None:
+        metrics = list(out.glob("runs/*/pretrain/metrics.jsonl"))
+        if metrics and metrics[0].stat().st_size > 0:
+            break
+        time.sleep(0.1)
+    assert metrics, "pre-training never started"
+    proc.send_signal(signal.SIGTERM)
+    stdout, stderr = proc.communicate(timeout=300)
+    assert proc.returncode == 3, stderr
+    assert stderr.splitlines()[-1] == ("interrupted: sweep demo stopped with 0/1 runs done (1 not finished, their "
+                                       "progress saved); run the same command again to resume"), stderr
+    assert "Traceback" not in stderr
+    run_dir = metrics[0].parents[1]
+    first = _logged_steps(metrics[0])
+    assert not (run_dir / "pretrain" / "summary.json").exists() and first[-1] < 120
+    assert not (out / "results.csv").exists() or "done" not in (out / "results.csv").read_text()
+
+    done = subprocess.run(command, capture_output=True, text=True, env=env, timeout=600)
+    assert done.returncode == 0, done.stderr
+    assert "sweep demo: 1/1 runs done, 0 running, 0 failed, 0 left" in done.stdout
+    assert f"resumed {run_dir / 'pretrain'} at step {first[-1]}/120" in done.stderr  # continued, not restarted
+    assert _logged_steps(metrics[0]) == list(range(1, 121))  # every step logged once
+    summary = json.loads((run_dir / "pretrain" / "summary.json").read_text())
+    assert (summary["status"], summary["steps"]) == ("completed", 120)
+    assert "done" in (out / "results.csv").read_text()
+
+
+@pytest.mark.slow  # spawns two worker processes that import JAX: ~1 min on 2 shared cores
+def test_sigterm_to_a_sweep_driver_reaches_its_worker_processes_and_a_rerun_takes_over(tmp_path, monkeypatch):
+    import flopcli
+    from flopstudy.sweep import LocalExecutor, load_sweep, run_sweep
+
+    monkeypatch.syspath_prepend(str(ROOT / "packages" / "flopstudy" / "tests"))  # spawned workers inherit sys.path
+    from _sweep_fakes import FakeStages
+
+    config = {"name": "t", "methods": ("mae",), "backbones": ("vit-test",), "datasets": ("fmnist_objects",),
+              "budgets": (100, 200), "batch": 8, "scratch": False,
+              "tasks": {"segmentation": {"dataset": "fmnist_scenes", "steps": 3, "lrs": (1e-3,), "wds": (0.05,),
+                                         "seeds": 1}}}
+    log = tmp_path / "stages.log"
+    busy = FakeStages(str(log), sleep=120.0)  # each stage takes 2 minutes: the workers are busy when the signal comes
+
+    def body(args):
+        status = run_sweep(load_sweep(config), tmp_path / "out", executor=LocalExecutor(workers=2), stages=busy,
+                           log=lambda m: None)
+        return 0 if not status.left else 3
+
+    _kill_me_when(log)
+    start = time.monotonic()
+    assert flopcli.run(flopcli.ArgumentParser(), body, []) == 3
+    assert time.monotonic() - start < 60  # did not wait for the workers' 2-minute stages
+    deadline = time.monotonic() + 30
+    while multiprocessing.active_children() and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not multiprocessing.active_children()
+    status = run_sweep(load_sweep(config), tmp_path / "out", stages=FakeStages(str(log)), log=lambda m: None)
+    assert (status.done, status.left, status.failed) == (2, 0, 0)  # the dead workers' claims were taken over
