@@ -1,4 +1,5 @@
-"""segtransfer.data: segmentation and detection pipelines on tiny TFDS directories written by the test."""
+"""segtransfer.data: the segmentation pipeline on tiny TFDS directories written by the test (detection:
+tests/detection/test_data.py)."""
 
 import colorsys
 import io
@@ -9,10 +10,8 @@ import tensorflow_datasets as tfds
 from PIL import Image
 from segtransfer.data import (
     IGNORE_INDEX,
-    DetectionData,
     SegmentationData,
     _shift_hue,
-    detection_loader,
     photometric_distortion,
     segmentation_loader,
 )
@@ -160,21 +159,3 @@ def test_hue_shift_matches_colorsys():
             np.testing.assert_allclose(shifted[y, x], colorsys.hsv_to_rgb((h + 0.07) % 1.0, s, v), atol=1e-5)
     out = photometric_distortion(image, rng, probability=1.0)
     assert out.dtype == np.float32 and out.shape == image.shape and 0 <= out.min() and out.max() <= 1
-
-
-def test_detection_padding_scaling_and_flip(directory):
-    config = DetectionData(directory, batch_size=8, image_size=32, max_objects=3, seed=2)
-    batch = next(iter(detection_loader(config)))
-    assert batch["image"].shape == (8, 32, 32, 3) and batch["masks"].shape == (8, 3, 32, 32)
-    np.testing.assert_allclose(batch["scale"], 2.0)  # longest side 16 -> 32
-    assert (batch["labels"][:, 1:] == -1).all() and (batch["num_objects"] == 1).all()
-    assert (batch["image"][:, 24:] == 0).all()  # 12 rows -> 24, padded below
-    flipped = 0
-    for boxes, masks in zip(batch["boxes"], batch["masks"], strict=True):
-        rows, cols = np.nonzero(masks[0].any(1))[0], np.nonzero(masks[0].any(0))[0]
-        np.testing.assert_allclose(
-            boxes[0], [rows[0], cols[0], rows[-1] + 1, cols[-1] + 1]
-        )  # box = mask extent
-        assert boxes[0][0] == 4 and boxes[0][2] == 12
-        flipped += boxes[0][3] > 18  # unflipped right edge is 9 * 2 = 18
-    assert 0 < flipped < 8
