@@ -17,7 +17,7 @@ from jaxtyping import Float32
 __all__ = ["cell_anchors", "level_anchors", "pyramid_anchors"]
 
 
-def cell_anchors(size: float, aspect_ratios: Sequence[float]) -> Float32[np.ndarray, "a 4"]:
+def cell_anchors(size: float | int, aspect_ratios: Sequence[float | int]) -> Float32[np.ndarray, "a 4"]:
     """Anchors of one size centred at the origin, one per ratio: ``[-w/2, -h/2, w/2, h/2]``."""
     out = []
     for ratio in aspect_ratios:
@@ -30,7 +30,8 @@ def cell_anchors(size: float, aspect_ratios: Sequence[float]) -> Float32[np.ndar
 
 
 def level_anchors(
-    grid: tuple[int, int], stride: int, size: float, aspect_ratios: Sequence[float], *, offset: float = 0.0
+    grid: tuple[int, int], stride: int, size: float | int, aspect_ratios: Sequence[float | int], *,
+    offset: float = 0.0,
 ) -> Float32[np.ndarray, "n 4"]:
     """All anchors of one level: ``gh * gw * len(aspect_ratios)`` boxes, cell-major, ratio-minor."""
     gh, gw = grid
@@ -45,8 +46,8 @@ def level_anchors(
 def pyramid_anchors(
     grids: Sequence[tuple[int, int]],
     strides: Sequence[int],
-    sizes: Sequence[float],
-    aspect_ratios: Sequence[float],
+    sizes: Sequence[float | int],
+    aspect_ratios: Sequence[float | int],
     *,
     offset: float = 0.0,
 ) -> tuple[Float32[np.ndarray, "n 4"], tuple[int, ...]]:
