@@ -147,7 +147,7 @@ def test_coco_errors(coco_root, tmp_path):
 
 
 def test_coco_masks_through_the_detection_pipeline(coco_root, tmp_path):
-    from segtransfer.data import DetectionData, detection_loader
+    from segtransfer.detection import DetectionData, detection_loader
 
     root, crowd = coco_root
     directory = datasets.build("coco_instances", data_dir=tmp_path / "out", source=root)
@@ -155,13 +155,15 @@ def test_coco_masks_through_the_detection_pipeline(coco_root, tmp_path):
         str(directory), batch_size=1, split="validation", train=False, image_size=64, max_objects=4
     )
     batch = next(iter(detection_loader(config)))
-    assert batch["image_id"].tolist() == [11] and batch["num_objects"].tolist() == [2]
-    assert batch["labels"][0].tolist() == [79, 11, -1, -1]
-    assert batch["is_crowd"][0].tolist() == [False, True, False, False]
-    np.testing.assert_allclose(batch["boxes"][0, 0], np.asarray([4, 10, 10, 18]) * 2.0)  # scale 64 / 32
-    upsampled = np.repeat(np.repeat(crowd, 2, 0), 2, 1)  # nearest x2 of the crowd mask
-    np.testing.assert_array_equal(batch["masks"][0, 1, :48], upsampled)
-    assert batch["masks"][0, 1, 48:].sum() == 0  # padding below the 24-row image
+    assert batch["image_id"].tolist() == [11] and batch["valid"].sum() == 2  # eval keeps the crowd object
+    assert batch["classes"][0].tolist() == [79, 11, -1, -1]
+    np.testing.assert_allclose(batch["boxes"][0, 0], np.asarray([10, 4, 18, 10]) * 2.0)  # x1 y1 x2 y2, x2
+    assert batch["image_hw"][0].tolist() == [48, 64]  # the 24-row image, padded below
+    # box-relative masks: the crowd RLE inside its 7x10 box, upsampled to 56x56 (nearest): its one hole survives
+    crowd_in_box = crowd[5:15, 2:9]
+    assert batch["masks"][0, 1].min() == 0 and (batch["masks"][0, 1] == 255).mean() == pytest.approx(
+        crowd_in_box.mean(), abs=0.02
+    )
 
 
 def test_image_folder_csv_and_jsonl(tmp_path):

@@ -10,7 +10,7 @@ Per example (all shapes fixed; ``S = image_size``, ``M = max_objects``, ``G = ma
   the detector's inputs are normalised.
 - ``boxes`` float32 [M, 4] ``x1 y1 x2 y2`` in output pixels; ``classes`` int32 [M] (-1 = padding); ``valid`` bool
   [M].
-- ``masks`` uint8 [M, G, G]: each object's mask *inside its box*, resized to G x G (0..255, bilinear): the
+- ``masks`` uint8 [M, G, G]: each object's mask *inside its box*, resampled to G x G (0..255, area average): the
   box-relative form `segtransfer.detection.mask_targets` reads. A padded batch then costs ``M * G * G`` bytes per
   image rather than ``M * S * S`` (6.4 GB for a 64 x 1024^2 batch with M = 100).
 - ``image_hw`` int32 [2]: the unpadded image's size in output pixels (proposals and detections are clipped to it);
@@ -107,10 +107,13 @@ def _resize(array: np.ndarray, height: int, width: int) -> np.ndarray:
 
 
 def _box_relative(mask: np.ndarray, box: np.ndarray, size: int) -> np.ndarray:
-    """The region ``box`` (x1 y1 x2 y2, source pixels, floats) of a 0/1 mask resampled to ``size x size``."""
+    """The region ``box`` (x1 y1 x2 y2, source pixels, floats) of a 0/1 mask resampled to ``size x size``.
+
+    PIL's box filter: each cell averages the source pixels whose centres fall in it (nearest pixel when
+    upsampling), so no pixel outside the box leaks in (a bilinear filter's support would blur the edges)."""
     image = Image.fromarray(mask * np.uint8(255))
     x1, y1, x2, y2 = (float(v) for v in box)
-    return np.asarray(image.resize((size, size), Image.Resampling.BILINEAR, box=(x1, y1, x2, y2)))
+    return np.asarray(image.resize((size, size), Image.Resampling.BOX, box=(x1, y1, x2, y2)))
 
 
 class DetectionTransform(grain.transforms.RandomMap):
