@@ -67,7 +67,7 @@ class ConvTranspose2x2(eqx.Module):
         self.weight = _he_normal_fan_out(key, (2, 2, c_in, c_out))
         self.bias = jnp.zeros((c_out,), jnp.float32)
 
-    def __call__(self, x: Float[Array, "h w cin"]) -> Float[Array, "2h 2w cout"]:
+    def __call__(self, x: Float[Array, "h w cin"]) -> Float[Array, "h2 w2 cout"]:
         h, w, _ = x.shape
         y = jnp.einsum("hwc,abcd->hawbd", x, self.weight)
         return y.reshape(2 * h, 2 * w, -1) + self.bias
