@@ -42,7 +42,7 @@ def _select(cls_logits, box_deltas, proposals, proposals_valid, image_hw, config
     """Score filtering, candidate cap and per-class NMS for one image."""
     num_classes = box_deltas.shape[1]
     scores = jax.nn.softmax(cls_logits.astype(jnp.float32), axis=-1)[:, :num_classes]
-    boxes = decode_boxes(box_deltas, proposals[:, None, :], box_weights)
+    boxes = decode_boxes(box_deltas, jnp.broadcast_to(proposals[:, None, :], box_deltas.shape), box_weights)
     boxes = clip_boxes(boxes, image_hw[0], image_hw[1])
     ok = (
         proposals_valid[:, None]
