@@ -69,3 +69,18 @@ def test_optimizer_is_adamw_with_layer_scales(model):
     np.testing.assert_allclose(u, -0.1 * 0.5**3 * (1.0 + 0.5 * p), rtol=1e-5)
     np.testing.assert_allclose(updates.box_head.fc.bias, -0.1 * np.ones_like(params.box_head.fc.bias), rtol=1e-5)
     assert isinstance(opt, optax.GradientTransformation)
+
+
+def test_abstract_train_state_matches_a_real_one(tiny_detector):
+    from segtransfer.detection import abstract_train_state, init_train_state
+
+    config = tiny_detector.config
+    recipe = DetectionRecipe(steps=10, warmup_steps=1)
+    abstract, optimizer = abstract_train_state(
+        lambda k: detector_from_scratch("vit-test", config, key=k), lambda m: detection_optimizer(m, recipe),
+        key=jr.key(0),
+    )
+    real = init_train_state(tiny_detector, optimizer, key=jr.key(0))
+    shapes = jax.tree.map(lambda x: (x.shape, x.dtype), abstract)
+    assert shapes == jax.tree.map(lambda x: (x.shape, x.dtype), real)
+    assert all(isinstance(x, jax.ShapeDtypeStruct) for x in jax.tree.leaves(abstract))

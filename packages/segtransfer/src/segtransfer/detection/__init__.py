@@ -42,7 +42,7 @@ from .optim import (
 from .roi_align import assign_levels, multilevel_roi_align, roi_align
 from .roi_targets import ROISample, mask_targets, sample_rois
 from .rpn import AnchorTargets, Proposals, RPNHead, anchor_targets, propose
-from .train_step import TrainState, init_train_state, make_step_fn
+from .train_step import TrainState, abstract_train_state, batch_struct, init_train_state, make_step_fn
 
 __all__ = [
     "AP_NAMES",
@@ -66,8 +66,10 @@ __all__ = [
     "RPNHead",
     "SimpleFeaturePyramid",
     "TrainState",
+    "abstract_train_state",
     "anchor_targets",
     "assign_levels",
+    "batch_struct",
     "box_area",
     "category_ids",
     "cell_anchors",

@@ -27,7 +27,7 @@ from jaxtyping import Array, Int, PRNGKeyArray, PyTree
 from .model import MaskRCNN
 from .objective import detection_loss
 
-__all__ = ["TrainState", "init_train_state", "make_step_fn"]
+__all__ = ["TrainState", "init_train_state", "abstract_train_state", "make_step_fn", "batch_struct"]
 
 
 class TrainState(eqx.Module):
@@ -41,6 +41,42 @@ def init_train_state(model: MaskRCNN, optimizer: optax.GradientTransformation, *
     """Step 0 of a run: the optimizer initialised on the model's arrays; ``key`` is the run's root key."""
     opt_state = optimizer.init(eqx.filter(model, eqx.is_array))
     return TrainState(model=model, opt_state=opt_state, step=jnp.zeros((), jnp.int32), key=key)
+
+
+def abstract_train_state(
+    build_model: Callable[[PRNGKeyArray], MaskRCNN],
+    build_optimizer: Callable[[MaskRCNN], optax.GradientTransformation],
+    *,
+    key: PRNGKeyArray,
+) -> tuple[TrainState, optax.GradientTransformation]:
+    """The `TrainState` as ``jax.ShapeDtypeStruct`` leaves, and the optimizer, without allocating a parameter.
+
+    ``build_model(key)`` and ``build_optimizer(model)`` run once under ``eqx.filter_eval_shape``; the optimizer's
+    parameter groups (decay mask, layer scales) depend only on the model's structure, so the one built there is
+    the one to train with. For FLOP counts of the study-size step (`flopmeter.measure`) and sharding plans.
+    """
+    built = {}
+
+    def init(k):
+        model = build_model(k)
+        built["optimizer"] = build_optimizer(model)
+        return init_train_state(model, built["optimizer"], key=k)
+
+    state = eqx.filter_eval_shape(init, key)
+    return state, built["optimizer"]
+
+
+def batch_struct(batch_size: int, image_size: int, max_objects: int, mask_size: int) -> dict:
+    """``jax.ShapeDtypeStruct``s of a training batch (`BATCH_FIELDS` as `segtransfer.detection.data` makes them)."""
+    s = jax.ShapeDtypeStruct
+    return {
+        "image": s((batch_size, image_size, image_size, 3), jnp.float32),
+        "boxes": s((batch_size, max_objects, 4), jnp.float32),
+        "classes": s((batch_size, max_objects), jnp.int32),
+        "masks": s((batch_size, max_objects, mask_size, mask_size), jnp.uint8),
+        "valid": s((batch_size, max_objects), jnp.bool_),
+        "image_hw": s((batch_size, 2), jnp.int32),
+    }
 
 
 def make_step_fn(
