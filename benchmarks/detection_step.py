@@ -86,7 +86,8 @@ def main() -> None:
     p.add_argument("--no-study", action="store_true", help="skip the abstract study-size row")
     args = p.parse_args()
     device = jax.devices()[0]
-    print(f"{device.platform} {device.device_kind} ({platform.processor() or platform.machine()}), jax {jax.__version__}\n")
+    cpu = platform.processor() or platform.machine()
+    print(f"{device.platform} {device.device_kind} ({cpu}), jax {jax.__version__}\n")
     print("| step | GFLOPs/step | GFLOPs/image | compile s | ms/step | images/s |")
     print("|---|---|---|---|---|---|")
     rows = [(f"{args.model} {args.preset} @{args.image_size} batch {args.batch} {args.dtype}", args.model, args.preset,

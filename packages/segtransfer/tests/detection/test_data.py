@@ -1,108 +1,25 @@
 """Detection input pipeline and COCO ground truth on tiny TFDS directories written by the test."""
 
-import io
+import dataclasses
 
 import numpy as np
 import pytest
-import tensorflow_datasets as tfds
-from PIL import Image
 from pycocotools import mask as mask_utils
 from segtransfer.detection import DetectionData, category_ids, coco_ground_truth, detection_loader
-
-H, W = 24, 32
-COLOURS = [(255, 0, 0), (0, 255, 0), (0, 0, 255), (255, 255, 0), (0, 255, 255)]
-
-
-def _png(array):
-    buffer = io.BytesIO()
-    Image.fromarray(array).save(buffer, format="PNG")
-    return buffer.getvalue()
-
-
-def _scene(rects):
-    """Black image with each rectangle (x1, y1, x2, y2 in pixels) painted in its own colour; masks = rectangles."""
-    image = np.zeros((H, W, 3), np.uint8)
-    masks = []
-    for i, (x1, y1, x2, y2) in enumerate(rects):
-        image[y1:y2, x1:x2] = COLOURS[i]
-        mask = np.zeros((H, W), np.uint8)
-        mask[y1:y2, x1:x2] = 1
-        masks.append(mask)
-    return image, masks
-
-
-# Scenes: (rectangles, boxes written to the records in [0, 1] y/x order; None = the rectangle's own box)
-SCENES = [
-    ([(2, 3, 12, 15), (20, 6, 32, 20)], [None, (6 / H, 20 / W, 20 / H, 1.25)]),  # box 2 leaves the image: clipped
-    ([(4, 4, 10, 10), (14, 2, 28, 22)], [(0.5, 0.25, 0.5, 0.5), None]),  # a zero-height box: dropped, counted
-    ([], []),  # no objects
-]
-CROWDED = [([(i * 6, 0, i * 6 + 5, 5) for i in range(5)], [None] * 5)]
-
-
-class TinyDetection(tfds.core.GeneratorBasedBuilder, skip_registration=True):
-    VERSION = tfds.core.Version("1.0.0")
-    url_infos = None
-
-    def __init__(self, *, scenes, **kwargs):
-        self._scenes = scenes
-        super().__init__(**kwargs)
-
-    def _info(self):
-        return self.dataset_info_from_configs(
-            features=tfds.features.FeaturesDict(
-                {
-                    "image": tfds.features.Image(shape=(H, W, 3)),
-                    "objects": tfds.features.Sequence(
-                        {
-                            # a plain tensor, not BBoxFeature: the records may hold boxes outside [0, 1]
-                            "bbox": tfds.features.Tensor(shape=(4,), dtype=np.float32),
-                            "label": tfds.features.ClassLabel(num_classes=5),
-                            "mask": tfds.features.Image(shape=(H, W, 1)),
-                        }
-                    ),
-                }
-            )
-        )
-
-    def _split_generators(self, dl_manager):
-        return {"train": self._generate_examples()}
-
-    def _generate_examples(self):
-        for index, (rects, boxes) in enumerate(self._scenes):
-            image, masks = _scene(rects)
-            bbox = [
-                np.asarray(b if b is not None else (r[1] / H, r[0] / W, r[3] / H, r[2] / W), np.float32)
-                for r, b in zip(rects, boxes, strict=True)
-            ]
-            yield index, {
-                "image": _png(image),
-                "objects": {"bbox": bbox, "label": list(range(len(rects))), "mask": [_png(m) for m in masks]},
-            }
-
-
-def _build(path, scenes):
-    builder = TinyDetection(scenes=scenes, data_dir=str(path), file_format="array_record")
-    builder.download_and_prepare()
-    return str(builder.data_dir)
-
-
-@pytest.fixture(scope="module")
-def directory(tmp_path_factory):
-    return _build(tmp_path_factory.mktemp("det"), SCENES)
 
 
 def _by_id(batch):
     return {int(i): {k: v[n] for k, v in batch.items()} for n, i in enumerate(batch["image_id"])}
 
 
-def test_eval_resize_pad_normalise_and_bad_input(directory):
+def test_eval_resize_pad_normalise_and_bad_input(directory, kit):
     config = DetectionData(directory, batch_size=3, train=False, image_size=64, max_objects=4, mask_size=8,
                            mean=(0.5, 0.25, 0.0), std=(0.5, 0.5, 2.0))
     examples = _by_id(next(iter(detection_loader(config))))
     first = examples[0]
     assert first["image"].shape == (64, 64, 3) and first["image"].dtype == np.float32
-    assert first["image_hw"].tolist() == [48, 64] and first["original_hw"].tolist() == [H, W]  # x2, padded below
+    assert first["image_hw"].tolist() == [48, 64]  # 24 x 32 resized x2, padded below
+    assert first["original_hw"].tolist() == [kit.H, kit.W]
     assert (first["image"][48:] == 0).all()  # padding is 0 after normalisation
     np.testing.assert_allclose(first["image"][0, 0], [(0 - 0.5) / 0.5, (0 - 0.25) / 0.5, 0.0])  # black pixel
     np.testing.assert_allclose(first["image"][10, 10], [(1 - 0.5) / 0.5, (0 - 0.25) / 0.5, 0.0])  # red rectangle
@@ -116,7 +33,7 @@ def test_eval_resize_pad_normalise_and_bad_input(directory):
     assert not examples[2]["valid"].any() and examples[2]["dropped"] == 0  # no objects is fine
 
 
-def test_train_lsj_keeps_boxes_on_their_objects(directory):
+def test_train_lsj_keeps_boxes_on_their_objects(directory, kit):
     config = DetectionData(directory, batch_size=3, image_size=64, max_objects=4, mask_size=8, seed=3)
     iterator = iter(detection_loader(config))
     sizes, flips = set(), 0
@@ -130,7 +47,7 @@ def test_train_lsj_keeps_boxes_on_their_objects(directory):
             for box, label in zip(boxes[valid], batch["classes"][n][valid], strict=True):
                 x1, y1, x2, y2 = box
                 assert 0 <= x1 < x2 <= w and 0 <= y1 < y2 <= h
-                colour = np.asarray(COLOURS[label]) / 255.0
+                colour = np.asarray(kit.COLOURS[label]) / 255.0
                 inside = np.all(np.abs(image - colour) < 0.3, axis=-1)
                 ys, xs = np.nonzero(inside)
                 if len(ys) == 0:  # shrunk to under a pixel by a small scale: only the box is left
@@ -144,15 +61,14 @@ def test_train_lsj_keeps_boxes_on_their_objects(directory):
     assert flips > 0
 
 
-def test_too_many_objects_names_the_image_or_truncates(tmp_path):
-    crowded = _build(tmp_path / "crowded", CROWDED)
+def test_too_many_objects_names_the_image_or_truncates(tmp_path, kit):
+    crowded = kit.build(tmp_path / "crowded", kit.CROWDED)
     config = DetectionData(crowded, batch_size=1, train=False, image_size=32, max_objects=4)
     with pytest.raises(ValueError, match=r"tiny_detection train\[0\].*5 objects, more than max_objects=4"):
         next(iter(detection_loader(config)))
-    import dataclasses
-
     batch = next(iter(detection_loader(dataclasses.replace(config, truncate=True))))
-    assert batch["truncated"].tolist() == [1] and batch["valid"].sum() == 4 and batch["classes"][0].tolist() == [0, 1, 2, 3]
+    assert batch["truncated"].tolist() == [1] and batch["valid"].sum() == 4
+    assert batch["classes"][0].tolist() == [0, 1, 2, 3]  # the first max_objects, in record order
 
 
 def test_config_errors():
@@ -162,15 +78,15 @@ def test_config_errors():
         DetectionData("x", batch_size=1, mask_size=0)
 
 
-def test_coco_ground_truth_from_records(directory):
+def test_coco_ground_truth_from_records(directory, kit):
     gt = coco_ground_truth(directory, "train")
     assert [i["id"] for i in gt["images"]] == [0, 1, 2]  # every image, the object-free one included
-    assert all((i["height"], i["width"]) == (H, W) for i in gt["images"])
+    assert all((i["height"], i["width"]) == (kit.H, kit.W) for i in gt["images"])
     assert category_ids(directory) == [1, 2, 3, 4, 5] and [c["id"] for c in gt["categories"]] == [1, 2, 3, 4, 5]
     first = [a for a in gt["annotations"] if a["image_id"] == 0]
     np.testing.assert_allclose(first[0]["bbox"], [2, 3, 10, 12], atol=1e-4)
     np.testing.assert_allclose(first[1]["bbox"], [20, 6, 12, 14], atol=1e-4)  # clipped to the image
     assert first[0]["category_id"] == 1 and first[0]["area"] == 120.0 and first[0]["iscrowd"] == 0
-    _, masks = _scene(SCENES[0][0])
+    _, masks = kit.scene(kit.SCENES[0][0])
     np.testing.assert_array_equal(mask_utils.decode(first[1]["segmentation"]), masks[1])
     assert len(gt["annotations"]) == 4  # the zero-area box stays in the ground truth (COCOeval handles it)

@@ -13,7 +13,8 @@ def test_pyramid_levels_and_strides():
     pyramid = SimpleFeaturePyramid(32, channels=16, key=jr.key(0))
     x = jr.normal(jr.key(1), (2, 8, 8, 32))
     levels = eqx.filter_jit(pyramid)(x)
-    assert [lv.shape for lv in levels] == [(2, 32, 32, 16), (2, 16, 16, 16), (2, 8, 8, 16), (2, 4, 4, 16), (2, 2, 2, 16)]
+    sizes = [lv.shape[1:3] for lv in levels]
+    assert sizes == [(32, 32), (16, 16), (8, 8), (4, 4), (2, 2)] and {lv.shape[-1] for lv in levels} == {16}
     assert pyramid.strides(16) == (4, 8, 16, 32, 64)
     # the top level is a stride-2 subsampling of the one below (max-pool with kernel 1)
     np.testing.assert_array_equal(np.asarray(levels[4]), np.asarray(levels[3][:, ::2, ::2]))

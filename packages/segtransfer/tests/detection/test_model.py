@@ -6,6 +6,7 @@ import jax.numpy as jnp
 import jax.random as jr
 import numpy as np
 import pytest
+import vitcore
 from segtransfer.detection import (
     BATCH_FIELDS,
     DetectionRecipe,
@@ -20,8 +21,6 @@ from segtransfer.detection import (
     init_train_state,
     make_step_fn,
 )
-
-import vitcore
 
 MICRO = dict(
     image_size=32,
@@ -80,7 +79,9 @@ def test_detect_pads_clips_and_scores(micro):
     batch = _batch()
     det = jax.tree.map(np.asarray, jax.jit(detect)(micro, batch["image"], batch["image_hw"]))
     assert det.boxes.shape == (2, 5, 4) and det.masks.shape == (2, 5, 28, 28) and det.exact.all()
-    for boxes, valid, scores, classes, (h, w) in zip(det.boxes, det.valid, det.scores, det.classes, batch["image_hw"]):
+    for boxes, valid, scores, classes, (h, w) in zip(
+        det.boxes, det.valid, det.scores, det.classes, batch["image_hw"], strict=True
+    ):
         assert valid.any() and (np.diff(scores[valid]) <= 0).all()  # best first
         assert (boxes[valid, 2] <= int(w)).all() and (boxes[valid, 3] <= int(h)).all() and (boxes[valid] >= 0).all()
         assert set(classes[valid].tolist()) <= {0, 1} and (classes[~valid] == -1).all()
@@ -92,3 +93,17 @@ def test_loss_names_missing_batch_fields(micro):
     with pytest.raises(ValueError, match=r"batch lacks \['image_hw'\]"):
         detection_loss(micro, batch, key=jr.key(0))
     assert "image_hw" in BATCH_FIELDS
+
+
+def test_evaluate_detector_scores_every_image_of_the_split(micro, directory):
+    from segtransfer.detection import DetectionData, evaluate_detector
+
+    data = DetectionData(directory, batch_size=2, train=False, image_size=32, max_objects=4, mask_size=8)
+    metrics = evaluate_detector(micro, data)
+    assert metrics["num_images"] == 3 and metrics["inexact_images"] == 0  # 2 batches: the last one padded
+    assert set(metrics["bbox"]) == {"AP", "AP50", "AP75", "APs", "APm", "APl"} and set(metrics["segm"]) == set(
+        metrics["bbox"]
+    )
+    assert 0.0 <= metrics["bbox"]["AP50"] <= 100.0 and metrics["num_detections"] > 0
+    with pytest.raises(ValueError, match="data.train=True"):
+        evaluate_detector(micro, DetectionData(directory, batch_size=2, image_size=32))

@@ -59,7 +59,8 @@ BOXES = np.asarray(
 @pytest.mark.parametrize("scale", [1.0, 0.5])
 def test_roi_align_matches_the_sampling_loop(scale):
     rng = np.random.default_rng(0)
-    feature = rng.normal(size=(12, 16, 3)).astype(np.float32) if scale == 1.0 else rng.normal(size=(6, 8, 3)).astype(np.float32)
+    shape = (12, 16, 3) if scale == 1.0 else (6, 8, 3)
+    feature = rng.normal(size=shape).astype(np.float32)
     got = np.asarray(roi_align(jnp.asarray(feature), jnp.asarray(BOXES), output_size=3, sampling_ratio=2,
                                spatial_scale=scale))
     for box, out in zip(BOXES, got, strict=True):

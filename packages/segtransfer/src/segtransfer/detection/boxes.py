@@ -75,7 +75,9 @@ def decode_boxes(
     return jnp.stack([px - 0.5 * pw, py - 0.5 * ph, px + 0.5 * pw, py + 0.5 * ph], axis=-1)
 
 
-def clip_boxes(boxes: Float[Array, "*n 4"], height: Array | float | int, width: Array | float | int) -> Float[Array, "*n 4"]:
+def clip_boxes(
+    boxes: Float[Array, "*n 4"], height: Array | float | int, width: Array | float | int
+) -> Float[Array, "*n 4"]:
     """Clamp x to ``[0, width]`` and y to ``[0, height]`` (the unpadded image size; may be traced scalars)."""
     height, width = jnp.asarray(height, boxes.dtype), jnp.asarray(width, boxes.dtype)
     x1 = jnp.clip(boxes[..., 0], 0.0, width)

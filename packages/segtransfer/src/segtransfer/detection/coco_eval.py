@@ -62,9 +62,8 @@ def coco_evaluate(
             evaluator.accumulate()
             evaluator.summarize()
         stats = evaluator.stats[: len(AP_NAMES)]
-        out[iou_type] = {
-            name: float("nan") if value < 0 else float(value) * 100.0 for name, value in zip(AP_NAMES, stats)
-        }
+        pairs = zip(AP_NAMES, stats, strict=True)
+        out[iou_type] = {name: float("nan") if value < 0 else float(value) * 100.0 for name, value in pairs}
     return out
 
 

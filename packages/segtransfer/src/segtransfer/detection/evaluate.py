@@ -36,7 +36,7 @@ def predict_coco(model: MaskRCNN, batches: Iterable[dict], ids: list[int]) -> tu
         n = batch["image"].shape[0]
         size = size or n
         images, hw = _pad(batch["image"], size), _pad(batch["image_hw"], size)
-        detections = jax.tree.map(lambda x: np.asarray(x)[:n], run(model, images, hw))
+        detections = jax.tree.map(lambda x, n=n: np.asarray(x)[:n], run(model, images, hw))
         inexact += int((~detections.exact).sum())
         results += coco_results(detections, batch["image_id"], batch["image_hw"], batch["original_hw"], ids)
     return results, inexact

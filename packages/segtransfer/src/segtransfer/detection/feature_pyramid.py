@@ -41,7 +41,10 @@ class _Stage(eqx.Module):
     def __init__(self, width: int, scale: float, channels: int, *, key: PRNGKeyArray):
         k_up1, k_up2, k_lat, k_out = jr.split(key, 4)
         if scale == 4.0:
-            self.up = (ConvTranspose2x2(width, width // 2, key=k_up1), ConvTranspose2x2(width // 2, width // 4, key=k_up2))
+            self.up = (
+                ConvTranspose2x2(width, width // 2, key=k_up1),
+                ConvTranspose2x2(width // 2, width // 4, key=k_up2),
+            )
             self.up_norms = (ChannelNorm(width // 2),)
             dim = width // 4
         elif scale == 2.0:

@@ -67,7 +67,10 @@ def roi_box_loss(
 
 
 def mask_loss(
-    logits: Float[Array, "r s s k"], classes: Int[Array, " r"], targets: Float[Array, "r s s"], foreground: Bool[Array, " r"]
+    logits: Float[Array, "r s s k"],
+    classes: Int[Array, " r"],
+    targets: Float[Array, "r s s"],
+    foreground: Bool[Array, " r"],
 ) -> Float[Array, ""]:
     """Mean binary cross-entropy over the pixels of foreground ROIs, on each ROI's class channel; 0 without
     foreground (detectron2 returns ``mask_logits.sum() * 0`` there)."""

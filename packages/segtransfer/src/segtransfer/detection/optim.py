@@ -57,7 +57,8 @@ class DetectionRecipe:
                 raise ValueError(f"DetectionRecipe.{name}={value!r}; expected a positive int")
         if not 0 <= self.warmup_steps < self.steps:
             raise ValueError(f"DetectionRecipe.warmup_steps={self.warmup_steps}; expected in [0, steps={self.steps})")
-        if any(not 0 < f < 1 for f in self.decay_fractions) or list(self.decay_fractions) != sorted(self.decay_fractions):
+        fractions = list(self.decay_fractions)
+        if any(not 0 < f < 1 for f in fractions) or fractions != sorted(fractions):
             raise ValueError(f"DetectionRecipe.decay_fractions={self.decay_fractions!r}; expected increasing in (0, 1)")
         if self.layer_decay is not None and not 0 < self.layer_decay <= 1:
             raise ValueError(f"DetectionRecipe.layer_decay={self.layer_decay!r}; expected None or in (0, 1]")
