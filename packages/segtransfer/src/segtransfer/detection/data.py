@@ -12,7 +12,7 @@ Per example (all shapes fixed; ``S = image_size``, ``M = max_objects``, ``G = ma
   [M].
 - ``masks`` uint8 [M, G, G]: each object's mask *inside its box*, resampled to G x G (0..255, area average): the
   box-relative form `segtransfer.detection.mask_targets` reads. A padded batch then costs ``M * G * G`` bytes per
-  image rather than ``M * S * S`` (6.4 GB for a 64 x 1024^2 batch with M = 100).
+  image rather than ``M * S * S`` (6.7 GB for a 64 x 1024^2 batch with M = 100).
 - ``image_hw`` int32 [2]: the unpadded image's size in output pixels (proposals and detections are clipped to it);
   ``original_hw`` int32 [2]; ``image_id`` int64 (``image/id`` when the records have it, else the record index,
   the id `coco_ground_truth` uses); ``dropped`` int32: objects removed as bad input; ``truncated`` int32.

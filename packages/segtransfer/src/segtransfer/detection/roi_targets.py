@@ -80,7 +80,7 @@ def mask_targets(
     sampling_ratio: int = 2,
 ) -> Float[Array, "r size size"]:
     """0/1 float targets [r, size, size] for ROIs matched to rows ``gt_index`` of box-relative ``gt_masks``
-    (uint8, > 127 = object after resampling; soft values 0..255 are fine)."""
+    (uint8 0..255, 255 = object; area-averaged edges in between)."""
     grid = gt_masks.shape[-1]
     masks = jnp.pad(gt_masks[gt_index].astype(jnp.float32) / 255.0, ((0, 0), (1, 1), (1, 1)))[..., None]
     gt = gt_boxes[gt_index]
