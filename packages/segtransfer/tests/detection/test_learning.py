@@ -60,7 +60,7 @@ def test_tiny_detector_overfits_synthetic_scenes(tiny_detector):
                              decay_fractions=(0.8,))
     optimizer = detection_optimizer(tiny_detector, recipe)
     state = init_train_state(tiny_detector, optimizer, key=jr.key(1))
-    step = jax.jit(make_step_fn(optimizer), donate_argnums=0)
+    step = jax.jit(make_step_fn(optimizer))  # no donation: the model's arrays belong to a session fixture
     device_batch = jax.tree.map(jnp.asarray, batch)
     first = None
     for _ in range(steps):
