@@ -53,8 +53,8 @@ class TinyDetection(tfds.core.GeneratorBasedBuilder, skip_registration=True):
     VERSION = tfds.core.Version("1.0.0")
     url_infos = None
 
-    def __init__(self, *, scenes, **kwargs):
-        self._scenes = scenes
+    def __init__(self, *, scenes, test_scenes=None, **kwargs):
+        self._scenes, self._test_scenes = scenes, test_scenes
         super().__init__(**kwargs)
 
     def _info(self):
@@ -75,10 +75,13 @@ class TinyDetection(tfds.core.GeneratorBasedBuilder, skip_registration=True):
         )
 
     def _split_generators(self, dl_manager):
-        return {"train": self._generate_examples()}
+        splits = {"train": self._generate_examples(self._scenes)}
+        if self._test_scenes is not None:
+            splits["test"] = self._generate_examples(self._test_scenes)
+        return splits
 
-    def _generate_examples(self):
-        for index, (rects, boxes) in enumerate(self._scenes):
+    def _generate_examples(self, scenes):
+        for index, (rects, boxes) in enumerate(scenes):
             image, masks = _scene(rects)
             bbox = [
                 np.asarray(b if b is not None else (r[1] / H, r[0] / W, r[3] / H, r[2] / W), np.float32)
@@ -90,8 +93,8 @@ class TinyDetection(tfds.core.GeneratorBasedBuilder, skip_registration=True):
             }
 
 
-def _build(path, scenes):
-    builder = TinyDetection(scenes=scenes, data_dir=str(path), file_format="array_record")
+def _build(path, scenes, test_scenes=None):
+    builder = TinyDetection(scenes=scenes, test_scenes=test_scenes, data_dir=str(path), file_format="array_record")
     builder.download_and_prepare()
     return str(builder.data_dir)
 
@@ -99,8 +102,6 @@ def _build(path, scenes):
 @pytest.fixture(scope="session")
 def directory(tmp_path_factory):
     return _build(tmp_path_factory.mktemp("det"), SCENES)
-
-
 
 
 @pytest.fixture(scope="session")

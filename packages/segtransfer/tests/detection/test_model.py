@@ -1,6 +1,9 @@
 """Contract of the whole detector at a micro size: the pure step jit-compiles, runs without host transfers,
 updates the state and reports finite metrics; `detect` gives padded, clipped, class-consistent detections."""
 
+import sys
+from pathlib import Path
+
 import jax
 import jax.numpy as jnp
 import jax.random as jr
@@ -10,9 +13,6 @@ import vitcore
 from segtransfer.detection import (
     BATCH_FIELDS,
     DetectionRecipe,
-    InferenceConfig,
-    ROIConfig,
-    RPNConfig,
     create_detector,
     detect,
     detection_loss,
@@ -22,17 +22,8 @@ from segtransfer.detection import (
     make_step_fn,
 )
 
-MICRO = dict(
-    image_size=32,
-    pyramid_channels=8,
-    scale_factors=(2.0, 1.0),
-    anchor_sizes=(8.0, 16.0, 32.0),
-    rpn=RPNConfig(num_convs=1, batch_per_image=32, pre_nms_topk_train=40, post_nms_topk_train=24,
-                  pre_nms_topk_test=40, post_nms_topk_test=24),
-    roi=ROIConfig(batch_per_image=16, conv_channels=8, box_convs=1, mask_convs=1, fc_dim=16, canonical_size=16.0,
-                  canonical_level=3),
-    inference=InferenceConfig(max_detections=5, max_candidates=40, score_threshold=0.0),
-)
+sys.path.insert(0, str(Path(__file__).parent))
+from _detection_micro import MICRO  # noqa: E402
 
 
 @pytest.fixture(scope="module")
@@ -65,8 +56,8 @@ def test_step_is_pure_jitted_and_free_of_host_transfers(micro):
         new, metrics = step(state, batch)
         again, _ = step(state, batch)
     assert int(new.step) == 1 and set(metrics) >= {"loss", "loss_rpn_cls", "loss_rpn_box", "loss_cls", "loss_box",
-                                                   "loss_mask", "grad_norm"}
-    assert all(np.isfinite(float(v)) for v in metrics.values())
+                                                   "loss_mask", "grad_norm", "finite"}
+    assert all(np.isfinite(float(v)) for v in metrics.values()) and float(metrics["finite"]) == 1.0
     total = sum(float(metrics[k]) for k in ("loss_rpn_cls", "loss_rpn_box", "loss_cls", "loss_box", "loss_mask"))
     assert float(metrics["loss"]) == pytest.approx(total, rel=1e-6)
     changed = jax.tree.map(lambda a, b: bool(jnp.any(a != b)), state.model.box_head, new.model.box_head)

@@ -8,7 +8,10 @@ mean/std.
 
 from __future__ import annotations
 
+import dataclasses
+
 import equinox as eqx
+import jax
 import jax.random as jr
 import numpy as np
 import vitcore
@@ -21,7 +24,7 @@ from .feature_pyramid import SimpleFeaturePyramid
 from .mask_head import MaskHead
 from .rpn import RPNHead
 
-__all__ = ["MaskRCNN", "create_detector", "detector_from_scratch"]
+__all__ = ["MaskRCNN", "create_detector", "detector_from_scratch", "with_drop_path"]
 
 
 class MaskRCNN(eqx.Module):
@@ -68,15 +71,31 @@ class MaskRCNN(eqx.Module):
         return self.pyramid(tokens)
 
 
-def create_detector(encoder: vitcore.ViT, config: DetectorConfig, *, key: PRNGKeyArray) -> MaskRCNN:
+def with_drop_path(encoder: vitcore.ViT, rate: float) -> vitcore.ViT:
+    """The same encoder (same weights) with stochastic depth ``rate`` (ViTDet fine-tunes ViT-B with 0.1 whatever
+    the pre-training used). Drop path holds no parameters, so only the static config changes."""
+    if rate == encoder.config.drop_path:
+        return encoder
+    config = dataclasses.replace(encoder.config, drop_path=rate)  # validates the rate
+    # The config is a static field: rebuild the tree with the new config's structure around the same leaves.
+    structure = jax.tree.structure(eqx.filter_eval_shape(type(encoder), config, key=jr.key(0)))
+    return jax.tree.unflatten(structure, jax.tree.leaves(encoder))
+
+
+def create_detector(
+    encoder: vitcore.ViT, config: DetectorConfig, *, key: PRNGKeyArray, drop_path: float | None = None
+) -> MaskRCNN:
     """A `MaskRCNN` around an existing encoder (e.g. a pre-trained one); ``key`` initialises the rest.
 
     A classifier head, if the encoder has one, is dropped (`without_head`). The encoder's position embeddings are
     resampled to ``config.image_size`` when it was built for another size (`vitcore.interpolate_pos_embed`).
+    ``drop_path``: the encoder's stochastic depth during fine-tuning (None keeps its own; `with_drop_path`).
     """
     if not isinstance(encoder, vitcore.ViT):
         raise TypeError(f"encoder={type(encoder).__name__}: expected a vitcore.ViT (the study's plain ViT)")
     encoder = encoder.without_head()
+    if drop_path is not None:
+        encoder = with_drop_path(encoder, drop_path)
     stride = encoder.output_stride
     if config.image_size % (2 * stride):
         raise ValueError(

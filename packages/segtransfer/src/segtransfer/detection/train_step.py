@@ -6,7 +6,7 @@ Per-step randomness is ``fold_in(key, step)`` (a resumed run draws the same samp
 the host: metrics are device scalars; the engine decides when to read them (and guards against a non-finite
 ``loss``).
 
-Until the engine lands, a plain loop drives it::
+`segtransfer.detection.detection_run` runs it through the engine (``runloop.train``); a plain loop works too::
 
     state = init_train_state(model, optimizer, key=jr.key(0))
     step = jax.jit(make_step_fn(optimizer), donate_argnums=0)
@@ -85,7 +85,8 @@ def make_step_fn(
     """The pure step for ``optimizer``; with ``schedule`` the metrics also report the step's learning rate.
 
     ``batch`` holds `segtransfer.detection.BATCH_FIELDS` as device arrays (extra entries are ignored by the loss
-    but still traced, so pass only those). The returned ``metrics`` are `detection_loss`'s plus ``grad_norm``.
+    but still traced, so pass only those). The returned ``metrics`` are `detection_loss`'s plus ``grad_norm`` and
+    ``finite`` (1.0 when the loss and the gradients are finite: the engine's NaN guard reads it).
     """
 
     def step_fn(state: TrainState, batch: dict) -> tuple[TrainState, dict]:
@@ -94,7 +95,9 @@ def make_step_fn(
         params = eqx.filter(state.model, eqx.is_array)
         updates, opt_state = optimizer.update(grads, state.opt_state, params)
         model = eqx.apply_updates(state.model, updates)
-        metrics = dict(metrics, grad_norm=optax.tree.norm(grads))
+        grad_norm = optax.tree.norm(grads)
+        finite = jnp.isfinite(metrics["loss"]) & jnp.isfinite(grad_norm)
+        metrics = dict(metrics, grad_norm=grad_norm, finite=finite.astype(jnp.float32))
         if schedule is not None:
             metrics["lr"] = jnp.asarray(schedule(state.step), jnp.float32)
         new_state = TrainState(model=model, opt_state=opt_state, step=state.step + 1, key=state.key)
