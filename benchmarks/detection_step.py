@@ -34,7 +34,7 @@ from segtransfer.detection import (
 
 
 def synthetic_batch(struct: dict, seed: int = 0) -> dict:
-    """Random images; in each image 3 valid boxes of a quarter of the image."""
+    """Random [0, 1] images (the encoder normalises them); in each image 3 valid boxes of a quarter of the image."""
     rng = np.random.default_rng(seed)
     b, m = struct["boxes"].shape[:2]
     size = struct["image"].shape[1]
@@ -45,7 +45,7 @@ def synthetic_batch(struct: dict, seed: int = 0) -> dict:
         boxes[i, :3] = np.concatenate([xy, xy + size / 4], 1)
         valid[i, :3] = True
     return {
-        "image": jnp.asarray(rng.normal(size=struct["image"].shape), jnp.float32),
+        "image": jnp.asarray(rng.uniform(size=struct["image"].shape), jnp.float32),
         "boxes": jnp.asarray(boxes),
         "classes": jnp.asarray(np.where(valid, rng.integers(0, 3, (b, m)), -1), jnp.int32),
         "masks": jnp.full(struct["masks"].shape, 255, jnp.uint8),

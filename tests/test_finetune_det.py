@@ -20,6 +20,7 @@ def test_end_to_end_from_a_run_directory(tmp_path, capsys):
     import flopdata
 
     flopdata.build("fmnist_scenes", data_dir=tmp_path / "data", num_examples=12, image_size=32)
+    capsys.readouterr()  # TFDS's build messages
     run = tmp_path / "pretrain"
     runloop.write_files_atomic(run, vitcore.encoder_files(vitcore.create("vit-test", key=jr.key(0))))
     runloop.PretrainSummary(method="mae", model="vit-test", dataset="fmnist_objects", status="completed", steps=10,

@@ -31,7 +31,8 @@ class DetectionSettings:
 
     ``steps`` None = the study's 22,000; ``warmup`` None = the study's fraction of the run. ``detector``: a
     segtransfer detector preset (``"tiny"`` for 64 px CPU runs). ``layer_decay`` 1.0 = one learning rate.
-    ``max_objects``: objects padded per image (an image with more fails the task unless ``truncate``)."""
+    ``max_objects``: objects padded per image (an image with more fails the task unless ``truncate``).
+    ``min_scale``/``max_scale``: the large-scale-jitter range (ViTDet's 0.1-2.0)."""
 
     dataset: str = "coco_instances"
     steps: int | None = None
@@ -46,6 +47,8 @@ class DetectionSettings:
     seeds: int = 1
     max_objects: int = 100
     truncate: bool = False
+    min_scale: float = 0.1
+    max_scale: float = 2.0
     eval_batch: int = 8
     checkpoint_every: int = 500
     log_every: int = 50
@@ -101,7 +104,8 @@ class DetectionTask(AbstractTask):
             dataset_dir=info.directory, recipe=recipe, eval_split=info.eval_split,
             detector=detection.detector_config(settings.detector, num_classes=info.num_classes,
                                                image_size=settings.image_size),
-            max_objects=settings.max_objects, truncate=settings.truncate, eval_batch_size=settings.eval_batch,
+            max_objects=settings.max_objects, truncate=settings.truncate, min_scale=settings.min_scale,
+            max_scale=settings.max_scale, eval_batch_size=settings.eval_batch,
             checkpoint_every=settings.checkpoint_every, log_every=settings.log_every, workers=settings.workers)
 
     def run(self, settings: DetectionSettings, *, encoder: str, model: str, out_dir: Path, seeds: Sequence[int],

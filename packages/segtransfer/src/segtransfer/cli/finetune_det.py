@@ -75,6 +75,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seeds", type=_positive, default=1, help="fine-tuning seeds; the median is reported")
     p.add_argument("--max-objects", type=_positive, help="objects padded per image (default 100 / 8)")
     p.add_argument("--truncate", action="store_true", help="keep the first --max-objects of a crowded image")
+    p.add_argument("--scale-range", type=_non_negative, nargs=2, default=(0.1, 2.0), metavar=("MIN", "MAX"),
+                   help="large-scale jitter of training (default 0.1 2.0, ViTDet's)")
     p.add_argument("--eval-batch", type=_positive, default=8)
     p.add_argument("--data-dir", default=None)
     p.add_argument("--resume", action="store_true")
@@ -101,6 +103,8 @@ def check_arguments(args: argparse.Namespace) -> None:
         raise ValueError(f"--layer-decay {args.layer_decay}: expected a value in (0, 1]")
     if args.warmup is not None and not 0 <= args.warmup < args.steps:
         raise ValueError(f"--warmup {args.warmup}: expected 0 <= warmup < --steps {args.steps}")
+    if not 0 < args.scale_range[0] <= args.scale_range[1]:
+        raise ValueError(f"--scale-range {args.scale_range[0]} {args.scale_range[1]}: expected 0 < MIN <= MAX")
     if args.workers < 0:
         raise ValueError(f"--workers {args.workers}: expected an integer >= 0")
     try:
@@ -128,7 +132,8 @@ def body(args: argparse.Namespace) -> int:
     detector = make_detector_config(args.detector or preset, num_classes=info.num_classes, image_size=image_size)
     config = DetectionRunConfig(
         dataset_dir=info.directory, detector=detector, recipe=recipe, eval_split=info.eval_split,
-        max_objects=args.max_objects or max_objects, truncate=args.truncate, eval_batch_size=args.eval_batch,
+        max_objects=args.max_objects or max_objects, truncate=args.truncate, min_scale=args.scale_range[0],
+        max_scale=args.scale_range[1], eval_batch_size=args.eval_batch,
         checkpoint_every=args.checkpoint_every, log_every=args.log_every, workers=args.workers)
     print(f"{args.dataset}: {info.train_size} train images, {info.num_classes} classes, {info.eval_split} "
           f"{info.split_sizes[info.eval_split]} images; {recipe.steps} steps (warmup {recipe.warmup_steps}, decays "

@@ -70,7 +70,8 @@ def data_config(config: DetectionRunConfig, model: MaskRCNN, *, train: bool) -> 
     if train:
         return DetectionData(
             config.dataset_dir, batch_size=config.recipe.batch_size // jax.process_count(), split=config.train_split,
-            train=True, truncate=config.truncate, seed=config.seed, worker_count=config.workers,
+            train=True, truncate=config.truncate, min_scale=config.min_scale, max_scale=config.max_scale,
+            seed=config.seed, worker_count=config.workers,
             shard_index=jax.process_index(), shard_count=jax.process_count(), **common)
     # The ground truth of evaluation comes from the records (coco_ground_truth), not from the padded objects.
     return DetectionData(config.dataset_dir, batch_size=config.eval_batch_size, split=config.eval_split, train=False,

@@ -51,8 +51,9 @@ class DetectionRunConfig:
 
     ``dataset_dir``: a TFDS directory with ``image`` + ``objects/{bbox,label}`` (+ ``objects/mask``): see
     `segtransfer.detection.data`. ``detector.image_size`` must equal ``recipe.image_size``. ``max_objects``:
-    objects padded per image (an image with more is an error naming it, unless ``truncate``). Evaluation runs
-    over every image of ``eval_split`` at the end (pycocotools).
+    objects padded per image (an image with more is an error naming it, unless ``truncate``). ``min_scale`` /
+    ``max_scale``: the large-scale-jitter range of training (ViTDet's 0.1-2.0). Evaluation runs over every image
+    of ``eval_split`` at the end (pycocotools).
     """
 
     dataset_dir: str
@@ -63,6 +64,8 @@ class DetectionRunConfig:
     eval_split: str = "validation"
     max_objects: int = 100
     truncate: bool = False
+    min_scale: float = 0.1
+    max_scale: float = 2.0
     eval_batch_size: int = 8
     checkpoint_every: int = 500
     keep_checkpoints: int = 2
@@ -80,6 +83,9 @@ class DetectionRunConfig:
                 raise ValueError(f"DetectionRunConfig.{name}={value!r}: expected a positive int")
         if isinstance(self.workers, bool) or not isinstance(self.workers, int) or self.workers < 0:
             raise ValueError(f"DetectionRunConfig.workers={self.workers!r}: expected an int >= 0")
+        if not 0 < self.min_scale <= self.max_scale:
+            raise ValueError(f"DetectionRunConfig.min_scale={self.min_scale!r}, max_scale={self.max_scale!r}: expected "
+                             "0 < min_scale <= max_scale")
         if self.recipe.image_size != self.detector.image_size:
             raise ValueError(f"recipe.image_size={self.recipe.image_size} but detector.image_size="
                              f"{self.detector.image_size}; expected the same input size")
