@@ -41,7 +41,8 @@ def test_sweep_config_lists_detection_with_its_identity():
     assert task_spec("detection", more_seeds).task_id == spec.task_id  # how it runs is not what it computes
     longer = load_sweep(_sweep(settings | {"steps": 600})).tasks["detection"]
     assert task_spec("detection", longer).task_id != spec.task_id
-    with pytest.raises(ValueError, match=r"config.tasks.detection.stepz: not a field of DetectionSettings; valid fields: batch, "):
+    with pytest.raises(ValueError, match=r"config.tasks.detection.stepz: not a field of DetectionSettings; valid "
+                                         r"fields: batch, "):
         load_sweep(_sweep(settings | {"stepz": 3}))
 
 
@@ -50,7 +51,8 @@ def test_bad_settings_are_errors_before_any_run():
         DetectionSettings(layer_decay=1.5)
     with pytest.raises(ValueError, match=r"steps=0: expected >= 1"):
         DetectionSettings(steps=0)
-    with pytest.raises(ValueError, match=r"preset='huge' is not a detector preset; expected one of \['tiny', 'vitdet'\]"):
+    with pytest.raises(ValueError, match=r"preset='huge' is not a detector preset; expected one of "
+                                         r"\['tiny', 'vitdet'\]"):
         DetectionTask().check(DetectionSettings(detector="huge"), data_dir=None)
 
 
