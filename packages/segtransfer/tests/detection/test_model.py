@@ -4,6 +4,7 @@ updates the state and reports finite metrics; `detect` gives padded, clipped, cl
 import sys
 from pathlib import Path
 
+import equinox as eqx
 import jax
 import jax.numpy as jnp
 import jax.random as jr
@@ -98,3 +99,19 @@ def test_evaluate_detector_scores_every_image_of_the_split(micro, directory):
     assert 0.0 <= metrics["bbox"]["AP50"] <= 100.0 and metrics["num_detections"] > 0
     with pytest.raises(ValueError, match="data.train=True"):
         evaluate_detector(micro, DetectionData(directory, batch_size=2, image_size=32))
+
+
+def test_encoder_face_head_dropped_and_drop_path_set():
+    from segtransfer.detection import with_drop_path
+
+    headed = vitcore.create("vit-test", key=jr.key(0), num_classes=3)  # built at 32: no resampling below
+    detector = create_detector(headed, detector_config("tiny", num_classes=2, **MICRO), key=jr.key(1), drop_path=0.1)
+    encoder = detector.encoder
+    assert encoder.head is None and encoder.config.num_classes == 0 and encoder.config.drop_path == 0.1
+    assert detector.strides == (4, 8, 16) and encoder.num_features == 32  # read through the backbone face
+    kept = jax.tree.leaves(eqx.filter(headed.without_head(), eqx.is_array))
+    assert all(np.array_equal(a, b) for a, b in zip(kept, jax.tree.leaves(eqx.filter(encoder, eqx.is_array)),
+                                                    strict=True))
+    assert with_drop_path(encoder, 0.1) is encoder
+    with pytest.raises(ValueError, match=r"ViTConfig.drop_path=1.5; expected 0 <= drop_path < 1"):
+        with_drop_path(encoder, 1.5)
