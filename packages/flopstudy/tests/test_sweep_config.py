@@ -103,8 +103,9 @@ def test_config_errors_name_the_field_and_the_valid_ones(overrides, message):
 def test_unknown_top_level_keys_and_tasks_are_errors():
     with pytest.raises(ValueError, match=r"config.budgetz: not a sweep setting; valid settings: backbones"):
         load_sweep(_sweep(budgetz=1))
-    with pytest.raises(ValueError, match=r"config.tasks.detection: not a task; valid tasks: segmentation"):
-        load_sweep(_sweep(tasks={"detection": {}}))
+    with pytest.raises(ValueError, match=r"config.tasks.classification: not a task; valid tasks: segmentation, "
+                                         r"detection"):
+        load_sweep(_sweep(tasks={"classification": {}}))
     with pytest.raises(ValueError, match=r"two entries of the sweep give the same run mae \(mask_ratio=0.75\)"):
         variants = ("method.mask_ratio=0.75", "method.mask_ratio=.75")
         expand(load_sweep(_sweep(per_method={"mae": {"variants": variants}})))

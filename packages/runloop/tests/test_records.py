@@ -3,7 +3,7 @@
 import json
 
 import pytest
-from runloop import EncoderInfo, FinetuneResult, PretrainSummary
+from runloop import DetectionResult, EncoderInfo, FinetuneResult, PretrainSummary
 
 
 def _summary(**kw):
@@ -63,3 +63,29 @@ def test_summary_checks(tmp_path):
         PretrainSummary.read(path)
     with pytest.raises(ValueError, match="a scratch encoder has 0 pre-training FLOPs"):
         EncoderInfo(kind="scratch", pretrain_flops=None)
+
+
+def _detection(**kw):
+    base = dict(dataset="fmnist_scenes", score=12.5, box={"AP": 12.5, "AP50": 30.0, "AP75": 10.0, "APs": None},
+                mask={"AP": 11.0, "AP50": 28.0}, seeds=[0, 1], per_seed_box_ap=[10.0, 15.0],
+                per_seed_mask_ap=[10.0, 12.0], finetune_flops=4e12, finetune_flops_per_step=1e10,
+                finetune_flops_all_runs=8e12, finetune_macs_per_step=5e9, steps=400, warmup_steps=5, batch_size=16,
+                image_size=64, lr=3e-4, wd=0.1, layer_decay=None, num_classes=10, eval_split="test",
+                num_eval_images=166, encoder=EncoderInfo(kind="scratch", model="vit-test", pretrain_flops=0.0))
+    return DetectionResult(**{**base, **kw})
+
+
+def test_detection_result_round_trip_and_checks(tmp_path):
+    data = _detection().to_json()
+    assert data["task"] == "detection" and data["score_metric"] == "box AP" and data["box"]["APs"] is None
+    assert DetectionResult.from_json(json.loads(json.dumps(data))) == _detection()
+    assert DetectionResult.from_json(data | {"box": {"AP": 12.5}, "mask": {"AP": 11}}).mask == {"AP": 11.0}
+    path = tmp_path / "result.json"
+    for change, message in [({"score": 15.0}, r"score=15.0; expected box.AP=12.5"),
+                            ({"per_seed_box_ap": [10.0]}, r"expected one AP per seed"),
+                            ({"box": {"AP": 12.5, "AP50": 130.0}}, r"box.AP50=130.0; expected a value in \[0, 100\]"),
+                            ({"mask": {"AP50": 1.0}}, r"mask=\{'AP50': 1.0\}; expected an object with 'AP'"),
+                            ({"task": "segmentation"}, r"task='segmentation', score_metric='box AP'")]:
+        path.write_text(json.dumps(data | change))
+        with pytest.raises(ValueError, match=rf"{path} is not a valid detection result \(.*{message}"):
+            DetectionResult.read(path)

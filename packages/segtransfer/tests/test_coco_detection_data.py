@@ -1,12 +1,12 @@
 """The detection pipeline on a `coco_instances` build (flopdata's builder) from a tiny COCO-layout fixture: polygon
-and crowd-RLE masks come out as the pipeline's resized, padded instance masks."""
+and crowd-RLE masks come out as the pipeline's box-relative instance masks, boxes as x1 y1 x2 y2 output pixels."""
 
 import json
 
 import flopdata
 import numpy as np
 from PIL import Image
-from segtransfer.data import DetectionData, detection_loader
+from segtransfer.detection import DetectionData, detection_loader
 
 # COCO 2017's 80 category ids (ids 12, 26, 29, 30, 45, 66, 68, 69, 71, 83 are unused).
 COCO_IDS = [i for i in range(1, 91) if i not in (12, 26, 29, 30, 45, 66, 68, 69, 71, 83)]
@@ -55,10 +55,12 @@ def test_coco_masks_through_the_detection_pipeline(tmp_path):
         str(directory), batch_size=1, split="validation", train=False, image_size=64, max_objects=4
     )
     batch = next(iter(detection_loader(config)))
-    assert batch["image_id"].tolist() == [11] and batch["num_objects"].tolist() == [2]
-    assert batch["labels"][0].tolist() == [79, 11, -1, -1]
-    assert batch["is_crowd"][0].tolist() == [False, True, False, False]
-    np.testing.assert_allclose(batch["boxes"][0, 0], np.asarray([4, 10, 10, 18]) * 2.0)  # scale 64 / 32
-    upsampled = np.repeat(np.repeat(crowd, 2, 0), 2, 1)  # nearest x2 of the crowd mask
-    np.testing.assert_array_equal(batch["masks"][0, 1, :48], upsampled)
-    assert batch["masks"][0, 1, 48:].sum() == 0  # padding below the 24-row image
+    assert batch["image_id"].tolist() == [11] and batch["valid"].sum() == 2  # eval keeps the crowd object
+    assert batch["classes"][0].tolist() == [79, 11, -1, -1]
+    np.testing.assert_allclose(batch["boxes"][0, 0], np.asarray([10, 4, 18, 10]) * 2.0)  # x1 y1 x2 y2, scale 64 / 32
+    assert batch["image_hw"][0].tolist() == [48, 64]  # the 24-row image, padded below
+    assert (batch["image"][0, 48:] == 0).all() and 0 <= batch["image"].min() and batch["image"].max() <= 1
+    # box-relative masks: the crowd RLE inside its 7x10 box, upsampled to 56x56 (nearest): its one hole survives
+    crowd_in_box = crowd[5:15, 2:9]
+    assert batch["masks"][0, 1].min() == 0
+    np.testing.assert_allclose((batch["masks"][0, 1] == 255).mean(), crowd_in_box.mean(), atol=0.02)

@@ -1,4 +1,5 @@
-"""segtransfer.data: segmentation and detection pipelines on tiny TFDS directories written by the test."""
+"""segtransfer.data: the segmentation pipeline on tiny TFDS directories written by the test (detection:
+tests/detection/test_data.py)."""
 
 import io
 
@@ -8,9 +9,7 @@ import tensorflow_datasets as tfds
 from PIL import Image
 from segtransfer.data import (
     IGNORE_INDEX,
-    DetectionData,
     SegmentationData,
-    detection_loader,
     segmentation_loader,
 )
 from segtransfer.photometric import PHOTOMETRIC
@@ -163,20 +162,3 @@ def test_out_of_range_label_names_the_example(tmp_path):
     with pytest.raises(ValueError, match=r"split='validation' is not in"):
         segmentation_loader(SegmentationData(broken, batch_size=2, num_classes=5, split="validation"))
 
-
-def test_detection_padding_scaling_and_flip(directory):
-    config = DetectionData(directory, batch_size=8, image_size=32, max_objects=3, seed=2)
-    batch = next(iter(detection_loader(config)))
-    assert batch["image"].shape == (8, 32, 32, 3) and batch["masks"].shape == (8, 3, 32, 32)
-    np.testing.assert_allclose(batch["scale"], 2.0)  # longest side 16 -> 32
-    assert (batch["labels"][:, 1:] == -1).all() and (batch["num_objects"] == 1).all()
-    assert (batch["image"][:, 24:] == 0).all()  # 12 rows -> 24, padded below
-    flipped = 0
-    for boxes, masks in zip(batch["boxes"], batch["masks"], strict=True):
-        rows, cols = np.nonzero(masks[0].any(1))[0], np.nonzero(masks[0].any(0))[0]
-        np.testing.assert_allclose(
-            boxes[0], [rows[0], cols[0], rows[-1] + 1, cols[-1] + 1]
-        )  # box = mask extent
-        assert boxes[0][0] == 4 and boxes[0][2] == 12
-        flipped += boxes[0][3] > 18  # unflipped right edge is 9 * 2 = 18
-    assert 0 < flipped < 8

@@ -1,12 +1,15 @@
-"""Result rows from today's fine-tuning outputs: the ``result.json`` files `segtransfer.run_study` writes.
+"""Result rows from today's fine-tuning outputs: the ``result.json`` files `segtransfer.run_study` (segmentation,
+`runloop.FinetuneResult`) and `segtransfer.detection.detection_study` (detection, `runloop.DetectionResult`) write.
 
 Each ``result.json`` names its encoder (``kind`` run/timm/scratch, method, model, pre-training dataset, steps and
-FLOPs) and holds one mIoU per fine-tuning seed, so it becomes one row per seed. When the encoder came from a
-pre-training run directory that still has its ``summary.json``, the run's FLOPs per step, devices, batch, wall
-time, energy, final loss and last kNN accuracy fill the optional columns.
+FLOPs) and holds one headline number per fine-tuning seed, so it becomes one row per seed. When the encoder came
+from a pre-training run directory that still has its ``summary.json``, the run's FLOPs per step, devices, batch,
+wall time, energy, final loss and last kNN accuracy fill the optional columns.
 
-Extra columns kept as segtransfer names them: ``kind`` (the encoder's source) and ``miou`` (the seed's mIoU as a
-fraction, as segtransfer reports it; ``score`` is the same in %).
+Segmentation (a result without ``task``): task ``"<dataset> segmentation"``, score = the seed's mIoU in %, extra
+columns ``kind`` (the encoder's source) and ``miou`` (the seed's mIoU as a fraction, as segtransfer reports it).
+Detection (``"task": "detection"``): task ``"<dataset> detection"``, score = the seed's box AP (already in %),
+score metric ``box AP``, extra columns ``kind`` and ``mask_ap``.
 """
 
 from __future__ import annotations
@@ -52,14 +55,36 @@ def _upstream(summary: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+def _per_seed(result: dict[str, Any]) -> tuple[str, str, list[tuple[Any, dict[str, Any]]]]:
+    """(task label, score metric, [(seed, the row's score and extra columns)]) of a segmentation or detection
+    result."""
+    seeds = result["seeds"]
+    detection = result.get("task") == "detection"
+    if detection:
+        boxes, masks = result["per_seed_box_ap"], result["per_seed_mask_ap"]
+        if not isinstance(masks, list) or len(masks) != len(boxes):
+            raise ValueError(f"per_seed_mask_ap={masks!r}: expected one mask AP per seed")
+        per_seed = boxes
+    else:
+        per_seed = result["per_seed_miou"]
+    if not isinstance(seeds, list) or not isinstance(per_seed, list) or len(seeds) != len(per_seed):
+        raise ValueError(f"seeds={seeds!r} and the per-seed scores {per_seed!r}: expected lists of equal length")
+    for value in per_seed:
+        if not isinstance(value, int | float) or isinstance(value, bool):
+            raise ValueError(f"the per-seed scores hold {value!r}: expected numbers")
+    if detection:
+        return (f"{result['dataset']} detection", "box AP",
+                [(s, {"score": float(b), "mask_ap": m}) for s, b, m in zip(seeds, boxes, masks, strict=True)])
+    return (f"{result['dataset']} segmentation", "mIoU",
+            [(s, {"score": 100.0 * m, "miou": m}) for s, m in zip(seeds, per_seed, strict=True)])
+
+
 def _rows(path: Path, result: dict[str, Any]) -> list[ResultRow]:
     encoder = result["encoder"]
     if not isinstance(encoder, dict):
         raise ValueError(f"encoder={encoder!r}: expected an object (segtransfer's EncoderInfo)")
     kind = encoder["kind"]
-    seeds, per_seed = result["seeds"], result["per_seed_miou"]
-    if not isinstance(seeds, list) or not isinstance(per_seed, list) or len(seeds) != len(per_seed):
-        raise ValueError(f"seeds={seeds!r} and per_seed_miou={per_seed!r}: expected lists of equal length")
+    task, metric, per_seed = _per_seed(result)
     summary = _pretrain_summary(encoder) if kind == "run" else {}
     flops_per_step = summary.get("flops_per_step")
     devices = summary.get("devices")
@@ -70,9 +95,9 @@ def _rows(path: Path, result: dict[str, Any]) -> list[ResultRow]:
         "pretrain_dataset": encoder.get("pretrain_dataset") or "",
         "pretrain_steps": encoder.get("pretrain_steps"),
         "pretrain_flops": encoder.get("pretrain_flops"),
-        "task": f"{result['dataset']} segmentation",
+        "task": task,
         "status": STATUS_DONE,
-        "score_metric": "mIoU",
+        "score_metric": metric,
         "finetune_flops": result.get("finetune_flops"),
         "run_dir": str(path.parent),
         **_upstream(summary),
@@ -80,12 +105,7 @@ def _rows(path: Path, result: dict[str, Any]) -> list[ResultRow]:
         "flops_per_step_per_device": flops_per_step / devices if flops_per_step and devices else None,
         "kind": kind,
     }
-    rows = []
-    for seed, miou in zip(seeds, per_seed, strict=True):
-        if not isinstance(miou, int | float) or isinstance(miou, bool):
-            raise ValueError(f"per_seed_miou holds {miou!r}: expected numbers")
-        rows.append(ResultRow.from_record(base | {"seed": seed, "score": 100.0 * miou, "miou": miou}))
-    return rows
+    return [ResultRow.from_record(base | {"seed": seed, **values}) for seed, values in per_seed]
 
 
 def collect_finetune_results(root: str | Path) -> LoadedResults:

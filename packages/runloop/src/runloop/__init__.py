@@ -38,7 +38,7 @@ from .loop_config import LoopConfig
 from .metrics_log import MetricsLog, read_metrics
 from .nonfinite import NonFiniteError, NonFiniteGuard, OptionNames
 from .progress import Co2Model, Progress, detect_hardware
-from .records import ENCODER_KINDS, EncoderInfo, FinetuneResult, PretrainSummary
+from .records import ENCODER_KINDS, DetectionResult, EncoderInfo, FinetuneResult, PretrainSummary
 from .run_directory import RunDirectory, config_differences, holds_run, open_run
 from .run_lock import RunInUseError, RunLock
 from .sharding import (
@@ -66,6 +66,7 @@ __all__ = [
     "Checkpointer",
     "Co2Model",
     "CompiledStep",
+    "DetectionResult",
     "EncoderInfo",
     "FinetuneResult",
     "LoopConfig",

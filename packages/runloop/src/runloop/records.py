@@ -1,5 +1,6 @@
 """Typed run records: what a pre-training run leaves (``summary.json``) and what a fine-tuning study reports
-(``result.json``), with the encoder's provenance. Readers (segtransfer, the report, the study layer) go through
+(``result.json``: `FinetuneResult` for segmentation, `DetectionResult` for detection), with the encoder's
+provenance. Readers (segtransfer, the report, the study layer) go through
 these classes instead of string keys, and every value is range-checked when a record is built or read, so a
 damaged or hand-edited file is an error naming the file, not a silently wrong point on a plot.
 
@@ -24,7 +25,7 @@ from typing import Any, ClassVar
 from .atomic_files import write_json_atomic
 from .jsonable import to_jsonable
 
-__all__ = ["ENCODER_KINDS", "EncoderInfo", "FinetuneResult", "PretrainSummary", "Record"]
+__all__ = ["ENCODER_KINDS", "DetectionResult", "EncoderInfo", "FinetuneResult", "PretrainSummary", "Record"]
 
 ENCODER_KINDS = ("run", "timm", "scratch")
 RUN_STATUSES = ("completed", "preempted")
@@ -240,3 +241,86 @@ class FinetuneResult(Record):
         if self.grid is None:
             del out["grid"]  # the key exists only when a grid was searched
         return out
+
+
+@dataclasses.dataclass(frozen=True)
+class DetectionResult(Record):
+    """``result.json`` of a detection fine-tuning study (Mask R-CNN, pycocotools over every image of
+    ``eval_split``). The headline ``score`` is box AP@[.5:.95] in percent, the median over seeds; ``box`` and
+    ``mask`` hold the medians of each COCO number (``AP``, ``AP50``, ``AP75``, ``APs``, ``APm``, ``APl``; null
+    when the split has no object of that size), ``per_seed_*`` each seed's AP. ``task`` and ``score_metric`` are
+    fixed so that readers of the bare JSON (the results table) can tell it from a segmentation result."""
+
+    WHAT: ClassVar[str] = "detection result"
+    dataset: str
+    score: float
+    box: dict[str, float | None]
+    mask: dict[str, float | None]
+    seeds: list[int]
+    per_seed_box_ap: list[float]
+    per_seed_mask_ap: list[float]
+    finetune_flops: float | None
+    finetune_flops_per_step: float | None
+    finetune_flops_all_runs: float | None
+    finetune_macs_per_step: float | None
+    steps: int
+    warmup_steps: int
+    batch_size: int
+    image_size: int
+    lr: float
+    wd: float
+    layer_decay: float | None
+    num_classes: int
+    eval_split: str
+    num_eval_images: int
+    encoder: EncoderInfo
+    finetune_flops_source: str = "compiled step"
+    task: str = "detection"
+    score_metric: str = "box AP"
+
+    def __post_init__(self) -> None:
+        for name in ("dataset", "eval_split", "finetune_flops_source"):
+            _text(name, getattr(self, name))
+        if (self.task, self.score_metric) != ("detection", "box AP"):
+            raise ValueError(f"task={self.task!r}, score_metric={self.score_metric!r}; expected 'detection', 'box AP'")
+        _number("score", self.score, low=0, high=100)
+        for which in ("box", "mask"):
+            values = getattr(self, which)
+            if not isinstance(values, dict) or "AP" not in values:
+                raise ValueError(f"{which}={values!r}; expected an object with 'AP' (and AP50, AP75, APs, APm, APl)")
+            for name, value in values.items():
+                _number(f"{which}.{name}", value, low=0, high=100, optional=True)
+        for name in ("per_seed_box_ap", "per_seed_mask_ap"):
+            values = getattr(self, name)
+            if len(values) != len(self.seeds):
+                raise ValueError(f"{name}={values!r} and seeds={self.seeds!r}; expected one AP per seed")
+            for i, value in enumerate(values):
+                _number(f"{name}[{i}]", value, low=0, high=100)
+        if not self.seeds:
+            raise ValueError("seeds=[]; expected at least one seed")
+        if not math.isclose(self.score, self.box["AP"] or 0.0, abs_tol=1e-9):
+            raise ValueError(f"score={self.score!r}; expected box.AP={self.box['AP']!r} (the headline is box AP)")
+        for name in ("finetune_flops", "finetune_flops_per_step", "finetune_flops_all_runs", "finetune_macs_per_step"):
+            _number(name, getattr(self, name), low=0, optional=True)
+        for name in ("steps", "batch_size", "image_size", "num_classes", "num_eval_images"):
+            _integer(name, getattr(self, name), low=1)
+        _integer("warmup_steps", self.warmup_steps)
+        _number("lr", self.lr, low=0)
+        _number("wd", self.wd, low=0)
+        _number("layer_decay", self.layer_decay, low=0, high=1, optional=True)
+        if not isinstance(self.encoder, EncoderInfo):
+            raise ValueError(f"encoder={self.encoder!r}; expected an EncoderInfo")
+
+    @classmethod
+    def _convert(cls, data: dict[str, Any]) -> dict[str, Any]:
+        data = super()._convert(data)
+        for which in ("box", "mask"):  # whole-number APs come back from JSON as ints
+            if isinstance(data.get(which), dict):
+                data[which] = {k: float(v) if isinstance(v, int) and not isinstance(v, bool) else v
+                               for k, v in data[which].items()}
+        for name in ("per_seed_box_ap", "per_seed_mask_ap"):
+            if isinstance(data.get(name), list):
+                data[name] = [float(v) if isinstance(v, int) and not isinstance(v, bool) else v for v in data[name]]
+        if isinstance(data.get("encoder"), dict):
+            data["encoder"] = EncoderInfo.from_json(data["encoder"])
+        return data

@@ -1,4 +1,4 @@
-"""Transfer evaluation: ADE20K-protocol FCN segmentation with mIoU (COCO detection to come).
+"""Transfer evaluation: ADE20K-protocol FCN segmentation with mIoU; COCO Mask R-CNN in `segtransfer.detection`.
 
 Public API: `metrics.confusion_matrix` / `metrics.miou` (mmseg semantics), `FCNHead`, `pixel_cross_entropy`,
 `Segmenter` and its builders, the study's optimizer (`finetune_optimizer`, `warmup_poly_schedule`) and the

@@ -1,4 +1,4 @@
-"""Transfer input pipelines on grain: segmentation (image + mask) and detection (image + padded instances).
+"""Transfer input pipelines on grain: segmentation (image + mask) here; detection in `segtransfer.detection.data`.
 
 Reads TFDS directories written by `flopdata.build` (`ade20k`, `fmnist_scenes`, `coco_instances`) through
 array_record without TensorFlow (`flopdata.RecordSource`). Images come out float32 [b, s, s, 3] in [0, 1]
@@ -14,10 +14,7 @@ Segmentation (`segmentation_loader`), records with `image` + `segmentation_mask`
 Output `mask` int32 [b, s, s]: class ids, 255 = ignore. Labels outside 0..num_classes-1 (other than 255)
 raise a ValueError naming the example.
 
-Detection (`detection_loader`), records with `image` + `objects/{bbox,label,mask}`: longest side resized to
-`image_size`, padded (bottom/right) to a square, optional flip; `boxes` float32 [b, m, 4] in output pixels
-(ymin, xmin, ymax, xmax), `labels` int32 [b, m] (-1 = padding), `masks` uint8 [b, m, s, s], `num_objects`,
-`scale` (output pixels per input pixel). Objects beyond `max_objects` are dropped (first kept, as stored).
+Detection (`segtransfer.detection.detection_loader`) shares `record_loader` (sharding, shuffling, batching).
 """
 
 from __future__ import annotations
@@ -127,7 +124,11 @@ class SegmentationTransform(grain.transforms.RandomMap):
         return {"image": np.ascontiguousarray(pixels), "mask": np.ascontiguousarray(mask).astype(np.int32)}
 
 
-def _loader(source, config, transform) -> grain.DataLoader:
+def record_loader(source: RecordSource, config, transform: grain.transforms.RandomMap) -> grain.DataLoader:
+    """A grain loader over `source` applying `transform` then batching: sharded over processes (or
+    `config.shard_index/shard_count`), shuffled and repeated `config.num_epochs` when `config.train`, one ordered
+    epoch otherwise (last batch may be smaller). `config` has batch_size, train, seed, num_epochs, worker_count,
+    shard_index, shard_count."""
     if config.shard_count is None:
         index, count = jax.process_index(), jax.process_count()
     else:
@@ -158,97 +159,5 @@ def segmentation_loader(config: SegmentationData) -> grain.DataLoader:
     """Batches {"image": float32 [b, s, s, 3], "mask": int32 [b, s, s]}; eval runs one ordered epoch (last
     batch may be smaller); train shuffles from `seed` and repeats `num_epochs` (None = forever)."""
     source = RecordSource(config.directory, config.split)
-    return _loader(source, config, SegmentationTransform(source, config))
+    return record_loader(source, config, SegmentationTransform(source, config))
 
-
-@dataclasses.dataclass(frozen=True)
-class DetectionData:
-    """directory: TFDS dir with image + objects/{bbox,label} (+ objects/mask as PNGs or COCO RLE strings)."""
-
-    directory: str
-    batch_size: int
-    split: str = "train"
-    train: bool = True
-    image_size: int = 1024
-    max_objects: int = 100
-    seed: int = 0
-    num_epochs: int | None = None
-    worker_count: int = 0
-    shard_index: int | None = None
-    shard_count: int | None = None
-
-    def __post_init__(self):
-        for name in ("batch_size", "image_size", "max_objects"):
-            if getattr(self, name) < 1:
-                raise ValueError(f"{name}={getattr(self, name)}; expected a positive integer")
-
-
-class DetectionTransform(grain.transforms.RandomMap):
-    """Decode, resize longest side + pad to a square, flip (train), pad instances to max_objects."""
-
-    def __init__(self, source: RecordSource, config: DetectionData):
-        missing = {"image", "objects"} - set(source.feature_names)
-        if missing:
-            raise ValueError(
-                f"{source.directory!r} lacks features {sorted(missing)}; it has {source.feature_names}"
-            )
-        self.source, self.config = source, config
-
-    def _masks(self, fields, count, height, width, where) -> np.ndarray:
-        encoded = fields.get("objects/mask", [])[:count]
-        masks = np.zeros((count, height, width), np.uint8)
-        for i, item in enumerate(encoded):
-            if item[:4] == b"\x89PNG":
-                masks[i] = decode_gray(item, where=f"{where} object {i} mask") > 0
-            else:  # COCO compressed RLE counts (coco_instances)
-                from pycocotools import mask as mask_utils
-
-                masks[i] = mask_utils.decode({"size": [height, width], "counts": item})
-        return masks
-
-    def random_map(self, element: dict, rng: np.random.Generator) -> dict:
-        where = self.source.describe(element["index"])
-        fields = parse_example(element["record"], where=where)
-        image = decode_rgb(fields["image"][0], where=where)
-        h, w = image.shape[:2]
-        count = min(len(fields.get("objects/label", [])), self.config.max_objects)
-        boxes = np.asarray(fields.get("objects/bbox", []), np.float32).reshape(-1, 4)[:count]
-        boxes = boxes * np.asarray([h, w, h, w], np.float32)
-        masks = self._masks(fields, count, h, w, where)
-        size = self.config.image_size
-        scale = size / max(h, w)
-        nh, nw = max(1, round(h * scale)), max(1, round(w * scale))
-        canvas = np.zeros((size, size, 3), np.uint8)
-        canvas[:nh, :nw] = resize_image(image, nh, nw)
-        out_masks = np.zeros((self.config.max_objects, size, size), np.uint8)
-        for i in range(count):
-            out_masks[i, :nh, :nw] = resize_image(masks[i], nh, nw, nearest=True)
-        boxes = boxes * np.float32(scale)
-        if self.config.train and rng.random() < 0.5:
-            canvas, out_masks = canvas[:, ::-1], out_masks[:, :, ::-1]
-            boxes = np.stack([boxes[:, 0], size - boxes[:, 3], boxes[:, 2], size - boxes[:, 1]], -1)
-        labels = np.full((self.config.max_objects,), -1, np.int32)
-        labels[:count] = fields["objects/label"][:count]
-        out_boxes = np.zeros((self.config.max_objects, 4), np.float32)
-        out_boxes[:count] = boxes
-        out = {
-            "image": np.ascontiguousarray(canvas).astype(np.float32) / np.float32(255.0),
-            "boxes": out_boxes,
-            "labels": labels,
-            "masks": np.ascontiguousarray(out_masks),
-            "num_objects": np.int32(count),
-            "scale": np.float32(scale),
-        }
-        if "objects/is_crowd" in fields:
-            crowd = np.zeros((self.config.max_objects,), bool)
-            crowd[:count] = np.asarray(fields["objects/is_crowd"][:count], bool)
-            out["is_crowd"] = crowd
-        if "image/id" in fields:
-            out["image_id"] = np.int64(fields["image/id"][0])
-        return out
-
-
-def detection_loader(config: DetectionData) -> grain.DataLoader:
-    """Batches of padded detection examples (see the module docstring for the fields)."""
-    source = RecordSource(config.directory, config.split)
-    return _loader(source, config, DetectionTransform(source, config))

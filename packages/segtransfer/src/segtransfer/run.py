@@ -40,7 +40,7 @@ from .protocol import FinetuneConfig
 from .segmenter import Segmenter, create_segmenter, segmenter_weight_decay_mask
 from .transfer_data import whole_image_batches
 
-__all__ = ["RUN_FILE", "build_model", "build_optimizer", "finetune_run", "run_name"]
+__all__ = ["RUN_FILE", "build_model", "build_optimizer", "data_parallel_mesh", "finetune_run", "run_name"]
 
 RUN_FILE = "run.json"
 # How a run is executed, never what it computes: may differ when it is resumed.
@@ -96,7 +96,8 @@ def finetune_task(segmenter: Segmenter, config: FinetuneConfig) -> runloop.Train
                              evaluate=lambda state, step: _evaluate(state.model, config))
 
 
-def _mesh(batch_size: int, log: Callable[[str], None]) -> jax.sharding.Mesh:
+def data_parallel_mesh(batch_size: int, log: Callable[[str], None]) -> jax.sharding.Mesh:
+    """All devices on one data axis when ``batch_size`` splits over them; else one device (and says so)."""
     devices = jax.devices()
     if batch_size % len(devices):
         log(f"batch {batch_size} does not split over {len(devices)} devices; fine-tuning on one device")
@@ -131,7 +132,7 @@ def finetune_run(
                               checkpoint_every=config.checkpoint_every, keep_checkpoints=config.keep_checkpoints,
                               tensorboard=config.tensorboard,
                               option_names=runloop.OptionNames(resume=resume_flag))
-    mesh = _mesh(config.batch_size, log)
+    mesh = data_parallel_mesh(config.batch_size, log)
     with runloop.open_run(out_dir, _run_config(config, encoder, model), resume=resume, may_change=MAY_CHANGE,
                           primary=jax.process_index() == 0, resume_flag=resume_flag) as run:
         if (out_dir / RUN_FILE).exists():

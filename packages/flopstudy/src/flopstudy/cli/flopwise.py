@@ -23,6 +23,7 @@ COMMANDS = {
     "pretrain": ("sslmethods.cli.pretrain", "pre-train one method"),
     "profile": ("sslmethods.cli.profile_flops", "FLOPs of one training step; --table: the study's Figure 3"),
     "finetune-seg": ("segtransfer.cli.finetune_seg", "fine-tune an encoder for semantic segmentation"),
+    "finetune-det": ("segtransfer.cli.finetune_det", "fine-tune an encoder as a Mask R-CNN backbone (box/mask AP)"),
     "sweep": ("flopstudy.cli.sweep", "run a sweep of methods x budgets x backbones x datasets"),
     "report": ("flopstudy.cli.report", "the study's report from a results table"),
     "plan": ("flopstudy.cli.plan", "the best configuration for a compute budget"),

@@ -1,7 +1,8 @@
 """The sweep's stages as calls into the other packages, one adapter module per stage (`pretrain`: method
-building, FLOP measurement and pre-training through sslmethods; `finetune`: the segmentation task through
-segtransfer; `datasets`: flopdata). `Stages` bundles them for the orchestrator; tests substitute fast fakes by
-subclassing it. Nothing here is imported until a stage runs, so loading a sweep stays light."""
+building, FLOP measurement and pre-training through sslmethods; `finetune` and `detection`: the segmentation
+and detection tasks through segtransfer; `datasets`: flopdata). `Stages` bundles them for the orchestrator;
+tests substitute fast fakes by subclassing it. Nothing here is imported until a stage runs, so loading a sweep
+stays light."""
 
 from __future__ import annotations
 

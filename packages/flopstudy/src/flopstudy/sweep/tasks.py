@@ -1,8 +1,9 @@
 """Downstream tasks of a sweep: what a task must answer (`AbstractTask`) and the registry of task kinds.
 
 A task fine-tunes an encoder (a pre-training run directory or ``"scratch"``) for each requested seed in its own
-folder and reads its result back. Segmentation (`flopstudy.stages.finetune.SegmentationTask`) is the one kind
-today; detection plugs in as another `AbstractTask` with its settings dataclass and one entry in `TASKS`.
+folder and reads its result back. Two kinds: ``segmentation`` (`flopstudy.stages.finetune.SegmentationTask`,
+mIoU) and ``detection`` (`flopstudy.stages.detection.DetectionTask`, Mask R-CNN box AP); another kind plugs in
+as an `AbstractTask` with its settings dataclass and one entry in `TASKS`.
 
 A task's settings are a frozen dataclass of plain values (its ``settings_type``); ``how_fields`` names those that
 change only how it runs (cadences, workers, the seed count), which are left out of the task's identity.
@@ -75,9 +76,11 @@ class AbstractTask(abc.ABC):
 
 
 def _registry() -> Mapping[str, AbstractTask]:
-    from ..stages.finetune import SegmentationTask  # late: the adapter module is the one that knows segtransfer
+    # late: the adapter modules are the ones that know segtransfer
+    from ..stages.detection import DetectionTask
+    from ..stages.finetune import SegmentationTask
 
-    return MappingProxyType({task.kind: task for task in (SegmentationTask(),)})
+    return MappingProxyType({task.kind: task for task in (SegmentationTask(), DetectionTask())})
 
 
 TASKS: Mapping[str, AbstractTask] = _registry()

@@ -1,0 +1,79 @@
+"""Detection as a sweep task: settings in a sweep config, its identity, load-time checks, and its result.json
+read back as table rows (by the sweep and by `collect_finetune_results` for folders no sweep wrote)."""
+
+import json
+
+import pytest
+import runloop
+from flopstudy import collect_finetune_results
+from flopstudy.stages.detection import DetectionSettings, DetectionTask
+from flopstudy.sweep import TASKS, load_sweep, task_spec
+
+ENCODER = runloop.EncoderInfo(kind="run", path="/nowhere/mae", method="mae", model="vit-test",
+                              pretrain_dataset="fmnist_objects", pretrain_steps=30, pretrain_flops=3e12)
+
+
+def _sweep(detection):
+    return {"name": "t", "methods": ("mae",), "backbones": ("vit-test",), "datasets": ("fmnist_objects",),
+            "budgets": (100,), "tasks": {"detection": detection}}
+
+
+def _result(**kw):
+    base = dict(dataset="fmnist_scenes", score=12.5, box={"AP": 12.5, "AP50": 30.0, "AP75": 10.0, "APs": None,
+                                                          "APm": 12.0, "APl": 14.0},
+                mask={"AP": 11.0, "AP50": 28.0, "AP75": 9.0, "APs": None, "APm": 10.0, "APl": 13.0},
+                seeds=[0, 1], per_seed_box_ap=[10.0, 15.0], per_seed_mask_ap=[10.0, 12.0], finetune_flops=4e12,
+                finetune_flops_per_step=1e10, finetune_flops_all_runs=8e12, finetune_macs_per_step=5e9, steps=400,
+                warmup_steps=5, batch_size=16, image_size=64, lr=3e-4, wd=0.1, layer_decay=0.7, num_classes=10,
+                eval_split="test", num_eval_images=166, encoder=ENCODER)
+    return runloop.DetectionResult(**{**base, **kw})
+
+
+def test_sweep_config_lists_detection_with_its_identity():
+    assert TASKS["detection"].score_metric == "box AP" and TASKS["detection"].kind == "detection"
+    settings = dict(dataset="fmnist_scenes", steps=300, batch=16, image_size=64, detector="tiny")
+    sweep = load_sweep(_sweep(settings))
+    loaded = sweep.tasks["detection"]
+    assert isinstance(loaded, DetectionSettings) and (loaded.steps, loaded.detector, loaded.lr) == (300, "tiny", 1e-4)
+    spec = task_spec("detection", loaded)
+    assert spec.label == "fmnist_scenes detection"
+    more_seeds = load_sweep(_sweep(settings | {"seeds": 3, "log_every": 7, "eval_batch": 2})).tasks["detection"]
+    assert task_spec("detection", more_seeds).task_id == spec.task_id  # how it runs is not what it computes
+    longer = load_sweep(_sweep(settings | {"steps": 600})).tasks["detection"]
+    assert task_spec("detection", longer).task_id != spec.task_id
+    with pytest.raises(ValueError, match=r"config.tasks.detection.stepz: not a field of DetectionSettings; valid "
+                                         r"fields: batch, "):
+        load_sweep(_sweep(settings | {"stepz": 3}))
+
+
+def test_bad_settings_are_errors_before_any_run():
+    with pytest.raises(ValueError, match=r"layer_decay=1.5: expected a value in \(0, 1\]"):
+        DetectionSettings(layer_decay=1.5)
+    with pytest.raises(ValueError, match=r"steps=0: expected >= 1"):
+        DetectionSettings(steps=0)
+    with pytest.raises(ValueError, match=r"preset='huge' is not a detector preset; expected one of "
+                                         r"\['tiny', 'vitdet'\]"):
+        DetectionTask().check(DetectionSettings(detector="huge"), data_dir=None)
+
+
+def test_result_read_by_the_sweep_and_by_collect(tmp_path):
+    task_dir = tmp_path / "det" / "mae"
+    task_dir.mkdir(parents=True)
+    _result().write(task_dir / "result.json")
+    read = DetectionTask().read(task_dir)
+    assert dict(read.scores) == {0: 10.0, 1: 15.0} and read.finetune_flops == 4e12 and read.flops_spent == 8e12
+    assert read.extras == {"finetune_lr": 3e-4, "finetune_wd": 0.1, "finetune_steps": 400, "mask_ap_median": 11.0}
+    assert DetectionTask().read(tmp_path) is None
+    loaded = collect_finetune_results(tmp_path / "det")
+    assert not loaded.problems and [r.seed for r in loaded.rows] == [0, 1]
+    first = loaded.rows[0]
+    assert (first.task, first.score_metric, first.score, first.method) == ("fmnist_scenes detection", "box AP", 10.0,
+                                                                           "mae")
+    assert first.pretrain_flops == 3e12 and first.finetune_flops == 4e12
+    assert [r.extras["mask_ap"] for r in loaded.rows] == [10.0, 12.0]
+    segmentation = tmp_path / "seg"
+    segmentation.mkdir()
+    (segmentation / "result.json").write_text(json.dumps({"seeds": [0], "per_seed_miou": [0.5]}))
+    with pytest.raises(ValueError, match=r"not a detection result \(ValueError: task=None, expected 'detection'\)"):
+        DetectionTask().read(segmentation)
+

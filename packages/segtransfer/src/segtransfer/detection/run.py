@@ -1,0 +1,168 @@
+"""One detection fine-tuning run (one seed) through the engine (``runloop.train``): build, train, evaluate.
+
+``detection_run(config, encoder=..., out_dir=...)`` writes into ``out_dir``::
+
+    config.json          what defines the run: the `DetectionRunConfig` (detector, recipe, data), encoder, preset
+    metrics.jsonl        losses, grad norm and learning rate every ``log_every`` steps, images/s, FLOPs; then
+                         the final evaluation's record (box and mask AP)
+    checkpoints/<step>/  orbax: model + optimizer state + step + key, data iterator state, last losses, evals
+    run.json             box and mask AP (the six COCO numbers each), final loss, FLOPs of the compiled step
+
+It is the segmentation run's twin (`segtransfer.run`): same engine, run directory, lock, same-run check on
+resume, exact resume (the data iterator's position is in the checkpoint; per-step randomness is
+``fold_in(key, step)``), NaN guard and data parallelism (`data_parallel_mesh`). The encoder comes from a
+pre-training run directory, a timm file or ``"scratch"`` (`segtransfer.load_encoder`); it normalises its [0, 1]
+input itself, and the pipeline pads with its mean so the padding is 0 after normalisation. Evaluation runs once
+at the end, over every image of the evaluation split (pycocotools).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import jax
+import jax.random as jr
+import numpy as np
+import runloop
+
+from ..encoders import EncoderInfo, encoder_kind, load_encoder
+from ..run import data_parallel_mesh
+from .data import DetectionData, detection_loader
+from .evaluate import evaluate_detector
+from .model import MaskRCNN, create_detector
+from .objective import BATCH_FIELDS
+from .optim import detection_optimizer
+from .run_config import HOW_FIELDS, DetectionRunConfig
+from .train_step import init_train_state, make_step_fn
+
+__all__ = ["RUN_FILE", "build_detector", "detection_task", "detection_run", "prepare_batch"]
+
+RUN_FILE = "run.json"
+MAY_CHANGE = tuple(f"detection.{name}" for name in HOW_FIELDS)
+
+
+def _stderr(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)
+
+
+def build_detector(config: DetectionRunConfig, encoder: str, *, model: str | None = None
+                   ) -> tuple[MaskRCNN, EncoderInfo]:
+    """The `MaskRCNN` a run starts from (encoder per `load_encoder` with the recipe's drop path; heads
+    initialised from the seed) and the encoder's provenance."""
+    k_encoder, k_heads, _ = jr.split(jr.key(config.seed), 3)
+    vit, info = load_encoder(encoder, model=model, key=k_encoder, image_size=config.detector.image_size)
+    return create_detector(vit, config.detector, key=k_heads, drop_path=config.recipe.drop_path), info
+
+
+def _pad_value(model: MaskRCNN) -> tuple[float, float, float]:
+    mean = tuple(float(np.clip(m, 0.0, 1.0)) for m in model.encoder.config.mean)
+    return mean if len(mean) == 3 else (0.0, 0.0, 0.0)
+
+
+def data_config(config: DetectionRunConfig, model: MaskRCNN, *, train: bool) -> DetectionData:
+    """The pipeline of the run's training (this process's shard) or evaluation (every image, one process)."""
+    common = dict(image_size=config.detector.image_size, max_objects=config.max_objects, pad_value=_pad_value(model))
+    if train:
+        return DetectionData(
+            config.dataset_dir, batch_size=config.recipe.batch_size // jax.process_count(), split=config.train_split,
+            train=True, truncate=config.truncate, min_scale=config.min_scale, max_scale=config.max_scale,
+            seed=config.seed, worker_count=config.workers,
+            shard_index=jax.process_index(), shard_count=jax.process_count(), **common)
+    # The ground truth of evaluation comes from the records (coco_ground_truth), not from the padded objects.
+    return DetectionData(config.dataset_dir, batch_size=config.eval_batch_size, split=config.eval_split, train=False,
+                         truncate=True, shard_index=0, shard_count=1, **common)
+
+
+def prepare_batch(batch: dict[str, Any]) -> dict[str, np.ndarray]:
+    """Host side: the fields the step reads (`BATCH_FIELDS`); the pipeline's bookkeeping stays on the host."""
+    missing = [name for name in BATCH_FIELDS if name not in batch]
+    if missing:
+        raise ValueError(f"batch lacks {missing}; a detection batch has {BATCH_FIELDS} (segtransfer.detection.data)")
+    return {name: batch[name] for name in BATCH_FIELDS}
+
+
+def _evaluate(model: MaskRCNN, config: DetectionRunConfig) -> dict[str, Any]:
+    metrics = evaluate_detector(model, data_config(config, model, train=False))
+    return {"box_AP": metrics["bbox"]["AP"], "mask_AP": metrics["segm"]["AP"], "bbox": metrics["bbox"],
+            "segm": metrics["segm"], "num_images": metrics["num_images"],
+            "num_detections": metrics["num_detections"], "inexact_images": metrics["inexact_images"]}
+
+
+def detection_task(detector: MaskRCNN, config: DetectionRunConfig) -> runloop.TrainTask:
+    """The engine's task: the state (the detector passed in, not compiled in), the step, batch selection, eval."""
+    optimizer = detection_optimizer(detector, config.recipe)
+    k_train = jr.split(jr.key(config.seed), 3)[2]
+    return runloop.TrainTask(
+        init=lambda model: init_train_state(model, optimizer, key=k_train), init_args=(detector,),
+        step=make_step_fn(optimizer, schedule=config.recipe.schedule()), prepare_batch=prepare_batch,
+        evaluate=lambda state, step: _evaluate(state.model, config))
+
+
+def _run_config(config: DetectionRunConfig, encoder: str, model: str | None) -> dict[str, Any]:
+    source = encoder if encoder_kind(encoder) == "scratch" else str(Path(encoder).resolve())
+    return {"detection": dataclasses.asdict(config), "encoder": source, "model": model}
+
+
+def detection_run(
+    config: DetectionRunConfig,
+    *,
+    encoder: str,
+    out_dir: str | Path,
+    model: str | None = None,
+    resume: bool = False,
+    stop: Callable[[int], bool] | None = None,
+    log: Callable[[str], None] = _stderr,
+    resume_flag: str = "resume=True",
+) -> dict[str, Any]:
+    """Trains and evaluates one run in ``out_dir`` (see the module docstring); returns ``run.json``'s content,
+    or ``{"status": "preempted", "step": s}`` when a signal or ``stop(step)`` stopped it after a checkpoint.
+
+    ``resume=False`` on a directory that already holds a run raises (nothing is overwritten); ``resume=True``
+    returns a finished run's result as is, or continues from the newest readable checkpoint; either way the run
+    must be the one recorded there. ``resume_flag``: how the caller's users spell ``resume`` (for errors).
+    """
+    out_dir = Path(out_dir)
+    recipe = config.recipe
+    loop = runloop.LoopConfig(steps=recipe.steps, batch_size=recipe.batch_size, log_every=config.log_every,
+                              checkpoint_every=config.checkpoint_every, keep_checkpoints=config.keep_checkpoints,
+                              option_names=runloop.OptionNames(resume=resume_flag))
+    mesh = data_parallel_mesh(recipe.batch_size, log)
+    with runloop.open_run(out_dir, _run_config(config, encoder, model), resume=resume, may_change=MAY_CHANGE,
+                          primary=jax.process_index() == 0, resume_flag=resume_flag) as run:
+        if (out_dir / RUN_FILE).exists():
+            return json.loads((out_dir / RUN_FILE).read_text())
+        detector, info = build_detector(config, encoder, model=model)
+        data = iter(detection_loader(data_config(config, detector, train=True)))
+        result = runloop.train(detection_task(detector, config), data, loop, run, mesh=mesh, stop=stop, log=log)
+        if not result.completed:
+            return {"status": "preempted", "step": result.step}
+        out = _result(config, info, result)
+        if run.primary:
+            runloop.write_json_atomic(out_dir / RUN_FILE, out)
+    log(f"{out_dir.name}: box AP {_ap(out['bbox']['AP'])} mask AP {_ap(out['segm']['AP'])} "
+        f"({out['num_eval_images']} {config.eval_split} images)")
+    return out
+
+
+def _ap(value: float | None) -> str:
+    return "n/a" if value is None or not np.isfinite(value) else f"{value:.2f}"
+
+
+def _result(config: DetectionRunConfig, info: EncoderInfo, result: runloop.LoopResult) -> dict[str, Any]:
+    metrics = result.evals[-1]
+    recipe = config.recipe
+    return runloop.to_jsonable({
+        "status": "done", "seed": config.seed, "steps": recipe.steps, "warmup_steps": recipe.warmup_steps,
+        "batch_size": recipe.batch_size, "image_size": recipe.image_size, "lr": recipe.peak_lr,
+        "wd": recipe.weight_decay, "layer_decay": recipe.layer_decay, "num_classes": config.detector.num_classes,
+        "eval_split": config.eval_split, "bbox": metrics["bbox"], "segm": metrics["segm"],
+        "num_eval_images": metrics["num_images"], "num_detections": metrics["num_detections"],
+        "inexact_images": metrics["inexact_images"], "final_loss": result.final_loss,
+        "flops_per_step": result.flops_per_step,
+        "macs_per_step": None if result.cost is None else float(result.cost.macs), "encoder": info.to_json(),
+    }, RUN_FILE)  # as run.json holds it (NaN -> null), so a resumed run returns what a fresh one does

@@ -1,0 +1,119 @@
+"""A detection fine-tuning study: one run per seed, medians, fine-tuning FLOPs, and ``result.json``.
+
+``detection_study(config, encoder=..., out_dir=..., dataset=..., seeds=...)`` runs `detection_run` for every seed
+in ``out_dir/runs/seed<s>/`` (each resumable on its own) while holding a lock on ``out_dir``, then writes
+``out_dir/result.json`` (`runloop.DetectionResult`, last, atomically): the headline ``score`` is the median box
+AP@[.5:.95] over seeds in percent; ``box``/``mask`` hold the median of each COCO number. The study's detection
+protocol has no hyper-parameter grid (ViTDet's recipe), so neither has this.
+
+FLOPs per step are those of the executable the engine compiled and ran (`runloop.LoopResult.flops_per_step`;
+they do not depend on the seed); ``finetune_flops`` = per step x steps (one run: the study's compute axis),
+``finetune_flops_all_runs`` = per step x steps x the runs done.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import sys
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import runloop
+
+from .coco_eval import AP_NAMES
+from .run import detection_run
+from .run_config import DetectionRunConfig
+
+__all__ = ["RESULT_FILE", "check_study_dir", "detection_study", "run_dir_name"]
+
+RESULT_FILE = "result.json"
+
+
+def _stderr(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)
+
+
+def run_dir_name(seed: int) -> str:
+    """The sub-directory of one seed's run, e.g. ``seed0``."""
+    return f"seed{seed}"
+
+
+def check_study_dir(out_dir: str | Path, *, resume: bool, resume_flag: str = "resume=True") -> None:
+    """ValueError, before anything is written, when ``out_dir`` already holds a result and ``resume`` is off, or
+    ``resume`` is on and there is nothing to resume."""
+    out_dir = Path(out_dir)
+    if (out_dir / RESULT_FILE).exists() and not resume:
+        raise ValueError(f"out_dir={str(out_dir)!r} already holds {RESULT_FILE}; pass {resume_flag} or another dir")
+    if resume and not (out_dir / "runs").is_dir():
+        raise ValueError(f"{resume_flag}: {out_dir} holds no detection runs; there is nothing to resume. Drop "
+                         f"{resume_flag} to start")
+
+
+def _median(values: list[float | None]) -> float | None:
+    finite = [v for v in values if v is not None and np.isfinite(v)]
+    return float(np.median(finite)) if finite else None
+
+
+def _medians(runs: list[dict[str, Any]], which: str) -> dict[str, float | None]:
+    return {name: _median([r[which].get(name) for r in runs]) for name in AP_NAMES}
+
+
+def detection_study(
+    config: DetectionRunConfig,
+    *,
+    encoder: str,
+    out_dir: str | Path,
+    dataset: str,
+    model: str | None = None,
+    seeds: Sequence[int] = (0,),
+    resume: bool = False,
+    log: Callable[[str], None] = _stderr,
+    stop: Callable[[int], bool] | None = None,
+    resume_flag: str = "resume=True",
+) -> dict[str, Any]:
+    """Runs every seed, writes and returns ``out_dir/result.json`` (module docstring); ``{"status": "preempted"}``
+    without a result when a run was stopped. ``dataset``: the name recorded in the result (e.g.
+    "fmnist_scenes"). ``resume=True`` continues the runs already there (each must be the same run) and starts the
+    missing ones; ``resume_flag`` is how the caller's users spell it (for errors)."""
+    seeds, out_dir = [int(s) for s in seeds], Path(out_dir)
+    if not seeds or len(set(seeds)) != len(seeds):
+        raise ValueError(f"seeds={seeds!r}: expected distinct seeds, at least one")
+    check_study_dir(out_dir, resume=resume, resume_flag=resume_flag)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    runs: list[dict[str, Any]] = []
+    with runloop.RunLock(out_dir / runloop.run_directory.LOCK_FILE):
+        for seed in seeds:
+            run_dir = out_dir / "runs" / run_dir_name(seed)
+            result = detection_run(dataclasses.replace(config, seed=seed), encoder=encoder, model=model,
+                                   out_dir=run_dir, resume=resume and runloop.holds_run(run_dir), stop=stop,
+                                   log=log, resume_flag=resume_flag)
+            if result["status"] != "done":
+                return {"status": "preempted"}
+            runs.append(result)
+        record = _record(config, dataset, seeds, runs)
+        record.write(out_dir / RESULT_FILE)
+    return record.to_json()
+
+
+def _record(config: DetectionRunConfig, dataset: str, seeds: list[int], runs: list[dict[str, Any]]
+            ) -> runloop.DetectionResult:
+    first, recipe = runs[0], config.recipe
+    per_step = first["flops_per_step"]
+    per_seed = {which: [r[which]["AP"] for r in runs] for which in ("bbox", "segm")}
+    if any(v is None or not np.isfinite(v) for values in per_seed.values() for v in values):
+        raise ValueError(f"AP is undefined on {config.dataset_dir} {config.eval_split}: it has no ground-truth "
+                         f"object (box AP per seed {per_seed['bbox']}, mask AP {per_seed['segm']})")
+    box, mask = _medians(runs, "bbox"), _medians(runs, "segm")
+    return runloop.DetectionResult(
+        dataset=dataset, score=box["AP"], box=box, mask=mask, seeds=seeds, per_seed_box_ap=per_seed["bbox"],
+        per_seed_mask_ap=per_seed["segm"],
+        finetune_flops=None if per_step is None else per_step * recipe.steps, finetune_flops_per_step=per_step,
+        finetune_flops_all_runs=None if per_step is None else per_step * recipe.steps * len(runs),
+        finetune_macs_per_step=first["macs_per_step"],
+        finetune_flops_source="compiled step (runloop)" if per_step is not None else "not measured",
+        steps=recipe.steps, warmup_steps=recipe.warmup_steps, batch_size=recipe.batch_size,
+        image_size=recipe.image_size, lr=recipe.peak_lr, wd=recipe.weight_decay, layer_decay=recipe.layer_decay,
+        num_classes=config.detector.num_classes, eval_split=config.eval_split,
+        num_eval_images=first["num_eval_images"], encoder=runloop.EncoderInfo.from_json(first["encoder"]))
