@@ -19,6 +19,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from .backbones import check_method_backbone
 from .method import AbstractMethod
 from .optim import OptimConfig
 from .presets import get_preset
@@ -92,6 +93,7 @@ def build_method(
     if image_size is not None:
         backbone_kwargs["image_size"] = image_size
     backbone = vitcore.get_config(model, **backbone_kwargs)
+    check_method_backbone(cls.name, cls.vit_only, backbone, model=model)
     return cls(backbone=backbone, total_steps=total_steps, **{**overrides, **(method_overrides or {})}), optim
 
 

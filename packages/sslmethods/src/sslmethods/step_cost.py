@@ -20,10 +20,10 @@ import jax
 from runloop import is_array_like
 
 from .method import AbstractMethod
-from .optim import OptimConfig, make_optimizer
+from .optim import OptimConfig
 from .recipes import build_method
 from .step import make_step_fn
-from .train_state import abstract_train_state, decay_mask
+from .train_state import abstract_train_state, method_optimizer
 
 __all__ = ["profile", "step_cost"]
 
@@ -33,7 +33,7 @@ def step_cost(method: AbstractMethod, optim: OptimConfig, batch_size: int) -> di
     ``flops_per_step`` and ``macs_per_step`` (whole compiled program; FLOPs = 2 per multiply-add),
     ``analytic_flops_per_step`` and ``analytic_macs_per_step`` (``method.analytic_macs``), ``params`` (trainable
     parameters), ``compile_seconds`` and flopmeter's ``notes``."""
-    tx = make_optimizer(optim, method.total_steps, wd_mask=lambda p: decay_mask(method, p))
+    tx = method_optimizer(method, optim, method.total_steps)
     state, batch = abstract_train_state(method, tx, method.batch_spec(batch_size))
     cost = flopmeter.measure(make_step_fn(method, tx), state, batch)
     params = sum(x.size for x in jax.tree.leaves(eqx.filter(state.trainable, is_array_like)))

@@ -18,6 +18,7 @@ import optax
 from jaxtyping import Array, Int, PRNGKeyArray
 
 from .method import AbstractMethod
+from .optim import OptimConfig, make_optimizer
 
 
 class TrainState(eqx.Module):
@@ -50,6 +51,24 @@ def decay_mask(method: AbstractMethod, trainable: eqx.Module) -> Any:
         )
     kept = [m if eqx.is_inexact_array(a) else None for m, a in zip(mask_leaves, array_leaves, strict=True)]
     return jax.tree.unflatten(array_def, kept)
+
+
+def agc_mask(method: AbstractMethod, trainable: eqx.Module) -> Any:
+    """Bools over ``params(trainable)``: True where adaptive gradient clipping applies, i.e. everywhere but the
+    parameters of ``method.final_layers(trainable)`` (the output layers Brock et al. 2021 do not clip)."""
+    mask = jax.tree.map(lambda _: True, params(trainable))
+    if not method.final_layers(mask):
+        return mask
+    # eqx.tree_at tells the (identical) True leaves apart; the layers are found in the mask's own structure.
+    return eqx.tree_at(lambda m: [x for layer in method.final_layers(m) for x in jax.tree.leaves(layer)], mask,
+                       replace_fn=lambda _: False)
+
+
+def method_optimizer(method: AbstractMethod, cfg: OptimConfig, total_steps: int) -> optax.GradientTransformation:
+    """``make_optimizer`` with the method's weight-decay mask (``decay_mask``) and, with ``cfg.agc``, its
+    adaptive-clipping mask (``agc_mask``)."""
+    return make_optimizer(cfg, total_steps, wd_mask=lambda p: decay_mask(method, p),
+                          agc_mask=lambda p: agc_mask(method, p))
 
 
 def init_train_state(

@@ -31,9 +31,9 @@ import runloop
 from .export import export_encoder
 from .knn import extract_features, knn_accuracy
 from .method import AbstractMethod
-from .optim import OptimConfig, learning_rate_schedule, make_optimizer
+from .optim import OptimConfig, learning_rate_schedule
 from .step import make_step_fn
-from .train_state import TrainState, decay_mask, init_train_state
+from .train_state import TrainState, init_train_state, method_optimizer
 
 # What may differ between a run and its resumption (dotted paths into config.json).
 MAY_CHANGE = (*(f"train.{name}" for name in runloop.LoopConfig.HOW_FIELDS), "train.steps", "train.knn_k",
@@ -75,8 +75,9 @@ class KnnSplits:
 
 def build_optimizer(method: AbstractMethod, optim_cfg: OptimConfig, total_steps: int
                     ) -> tuple[optax.GradientTransformation, optax.Schedule]:
-    """The optimizer (weight decay masked by the method) and its learning-rate schedule (for logging)."""
-    tx = make_optimizer(optim_cfg, total_steps, wd_mask=lambda p: decay_mask(method, p))
+    """The optimizer (weight decay and adaptive clipping masked by the method) and its learning-rate schedule
+    (for logging)."""
+    tx = method_optimizer(method, optim_cfg, total_steps)
     return tx, learning_rate_schedule(optim_cfg, total_steps)
 
 
