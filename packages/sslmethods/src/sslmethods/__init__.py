@@ -6,7 +6,7 @@ blocks for new methods: ``losses`` (the study's and SimSiam / VICReg / Barlow Tw
 ``EncoderWithHead``, ``backbones`` (encoder flavours and closed-form MACs) and the view recipes of ``augment``.
 """
 
-from . import augment, augment_colour, augment_geometry, backbones, ema, heads, losses, schedules
+from . import augment, augment_colour, augment_geometry, backbones, ema, heads, init_from, losses, schedules
 from .augment import (
     ViewConfig,
     augment_batch,

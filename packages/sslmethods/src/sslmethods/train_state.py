@@ -72,12 +72,18 @@ def method_optimizer(method: AbstractMethod, cfg: OptimConfig, total_steps: int)
 
 
 def init_train_state(
-    method: AbstractMethod, optimizer: optax.GradientTransformation, *, key: PRNGKeyArray
+    method: AbstractMethod, optimizer: optax.GradientTransformation, *, key: PRNGKeyArray,
+    encoder: Any = None,
 ) -> TrainState:
     """A fresh state at step 0. ``key`` is split once: one part initialises the method, the other is the root of
-    all per-step randomness."""
+    all per-step randomness. ``encoder`` (a ``vitcore`` backbone, e.g. a first stage's): loaded in place of the
+    method's encoder (`init_from.load_encoder_into`) before the optimizer state is built."""
     k_init, k_root = jax.random.split(key)
     trainable, method_state = method.init(key=k_init)
+    if encoder is not None:
+        from .init_from import load_encoder_into
+
+        trainable, method_state = load_encoder_into(method, trainable, method_state, encoder)
     opt_state = optimizer.init(params(trainable))
     state = TrainState(trainable, opt_state, method_state, jnp.zeros((), jnp.int32), k_root)
     return _unalias(state)
