@@ -45,6 +45,9 @@ class AbstractTask(abc.ABC):
     score_metric: ClassVar[str]
     settings_type: ClassVar[type]
     how_fields: ClassVar[tuple[str, ...]]
+    later_fields: ClassVar[tuple[str, ...]] = ()
+    """Settings added after the kind's first release: left out of a task's identity while at their default, so
+    the tasks of earlier sweeps keep their ids."""
 
     @abc.abstractmethod
     def label(self, settings: Any) -> str:
@@ -93,5 +96,7 @@ def get_task(kind: str) -> AbstractTask:
 def task_spec(kind: str, settings: Any) -> TaskSpec:
     """The identity of a task: kind, label and the settings that change its result."""
     task = get_task(kind)
-    values = {k: v for k, v in dataclasses.asdict(settings).items() if k not in task.how_fields}
+    defaults = {f.name: f.default for f in dataclasses.fields(settings)}
+    values = {k: v for k, v in dataclasses.asdict(settings).items()
+              if k not in task.how_fields and not (k in task.later_fields and v == defaults[k])}
     return TaskSpec(kind, task.label(settings), values)
