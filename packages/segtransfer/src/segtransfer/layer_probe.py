@@ -29,10 +29,11 @@ import optax
 import vitcore
 from jaxtyping import Array, Float, Int, PRNGKeyArray
 
+from .data import SegmentationData, segmentation_loader
 from .metrics import confusion_matrix, miou
 
 __all__ = ["LayerScore", "LinearProbe", "ProbeConfig", "cell_targets", "fit_probe", "layer_features",
-           "probe_layers", "probe_logits"]
+           "probe_dataset", "probe_layers", "probe_logits", "segmentation_arrays"]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -193,3 +194,32 @@ def probe_layers(encoder: vitcore.AbstractBackbone, train_images: np.ndarray, tr
         scores.append(LayerScore(i, info[i].name, info[i].stride, info[i].channels, (i + 1) / len(info),
                                  metrics["miou"], metrics["aacc"]))
     return scores
+
+
+def segmentation_arrays(directory: str, split: str, *, num_classes: int, image_size: int, examples: int
+                        ) -> tuple[np.ndarray, np.ndarray]:
+    """The first ``examples`` images and masks of ``split`` (fewer if the split is smaller), as the evaluation
+    pipeline serves them (short side resized to ``image_size``, centre crop; no augmentation)."""
+    images, masks, count = [], [], 0
+    loader = segmentation_loader(SegmentationData(directory, batch_size=min(examples, 64), num_classes=num_classes,
+                                                  split=split, train=False, crop_size=image_size, shard_index=0,
+                                                  shard_count=1))
+    for batch in loader:
+        images.append(batch["image"])
+        masks.append(batch["mask"])
+        count += len(batch["image"])
+        if count >= examples:
+            break
+    return np.concatenate(images)[:examples], np.concatenate(masks)[:examples]
+
+
+def probe_dataset(encoder: vitcore.AbstractBackbone, directory: str, *, num_classes: int, image_size: int,
+                  train_split: str, eval_split: str, train_examples: int, eval_examples: int, key: PRNGKeyArray,
+                  config: ProbeConfig = ProbeConfig()) -> list[LayerScore]:
+    """`probe_layers` on a segmentation dataset (a TFDS directory, `segtransfer.data`): probes fitted on the first
+    ``train_examples`` of ``train_split``, scored on the first ``eval_examples`` of ``eval_split``."""
+    train = segmentation_arrays(directory, train_split, num_classes=num_classes, image_size=image_size,
+                                examples=train_examples)
+    held = segmentation_arrays(directory, eval_split, num_classes=num_classes, image_size=image_size,
+                               examples=eval_examples)
+    return probe_layers(encoder, *train, *held, num_classes, key=key, config=config)
