@@ -1,8 +1,9 @@
 """Downstream tasks of a sweep: what a task must answer (`AbstractTask`) and the registry of task kinds.
 
 A task fine-tunes an encoder (a pre-training run directory or ``"scratch"``) for each requested seed in its own
-folder and reads its result back. Segmentation (`flopstudy.stages.finetune.SegmentationTask`) is the one kind
-today; detection plugs in as another `AbstractTask` with its settings dataclass and one entry in `TASKS`.
+folder and reads its result back. Kinds: segmentation (`flopstudy.stages.finetune.SegmentationTask`) and the
+layer-wise linear probe (`flopstudy.stages.layer_probe.LayerProbeTask`); detection plugs in as another
+`AbstractTask` with its settings dataclass and one entry in `TASKS`.
 
 A task's settings are a frozen dataclass of plain values (its ``settings_type``); ``how_fields`` names those that
 change only how it runs (cadences, workers, the seed count), which are left out of the task's identity.
@@ -78,9 +79,10 @@ class AbstractTask(abc.ABC):
 
 
 def _registry() -> Mapping[str, AbstractTask]:
-    from ..stages.finetune import SegmentationTask  # late: the adapter module is the one that knows segtransfer
+    from ..stages.finetune import SegmentationTask  # late: the adapter modules are the ones that know segtransfer
+    from ..stages.layer_probe import LayerProbeTask
 
-    return MappingProxyType({task.kind: task for task in (SegmentationTask(),)})
+    return MappingProxyType({task.kind: task for task in (SegmentationTask(), LayerProbeTask())})
 
 
 TASKS: Mapping[str, AbstractTask] = _registry()
