@@ -22,7 +22,7 @@ if TYPE_CHECKING:
     from ..sweep.config import PretrainSettings
     from ..sweep.spec import RunSpec
 
-__all__ = ["build_method", "measure_flops", "method_class", "pretrain", "run_overrides"]
+__all__ = ["build_method", "measure_flops", "measure_step_abstract", "method_class", "pretrain", "run_overrides"]
 
 def method_class(name: str) -> type:
     """The method class of a registered name or of ``package.module:ClassName``; ValueError naming ``name``."""
@@ -87,6 +87,18 @@ def measure_flops(spec: RunSpec, *, data_dir: str | None) -> dict[str, Any]:
             "measured_devices": int(cost.num_devices), "macs_per_step": float(cost.macs), "params": params,
             "batch": spec.batch, "compile_seconds": float(cost.compile_seconds), "backend": cost.backend,
             "notes": list(cost.notes), "source": "flopmeter.measure (compiled step, abstract inputs)"}
+
+
+def measure_step_abstract(spec: RunSpec) -> dict[str, Any]:
+    """The run's step measured without its dataset (``sslmethods.step_cost`` on the method's ``batch_spec``:
+    abstract inputs, nothing allocated or trained), for paper-scale configs on a laptop: ``flops_per_step``,
+    ``macs_per_step``, the closed form ``analytic_flops_per_step``, trainable ``params``, ``compile_seconds``.
+    Dataset-dependent fields keep the method's defaults (1000 classes; CLIP's captions are token ids anyway)."""
+    from sslmethods import step_cost
+
+    total = spec.budget if spec.budget_unit == "steps" else 1000  # the step program does not depend on it
+    method, optim = build_method(spec, total_steps=int(total), dataset_dir=None)
+    return step_cost.step_cost(method, optim, spec.batch)
 
 
 def pretrain(spec: RunSpec, *, steps: int, out_dir: Path, data_dir: str | None,
