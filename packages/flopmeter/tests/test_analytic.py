@@ -78,3 +78,35 @@ def test_measured_small_train_step_is_about_three_forwards(plain_vit):
     assert analytic_fwd <= forward.macs <= 1.15 * analytic_fwd
     assert train.macs / forward.macs == pytest.approx(analytic_train / analytic_fwd, rel=0.15)
     assert 2.5 < train.flops / forward.flops < 3.5
+
+
+# NFNet paper (Brock et al. 2021), Table 3: FLOPs (multiply-adds) at each model's test resolution.
+NFNET_PUBLISHED = {(1, 2, 6, 3): (256, 12.38), (2, 4, 12, 6): (320, 35.54), (3, 6, 18, 9): (352, 62.59),
+                   (4, 8, 24, 12): (416, 114.76)}
+
+
+@pytest.mark.parametrize("depths", sorted(NFNET_PUBLISHED))
+def test_nfnet_forward_matches_the_published_flops(depths):
+    size, gmacs = NFNET_PUBLISHED[depths]
+    macs = flopmeter.nfnet_forward_macs(image_size=size, widths=(256, 512, 1536, 1536), depths=depths,
+                                        num_classes=1000)
+    assert macs / 1e9 == pytest.approx(gmacs, abs=0.005)
+
+
+def test_nfnet_formula_matches_a_hand_derivation():
+    # One block per stage, widths (32, 64, 128, 128), group 16, 32 px: re-derived conv by conv.
+    kw = dict(image_size=32, widths=(32, 64, 128, 128), depths=(1, 1, 1, 1), stem_widths=(8, 8, 8), group_size=16)
+    stem = 16 * 16 * 9 * 3 * 8 + 2 * (16 * 16 * 9 * 8 * 8) + 8 * 8 * 9 * 8 * 16
+    blocks, cin, side = 0, 16, 8
+    for i, out in enumerate((32, 64, 128, 128)):
+        mid, s_in = out // 2, side
+        side = side // 2 if i else side
+        blocks += s_in**2 * cin * mid + 2 * side**2 * 9 * 16 * mid + side**2 * mid * out
+        blocks += side**2 * cin * out if (i or cin != out) else 0
+        blocks += 2 * out * (out // 2)
+        cin = out
+    final = side**2 * 128 * 256
+    assert flopmeter.nfnet_forward_macs(**kw) == stem + blocks + final
+    assert flopmeter.nfnet_train_macs(**kw) == 3 * (stem + blocks + final) - 16 * 16 * 9 * 3 * 8
+    with pytest.raises(ValueError, match="groups=3 does not divide"):
+        flopmeter.conv2d_macs(out_height=1, out_width=1, kernel=1, in_channels=4, out_channels=6, groups=3)

@@ -74,7 +74,10 @@ class FakeStages(Stages):
         assert (Path(out_dir) / "summary.json").exists()  # only after a finished pre-training
         return self._flops(run)
 
-    def pretrain(self, run, *, steps, out_dir, data_dir, settings):
+    def pretrain(self, run, *, steps, out_dir, data_dir, settings, init_from=None):
+        if init_from is not None:  # a chain's second stage: its first stage must be finished
+            assert (Path(init_from) / "summary.json").is_file(), init_from
+            self._log(run.run_id, f"init-from:{Path(init_from).parent.name}")
         marker = Path(out_dir) / "checkpoints" / "half"
         if run.method in self.preempt_methods and not marker.exists():
             self._log(run.run_id, "pretrain-start")

@@ -144,3 +144,38 @@ def test_paper_configs_load_and_expand_to_the_studys_grid(arg):
     if arg == "jft":
         assert sorted({r.budget for r in runs if r.method == "mae"})[-1] == 500_000
     assert spec_hash(runs[0].to_json()) in runs[0].run_id
+
+
+def test_backbones_of_any_family_per_backbone_overrides_and_vit_only_methods():
+    sweep = load_sweep(_sweep(methods=("supervised", "simclr"), backbones=("vit-test", "nfnet-test"),
+                              per_backbone={"nfnet-test": {"set": ("optim.agc=0.01", "optim.clip_norm=None")}}))
+    runs = [r for r in expand(sweep).runs if not r.is_scratch]
+    assert {r.variant for r in runs} == {""}  # per-backbone overrides do not make a variant
+    assert {r.overrides for r in runs if r.backbone == "nfnet-test"} == {("optim.agc=0.01", "optim.clip_norm=None")}
+    assert {r.overrides for r in runs if r.backbone == "vit-test"} == {()}
+    with pytest.raises(ValueError, match=r"config.methods: method 'mae' requires a ViT backbone \(it masks patch "
+                                         r"tokens\); model='nfnet-test' is an NFNet: use a vit-\* preset"):
+        load_sweep(_sweep(methods=("mae",), backbones=("vit-test", "nfnet-test")))
+    with pytest.raises(ValueError, match=r"config.methods: method 'dino' requires a ViT backbone"):
+        load_sweep(_sweep(methods=("dino",), backbones=("nfnet-test",)))
+    with pytest.raises(ValueError, match=r"config.per_backbone.vit-b16: not a backbone of this sweep"):
+        load_sweep(_sweep(per_backbone={"vit-b16": {"set": ()}}))
+    with pytest.raises(ValueError, match=r"config.per_backbone.vit-test: optim.agc='x': expected"):
+        load_sweep(_sweep(per_backbone={"vit-test": {"set": ("optim.agc=x",)}}))
+
+
+def test_prepretrain_settings_are_checked_at_load_time():
+    with pytest.raises(ValueError, match=r"config.prepretrain.then: 'clip' is not a method of this sweep"):
+        load_sweep(_sweep(prepretrain={"budgets": (10,), "then": ("clip",)}))
+    with pytest.raises(ValueError, match=r"config.prepretrain: method.mask: not a field of MAE"):
+        load_sweep(_sweep(prepretrain={"budgets": (10,), "then": ("mae",), "set": ("method.mask=0.5",)}))
+    with pytest.raises(ValueError, match=r"config.prepretrain.then=\('mae',\) without budgets"):
+        load_sweep(_sweep(prepretrain={"then": ("mae",)}))
+    plain = expand(load_sweep(_sweep()))
+    chained = expand(load_sweep(_sweep(prepretrain={"budgets": (10,), "then": ("simclr",)})))
+    # runs without a first stage keep their ids; a chain's id names its first stage
+    assert {r.run_id for r in plain.runs} < {r.run_id for r in chained.runs}
+    extra = [r for r in chained.runs if r.run_id not in {p.run_id for p in plain.runs}]
+    assert [(r.method, r.budget, r.init is None) for r in extra] == [("mae", 10, True), ("simclr", 100, False),
+                                                                      ("simclr", 200, False)]
+    assert "-after-mae10s-" in extra[1].run_id and RunSpec.from_json(extra[1].to_json()) == extra[1]

@@ -200,3 +200,34 @@ def test_a_broken_task_result_is_a_failed_row_naming_the_file(tmp_path):
     assert mae["status"] == "failed" and mae["error"].startswith(f"ValueError: {result}: not a segmentation result")
     status, _ = _run(tmp_path, _config(methods=("mae",), budgets=(100,)))  # the sweep reports it and goes on
     assert (status.done, status.failed) == (1, 1)
+
+
+def test_mae_pre_pretraining_chains_count_both_stages_and_wait_for_the_first(tmp_path):
+    """config.prepretrain: each supervised run again after each MAE first stage; a first stage that is a plain
+    run of the sweep is shared; a chain's pretrain_flops is both stages' (fake FLOPs per step: MAE 2e9, else 1e9)."""
+    config = _config(methods=("mae", "supervised"), budgets=(100,), scratch=False,
+                     prepretrain={"method": "mae", "budgets": (50, 100), "then": ("supervised",)})
+    status, _ = _run(tmp_path, config)
+    assert (status.done, status.failed, status.left) == (5, 0, 0)  # mae 100 (shared), mae 50, supervised x 3
+    rows = {(r["method"], r["variant"], r["pretrain_steps"]): r for r in _rows(tmp_path)}
+    assert sorted(rows) == [("mae", "", 50), ("mae", "", 100), ("supervised", "", 100),
+                            ("supervised", "after mae 100 steps", 100), ("supervised", "after mae 50 steps", 100)]
+    chained = rows[("supervised", "after mae 50 steps", 100)]
+    assert chained["prepretrain_method"] == "mae" and chained["prepretrain_steps"] == 50
+    assert chained["prepretrain_flops"] == 50 * 2e9 and chained["pretrain_flops"] == 100 * 1e9 + 50 * 2e9
+    assert rows[("supervised", "", 100)]["prepretrain_method"] is None
+    log = read_log(tmp_path / "stages.log")
+    inits = sorted(stage for _, stage in log if stage.startswith("init-from:"))
+    first_ids = sorted(r["run_id"] for k, r in rows.items() if k[0] == "mae")
+    assert inits == sorted(f"init-from:{run_id}" for run_id in first_ids)
+    assert [stage for run_id, stage in log if run_id == first_ids[0]].count("pretrain") == 1  # shared, run once
+
+
+def test_a_chain_fails_when_its_first_stage_failed(tmp_path):
+    config = _config(methods=("supervised",), budgets=(100,), scratch=False,
+                     prepretrain={"method": "mae", "budgets": (50,), "then": ("supervised",)})
+    status, _ = _run(tmp_path, config, fail_methods=("mae",))
+    rows = _rows(tmp_path)
+    chained = next(r for r in rows if r["variant"] == "after mae 50 steps")
+    assert chained["status"] == "failed" and "its first stage mae-" in chained["error"]
+    assert next(r for r in rows if r["variant"] == "")["status"] == "done"

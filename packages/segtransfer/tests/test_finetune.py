@@ -1,6 +1,8 @@
 """The fine-tuning step (incl. data-parallel equality), batch checks, centre-crop and sliding-window evaluation,
 and a learning test."""
 
+import dataclasses
+
 import equinox as eqx
 import jax
 import jax.numpy as jnp
@@ -8,6 +10,7 @@ import jax.random as jr
 import numpy as np
 import pytest
 from runloop import make_mesh, put_batch, shard_state, state_shardings
+from runloop.sam import sam_gradients
 from segtransfer.finetune import (
     center_crop,
     evaluate,
@@ -17,8 +20,11 @@ from segtransfer.finetune import (
     prepare_batch,
     slide_logits,
 )
+from segtransfer.loss import pixel_cross_entropy
 from segtransfer.metrics import confusion_matrix, miou
 from segtransfer.optim import finetune_optimizer
+from segtransfer.protocol import FinetuneConfig
+from segtransfer.run import build_optimizer
 from segtransfer.segmenter import segmenter_from_scratch, segmenter_lr_scale, segmenter_weight_decay_mask
 
 HEAD = {"head_channels": 16, "norm_groups": 4}
@@ -154,3 +160,38 @@ def test_finetuning_beats_majority_class():
     # measured: 0.89 vs 0.17 (the symmetric "fg vs bg only" plateau, which a too-high or too-short LR leaves, is
     # ~0.2-0.4); the margin asks for the colours to be told apart
     assert result["miou"] > majority + 0.4
+
+
+@pytest.mark.slow  # two compilations of a SAM step (two backward passes): ~30-90 s on 2 shared cores
+def test_sam_option_takes_the_gradient_at_the_perturbed_point():
+    """FinetuneConfig.sam_rho puts runloop.sam first: one step equals the plain optimizer applied to
+    grad L(w + rho g / ||g||), the gradient the step's grad_fn gives at the perturbed weights."""
+    model = _model(head={"head_channels": 8, "norm_groups": 4, "dropout": 0.0})
+    config = FinetuneConfig(dataset_dir="unused", num_classes=4, steps=10, lr=1e-2, wd=0.0, batch_size=2,
+                            image_size=32, sam_rho=0.5)
+    images, masks = _shapes(2, np.random.default_rng(3))
+    batch = {"image": jnp.asarray(images), "mask": jnp.asarray(masks)}
+    plain = build_optimizer(model, dataclasses.replace(config, sam_rho=None))
+    with_sam, _ = jax.jit(make_finetune_step(build_optimizer(model, config)))(
+        init_finetune_state(model, build_optimizer(model, config), key=jr.key(1)), batch)
+
+    params, static = eqx.partition(model, eqx.is_array)
+    key = jr.fold_in(jr.key(1), 0)
+
+    def grad_fn(p):
+        return eqx.filter_grad(lambda q: pixel_cross_entropy(
+            eqx.combine(q, static)(batch["image"], key=key, inference=False), batch["mask"], 255))(p)
+
+    @jax.jit
+    def reference(p):
+        g = grad_fn(p)
+        g_sam = sam_gradients(grad_fn, p, g, 0.5)
+        return plain.update(g_sam, plain.init(p), p)[0], g, g_sam
+
+    updates, g, g_sam = reference(params)
+    assert any(not np.allclose(np.asarray(a), np.asarray(b)) for a, b in zip(jax.tree.leaves(g), jax.tree.leaves(g_sam),
+                                                                            strict=True))
+    got = jax.tree.leaves(eqx.filter(with_sam.model, eqx.is_array))
+    ref = jax.tree.leaves(eqx.filter(eqx.apply_updates(model, updates), eqx.is_array))
+    for a, b in zip(got, ref, strict=True):
+        np.testing.assert_allclose(np.asarray(a), np.asarray(b), rtol=1e-4, atol=1e-6)

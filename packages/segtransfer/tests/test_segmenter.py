@@ -101,3 +101,17 @@ def test_decay_mask_and_lr_scale_act_on_the_right_leaves():
         expected = -lr * wd * s * np.asarray(p) if m else np.zeros(p.shape)
         np.testing.assert_allclose(np.asarray(u), expected, rtol=1e-6, atol=1e-9)
     assert isinstance(opt, optax.GradientTransformation)
+
+
+def test_an_nfnet_segments_through_its_final_feature_map():
+    encoder = vitcore.create("nfnet-test", key=jr.key(0))
+    seg = create_segmenter(encoder, 5, key=jr.key(2), image_size=64, **HEAD)
+    assert seg.image_size == (64, 64) and seg.head.convs[0].weight.shape[1] == encoder.num_features
+    images = jax.ShapeDtypeStruct((2, 64, 64, 3), jnp.float32)
+    tokens = eqx.filter_eval_shape(lambda e, x: e(x).patch_tokens, seg.encoder, images)
+    assert tokens.shape == (2, 64 // encoder.output_stride, 64 // encoder.output_stride, encoder.num_features)
+    assert eqx.filter_eval_shape(lambda m, x: m(x), seg, images).shape == (2, 64, 64, 5)
+    # with_image_size changed only the recorded size: the weights are the encoder's
+    assert all(a is b for a, b in zip(jax.tree.leaves(seg.encoder), jax.tree.leaves(encoder), strict=True))
+    mask = segmenter_weight_decay_mask(seg)
+    assert jax.tree.leaves(mask.encoder) == jax.tree.leaves(encoder.weight_decay_mask())

@@ -39,7 +39,8 @@ def test_every_method_takes_backbone_and_total_steps_the_same_way(name, without_
     assert cls.hyperparameter_names() == tuple(f.name for f in dataclasses.fields(cls))[2:]
     with pytest.raises(ValueError, match="total_steps=0; expected a positive int"):
         cls(backbone=TINY, total_steps=0)
-    with pytest.raises(TypeError, match="backbone='vit-b16'; expected a vitcore.ViTConfig"):
+    with pytest.raises(TypeError, match=r"backbone='vit-b16'; expected a backbone config \(vitcore.ViTConfig, "
+                                        r"vitcore.NFNetConfig: vitcore.get_config\)"):
         cls(backbone="vit-b16", total_steps=10)
 
 

@@ -77,3 +77,19 @@ def test_bfloat16_compute_returns_float32_outputs(preset):
         lambda m, x: m(x, intermediates=[0]), model, jax.ShapeDtypeStruct((2, *size, 3), jnp.float32)
     )
     assert {x.dtype for x in (out.logits, out.pooled, out.patch_tokens, *out.intermediates)} == {jnp.dtype("float32")}
+
+
+def test_with_image_size_keeps_the_weights_and_records_the_size(preset):
+    model = vitcore.create(preset, key=jax.random.key(2))
+    assert model.with_image_size(model.config.image_size) is model
+    size = 2 * vitcore.image_hw(model.config.image_size)[0]
+    bigger = model.with_image_size(size)
+    assert type(bigger) is type(model) and vitcore.image_hw(bigger.config.image_size) == (size, size)
+    assert bigger.config == dataclasses.replace(model.config, image_size=size)
+    out = eqx.filter_eval_shape(lambda m, x: m(x), bigger, jax.ShapeDtypeStruct((1, size, size, 3), jnp.float32))
+    s = bigger.output_stride
+    assert out.patch_tokens.shape == (1, size // s, size // s, bigger.num_features)
+    # Every array the model holds is kept, except a ViT's learned position table, which is resampled.
+    resampled = {id(model.pos_embed)} if isinstance(model, vitcore.ViT) else set()  # vit-test: learned table
+    kept = [a for a in jax.tree.leaves(model) if id(a) not in resampled]
+    assert all(any(a is b for b in jax.tree.leaves(bigger)) for a in kept)

@@ -11,6 +11,7 @@ from flopmeter.analytic import (
     vit_forward_macs,
     vit_train_macs,
 )
+from flopmeter.analytic_convnet import conv2d_macs, nfnet_forward_macs, nfnet_train_macs
 from flopmeter.co2 import Footprint, PowerLawFit, co2_kg, energy_kwh, fit_power_law, footprint
 from flopmeter.convention import FLOPS_CONVENTIONS, FlopCount, check_convention, convention_label
 from flopmeter.cost import Cost
@@ -37,6 +38,9 @@ __all__ = [
     "DEFAULT_PEAK_SHAPES",
     "FLOPS_CONVENTIONS",
     "CallCost",
+    "conv2d_macs",
+    "nfnet_forward_macs",
+    "nfnet_train_macs",
     "Cost",
     "FlopCount",
     "LibraryCall",

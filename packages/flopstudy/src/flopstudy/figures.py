@@ -1,5 +1,6 @@
 """The report's figures (matplotlib, Agg): accuracy vs pre-training FLOPs per (pre-training dataset, task) and
-as an overview grid, downstream vs upstream error with the saturation fit, and upstream loss vs FLOPs.
+as an overview grid, downstream vs upstream error with the saturation fit, upstream loss vs FLOPs per backbone
+family, layer-wise transfer, and MAE pre-pretraining's two views (per second-stage FLOP, per total FLOP).
 
 Accuracy panels follow the study's Figures 1, 2, 4, 5: one colour per (method, variant), one line style per
 backbone size (smallest solid, next dashed, then dotted, dash-dot), seed spread (min-max) as error bars, the
@@ -11,6 +12,7 @@ object API (no pyplot), so nothing global changes and nothing needs closing.
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 
 import numpy as np
 from matplotlib import colormaps
@@ -19,8 +21,11 @@ from matplotlib.figure import Figure
 from matplotlib.ticker import NullFormatter
 
 from .analysis import Analysis, Panel
+from .layer_transfer import LayerCurve, best_layer_trend
+from .prepretrain import ChainSeries
 
-__all__ = ["LINE_STYLES", "overview_figure", "panel_figure", "saturation_figure", "upstream_figure"]
+__all__ = ["LINE_STYLES", "layer_figure", "overview_figure", "panel_figure", "prepretrain_figure", "saturation_figure",
+           "upstream_figure"]
 
 LINE_STYLES = ("-", "--", ":", "-.")
 
@@ -151,5 +156,89 @@ def upstream_figure(analysis: Analysis) -> Figure | None:
     ax.set_title("Upstream loss vs compute; rings: compute-optimal frontier", fontsize=10)
     ax.grid(True, which="both", alpha=0.3)
     ax.legend(fontsize=7)
+    fig.tight_layout()
+    return fig
+
+
+def layer_figure(curves: Sequence[LayerCurve]) -> Figure | None:
+    """Layer-wise transfer: probe mIoU by relative depth per run (one colour per method and backbone, darker for
+    more pre-training FLOPs, a star at the best layer), and the best layer's depth against upstream accuracy with
+    its least-squares trend. None without layer-probe rows."""
+    if not curves:
+        return None
+    fig = Figure(figsize=(12, 4.6), dpi=110)
+    by_layer, by_upstream = fig.subplots(1, 2)
+    labels = sorted({c.label for c in curves})
+    cmaps = [colormaps[name] for name in ("Blues", "Oranges", "Greens", "Reds", "Purples", "Greys")]
+    for i, label in enumerate(labels):
+        mine = sorted((c for c in curves if c.label == label), key=lambda c: c.pretrain_flops)
+        cmap = cmaps[i % len(cmaps)]
+        for j, c in enumerate(mine):
+            colour = cmap(0.45 + 0.5 * (j + 1) / len(mine))
+            budget = "scratch" if not c.pretrain_flops else f"{c.pretrain_flops:.2g} FLOPs"
+            by_layer.plot(c.depths, c.mious, color=colour, marker="o", markersize=3, label=f"{label}, {budget}")
+            by_layer.scatter([c.best_depth], [max(c.mious)], marker="*", s=120, color=colour, edgecolors="black",
+                             zorder=5)
+            if c.upstream_accuracy is not None:
+                by_upstream.scatter([c.upstream_accuracy], [c.best_depth], color=colour, s=40, edgecolors="black",
+                                    label=label if j == len(mine) - 1 else None)
+    trend = best_layer_trend(curves)
+    if trend is not None:
+        xs = np.array([c.upstream_accuracy for c in curves if c.upstream_accuracy is not None])
+        grid = np.linspace(xs.min(), xs.max(), 20)
+        by_upstream.plot(grid, trend[0] + trend[1] * grid, color="black", linewidth=1,
+                         label=f"trend: {trend[1]:+.4f} depth per upstream %")
+    task = ", ".join(sorted({c.task for c in curves}))
+    by_layer.set_xlabel("relative depth of the probed layer ((index + 1) / layers)")
+    by_layer.set_ylabel("linear-probe mIoU (%)")
+    by_layer.set_title(f"Layer-wise transfer to {task}; stars: best layer", fontsize=10)
+    by_upstream.set_xlabel("upstream accuracy (kNN, %)")
+    by_upstream.set_ylabel("relative depth of the best layer")
+    by_upstream.set_title("Where the best layer is, as upstream accuracy grows", fontsize=10)
+    for ax in (by_layer, by_upstream):
+        ax.grid(True, alpha=0.3)
+        ax.legend(fontsize=6)
+    fig.tight_layout()
+    return fig
+
+
+def prepretrain_figure(series: Sequence[ChainSeries], convention: str) -> Figure | None:
+    """MAE pre-pretraining: the second stage's training loss (top) and each task's score (below), against the
+    second stage's FLOPs (left) and the total FLOPs of both stages (right); one line per first-stage budget
+    (grey: no first stage). None without chains."""
+    if not series:
+        return None
+    tasks = sorted({task for s in series for task in s.scores})
+    fig = Figure(figsize=(12, 3.8 * (1 + len(tasks))), dpi=100)
+    axes = fig.subplots(1 + len(tasks), 2, squeeze=False)
+    groups = sorted({(s.method, s.backbone, s.pretrain_dataset) for s in series})
+    styles = {g: LINE_STYLES[i % len(LINE_STYLES)] for i, g in enumerate(groups)}
+    firsts = sorted({s.first_flops for s in series if s.first_flops})
+    cmap = colormaps["viridis"]
+    for s in series:
+        colour = "0.4" if not s.first_flops else cmap(0.15 + 0.7 * firsts.index(s.first_flops) / max(len(firsts), 1))
+        style = styles[(s.method, s.backbone, s.pretrain_dataset)]
+        label = f"{s.label} {s.backbone}" + (f" on {s.pretrain_dataset}" if len(groups) > 1 else "")
+        for col, shift in enumerate((0.0, s.first_flops)):
+            if s.loss:
+                x, y = zip(*s.loss, strict=True)
+                axes[0, col].plot(np.array(x) + shift, y, color=colour, linestyle=style, label=label)
+            for row, task in enumerate(tasks, start=1):
+                if task in s.scores:
+                    x, y = zip(*s.scores[task], strict=True)
+                    axes[row, col].plot(np.array(x) + shift, y, color=colour, linestyle=style, marker="o", label=label)
+    for col, axis in enumerate(("second-stage FLOPs", "total FLOPs (both stages)")):
+        axes[0, col].set_ylabel("second-stage training loss")
+        axes[0, col].set_title(f"Convergence vs {axis}", fontsize=10)
+        for row, task in enumerate(tasks, start=1):
+            axes[row, col].set_ylabel(f"{task} score (%)")
+            axes[row, col].set_title(f"Transfer vs {axis}", fontsize=10)
+        for ax in axes[:, col]:
+            ax.set_xscale("log")
+            ax.xaxis.set_minor_formatter(NullFormatter())
+            ax.set_xlabel(f"{axis} ({convention})")
+            ax.grid(True, which="both", alpha=0.3)
+    axes[0, 0].legend(fontsize=7)
+    fig.suptitle("MAE pre-pretraining (Singh et al. 2023): with and without the first stage", fontsize=12)
     fig.tight_layout()
     return fig

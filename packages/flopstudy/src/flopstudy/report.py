@@ -5,6 +5,8 @@
 
 Output: ``accuracy_vs_flops.png`` (every panel), one ``accuracy_<dataset>_<task>.png`` per panel, ``figure3.png``
 (with ``figure3``), ``saturation.png`` and ``upstream_loss.png`` (when the table has upstream metrics),
+``layer_transfer.png`` (with layer-probe rows), ``prepretrain.png`` (with MAE pre-pretraining chains; it reads the
+second stages' loss curves from their run folders),
 ``report.md``, ``report.html`` (self-contained), ``report.json`` (the rows and every fit) and ``results.csv``
 (the validated rows, every status).
 """
@@ -23,12 +25,21 @@ from matplotlib.figure import Figure
 from .analysis import Analysis, analyse
 from .curves import FLOP_CONVENTIONS
 from .figure3 import figure3_figure, figure3_table, load_figure3
-from .figures import overview_figure, panel_figure, saturation_figure, upstream_figure
+from .figures import (
+    layer_figure,
+    overview_figure,
+    panel_figure,
+    prepretrain_figure,
+    saturation_figure,
+    upstream_figure,
+)
 from .hardware_cost import throughput_model
 from .html_report import render_html
+from .layer_transfer import LayerCurve, best_layer_trend, layer_curves
 from .loaded_results import LoadedResults
 from .loading import write_results_csv
 from .output_dir import check_replaceable, staged_dir
+from .prepretrain import ChainSeries, chain_series
 from .summary import summary_lines
 from .table import Table
 from .tables import (
@@ -37,6 +48,8 @@ from .tables import (
     crossover_table,
     default_table_steps,
     fit_table,
+    layer_table,
+    prepretrain_table,
     reach_table,
     saturation_table,
     upstream_table,
@@ -87,7 +100,8 @@ def _png(fig: Figure) -> bytes:
     return buffer.getvalue()
 
 
-def _tables(loaded: LoadedResults, analysis: Analysis, options: ReportOptions, figure3: Table | None) -> list[Table]:
+def _tables(loaded: LoadedResults, analysis: Analysis, options: ReportOptions, figure3: Table | None,
+            layers: list[LayerCurve], chains: list[ChainSeries]) -> list[Table]:
     throughput = throughput_model(loaded.rows, hardware_name=options.hardware, chips=options.chips,
                                   mfu=options.mfu)
     tables = []
@@ -99,10 +113,12 @@ def _tables(loaded: LoadedResults, analysis: Analysis, options: ReportOptions, f
             tables += [budget_table(analysis, task, b, steps) for b in backbones]
     tables += [co2_table(loaded.rows, throughput, options.region), reach_table(analysis), fit_table(analysis),
                crossover_table(analysis), saturation_table(analysis), upstream_table(analysis)]
+    tables += ([layer_table(layers)] if layers else []) + ([prepretrain_table(chains)] if chains else [])
     return tables + ([figure3] if figure3 is not None else [])
 
 
-def _figures(analysis: Analysis, costs: list | None, options: ReportOptions) -> list[tuple[str, str, Figure]]:
+def _figures(analysis: Analysis, costs: list | None, options: ReportOptions, layers: list[LayerCurve],
+             chains: list[ChainSeries]) -> list[tuple[str, str, Figure]]:
     """(file name, caption, figure) for every figure of the report."""
     out = [("accuracy_vs_flops.png", "Score vs pre-training FLOPs, every (pre-training dataset, task); "
             f"FLOPs: {analysis.convention}", overview_figure(analysis))]
@@ -114,8 +130,12 @@ def _figures(analysis: Analysis, costs: list | None, options: ReportOptions) -> 
                     figure3_figure(costs, convention=options.convention, devices=options.figure3_devices)))
     for name, caption, fig in (("saturation.png", "Downstream vs upstream error (saturation)",
                                 saturation_figure(analysis)),
-                               ("upstream_loss.png", "Upstream loss vs FLOPs, compute-optimal frontier",
-                                upstream_figure(analysis))):
+                               ("upstream_loss.png", "Upstream loss vs FLOPs per backbone family, compute-optimal "
+                                "frontier", upstream_figure(analysis)),
+                               ("layer_transfer.png", "Layer-wise transfer: probe score by layer, best layer vs "
+                                "upstream accuracy", layer_figure(layers)),
+                               ("prepretrain.png", "MAE pre-pretraining: per second-stage FLOP and per total FLOP",
+                                prepretrain_figure(chains, analysis.convention))):
         if fig is not None:
             out.append((name, caption, fig))
     return out
@@ -149,11 +169,12 @@ def write_report(loaded: LoadedResults, out_dir: str | Path, options: ReportOpti
              "per multiply-add; per device = divided by the run's device count).",
              "Scores are the task's headline metric in %; points are medians over fine-tuning seeds with min-max "
              "bars; power laws and saturation fits come with 95% bootstrap intervals."]
-    summary = summary_lines(analysis)
+    layers, chains = layer_curves(analysis.rows), chain_series(analysis.rows)
+    summary = summary_lines(analysis) + _beyond_lines(layers, chains)
     f3 = None if costs is None else figure3_table(costs, convention=options.convention,
                                                   devices=options.figure3_devices)
-    tables = _tables(loaded, analysis, options, f3)
-    figures = _figures(analysis, costs, options)
+    tables = _tables(loaded, analysis, options, f3, layers, chains)
+    figures = _figures(analysis, costs, options, layers, chains)
     pngs = [(name, caption, _png(fig)) for name, caption, fig in figures]
     report: dict[str, Any] = {
         "generator": GENERATOR, "convention": options.convention, "sources": list(loaded.sources),
@@ -168,6 +189,8 @@ def write_report(loaded: LoadedResults, out_dir: str | Path, options: ReportOpti
         "saturation": [{"task": s.task, "pretrain_dataset": s.pretrain_dataset, "note": s.note,
                         "fit": None if s.fit is None else s.fit.to_json()} for s in analysis.saturation],
         "upstream": [law.to_json() for law in analysis.upstream],
+        "layers": [dataclasses.asdict(c) | {"best_layer": c.best_layer, "best_depth": c.best_depth} for c in layers],
+        "prepretrain": [dataclasses.asdict(s) for s in chains],
         "tables": [t.to_json() for t in tables], "figures": [name for name, _, _ in pngs],
     }
     page = render_html(title="flopwise report", intro=intro, summary=summary,
@@ -180,6 +203,31 @@ def write_report(loaded: LoadedResults, out_dir: str | Path, options: ReportOpti
         (staging / "report.json").write_text(json.dumps(report, indent=1, default=_json_default) + "\n")
         write_results_csv(loaded.rows, staging / "results.csv")
     return report
+
+
+def _beyond_lines(layers: list[LayerCurve], chains: list[ChainSeries]) -> list[str]:
+    """Summary sentences for layer-wise transfer and MAE pre-pretraining."""
+    lines = []
+    trend = best_layer_trend(layers)
+    if trend is not None:
+        direction = "deeper" if trend[1] > 0 else "shallower"
+        lines.append(f"Layer-wise transfer: the best probed layer moves {direction} as upstream accuracy grows "
+                     f"({trend[1]:+.4f} relative depth per upstream-accuracy point, {len(layers)} runs).")
+    for s in chains:
+        if not s.first_method:
+            continue
+        plain = next((p for p in chains if (p.method, p.backbone, p.pretrain_dataset, p.first_method)
+                      == (s.method, s.backbone, s.pretrain_dataset, "")), None)
+        for task, points in sorted(s.scores.items()):
+            if plain is None or task not in plain.scores:
+                continue
+            flops, score = points[-1]
+            same = dict(plain.scores[task]).get(flops)
+            if same is not None:
+                lines.append(f"MAE pre-pretraining, {task}: {s.method} {s.backbone} after {s.first_method} "
+                             f"({s.first_flops:.3g} FLOPs) scores {score:.1f}% vs {same:.1f}% without, at "
+                             f"{flops:.3g} second-stage FLOPs ({flops + s.first_flops:.3g} in total).")
+    return lines
 
 
 def _json_default(value: Any) -> Any:

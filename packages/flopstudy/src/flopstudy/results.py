@@ -72,6 +72,11 @@ COLUMNS: tuple[Column, ...] = (
     Column("upstream_loss", "float", False, "final pre-training loss"),
     Column("upstream_accuracy", "float", False, "upstream accuracy in % (kNN or linear probe on held-out "
            "pre-training data); upstream error = 100 - this", low=0, high=100),
+    Column("prepretrain_method", "str", False, "first stage of a two-stage run (MAE pre-pretraining), e.g. 'mae' "
+           "(empty: none)"),
+    Column("prepretrain_steps", "int", False, "steps of the first stage", low=0),
+    Column("prepretrain_flops", "float", False, "FLOPs of the first stage, whole program (included in "
+           "pretrain_flops)", low=0),
     Column("run_dir", "str", False, "the run directory the row was built from"),
     Column("error", "str", False, "why the run failed (status 'failed')"),
 )
@@ -170,6 +175,9 @@ class ResultRow:
     local_kg_co2e: float | None = None
     upstream_loss: float | None = None
     upstream_accuracy: float | None = None
+    prepretrain_method: str | None = None
+    prepretrain_steps: int | None = None
+    prepretrain_flops: float | None = None
     run_dir: str | None = None
     error: str | None = None
     extras: dict[str, Any] = dataclasses.field(default_factory=dict, compare=False, hash=False)

@@ -1,6 +1,6 @@
 """The report's tables, built from an `Analysis`: the study's Tables 1/2 (method x pre-training dataset at a fixed
-budget), the CO2/energy table, FLOPs to reach X% of the best score, and the fits (power laws, crossovers,
-saturation, upstream laws)."""
+budget), the CO2/energy table, FLOPs to reach X% of the best score, the fits (power laws, crossovers,
+saturation, upstream laws), the best layer of each run and MAE pre-pretraining's FLOPs."""
 
 from __future__ import annotations
 
@@ -11,11 +11,13 @@ import numpy as np
 
 from .analysis import Analysis
 from .hardware_cost import Throughput, run_cost
+from .layer_transfer import LayerCurve, best_layer_trend
+from .prepretrain import ChainSeries
 from .results import ResultRow
 from .table import Table, number
 
-__all__ = ["budget_table", "co2_table", "crossover_table", "default_table_steps", "fit_table", "reach_table",
-           "saturation_table", "upstream_table"]
+__all__ = ["budget_table", "co2_table", "crossover_table", "default_table_steps", "fit_table", "layer_table",
+           "prepretrain_table", "reach_table", "saturation_table", "upstream_table"]
 
 
 def _interval(interval: tuple[float, float] | None, spec: str = ".3g") -> str:
@@ -151,3 +153,28 @@ def upstream_table(analysis: Analysis) -> Table:
                   "size ~ FLOPs^", "steps ~ FLOPs^", "note"), tuple(rows),
                  "Frontier: the runs with the lowest upstream loss for their FLOPs; the loss law is fitted on it, and "
                  "the size and steps exponents say how each grows with compute along it.")
+
+
+def layer_table(curves: Sequence[LayerCurve]) -> Table:
+    rows = [(c.task, c.label, c.pretrain_dataset or "-", number(c.pretrain_flops), number(c.upstream_accuracy, ".1f"),
+             str(c.best_layer), f"{c.best_depth:.2f}", f"{max(c.mious):.1f}", f"{c.mious[-1]:.1f}") for c in curves]
+    trend = best_layer_trend(curves)
+    note = ("Linear probes on each layer of the frozen encoder (segtransfer.layer_probe); depth = (layer + 1) / "
+            "layers. ")
+    note += ("Too few upstream accuracies for a trend." if trend is None else
+             f"Least-squares trend of the best depth: {trend[1]:+.4f} per upstream-accuracy point.")
+    return Table("Layer-wise transfer (Abnar et al. 2021): the best layer per run", (
+        "task", "run", "pre-train data", "pre-train FLOPs", "upstream acc %", "best layer", "best depth",
+        "best mIoU %", "last-layer mIoU %"), tuple(rows), note)
+
+
+def prepretrain_table(series: Sequence[ChainSeries]) -> Table:
+    rows = []
+    for s in series:
+        for task, points in sorted(s.scores.items()):
+            for flops, score in points:
+                rows.append((task, f"{s.method} {s.backbone}", s.first_method or "-", number(s.first_flops),
+                             number(flops), number(flops + s.first_flops), f"{score:.1f}"))
+    return Table("MAE pre-pretraining (Singh et al. 2023): both stages' FLOPs", (
+        "task", "second stage", "first stage", "first-stage FLOPs", "second-stage FLOPs", "total FLOPs",
+        "score %"), tuple(rows), "A chain's pre-training FLOPs are both stages'; '-': the second stage alone.")

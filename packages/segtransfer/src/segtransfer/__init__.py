@@ -5,10 +5,11 @@ Public API: `metrics.confusion_matrix` / `metrics.miou` (mmseg semantics), `FCNH
 fine-tuning pieces (`FinetuneState`, `make_finetune_step`, `evaluate`), and the protocol runner: encoders from a
 pre-training run, a timm file or scratch (`load_encoder`), `FinetuneConfig`, `finetune_run` (one run through the
 `runloop` engine: checkpointed, resumable, the same-run check), fine-tune FLOPs (`train_step_cost`) and the
-grid/seed selection writing ``result.json`` (`run_study`). `segtransfer.data` holds the input pipelines.
+grid/seed selection writing ``result.json`` (`run_study`). `segtransfer.data` holds the input pipelines;
+`segtransfer.layer_probe` the layer-wise linear probes of a frozen encoder (`probe_layers`, `probe_dataset`).
 """
 
-from . import metrics, protocol
+from . import layer_probe, metrics, protocol
 from .encoders import EncoderInfo, check_provenance, encoder_kind, load_encoder, load_timm_state_dict
 from .fcn_head import FCNHead, upsample_bilinear
 from .finetune import (
@@ -42,6 +43,7 @@ __version__ = "0.2.0"
 
 __all__ = [
     "metrics",
+    "layer_probe",
     "confusion_matrix",
     "miou",
     "FCNHead",

@@ -120,8 +120,9 @@ def load_encoder(
     model: str | None = None,
     key: PRNGKeyArray | None = None,
     image_size: int | None = None,
-) -> tuple[vitcore.ViT, EncoderInfo]:
-    """A headless `vitcore.ViT` and its `EncoderInfo` from ``spec`` (see the module docstring).
+) -> tuple[vitcore.AbstractBackbone, EncoderInfo]:
+    """A headless vitcore backbone (a run's: ViT or NFNet; timm files: ViT) and its `EncoderInfo` from ``spec``
+    (see the module docstring).
 
     ``model``: the preset, needed for timm files and scratch; for a run it must match the run's model if given.
     ``key``: initialisation key, needed for scratch only. ``image_size``: a scratch encoder is built at this size;

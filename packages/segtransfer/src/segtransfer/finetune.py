@@ -59,7 +59,9 @@ def make_finetune_step(optimizer: optax.GradientTransformation, *, ignore_index:
     """The pure step ``(state, batch) -> (state, metrics)``: one optimizer update on the mean pixel
     cross-entropy, with dropout keys ``fold_in(state.key, state.step)``. Metrics: ``loss``, ``grad_norm``
     (before clipping) and ``finite`` (1.0 when the loss and gradients are finite). It returns the new model and
-    optimizer state, so XLA keeps the backward pass and the update when the step is measured."""
+    optimizer state, so XLA keeps the backward pass and the update when the step is measured. The optimizer's
+    ``update`` also gets ``grad_fn`` (the same batch's loss gradient at any parameters, same dropout keys), which
+    sharpness-aware minimisation needs for its second gradient (`runloop.sam`); other optimizers ignore it."""
 
     def finetune_step(state: FinetuneState, batch: dict[str, Array]) -> tuple[FinetuneState, dict[str, Array]]:
         key = jr.fold_in(state.key, state.step)
@@ -67,9 +69,14 @@ def make_finetune_step(optimizer: optax.GradientTransformation, *, ignore_index:
         def loss_fn(m: Segmenter) -> Array:
             return pixel_cross_entropy(m(batch["image"], key=key, inference=False), batch["mask"], ignore_index)
 
+        params, static = eqx.partition(state.model, eqx.is_array)
+
+        def grad_fn(p: PyTree) -> PyTree:
+            return eqx.filter_grad(lambda q: loss_fn(eqx.combine(q, static)))(p)
+
         loss, grads = eqx.filter_value_and_grad(loss_fn)(state.model)
         grad_norm = optax.tree.norm(grads)
-        updates, opt_state = optimizer.update(grads, state.opt_state, eqx.filter(state.model, eqx.is_array))
+        updates, opt_state = optimizer.update(grads, state.opt_state, params, grad_fn=grad_fn)
         new = FinetuneState(eqx.apply_updates(state.model, updates), opt_state, state.step + 1, state.key)
         finite = jnp.isfinite(loss) & jnp.isfinite(grad_norm)
         return new, {"loss": loss, "grad_norm": grad_norm, "finite": finite.astype(jnp.float32)}

@@ -70,7 +70,9 @@ class FinetuneConfig:
     labels 0..k-1, 255 ignored. ``warmup`` None = `warmup_steps(steps)`. ``eval_mode``: "center_crop" (the study)
     or "slide" (mmseg sliding window over the whole image, short side resized to ``image_size``).
     ``head_channels``/``norm_groups``: the FCN head's width (256 and 32 in the study).
-    ``checkpoint_every``: steps between checkpoints (the last step always saves one).
+    ``checkpoint_every``: steps between checkpoints (the last step always saves one). ``sam_rho`` (None: off):
+    sharpness-aware minimisation with this neighbourhood radius (Foret et al. 2021: 0.05), a fine-tuning option
+    (`runloop.sam`); each step then computes a second gradient (about twice the FLOPs).
     ``tensorboard``: also write TensorBoard event files to ``<run dir>/tensorboard`` (needs ``tensorboardX``).
     """
 
@@ -94,6 +96,7 @@ class FinetuneConfig:
     log_every: int = 50
     workers: int = 0
     tensorboard: bool = False
+    sam_rho: float | None = None
 
     def __post_init__(self) -> None:
         for name in ("num_classes", "steps", "batch_size", "image_size", "eval_batch_size", "head_channels",
@@ -105,6 +108,8 @@ class FinetuneConfig:
             raise ValueError(f"FinetuneConfig.lr={self.lr!r}: expected > 0")
         if not self.wd >= 0:
             raise ValueError(f"FinetuneConfig.wd={self.wd!r}: expected >= 0")
+        if self.sam_rho is not None and not self.sam_rho > 0:
+            raise ValueError(f"FinetuneConfig.sam_rho={self.sam_rho!r}: expected None (no SAM) or a radius > 0")
         if self.eval_mode not in EVAL_MODES:
             raise ValueError(f"FinetuneConfig.eval_mode={self.eval_mode!r}: expected one of {EVAL_MODES}")
         if self.warmup is not None and not 0 <= self.warmup < self.steps:

@@ -31,6 +31,7 @@ import jax.random as jr
 import numpy as np
 import optax
 import runloop
+from runloop.sam import sam
 
 from .data import SegmentationData, segmentation_loader
 from .encoders import EncoderInfo, encoder_kind, load_encoder
@@ -67,9 +68,11 @@ def build_model(config: FinetuneConfig, encoder: str, *, model: str | None = Non
 
 
 def build_optimizer(model: Segmenter, config: FinetuneConfig) -> optax.GradientTransformation:
-    """Adam(0.9, 0.999, 1e-8) + constant decoupled weight decay + warmup/poly schedule + clip 1 (the study)."""
+    """Adam(0.9, 0.999, 1e-8) + constant decoupled weight decay + warmup/poly schedule + clip 1 (the study);
+    with ``config.sam_rho``, SAM first (`runloop.sam.sam`: the gradient at the perturbed point goes on)."""
     schedule = warmup_poly_schedule(config.lr, config.steps, config.warmup_steps)
-    return finetune_optimizer(schedule, config.wd, decay_mask=segmenter_weight_decay_mask(model))
+    optimizer = finetune_optimizer(schedule, config.wd, decay_mask=segmenter_weight_decay_mask(model))
+    return optimizer if config.sam_rho is None else optax.chain(sam(config.sam_rho), optimizer)
 
 
 def _evaluate(model: Segmenter, config: FinetuneConfig) -> dict[str, Any]:
@@ -107,7 +110,10 @@ def data_parallel_mesh(batch_size: int, log: Callable[[str], None]) -> jax.shard
 
 def _run_config(config: FinetuneConfig, encoder: str, model: str | None) -> dict[str, Any]:
     source = encoder if encoder_kind(encoder) == "scratch" else str(Path(encoder).resolve())
-    return {"finetune": dataclasses.asdict(config), "encoder": source, "model": model}
+    finetune = dataclasses.asdict(config)
+    if finetune["sam_rho"] is None:  # recorded only when used, so runs from before the option still resume
+        del finetune["sam_rho"]
+    return {"finetune": finetune, "encoder": source, "model": model}
 
 
 def finetune_run(

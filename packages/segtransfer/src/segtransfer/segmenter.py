@@ -1,4 +1,8 @@
-"""`Segmenter`: a vitcore ViT encoder (last-layer patch tokens) + an FCN head, and the three ways to build one."""
+"""`Segmenter`: a vitcore encoder (its final feature map) + an FCN head, and the three ways to build one.
+
+Any vitcore backbone family works through the backbone face: the head reads ``patch_tokens`` (a ViT's last-layer
+patch tokens after the final LayerNorm at stride p; an NFNet's final feature map at stride 32), with
+``num_features`` channels, and ``with_image_size`` adapts the encoder to the fine-tuning crop."""
 
 from __future__ import annotations
 
@@ -30,14 +34,14 @@ def _hw(image_size: int | tuple[int, int]) -> tuple[int, int]:
 
 
 class Segmenter(eqx.Module):
-    """ViT encoder + FCN head: ``model(images [b, h, w, 3]) -> float32 logits [b, h, w, num_classes]``.
+    """Encoder + FCN head: ``model(images [b, h, w, 3]) -> float32 logits [b, h, w, num_classes]``.
 
     The encoder runs at its configured ``image_size`` (the fine-tuning crop size; see `create_segmenter`), its
-    last-layer ``patch_tokens`` (after the final LayerNorm) feed the head, and the logits are upsampled to the input
-    size. ``key`` with ``inference=False`` drives the encoder's drop-path/dropout and the head's dropout.
+    final feature map ``patch_tokens`` (a ViT's last-layer patch tokens after the final LayerNorm) feeds the head,
+    and the logits are upsampled to the input size. ``key`` with ``inference=False`` drives the encoder's drop-path/dropout and the head's dropout.
     """
 
-    encoder: vitcore.ViT
+    encoder: vitcore.AbstractBackbone
     head: FCNHead
 
     @property
@@ -64,7 +68,7 @@ class Segmenter(eqx.Module):
 
 
 def create_segmenter(
-    encoder: vitcore.ViT,
+    encoder: vitcore.AbstractBackbone,
     num_classes: int,
     *,
     key: PRNGKeyArray,
@@ -76,22 +80,22 @@ def create_segmenter(
 ) -> Segmenter:
     """A `Segmenter` around an existing encoder (e.g. one restored from a pre-training checkpoint).
 
-    The encoder must have no classification head (``num_classes=0``: build or restore it that way). When
-    ``image_size`` differs from the encoder's, position embeddings are resampled with
-    `vitcore.interpolate_pos_embed` (bicubic for learned ones, recomputed for sin-cos); at the same size the
-    encoder is returned untouched, so its outputs are unchanged. ``key`` initialises only the head.
+    The encoder (any vitcore backbone) must have no classification head (``num_classes=0``: build or restore it
+    that way). When ``image_size`` differs from the encoder's, the encoder is adapted with ``with_image_size`` (a
+    ViT's position embeddings are resampled, bicubic for learned ones, recomputed for sin-cos); at the same size
+    the encoder is used untouched, so its outputs are unchanged. ``key`` initialises only the head.
     """
-    if not isinstance(encoder, vitcore.ViT):
-        raise TypeError(f"encoder={type(encoder).__name__}: expected a vitcore.ViT")
+    if not isinstance(encoder, vitcore.AbstractBackbone):
+        raise TypeError(f"encoder={type(encoder).__name__}: expected a vitcore backbone (vitcore.AbstractBackbone)")
     if encoder.config.num_classes != 0:
         raise ValueError(
             f"encoder.config.num_classes={encoder.config.num_classes}: expected 0 (a headless encoder); rebuild it "
             "with num_classes=0 (e.g. vitcore.from_timm(..., num_classes=0) without the head.* keys)"
         )
-    if image_size is not None and _hw(image_size) != _hw(encoder.config.image_size):
-        encoder = vitcore.interpolate_pos_embed(encoder, _hw(image_size))
+    if image_size is not None:
+        encoder = encoder.with_image_size(_hw(image_size))
     head = FCNHead(
-        encoder.width,
+        encoder.num_features,
         num_classes,
         channels=head_channels,
         num_convs=num_convs,

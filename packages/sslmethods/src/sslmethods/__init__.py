@@ -6,7 +6,7 @@ blocks for new methods: ``losses`` (the study's and SimSiam / VICReg / Barlow Tw
 ``EncoderWithHead``, ``backbones`` (encoder flavours and closed-form MACs) and the view recipes of ``augment``.
 """
 
-from . import augment, augment_colour, augment_geometry, backbones, ema, heads, losses, schedules
+from . import augment, augment_colour, augment_geometry, backbones, ema, heads, init_from, losses, schedules
 from .augment import (
     ViewConfig,
     augment_batch,
@@ -20,7 +20,15 @@ from .augment import (
     simclr_views,
     supervised_views,
 )
-from .backbones import mae_vit_config, square_image_size, vit_forward_macs, vit_train_macs
+from .backbones import (
+    forward_macs,
+    mae_flavour,
+    mae_vit_config,
+    square_image_size,
+    train_macs,
+    vit_forward_macs,
+    vit_train_macs,
+)
 from .byol import BYOL
 from .clip import CLIP
 from .dino import DINO
@@ -97,7 +105,10 @@ __all__ = [
     "losses",
     "mae_loss",
     "mae_views",
+    "forward_macs",
+    "mae_flavour",
     "mae_vit_config",
+    "train_macs",
     "make_views",
     "multilabel_targets",
     "negative_cosine",

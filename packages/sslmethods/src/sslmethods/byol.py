@@ -20,7 +20,7 @@ import vitcore
 from jaxtyping import Array, Float, Int, PRNGKeyArray
 
 from .augment import byol_views, make_views
-from .backbones import mae_vit_config, vit_forward_macs, vit_train_macs
+from .backbones import BackboneConfig, forward_macs, mae_flavour, train_macs
 from .ema import ema_update
 from .encoder_with_head import EncoderWithHead
 from .heads import HEAD_NORMS, MLPHead, byol_mlp
@@ -34,7 +34,7 @@ __all__ = ["BYOL", "BYOLOnline"]
 class BYOLOnline(eqx.Module):
     """BYOL's trainable network: backbone, projector and predictor."""
 
-    backbone: vitcore.ViT
+    backbone: vitcore.AbstractBackbone
     projector: MLPHead
     predictor: MLPHead
 
@@ -44,7 +44,8 @@ class BYOLOnline(eqx.Module):
 
 
 class BYOL(AbstractMethod):
-    """BYOL on a ``vitcore`` backbone (the MAE flavour of ``backbone``, ``encoder_config``, as the study).
+    """BYOL on a ``vitcore`` backbone (the MAE flavour of ``backbone``, ``encoder_config``, as the study; any
+    vitcore family, e.g. an NFNet, as it is).
 
     ``tau_base``: the target EMA rate at step 0 (0.996 for ImageNet; 0.99 JFT/ALIGN, 0.97 COCO in the study),
     reaching 1 at ``total_steps``. Heads: projector ``proj_hidden_dim`` (4096) -> ``proj_dim`` (256), predictor
@@ -68,10 +69,10 @@ class BYOL(AbstractMethod):
             raise ValueError(f"head_norm={self.head_norm!r}: expected one of {HEAD_NORMS}")
 
     @property
-    def encoder_config(self) -> vitcore.ViTConfig:
+    def encoder_config(self) -> BackboneConfig:
         """The study's backbone for this method, MAE's ViT: ``backbone`` with sin-cos position embedding, MAE's
-        xavier init and no classifier head."""
-        return mae_vit_config(self.backbone)
+        xavier init and no classifier head (another family: ``backbone`` without a head)."""
+        return mae_flavour(self.backbone)
 
     def tau(self, step: Int[Array, ""] | int) -> Float[Array, ""]:
         """The target EMA rate used by the update after optimizer step ``step``."""
@@ -80,12 +81,12 @@ class BYOL(AbstractMethod):
     def analytic_macs(self, batch_size: int) -> float:
         """Forward + backward of the online encoder and a forward of the target encoder, on both views (heads
         are left out)."""
-        return float(2 * batch_size * (vit_train_macs(self.encoder_config) + vit_forward_macs(self.encoder_config)))
+        return float(2 * batch_size * (train_macs(self.encoder_config) + forward_macs(self.encoder_config)))
 
     def init(self, *, key: PRNGKeyArray) -> tuple[BYOLOnline, dict[str, EncoderWithHead]]:
         k_backbone, k_proj, k_pred = jax.random.split(key, 3)
-        backbone = vitcore.ViT(self.encoder_config, key=k_backbone)
-        projector = byol_mlp(self.backbone.width, key=k_proj, hidden_dim=self.proj_hidden_dim,
+        backbone = vitcore.build(self.encoder_config, key=k_backbone)
+        projector = byol_mlp(backbone.num_features, key=k_proj, hidden_dim=self.proj_hidden_dim,
                              out_dim=self.proj_dim, norm=self.head_norm)
         predictor = byol_mlp(self.proj_dim, key=k_pred, hidden_dim=self.pred_hidden_dim, out_dim=self.proj_dim,
                              norm=self.head_norm)
@@ -123,5 +124,9 @@ class BYOL(AbstractMethod):
         del aux
         return {"target": ema_update(state["target"], trainable.projection_network(), self.tau(step))}
 
-    def encoder(self, trainable: BYOLOnline) -> vitcore.ViT:
+    def encoder(self, trainable: BYOLOnline) -> vitcore.AbstractBackbone:
         return trainable.backbone
+
+    def final_layers(self, trainable: BYOLOnline) -> tuple[eqx.Module, ...]:
+        """The predictor's output layer (the online network's last)."""
+        return (trainable.predictor.layers[-1],)

@@ -32,7 +32,7 @@ from jaxtyping import Array, Bool, Float, Int, PRNGKeyArray
 from vitcore import Linear
 
 from .augment import clip_views, make_views
-from .backbones import mae_vit_config, vit_train_macs
+from .backbones import BackboneConfig, mae_flavour, train_macs
 from .captions import MAX_CAPTION_CHARS, batch_captions
 from .losses import CLIP_MAX_LOG_SCALE, clip_loss
 from .method import AbstractMethod, Batch
@@ -53,7 +53,7 @@ def _projection(in_features: int, out_features: int, *, key: PRNGKeyArray) -> Li
 class CLIPModel(eqx.Module):
     """CLIP's trainable parts. ``log_logit_scale`` is the learnable temperature (a float32 scalar)."""
 
-    image_encoder: vitcore.ViT
+    image_encoder: vitcore.AbstractBackbone
     text_encoder: vitcore.TextEncoder
     image_proj: Linear
     text_proj: Linear
@@ -81,7 +81,8 @@ class CLIP(AbstractMethod):
     """CLIP pre-training; trainable = ``CLIPModel``, no non-trainable state.
 
     ``total_steps`` is taken for the uniform constructor; this method has no step schedule.
-    ``backbone`` becomes MAE's ViT (sin-cos position embedding, xavier init, no head). ``text_encoder`` is a
+    ``backbone`` becomes MAE's ViT (sin-cos position embedding, xavier init, no head); another vitcore family
+    (an NFNet) is the image tower as it is, without a head. ``text_encoder`` is a
     ``vitcore.TEXT_PRESETS`` name (``text-mini``, ``text-medium``; ``text-test`` for unit tests), run in the
     backbone's compute dtype. ``class_names`` (index = label id) lets ``prepare_batch`` write pseudo-captions
     for examples without a caption; ``dataset_fields`` reads them from a dataset (what ``recipes`` uses).
@@ -115,12 +116,13 @@ class CLIP(AbstractMethod):
             not isinstance(self.class_names, tuple) or not all(isinstance(n, str) for n in self.class_names)
         ):
             raise TypeError(f"class_names={self.class_names!r}; expected None or a tuple of str")
-        self.encoder_config  # noqa: B018  (validates the sin-cos width through ViTConfig)
+        self.encoder_config  # noqa: B018  (validates a ViT's sin-cos width through ViTConfig)
 
     @property
-    def encoder_config(self) -> vitcore.ViTConfig:
-        """The image tower: ``backbone`` as MAE's ViT (sin-cos position embedding, xavier init, no head)."""
-        return mae_vit_config(self.backbone)
+    def encoder_config(self) -> BackboneConfig:
+        """The image tower: ``backbone`` as MAE's ViT (sin-cos position embedding, xavier init, no head;
+        `backbones.mae_flavour`)."""
+        return mae_flavour(self.backbone)
 
     @property
     def text_config(self) -> vitcore.TextConfig:
@@ -151,16 +153,16 @@ class CLIP(AbstractMethod):
         text = self.text_config
         text_forward = flopmeter.text_encoder_macs(seq_len=self.context_length, width=text.width,
                                                    depth=text.depth, mlp_ratio=text.mlp_ratio)
-        return float(batch_size * (vit_train_macs(self.encoder_config) + 3 * text_forward))
+        return float(batch_size * (train_macs(self.encoder_config) + 3 * text_forward))
 
     def init(self, *, key: PRNGKeyArray) -> tuple[CLIPModel, dict[str, Any]]:
         k_img, k_txt, k_iproj, k_tproj = jax.random.split(key, 4)
-        image = vitcore.ViT(self.encoder_config, key=k_img)
+        image = vitcore.build(self.encoder_config, key=k_img)
         text = vitcore.TextEncoder(self.text_config, key=k_txt)
         model = CLIPModel(
             image_encoder=image,
             text_encoder=text,
-            image_proj=_projection(image.width, self.embed_dim, key=k_iproj),
+            image_proj=_projection(image.num_features, self.embed_dim, key=k_iproj),
             text_proj=_projection(self.text_config.width, self.embed_dim, key=k_tproj),
             log_logit_scale=jnp.asarray(INIT_LOG_LOGIT_SCALE, jnp.float32),
         )
@@ -214,5 +216,9 @@ class CLIP(AbstractMethod):
         clamped = jnp.clip(trainable.log_logit_scale, 0.0, CLIP_MAX_LOG_SCALE)
         return eqx.tree_at(lambda m: m.log_logit_scale, trainable, clamped)
 
-    def encoder(self, trainable: CLIPModel) -> vitcore.ViT:
+    def encoder(self, trainable: CLIPModel) -> vitcore.AbstractBackbone:
         return trainable.image_encoder
+
+    def final_layers(self, trainable: CLIPModel) -> tuple[eqx.Module, ...]:
+        """The two projections into the joint space."""
+        return (trainable.image_proj, trainable.text_proj)

@@ -60,6 +60,7 @@ class DINO(AbstractMethod):
     """
 
     name: ClassVar[str] = "dino"
+    vit_only: ClassVar[str | None] = "its local crops resample the position embedding of a ViT"
     num_local_crops: int = eqx.field(static=True, default=10)
     local_size: int | None = eqx.field(static=True, default=None)
     out_dim: int = eqx.field(static=True, default=65_536)
@@ -207,5 +208,9 @@ class DINO(AbstractMethod):
                 mask = eqx.tree_at(where, mask, True)
         return mask
 
-    def encoder(self, trainable: EncoderWithHead) -> vitcore.ViT:
+    def encoder(self, trainable: EncoderWithHead) -> vitcore.AbstractBackbone:
         return trainable.backbone
+
+    def final_layers(self, trainable: EncoderWithHead) -> tuple[eqx.Module, ...]:
+        """The head's weight-normed last layer."""
+        return (trainable.head.last_layer,)

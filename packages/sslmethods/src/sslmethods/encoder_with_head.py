@@ -1,7 +1,7 @@
-"""``EncoderWithHead``: a ViT backbone with a head on its pooled output, the network of SimCLR, BYOL's target and
+"""``EncoderWithHead``: a backbone with a head on its pooled output, the network of SimCLR, BYOL's target and
 DINO's student and teacher (and of most joint-embedding methods)::
 
-    net = EncoderWithHead(vitcore.ViT(cfg, key=k_vit), simclr_projector(cfg.width, key=k_head))
+    net = EncoderWithHead(vitcore.build(cfg, key=k_vit), simclr_projector(cfg.num_features, key=k_head))
     z = net(images, key=k_drop)              # [b, e]: head(backbone(images).pooled)
 """
 
@@ -16,17 +16,15 @@ __all__ = ["EncoderWithHead"]
 
 class EncoderWithHead(eqx.Module):
     """``head(backbone(images).pooled)``. ``head`` is any module mapping ``[b d]`` to ``[b e]`` (``MLPHead``,
-    ``DINOHead``, ...). Images may come at the backbone's resolution or at any other multiple of the patch size
-    (DINO's local crops): the position embedding is then resampled for them (``vitcore.interpolate_pos_embed``,
+    ``DINOHead``, ...). Images may come at the backbone's resolution or at any other size it accepts (DINO's local
+    crops): the backbone is then adapted to them (``with_image_size``: a ViT's position embedding is resampled
     inside the traced forward pass, so gradients reach the full-size table)."""
 
-    backbone: vitcore.ViT
+    backbone: vitcore.AbstractBackbone
     head: eqx.Module
 
     def __call__(
         self, images: Float[Array, "b h w c"], *, key: PRNGKeyArray | None = None, inference: bool = False
     ) -> Float[Array, "b e"]:
-        backbone = self.backbone
-        if images.shape[1:3] != vitcore.image_hw(backbone.config.image_size):
-            backbone = vitcore.interpolate_pos_embed(backbone, (images.shape[1], images.shape[2]))
+        backbone = self.backbone.with_image_size((images.shape[1], images.shape[2]))
         return self.head(backbone(images, key=key, inference=inference).pooled)

@@ -1,7 +1,7 @@
 """The exported encoder of a run: ``encoder.eqx`` (``eqx.tree_serialise_leaves``) + ``encoder.json``, written
 atomically through runloop, weights first and config last.
 
-A ``vitcore.ViT``'s files come from `vitcore.encoder_files` (its ``ViTConfig`` in the JSON), so ``load_encoder``
+A vitcore backbone's files come from `vitcore.encoder_files` (its config in the JSON), so ``load_encoder``
 here, `vitcore.load_pretrained` and `segtransfer` all read run directories the same way. Other encoders (e.g. a
 user's toy backbone) record their class name; read them back with ``eqx.tree_deserialise_leaves`` given a
 like-shaped module.
@@ -38,6 +38,7 @@ def export_encoder(encoder: eqx.Module, directory: str | Path) -> Path:
     return Path(directory) / vitcore.ENCODER_WEIGHTS_FILE
 
 
-def load_encoder(directory: str | Path) -> vitcore.ViT:
-    """Rebuilds the ``vitcore.ViT`` exported by ``export_encoder`` (ValueError for other encoder classes)."""
+def load_encoder(directory: str | Path) -> vitcore.AbstractBackbone:
+    """Rebuilds the vitcore backbone (ViT, NFNet) exported by ``export_encoder`` (ValueError for other encoder
+    classes)."""
     return vitcore.load_pretrained(directory)

@@ -59,6 +59,7 @@ class MAE(AbstractMethod):
     """
 
     name: ClassVar[str] = "mae"
+    vit_only: ClassVar[str | None] = "it masks patch tokens"
     mask_ratio: float = eqx.field(static=True, default=0.75)
     decoder: str = eqx.field(static=True, default="mae-decoder")
     decoder_depth: int | None = eqx.field(static=True, default=None)
@@ -165,3 +166,7 @@ class MAE(AbstractMethod):
 
     def encoder(self, trainable: MAEModel) -> vitcore.ViT:
         return trainable.encoder
+
+    def final_layers(self, trainable: MAEModel) -> tuple[eqx.Module, ...]:
+        """The decoder's pixel predictor."""
+        return (trainable.decoder.decoder_pred,)

@@ -9,7 +9,7 @@ code needs through this protocol (no caller asks which method it has). Required 
 - ``views(batch, *, step, key) -> views``: the augmented views, on device (fixed output shapes);
 - ``loss(trainable, state, views, *, step, key) -> (loss, aux)``: scalar float32 loss; ``aux["metrics"]`` holds
   scalar metrics to log, the rest is what ``update_state`` needs;
-- ``encoder(trainable) -> vitcore.ViT``: the backbone exported for transfer;
+- ``encoder(trainable) -> vitcore.AbstractBackbone``: the backbone exported for transfer;
 - ``analytic_macs(batch_size) -> float``: the closed-form multiply-accumulates of one training step.
 
 With defaults (override when the method needs more):
@@ -24,6 +24,8 @@ hook                                               default
 ``update_state(trainable, state, aux, *, step)``   ``state`` unchanged
 ``weight_decay_mask(trainable)``                   ``vitcore.weight_decay_mask``: matmul weights decay; biases,
                                                    norms, tokens and position embeddings do not
+``final_layers(trainable)``                        ``()``: the method's output linear layers, which adaptive
+                                                   gradient clipping leaves out (``OptimConfig.agc``)
 ``dataset_fields(dataset_dir)`` (classmethod)      ``{}``: no field depends on the dataset
 ``hyperparameter_names()`` (classmethod)           the dataclass fields after ``backbone`` and ``total_steps``
 ``image_size``                                     the backbone's (square) image size
@@ -48,7 +50,7 @@ import abc
 import dataclasses
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import equinox as eqx
 import jax
@@ -57,7 +59,7 @@ import numpy as np
 import vitcore
 from jaxtyping import Array, Float, Int, PRNGKeyArray
 
-from .backbones import square_image_size
+from .backbones import BackboneConfig, check_backbone, check_method_backbone, square_image_size
 
 Batch = dict[str, Array]
 """Keys a step may receive: ``image`` [b h w c] float32 in [0, 1]; optionally ``label`` [b] int32,
@@ -76,15 +78,20 @@ def _kind(dtype: np.dtype) -> str:
 class AbstractMethod(eqx.Module):
     """A pre-training method. Concrete methods are final Equinox modules holding only static hyperparameters.
 
-    ``backbone``: the ``vitcore.ViTConfig`` the method trains (a method may turn it into its own flavour, e.g.
-    MAE's sin-cos ViT). ``total_steps``: the run length, which step schedules (EMA, temperatures) are fitted to.
-    Both are keyword-only and validated here, so every method takes them the same way.
+    ``backbone``: the config of the vitcore backbone the method trains, of any family (``vitcore.ViTConfig``,
+    ``vitcore.NFNetConfig``; a method may turn it into its own flavour, e.g. MAE's sin-cos ViT, and builds it
+    with ``vitcore.build``). A method that needs a ViT says why in ``vit_only`` and refuses other families here.
+    ``total_steps``: the run length, which step schedules (EMA, temperatures) are fitted to. Both are
+    keyword-only and validated here, so every method takes them the same way.
     """
 
     name: eqx.AbstractClassVar[str]
     """Registry name: one of ``supervised``, ``clip``, ``simclr``, ``byol``, ``dino``, ``mae`` (or a user's)."""
 
-    backbone: vitcore.ViTConfig = eqx.field(static=True, kw_only=True)
+    vit_only: ClassVar[str | None] = None
+    """Why the method needs a ViT backbone (e.g. it masks patch tokens), or None: any vitcore family works."""
+
+    backbone: BackboneConfig = eqx.field(static=True, kw_only=True)
     total_steps: int = eqx.field(static=True, kw_only=True)
 
     def __post_init__(self) -> None:
@@ -96,8 +103,8 @@ class AbstractMethod(eqx.Module):
         self._check_protocol_fields()
 
     def _check_protocol_fields(self) -> None:
-        if not isinstance(self.backbone, vitcore.ViTConfig):
-            raise TypeError(f"backbone={self.backbone!r}; expected a vitcore.ViTConfig (vitcore.get_config)")
+        check_backbone(self.backbone)
+        check_method_backbone(self.name, self.vit_only, self.backbone)
         if type(self.total_steps) is not int or self.total_steps < 1:
             raise ValueError(f"total_steps={self.total_steps!r}; expected a positive int")
 
@@ -117,8 +124,9 @@ class AbstractMethod(eqx.Module):
         """Scalar float32 loss and auxiliary outputs. ``aux["metrics"]`` holds scalar metrics to log."""
 
     @abc.abstractmethod
-    def encoder(self, trainable: eqx.Module) -> vitcore.ViT:
-        """The backbone (a ``vitcore.ViT``) to export for transfer and probing."""
+    def encoder(self, trainable: eqx.Module) -> eqx.Module:
+        """The backbone to export for transfer and probing (a ``vitcore.AbstractBackbone`` for the built-in
+        methods; a sub-module of ``trainable``, so that a pre-trained encoder can be loaded in its place)."""
 
     @abc.abstractmethod
     def analytic_macs(self, batch_size: int) -> float:
@@ -194,6 +202,12 @@ class AbstractMethod(eqx.Module):
         also in heads) decay; biases, norms, class/mask tokens, position embeddings and scalars do not.
         """
         return vitcore.weight_decay_mask(trainable)
+
+    def final_layers(self, trainable: eqx.Module) -> tuple[eqx.Module, ...]:
+        """The method's output linear layers (sub-modules of ``trainable``): adaptive gradient clipping
+        (``OptimConfig.agc``) leaves them out, as Brock et al. 2021 leave out the classifier. Default: none."""
+        del trainable
+        return ()
 
     @classmethod
     def dataset_fields(cls, dataset_dir: str | Path) -> dict[str, Any]:

@@ -1,7 +1,7 @@
 """Optimizers of the study: Adam/AdamW with masked, scheduled weight decay and warmup + cosine fitted to the run.
 
-The chain is ``clip (global or per-tensor norm) -> scale_by_adam -> add_decayed_weights(mask, wd schedule) ->
-scale_by_learning_rate(warmup + cosine)``, i.e. decoupled weight decay (AdamW, Loshchilov & Hutter 2019) whose
+The chain is ``[adaptive gradient clipping (mask)] -> clip (global or per-tensor norm) -> scale_by_adam ->
+add_decayed_weights(mask, wd schedule) -> scale_by_learning_rate(warmup + cosine)``, i.e. decoupled weight decay (AdamW, Loshchilov & Hutter 2019) whose
 effective per-step shrinkage is ``lr(t) * wd(t)``. Every schedule in the chain is evaluated from its transform's own
 ``count``; all counts start at 0 and advance once per applied update, so they always equal ``TrainState.step``.
 
@@ -21,6 +21,7 @@ import jax.numpy as jnp
 import optax
 from jaxtyping import Array, Float, Int
 from runloop import standard_promotion
+from runloop.agc import adaptive_grad_clip
 from runloop.per_tensor_clip import per_tensor_clip_by_norm
 
 _OPTIMIZERS = ("adam", "adamw")
@@ -39,7 +40,11 @@ class OptimConfig:
     run (not both). ``weight_decay_end`` (optional) makes the decay follow a cosine from ``weight_decay`` to it over
     the run (DINO: 0.04 -> 0.4). ``clip_norm=None`` disables clipping; ``clip_mode`` says what it bounds:
     ``"global"`` the norm of all gradients together (``optax.clip_by_global_norm``), ``"per_tensor"`` each gradient
-    tensor's norm on its own (DINO's ``utils.clip_gradients``, `runloop.per_tensor_clip`).
+    tensor's norm on its own (DINO's ``utils.clip_gradients``, `runloop.per_tensor_clip`). ``agc`` (None: off)
+    is the clip ratio lambda of adaptive gradient clipping (Brock et al. 2021, `runloop.agc`: each unit's
+    gradient norm is bounded by ``agc * max(||W||, agc_eps)``), the NFNets' recipe (0.01 at batch 4096 with
+    NFNet-F; the methods' output layers are left out, ``AbstractMethod.final_layers``); it runs first, usually
+    with ``clip_norm=None``.
     """
 
     optimizer: str = "adamw"  # "adam" | "adamw" (checked in __post_init__ with a clear message)
@@ -55,6 +60,8 @@ class OptimConfig:
     clip_mode: str = "global"  # "global" | "per_tensor"
     warmup_steps: int | None = None
     warmup_fraction: float | None = None
+    agc: float | None = None
+    agc_eps: float = 1e-3
 
     def __post_init__(self) -> None:
         if self.optimizer not in _OPTIMIZERS:
@@ -73,6 +80,11 @@ class OptimConfig:
             raise ValueError(f"clip_mode={self.clip_mode!r}; expected one of {tuple(_CLIPS)}")
         if self.clip_norm is not None and not self.clip_norm > 0.0:
             raise ValueError(f"clip_norm={self.clip_norm!r}; expected None (no clipping) or a number > 0")
+        if self.agc is not None and not self.agc > 0.0:
+            raise ValueError(f"agc={self.agc!r}; expected None (no adaptive clipping) or a clip ratio > 0 (the "
+                             "NFNet paper: 0.01 at batch 4096)")
+        if not self.agc_eps > 0.0:
+            raise ValueError(f"agc_eps={self.agc_eps!r}; expected > 0 (DeepMind: 1e-3)")
         if self.warmup_steps is not None and self.warmup_fraction is not None:
             raise ValueError(
                 f"warmup_steps={self.warmup_steps} and warmup_fraction={self.warmup_fraction} are both set; "
@@ -137,17 +149,23 @@ def weight_decay_schedule(cfg: OptimConfig, total_steps: int) -> optax.Schedule:
     return schedule
 
 
-def make_optimizer(cfg: OptimConfig, total_steps: int, wd_mask: Any = None) -> optax.GradientTransformation:
+def make_optimizer(cfg: OptimConfig, total_steps: int, wd_mask: Any = None, agc_mask: Any = None
+                   ) -> optax.GradientTransformation:
     """The optax chain for ``cfg`` over a run of ``total_steps`` optimizer steps.
 
     ``wd_mask``: pytree of Python bools matching the parameters (``eqx.filter(trainable,
     eqx.is_inexact_array)``), True where weight decay applies, or a callable ``params -> mask`` (e.g.
-    ``lambda p: train_state.decay_mask(method, p)``); None decays every parameter.
+    ``lambda p: train_state.decay_mask(method, p)``); None decays every parameter. ``agc_mask``: the same for
+    adaptive gradient clipping (with ``cfg.agc``; True = clipped), e.g. ``lambda p: train_state.agc_mask(method,
+    p)``; None clips every parameter.
     """
     lr = learning_rate_schedule(cfg, total_steps)
     wd = weight_decay_schedule(cfg, total_steps)
     use_decay = cfg.weight_decay > 0.0 or (cfg.weight_decay_end or 0.0) > 0.0
     parts: list[optax.GradientTransformation] = []
+    if cfg.agc is not None:
+        agc = adaptive_grad_clip(cfg.agc, eps=cfg.agc_eps)
+        parts.append(agc if agc_mask is None else optax.masked(agc, agc_mask))
     if cfg.clip_norm is not None:
         parts.append(_CLIPS[cfg.clip_mode](cfg.clip_norm))
     if use_decay and cfg.optimizer == "adam":

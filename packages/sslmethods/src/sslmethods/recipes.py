@@ -19,6 +19,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from .backbones import check_method_backbone
 from .method import AbstractMethod
 from .optim import OptimConfig
 from .presets import get_preset
@@ -67,8 +68,13 @@ def build_method(
     method_overrides: Mapping[str, Any] | None = None,
     model_overrides: Mapping[str, Any] | None = None,
     optim_overrides: Mapping[str, Any] | None = None,
+    backbone: Any = None,
 ) -> tuple[AbstractMethod, OptimConfig]:
     """The method ``method`` on backbone preset ``model`` with preset ``preset``'s hyperparameters.
+
+    ``backbone``: a backbone config to build on instead of ``model``'s preset config (``model`` still names it),
+    e.g. a first stage's exported encoder (`init_from.exported_encoder_config`); ``image_size`` and
+    ``model_overrides`` apply on top.
 
     Explicit ``*_overrides`` win over the preset. A user's method gets the presets' fallback (``presets``:
     its own field defaults and SimCLR's optimizer). Unknown names and override keys raise ValueError listing the
@@ -91,8 +97,13 @@ def build_method(
     backbone_kwargs = dict(model_overrides or {})
     if image_size is not None:
         backbone_kwargs["image_size"] = image_size
-    backbone = vitcore.get_config(model, **backbone_kwargs)
-    return cls(backbone=backbone, total_steps=total_steps, **{**overrides, **(method_overrides or {})}), optim
+    if backbone is None:
+        config = vitcore.get_config(model, **backbone_kwargs)
+    else:
+        vitcore.family_of(backbone)  # TypeError naming the valid config classes
+        config = dataclasses.replace(backbone, **backbone_kwargs)
+    check_method_backbone(cls.name, cls.vit_only, config, model=model)
+    return cls(backbone=config, total_steps=total_steps, **{**overrides, **(method_overrides or {})}), optim
 
 
 def dataset_overrides(method: str | type[AbstractMethod], dataset_dir: str | Path | None) -> dict[str, Any]:

@@ -2,7 +2,8 @@
 
 Canonical code: google-research/simclr ``tf2`` (``model.py``, ``objective.py``, ``data_util.py``). The study trains
 it like BYOL (Adam, lr 3e-4, wd 0.1, 5% warmup, cosine) without the target network, temperature 0.1, on the MAE
-ViT (sin-cos position embedding), which the method builds from any ``backbone`` config (``encoder_config``)::
+ViT (sin-cos position embedding), which the method builds from any ViT ``backbone`` config (``encoder_config``);
+another vitcore family (an NFNet) is trained as it is::
 
     method = SimCLR(backbone=vitcore.get_config("vit-b16"), total_steps=250_000)
     trainable, state = method.init(key=key)      # state is {} (nothing non-trainable)
@@ -19,7 +20,7 @@ import vitcore
 from jaxtyping import Array, Float, Int, PRNGKeyArray
 
 from .augment import make_views, simclr_views
-from .backbones import mae_vit_config, vit_train_macs
+from .backbones import BackboneConfig, mae_flavour, train_macs
 from .encoder_with_head import EncoderWithHead
 from .heads import HEAD_NORMS, simclr_projector
 from .losses import cosine_similarity, nt_xent
@@ -31,10 +32,10 @@ __all__ = ["SimCLR"]
 class SimCLR(AbstractMethod):
     """SimCLR on a ``vitcore`` backbone; trainable = ``EncoderWithHead(backbone, projector)``, no state.
 
-    ``backbone``: a ViT config (its ``image_size`` is the view size); the encoder built is its MAE flavour,
-    ``encoder_config``. ``total_steps``: the run length
+    ``backbone``: a backbone config (its ``image_size`` is the view size); the encoder built is its MAE flavour,
+    ``encoder_config`` (`backbones.mae_flavour`). ``total_steps``: the run length
     (unused by SimCLR's loss; kept so every method is built the same way). ``temperature``: NT-Xent's 0.1.
-    ``proj_hidden_dim`` (default: the backbone width), ``proj_dim`` (128), ``proj_layers`` (3), ``head_norm``
+    ``proj_hidden_dim`` (default: the backbone's ``num_features``), ``proj_dim`` (128), ``proj_layers`` (3), ``head_norm``
     (see ``sslmethods.heads``). Views: ``simclr_views`` (``color_strength`` 1.0).
     """
 
@@ -54,20 +55,20 @@ class SimCLR(AbstractMethod):
             raise ValueError(f"head_norm={self.head_norm!r}: expected one of {HEAD_NORMS}")
 
     @property
-    def encoder_config(self) -> vitcore.ViTConfig:
+    def encoder_config(self) -> BackboneConfig:
         """The study's backbone for this method, MAE's ViT: ``backbone`` with sin-cos position embedding, MAE's
-        xavier init and no classifier head."""
-        return mae_vit_config(self.backbone)
+        xavier init and no classifier head (another family: ``backbone`` without a head)."""
+        return mae_flavour(self.backbone)
 
     def analytic_macs(self, batch_size: int) -> float:
         """Forward + backward of the encoder on both views (the projector is left out)."""
-        return float(2 * batch_size * vit_train_macs(self.encoder_config))
+        return float(2 * batch_size * train_macs(self.encoder_config))
 
     def init(self, *, key: PRNGKeyArray) -> tuple[EncoderWithHead, dict[str, Any]]:
         k_backbone, k_proj = jax.random.split(key)
-        backbone = vitcore.ViT(self.encoder_config, key=k_backbone)
+        backbone = vitcore.build(self.encoder_config, key=k_backbone)
         projector = simclr_projector(
-            self.backbone.width, key=k_proj, hidden_dim=self.proj_hidden_dim, out_dim=self.proj_dim,
+            backbone.num_features, key=k_proj, hidden_dim=self.proj_hidden_dim, out_dim=self.proj_dim,
             num_layers=self.proj_layers, norm=self.head_norm,
         )
         return EncoderWithHead(backbone, projector), {}
@@ -91,5 +92,9 @@ class SimCLR(AbstractMethod):
         metrics = {"positive_cosine": jnp.mean(cosine_similarity(z1, z2))}
         return loss, {"metrics": metrics}
 
-    def encoder(self, trainable: EncoderWithHead) -> vitcore.ViT:
+    def encoder(self, trainable: EncoderWithHead) -> vitcore.AbstractBackbone:
         return trainable.backbone
+
+    def final_layers(self, trainable: EncoderWithHead) -> tuple[eqx.Module, ...]:
+        """The projector's output layer."""
+        return (trainable.head.layers[-1],)

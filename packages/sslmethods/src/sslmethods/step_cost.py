@@ -30,10 +30,10 @@ import jax
 from runloop import is_array_like, write_json_atomic
 
 from .method import AbstractMethod
-from .optim import OptimConfig, make_optimizer
+from .optim import OptimConfig
 from .recipes import build_method
 from .step import make_step_fn
-from .train_state import abstract_train_state, decay_mask
+from .train_state import abstract_train_state, method_optimizer
 
 __all__ = ["COUNTS", "profile", "step_cost"]
 
@@ -71,7 +71,7 @@ def step_cost(method: AbstractMethod, optim: OptimConfig, batch_size: int, *, co
     compiling or counting; as first measured when read from ``cache_dir``) and flopmeter's ``notes``."""
     if count not in COUNTS:
         raise ValueError(f"count={count!r}; expected one of {COUNTS}")
-    tx = make_optimizer(optim, method.total_steps, wd_mask=lambda p: decay_mask(method, p))
+    tx = method_optimizer(method, optim, method.total_steps)
     state, batch = abstract_train_state(method, tx, method.batch_spec(batch_size))
     start = time.perf_counter()
     lowered = flopmeter.lower_abstract(make_step_fn(method, tx), state, batch)

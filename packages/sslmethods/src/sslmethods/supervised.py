@@ -1,4 +1,4 @@
-"""Supervised pre-training: a ViT with a classifier head and softmax cross-entropy on (multi-)label targets.
+"""Supervised pre-training: a backbone with a classifier head and softmax cross-entropy on (multi-)label targets.
 
 The study's recipe (Koppula et al. 2022, A.3): crop-resize + flip augmentation, drop path 0.1, init std 0.02
 and head bias -10; multi-label data (JFT-like, at most 8 labels) trains on the mean of the one-hots with label
@@ -6,7 +6,8 @@ smoothing 0.1 under a softmax cross-entropy (``losses.multilabel_targets`` + ``l
 Single-label data goes down the same path with one label per image. The -10 head bias is kept for fidelity but is
 inert here: softmax is shift-invariant, so a bias equal on every class changes no loss and no gradient (tested).
 It matters for the sigmoid-style heads of big_vision's JFT recipes (an initial per-class probability of ~4.5e-5),
-which the study does not use: it names softmax cross-entropy. The backbone is the standard ViT::
+which the study does not use: it names softmax cross-entropy. The backbone is the standard ViT, or any other
+vitcore family (an NFNet: Brock et al. 2021's supervised recipe, with ``OptimConfig.agc``)::
 
     method = Supervised(backbone=vitcore.get_config("vit-b16"), total_steps=250_000, num_classes=1000)
     vit, state = method.init(key=key)           # state is {} (nothing non-trainable)
@@ -14,7 +15,6 @@ which the study does not use: it names softmax cross-entropy. The backbone is th
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, ClassVar
@@ -27,7 +27,7 @@ import vitcore
 from jaxtyping import Array, Float, Int, PRNGKeyArray
 
 from .augment import make_views, supervised_views
-from .backbones import vit_train_macs
+from .backbones import BackboneConfig, classifier_config, train_macs
 from .losses import multilabel_targets, softmax_xent
 from .method import AbstractMethod, Batch
 
@@ -50,12 +50,15 @@ def batch_labels(batch: Batch) -> Int[Array, "b m"]:
 
 
 class Supervised(AbstractMethod):
-    """Softmax classification on (multi-)labels; trainable = a ``vitcore.ViT`` with a ``num_classes`` head.
+    """Softmax classification on (multi-)labels; trainable = the backbone (``vitcore.build``: a ViT, an NFNet)
+    with a ``num_classes`` head.
 
     ``total_steps`` is taken for the uniform constructor; this method has no step schedule. ``num_classes`` comes
     from the dataset (``dataset_fields``) when built through ``recipes``. ``backbone``'s ``num_classes``,
-    ``drop_path`` and ``head_bias_init`` are replaced by this method's values; weights use the standard ViT init
-    (truncated normal, std 0.02). ``max_labels`` caps the label list used per image.
+    ``drop_path`` and ``head_bias_init`` are replaced by this method's values where the family has them
+    (`backbones.classifier_config`: an NFNet has no head bias field, its head bias starts at 0, which softmax
+    does not tell from -10); weights use the family's init (a ViT's truncated normal, std 0.02). ``max_labels``
+    caps the label list used per image.
     ``aux["metrics"]["accuracy"]``: fraction of images whose top-1 class is one of their labels.
     """
 
@@ -73,17 +76,13 @@ class Supervised(AbstractMethod):
             raise ValueError(f"label_smoothing={self.label_smoothing!r}; expected 0 <= label_smoothing < 1")
         if self.max_labels < 1:
             raise ValueError(f"max_labels={self.max_labels!r}; expected a positive int")
-        self.config  # noqa: B018  (validates drop_path through ViTConfig)
+        self.config  # noqa: B018  (validates drop_path through the backbone's config)
 
     @property
-    def config(self) -> vitcore.ViTConfig:
-        """The classifier's ViT config: ``backbone`` with this method's head and drop path."""
-        return dataclasses.replace(
-            self.backbone,
-            num_classes=self.num_classes,
-            drop_path=self.drop_path,
-            head_bias_init=self.head_bias_init,
-        )
+    def config(self) -> BackboneConfig:
+        """The classifier's config: ``backbone`` with this method's head and drop path."""
+        return classifier_config(self.backbone, num_classes=self.num_classes, drop_path=self.drop_path,
+                                 head_bias_init=self.head_bias_init)
 
     @classmethod
     def dataset_fields(cls, dataset_dir: str | Path) -> dict[str, Any]:
@@ -114,11 +113,11 @@ class Supervised(AbstractMethod):
         return super().prepare_batch({"image": batch["image"], "labels": padded})
 
     def analytic_macs(self, batch_size: int) -> float:
-        """Forward + backward of the classifier ViT on every image."""
-        return float(batch_size * vit_train_macs(self.backbone, num_classes=self.num_classes))
+        """Forward + backward of the classifier on every image."""
+        return float(batch_size * train_macs(self.backbone, num_classes=self.num_classes))
 
-    def init(self, *, key: PRNGKeyArray) -> tuple[vitcore.ViT, dict[str, Any]]:
-        return vitcore.ViT(self.config, key=key), {}
+    def init(self, *, key: PRNGKeyArray) -> tuple[vitcore.AbstractBackbone, dict[str, Any]]:
+        return vitcore.build(self.config, key=key), {}
 
     def views(self, batch: Batch, *, step: Int[Array, ""], key: PRNGKeyArray) -> Batch:
         del step
@@ -126,7 +125,8 @@ class Supervised(AbstractMethod):
         return {"image": image, "labels": batch_labels(batch)[:, : self.max_labels]}
 
     def loss(
-        self, trainable: vitcore.ViT, state: Any, views: Batch, *, step: Int[Array, ""], key: PRNGKeyArray
+        self, trainable: vitcore.AbstractBackbone, state: Any, views: Batch, *, step: Int[Array, ""],
+        key: PRNGKeyArray,
     ) -> tuple[Float[Array, ""], dict[str, Any]]:
         del state, step
         logits = trainable(views["image"], key=key, inference=False).logits
@@ -142,6 +142,10 @@ class Supervised(AbstractMethod):
         hit = jnp.any((labels == top1[:, None]) & (labels >= 0), axis=-1)
         return loss, {"metrics": {"accuracy": jnp.mean(hit.astype(jnp.float32))}}
 
-    def encoder(self, trainable: vitcore.ViT) -> vitcore.ViT:
+    def encoder(self, trainable: vitcore.AbstractBackbone) -> vitcore.AbstractBackbone:
         return trainable
+
+    def final_layers(self, trainable: vitcore.AbstractBackbone) -> tuple[eqx.Module, ...]:
+        """The classifier (Brock et al. 2021 do not clip it with AGC)."""
+        return (trainable.head,)
 

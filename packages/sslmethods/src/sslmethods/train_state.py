@@ -18,6 +18,7 @@ import optax
 from jaxtyping import Array, Int, PRNGKeyArray
 
 from .method import AbstractMethod
+from .optim import OptimConfig, make_optimizer
 
 
 class TrainState(eqx.Module):
@@ -52,13 +53,37 @@ def decay_mask(method: AbstractMethod, trainable: eqx.Module) -> Any:
     return jax.tree.unflatten(array_def, kept)
 
 
+def agc_mask(method: AbstractMethod, trainable: eqx.Module) -> Any:
+    """Bools over ``params(trainable)``: True where adaptive gradient clipping applies, i.e. everywhere but the
+    parameters of ``method.final_layers(trainable)`` (the output layers Brock et al. 2021 do not clip)."""
+    mask = jax.tree.map(lambda _: True, params(trainable))
+    if not method.final_layers(mask):
+        return mask
+    # eqx.tree_at tells the (identical) True leaves apart; the layers are found in the mask's own structure.
+    return eqx.tree_at(lambda m: [x for layer in method.final_layers(m) for x in jax.tree.leaves(layer)], mask,
+                       replace_fn=lambda _: False)
+
+
+def method_optimizer(method: AbstractMethod, cfg: OptimConfig, total_steps: int) -> optax.GradientTransformation:
+    """``make_optimizer`` with the method's weight-decay mask (``decay_mask``) and, with ``cfg.agc``, its
+    adaptive-clipping mask (``agc_mask``)."""
+    return make_optimizer(cfg, total_steps, wd_mask=lambda p: decay_mask(method, p),
+                          agc_mask=lambda p: agc_mask(method, p))
+
+
 def init_train_state(
-    method: AbstractMethod, optimizer: optax.GradientTransformation, *, key: PRNGKeyArray
+    method: AbstractMethod, optimizer: optax.GradientTransformation, *, key: PRNGKeyArray,
+    encoder: Any = None,
 ) -> TrainState:
     """A fresh state at step 0. ``key`` is split once: one part initialises the method, the other is the root of
-    all per-step randomness."""
+    all per-step randomness. ``encoder`` (a ``vitcore`` backbone, e.g. a first stage's): loaded in place of the
+    method's encoder (`init_from.load_encoder_into`) before the optimizer state is built."""
     k_init, k_root = jax.random.split(key)
     trainable, method_state = method.init(key=k_init)
+    if encoder is not None:
+        from .init_from import load_encoder_into
+
+        trainable, method_state = load_encoder_into(method, trainable, method_state, encoder)
     opt_state = optimizer.init(params(trainable))
     state = TrainState(trainable, opt_state, method_state, jnp.zeros((), jnp.int32), k_root)
     return _unalias(state)

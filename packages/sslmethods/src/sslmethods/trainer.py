@@ -21,6 +21,7 @@ import dataclasses
 import sys
 import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import jax
@@ -29,11 +30,12 @@ import optax
 import runloop
 
 from .export import export_encoder
+from .init_from import check_stage_one, load_stage_one
 from .knn import extract_features, knn_accuracy
 from .method import AbstractMethod
-from .optim import OptimConfig, learning_rate_schedule, make_optimizer
+from .optim import OptimConfig, learning_rate_schedule
 from .step import make_step_fn
-from .train_state import TrainState, decay_mask, init_train_state
+from .train_state import TrainState, init_train_state, method_optimizer
 
 # What may differ between a run and its resumption (dotted paths into config.json).
 MAY_CHANGE = (*(f"train.{name}" for name in runloop.LoopConfig.HOW_FIELDS), "train.steps", "train.knn_k",
@@ -43,14 +45,17 @@ MAY_CHANGE = (*(f"train.{name}" for name in runloop.LoopConfig.HOW_FIELDS), "tra
 @dataclasses.dataclass(frozen=True)
 class TrainConfig:
     """Where and how to pre-train: ``out_dir``, the engine's ``loop`` settings (steps, global batch, cadences,
-    NaN policy, sharding, CO2), the ``seed`` of every random draw, ``knn_k`` neighbours of the kNN monitor, and
-    ``resume`` (continue the run in ``out_dir``; an error when it holds none)."""
+    NaN policy, sharding, CO2), the ``seed`` of every random draw, ``knn_k`` neighbours of the kNN monitor,
+    ``resume`` (continue the run in ``out_dir``; an error when it holds none) and ``init_from``: a finished run
+    whose encoder the run starts from (the second stage of MAE pre-pretraining; `sslmethods.init_from`; the
+    method must be built on that run's architecture, ``init_from.exported_encoder_config``)."""
 
     out_dir: str
     loop: runloop.LoopConfig
     seed: int = 0
     knn_k: int = 20
     resume: bool = False
+    init_from: str | None = None
 
     def __post_init__(self) -> None:
         if isinstance(self.seed, bool) or not isinstance(self.seed, int) or self.seed < 0:
@@ -75,8 +80,9 @@ class KnnSplits:
 
 def build_optimizer(method: AbstractMethod, optim_cfg: OptimConfig, total_steps: int
                     ) -> tuple[optax.GradientTransformation, optax.Schedule]:
-    """The optimizer (weight decay masked by the method) and its learning-rate schedule (for logging)."""
-    tx = make_optimizer(optim_cfg, total_steps, wd_mask=lambda p: decay_mask(method, p))
+    """The optimizer (weight decay and adaptive clipping masked by the method) and its learning-rate schedule
+    (for logging)."""
+    tx = method_optimizer(method, optim_cfg, total_steps)
     return tx, learning_rate_schedule(optim_cfg, total_steps)
 
 
@@ -98,7 +104,11 @@ def pretrain_task(method: AbstractMethod, optim_cfg: OptimConfig, cfg: TrainConf
         del step
         return {"knn_top1": knn_monitor(method, state, knn, cfg.knn_k)}
 
-    return runloop.TrainTask(init=lambda: init_train_state(method, tx, key=jax.random.key(cfg.seed)),
+    def init(*encoder: Any) -> TrainState:  # the first stage's encoder comes in as an argument, not a constant
+        return init_train_state(method, tx, key=jax.random.key(cfg.seed), encoder=encoder[0] if encoder else None)
+
+    init_args = () if cfg.init_from is None else (load_stage_one(cfg.init_from),)
+    return runloop.TrainTask(init=init, init_args=init_args,
                              step=make_step_fn(method, tx, lr_schedule=lr_schedule),
                              prepare_batch=method.prepare_batch, evaluate=None if knn is None else knn_eval)
 
@@ -106,8 +116,9 @@ def pretrain_task(method: AbstractMethod, optim_cfg: OptimConfig, cfg: TrainConf
 def run_config(method: AbstractMethod, optim_cfg: OptimConfig, cfg: TrainConfig,
                run_info: dict[str, Any] | None) -> dict[str, Any]:
     """``config.json``: run info (method name by default), seed and loop settings, optimizer."""
+    init = {} if cfg.init_from is None else {"init_from": str(Path(cfg.init_from).resolve())}
     return {"run": {"method": method.name, **(run_info or {})},
-            "train": {"seed": cfg.seed, "knn_k": cfg.knn_k, **cfg.loop.record()},
+            "train": {"seed": cfg.seed, "knn_k": cfg.knn_k, **init, **cfg.loop.record()},
             "optim": dataclasses.asdict(optim_cfg)}
 
 
@@ -138,6 +149,8 @@ def train(method: AbstractMethod, optim_cfg: OptimConfig, data: Any, cfg: TrainC
     ``runloop.NonFiniteError`` on a non-finite step unless ``on_nonfinite="skip"``."""
     mesh = runloop.make_mesh()
     runloop.check_batch_size(cfg.loop.batch_size, mesh)
+    if cfg.init_from is not None:
+        check_stage_one(cfg.init_from)  # before the run directory is created
     task = pretrain_task(method, optim_cfg, cfg, knn)
     config = run_config(method, optim_cfg, cfg, run_info)
     with runloop.open_run(cfg.out_dir, config, resume=cfg.resume, may_change=MAY_CHANGE,

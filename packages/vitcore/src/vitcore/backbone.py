@@ -86,6 +86,12 @@ class AbstractBackbone(eqx.Module):
         """Stride of `patch_tokens` relative to the input image."""
         return self.config.output_stride
 
+    @abc.abstractmethod
+    def with_image_size(self, image_size: int | tuple[int, int]) -> "AbstractBackbone":
+        """The same weights for inputs of `image_size` (`config.image_size` becomes it): a ViT resamples its
+        learned position embedding (`interpolate_pos_embed`; sin-cos tables are recomputed), an NFNet (any
+        multiple of 32) only records the size. The model itself when the size is unchanged."""
+
     def intermediates(self, images: Float[Array, "b h w c"], indices: Sequence[int]) -> tuple[Array, ...]:
         """The raw features of `indices` (timm's `forward_intermediates` with norm=False)."""
         return self(images, intermediates=indices).intermediates

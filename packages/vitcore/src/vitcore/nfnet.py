@@ -7,6 +7,7 @@ No normalisation layers: signal propagation is kept by scaled weight standardisa
 scalars and the activation gain gamma.
 """
 
+import dataclasses
 from collections.abc import Sequence
 from typing import NamedTuple
 
@@ -19,7 +20,7 @@ from jaxtyping import Array, Float, PRNGKeyArray
 
 from .backbone import AbstractBackbone
 from .block import dropout
-from .config import compute_dtype_of
+from .config import compute_dtype_of, image_hw
 from .linear import Linear
 from .nfnet_block import NFBlock, haiku_linear, nf_activation
 from .nfnet_config import NFNET_STRIDE, NFNetConfig
@@ -171,3 +172,13 @@ class NFNet(AbstractBackbone):
     ) -> tuple[Float[Array, "b _h _w _c"], ...]:
         """Stage outputs `indices` (the same arrays as `intermediates`)."""
         return self.intermediates(images, indices)
+
+    def with_image_size(self, image_size: int | tuple[int, int]) -> "NFNet":
+        """The same weights with `config.image_size = image_size` (a multiple of 32; the network itself does not
+        depend on the size); `self` when the size is unchanged."""
+        if image_hw(image_size) == image_hw(self.config.image_size):
+            return self
+        config = dataclasses.replace(self.config, image_size=image_size)  # validates the multiple of 32
+        # The config is a static field: rebuild the tree with the new config's structure around the same leaves.
+        structure = jax.tree.structure(eqx.filter_eval_shape(NFNet, config, key=jr.key(0)))
+        return jax.tree.unflatten(structure, jax.tree.leaves(self))

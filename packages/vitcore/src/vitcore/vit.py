@@ -210,6 +210,12 @@ class ViT(AbstractBackbone):
             patch_tokens = tokens[:, n_pre:].reshape(b, *c.grid_size, c.width)
         return ViTOutput(logits, pooled, tokens, patch_tokens, inter)
 
+    def with_image_size(self, image_size: int | tuple[int, int]) -> "ViT":
+        """`interpolate_pos_embed(self, image_size)`; `self` when the size is unchanged."""
+        if image_hw(image_size) == image_hw(self.config.image_size):
+            return self
+        return interpolate_pos_embed(self, image_size)
+
     def feature_maps(
         self, images: Float[Array, "b h w c"], indices: Sequence[int]
     ) -> tuple[Float[Array, "b gh gw d"], ...]:

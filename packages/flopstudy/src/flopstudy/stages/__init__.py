@@ -57,10 +57,12 @@ class Stages:
         return recorded_flops(run, out_dir=out_dir, data_dir=data_dir)
 
     def pretrain(self, run: RunSpec, *, steps: int, out_dir: Path, data_dir: str | None,
-                 settings: PretrainSettings) -> dict[str, Any]:
+                 settings: PretrainSettings, init_from: Path | None = None) -> dict[str, Any]:
+        """``init_from``: the finished first stage's pre-training folder (given only for a chain's second
+        stage)."""
         from .pretrain import pretrain
 
-        return pretrain(run, steps=steps, out_dir=out_dir, data_dir=data_dir, settings=settings)
+        return pretrain(run, steps=steps, out_dir=out_dir, data_dir=data_dir, settings=settings, init_from=init_from)
 
     def finetune(self, task: TaskSpec, settings: Any, *, encoder: str, model: str, out_dir: Path,
                  seeds: Sequence[int], data_dir: str | None) -> None:

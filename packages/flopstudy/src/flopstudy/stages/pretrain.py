@@ -22,7 +22,8 @@ if TYPE_CHECKING:
     from ..sweep.config import PretrainSettings
     from ..sweep.spec import RunSpec
 
-__all__ = ["build_method", "measure_flops", "method_class", "pretrain", "recorded_flops", "run_overrides"]
+__all__ = ["build_method", "measure_flops", "measure_step_abstract", "method_class", "pretrain", "recorded_flops",
+           "run_overrides"]
 
 def method_class(name: str) -> type:
     """The method class of a registered name or of ``package.module:ClassName``; ValueError naming ``name``."""
@@ -41,11 +42,16 @@ def run_overrides(spec: RunSpec) -> Any:
 def build_method(spec: RunSpec, *, total_steps: int, dataset_dir: Path | None) -> tuple[Any, Any]:
     """``(method, OptimConfig)`` of a run (no arrays are built). ``dataset_dir`` fills the dataset-dependent
     fields (class count, class names); None leaves the method's defaults (enough to check a configuration).
-    A method outside the registry gets ``recipes.build_method``'s preset fallback."""
+    A method outside the registry gets ``recipes.build_method``'s preset fallback. The second stage of a chain
+    is built on the architecture its first stage exports (``init_from.exported_encoder_config``)."""
     from sslmethods import recipes
+    from sslmethods.init_from import exported_encoder_config
 
     cls, chosen = method_class(spec.method), run_overrides(spec)
     kwargs = chosen.build_kwargs()
+    if spec.init is not None:
+        first, _ = build_method(spec.init, total_steps=1, dataset_dir=dataset_dir)
+        kwargs["backbone"] = exported_encoder_config(first)
     if spec.image_size is not None:
         kwargs["model_overrides"] = {"image_size": spec.image_size} | kwargs["model_overrides"]
     kwargs["method_overrides"] = recipes.dataset_overrides(cls, dataset_dir) | kwargs["method_overrides"]
@@ -110,10 +116,26 @@ def recorded_flops(spec: RunSpec, *, out_dir: Path, data_dir: str | None) -> dic
             "source": f"summary.json ({summary.flops_source})"}
 
 
+def measure_step_abstract(spec: RunSpec) -> dict[str, Any]:
+    """The run's step measured without its dataset (``sslmethods.step_cost`` on the method's ``batch_spec``:
+    abstract inputs, nothing allocated or trained), for paper-scale configs on a laptop: ``flops_per_step``,
+    ``macs_per_step``, the closed form ``analytic_flops_per_step``, trainable ``params``, ``compile_seconds``.
+    Dataset-dependent fields keep the method's defaults (1000 classes; CLIP's captions are token ids anyway)."""
+    from sslmethods import step_cost
+
+    total = spec.budget if spec.budget_unit == "steps" else 1000  # the step program does not depend on it
+    method, optim = build_method(spec, total_steps=int(total), dataset_dir=None)
+    return step_cost.step_cost(method, optim, spec.batch)
+
+
 def pretrain(spec: RunSpec, *, steps: int, out_dir: Path, data_dir: str | None,
-             settings: PretrainSettings) -> dict[str, Any]:
+             settings: PretrainSettings, init_from: Path | None = None) -> dict[str, Any]:
     """Pre-trains (or resumes, when ``out_dir`` holds checkpoints) for ``steps`` steps; returns the trainer's
-    summary (``status`` "completed", written to ``out_dir/summary.json``, or "preempted")."""
+    summary (``status`` "completed", written to ``out_dir/summary.json``, or "preempted"). ``init_from``: the
+    first stage's pre-training folder of a chain's second stage (its encoder is loaded first)."""
+    if (spec.init is None) != (init_from is None):
+        raise ValueError(f"{spec.describe()}: init_from={init_from!r}; a chain's second stage (and only it) starts "
+                         "from its first stage's folder")
     import runloop
     from sslmethods import recipes, trainer
 
@@ -128,7 +150,8 @@ def pretrain(spec: RunSpec, *, steps: int, out_dir: Path, data_dir: str | None,
         steps=steps, batch_size=spec.batch, checkpoint_every=settings.checkpoint_every, log_every=settings.log_every,
         eval_every=settings.eval_every, print_progress=settings.print_progress, hardware=settings.hardware,
         watts=settings.watts)
-    cfg = trainer.TrainConfig(out_dir=str(out_dir), loop=loop, seed=spec.seed, resume=runloop.holds_run(out_dir))
+    cfg = trainer.TrainConfig(out_dir=str(out_dir), loop=loop, seed=spec.seed, resume=runloop.holds_run(out_dir),
+                              init_from=None if init_from is None else str(init_from))
     summary, _ = trainer.train(
         method, optim, _loader(spec, method, directory, workers=settings.workers), cfg, knn=knn,
         run_info={"method": spec.method, "model": spec.backbone, "dataset": spec.dataset, "preset": spec.preset,

@@ -8,11 +8,21 @@ directories, run on this machine or a SLURM cluster, and one results table rebui
 Modules: `config` (SweepSpec, load_sweep), `config_file` (get_config files, --config.x overrides), `spec`
 (RunSpec/TaskSpec and their stable hashes), `plan` (grid expansion, extra seeds), `tasks` (the task protocol and
 registry), `rundir` (layout, atomic files, failures), `claims` (O_EXCL claims), `job` (one run's stages),
-`executors` (local, processes, submitit), `progress`, `table`, `runner` (run_sweep).
+`executors` (local, processes, submitit), `progress`, `table`, `runner` (run_sweep), `step_costs` (every distinct
+step of a plan measured abstractly).
 """
 
 from .claims import Claim, claim_holder, release, try_claim
-from .config import Co2Settings, MethodSettings, PretrainSettings, SweepSpec, load_sweep, sweep_from_mapping
+from .config import (
+    BackboneSettings,
+    Co2Settings,
+    MethodSettings,
+    PrepretrainSettings,
+    PretrainSettings,
+    SweepSpec,
+    load_sweep,
+    sweep_from_mapping,
+)
 from .config_file import apply_overrides, load_config_file
 from .executors import AbstractExecutor, LocalExecutor, SubmititExecutor
 from .job import Job, JobOutcome, execute, pretrain_steps
@@ -21,6 +31,7 @@ from .progress import Progress, SweepStatus, sweep_status
 from .rundir import RunDir
 from .runner import cache_dir_for, prepare_sweep, run_sweep
 from .spec import SCRATCH, RunSpec, TaskSpec, spec_hash
+from .step_costs import sweep_step_costs
 from .table import build_rows, read_sweep_file, rebuild_results
 from .tasks import TASKS, AbstractTask, TaskResult, get_task, task_spec
 
@@ -29,6 +40,7 @@ __all__ = [
     "TASKS",
     "AbstractExecutor",
     "AbstractTask",
+    "BackboneSettings",
     "Claim",
     "Co2Settings",
     "Job",
@@ -37,6 +49,7 @@ __all__ = [
     "MethodSettings",
     "Plan",
     "PlannedTask",
+    "PrepretrainSettings",
     "PretrainSettings",
     "Progress",
     "RunDir",
@@ -65,6 +78,7 @@ __all__ = [
     "spec_hash",
     "sweep_from_mapping",
     "sweep_status",
+    "sweep_step_costs",
     "task_spec",
     "try_claim",
     "variant_label",

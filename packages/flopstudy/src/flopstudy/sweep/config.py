@@ -10,6 +10,8 @@ The config format (every key, its type and default) is `SweepSpec` and its parts
     config.per_method.mae = dict(variants=("", "method.mask_ratio=0.55", "method.decoder=mae-decoder-tiny"))
     config.tasks.segmentation = dict(dataset="ade20k", epochs=80, lrs=(1e-5, 1e-4), wds=(0.05,), seeds=1)
     config.extra_seeds = 5                                       # seeds for the best point per group, and scratch
+    config.per_backbone = {"nfnet-f0": dict(set=("optim.agc=0.01", "optim.clip_norm=None"))}  # per backbone
+    config.prepretrain = dict(method="mae", budgets=(50_000,), then=("supervised",))  # MAE pre-pretraining
 
 `load_sweep` turns a config into a `SweepSpec`, checking at load time, before anything runs: every key (an
 unknown one is an error naming it and the valid ones), every type, the methods (registered names or importable
@@ -26,7 +28,8 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-__all__ = ["Co2Settings", "MethodSettings", "PretrainSettings", "SweepSpec", "load_sweep", "sweep_from_mapping"]
+__all__ = ["BackboneSettings", "Co2Settings", "MethodSettings", "PrepretrainSettings", "PretrainSettings", "SweepSpec",
+           "load_sweep", "sweep_from_mapping"]
 
 GROUP_FIELDS = ("method", "variant", "backbone", "pretrain_dataset")
 
@@ -41,6 +44,32 @@ class MethodSettings:
     batch: int | None = None
     variants: tuple[str, ...] = ("",)
     set: tuple[str, ...] = ()
+
+
+@dataclasses.dataclass(frozen=True)
+class BackboneSettings:
+    """Per-backbone settings (``config.per_backbone.<preset>``): ``set``, ``section.field=value`` overrides of
+    every run on that backbone (after the method's ``set``, before its variant's), e.g. an NFNet's adaptive
+    gradient clipping ``optim.agc=0.01 optim.clip_norm=None``. They do not enter the variant label."""
+
+    set: tuple[str, ...] = ()
+
+
+@dataclasses.dataclass(frozen=True)
+class PrepretrainSettings:
+    """MAE pre-pretraining (Singh et al. 2023), ``config.prepretrain``: every run of a method in ``then`` (names
+    of ``config.methods``) is also run as the second stage of a chain whose first stage is ``method`` (with
+    ``set`` overrides; ``batch`` or the method's) trained for each of ``budgets`` (in ``budget_unit``), on the
+    same backbone and dataset. The second stage is built on the first stage's exported architecture and starts
+    from its encoder. A first stage is an ordinary run of the sweep (shared by every chain that needs it; the
+    same run as a plain run of ``method`` with the same settings); a chain's FLOPs are both stages'. Empty
+    ``budgets``: no chains."""
+
+    method: str = "mae"
+    budgets: tuple[float, ...] = ()
+    then: tuple[str, ...] = ()
+    set: tuple[str, ...] = ()
+    batch: int | None = None
 
 
 @dataclasses.dataclass(frozen=True)
@@ -96,6 +125,8 @@ class SweepSpec:
     knn_bank: int = 1000
     knn_query: int = 500
     per_method: Mapping[str, MethodSettings] = dataclasses.field(default_factory=dict)
+    per_backbone: Mapping[str, BackboneSettings] = dataclasses.field(default_factory=dict)
+    prepretrain: PrepretrainSettings = PrepretrainSettings()
     scratch: bool = True
     extra_seeds: int = 1
     extra_seeds_by: tuple[str, ...] = ("method", "backbone", "pretrain_dataset")
@@ -111,6 +142,10 @@ class SweepSpec:
 
         return self.per_method.get(method_class(method).name, MethodSettings())
 
+    def per_backbone_set(self, backbone: str) -> tuple[str, ...]:
+        """The overrides of every run on ``backbone`` (``config.per_backbone.<backbone>.set``)."""
+        return self.per_backbone[backbone].set if backbone in self.per_backbone else ()
+
     def data_dir_for(self, out: str | Path) -> str | None:
         """Where the datasets are: None ($FLOPWISE_DATA or data/) for '', a relative ``data_dir`` under ``out``."""
         if not self.data_dir:
@@ -121,7 +156,7 @@ class SweepSpec:
         return dataclasses.asdict(self) | {"tasks": {k: dataclasses.asdict(v) for k, v in self.tasks.items()}}
 
 
-_NESTED = {"per_method", "tasks", "pretrain", "co2", "build_datasets", "slurm"}
+_NESTED = {"per_method", "per_backbone", "prepretrain", "tasks", "pretrain", "co2", "build_datasets", "slurm"}
 
 
 def _typed(owner: type, values: Any, where: str) -> Any:
@@ -163,7 +198,9 @@ def sweep_from_mapping(raw: Mapping[str, Any]) -> SweepSpec:
         raise ValueError("config.tasks: empty; a sweep needs at least one downstream task, e.g. segmentation")
     nested["per_method"] = {name: _typed(MethodSettings, values, f"config.per_method.{name}")
                             for name, values in dict(raw.pop("per_method", None) or {}).items()}
-    for key, owner in (("pretrain", PretrainSettings), ("co2", Co2Settings)):
+    nested["per_backbone"] = {name: _typed(BackboneSettings, values, f"config.per_backbone.{name}")
+                              for name, values in dict(raw.pop("per_backbone", None) or {}).items()}
+    for key, owner in (("pretrain", PretrainSettings), ("co2", Co2Settings), ("prepretrain", PrepretrainSettings)):
         if key in raw:
             nested[key] = _typed(owner, raw.pop(key) or {}, f"config.{key}")
     for key in ("build_datasets", "slurm"):
@@ -177,6 +214,7 @@ def _check_names(sweep: SweepSpec) -> None:
     import flopmeter
     import vitcore
     from sslmethods import overrides, presets
+    from sslmethods.backbones import check_method_backbone
 
     from ..stages.pretrain import method_class
 
@@ -203,6 +241,23 @@ def _check_names(sweep: SweepSpec) -> None:
             classes[method_class(method).name] = method_class(method)
         except ValueError as err:
             raise ValueError(f"config.methods: {err}") from None
+    for method in (*sweep.methods, *((sweep.prepretrain.method,) if sweep.prepretrain.budgets else ())):
+        cls = method_class(method)
+        for backbone in sweep.backbones:
+            try:
+                check_method_backbone(method, cls.vit_only, vitcore.get_config(backbone), model=backbone)
+            except ValueError as err:
+                raise ValueError(f"config.methods: {err}") from None
+    for name, settings in sweep.per_backbone.items():
+        if name not in sweep.backbones:
+            raise ValueError(f"config.per_backbone.{name}: not a backbone of this sweep; its backbones are "
+                             f"{', '.join(sweep.backbones)}")
+        for cls in classes.values():
+            try:
+                overrides.parse_overrides(settings.set, cls)
+            except ValueError as err:
+                raise ValueError(f"config.per_backbone.{name}: {err}") from None
+    _check_prepretrain(sweep, classes)
     for name, settings in sweep.per_method.items():
         if name not in classes:
             raise ValueError(f"config.per_method.{name}: not a method of this sweep; its methods are "
@@ -227,6 +282,35 @@ def _check_names(sweep: SweepSpec) -> None:
             raise ValueError(f"config.{field}={getattr(sweep, field)!r}: expected >= 1")
 
 
+def _check_prepretrain(sweep: SweepSpec, classes: Mapping[str, type]) -> None:
+    """config.prepretrain: a known first-stage method, its overrides, budgets, and second stages of the sweep."""
+    from sslmethods import overrides
+
+    from ..stages.pretrain import method_class
+
+    pp = sweep.prepretrain
+    if not pp.budgets:
+        if pp.then:
+            raise ValueError(f"config.prepretrain.then={pp.then!r} without budgets: give the first stage's budgets")
+        return
+    try:
+        first = method_class(pp.method)
+        overrides.parse_overrides(pp.set, first)
+    except ValueError as err:
+        raise ValueError(f"config.prepretrain: {err}") from None
+    bad = [b for b in pp.budgets if not b > 0 or (sweep.budget_unit == "steps" and b != int(b))]
+    if bad:
+        raise ValueError(f"config.prepretrain.budgets: {bad[0]:g}; expected positive {sweep.budget_unit}")
+    if not pp.then:
+        raise ValueError("config.prepretrain.then: empty; name the second-stage methods (e.g. ('supervised',))")
+    for name in pp.then:
+        if name not in classes:
+            raise ValueError(f"config.prepretrain.then: {name!r} is not a method of this sweep; its methods are "
+                             f"{', '.join(classes)}")
+    if pp.batch is not None and pp.batch < 1:
+        raise ValueError(f"config.prepretrain.batch={pp.batch!r}: expected >= 1")
+
+
 def _defaults(owner: type) -> dict[str, Any]:
     return {f.name: (f.default if f.default is not dataclasses.MISSING else f.default_factory())
             for f in dataclasses.fields(owner)
@@ -243,14 +327,17 @@ def with_defaults(config: Any) -> Any:
 
     raw = config.to_dict()
     full = {k: v for k, v in _defaults(SweepSpec).items() if k not in _NESTED} | {
-        "pretrain": _defaults(PretrainSettings), "co2": _defaults(Co2Settings)}
-    for key in ("pretrain", "co2"):
+        "pretrain": _defaults(PretrainSettings), "co2": _defaults(Co2Settings),
+        "prepretrain": _defaults(PrepretrainSettings)}
+    for key in ("pretrain", "co2", "prepretrain"):
         full[key] |= dict(raw.pop(key, None) or {})
     per_method = dict(raw.pop("per_method", None) or {})
     for method in raw.get("methods") or ():
         with contextlib.suppress(ValueError):  # an unknown method is reported by load_sweep's checks
             per_method.setdefault(method_class(method).name, {})
     full["per_method"] = {name: _defaults(MethodSettings) | dict(values) for name, values in per_method.items()}
+    full["per_backbone"] = {name: _defaults(BackboneSettings) | dict(values)
+                            for name, values in dict(raw.pop("per_backbone", None) or {}).items()}
     full["tasks"] = {kind: (_defaults(TASKS[kind].settings_type) if kind in TASKS else {}) | dict(values)
                      for kind, values in dict(raw.pop("tasks", None) or {}).items()}
     return ml_collections.ConfigDict(full | raw)

@@ -8,7 +8,9 @@ measured on the compiled step it ran (``summary.json``), so each run compiles it
 claims the run (`claims`), skips each stage whose result file exists, lets an interrupted stage resume from its
 checkpoints, and records a failing stage in ``failed.json`` (or a failing task in its task folder) instead of
 raising, so the other runs go on. A run that failed before stays failed (with its error) unless the job says
-``retry_failed``. The claim is released however the job ends.
+``retry_failed``. The claim is released however the job ends. The second stage of a chain (``run.init``) trains
+once its first stage (another run of the sweep) has finished: until then the job reports "busy" and is revisited;
+a failed first stage fails it.
 """
 
 from __future__ import annotations
@@ -93,8 +95,17 @@ def execute(job: Job, stages: object, *, log: Callable[[str], None] = print) -> 
                     executed.append(stage)
                 stage = "pretrain"
                 if not rd.summary_file.exists():
+                    init = {}
+                    if job.run.init is not None:
+                        first = RunDir(job.out, job.run.init)
+                        if (failure := first.failure()) is not None:
+                            raise RuntimeError(f"its first stage {job.run.init.run_id} failed: {failure.get('error')}")
+                        if not first.summary_file.exists():
+                            log(f"{job.run.run_id}: waiting for its first stage {job.run.init.run_id}")
+                            return JobOutcome(job.run.run_id, "busy", tuple(executed))
+                        init = {"init_from": first.pretrain_dir}
                     summary = stages.pretrain(job.run, steps=pretrain_steps(job.run, flops), out_dir=rd.pretrain_dir,
-                                              data_dir=job.data_dir, settings=job.pretrain)
+                                              data_dir=job.data_dir, settings=job.pretrain, **init)
                     executed.append(stage)
                     if summary.get("status") != "completed" or not rd.summary_file.exists():
                         raise Preempted(f"pre-training of {job.run.describe()} stopped at step "

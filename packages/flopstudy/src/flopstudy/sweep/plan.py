@@ -1,7 +1,10 @@
 """A sweep's grid expanded into runs and tasks, and the choice of points that get extra fine-tuning seeds.
 
 `expand(sweep)` gives every `RunSpec` (datasets x backbones x methods x variants x budgets, then one scratch
-baseline per backbone first) and every task; each run gets every task with the task's own seeds. After the
+baseline per backbone first) and every task; each run gets every task with the task's own seeds. With
+``config.prepretrain``, the first-stage runs follow (one per dataset x backbone x first-stage budget, unless a plain
+run of the sweep is that run already), then every chain: each run of a ``then`` method again, after each first
+stage, its variant label ending in "after <method> <budget>". After the
 first pass, `extra_seed_points` picks, per group of ``sweep.extra_seeds_by`` and task, the point with the best
 median score over its seeds, plus every scratch baseline; those get ``sweep.extra_seeds`` seeds.
 """
@@ -50,6 +53,27 @@ def variant_label(assignments: Sequence[str]) -> str:
     return " ".join(a.removeprefix("method.") for a in assignments)
 
 
+def _first_stages(sweep: SweepSpec, dataset: str, backbone: str) -> list[RunSpec]:
+    """The first-stage runs of ``config.prepretrain`` on ``backbone`` and ``dataset``."""
+    from sslmethods import overrides
+
+    from ..stages.pretrain import method_class
+
+    pp = sweep.prepretrain
+    cls = method_class(pp.method)
+    own = overrides.parse_overrides(pp.set, cls)
+    merged = overrides.parse_overrides(sweep.per_backbone_set(backbone), cls).merged(own).assignments()
+    return [RunSpec(method=pp.method, variant=variant_label(own.assignments()), backbone=backbone, dataset=dataset,
+                    budget=budget, budget_unit=sweep.budget_unit,
+                    batch=pp.batch or sweep.method_settings(pp.method).batch or sweep.batch, preset=sweep.preset,
+                    image_size=sweep.image_size, seed=sweep.seed, overrides=merged, knn_bank=sweep.knn_bank,
+                    knn_query=sweep.knn_query) for budget in pp.budgets]
+
+
+def _unit(sweep: SweepSpec) -> str:
+    return "steps" if sweep.budget_unit == "steps" else "FLOPs"
+
+
 def expand(sweep: SweepSpec) -> Plan:
     """Every run and task of ``sweep`` (ValueError when two variants of a method give the same run)."""
     from sslmethods import overrides
@@ -57,22 +81,39 @@ def expand(sweep: SweepSpec) -> Plan:
     from ..stages.pretrain import method_class
 
     runs: list[RunSpec] = []
+    chains: list[RunSpec] = []
+    firsts: list[RunSpec] = []
     if sweep.scratch:
         runs += [RunSpec.scratch(backbone) for backbone in sweep.backbones]
     for dataset in sweep.datasets:
         for backbone in sweep.backbones:
             for method in sweep.methods:
                 cls, ms = method_class(method), sweep.method_settings(method)
-                common = overrides.parse_overrides(ms.set, cls)
+                common = overrides.parse_overrides(ms.set, cls).merged(
+                    overrides.parse_overrides(sweep.per_backbone_set(backbone), cls))
+                chained = cls.name in sweep.prepretrain.then and sweep.prepretrain.budgets
+                stages = _first_stages(sweep, dataset, backbone) if chained else []
+                firsts += stages
                 for variant in ms.variants:
                     own = overrides.parse_overrides(variant.split(), cls)  # the variant wins over ``set``
                     label, merged = variant_label(own.assignments()), common.merged(own).assignments()
                     for budget in ms.budgets or sweep.budgets:
-                        runs.append(RunSpec(
+                        run = RunSpec(
                             method=method, variant=label, backbone=backbone, dataset=dataset,
                             budget=budget, budget_unit=sweep.budget_unit, batch=ms.batch or sweep.batch,
                             preset=sweep.preset, image_size=sweep.image_size, seed=sweep.seed, overrides=merged,
-                            knn_bank=sweep.knn_bank, knn_query=sweep.knn_query))
+                            knn_bank=sweep.knn_bank, knn_query=sweep.knn_query)
+                        runs.append(run)
+                        chains += [dataclasses.replace(
+                            run, init=first, variant=" ".join(filter(None, (
+                                label, f"after {first.method} {first.budget:g} {_unit(sweep)}"))))
+                            for first in stages]
+    known = {run.run_id for run in runs}
+    for first in firsts:  # a first stage that is a plain run of the sweep is that run
+        if first.run_id not in known:
+            runs.append(first)
+            known.add(first.run_id)
+    runs += chains
     seen: dict[str, RunSpec] = {}
     for run in runs:
         if run.run_id in seen:

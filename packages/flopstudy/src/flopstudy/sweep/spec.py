@@ -8,7 +8,8 @@ no whitespace, integers for step budgets, floats for FLOP budgets), stable acros
 Python versions. A `TaskSpec` is the same for a fine-tuning task (kind + its result-changing settings; the seed
 count is not part of it, so asking for more seeds reuses the finished ones).
 
-Scratch baselines are runs too: ``method="scratch"``, no dataset, budget 0.
+Scratch baselines are runs too: ``method="scratch"``, no dataset, budget 0. The second stage of a chain (MAE
+pre-pretraining) holds its first stage's spec in ``init``; a run without one hashes as before the field existed.
 """
 
 from __future__ import annotations
@@ -43,7 +44,8 @@ class RunSpec:
     """One pre-training run (or a scratch baseline). ``variant`` is the label of the variant's overrides ('' =
     the method's defaults); ``overrides`` are every ``section.field=value`` applied (the method's common ones and
     the variant's), canonical and sorted. ``budget`` is in ``budget_unit``: steps at ``batch``, or total FLOPs
-    (converted to steps with the measured FLOPs per step)."""
+    (converted to steps with the measured FLOPs per step). ``init``: the first stage of a two-stage run (its
+    own run of the sweep), whose encoder this run starts from; None for an ordinary run."""
 
     method: str
     variant: str
@@ -58,13 +60,14 @@ class RunSpec:
     overrides: tuple[str, ...] = ()
     knn_bank: int = 1000
     knn_query: int = 500
+    init: RunSpec | None = None
 
     def __post_init__(self) -> None:
         if self.budget_unit not in BUDGET_UNITS:
             raise ValueError(f"budget_unit={self.budget_unit!r}; expected one of {BUDGET_UNITS}")
         if self.is_scratch:
-            if self.budget != 0 or self.dataset or self.variant or self.overrides:
-                raise ValueError("a scratch run has budget 0 and no dataset, variant or overrides")
+            if self.budget != 0 or self.dataset or self.variant or self.overrides or self.init is not None:
+                raise ValueError("a scratch run has budget 0 and no dataset, variant, overrides or first stage")
             return
         if self.budget_unit == "steps":
             if isinstance(self.budget, bool) or float(self.budget) != int(self.budget) or self.budget < 1:
@@ -75,6 +78,10 @@ class RunSpec:
                 raise ValueError(f"budget={self.budget!r} FLOPs; expected > 0")
             object.__setattr__(self, "budget", float(self.budget))
         object.__setattr__(self, "overrides", tuple(sorted(self.overrides)))
+        if self.init is not None and (self.init.is_scratch or self.init.init is not None
+                                      or (self.init.backbone, self.init.dataset) != (self.backbone, self.dataset)):
+            raise ValueError(f"init={self.init.describe()}: a first stage is a pre-training run (itself without a "
+                             f"first stage) on the same backbone and dataset ({self.backbone}, {self.dataset})")
 
     @classmethod
     def scratch(cls, backbone: str, *, image_size: int | None = None) -> RunSpec:
@@ -86,7 +93,13 @@ class RunSpec:
         return self.method == SCRATCH
 
     def to_json(self) -> dict[str, Any]:
-        return {"version": SPEC_VERSION, **dataclasses.asdict(self), "overrides": list(self.overrides)}
+        out = {"version": SPEC_VERSION, **{f.name: getattr(self, f.name) for f in dataclasses.fields(self)},
+               "overrides": list(self.overrides)}
+        if self.init is None:
+            del out["init"]  # runs without a first stage keep the hash they had before the field existed
+        else:
+            out["init"] = self.init.to_json()
+        return out
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> RunSpec:
@@ -95,22 +108,29 @@ class RunSpec:
         if data.get("version") != SPEC_VERSION or unknown:
             raise ValueError(f"not a version-{SPEC_VERSION} run spec (version {data.get('version')!r}, unknown "
                              f"keys {unknown})")
-        return cls(**{k: (tuple(v) if k == "overrides" else v) for k, v in data.items() if k in fields})
+        values = {k: (tuple(v) if k == "overrides" else v) for k, v in data.items() if k in fields}
+        if values.get("init") is not None:
+            values["init"] = cls.from_json(values["init"])
+        return cls(**values)
 
     @property
     def run_id(self) -> str:
         """``<method>-<backbone>-<dataset>-<budget>-<hash>``: the run directory's name."""
         method = self.method.rpartition(":")[2] or self.method
-        budget = "" if self.is_scratch else (f"{self.budget}s" if self.budget_unit == "steps" else
-                                             f"{self.budget:.3g}F")
-        return f"{_slug(method, self.backbone, self.dataset, budget)}-{spec_hash(self.to_json())}"
+        budget = "" if self.is_scratch else self._budget_text()
+        after = "" if self.init is None else f"after-{self.init.method.rpartition(':')[2]}{self.init._budget_text()}"
+        return f"{_slug(method, self.backbone, self.dataset, budget, after)}-{spec_hash(self.to_json())}"
+
+    def _budget_text(self) -> str:
+        return f"{self.budget}s" if self.budget_unit == "steps" else f"{self.budget:.3g}F"
 
     def describe(self) -> str:
         if self.is_scratch:
             return f"scratch {self.backbone}"
         unit = "steps" if self.budget_unit == "steps" else "FLOPs"
         variant = f" ({self.variant})" if self.variant else ""
-        return f"{self.method}{variant} {self.backbone} on {self.dataset}, {self.budget:g} {unit}"
+        after = "" if self.init is None else f", after {self.init.method} for {self.init.budget:g} {unit}"
+        return f"{self.method}{variant} {self.backbone} on {self.dataset}, {self.budget:g} {unit}{after}"
 
 
 @dataclasses.dataclass(frozen=True)

@@ -11,7 +11,8 @@ FLOPs per step (whole program, measured on the compiled step; per device = whole
 device count, batch, encoder parameters, total pre-training FLOPs (per step x steps once pre-training finished;
 0 for scratch), fine-tuning FLOPs (one run of the chosen configuration), pre-training wall time and the device it
 ran on, MFU where the device has a datasheet peak in flopmeter's table, the study's CO2 model (`Co2Settings`) and
-the local estimate when the trainer had a power figure, final loss and kNN accuracy, the score. Extra columns:
+the local estimate when the trainer had a power figure, final loss and kNN accuracy, the score; for the second
+stage of a chain, its first stage's method, steps and FLOPs, which ``pretrain_flops`` includes. Extra columns:
 ``run_id``, ``task_id``, ``budget``, ``budget_unit`` and the task's own (e.g. ``finetune_lr``, ``finetune_wd``).
 """
 
@@ -47,8 +48,18 @@ def read_sweep_file(out: str | Path) -> tuple[list[tuple[RunSpec, list[tuple[Tas
     return plan, Co2Settings(**data["co2"])
 
 
-def _upstream(rd: RunDir, flops: dict[str, Any] | None) -> dict[str, Any]:
-    """The run's pre-training columns from flops.json and summary.json."""
+def _first_stage(out: str | Path, run: RunSpec) -> dict[str, Any]:
+    """The first stage's columns of a chain's second stage (its FLOPs once it finished; None otherwise)."""
+    first = RunDir(out, run.init)
+    flops = read_json(first.flops_file)
+    steps, per_step = pretrain_steps(run.init, flops), (flops or {}).get("flops_per_step")
+    done = first.summary_file.exists()
+    return {"prepretrain_method": run.init.method, "prepretrain_steps": steps,
+            "prepretrain_flops": per_step * steps if per_step and steps and done else None}
+
+
+def _upstream(rd: RunDir, flops: dict[str, Any] | None, root: str | Path) -> dict[str, Any]:
+    """The run's pre-training columns from flops.json and summary.json (and its first stage's)."""
     import flopmeter
 
     run = rd.run
@@ -67,6 +78,11 @@ def _upstream(rd: RunDir, flops: dict[str, Any] | None) -> dict[str, Any]:
         "local_kg_co2e": summary.get("kg_co2e"),
         "upstream_loss": (summary.get("final_metrics") or {}).get("loss"),
     }
+    if run.init is not None:
+        out |= _first_stage(root, run)
+        own = out["pretrain_flops"]
+        first = out["prepretrain_flops"]
+        out["pretrain_flops"] = own + first if own is not None and first is not None else None
     knn = summary.get("knn") or []
     if knn and knn[-1].get("knn_top1") is not None:
         out["upstream_accuracy"] = 100.0 * float(knn[-1]["knn_top1"])
@@ -133,7 +149,7 @@ def build_rows(out: str | Path) -> list[ResultRow]:
         failure = rd.failure()
         base = {"method": run.method, "variant": run.variant, "backbone": run.backbone,
                 "pretrain_dataset": run.dataset, "run_dir": str(rd.path), "run_id": run.run_id,
-                "budget": run.budget, "budget_unit": run.budget_unit, **_upstream(rd, read_json(rd.flops_file))}
+                "budget": run.budget, "budget_unit": run.budget_unit, **_upstream(rd, read_json(rd.flops_file), out)}
         running = claim_holder(rd.claim_file) is not None
         error = str(failure.get("error")) if failure else None
         for task, seeds in tasks:

@@ -1,9 +1,10 @@
 """Downstream tasks of a sweep: what a task must answer (`AbstractTask`) and the registry of task kinds.
 
 A task fine-tunes an encoder (a pre-training run directory or ``"scratch"``) for each requested seed in its own
-folder and reads its result back. Two kinds: ``segmentation`` (`flopstudy.stages.finetune.SegmentationTask`,
-mIoU) and ``detection`` (`flopstudy.stages.detection.DetectionTask`, Mask R-CNN box AP); another kind plugs in
-as an `AbstractTask` with its settings dataclass and one entry in `TASKS`.
+folder and reads its result back. Kinds: ``segmentation`` (`flopstudy.stages.finetune.SegmentationTask`, mIoU),
+``detection`` (`flopstudy.stages.detection.DetectionTask`, Mask R-CNN box AP) and ``layer_probe`` (the layer-wise
+linear probe, `flopstudy.stages.layer_probe.LayerProbeTask`); another kind plugs in as an `AbstractTask` with its
+settings dataclass and one entry in `TASKS`.
 
 A task's settings are a frozen dataclass of plain values (its ``settings_type``); ``how_fields`` names those that
 change only how it runs (cadences, workers, the seed count), which are left out of the task's identity.
@@ -46,6 +47,9 @@ class AbstractTask(abc.ABC):
     score_metric: ClassVar[str]
     settings_type: ClassVar[type]
     how_fields: ClassVar[tuple[str, ...]]
+    later_fields: ClassVar[tuple[str, ...]] = ()
+    """Settings added after the kind's first release: left out of a task's identity while at their default, so
+    the tasks of earlier sweeps keep their ids."""
 
     @abc.abstractmethod
     def label(self, settings: Any) -> str:
@@ -79,8 +83,9 @@ def _registry() -> Mapping[str, AbstractTask]:
     # late: the adapter modules are the ones that know segtransfer
     from ..stages.detection import DetectionTask
     from ..stages.finetune import SegmentationTask
+    from ..stages.layer_probe import LayerProbeTask
 
-    return MappingProxyType({task.kind: task for task in (SegmentationTask(), DetectionTask())})
+    return MappingProxyType({task.kind: task for task in (SegmentationTask(), DetectionTask(), LayerProbeTask())})
 
 
 TASKS: Mapping[str, AbstractTask] = _registry()
@@ -96,5 +101,7 @@ def get_task(kind: str) -> AbstractTask:
 def task_spec(kind: str, settings: Any) -> TaskSpec:
     """The identity of a task: kind, label and the settings that change its result."""
     task = get_task(kind)
-    values = {k: v for k, v in dataclasses.asdict(settings).items() if k not in task.how_fields}
+    defaults = {f.name: f.default for f in dataclasses.fields(settings)}
+    values = {k: v for k, v in dataclasses.asdict(settings).items()
+              if k not in task.how_fields and not (k in task.later_fields and v == defaults[k])}
     return TaskSpec(kind, task.label(settings), values)

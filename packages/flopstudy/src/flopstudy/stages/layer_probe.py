@@ -1,0 +1,111 @@
+"""The layer-probe task's one adapter into segtransfer: linear segmentation probes on every layer of a frozen
+encoder (`segtransfer.layer_probe`), the layer-wise transfer of Abnar et al. 2021, as a sweep task.
+
+For each seed (the probe's initialisation; and a scratch encoder's) it writes the per-layer mIoU into
+``result.json``; the table's score is the best layer's mIoU, with the best layer, its relative depth and every
+layer's mIoU as extra columns (``best_layer``, ``best_depth``, ``num_layers``, ``layer_mious``: space-separated
+%), which the report draws by layer and against upstream accuracy.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any, ClassVar
+
+from ..sweep.tasks import AbstractTask, TaskResult
+from .datasets import check_dataset, resolve_dataset
+
+__all__ = ["LayerProbeSettings", "LayerProbeTask"]
+
+RESULT_FILE = "result.json"
+
+
+@dataclasses.dataclass(frozen=True)
+class LayerProbeSettings:
+    """Probing every layer for segmentation of ``dataset``: images at ``image_size`` (short side, centre crop),
+    probes fitted on the first ``train_examples`` of the training split and scored on the first
+    ``eval_examples`` of the evaluation split; ``steps`` of full-batch Adam at ``lr`` with ``weight_decay``
+    (`segtransfer.layer_probe.ProbeConfig`); features extracted ``batch`` images at a time; ``seeds`` probes."""
+
+    dataset: str = "ade20k"
+    image_size: int = 512
+    train_examples: int = 1000
+    eval_examples: int = 500
+    steps: int = 300
+    lr: float = 0.05
+    weight_decay: float = 1e-4
+    batch: int = 64
+    seeds: int = 1
+
+    def __post_init__(self) -> None:
+        for name in ("image_size", "train_examples", "eval_examples", "steps", "batch", "seeds"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name}={getattr(self, name)!r}: expected >= 1")
+        if not self.lr > 0 or not self.weight_decay >= 0:
+            raise ValueError(f"lr={self.lr!r}, weight_decay={self.weight_decay!r}: expected lr > 0, weight_decay >= 0")
+
+
+class LayerProbeTask(AbstractTask):
+    kind: ClassVar[str] = "layer_probe"
+    score_metric: ClassVar[str] = "mIoU"
+    settings_type: ClassVar[type] = LayerProbeSettings
+    how_fields: ClassVar[tuple[str, ...]] = ("seeds", "batch")
+
+    def label(self, settings: LayerProbeSettings) -> str:
+        return f"{settings.dataset} layer probe"
+
+    def seeds(self, settings: LayerProbeSettings) -> tuple[int, ...]:
+        return tuple(range(settings.seeds))
+
+    def datasets(self, settings: LayerProbeSettings) -> tuple[str, ...]:
+        return (settings.dataset,)
+
+    def check(self, settings: LayerProbeSettings, *, data_dir: str | None) -> None:
+        check_dataset(settings.dataset, data_dir=data_dir)
+
+    def run(self, settings: LayerProbeSettings, *, encoder: str, model: str, out_dir: Path, seeds: Sequence[int],
+            data_dir: str | None) -> None:
+        import jax
+        import segtransfer as st
+        from runloop import write_json_atomic
+        from segtransfer.layer_probe import ProbeConfig, probe_dataset
+
+        info = st.describe_segmentation_dataset(resolve_dataset(settings.dataset, data_dir=data_dir))
+        config = ProbeConfig(steps=settings.steps, lr=settings.lr, weight_decay=settings.weight_decay,
+                             batch_size=settings.batch)
+        path = Path(out_dir) / RESULT_FILE
+        old = json.loads(path.read_text()) if path.is_file() else {"seeds": [], "layers": []}
+        done = dict(zip(old["seeds"], old["layers"], strict=True))
+        for seed in seeds:
+            if seed in done:
+                continue
+            key = jax.random.key(seed)
+            backbone, _ = st.load_encoder(encoder, model=model, key=key, image_size=settings.image_size)
+            scores = probe_dataset(backbone, info.directory, num_classes=info.num_classes,
+                                   image_size=settings.image_size, train_split=info.train_split,
+                                   eval_split=info.eval_split, train_examples=settings.train_examples,
+                                   eval_examples=settings.eval_examples, key=jax.random.fold_in(key, 1), config=config)
+            done[seed] = [dataclasses.asdict(s) for s in scores]
+        ordered = sorted(done)
+        write_json_atomic(path, {"seeds": ordered, "layers": [done[s] for s in ordered],
+                                 "dataset": settings.dataset, "image_size": settings.image_size})
+
+    def read(self, out_dir: Path) -> TaskResult | None:
+        path = Path(out_dir) / RESULT_FILE
+        if not path.is_file():
+            return None
+        try:
+            result: dict[str, Any] = json.loads(path.read_text())
+            per_seed = dict(zip((int(s) for s in result["seeds"]), result["layers"], strict=True))
+            mious = {seed: [100.0 * float(layer["miou"]) for layer in layers] for seed, layers in per_seed.items()}
+            depths = [float(layer["depth"]) for layer in per_seed[min(per_seed)]]
+        except (json.JSONDecodeError, KeyError, TypeError, ValueError) as err:
+            raise ValueError(f"{path}: not a layer-probe result ({type(err).__name__}: {err})") from None
+        mean = [sum(values) / len(values) for values in zip(*mious.values(), strict=True)]
+        best = max(range(len(mean)), key=mean.__getitem__)
+        return TaskResult({seed: max(values) for seed, values in mious.items()}, None, None,
+                          {"best_layer": best, "best_depth": depths[best], "num_layers": len(mean),
+                           "layer_mious": " ".join(f"{v:.3f}" for v in mean)})
