@@ -2,7 +2,7 @@
 
     python tools/sweep.py --config configs/convnets.py --out runs/convnets              # CPU demonstration
     python tools/report.py runs/convnets --out runs/convnets/report                    # upstream_loss.png, ...
-    python tools/sweep_flops.py --config configs/convnets.py:paper                     # paper scale, abstractly
+    flopwise-sweep-flops --config configs/convnets.py:paper                     # paper scale, abstractly
 
 Supervised pre-training of two ViTs and two NFNets (a grid of sizes x FLOP budgets, the same budgets for every
 backbone: ``budget_unit="flops"``), NFNets with adaptive gradient clipping (``per_backbone``: AGC 0.01 instead of

@@ -2,7 +2,7 @@
 
     python tools/sweep.py --config configs/prepretrain.py --out runs/prepretrain        # CPU demonstration
     python tools/report.py runs/prepretrain --out runs/prepretrain/report              # prepretrain.png, ...
-    python tools/sweep_flops.py --config configs/prepretrain.py:paper                  # paper scale, abstractly
+    flopwise-sweep-flops --config configs/prepretrain.py:paper                  # paper scale, abstractly
 
 Supervised pre-training at three budgets, plain and as the second stage of a chain after MAE at two first-stage
 budgets (``config.prepretrain``: the second stage is built on MAE's exported architecture and loads its encoder;

@@ -11,7 +11,8 @@ and the engine (1) builds the state sharded (``jit(init, out_shardings)``) or re
 checkpoint (model, optimizer, data position, loss history) into the same shardings; (2) compiles the step once
 and reads its FLOPs from that executable; (3) keeps metrics on device, syncing with the host only at the log,
 eval and checkpoint cadences, and reads the next batch and puts it on the devices while the current step runs
-(one batch ahead; a checkpoint records the data position before that batch); (4) guards against non-finite steps (`runloop.nonfinite`); (5) checkpoints every
+(one batch ahead; a checkpoint records the data position before that batch); (4) guards against non-finite
+steps (`runloop.nonfinite`); (5) checkpoints every
 ``checkpoint_every`` steps, on SIGTERM/SIGINT (or when ``stop(step)`` says so) and at the end; (6) runs the
 caller's evaluation at ``eval_every`` and at the end; (7) returns a `LoopResult`. It writes
 ``metrics.jsonl`` and ``checkpoints/`` in the run directory; the caller writes its own records.

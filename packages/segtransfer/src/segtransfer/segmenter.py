@@ -38,7 +38,8 @@ class Segmenter(eqx.Module):
 
     The encoder runs at its configured ``image_size`` (the fine-tuning crop size; see `create_segmenter`), its
     final feature map ``patch_tokens`` (a ViT's last-layer patch tokens after the final LayerNorm) feeds the head,
-    and the logits are upsampled to the input size. ``key`` with ``inference=False`` drives the encoder's drop-path/dropout and the head's dropout.
+    and the logits are upsampled to the input size. ``key`` with ``inference=False`` drives the encoder's
+    drop-path/dropout and the head's dropout.
     """
 
     encoder: vitcore.AbstractBackbone

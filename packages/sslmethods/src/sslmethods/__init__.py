@@ -102,6 +102,7 @@ __all__ = [
     "ema",
     "ema_update",
     "heads",
+    "init_from",
     "losses",
     "mae_loss",
     "mae_views",

@@ -1,9 +1,10 @@
 """Optimizers of the study: Adam/AdamW with masked, scheduled weight decay and warmup + cosine fitted to the run.
 
 The chain is ``[adaptive gradient clipping (mask)] -> clip (global or per-tensor norm) -> scale_by_adam ->
-add_decayed_weights(mask, wd schedule) -> scale_by_learning_rate(warmup + cosine)``, i.e. decoupled weight decay (AdamW, Loshchilov & Hutter 2019) whose
-effective per-step shrinkage is ``lr(t) * wd(t)``. Every schedule in the chain is evaluated from its transform's own
-``count``; all counts start at 0 and advance once per applied update, so they always equal ``TrainState.step``.
+add_decayed_weights(mask, wd schedule) -> scale_by_learning_rate(warmup + cosine)``, i.e. decoupled weight decay
+(AdamW, Loshchilov & Hutter 2019) whose effective per-step shrinkage is ``lr(t) * wd(t)``. Every schedule in the
+chain is evaluated from its transform's own ``count``; all counts start at 0 and advance once per applied update,
+so they always equal ``TrainState.step``.
 
 Example::
 

@@ -35,8 +35,8 @@ class SimCLR(AbstractMethod):
     ``backbone``: a backbone config (its ``image_size`` is the view size); the encoder built is its MAE flavour,
     ``encoder_config`` (`backbones.mae_flavour`). ``total_steps``: the run length
     (unused by SimCLR's loss; kept so every method is built the same way). ``temperature``: NT-Xent's 0.1.
-    ``proj_hidden_dim`` (default: the backbone's ``num_features``), ``proj_dim`` (128), ``proj_layers`` (3), ``head_norm``
-    (see ``sslmethods.heads``). Views: ``simclr_views`` (``color_strength`` 1.0).
+    ``proj_hidden_dim`` (default: the backbone's ``num_features``), ``proj_dim`` (128), ``proj_layers`` (3),
+    ``head_norm`` (see ``sslmethods.heads``). Views: ``simclr_views`` (``color_strength`` 1.0).
     """
 
     name: ClassVar[str] = "simclr"

@@ -25,6 +25,7 @@ COMMANDS = {
     "finetune-seg": ("segtransfer.cli.finetune_seg", "fine-tune an encoder for semantic segmentation"),
     "finetune-det": ("segtransfer.cli.finetune_det", "fine-tune an encoder as a Mask R-CNN backbone (box/mask AP)"),
     "sweep": ("flopstudy.cli.sweep", "run a sweep of methods x budgets x backbones x datasets"),
+    "sweep-flops": ("flopstudy.cli.sweep_flops", "FLOPs per step of every distinct step of a sweep config, abstractly"),
     "report": ("flopstudy.cli.report", "the study's report from a results table"),
     "plan": ("flopstudy.cli.plan", "the best configuration for a compute budget"),
     "demo": ("flopstudy.cli.demo", "the study in miniature on Fashion-MNIST"),

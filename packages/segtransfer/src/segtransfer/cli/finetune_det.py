@@ -40,7 +40,8 @@ def build_parser() -> flopcli.ArgumentParser:
     p.add_argument("--out", required=True, type=Path)
     p.add_argument("--model", help="vitcore preset (timm files and scratch), e.g. vit-test, vit-b16")
     p.add_argument("--steps", type=flopcli.positive_int, default=STUDY_RECIPE.steps, help="default 22000 (the study)")
-    p.add_argument("--batch", type=flopcli.positive_int, default=STUDY_RECIPE.batch_size, help="global batch (default 64)")
+    p.add_argument("--batch", type=flopcli.positive_int, default=STUDY_RECIPE.batch_size,
+                   help="global batch (default 64)")
     p.add_argument("--image-size", type=flopcli.positive_int, help="default 1024 (coco_instances) / 64 (fmnist_scenes)")
     p.add_argument("--detector", choices=sorted(DETECTOR_PRESETS), help="default vitdet (coco) / tiny (fmnist)")
     p.add_argument("--lr", type=flopcli.non_negative_float, default=STUDY_RECIPE.peak_lr)
@@ -52,7 +53,8 @@ def build_parser() -> flopcli.ArgumentParser:
     p.add_argument("--seeds", type=flopcli.positive_int, default=1, help="fine-tuning seeds; the median is reported")
     p.add_argument("--max-objects", type=flopcli.positive_int, help="objects padded per image (default 100 / 8)")
     p.add_argument("--truncate", action="store_true", help="keep the first --max-objects of a crowded image")
-    p.add_argument("--scale-range", type=flopcli.non_negative_float, nargs=2, default=(0.1, 2.0), metavar=("MIN", "MAX"),
+    p.add_argument("--scale-range", type=flopcli.non_negative_float, nargs=2, default=(0.1, 2.0),
+                   metavar=("MIN", "MAX"),
                    help="large-scale jitter of training (default 0.1 2.0, ViTDet's)")
     p.add_argument("--eval-batch", type=flopcli.positive_int, default=8)
     p.add_argument("--data-dir", default=None)
@@ -79,7 +81,8 @@ def check_arguments(args: argparse.Namespace) -> None:
     if args.warmup is not None and not 0 <= args.warmup < args.steps:
         raise flopcli.CommandError(f"--warmup {args.warmup}: expected 0 <= warmup < --steps {args.steps}")
     if not 0 < args.scale_range[0] <= args.scale_range[1]:
-        raise flopcli.CommandError(f"--scale-range {args.scale_range[0]} {args.scale_range[1]}: expected 0 < MIN <= MAX")
+        raise flopcli.CommandError(
+            f"--scale-range {args.scale_range[0]} {args.scale_range[1]}: expected 0 < MIN <= MAX")
     with flopcli.about("--out"):
         check_study_dir(args.out, resume=args.resume, resume_flag="--resume")
 
