@@ -14,14 +14,15 @@ SCRATCH = ["--encoder", "scratch", "--model", "vit-test"]
         ([*SCRATCH, "--dataset", "ade20k"], "error: argument --dataset: invalid choice: 'ade20k'"),
         (["--encoder", "w.pth", "--model", "vit-test", "--dataset", "fmnist_scenes"],
          "error: --encoder: encoder='w.pth': expected 'scratch', a pre-training run directory, or a timm"),
-        ([*SCRATCH, "--dataset", "fmnist_scenes", "--steps", "0"], "error: argument --steps: 0: expected a positive"),
+        ([*SCRATCH, "--dataset", "fmnist_scenes", "--steps", "0"],
+         "error: argument --steps: expected an integer >= 1, got '0'"),
         ([*SCRATCH, "--dataset", "fmnist_scenes", "--layer-decay", "1.5"],
          "error: --layer-decay 1.5: expected a value in (0, 1]"),
         ([*SCRATCH, "--dataset", "fmnist_scenes", "--steps", "10", "--warmup", "10"],
          "error: --warmup 10: expected 0 <= warmup < --steps 10"),
         ([*SCRATCH, "--dataset", "fmnist_scenes", "--resume"], "holds no detection runs; there is nothing to resume"),
         ([*SCRATCH, "--dataset", "coco_instances"], "error: --dataset: dataset 'coco_instances' is not built; run: "
-                                                     "python tools/build_dataset.py coco_instances"),
+                                                     "flopwise-build-dataset coco_instances"),
     ],
 )
 def test_bad_input_is_one_line_and_status_2(tmp_path, capsys, argv, message):

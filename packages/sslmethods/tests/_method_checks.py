@@ -1,7 +1,7 @@
 """Shared checks of the method tests: tiny ViT configs, the AbstractMethod contract, a tiny `fmnist_objects`
 set and the learning smoke run.
 
-``fmnist_objects_dir()`` builds the set once per test session with ``tools/build_dataset.py`` (skipping the
+``fmnist_objects_dir()`` builds the set once per test session with ``flopdata.build`` (skipping the
 calling test when the Fashion-MNIST idx files are absent); ``smoke_losses(method)`` trains ``method`` with the
 engine's step and optimizer (the ``demo`` preset's optimizer) on it and returns the per-step losses.
 """
@@ -9,11 +9,11 @@ engine's step and optimizer (the ``demo`` preset's optimizer) on it and returns 
 from __future__ import annotations
 
 import functools
-import importlib.util
 import tempfile
 from pathlib import Path
 
 import equinox as eqx
+import flopdata
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -25,7 +25,6 @@ from sslmethods.presets import get_preset
 from sslmethods.step import make_train_step
 from sslmethods.train_state import decay_mask, init_train_state
 
-REPO = Path(__file__).resolve().parents[3]
 FMNIST_DIR = Path("/usr/share/datasets/fashion-mnist")  # flopdata.builders.fmnist_idx DEBIAN_DIR
 IMAGE_SIZE = 32
 NUM_EXAMPLES = 192
@@ -39,12 +38,8 @@ CONTRACT_BACKBONE = vitcore.get_config("vit-test", width=32, depth=1, num_heads=
 
 @functools.cache
 def _build() -> Path:
-    spec = importlib.util.spec_from_file_location("build_dataset", REPO / "tools" / "build_dataset.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
     data_dir = tempfile.mkdtemp(prefix="flopwise_fmnist_objects_")
-    return module.main(["fmnist_objects", "--data-dir", data_dir, "--num-examples", str(NUM_EXAMPLES),
-                        "--image-size", str(IMAGE_SIZE)])
+    return flopdata.build("fmnist_objects", data_dir=data_dir, num_examples=NUM_EXAMPLES, image_size=IMAGE_SIZE)
 
 
 def fmnist_objects_dir() -> Path:

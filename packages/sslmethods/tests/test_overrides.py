@@ -36,7 +36,7 @@ def test_overrides_reach_the_built_method_and_optimizer():
     (["method.foo=1"], "method.foo: not a field of MAE; valid fields: decoder, decoder_depth, decoder_width, "
                        "mask_ratio, norm_pix_loss"),
     (["method.total_steps=5"], "method.total_steps: not a field of MAE"),  # the run sets it
-    (["optim.learning_rate=1"], "optim.learning_rate: not a field of OptimConfig; valid fields: b1, b2"),
+    (["optim.learning_rate=1"], "optim.learning_rate: not a field of OptimConfig; valid fields: agc, agc_eps, b1, b2"),
     (["model.widht=8"], "model.widht: not a field of ViTConfig"),
     (["optim.lr=abc"], "optim.lr='abc': expected float"),
     (["method.mask_ratio=true"], "method.mask_ratio='true': expected float"),
@@ -55,5 +55,6 @@ def test_check_fields_types_any_dataclass_config():
     assert overrides.check_fields(OptimConfig, {"lr": 1, "b1": 0.5}, where="optim") == {"lr": 1.0, "b1": 0.5}
     with pytest.raises(ValueError, match=r"optim.warmup_steps=0.5: expected int \| None"):
         overrides.check_fields(OptimConfig, {"warmup_steps": 0.5}, where="optim")
-    with pytest.raises(ValueError, match=r"mine.nope: not a field of OptimConfig; valid fields: b1, b2"):
+    with pytest.raises(ValueError,
+                       match=r"mine.nope: not a field of OptimConfig; valid fields: agc, agc_eps, b1, b2"):
         overrides.check_fields(OptimConfig, {"nope": 1}, where="mine")
