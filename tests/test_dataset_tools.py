@@ -1,31 +1,17 @@
 """flopwise-build-dataset and flopwise-contact-sheet (flopdata.cli): thin CLIs over flopdata, on fake
 Fashion-MNIST idx files."""
 
-import gzip
 
-import numpy as np
 import pytest
 import tensorflow_datasets as tfds
 from flopdata.cli import build_dataset, contact_sheet
 from PIL import Image
 
 
-def _write_idx(path, array):
-    header = bytes([0, 0, 8, array.ndim]) + b"".join(int(d).to_bytes(4, "big") for d in array.shape)
-    with gzip.open(path, "wb") as handle:
-        handle.write(header + array.astype(np.uint8).tobytes())
-
-
 @pytest.fixture(scope="module")
-def fake_source(tmp_path_factory):
-    """12 train and 12 test items (filled blobs) of classes 0..5."""
-    folder = tmp_path_factory.mktemp("fake_fmnist")
-    items = np.zeros((12, 28, 28), np.uint8)
-    items[:, 4:24, 6:22] = 200
-    for prefix in ("train", "t10k"):
-        _write_idx(folder / f"{prefix}-images-idx3-ubyte.gz", items)
-        _write_idx(folder / f"{prefix}-labels-idx1-ubyte.gz", np.arange(12) % 6)
-    return folder
+def fake_source(fake_idx_source):
+    """12 train and 12 test items (filled blobs) of classes 0..5 (tests/conftest.py)."""
+    return fake_idx_source
 
 
 def test_command_line_builds_into_data_dir(fake_source, tmp_path, capsys, monkeypatch):

@@ -1,6 +1,5 @@
 """Fixtures in the real on-disk formats: fake Fashion-MNIST idx files and a tiny built TFDS directory."""
 
-import gzip
 import io
 
 import numpy as np
@@ -12,14 +11,8 @@ TINY_NAMES = ("cat", "dog", "hat")
 TINY_TRAIN = 30
 
 
-def _write_idx(path, array):
-    header = bytes([0, 0, 8, array.ndim]) + b"".join(int(d).to_bytes(4, "big") for d in array.shape)
-    with gzip.open(path, "wb") as handle:
-        handle.write(header + array.astype(np.uint8).tobytes())
-
-
 @pytest.fixture(scope="session")
-def fake_source(tmp_path_factory):
+def fake_source(tmp_path_factory, write_idx):
     """Idx files where train items have classes 0-4 and test items classes 5-9 (filled blobs)."""
     folder = tmp_path_factory.mktemp("fake_fmnist")
     rng = np.random.default_rng(0)
@@ -28,8 +21,8 @@ def fake_source(tmp_path_factory):
         labels = np.asarray([list(classes)[i % 5] for i in range(count)])
         items = np.zeros((count, 28, 28), np.uint8)
         items[:, 4:24, 6:22] = rng.integers(150, 256, (count, 20, 16))
-        _write_idx(folder / f"{prefix}-images-idx3-ubyte.gz", items)
-        _write_idx(folder / f"{prefix}-labels-idx1-ubyte.gz", labels)
+        write_idx(folder / f"{prefix}-images-idx3-ubyte.gz", items)
+        write_idx(folder / f"{prefix}-labels-idx1-ubyte.gz", labels)
     return folder
 
 

@@ -67,22 +67,8 @@ def test_ade20k_errors_name_the_file(ade_root, tmp_path):
         flopdata.build("ade20k", data_dir=tmp_path / "c", source=root)
 
 
-def _uncompressed_rle(mask):
-    """COCO column-major run lengths, starting with a run of zeros (independent of pycocotools)."""
-    flat = mask.T.reshape(-1)
-    counts, current, run = [], 0, 0
-    for value in flat:
-        if value == current:
-            run += 1
-        else:
-            counts.append(run)
-            current, run = value, 1
-    counts.append(run)
-    return {"size": list(mask.shape), "counts": counts}
-
-
 @pytest.fixture()
-def coco_root(tmp_path):
+def coco_root(tmp_path, uncompressed_rle):
     root = tmp_path / "coco"
     rng = np.random.default_rng(1)
     (root / "annotations").mkdir(parents=True)
@@ -103,7 +89,7 @@ def coco_root(tmp_path):
         )  # fmt: skip
         annotations.append(
             {"id": 2, "image_id": ids[0], "category_id": 13, "iscrowd": 1, "area": float(crowd.sum()),
-             "bbox": [2.0, 5.0, 7.0, 10.0], "segmentation": _uncompressed_rle(crowd)}
+             "bbox": [2.0, 5.0, 7.0, 10.0], "segmentation": uncompressed_rle(crowd)}
         )  # fmt: skip
         data = {"images": images, "annotations": annotations, "categories": categories}
         (root / "annotations" / f"instances_{split}.json").write_text(json.dumps(data))

@@ -12,20 +12,7 @@ from segtransfer.detection import DetectionData, detection_loader
 COCO_IDS = [i for i in range(1, 91) if i not in (12, 26, 29, 30, 45, 66, 68, 69, 71, 83)]
 
 
-def _uncompressed_rle(mask):
-    """COCO column-major run lengths, starting with a run of zeros (independent of pycocotools)."""
-    counts, current, run = [], 0, 0
-    for value in mask.T.reshape(-1):
-        if value == current:
-            run += 1
-        else:
-            counts.append(run)
-            current, run = value, 1
-    counts.append(run)
-    return {"size": list(mask.shape), "counts": counts}
-
-
-def _coco_root(root, crowd):
+def _coco_root(root, crowd, uncompressed_rle):
     rng = np.random.default_rng(1)
     (root / "annotations").mkdir(parents=True)
     categories = [{"id": i, "name": f"cat{i}", "supercategory": "x"} for i in COCO_IDS]
@@ -37,7 +24,7 @@ def _coco_root(root, crowd):
             {"id": 1, "image_id": image_id, "category_id": 90, "iscrowd": 0, "area": 48.0,
              "bbox": [10.0, 4.0, 8.0, 6.0], "segmentation": [[10.0, 4.0, 18.0, 4.0, 18.0, 10.0, 10.0, 10.0]]},
             {"id": 2, "image_id": image_id, "category_id": 13, "iscrowd": 1, "area": float(crowd.sum()),
-             "bbox": [2.0, 5.0, 7.0, 10.0], "segmentation": _uncompressed_rle(crowd)},
+             "bbox": [2.0, 5.0, 7.0, 10.0], "segmentation": uncompressed_rle(crowd)},
         ]  # fmt: skip
         images = [{"id": image_id, "file_name": name, "height": 24, "width": 32}]
         data = {"images": images, "annotations": annotations, "categories": categories}
@@ -45,11 +32,11 @@ def _coco_root(root, crowd):
     return root
 
 
-def test_coco_masks_through_the_detection_pipeline(tmp_path):
+def test_coco_masks_through_the_detection_pipeline(tmp_path, uncompressed_rle):
     crowd = np.zeros((24, 32), np.uint8)
     crowd[5:15, 2:9] = 1
     crowd[7, 4] = 0
-    root = _coco_root(tmp_path / "coco", crowd)
+    root = _coco_root(tmp_path / "coco", crowd, uncompressed_rle)
     directory = flopdata.build("coco_instances", data_dir=tmp_path / "out", source=root)
     config = DetectionData(
         str(directory), batch_size=1, split="validation", train=False, image_size=64, max_objects=4

@@ -5,8 +5,6 @@ import dataclasses
 import io
 import json
 
-import equinox as eqx
-import jax
 import numpy as np
 import pytest
 import tensorflow_datasets as tfds
@@ -76,20 +74,6 @@ def _config(dataset, **kw):
     return FinetuneConfig(**{**base, **kw})
 
 
-def _state(run_dir, config, step):
-    """The checkpointed state of ``step`` as numpy arrays (PRNG keys as raw data)."""
-    task = finetune_task(build_model(config, "scratch", model="vit-test")[0], config)
-    template = eqx.filter_eval_shape(task.init, *task.init_args)
-    with Checkpointer(run_dir / "checkpoints") as ckpt:
-        state = ckpt.restore(template, step=step).state
-    return [np.asarray(jax.random.key_data(x) if jax.dtypes.issubdtype(x.dtype, jax.dtypes.prng_key) else x)
-            for x in jax.tree.leaves(eqx.filter(state, eqx.is_array))]
-
-
-def _same(a, b):
-    return len(a) == len(b) and all(np.array_equal(x, y) for x, y in zip(a, b, strict=True))
-
-
 def test_dataset_description(dataset):
     info = describe_segmentation_dataset(dataset)
     assert (info.num_classes, info.train_size, info.eval_split, info.split_sizes["test"]) == (3, 12, "test", 4)
@@ -107,7 +91,7 @@ def test_whole_image_batches_for_slide_eval(dataset):
 
 
 @pytest.mark.slow  # three short runs of one compiled step on 2 shared cores: ~20-40 s
-def test_interrupted_run_resumes_exactly(dataset, tmp_path):
+def test_interrupted_run_resumes_exactly(dataset, tmp_path, checkpoints_equal):
     config = _config(dataset)
     full = finetune_run(config, encoder="scratch", model="vit-test", out_dir=tmp_path / "a", log=lambda s: None)
     assert full["status"] == "done" and full["warmup_steps"] == 1
@@ -126,10 +110,11 @@ def test_interrupted_run_resumes_exactly(dataset, tmp_path):
     resumed = finetune_run(config, encoder="scratch", model="vit-test", out_dir=tmp_path / "b", resume=True,
                            log=lambda s: None)
     # bit-identical final state (model + Adam moments + schedule count + step + key) and the same evaluation
-    assert _same(_state(tmp_path / "a", config, 4), _state(tmp_path / "b", config, 4))
+    task = finetune_task(build_model(config, "scratch", model="vit-test")[0], config)
+    assert checkpoints_equal(task, (tmp_path / "a", 4), (tmp_path / "b", 4))
     assert [resumed[k] for k in ("miou", "aacc", "iou", "final_loss")] == \
         [full[k] for k in ("miou", "aacc", "iou", "final_loss")]
-    assert not _same(_state(tmp_path / "b", config, 3), _state(tmp_path / "b", config, 4))  # the steps did train
+    assert not checkpoints_equal(task, (tmp_path / "b", 3), (tmp_path / "b", 4))  # the steps did train
     assert json.loads((tmp_path / "b" / "run.json").read_text())["miou"] == resumed["miou"]
     assert [json.loads(line)["step"] for line in (tmp_path / "b" / "metrics.jsonl").read_text().splitlines()] == \
         [1, 2, 3, 4, 4]  # log_every=1, then the final evaluation's record

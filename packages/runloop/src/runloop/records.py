@@ -177,8 +177,33 @@ class PretrainSummary(Record):
             _number("knn[].knn_top1", record.get("knn_top1"), low=0, high=1, optional=True)
 
 
+class _StudyResult(Record):
+    """Base of the fine-tuning studies' ``result.json`` records: the checks and conversions of what every study
+    reports (its FLOPs, recipe numbers and the encoder's provenance)."""
+
+    def _check_costs_and_recipe(self, counts: tuple[str, ...]) -> None:
+        """The FLOP fields (null or >= 0), ``counts`` (integers >= 1), ``warmup_steps``, ``lr``, ``wd`` and
+        ``encoder`` (an `EncoderInfo`)."""
+        for name in ("finetune_flops", "finetune_flops_per_step", "finetune_flops_all_runs", "finetune_macs_per_step"):
+            _number(name, getattr(self, name), low=0, optional=True)
+        for name in counts:
+            _integer(name, getattr(self, name), low=1)
+        _integer("warmup_steps", self.warmup_steps)
+        _number("lr", self.lr, low=0)
+        _number("wd", self.wd, low=0)
+        if not isinstance(self.encoder, EncoderInfo):
+            raise ValueError(f"encoder={self.encoder!r}; expected an EncoderInfo")
+
+    @classmethod
+    def _convert(cls, data: dict[str, Any]) -> dict[str, Any]:
+        data = super()._convert(data)
+        if isinstance(data.get("encoder"), dict):
+            data["encoder"] = EncoderInfo.from_json(data["encoder"])
+        return data
+
+
 @dataclasses.dataclass(frozen=True)
-class FinetuneResult(Record):
+class FinetuneResult(_StudyResult):
     """``result.json`` of a fine-tuning study: the headline ``miou``/``aacc`` (fractions, medians over seeds),
     per-class ``iou`` (null for classes absent from the split), the fine-tuning FLOPs and the encoder's
     provenance. ``grid`` holds the LR x WD search (``{"lr", "wd", "miou"}`` per pair) when one was run."""
@@ -216,25 +241,10 @@ class FinetuneResult(Record):
             _number(f"iou[{i}]", value, low=0, high=1, optional=True)
         for i, value in enumerate(self.per_seed_miou):
             _number(f"per_seed_miou[{i}]", value, low=0, high=1)
-        for name in ("finetune_flops", "finetune_flops_per_step", "finetune_flops_all_runs", "finetune_macs_per_step"):
-            _number(name, getattr(self, name), low=0, optional=True)
-        for name in ("steps", "batch_size", "image_size", "num_classes"):
-            _integer(name, getattr(self, name), low=1)
-        _integer("warmup_steps", self.warmup_steps)
-        _number("lr", self.lr, low=0)
-        _number("wd", self.wd, low=0)
+        self._check_costs_and_recipe(("steps", "batch_size", "image_size", "num_classes"))
         if not self.seeds or len(self.seeds) != len(self.per_seed_miou):
             raise ValueError(f"seeds={self.seeds!r} and per_seed_miou={self.per_seed_miou!r}; expected one mIoU per "
                              "seed, at least one seed")
-        if not isinstance(self.encoder, EncoderInfo):
-            raise ValueError(f"encoder={self.encoder!r}; expected an EncoderInfo")
-
-    @classmethod
-    def _convert(cls, data: dict[str, Any]) -> dict[str, Any]:
-        data = super()._convert(data)
-        if isinstance(data.get("encoder"), dict):
-            data["encoder"] = EncoderInfo.from_json(data["encoder"])
-        return data
 
     def to_json(self) -> dict[str, Any]:
         out = super().to_json()
@@ -244,7 +254,7 @@ class FinetuneResult(Record):
 
 
 @dataclasses.dataclass(frozen=True)
-class DetectionResult(Record):
+class DetectionResult(_StudyResult):
     """``result.json`` of a detection fine-tuning study (Mask R-CNN, pycocotools over every image of
     ``eval_split``). The headline ``score`` is box AP@[.5:.95] in percent, the median over seeds; ``box`` and
     ``mask`` hold the medians of each COCO number (``AP``, ``AP50``, ``AP75``, ``APs``, ``APm``, ``APl``; null
@@ -300,16 +310,8 @@ class DetectionResult(Record):
             raise ValueError("seeds=[]; expected at least one seed")
         if not math.isclose(self.score, self.box["AP"] or 0.0, abs_tol=1e-9):
             raise ValueError(f"score={self.score!r}; expected box.AP={self.box['AP']!r} (the headline is box AP)")
-        for name in ("finetune_flops", "finetune_flops_per_step", "finetune_flops_all_runs", "finetune_macs_per_step"):
-            _number(name, getattr(self, name), low=0, optional=True)
-        for name in ("steps", "batch_size", "image_size", "num_classes", "num_eval_images"):
-            _integer(name, getattr(self, name), low=1)
-        _integer("warmup_steps", self.warmup_steps)
-        _number("lr", self.lr, low=0)
-        _number("wd", self.wd, low=0)
+        self._check_costs_and_recipe(("steps", "batch_size", "image_size", "num_classes", "num_eval_images"))
         _number("layer_decay", self.layer_decay, low=0, high=1, optional=True)
-        if not isinstance(self.encoder, EncoderInfo):
-            raise ValueError(f"encoder={self.encoder!r}; expected an EncoderInfo")
 
     @classmethod
     def _convert(cls, data: dict[str, Any]) -> dict[str, Any]:
@@ -321,6 +323,4 @@ class DetectionResult(Record):
         for name in ("per_seed_box_ap", "per_seed_mask_ap"):
             if isinstance(data.get(name), list):
                 data[name] = [float(v) if isinstance(v, int) and not isinstance(v, bool) else v for v in data[name]]
-        if isinstance(data.get("encoder"), dict):
-            data["encoder"] = EncoderInfo.from_json(data["encoder"])
         return data

@@ -20,8 +20,6 @@ them and the state is replicated; otherwise one device runs (and says so).
 from __future__ import annotations
 
 import dataclasses
-import json
-import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -34,23 +32,19 @@ import runloop
 from runloop.sam import sam
 
 from .data import SegmentationData, segmentation_loader
-from .encoders import EncoderInfo, encoder_kind, load_encoder
+from .encoders import EncoderInfo, load_encoder
 from .finetune import evaluate, init_finetune_state, make_finetune_step, prepare_batch
 from .optim import finetune_optimizer, warmup_poly_schedule
 from .protocol import FinetuneConfig
 from .segmenter import Segmenter, create_segmenter, segmenter_weight_decay_mask
 from .transfer_data import whole_image_batches
+from .transfer_run import RUN_FILE, data_parallel_mesh, encoder_source, run_in_directory, stderr_log
 
 __all__ = ["RUN_FILE", "build_model", "build_optimizer", "data_parallel_mesh", "finetune_run", "run_name"]
 
-RUN_FILE = "run.json"
 # How a run is executed, never what it computes: may differ when it is resumed.
 MAY_CHANGE = tuple(f"finetune.{name}" for name in ("checkpoint_every", "keep_checkpoints", "log_every", "workers",
                                                    "eval_batch_size", "tensorboard"))
-
-
-def _stderr(message: str) -> None:
-    print(message, file=sys.stderr, flush=True)
 
 
 def run_name(lr: float, wd: float, seed: int) -> str:
@@ -99,21 +93,11 @@ def finetune_task(segmenter: Segmenter, config: FinetuneConfig) -> runloop.Train
                              evaluate=lambda state, step: _evaluate(state.model, config))
 
 
-def data_parallel_mesh(batch_size: int, log: Callable[[str], None]) -> jax.sharding.Mesh:
-    """All devices on one data axis when ``batch_size`` splits over them; else one device (and says so)."""
-    devices = jax.devices()
-    if batch_size % len(devices):
-        log(f"batch {batch_size} does not split over {len(devices)} devices; fine-tuning on one device")
-        devices = devices[:1]
-    return runloop.make_mesh(devices)
-
-
 def _run_config(config: FinetuneConfig, encoder: str, model: str | None) -> dict[str, Any]:
-    source = encoder if encoder_kind(encoder) == "scratch" else str(Path(encoder).resolve())
     finetune = dataclasses.asdict(config)
     if finetune["sam_rho"] is None:  # recorded only when used, so runs from before the option still resume
         del finetune["sam_rho"]
-    return {"finetune": finetune, "encoder": source, "model": model}
+    return {"finetune": finetune, "encoder": encoder_source(encoder), "model": model}
 
 
 def finetune_run(
@@ -124,7 +108,7 @@ def finetune_run(
     model: str | None = None,
     resume: bool = False,
     stop: Callable[[int], bool] | None = None,
-    log: Callable[[str], None] = _stderr,
+    log: Callable[[str], None] = stderr_log,
     resume_flag: str = "resume=True",
 ) -> dict[str, Any]:
     """Trains and evaluates one run in ``out_dir`` (see the module docstring); returns ``run.json``'s content.
@@ -133,29 +117,25 @@ def finetune_run(
     returns a finished run's result as is, or continues from the newest readable checkpoint; either way the run
     must be the one recorded there. ``resume_flag``: how the caller's users spell ``resume`` (for errors).
     """
-    out_dir = Path(out_dir)
     loop = runloop.LoopConfig(steps=config.steps, batch_size=config.batch_size, log_every=config.log_every,
                               checkpoint_every=config.checkpoint_every, keep_checkpoints=config.keep_checkpoints,
                               tensorboard=config.tensorboard,
                               option_names=runloop.OptionNames(resume=resume_flag))
-    mesh = data_parallel_mesh(config.batch_size, log)
-    with runloop.open_run(out_dir, _run_config(config, encoder, model), resume=resume, may_change=MAY_CHANGE,
-                          primary=jax.process_index() == 0, resume_flag=resume_flag) as run:
-        if (out_dir / RUN_FILE).exists():
-            return json.loads((out_dir / RUN_FILE).read_text())
+
+    def start() -> tuple[runloop.TrainTask, Any, EncoderInfo]:
         segmenter, info = build_model(config, encoder, model=model)
         data = iter(segmentation_loader(SegmentationData(
             config.dataset_dir, batch_size=config.batch_size // jax.process_count(), num_classes=config.num_classes,
             split=config.train_split, train=True, crop_size=config.image_size, seed=config.seed,
             worker_count=config.workers, shard_index=jax.process_index(), shard_count=jax.process_count())))
-        result = runloop.train(finetune_task(segmenter, config), data, loop, run, mesh=mesh, stop=stop, log=log)
-        if not result.completed:
-            return {"status": "preempted", "step": result.step}
-        out = _result(config, info, result)
-        if run.primary:
-            runloop.write_json_atomic(out_dir / RUN_FILE, out)
-    log(f"{out_dir.name}: mIoU {100 * out['miou']:.2f} aAcc {100 * out['aacc']:.2f} ({config.eval_mode})")
-    return out
+        return finetune_task(segmenter, config), data, info
+
+    return run_in_directory(
+        Path(out_dir), _run_config(config, encoder, model), loop, may_change=MAY_CHANGE, start=start,
+        result=lambda info, trained: _result(config, info, trained), resume=resume, stop=stop, log=log,
+        resume_flag=resume_flag,
+        summary=lambda out: f"{Path(out_dir).name}: mIoU {100 * out['miou']:.2f} aAcc {100 * out['aacc']:.2f} "
+                            f"({config.eval_mode})")
 
 
 def _result(config: FinetuneConfig, info: EncoderInfo, result: runloop.LoopResult) -> dict[str, Any]:

@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import dataclasses
 import itertools
-import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
@@ -32,15 +31,12 @@ from .encoders import check_provenance
 from .protocol import FinetuneConfig
 from .run import build_model, build_optimizer, finetune_run, run_name
 from .step_flops import train_step_cost
+from .transfer_run import stderr_log
+from .transfer_study import RESULT_FILE, check_seeds, check_study_dir
 
 __all__ = ["check_out_dir", "run_study", "study_grid", "RESULT_FILE"]
 
-RESULT_FILE = "result.json"
 OneRun = Callable[[float, float, int], "dict[str, Any] | None"]
-
-
-def _stderr(message: str) -> None:
-    print(message, file=sys.stderr, flush=True)
 
 
 def _median_iou(per_seed: list[list[float]]) -> list[float | None]:
@@ -65,8 +61,7 @@ def _flops(chosen: dict[str, Any], config: FinetuneConfig, encoder: str, model: 
 
 def _check(seeds: list[int], grid: Sequence[tuple[float, float]] | None, out_dir: Path, resume: bool,
            resume_flag: str) -> None:
-    if not seeds or len(set(seeds)) != len(seeds):
-        raise ValueError(f"seeds={seeds!r}: expected distinct seeds, at least one")
+    check_seeds(seeds)
     if grid is not None and not grid:
         raise ValueError("grid=[]: expected at least one (lr, wd) pair, or None for base.lr/base.wd")
     check_out_dir(out_dir, resume=resume, resume_flag=resume_flag)
@@ -74,12 +69,7 @@ def _check(seeds: list[int], grid: Sequence[tuple[float, float]] | None, out_dir
 
 def check_out_dir(out_dir: str | Path, *, resume: bool, resume_flag: str = "resume=True") -> None:
     """A new study needs an ``out_dir`` without a result; a resumed one needs its runs there (ValueError)."""
-    out_dir = Path(out_dir)
-    if (out_dir / RESULT_FILE).exists() and not resume:
-        raise ValueError(f"out_dir={str(out_dir)!r} already holds {RESULT_FILE}; pass {resume_flag} or another dir")
-    if resume and not (out_dir / "runs").is_dir():
-        raise ValueError(f"{resume_flag}: {out_dir} holds no fine-tuning runs; there is nothing to resume. Drop "
-                         f"{resume_flag} to start")
+    check_study_dir(out_dir, resume=resume, resume_flag=resume_flag, runs="fine-tuning runs")
 
 
 def _select(base: FinetuneConfig, grid: Sequence[tuple[float, float]] | None, seeds: list[int], one: OneRun,
@@ -116,7 +106,7 @@ def run_study(
     grid: Sequence[tuple[float, float]] | None = None,
     seeds: Sequence[int] = (0,),
     resume: bool = False,
-    log: Callable[[str], None] = _stderr,
+    log: Callable[[str], None] = stderr_log,
     stop: Callable[[int], bool] | None = None,
     resume_flag: str = "resume=True",
     allow_unknown_flops: bool = False,

@@ -1,8 +1,8 @@
 """What a fine-tuning run needs to know about a segmentation dataset, and the whole-image batches for slide eval.
 
-`describe_segmentation_dataset(directory)` reads a TFDS directory's metadata (no records) with flopdata: the number
-of classes (`flopdata.num_segmentation_classes`: ADE20K's ``num_classes`` or fmnist_scenes' ``segmentation_classes``),
-the split sizes and which split evaluates ("validation" if present, else "test").
+`describe_segmentation_dataset(directory)` is `segtransfer.dataset_info.describe_transfer_dataset` with the features
+``image`` and ``segmentation_mask`` and the number of classes of `flopdata.num_segmentation_classes` (ADE20K's
+``num_classes`` or fmnist_scenes' ``segmentation_classes``).
 
 `whole_image_batches` serves evaluation images uncropped for sliding-window inference (mmseg's ADE20K test
 pipeline ``Resize(scale=(2048, 512), keep_ratio=True)``): short side resized to ``short_side`` (long side at most
@@ -12,7 +12,6 @@ resolution, not at the original one as mmseg does (the centre-crop protocol of t
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -21,39 +20,18 @@ import numpy as np
 from flopdata import RecordSource, resize_image
 
 from .data import SegmentationData, SegmentationTransform
+from .dataset_info import TransferDatasetInfo, describe_transfer_dataset
 
 __all__ = ["SegmentationDatasetInfo", "describe_segmentation_dataset", "whole_image_batches"]
 
 
-@dataclasses.dataclass(frozen=True)
-class SegmentationDatasetInfo:
-    directory: str
-    name: str
-    num_classes: int
-    split_sizes: dict[str, int]
-    train_split: str
-    eval_split: str
-
-    @property
-    def train_size(self) -> int:
-        return self.split_sizes[self.train_split]
+SegmentationDatasetInfo = TransferDatasetInfo
 
 
-def describe_segmentation_dataset(directory: str | Path) -> SegmentationDatasetInfo:
+def describe_segmentation_dataset(directory: str | Path) -> TransferDatasetInfo:
     """Classes and splits of a TFDS segmentation directory; ValueError naming what is missing."""
-    directory = str(directory)
-    summary = flopdata.describe(directory)
-    missing = {"image", "segmentation_mask"} - set(summary.features)
-    if missing:
-        raise ValueError(f"dataset {directory!r} lacks features {sorted(missing)}; it is not a segmentation set")
-    num_classes = flopdata.num_segmentation_classes(directory)
-    sizes = summary.split_sizes
-    if "train" not in sizes:
-        raise ValueError(f"dataset {directory!r} has no 'train' split; it has {sorted(sizes)}")
-    eval_split = next((s for s in ("validation", "test") if s in sizes), None)
-    if eval_split is None:
-        raise ValueError(f"dataset {directory!r} has no 'validation' or 'test' split; it has {sorted(sizes)}")
-    return SegmentationDatasetInfo(directory, summary.name, num_classes, sizes, "train", eval_split)
+    return describe_transfer_dataset(directory, features=("image", "segmentation_mask"), kind="a segmentation set",
+                                     num_classes=flopdata.num_segmentation_classes)
 
 
 def whole_image_batches(

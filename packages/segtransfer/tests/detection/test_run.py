@@ -6,11 +6,8 @@ import json
 import sys
 from pathlib import Path
 
-import equinox as eqx
-import jax
-import numpy as np
 import pytest
-from runloop import Checkpointer, DetectionResult
+from runloop import DetectionResult
 from segtransfer.detection import (
     DetectionRecipe,
     DetectionRunConfig,
@@ -46,20 +43,6 @@ def _config(dataset, **kw):
     return DetectionRunConfig(**{**base, **kw})
 
 
-def _state(run_dir, config, step):
-    """The checkpointed state of ``step`` as numpy arrays (PRNG keys as raw data)."""
-    task = detection_task(build_detector(config, "scratch", model="vit-test")[0], config)
-    template = eqx.filter_eval_shape(task.init, *task.init_args)
-    with Checkpointer(run_dir / "checkpoints") as ckpt:
-        state = ckpt.restore(template, step=step).state
-    return [np.asarray(jax.random.key_data(x) if jax.dtypes.issubdtype(x.dtype, jax.dtypes.prng_key) else x)
-            for x in jax.tree.leaves(eqx.filter(state, eqx.is_array))]
-
-
-def _same(a, b):
-    return len(a) == len(b) and all(np.array_equal(x, y) for x, y in zip(a, b, strict=True))
-
-
 def test_dataset_description_recipe_and_config_checks(dataset, directory):
     info = describe_detection_dataset(dataset)
     assert (info.num_classes, info.train_size, info.eval_split, info.split_sizes["test"]) == (5, 4, "test", 2)
@@ -87,7 +70,7 @@ def test_study_dir_checks_write_nothing(tmp_path):
 
 
 @pytest.mark.slow  # three 4-step runs of the micro detector (one compiled step each) and their evaluations
-def test_study_record_and_exact_resume(dataset, tmp_path):
+def test_study_record_and_exact_resume(dataset, tmp_path, checkpoints_equal):
     config = _config(dataset)
     result = detection_study(config, encoder="scratch", model="vit-test", out_dir=tmp_path / "study",
                              dataset="tiny", seeds=[0], log=lambda s: None)
@@ -114,8 +97,9 @@ def test_study_record_and_exact_resume(dataset, tmp_path):
     resumed = detection_run(dataclasses.replace(config, log_every=2), encoder="scratch", model="vit-test",
                             out_dir=tmp_path / "b", resume=True, log=lambda s: None)
     # bit-identical final state (model + AdamW moments + schedule count + step + key) and the same evaluation
-    assert _same(_state(tmp_path / "study" / "runs" / "seed0", config, 4), _state(tmp_path / "b", config, 4))
-    assert not _same(_state(tmp_path / "b", config, 3), _state(tmp_path / "b", config, 4))  # the steps trained
+    task = detection_task(build_detector(config, "scratch", model="vit-test")[0], config)
+    assert checkpoints_equal(task, (tmp_path / "study" / "runs" / "seed0", 4), (tmp_path / "b", 4))
+    assert not checkpoints_equal(task, (tmp_path / "b", 3), (tmp_path / "b", 4))  # the steps trained
     assert [resumed[k] for k in ("bbox", "segm", "final_loss")] == [full[k] for k in ("bbox", "segm", "final_loss")]
     logged = [json.loads(line) for line in (tmp_path / "b" / "metrics.jsonl").read_text().splitlines()]
     assert [r["step"] for r in logged] == [1, 2, 3, 4, 4]  # the last record is the final evaluation

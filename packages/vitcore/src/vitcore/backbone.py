@@ -19,8 +19,10 @@ from typing import Any
 
 import equinox as eqx
 import jax
+import jax.numpy as jnp
 import jax.random as jr
-from jaxtyping import Array, Float, PRNGKeyArray, PyTree
+import numpy as np
+from jaxtyping import Array, Float, Key, PRNGKeyArray, PyTree, UInt32
 
 from .linear import Linear
 from .normalisation import normalise_images
@@ -40,7 +42,8 @@ class FeatureInfo:
 class AbstractBackbone(eqx.Module):
     """An image backbone built from a frozen config (`config`) with an optional linear classifier (`head`).
 
-    Subclasses implement `__call__`, `feature_maps` and define `config`/`head`; the config provides
+    Subclasses implement `__call__` (checking its input with `_check_images` and `_example_keys`),
+    `_check_image_size`, `feature_maps` and define `config`/`head`; the config provides
     `feature_info`, `num_features` and `output_stride` (static: readable on an `eqx.filter_eval_shape` model).
     """
 
@@ -65,6 +68,37 @@ class AbstractBackbone(eqx.Module):
     def feature_maps(self, images: Float[Array, "b h w c"], indices: Sequence[int]) -> tuple[Array, ...]:
         """Spatial maps [b, h/stride, w/stride, channels] of the features `indices` (as `feature_info`; negative
         indices count from the end), for segmentation and detection necks."""
+
+    def _check_images(self, images: Any) -> None:
+        """ValueError/TypeError, naming ``images``, unless it is a float NHWC batch with the config's
+        ``in_channels`` and a spatial size the family takes (`_check_image_size`)."""
+        channels = self.config.in_channels
+        if not isinstance(images, jax.Array | np.ndarray) or images.ndim != 4:
+            got = getattr(images, "shape", type(images).__name__)
+            raise ValueError(f"images has shape {got}; expected a rank-4 NHWC batch [b, h, w, {channels}]")
+        _, h, w, ch = images.shape
+        if ch != channels:
+            raise ValueError(
+                f"images has {ch} channels (shape {images.shape}); expected {channels} in the last axis "
+                "(NHWC). If you passed NCHW, transpose with images.transpose(0, 2, 3, 1)"
+            )
+        self._check_image_size(h, w)
+        if not jnp.issubdtype(images.dtype, jnp.floating):
+            raise TypeError(f"images has dtype {images.dtype}; expected a float array")
+
+    @abc.abstractmethod
+    def _check_image_size(self, h: int, w: int) -> None:
+        """ValueError when the family does not take images of ``h`` x ``w`` pixels."""
+
+    def _example_keys(
+        self, key: PRNGKeyArray | None, *, inference: bool, batch: int
+    ) -> Key[Array, " b"] | UInt32[Array, "b 2"] | None:
+        """One key per example when the pass is stochastic (training with the config's dropout or drop path),
+        else None; ValueError when it is stochastic and ``key`` is None."""
+        stochastic = not inference and (self.config.dropout > 0 or self.config.drop_path > 0)
+        if stochastic and key is None:
+            raise ValueError("key=None with inference=False and dropout/drop_path > 0; pass key=jax.random.key(..)")
+        return jr.split(key, batch) if stochastic else None
 
     def normalise(self, images: Float[Array, "*batch c"]) -> Float[Array, "*batch c"]:
         """The backbone's input normalisation, ``(images - config.mean) / config.std`` in float32: what `__call__`

@@ -15,7 +15,6 @@ import equinox as eqx
 import jax
 import jax.numpy as jnp
 import jax.random as jr
-import numpy as np
 from jaxtyping import Array, Float, PRNGKeyArray
 
 from .backbone import AbstractBackbone
@@ -99,23 +98,11 @@ class NFNet(AbstractBackbone):
         else:
             self.head = None
 
-    def _check_images(self, images) -> None:
-        c = self.config
-        if not isinstance(images, jax.Array | np.ndarray) or images.ndim != 4:
-            got = getattr(images, "shape", type(images).__name__)
-            raise ValueError(f"images has shape {got}; expected a rank-4 NHWC batch [b, h, w, {c.in_channels}]")
-        _, h, w, ch = images.shape
-        if ch != c.in_channels:
-            raise ValueError(
-                f"images has {ch} channels (shape {images.shape}); expected {c.in_channels} in the last axis "
-                "(NHWC). If you passed NCHW, transpose with images.transpose(0, 2, 3, 1)"
-            )
+    def _check_image_size(self, h: int, w: int) -> None:
         if h < NFNET_STRIDE or w < NFNET_STRIDE or h % NFNET_STRIDE or w % NFNET_STRIDE:
             raise ValueError(
                 f"images has spatial size {(h, w)}; an NFNet needs multiples of {NFNET_STRIDE} (its total stride)"
             )
-        if not jnp.issubdtype(images.dtype, jnp.floating):
-            raise TypeError(f"images has dtype {images.dtype}; expected a float array")
 
     def _features(
         self, image: Float[Array, "h w c"], key: PRNGKeyArray | None, collect: tuple[int, ...]
@@ -151,11 +138,7 @@ class NFNet(AbstractBackbone):
         c = self.config
         self._check_images(images)
         collect = normalize_indices(intermediates, len(c.depths))
-        stochastic = not inference and (c.dropout > 0 or c.drop_path > 0)
-        if stochastic and key is None:
-            raise ValueError("key=None with inference=False and dropout/drop_path > 0; pass key=jax.random.key(..)")
-        b = images.shape[0]
-        keys = jr.split(key, b) if stochastic else None
+        keys = self._example_keys(key, inference=inference, batch=images.shape[0])
 
         def one(image, k):
             k_blocks, k_drop = jr.split(k) if k is not None else (None, None)

@@ -8,7 +8,6 @@ import equinox as eqx
 import jax
 import jax.numpy as jnp
 import jax.random as jr
-import numpy as np
 from jaxtyping import Array, Float, Int, PRNGKeyArray
 
 from .backbone import AbstractBackbone
@@ -122,19 +121,8 @@ class ViT(AbstractBackbone):
     def width(self) -> int:
         return self.config.width
 
-    def _check_images(self, images) -> None:
+    def _check_image_size(self, h: int, w: int) -> None:
         c = self.config
-        if not isinstance(images, jax.Array | np.ndarray) or images.ndim != 4:
-            got = getattr(images, "shape", type(images).__name__)
-            raise ValueError(
-                f"images has shape {got}; expected a rank-4 NHWC batch [b, h, w, {c.in_channels}]"
-            )
-        _, h, w, ch = images.shape
-        if ch != c.in_channels:
-            raise ValueError(
-                f"images has {ch} channels (shape {images.shape}); expected {c.in_channels} in the last axis "
-                "(NHWC). If you passed NCHW, transpose with images.transpose(0, 2, 3, 1)"
-            )
         if h % c.patch_size or w % c.patch_size:
             raise ValueError(f"images has spatial size {(h, w)}, not divisible by patch_size={c.patch_size}")
         if (h, w) != image_hw(c.image_size):
@@ -142,8 +130,6 @@ class ViT(AbstractBackbone):
                 f"images has spatial size {(h, w)}; this model expects {image_hw(c.image_size)}. Resize the "
                 "images, or use vitcore.interpolate_pos_embed(model, image_size) for a new resolution"
             )
-        if not jnp.issubdtype(images.dtype, jnp.floating):
-            raise TypeError(f"images has dtype {images.dtype}; expected a float array")
 
     def _embed(self, image: Float[Array, "h w c"], keep: Int[Array, " k"] | None) -> Float[Array, "n d"]:
         c = self.config
@@ -188,12 +174,7 @@ class ViT(AbstractBackbone):
             if not jnp.issubdtype(keep_indices.dtype, jnp.integer):
                 raise TypeError(f"keep_indices has dtype {keep_indices.dtype}; expected integers")
         collect = normalize_indices(intermediates, c.depth)
-        stochastic = not inference and (c.dropout > 0 or c.drop_path > 0)
-        if stochastic and key is None:
-            raise ValueError(
-                "key=None with inference=False and dropout/drop_path > 0; pass key=jax.random.key(..)"
-            )
-        keys = jr.split(key, b) if stochastic else None
+        keys = self._example_keys(key, inference=inference, batch=b)
 
         def one(image, keep, k):
             k_drop, k_blocks = jr.split(k) if k is not None else (None, None)

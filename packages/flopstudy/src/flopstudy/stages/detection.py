@@ -11,17 +11,15 @@ box AP in % (``score_metric`` "box AP") and the report draws its curves like any
 from __future__ import annotations
 
 import dataclasses
-import json
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, ClassVar
 
-from ..sweep.tasks import AbstractTask, Preempted, TaskResult
-from .datasets import check_dataset, resolve_dataset
+from ..sweep.tasks import Preempted, TaskResult
+from .dataset_task import DatasetTask
+from .datasets import resolve_dataset
 
 __all__ = ["DetectionSettings", "DetectionTask"]
-
-RESULT_FILE = "result.json"  # segtransfer.detection.study.RESULT_FILE (not imported: that would pull in JAX)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -66,20 +64,13 @@ class DetectionSettings:
             raise ValueError(f"lr={self.lr!r}, wd={self.wd!r}: expected lr > 0 and wd >= 0")
 
 
-class DetectionTask(AbstractTask):
+class DetectionTask(DatasetTask):
     kind: ClassVar[str] = "detection"
+    noun: ClassVar[str] = "detection"
+    result_name: ClassVar[str] = "detection"
     score_metric: ClassVar[str] = "box AP"
     settings_type: ClassVar[type] = DetectionSettings
     how_fields: ClassVar[tuple[str, ...]] = ("seeds", "checkpoint_every", "log_every", "workers", "eval_batch")
-
-    def label(self, settings: DetectionSettings) -> str:
-        return f"{settings.dataset} detection"
-
-    def seeds(self, settings: DetectionSettings) -> tuple[int, ...]:
-        return tuple(range(settings.seeds))
-
-    def datasets(self, settings: DetectionSettings) -> tuple[str, ...]:
-        return (settings.dataset,)
 
     def check(self, settings: DetectionSettings, *, data_dir: str | None) -> None:
         from segtransfer import detection
@@ -88,7 +79,7 @@ class DetectionTask(AbstractTask):
         detection.detector_config(settings.detector, num_classes=1, image_size=settings.image_size)
         detection.detection_recipe(steps=settings.steps or detection.STUDY_RECIPE.steps, batch_size=settings.batch,
                                    image_size=settings.image_size, warmup=settings.warmup)
-        check_dataset(settings.dataset, data_dir=data_dir)
+        super().check(settings, data_dir=data_dir)
 
     def config(self, settings: DetectionSettings, *, data_dir: str | None) -> Any:
         """The `segtransfer.detection.DetectionRunConfig` of seed 0 (the dataset resolved, built if embedded)."""
@@ -118,17 +109,10 @@ class DetectionTask(AbstractTask):
         if result.get("status") == "preempted":
             raise Preempted(f"detection fine-tuning in {out_dir} was stopped; run the sweep again to resume it")
 
-    def read(self, out_dir: Path) -> TaskResult | None:
-        path = Path(out_dir) / RESULT_FILE
-        if not path.is_file():
-            return None
-        try:
-            result: dict[str, Any] = json.loads(path.read_text())
-            if result.get("task") != "detection":
-                raise ValueError(f"task={result.get('task')!r}, expected 'detection'")
-            scores = {int(s): float(ap) for s, ap in zip(result["seeds"], result["per_seed_box_ap"], strict=True)}
-            extras = {"finetune_lr": result["lr"], "finetune_wd": result["wd"], "finetune_steps": result["steps"],
-                      "mask_ap_median": result["mask"]["AP"]}
-        except (json.JSONDecodeError, KeyError, TypeError, ValueError) as err:
-            raise ValueError(f"{path}: not a detection result ({type(err).__name__}: {err})") from None
+    def parse_result(self, result: dict[str, Any]) -> TaskResult:
+        if result.get("task") != "detection":
+            raise ValueError(f"task={result.get('task')!r}, expected 'detection'")
+        scores = {int(s): float(ap) for s, ap in zip(result["seeds"], result["per_seed_box_ap"], strict=True)}
+        extras = {"finetune_lr": result["lr"], "finetune_wd": result["wd"], "finetune_steps": result["steps"],
+                  "mask_ap_median": result["mask"]["AP"]}
         return TaskResult(scores, result.get("finetune_flops"), result.get("finetune_flops_all_runs"), extras)

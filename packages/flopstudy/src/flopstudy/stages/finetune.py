@@ -14,17 +14,15 @@ seeds repeat (the study's selection); asking for more seeds later reuses every f
 from __future__ import annotations
 
 import dataclasses
-import json
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, ClassVar
 
-from ..sweep.tasks import AbstractTask, Preempted, TaskResult
-from .datasets import check_dataset, resolve_dataset
+from ..sweep.tasks import Preempted, TaskResult
+from .dataset_task import DatasetTask
+from .datasets import resolve_dataset
 
 __all__ = ["SegmentationSettings", "SegmentationTask"]
-
-RESULT_FILE = "result.json"  # segtransfer.study.RESULT_FILE
 
 
 @dataclasses.dataclass(frozen=True)
@@ -63,28 +61,21 @@ class SegmentationSettings:
             raise ValueError(f"lrs={self.lrs!r}, wds={self.wds!r}: expected at least one value each")
 
 
-class SegmentationTask(AbstractTask):
+class SegmentationTask(DatasetTask):
     kind: ClassVar[str] = "segmentation"
+    noun: ClassVar[str] = "segmentation"
+    result_name: ClassVar[str] = "segmentation"
     score_metric: ClassVar[str] = "mIoU"
     settings_type: ClassVar[type] = SegmentationSettings
     how_fields: ClassVar[tuple[str, ...]] = ("seeds", "checkpoint_every", "log_every", "workers")
     later_fields: ClassVar[tuple[str, ...]] = ("sam_rho",)
-
-    def label(self, settings: SegmentationSettings) -> str:
-        return f"{settings.dataset} segmentation"
-
-    def seeds(self, settings: SegmentationSettings) -> tuple[int, ...]:
-        return tuple(range(settings.seeds))
-
-    def datasets(self, settings: SegmentationSettings) -> tuple[str, ...]:
-        return (settings.dataset,)
 
     def check(self, settings: SegmentationSettings, *, data_dir: str | None) -> None:
         from segtransfer import protocol
 
         if settings.eval_mode not in protocol.EVAL_MODES:
             raise ValueError(f"eval_mode={settings.eval_mode!r}: expected one of {protocol.EVAL_MODES}")
-        check_dataset(settings.dataset, data_dir=data_dir)
+        super().check(settings, data_dir=data_dir)
 
     def run(self, settings: SegmentationSettings, *, encoder: str, model: str, out_dir: Path, seeds: Sequence[int],
             data_dir: str | None) -> None:
@@ -107,16 +98,9 @@ class SegmentationTask(AbstractTask):
         if result.get("status") == "preempted":
             raise Preempted(f"fine-tuning in {out_dir} was stopped; run the sweep again to resume it")
 
-    def read(self, out_dir: Path) -> TaskResult | None:
-        path = Path(out_dir) / RESULT_FILE
-        if not path.is_file():
-            return None
-        try:
-            result: dict[str, Any] = json.loads(path.read_text())
-            seeds, per_seed = result["seeds"], result["per_seed_miou"]
-            scores = {int(s): 100.0 * float(m) for s, m in zip(seeds, per_seed, strict=True)}
-        except (json.JSONDecodeError, KeyError, TypeError, ValueError) as err:
-            raise ValueError(f"{path}: not a segmentation result ({type(err).__name__}: {err})") from None
+    def parse_result(self, result: dict[str, Any]) -> TaskResult:
+        seeds, per_seed = result["seeds"], result["per_seed_miou"]
+        scores = {int(s): 100.0 * float(m) for s, m in zip(seeds, per_seed, strict=True)}
         return TaskResult(scores, result.get("finetune_flops"), result.get("finetune_flops_all_runs"),
                           {"finetune_lr": result.get("lr"), "finetune_wd": result.get("wd"),
                            "finetune_steps": result.get("steps")})

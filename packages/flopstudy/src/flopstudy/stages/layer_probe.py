@@ -15,12 +15,12 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, ClassVar
 
-from ..sweep.tasks import AbstractTask, TaskResult
-from .datasets import check_dataset, resolve_dataset
+from ..finetune_results import RESULT_FILE
+from ..sweep.tasks import TaskResult
+from .dataset_task import DatasetTask
+from .datasets import resolve_dataset
 
 __all__ = ["LayerProbeSettings", "LayerProbeTask"]
-
-RESULT_FILE = "result.json"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -48,23 +48,13 @@ class LayerProbeSettings:
             raise ValueError(f"lr={self.lr!r}, weight_decay={self.weight_decay!r}: expected lr > 0, weight_decay >= 0")
 
 
-class LayerProbeTask(AbstractTask):
+class LayerProbeTask(DatasetTask):
     kind: ClassVar[str] = "layer_probe"
+    noun: ClassVar[str] = "layer probe"
+    result_name: ClassVar[str] = "layer-probe"
     score_metric: ClassVar[str] = "mIoU"
     settings_type: ClassVar[type] = LayerProbeSettings
     how_fields: ClassVar[tuple[str, ...]] = ("seeds", "batch")
-
-    def label(self, settings: LayerProbeSettings) -> str:
-        return f"{settings.dataset} layer probe"
-
-    def seeds(self, settings: LayerProbeSettings) -> tuple[int, ...]:
-        return tuple(range(settings.seeds))
-
-    def datasets(self, settings: LayerProbeSettings) -> tuple[str, ...]:
-        return (settings.dataset,)
-
-    def check(self, settings: LayerProbeSettings, *, data_dir: str | None) -> None:
-        check_dataset(settings.dataset, data_dir=data_dir)
 
     def run(self, settings: LayerProbeSettings, *, encoder: str, model: str, out_dir: Path, seeds: Sequence[int],
             data_dir: str | None) -> None:
@@ -93,17 +83,10 @@ class LayerProbeTask(AbstractTask):
         write_json_atomic(path, {"seeds": ordered, "layers": [done[s] for s in ordered],
                                  "dataset": settings.dataset, "image_size": settings.image_size})
 
-    def read(self, out_dir: Path) -> TaskResult | None:
-        path = Path(out_dir) / RESULT_FILE
-        if not path.is_file():
-            return None
-        try:
-            result: dict[str, Any] = json.loads(path.read_text())
-            per_seed = dict(zip((int(s) for s in result["seeds"]), result["layers"], strict=True))
-            mious = {seed: [100.0 * float(layer["miou"]) for layer in layers] for seed, layers in per_seed.items()}
-            depths = [float(layer["depth"]) for layer in per_seed[min(per_seed)]]
-        except (json.JSONDecodeError, KeyError, TypeError, ValueError) as err:
-            raise ValueError(f"{path}: not a layer-probe result ({type(err).__name__}: {err})") from None
+    def parse_result(self, result: dict[str, Any]) -> TaskResult:
+        per_seed = dict(zip((int(s) for s in result["seeds"]), result["layers"], strict=True))
+        mious = {seed: [100.0 * float(layer["miou"]) for layer in layers] for seed, layers in per_seed.items()}
+        depths = [float(layer["depth"]) for layer in per_seed[min(per_seed)]]
         mean = [sum(values) / len(values) for values in zip(*mious.values(), strict=True)]
         best = max(range(len(mean)), key=mean.__getitem__)
         return TaskResult({seed: max(values) for seed, values in mious.items()}, None, None,

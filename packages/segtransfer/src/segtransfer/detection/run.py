@@ -8,19 +8,17 @@
     checkpoints/<step>/  orbax: model + optimizer state + step + key, data iterator state, last losses, evals
     run.json             box and mask AP (the six COCO numbers each), final loss, FLOPs of the compiled step
 
-It is the segmentation run's twin (`segtransfer.run`): same engine, run directory, lock, same-run check on
-resume, exact resume (the data iterator's position is in the checkpoint; per-step randomness is
-``fold_in(key, step)``), NaN guard and data parallelism (`data_parallel_mesh`). The encoder comes from a
-pre-training run directory, a timm file or ``"scratch"`` (`segtransfer.load_encoder`); it normalises its [0, 1]
-input itself, and the pipeline pads with its mean so the padding is 0 after normalisation. Evaluation runs once
-at the end, over every image of the evaluation split (pycocotools).
+It is the segmentation run's twin (`segtransfer.run`; both live in `segtransfer.transfer_run.run_in_directory`):
+same engine, run directory, lock, same-run check on resume, exact resume (the data iterator's position is in the
+checkpoint; per-step randomness is ``fold_in(key, step)``), NaN guard and data parallelism (`data_parallel_mesh`).
+The encoder comes from a pre-training run directory, a timm file or ``"scratch"`` (`segtransfer.load_encoder`); it
+normalises its [0, 1] input itself, and the pipeline pads with its mean so the padding is 0 after normalisation.
+Evaluation runs once at the end, over every image of the evaluation split (pycocotools).
 """
 
 from __future__ import annotations
 
 import dataclasses
-import json
-import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -30,8 +28,8 @@ import jax.random as jr
 import numpy as np
 import runloop
 
-from ..encoders import EncoderInfo, encoder_kind, load_encoder
-from ..run import data_parallel_mesh
+from ..encoders import EncoderInfo, load_encoder
+from ..transfer_run import RUN_FILE, encoder_source, run_in_directory, stderr_log
 from .data import DetectionData, detection_loader
 from .evaluate import evaluate_detector
 from .model import MaskRCNN, create_detector
@@ -42,12 +40,7 @@ from .train_step import init_train_state, make_step_fn
 
 __all__ = ["RUN_FILE", "build_detector", "detection_task", "detection_run", "prepare_batch"]
 
-RUN_FILE = "run.json"
 MAY_CHANGE = tuple(f"detection.{name}" for name in HOW_FIELDS)
-
-
-def _stderr(message: str) -> None:
-    print(message, file=sys.stderr, flush=True)
 
 
 def build_detector(config: DetectionRunConfig, encoder: str, *, model: str | None = None
@@ -104,8 +97,7 @@ def detection_task(detector: MaskRCNN, config: DetectionRunConfig) -> runloop.Tr
 
 
 def _run_config(config: DetectionRunConfig, encoder: str, model: str | None) -> dict[str, Any]:
-    source = encoder if encoder_kind(encoder) == "scratch" else str(Path(encoder).resolve())
-    return {"detection": dataclasses.asdict(config), "encoder": source, "model": model}
+    return {"detection": dataclasses.asdict(config), "encoder": encoder_source(encoder), "model": model}
 
 
 def detection_run(
@@ -116,7 +108,7 @@ def detection_run(
     model: str | None = None,
     resume: bool = False,
     stop: Callable[[int], bool] | None = None,
-    log: Callable[[str], None] = _stderr,
+    log: Callable[[str], None] = stderr_log,
     resume_flag: str = "resume=True",
 ) -> dict[str, Any]:
     """Trains and evaluates one run in ``out_dir`` (see the module docstring); returns ``run.json``'s content,
@@ -126,27 +118,22 @@ def detection_run(
     returns a finished run's result as is, or continues from the newest readable checkpoint; either way the run
     must be the one recorded there. ``resume_flag``: how the caller's users spell ``resume`` (for errors).
     """
-    out_dir = Path(out_dir)
     recipe = config.recipe
     loop = runloop.LoopConfig(steps=recipe.steps, batch_size=recipe.batch_size, log_every=config.log_every,
                               checkpoint_every=config.checkpoint_every, keep_checkpoints=config.keep_checkpoints,
                               option_names=runloop.OptionNames(resume=resume_flag))
-    mesh = data_parallel_mesh(recipe.batch_size, log)
-    with runloop.open_run(out_dir, _run_config(config, encoder, model), resume=resume, may_change=MAY_CHANGE,
-                          primary=jax.process_index() == 0, resume_flag=resume_flag) as run:
-        if (out_dir / RUN_FILE).exists():
-            return json.loads((out_dir / RUN_FILE).read_text())
+
+    def start() -> tuple[runloop.TrainTask, Any, EncoderInfo]:
         detector, info = build_detector(config, encoder, model=model)
         data = iter(detection_loader(data_config(config, detector, train=True)))
-        result = runloop.train(detection_task(detector, config), data, loop, run, mesh=mesh, stop=stop, log=log)
-        if not result.completed:
-            return {"status": "preempted", "step": result.step}
-        out = _result(config, info, result)
-        if run.primary:
-            runloop.write_json_atomic(out_dir / RUN_FILE, out)
-    log(f"{out_dir.name}: box AP {_ap(out['bbox']['AP'])} mask AP {_ap(out['segm']['AP'])} "
-        f"({out['num_eval_images']} {config.eval_split} images)")
-    return out
+        return detection_task(detector, config), data, info
+
+    return run_in_directory(
+        Path(out_dir), _run_config(config, encoder, model), loop, may_change=MAY_CHANGE, start=start,
+        result=lambda info, trained: _result(config, info, trained), resume=resume, stop=stop, log=log,
+        resume_flag=resume_flag,
+        summary=lambda out: f"{Path(out_dir).name}: box AP {_ap(out['bbox']['AP'])} mask AP "
+                            f"{_ap(out['segm']['AP'])} ({out['num_eval_images']} {config.eval_split} images)")
 
 
 def _ap(value: float | None) -> str:

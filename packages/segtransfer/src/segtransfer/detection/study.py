@@ -14,7 +14,6 @@ they do not depend on the seed); ``finetune_flops`` = per step x steps (one run:
 from __future__ import annotations
 
 import dataclasses
-import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
@@ -22,17 +21,14 @@ from typing import Any
 import numpy as np
 import runloop
 
+from .. import transfer_study
+from ..transfer_run import stderr_log
+from ..transfer_study import RESULT_FILE, check_seeds
 from .coco_eval import AP_NAMES
 from .run import detection_run
 from .run_config import DetectionRunConfig
 
 __all__ = ["RESULT_FILE", "check_study_dir", "detection_study", "run_dir_name"]
-
-RESULT_FILE = "result.json"
-
-
-def _stderr(message: str) -> None:
-    print(message, file=sys.stderr, flush=True)
 
 
 def run_dir_name(seed: int) -> str:
@@ -43,12 +39,7 @@ def run_dir_name(seed: int) -> str:
 def check_study_dir(out_dir: str | Path, *, resume: bool, resume_flag: str = "resume=True") -> None:
     """ValueError, before anything is written, when ``out_dir`` already holds a result and ``resume`` is off, or
     ``resume`` is on and there is nothing to resume."""
-    out_dir = Path(out_dir)
-    if (out_dir / RESULT_FILE).exists() and not resume:
-        raise ValueError(f"out_dir={str(out_dir)!r} already holds {RESULT_FILE}; pass {resume_flag} or another dir")
-    if resume and not (out_dir / "runs").is_dir():
-        raise ValueError(f"{resume_flag}: {out_dir} holds no detection runs; there is nothing to resume. Drop "
-                         f"{resume_flag} to start")
+    transfer_study.check_study_dir(out_dir, resume=resume, resume_flag=resume_flag, runs="detection runs")
 
 
 def _median(values: list[float | None]) -> float | None:
@@ -69,7 +60,7 @@ def detection_study(
     model: str | None = None,
     seeds: Sequence[int] = (0,),
     resume: bool = False,
-    log: Callable[[str], None] = _stderr,
+    log: Callable[[str], None] = stderr_log,
     stop: Callable[[int], bool] | None = None,
     resume_flag: str = "resume=True",
 ) -> dict[str, Any]:
@@ -78,8 +69,7 @@ def detection_study(
     "fmnist_scenes"). ``resume=True`` continues the runs already there (each must be the same run) and starts the
     missing ones; ``resume_flag`` is how the caller's users spell it (for errors)."""
     seeds, out_dir = [int(s) for s in seeds], Path(out_dir)
-    if not seeds or len(set(seeds)) != len(seeds):
-        raise ValueError(f"seeds={seeds!r}: expected distinct seeds, at least one")
+    check_seeds(seeds)
     check_study_dir(out_dir, resume=resume, resume_flag=resume_flag)
     out_dir.mkdir(parents=True, exist_ok=True)
     runs: list[dict[str, Any]] = []

@@ -1,0 +1,56 @@
+"""What the fine-tuning stage's tasks (segmentation, detection, layer probe) share: one dataset, ``seeds`` seeds,
+and a ``result.json`` in the task folder.
+
+`DatasetTask` answers `AbstractTask`'s ``label`` (``"<dataset> <noun>"``), ``seeds`` (0 .. ``settings.seeds``-1),
+``datasets`` and the dataset part of ``check`` from settings with ``dataset`` and ``seeds`` fields, and ``read``
+from ``result.json``: a missing file is no result yet, a broken one a ValueError naming it; the subclass turns
+the file's content into a `TaskResult` (`parse_result`).
+"""
+
+from __future__ import annotations
+
+import abc
+import json
+from pathlib import Path
+from typing import Any, ClassVar
+
+from ..finetune_results import RESULT_FILE
+from ..sweep.tasks import AbstractTask, TaskResult
+from .datasets import check_dataset
+
+__all__ = ["DatasetTask"]
+
+
+class DatasetTask(AbstractTask):
+    """An `AbstractTask` whose settings have ``dataset`` (a name) and ``seeds`` (a count)."""
+
+    noun: ClassVar[str]
+    """The task column's suffix, e.g. ``"segmentation"`` in ``"ade20k segmentation"``."""
+    result_name: ClassVar[str]
+    """What a broken ``result.json`` is not, e.g. ``"layer-probe"`` ("...: not a layer-probe result")."""
+
+    def label(self, settings: Any) -> str:
+        return f"{settings.dataset} {self.noun}"
+
+    def seeds(self, settings: Any) -> tuple[int, ...]:
+        return tuple(range(settings.seeds))
+
+    def datasets(self, settings: Any) -> tuple[str, ...]:
+        return (settings.dataset,)
+
+    def check(self, settings: Any, *, data_dir: str | None) -> None:
+        check_dataset(settings.dataset, data_dir=data_dir)
+
+    @abc.abstractmethod
+    def parse_result(self, result: Any) -> TaskResult:
+        """The `TaskResult` of ``result.json``'s content; KeyError/TypeError/ValueError when it is not this
+        task's result."""
+
+    def read(self, out_dir: Path) -> TaskResult | None:
+        path = Path(out_dir) / RESULT_FILE
+        if not path.is_file():
+            return None
+        try:
+            return self.parse_result(json.loads(path.read_text()))
+        except (json.JSONDecodeError, KeyError, TypeError, ValueError) as err:
+            raise ValueError(f"{path}: not a {self.result_name} result ({type(err).__name__}: {err})") from None

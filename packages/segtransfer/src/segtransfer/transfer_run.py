@@ -1,0 +1,80 @@
+"""What one transfer run (segmentation's `finetune_run`, detection's `detection_run`) does in its directory.
+
+`run_in_directory` is the life of a run around the engine: open the run directory (lock, same-run check on
+resume; `runloop.open_run`), return a finished run's ``run.json`` as is, otherwise build the task and its data
+(the caller's ``start``), train (`runloop.train` on `data_parallel_mesh`), and write ``run.json`` last,
+atomically; a stopped run returns ``{"status": "preempted", "step": s}``. `encoder_source` is how a run's
+``config.json`` records its encoder.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Callable, Collection, Iterator
+from pathlib import Path
+from typing import Any
+
+import jax
+import runloop
+
+from .encoders import encoder_kind
+
+__all__ = ["RUN_FILE", "data_parallel_mesh", "encoder_source", "run_in_directory", "stderr_log"]
+
+RUN_FILE = "run.json"
+
+
+def stderr_log(message: str) -> None:
+    """The default ``log`` of runs and studies: one line on stderr, flushed."""
+    print(message, file=sys.stderr, flush=True)
+
+
+def encoder_source(encoder: str) -> str:
+    """The encoder as a run's ``config.json`` records it: ``"scratch"`` as is, a path resolved."""
+    return encoder if encoder_kind(encoder) == "scratch" else str(Path(encoder).resolve())
+
+
+def data_parallel_mesh(batch_size: int, log: Callable[[str], None]) -> jax.sharding.Mesh:
+    """All devices on one data axis when ``batch_size`` splits over them; else one device (and says so)."""
+    devices = jax.devices()
+    if batch_size % len(devices):
+        log(f"batch {batch_size} does not split over {len(devices)} devices; fine-tuning on one device")
+        devices = devices[:1]
+    return runloop.make_mesh(devices)
+
+
+def run_in_directory(
+    out_dir: Path,
+    run_config: dict[str, Any],
+    loop: runloop.LoopConfig,
+    *,
+    may_change: Collection[str],
+    start: Callable[[], tuple[runloop.TrainTask, Iterator[Any], Any]],
+    result: Callable[[Any, runloop.LoopResult], dict[str, Any]],
+    summary: Callable[[dict[str, Any]], str],
+    resume: bool,
+    stop: Callable[[int], bool] | None,
+    log: Callable[[str], None],
+    resume_flag: str,
+) -> dict[str, Any]:
+    """Runs (or resumes) one run in ``out_dir`` (module docstring); returns ``run.json``'s content.
+
+    ``start()`` -> (engine task, training data iterator, the encoder's provenance), called only when the run
+    has to train; ``result(provenance, loop_result)`` -> ``run.json``'s content; ``summary(content)``: the line
+    logged when a run finishes here. ``run_config``/``may_change``/``resume``/``resume_flag``: `runloop.open_run`.
+    """
+    mesh = data_parallel_mesh(loop.batch_size, log)
+    with runloop.open_run(out_dir, run_config, resume=resume, may_change=may_change,
+                          primary=jax.process_index() == 0, resume_flag=resume_flag) as run:
+        if (out_dir / RUN_FILE).exists():
+            return json.loads((out_dir / RUN_FILE).read_text())
+        task, data, provenance = start()
+        trained = runloop.train(task, data, loop, run, mesh=mesh, stop=stop, log=log)
+        if not trained.completed:
+            return {"status": "preempted", "step": trained.step}
+        out = result(provenance, trained)
+        if run.primary:
+            runloop.write_json_atomic(out_dir / RUN_FILE, out)
+    log(summary(out))
+    return out

@@ -1,0 +1,33 @@
+"""What a transfer study (segmentation's `run_study`, detection's `detection_study`) checks before it runs.
+
+A study keeps its runs under ``out_dir/runs/`` and writes ``out_dir/result.json`` (`RESULT_FILE`) last; a new
+study needs an ``out_dir`` without a result, a resumed one needs its runs there (`check_study_dir`), and the
+seeds must be distinct, at least one (`check_seeds`). Both raise before anything is written.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+__all__ = ["RESULT_FILE", "check_seeds", "check_study_dir"]
+
+RESULT_FILE = "result.json"
+
+
+def check_study_dir(out_dir: str | Path, *, resume: bool, resume_flag: str, runs: str) -> None:
+    """ValueError when ``out_dir`` already holds a result and ``resume`` is off, or ``resume`` is on and there is
+    nothing to resume; ``runs`` names what the study runs (e.g. "detection runs"), ``resume_flag`` how the
+    caller's users spell ``resume``."""
+    out_dir = Path(out_dir)
+    if (out_dir / RESULT_FILE).exists() and not resume:
+        raise ValueError(f"out_dir={str(out_dir)!r} already holds {RESULT_FILE}; pass {resume_flag} or another dir")
+    if resume and not (out_dir / "runs").is_dir():
+        raise ValueError(f"{resume_flag}: {out_dir} holds no {runs}; there is nothing to resume. Drop "
+                         f"{resume_flag} to start")
+
+
+def check_seeds(seeds: Sequence[int]) -> None:
+    """ValueError unless ``seeds`` are distinct, at least one."""
+    if not seeds or len(set(seeds)) != len(seeds):
+        raise ValueError(f"seeds={list(seeds)!r}: expected distinct seeds, at least one")
