@@ -9,6 +9,9 @@ import os
 
 os.environ.setdefault("XLA_FLAGS", "--xla_force_host_platform_device_count=4")
 os.environ.setdefault("JAX_PLATFORMS", "cpu")
+# The tools turn JAX's persistent compilation cache on; in tests it stays off (a cache hit skips compiles some
+# tests count, and tests write nothing outside their tmp_path) unless a test sets its own directory.
+os.environ.setdefault("FLOPWISE_JAX_CACHE", "off")
 
 import jax  # noqa: E402
 import pytest  # noqa: E402

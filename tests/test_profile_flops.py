@@ -58,7 +58,7 @@ def test_a_row_names_its_variant(monkeypatch):
 
     fake = {"flops_per_step": 2.0, "macs_per_step": 1.0, "analytic_flops_per_step": 1.0,
             "analytic_macs_per_step": 0.5, "params": 1, "compile_seconds": 0.0, "notes": []}
-    monkeypatch.setattr(step_cost, "step_cost", lambda method, optim, batch: fake)
+    monkeypatch.setattr(step_cost, "step_cost", lambda method, optim, batch, **options: fake)
     row = step_cost.profile("mae", "vit-test", 2, method_overrides={"mask_ratio": 0.5, "decoder_depth": 1})
     assert (row["mask_ratio"], row["decoder_depth"]) == (0.5, 1)
     assert row["overrides"] == {"mask_ratio": 0.5, "decoder_depth": 1} and row["image_size"] == 32

@@ -23,6 +23,7 @@ DATASETS = {"ade20k": 512, "fmnist_scenes": 64}  # name -> default image size
 
 def main(argv: list[str] | None = None) -> dict:
     import flopdata
+    import runloop
     import segtransfer as st
     import vitcore
     from segtransfer import protocol
@@ -79,6 +80,7 @@ def main(argv: list[str] | None = None) -> dict:
             checkpoint_every=args.checkpoint_every, log_every=args.log_every, workers=args.workers)
     except ValueError as error:
         p.error(str(error))
+    runloop.enable_compilation_cache()  # $FLOPWISE_JAX_CACHE, else ~/.cache/flopwise/jax
     print(f"{args.dataset}: {info.train_size} train images, {info.num_classes} classes, {steps} steps "
           f"(warmup {base.warmup_steps}) at batch {args.batch}", file=sys.stderr)
     grid = st.study_grid(protocol.LR_GRID, protocol.WD_GRID) if args.grid else None

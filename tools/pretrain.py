@@ -62,6 +62,7 @@ def main(argv: list[str] | None = None) -> dict:
         p.error(f"--set {error}")
 
     runloop.initialize_distributed()
+    runloop.enable_compilation_cache()  # $FLOPWISE_JAX_CACHE, else ~/.cache/flopwise/jax
     out = args.out or f"runs/{args.method}-{args.model}-{Path(args.dataset).name}"
     flags = runloop.OptionNames(skip_nonfinite="--skip-nonfinite", resume="--resume", resume_from="--resume-from STEP")
     try:  # every cheap check before the dataset is built or the run directory created

@@ -6,7 +6,8 @@
 
 --method is a registered name or the import path of any AbstractMethod subclass (its module on PYTHONPATH). The
 step is compiled, never run, on jax.ShapeDtypeStruct inputs (sslmethods.step_cost), so paper-scale steps are
-measured on a laptop. FLOPs count 2 per multiply-add (XLA); MACs are half. "analytic" is the method's own closed
+measured on a laptop; --table counts the lowered steps in parallel processes, cached in OUT/.cache
+(sslmethods.figure3). FLOPs count 2 per multiply-add (XLA); MACs are half. "analytic" is the method's own closed
 form (analytic_macs). --mask-ratio, --decoder-depth and --text-encoder set the method fields of the same name; a
 flag the method has no field for is an error.
 """
@@ -54,14 +55,17 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--text-encoder", default=None, choices=("mini", "medium"), help="CLIP's (preset: mini)")
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.add_argument("--table", action="store_true", help="the study's Figure 3: markdown, JSON and PNG in --out")
-    p.add_argument("--out", default="runs/figure3")
+    p.add_argument("--out", default="runs/figure3", help="--table's folder (OUT/.cache: rows already measured)")
+    p.add_argument("--compiled", action="store_true", help="--table: count the compiled steps (slower) instead "
+                                                           "of the lowered ones")
     args = p.parse_args(argv)
     from sslmethods import figure3, step_cost
 
     if args.table:
         start = time.perf_counter()
         rows = figure3.table(progress=lambda r: print(f"  {figure3.label(r)} {r['model']}: "
-                                                      f"{r['flops_per_step']:.3e}", file=sys.stderr, flush=True))
+                                                      f"{r['flops_per_step']:.3e}", file=sys.stderr, flush=True),
+                             count="compiled" if args.compiled else "lowered", cache_dir=Path(args.out) / ".cache")
         figure3.write(Path(args.out), rows, time.perf_counter() - start)
         print(figure3.markdown(rows, time.perf_counter() - start))
         return

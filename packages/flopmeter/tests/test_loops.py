@@ -119,3 +119,32 @@ ENTRY %main (p: (s32[], f32[4,8])) -> (s32[], f32[4,8]) {
     assert counts.flops_once == 32 + 1  # one multiply per element, plus the loop compare, each once
     assert counts.flops_scaled == 10 * 32 + 10
     assert [(loop.name, loop.trip_count) for loop in counts.loops] == [("w", 10)]
+
+
+
+def _nested(x, w):
+    inner = lambda c, wi: (jnp.tanh(c @ wi), None)  # noqa: E731
+    return jax.lax.scan(lambda c, _: (jax.lax.scan(inner, c, w)[0], None), x, None, length=3)[0]
+
+
+@pytest.mark.parametrize(("fn", "matmuls"), [
+    (_nested, 15),
+    (lambda x, w: jax.lax.fori_loop(0, 6, lambda i, c: jnp.sin(c @ w[i % 5]), x), 6),
+    (lambda x, w: jax.lax.fori_loop(2, 5, lambda i, c: c @ w[0], x), 3),  # starts at 2: 3 trips
+    (lambda x, w: jax.nn.softmax(x @ w[0]) @ w[1].T + jnp.mean(x), 2),  # no loop
+], ids=["nested-scan", "fori", "fori-from-2", "no-loop"])
+def test_lowered_count_equals_the_compiled_count(fn, matmuls):
+    x, w = jax.ShapeDtypeStruct((8, 16), F32), jax.ShapeDtypeStruct((5, 16, 16), F32)
+    lowered, compiled = flopmeter.measure_lowered(fn, x, w), flopmeter.measure(fn, x, w)
+    # matmuls dominate; the two counts differ only where XLA rewrites element-wise work
+    assert 2 * 8 * 16 * 16 * matmuls <= lowered.flops <= 1.1 * 2 * 8 * 16 * 16 * matmuls
+    assert lowered.flops == pytest.approx(compiled.flops, rel=0.02)
+    assert not [n for n in lowered.notes if "trip count" in n] and lowered.peak_memory_bytes is None
+
+
+def test_lowered_while_without_a_counter_is_a_noted_lower_bound():
+    def fn(x, w):
+        return jax.lax.while_loop(lambda c: jnp.sum(c) < 100.0, lambda c: c @ w, x)
+
+    cost = flopmeter.measure_lowered(fn, jax.ShapeDtypeStruct((8, 16), F32), jax.ShapeDtypeStruct((16, 16), F32))
+    assert any("no known trip count" in n for n in cost.notes) and cost.flops >= 2 * 8 * 16 * 16

@@ -61,10 +61,18 @@ class FakeStages(Stages):
     def ensure_dataset(self, name, *, data_dir):
         pass
 
-    def measure_flops(self, run, *, data_dir):
-        self._log(run.run_id, "flops")
+    @staticmethod
+    def _flops(run):
         return {"flops_per_step": 1e9 * (2.0 if run.method == "mae" else 1.0), "params": 1234,
                 "flops_per_step_per_device": 1e9, "measured_devices": 1}
+
+    def measure_flops(self, run, *, data_dir):
+        self._log(run.run_id, "flops")
+        return self._flops(run)
+
+    def recorded_flops(self, run, *, out_dir, data_dir):
+        assert (Path(out_dir) / "summary.json").exists()  # only after a finished pre-training
+        return self._flops(run)
 
     def pretrain(self, run, *, steps, out_dir, data_dir, settings):
         marker = Path(out_dir) / "checkpoints" / "half"

@@ -63,6 +63,10 @@ def test_failures_are_recorded_others_go_on_and_a_rerun_skips_finished_stages(tm
     assert any("pretrain failed: RuntimeError: boom" in line for line in lines)
     before = read_log(tmp_path / "stages.log")
     assert max(Counter(before).values()) == 1
+    # step budgets: no separate FLOP measurement; flops.json comes from the finished pre-training
+    assert "flops" not in {stage for _, stage in before}
+    assert all((d / "flops.json").exists() == (d / "pretrain" / "summary.json").exists()
+               for d in (tmp_path / "out" / "runs").iterdir() if not d.name.startswith("scratch"))
 
     status, _ = _run(tmp_path, config)  # nothing fails now, but failed runs stay failed unless retried
     assert read_log(tmp_path / "stages.log") == before and (status.done, status.failed) == (3, 4)
@@ -70,7 +74,7 @@ def test_failures_are_recorded_others_go_on_and_a_rerun_skips_finished_stages(tm
                        retry_failed=True, log=lambda m: None)
     assert (status.done, status.failed) == (7, 0)
     again = read_log(tmp_path / "stages.log")[len(before):]
-    # byol: pretrain again (flops.json was kept) and fine-tune; simclr: only the fine-tuning
+    # byol: pretrain again and fine-tune; simclr: only the fine-tuning (step budgets: no separate flops stage)
     assert sorted(stage for _, stage in again) == ["finetune-seed0"] * 4 + ["pretrain"] * 2
     assert (next((tmp_path / "out" / "runs").glob("byol-*-100s-*")) / "failed.previous.json").exists()
 

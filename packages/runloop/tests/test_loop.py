@@ -110,7 +110,7 @@ def test_skip_mode_drops_updates_and_caps_consecutive_skips(tmp_path):
     with pytest.raises(NonFiniteError, match=r"3 non-finite steps in a row at step 5 .* with --skip-nonfinite: the "
                                              r"run is not recovering; last good checkpoint: .*checkpoints/4"):
         _train(tmp_path / "capped", capped, data)
-    assert data.index <= 4 + 3  # stopped within the cap, not after log_every=25 steps
+    assert data.index <= 4 + 3 + 1  # stopped within the cap (+1: the batch read ahead), not after log_every=25
 
 
 def test_stop_and_resume_past_an_unreadable_checkpoint_match_an_uninterrupted_run(tmp_path):

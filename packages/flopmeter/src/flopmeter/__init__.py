@@ -17,13 +17,22 @@ from flopmeter.cost import Cost
 from flopmeter.data_tables import Hardware, HardwareTable, Region, RegionTable, hardware, region
 from flopmeter.energy_tracker import TrackedEnergy, track_energy
 from flopmeter.hlo_loops import LibraryCall, LoopCounts, WhileLoop, count_hlo
+from flopmeter.host_memory import reuse_host_memory
 from flopmeter.library_calls import CallCost, library_call_cost
-from flopmeter.measure import cost_from_compiled, lower_abstract, measure, normalise_cost_analysis
+from flopmeter.measure import (
+    cost_from_compiled,
+    cost_from_lowered,
+    lower_abstract,
+    measure,
+    measure_lowered,
+    normalise_cost_analysis,
+)
 from flopmeter.pareto import crossover_cost, pareto_front
 from flopmeter.timing import DEFAULT_PEAK_SHAPES, PeakFlops, PeakTrial, mfu, peak_flops, time_step
 
 __all__ = [
-    "DEFAULT_PEAK_SHAPES",    "FLOPS_CONVENTIONS",
+    "DEFAULT_PEAK_SHAPES",
+    "FLOPS_CONVENTIONS",
     "CallCost",
     "Cost",
     "FlopCount",
@@ -43,6 +52,7 @@ __all__ = [
     "co2_kg",
     "convention_label",
     "cost_from_compiled",
+    "cost_from_lowered",
     "count_hlo",
     "crossover_cost",
     "energy_kwh",
@@ -55,6 +65,7 @@ __all__ = [
     "mae_forward_macs",
     "mae_kept_patches",
     "measure",
+    "measure_lowered",
     "mfu",
     "normalise_cost_analysis",
     "num_patches",
@@ -62,6 +73,7 @@ __all__ = [
     "pareto_front",
     "peak_flops",
     "region",
+    "reuse_host_memory",
     "text_encoder_macs",
     "time_step",
     "track_energy",

@@ -161,6 +161,43 @@ class _Counter:
             return None
         return self.shapes[comp].get(instruction.operands[index])
 
+    def _find(self, comp: str, name: str) -> Instruction | None:
+        return next((i for i in self.computations.get(comp, []) if i.name == name), None)
+
+    def _constant(self, comp: str, name: str) -> int | None:
+        ins = self._find(comp, name)
+        if ins is None or ins.opcode != "constant" or not ins.operands:
+            return None
+        value = re.match(r"\s*(-?\d+)\s*$", ins.operands[0])
+        return int(value.group(1)) if value else None
+
+    def _counted_loop(self, comp: str, ins: Instruction, called: dict[str, str]) -> int | None:
+        """Trip count of a loop as JAX lowers ``scan``/``fori_loop`` before XLA's loop analysis runs (lowered
+        HLO has no ``known_trip_count``): the condition is ``counter < N`` on a tuple element the body
+        increments by 1 and the loop starts from a constant. None for any other loop."""
+        cond = self.computations.get(called.get("condition", ""), [])
+        root = cond[-1] if cond else None
+        if root is None or root.opcode != "compare" or "direction=LT" not in root.attributes or len(root.operands) != 2:
+            return None
+        counter, limit = self._find(called["condition"], root.operands[0]), self._constant(called["condition"],
+                                                                                             root.operands[1])
+        index = re.search(r"index=(\d+)", counter.attributes) if counter and counter.opcode == "get-tuple-element" \
+            else None
+        init = self._find(comp, ins.operands[0]) if ins.operands else None
+        body = self.computations.get(called.get("body", ""), [])
+        if index is None or limit is None or init is None or init.opcode != "tuple" or not body:
+            return None
+        k = int(index.group(1))
+        start = self._constant(comp, init.operands[k]) if k < len(init.operands) else None
+        step = self._find(called["body"], body[-1].operands[k]) if body[-1].opcode == "tuple" else None
+        if start is None or step is None or step.opcode != "add" or len(step.operands) != 2:
+            return None
+        read = self._find(called["body"], step.operands[0])
+        if read is None or read.opcode != "get-tuple-element" or not re.search(rf"index={k}\b", read.attributes) \
+                or self._constant(called["body"], step.operands[1]) != 1:
+            return None
+        return max(limit - start, 0)
+
     def _custom_call(self, comp: str, ins: Instruction) -> _Figures:
         target_match = _CUSTOM_TARGET.search(ins.attributes)
         target = target_match.group(1) if target_match else "unknown target"
@@ -177,7 +214,8 @@ class _Counter:
         called = dict((k, v) for k, v in _CALLED.findall(ins.attributes))
         if op == "while":
             trip = _TRIP_COUNT.search(ins.attributes)
-            loop = WhileLoop(ins.name, comp, called.get("body", ""), int(trip.group(1)) if trip else None)
+            count = int(trip.group(1)) if trip else self._counted_loop(comp, ins, called)
+            loop = WhileLoop(ins.name, comp, called.get("body", ""), count)
             self.loops[ins.name] = loop
             n = loop.trip_count if (scaled and loop.trip_count is not None) else 1
             body = self.computation(loop.body, scaled)

@@ -1,4 +1,5 @@
-"""Parse optimised HLO module text (what `compiled.as_text()` prints) into computations and instructions.
+"""Parse HLO module text into computations and instructions: optimised (what `compiled.as_text()` prints) or
+lowered (`lowered.as_text(dialect="hlo")`, whose computation headers carry no signature).
 
 Only what FLOP counting needs is kept: each instruction's name, opcode, result dimensions (for a tuple-shaped
 result, the dimensions of each top-level element), operand names and the attribute text after the operand list.
@@ -9,7 +10,7 @@ import dataclasses
 import json
 import re
 
-_COMP_HEADER = re.compile(r"^(ENTRY\s+)?%?([\w.\-]+)\s*\(.*\)\s*->\s*.*\{\s*$")
+_COMP_HEADER = re.compile(r"^(ENTRY\s+)?%?([\w.\-]+)\s*(?:\(.*\)\s*->\s*.*)?\{\s*$")
 _INSTR_START = re.compile(r"^\s*(?:ROOT\s+)?%?([\w.\-]+)\s*=\s*(.*)$")
 _ARRAY_SHAPE = re.compile(r"^([a-z]+[0-9a-z]*)\[([0-9,<=\s]*)\]")
 

@@ -1,5 +1,7 @@
-"""`measure(fn, *args, **kwargs) -> Cost`: compile (never run) and read XLA's cost and memory analyses."""
+"""`measure(fn, *args, **kwargs) -> Cost`: compile (never run) and read XLA's cost and memory analyses;
+`measure_lowered`: the same count on the lowered program, without compiling it."""
 
+import math
 import re
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -202,3 +204,68 @@ def measure(fn: Callable, *args: Any, **kwargs: Any) -> Cost:
     return cost_from_compiled(
         compiled, compile_seconds=compile_seconds, lowered_flops=lowered_figures["flops"]
     )
+
+
+# Custom calls that annotate the lowered program for the partitioner; they compute nothing.
+_ANNOTATIONS = ("Sharding", "SPMDFullToShardShape", "SPMDShardToFullShape")
+
+
+def _lowered_devices(text: str) -> int:
+    """Devices of a lowered program: the largest device list of its shardings (``<=[N]``) or Shardy mesh."""
+    sizes = [int(n) for n in re.findall(r"<=\[(\d+)\]", text)]
+    for mesh in re.findall(r"#sdy\.mesh<\[([^\]]*)\]>", text):
+        sizes.append(math.prod(int(n) for n in re.findall(r"=(\d+)", mesh)))
+    return max(sizes, default=1)
+
+
+def cost_from_lowered(lowered: jax.stages.Lowered, *, lower_seconds: float, hlo_text: str | None = None) -> Cost:
+    """A `Cost` counted on the lowered program (``lowered.as_text(dialect="hlo")``, or ``hlo_text`` when the
+    caller has it), before XLA's optimisation passes and backend code generation, which are most of the time a
+    paper-scale step takes to `measure` on a CPU.
+
+    The count is flopmeter's own (`count_hlo`: XLA's conventions instruction by instruction, loops scaled by
+    the trip counts of JAX's counted loops, cuBLAS/cuDNN calls from their shapes). It is the whole program,
+    before SPMD partitioning (`flops_per_device` = `flops` / devices). It differs from `measure`'s count of the
+    compiled program only in element-wise work that XLA's passes rewrite (fusion recomputes cheap producers in
+    each consumer, reductions are split, element-wise ops simplified): within 0.1% on every Figure 3 step
+    (docs/benchmarks.md), a few % on toy models where element-wise work is a large share; dead code the
+    compiler would remove is counted. ``peak_memory_bytes`` and ``bytes_accessed`` are not known here (None
+    and 0); ``compile_seconds`` is ``lower_seconds``; ``num_devices`` is the largest device list of the
+    program's shardings.
+    """
+    text = lowered.as_text(dialect="hlo") if hlo_text is None else hlo_text
+    counts = count_hlo(text)
+    notes = ["counted on the lowered HLO (before optimisation passes and code generation; flopmeter's count)"]
+    notes += [f"while loop {loop.name} (body {loop.body}) has no known trip count: its body is counted once, so "
+              "FLOPs are a lower bound" for loop in counts.loops if loop.trip_count is None]
+    unknown = [call for call in counts.custom_calls if not call.endswith(tuple(f"({a})" for a in _ANNOTATIONS))]
+    if unknown:
+        notes.append("custom calls flopmeter cannot cost (FLOPs inside them are missing): " + ", ".join(unknown))
+    devices = _lowered_devices(text)
+    if devices > 1:
+        notes.append(f"flops_per_device is flops / {devices}: the lowered program is not yet partitioned")
+    return Cost(
+        flops=counts.flops_scaled,
+        flops_per_device=counts.flops_scaled / devices,
+        macs=counts.flops_scaled / 2.0,
+        transcendentals=counts.transcendentals_scaled,
+        bytes_accessed=0.0,
+        peak_memory_bytes=None,
+        num_devices=devices,
+        compile_seconds=lower_seconds,
+        backend=jax.default_backend(),
+        jax_version=jax.__version__,
+        loop_correction_flops=counts.flops_scaled - counts.flops_once,
+        lowered_flops=counts.flops_once,
+        library_flops=counts.library_flops_scaled,
+        notes=tuple(notes),
+    )
+
+
+def measure_lowered(fn: Callable, *args: Any, **kwargs: Any) -> Cost:
+    """`measure`'s count without compiling: `cost_from_lowered` of ``fn(*args, **kwargs)`` lowered on the same
+    arguments (arrays, `jax.ShapeDtypeStruct`s, pytrees with static leaves). Seconds where `measure` takes
+    tens of seconds for a paper-scale training step on a CPU; see `cost_from_lowered` for what it counts."""
+    start = time.perf_counter()
+    lowered = lower_abstract(fn, *args, **kwargs)
+    return cost_from_lowered(lowered, lower_seconds=time.perf_counter() - start)

@@ -11,6 +11,7 @@ from . import (
     atomic_files,
     cadence,
     checkpoints,
+    compilation_cache,
     durations,
     jsonable,
     loop,
@@ -29,6 +30,7 @@ from . import (
 from .atomic_files import json_bytes, write_bytes_atomic, write_files_atomic, write_json_atomic
 from .cadence import due
 from .checkpoints import Checkpointer, Restored, all_finite
+from .compilation_cache import CACHE_ENV, compilation_cache_dir, enable_compilation_cache
 from .durations import steps_to_epochs, steps_to_examples, to_steps
 from .jsonable import to_jsonable
 from .loop import LoopResult, TrainTask, train
@@ -55,6 +57,7 @@ from .stop_signal import StopSignal
 from .transforms import scale_by_tree, standard_promotion
 
 __all__ = [
+    "CACHE_ENV",
     "ENCODER_KINDS",
     "Checkpointer",
     "Co2Model",
@@ -82,11 +85,14 @@ __all__ = [
     "cadence",
     "check_batch_size",
     "checkpoints",
+    "compilation_cache",
+    "compilation_cache_dir",
     "compile_step",
     "config_differences",
     "detect_hardware",
     "due",
     "durations",
+    "enable_compilation_cache",
     "holds_run",
     "init_sharded",
     "initialize_distributed",

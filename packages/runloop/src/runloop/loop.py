@@ -10,7 +10,8 @@ The caller brings what to train::
 and the engine (1) builds the state sharded (``jit(init, out_shardings)``) or restores the newest readable
 checkpoint (model, optimizer, data position, loss history) into the same shardings; (2) compiles the step once
 and reads its FLOPs from that executable; (3) keeps metrics on device, syncing with the host only at the log,
-eval and checkpoint cadences; (4) guards against non-finite steps (`runloop.nonfinite`); (5) checkpoints every
+eval and checkpoint cadences, and reads the next batch and puts it on the devices while the current step runs
+(one batch ahead; a checkpoint records the data position before that batch); (4) guards against non-finite steps (`runloop.nonfinite`); (5) checkpoints every
 ``checkpoint_every`` steps, on SIGTERM/SIGINT (or when ``stop(step)`` says so) and at the end; (6) runs the
 caller's evaluation at ``eval_every`` and at the end; (7) returns a `LoopResult`. It writes
 ``metrics.jsonl`` and ``checkpoints/`` in the run directory; the caller writes its own records.
@@ -151,9 +152,10 @@ class _Loop:
         abstract = abstract_state(task.init, *task.init_args)
         self.shardings = state_shardings(abstract, mesh, cfg.param_sharding)
         self.state, self.book, previous_seconds = self._initial_state(abstract)
-        self.first: dict[str, jax.Array] | None = self._next_batch()
+        # (data position before the batch, the batch on the devices): read one step ahead
+        self.ahead: tuple[Any, dict[str, jax.Array]] | None = self._fetch()
         self.program: CompiledStep = compile_step(
-            task.step, self.state, self.first, mesh=mesh, state_shardings=self.shardings,
+            task.step, self.state, self.ahead[1], mesh=mesh, state_shardings=self.shardings,
             skip_nonfinite=cfg.on_nonfinite == "skip", measure_flops=cfg.measure_flops)
         self.progress = Progress(total_steps=cfg.steps, batch_size=cfg.batch_size, start_step=self.book.step,
                                  flops_per_step=None if self.program.cost is None else self.program.cost.flops,
@@ -175,6 +177,10 @@ class _Loop:
         self.log(f"resumed {self.run_dir.path} at step {restored.step}/{self.cfg.steps}")
         meta = restored.metadata
         return restored.state, _Book.resume(restored.step, meta), float(meta.get("wall_seconds", 0.0))
+
+    def _fetch(self) -> tuple[Any, dict[str, jax.Array]]:
+        """The data position, then the next batch put on the devices (an asynchronous transfer)."""
+        return self.data.get_state(), self._next_batch()
 
     def _next_batch(self) -> dict[str, jax.Array]:
         try:
@@ -211,10 +217,12 @@ class _Loop:
                     return "preempted"
 
     def _one_step(self) -> None:
-        batch, self.first = (self.first if self.first is not None else self._next_batch()), None
-        self.state, metrics = self.program(self.state, batch)
+        (_, batch), self.ahead = (self.ahead if self.ahead is not None else self._fetch()), None
+        self.state, metrics = self.program(self.state, batch)  # dispatched: runs while the host goes on
         self.book.step += 1
         self.book.pending.append(metrics)
+        if self.book.step < self.cfg.steps:  # the next batch is read and sent while this step runs
+            self.ahead = self._fetch()
         if not self.progress.timing:  # throughput is measured from the end of this process's first step
             jax.block_until_ready(metrics)
             self.progress.mark_compiled(self.book.step)
@@ -280,7 +288,9 @@ class _Loop:
         reference = self.book.reference_loss
         good = loss is not None and math.isfinite(loss) and abs(loss) <= self.cfg.loss_band * max(
             1.0, abs(reference if reference is not None else loss))
-        self.ckpt.save(self.book.step, self.state, data_state=self.data.get_state(), metadata={
+        # the position before a batch read ahead: a resumed run reads that batch again
+        data_state = self.ahead[0] if self.ahead is not None else self.data.get_state()
+        self.ckpt.save(self.book.step, self.state, data_state=data_state, metadata={
             "wall_seconds": self.progress.seconds, "loss": loss, "good": good, "reference_loss": reference,
             "recent_losses": self.book.recent, "skipped_steps": self.book.skipped, "evals": self.book.evals})
 

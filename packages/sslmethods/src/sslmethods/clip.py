@@ -28,7 +28,6 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import vitcore
-from flopdata import label_names
 from jaxtyping import Array, Bool, Float, Int, PRNGKeyArray
 from vitcore import Linear
 
@@ -136,6 +135,8 @@ class CLIP(AbstractMethod):
     @classmethod
     def dataset_fields(cls, dataset_dir: str | Path) -> dict[str, Any]:
         """``class_names``: the dataset's label names, for the pseudo-captions of examples without a caption."""
+        from flopdata import label_names  # here: a method is usable without the dataset readers installed
+
         return {"class_names": tuple(label_names(dataset_dir))}
 
     def batch_spec(self, batch_size: int) -> dict[str, jax.ShapeDtypeStruct]:

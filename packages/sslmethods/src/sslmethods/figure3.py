@@ -2,13 +2,26 @@
 batch sizes, measured abstractly (``step_cost.profile``), with the MAE variants of the study (mask ratio 55-85%,
 8-layer and 1-layer decoder) and CLIP with both text encoders::
 
-    rows = table()                       # 28 compiled steps; ~16 min on a shared 2-core CPU
-    write(Path("docs"), rows, seconds)   # figure3.json, figure3.md, figure3.png
+    rows = table(cache_dir=Path("runs/figure3/.cache"))   # 28 steps, counted on their lowered programs
+    write(Path("docs"), rows, seconds)                      # figure3.json, figure3.md, figure3.png
+
+Speed (the 28 steps took ~400 s compiled one after another on a 2-core CPU): by default each step is counted on
+its lowered program, without XLA's optimisation passes and code generation (``count="lowered"``, within 0.1% of
+the compiled count, docs/benchmarks.md); the steps are traced in ``workers`` processes at once; and with
+``cache_dir`` nothing is counted twice: a row is stored under the SHA-256 of its description and of the source of
+every package a step is built from (a rerun with unchanged code reads every row back without tracing), and each
+program under the SHA-256 of its lowered text (``step_cost``: unchanged programs are not counted again after a
+code change elsewhere).
 """
 
 from __future__ import annotations
 
+import concurrent.futures
+import hashlib
 import io
+import json
+import multiprocessing
+import os
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
@@ -16,7 +29,7 @@ from typing import Any
 from runloop import write_bytes_atomic, write_json_atomic
 
 from .presets import STUDY_BATCH_SIZE
-from .step_cost import profile
+from .step_cost import COUNTS, profile
 
 __all__ = ["CONVENTION_NOTE", "MODELS", "ROWS", "bar_chart", "decoder_blocks_share", "label", "markdown", "table",
            "write"]
@@ -35,18 +48,90 @@ ROWS: tuple[tuple[str, dict[str, Any]], ...] = (
 """(method, overrides) of every bar, per model."""
 
 
-def table(models: Sequence[str] = MODELS, *, progress: Callable[[dict[str, Any]], None] | None = None
+Task = tuple[str, str, int, dict[str, Any]]  # (method, model, batch, overrides)
+
+
+def _code_fingerprint() -> str:
+    """SHA-256 of the source of the packages a step is built from and of the versions of its libraries."""
+    import equinox
+    import flopdata
+    import flopmeter
+    import jax
+    import jaxlib
+    import optax
+    import runloop
+    import vitcore
+
+    from . import __file__ as sslmethods_init
+
+    digest = hashlib.sha256()
+    for init in (flopdata.__file__, flopmeter.__file__, runloop.__file__, vitcore.__file__, sslmethods_init):
+        root = Path(init).parent
+        for path in sorted(root.rglob("*.py")):
+            digest.update(path.relative_to(root).as_posix().encode() + b"\0" + path.read_bytes())
+    for module in (jax, jaxlib, equinox, optax):
+        digest.update(module.__version__.encode() + b"\0")
+    return digest.hexdigest()
+
+
+def _row_path(cache_dir: Path, fingerprint: str, task: Task, count: str) -> Path:
+    key = json.dumps([fingerprint, count, *task], sort_keys=True)
+    return cache_dir / "rows" / f"{hashlib.sha256(key.encode()).hexdigest()}.json"
+
+
+def _measure(task: Task, count: str, cache_dir: str | None) -> dict[str, Any]:
+    method, model, batch, overrides = task
+    programs = None if cache_dir is None else Path(cache_dir) / "programs"
+    return profile(method, model, batch, method_overrides=overrides, count=count, cache_dir=programs)
+
+
+def table(models: Sequence[str] = MODELS, *, progress: Callable[[dict[str, Any]], None] | None = None,
+          count: str = "lowered", workers: int | None = None, cache_dir: str | Path | None = None
           ) -> list[dict[str, Any]]:
     """``step_cost.profile`` of every row of ``ROWS`` on every model, at ``STUDY_BATCH_SIZE``, with the decoder
-    blocks' share added to the rows that have a 1-layer twin (``decoder_blocks_share``). ``progress`` is called
-    with each row as it is measured."""
-    rows = []
-    for model in models:
-        for method, overrides in ROWS:
-            rows.append(profile(method, model, STUDY_BATCH_SIZE[method], method_overrides=overrides))
+    blocks' share added to the rows that have a 1-layer twin (``decoder_blocks_share``). ``count``: "lowered"
+    (default) or "compiled" (``step_cost``); ``workers``: processes measuring at once (default: the CPU count);
+    ``cache_dir``: where measured rows and programs are kept (module docstring). ``progress`` is called with each
+    row as it is measured or read, in the order they finish."""
+    if count not in COUNTS:
+        raise ValueError(f"count={count!r}; expected one of {COUNTS}")
+    workers = (os.cpu_count() or 1) if workers is None else workers
+    if workers < 1:
+        raise ValueError(f"workers={workers!r}; expected a positive number of processes")
+    tasks: list[Task] = [(m, model, STUDY_BATCH_SIZE[m], dict(o)) for model in models for m, o in ROWS]
+    rows: list[dict[str, Any] | None] = [None] * len(tasks)
+    cache = None if cache_dir is None else Path(cache_dir)
+    fingerprint = _code_fingerprint() if cache is not None else ""
+
+    def done(index: int, row: dict[str, Any]) -> None:
+        rows[index] = row
+        if cache is not None:
+            write_json_atomic(_row_path(cache, fingerprint, tasks[index], count), row)
+        if progress is not None:
+            progress(row)
+
+    todo = []
+    for index, task in enumerate(tasks):
+        path = None if cache is None else _row_path(cache, fingerprint, task, count)
+        if path is not None and path.exists():
+            rows[index] = json.loads(path.read_text())
             if progress is not None:
-                progress(rows[-1])
-    return decoder_blocks_share(rows)
+                progress(rows[index])
+        else:
+            todo.append(index)
+    # The dearest programs first (ViT-L, DINO's 12 crops), so the processes finish together.
+    todo.sort(key=lambda i: (tasks[i][1] != "vit-l16", tasks[i][0] != "dino"))
+    if workers == 1 or len(todo) <= 1:
+        for index in todo:
+            done(index, _measure(tasks[index], count, None if cache is None else str(cache)))
+    else:
+        # spawn, not fork: the parent has JAX's threads running
+        context = multiprocessing.get_context("spawn")
+        with concurrent.futures.ProcessPoolExecutor(min(workers, len(todo)), mp_context=context) as pool:
+            futures = {pool.submit(_measure, tasks[i], count, None if cache is None else str(cache)): i for i in todo}
+            for future in concurrent.futures.as_completed(futures):
+                done(futures[future], future.result())
+    return decoder_blocks_share([row for row in rows if row is not None])
 
 
 def decoder_blocks_share(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -75,7 +160,7 @@ def label(row: dict[str, Any]) -> str:
 
 
 CONVENTION_NOTE = (
-    "FLOPs are XLA's count of the whole compiled step (2 per multiply-add; `flopmeter.FlopCount` convention "
+    "FLOPs are the whole step counted with XLA's conventions (2 per multiply-add; `flopmeter.FlopCount` convention "
     "`whole_program`, here one program on one device). The study's axis (8 trays of TPUs) looks like per-device "
     "counts: divide by its device count N to compare (`FlopCount(f, \"whole_program\", 1).to(\"per_device\", "
     "num_devices=N)`). The decoder blocks share is 8 x (step(d8) - step(d1)) / 7 / step on both sides."
@@ -92,7 +177,11 @@ def markdown(rows: list[dict[str, Any]], seconds: float) -> str:
                  if "decoder_blocks_share" in r else "")
         lines.append(f"| {label(r)} | {r['model']} | {r['batch']} | {r['flops_per_step'] / 1e12:,.1f} | "
                      f"{r['flops_per_step'] / r['analytic_flops_per_step']:.3f} | {share} |")
-    return "\n".join(lines) + f"\n\nMeasured abstractly (compiled, not run) in {seconds:.0f} s. {CONVENTION_NOTE}\n"
+    counts = {r.get("count", "compiled") for r in rows}
+    how = {"compiled": "compiled, not run", "lowered": "counted on the lowered program: not compiled, not run; "
+           "within 0.1% of the compiled count"}
+    what = "; ".join(how[c] for c in sorted(counts))
+    return "\n".join(lines) + f"\n\nMeasured abstractly ({what}) in {seconds:.0f} s. {CONVENTION_NOTE}\n"
 
 
 def bar_chart(rows: list[dict[str, Any]]) -> bytes:

@@ -24,7 +24,6 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import vitcore
-from flopdata import label_names
 from jaxtyping import Array, Float, Int, PRNGKeyArray
 
 from .augment import make_views, supervised_views
@@ -89,6 +88,8 @@ class Supervised(AbstractMethod):
     @classmethod
     def dataset_fields(cls, dataset_dir: str | Path) -> dict[str, Any]:
         """``num_classes``: the number of label names of the dataset."""
+        from flopdata import label_names  # here: a method is usable without the dataset readers installed
+
         return {"num_classes": len(label_names(dataset_dir))}
 
     def batch_spec(self, batch_size: int) -> dict[str, jax.ShapeDtypeStruct]:

@@ -1,5 +1,7 @@
 """Pre-norm transformer block (timm layout: norm1, attn, norm2, mlp) with dropout and drop path."""
 
+import math
+
 import equinox as eqx
 import jax
 import jax.numpy as jnp
@@ -33,6 +35,15 @@ def drop_path(
     return x * scale
 
 
+def gelu(x: Float[Array, "..."]) -> Float[Array, "..."]:
+    """Exact GELU, x * Phi(x) = x / 2 * (1 + erf(x / sqrt(2))): torch.nn.GELU()'s formula, as in timm.
+
+    Not `jax.nn.gelu(approximate=False)`, which goes through erfc: XLA expands erfc into two polynomial
+    branches plus an exp and a select per element, where erf is one rational polynomial.
+    """
+    return x * 0.5 * (1.0 + jax.lax.erf(x * (1.0 / math.sqrt(2.0))))
+
+
 class Mlp(eqx.Module):
     fc1: Linear
     fc2: Linear
@@ -46,8 +57,7 @@ class Mlp(eqx.Module):
         self, x: Float[Array, "n d"], *, rate: float = 0.0, key: PRNGKeyArray | None = None
     ) -> Float[Array, "n d"]:
         k1, k2 = jr.split(key) if key is not None else (None, None)
-        # Exact (erf) GELU, as torch.nn.GELU() in timm.
-        hidden = dropout(jax.nn.gelu(self.fc1(x), approximate=False), rate, k1)
+        hidden = dropout(gelu(self.fc1(x)), rate, k1)
         return dropout(self.fc2(hidden), rate, k2)
 
 

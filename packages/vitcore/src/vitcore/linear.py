@@ -5,6 +5,7 @@ Parameters are float32; a `Linear` computes in the dtype of its input (bfloat16 
 """
 
 import math
+from functools import partial
 from typing import Literal
 
 import equinox as eqx
@@ -55,8 +56,49 @@ class Linear(eqx.Module):
         return y
 
 
+@partial(jax.custom_vjp, nondiff_argnums=(3,))
+def layer_norm(
+    x: Float[Array, "*n d"], scale: Float[Array, " d"], bias: Float[Array, " d"], eps: float
+) -> Float[Array, "*n d"]:
+    """LayerNorm over the last axis, computed in float32, returned in `x`'s dtype.
+
+    Its gradient is written by hand (`_layer_norm_bwd`), not derived: autodiff of the forward leaves XLA:CPU a
+    long chain of elementwise ops in every block's backward, which its fusion pass copied into each consumer
+    again and again (ViT-Ti/16: the chains of all later blocks recomputed for each layer; docs/benchmarks.md).
+    Reverse mode only (a custom VJP): `jax.jvp` through it raises.
+    """
+    return _layer_norm_fwd(x, scale, bias, eps)[0]
+
+
+def _layer_norm_fwd(x, scale, bias, eps):
+    x32 = x.astype(jnp.float32)
+    mean = jnp.mean(x32, axis=-1, keepdims=True)
+    var = jnp.mean(jnp.square(x32 - mean), axis=-1, keepdims=True)
+    rstd = jax.lax.rsqrt(var + eps)
+    y = (x32 - mean) * rstd * scale + bias
+    return y.astype(x.dtype), (x, mean, rstd, scale)
+
+
+def _layer_norm_bwd(eps, residuals, dy):
+    # x_hat = (x - mean) * rstd; with g = dy * scale:
+    # dx = rstd * (g - mean(g) - x_hat * mean(g * x_hat)), dscale = sum(dy * x_hat), dbias = sum(dy).
+    del eps
+    x, mean, rstd, scale = residuals
+    dy = dy.astype(jnp.float32)
+    x_hat = (x.astype(jnp.float32) - mean) * rstd
+    g = dy * scale
+    dx = rstd * (
+        g - jnp.mean(g, axis=-1, keepdims=True) - x_hat * jnp.mean(g * x_hat, axis=-1, keepdims=True)
+    )
+    leading = tuple(range(x.ndim - 1))
+    return dx.astype(x.dtype), jnp.sum(dy * x_hat, axis=leading), jnp.sum(dy, axis=leading)
+
+
+layer_norm.defvjp(_layer_norm_fwd, _layer_norm_bwd)
+
+
 class LayerNorm(eqx.Module):
-    """LayerNorm over the last axis, computed in float32, returned in the input dtype."""
+    """LayerNorm over the last axis, computed in float32, returned in the input dtype (see `layer_norm`)."""
 
     scale: Float[Array, " d"]
     bias: Float[Array, " d"]
@@ -68,8 +110,4 @@ class LayerNorm(eqx.Module):
         self.eps = eps
 
     def __call__(self, x: Float[Array, "*n d"]) -> Float[Array, "*n d"]:
-        x32 = x.astype(jnp.float32)
-        mean = jnp.mean(x32, axis=-1, keepdims=True)
-        var = jnp.mean(jnp.square(x32 - mean), axis=-1, keepdims=True)
-        y = (x32 - mean) * jax.lax.rsqrt(var + self.eps) * self.scale + self.bias
-        return y.astype(x.dtype)
+        return layer_norm(x, self.scale, self.bias, self.eps)

@@ -49,6 +49,12 @@ class Stages:
 
         return measure_flops(run, data_dir=data_dir)
 
+    def recorded_flops(self, run: RunSpec, *, out_dir: Path, data_dir: str | None) -> dict[str, Any]:
+        """``flops.json`` of a finished pre-training from its ``summary.json`` (budgets in steps)."""
+        from .pretrain import recorded_flops
+
+        return recorded_flops(run, out_dir=out_dir, data_dir=data_dir)
+
     def pretrain(self, run: RunSpec, *, steps: int, out_dir: Path, data_dir: str | None,
                  settings: PretrainSettings) -> dict[str, Any]:
         from .pretrain import pretrain

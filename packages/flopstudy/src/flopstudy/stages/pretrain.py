@@ -22,7 +22,7 @@ if TYPE_CHECKING:
     from ..sweep.config import PretrainSettings
     from ..sweep.spec import RunSpec
 
-__all__ = ["build_method", "measure_flops", "method_class", "pretrain", "run_overrides"]
+__all__ = ["build_method", "measure_flops", "method_class", "pretrain", "recorded_flops", "run_overrides"]
 
 def method_class(name: str) -> type:
     """The method class of a registered name or of ``package.module:ClassName``; ValueError naming ``name``."""
@@ -76,12 +76,38 @@ def measure_flops(spec: RunSpec, *, data_dir: str | None) -> dict[str, Any]:
     tx, _ = trainer.build_optimizer(method, optim, int(total))
     state, batch_struct = train_state.abstract_train_state(method, tx, shapes)
     cost = flopmeter.measure(step.make_step_fn(method, tx), state, batch_struct)
-    encoder = method.encoder(state.trainable)
-    params = sum(int(x.size) for x in jax.tree.leaves(encoder) if isinstance(x, jax.ShapeDtypeStruct | jax.Array))
     return {"flops_per_step": float(cost.flops), "flops_per_step_per_device": float(cost.flops_per_device),
-            "measured_devices": int(cost.num_devices), "macs_per_step": float(cost.macs), "params": params,
+            "measured_devices": int(cost.num_devices), "macs_per_step": float(cost.macs),
+            "params": _encoder_params(method),
             "batch": spec.batch, "compile_seconds": float(cost.compile_seconds), "backend": cost.backend,
             "notes": list(cost.notes), "source": "flopmeter.measure (compiled step, abstract inputs)"}
+
+
+def _encoder_params(method: Any) -> int:
+    import equinox as eqx
+    import jax
+
+    trainable, _ = eqx.filter_eval_shape(lambda key: method.init(key=key), jax.random.key(0))
+    encoder = method.encoder(trainable)
+    return sum(int(x.size) for x in jax.tree.leaves(encoder) if isinstance(x, jax.ShapeDtypeStruct | jax.Array))
+
+
+def recorded_flops(spec: RunSpec, *, out_dir: Path, data_dir: str | None) -> dict[str, Any]:
+    """The ``measure_flops`` record of a run whose pre-training finished, from the FLOPs per step the engine
+    measured on the compiled step that trained (``out_dir/summary.json``; nothing is compiled). ValueError when
+    the summary has no FLOPs."""
+    import runloop
+
+    summary = runloop.PretrainSummary.read(Path(out_dir) / "summary.json")
+    if summary.flops_per_step is None:
+        raise ValueError(f"{Path(out_dir) / 'summary.json'} has no flops_per_step (the step was not measured)")
+    method, _ = build_method(spec, total_steps=summary.steps, dataset_dir=resolve_dataset(spec.dataset,
+                                                                                          data_dir=data_dir))
+    flops = float(summary.flops_per_step)
+    return {"flops_per_step": flops, "flops_per_step_per_device": flops / summary.devices,
+            "measured_devices": summary.devices, "macs_per_step": flops / 2.0, "params": _encoder_params(method),
+            "batch": summary.batch_size, "device_kind": summary.device_kind, "notes": [],
+            "source": f"summary.json ({summary.flops_source})"}
 
 
 def pretrain(spec: RunSpec, *, steps: int, out_dir: Path, data_dir: str | None,

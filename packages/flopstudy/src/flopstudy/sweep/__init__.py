@@ -15,7 +15,7 @@ from .claims import Claim, claim_holder, release, try_claim
 from .config import Co2Settings, MethodSettings, PretrainSettings, SweepSpec, load_sweep, sweep_from_mapping
 from .config_file import apply_overrides, load_config_file
 from .executors import AbstractExecutor, LocalExecutor, SubmititExecutor
-from .job import CACHE_ENV, Job, JobOutcome, enable_compilation_cache, execute, pretrain_steps
+from .job import Job, JobOutcome, execute, pretrain_steps
 from .plan import Plan, PlannedTask, expand, extra_seed_points, variant_label
 from .progress import Progress, SweepStatus, sweep_status
 from .rundir import RunDir
@@ -25,7 +25,6 @@ from .table import build_rows, read_sweep_file, rebuild_results
 from .tasks import TASKS, AbstractTask, TaskResult, get_task, task_spec
 
 __all__ = [
-    "CACHE_ENV",
     "SCRATCH",
     "TASKS",
     "AbstractExecutor",
@@ -51,7 +50,6 @@ __all__ = [
     "build_rows",
     "cache_dir_for",
     "claim_holder",
-    "enable_compilation_cache",
     "execute",
     "expand",
     "extra_seed_points",

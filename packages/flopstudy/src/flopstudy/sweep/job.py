@@ -1,5 +1,9 @@
 """One run of a sweep, stage by stage: FLOPs per step -> pre-train -> fine-tune each task (its seeds).
 
+The "flops" stage (an abstract compile of the step) runs only for a budget in FLOPs, which must become steps
+before training; with a budget in steps, ``flops.json`` is written after pre-training from the FLOPs the engine
+measured on the compiled step it ran (``summary.json``), so each run compiles its step once.
+
 `execute(job, stages)` is what every executor calls, in this process, a worker process or a SLURM job. It
 claims the run (`claims`), skips each stage whose result file exists, lets an interrupted stage resume from its
 checkpoints, and records a failing stage in ``failed.json`` (or a failing task in its task folder) instead of
@@ -12,7 +16,6 @@ from __future__ import annotations
 import dataclasses
 import os
 from collections.abc import Callable
-from pathlib import Path
 
 from .claims import release, try_claim
 from .config import PretrainSettings
@@ -21,9 +24,7 @@ from .rundir import RunDir, read_json, write_json_atomic
 from .spec import RunSpec
 from .tasks import Preempted, get_task
 
-__all__ = ["CACHE_ENV", "Job", "JobOutcome", "enable_compilation_cache", "execute", "pretrain_steps"]
-
-CACHE_ENV = "FLOPWISE_JAX_CACHE"
+__all__ = ["Job", "JobOutcome", "execute", "pretrain_steps"]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -51,16 +52,6 @@ class JobOutcome:
     error: str | None = None
 
 
-def enable_compilation_cache(cache_dir: str | None) -> None:
-    """Turns on JAX's persistent compilation cache in ``cache_dir`` (runs of one sweep share compiled steps)."""
-    if not cache_dir:
-        return
-    import jax
-
-    Path(cache_dir).mkdir(parents=True, exist_ok=True)
-    jax.config.update("jax_compilation_cache_dir", str(cache_dir))
-
-
 def pretrain_steps(run: RunSpec, flops: dict | None) -> int | None:
     """Steps of a run: its budget in steps, or its FLOP budget / measured FLOPs per step (at least 1; None
     before the FLOPs are measured)."""
@@ -76,7 +67,10 @@ def pretrain_steps(run: RunSpec, flops: dict | None) -> int | None:
 def execute(job: Job, stages: object, *, log: Callable[[str], None] = print) -> JobOutcome:
     """Runs the stages of ``job.run`` that are not done (module docstring). ``stages``: a
     `flopstudy.stages.Stages`. Raises only KeyboardInterrupt and SystemExit."""
-    enable_compilation_cache(job.cache_dir)
+    if job.cache_dir:  # runs of one sweep share compiled steps (runloop.enable_compilation_cache)
+        import runloop
+
+        runloop.enable_compilation_cache(job.cache_dir)
     rd = RunDir(job.out, job.run)
     claim = try_claim(rd.claim_file, log=log)
     if claim is None:
@@ -93,7 +87,7 @@ def execute(job: Job, stages: object, *, log: Callable[[str], None] = print) -> 
         try:
             if not job.run.is_scratch:
                 flops = read_json(rd.flops_file)
-                if flops is None:
+                if flops is None and job.run.budget_unit != "steps":  # FLOPs -> steps before training
                     flops = stages.measure_flops(job.run, data_dir=job.data_dir)
                     write_json_atomic(rd.flops_file, flops)
                     executed.append(stage)
@@ -105,6 +99,9 @@ def execute(job: Job, stages: object, *, log: Callable[[str], None] = print) -> 
                     if summary.get("status") != "completed" or not rd.summary_file.exists():
                         raise Preempted(f"pre-training of {job.run.describe()} stopped at step "
                                         f"{summary.get('steps')}; run the sweep again to resume it")
+                if flops is None:  # a step budget: no separate compile, the engine measured the step it ran
+                    write_json_atomic(rd.flops_file, stages.recorded_flops(job.run, out_dir=rd.pretrain_dir,
+                                                                           data_dir=job.data_dir))
         except (Preempted, KeyboardInterrupt, SystemExit):
             raise
         except Exception as error:  # recorded, and the sweep goes on with the other runs

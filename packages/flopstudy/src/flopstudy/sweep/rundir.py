@@ -8,7 +8,8 @@
     OUT/.jax_cache/                    JAX's persistent compilation cache (unless $FLOPWISE_JAX_CACHE is set)
     OUT/runs/<run_id>/spec.json        the run's `RunSpec` (written first; another spec here is an error)
                      /claim.json       while an executor works on the run: host, pid, start time
-                     /flops.json       stage 1: FLOPs per step, measured on the compiled step
+                     /flops.json       FLOPs per step: stage 1 for a FLOP budget (abstract compile), written
+                                       after stage 2 for a step budget (from summary.json, the step that ran)
                      /pretrain/        stage 2: the trainer's run (summary.json when finished; checkpoints)
                      /tasks/<task_id>/ stage 3, per task: spec.json, the task's own files, result.json
                      /failed.json      why the run failed (stage, error, traceback); tasks/<id>/failed.json

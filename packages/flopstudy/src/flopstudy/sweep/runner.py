@@ -13,23 +13,21 @@
    baseline, record the seeds in ``sweep.json`` and run the missing seeds;
 4. rebuild the table one last time and return the status.
 
-JAX's persistent compilation cache is ``$FLOPWISE_JAX_CACHE`` if set, else ``OUT/.jax_cache``: runs in one
-process, later sweeps and other workers reuse compiled steps. JAX reads the setting at its first compilation in a
-process: ``tools/sweep.py`` and every worker set it first; a Python session that compiled something before
-calling `run_sweep` runs without it (set ``JAX_COMPILATION_CACHE_DIR`` before starting it instead).
+JAX's persistent compilation cache is ``$FLOPWISE_JAX_CACHE`` if set (``off``: none), else ``OUT/.jax_cache``:
+runs in one process, later sweeps and other workers reuse compiled steps (`runloop.enable_compilation_cache`, which
+the driver and every worker call before their runs).
 """
 
 from __future__ import annotations
 
 import dataclasses
-import os
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from .config import SweepSpec
 from .executors import AbstractExecutor, LocalExecutor
-from .job import CACHE_ENV, Job, JobOutcome, enable_compilation_cache
+from .job import Job, JobOutcome
 from .plan import Plan, expand, extra_seed_points
 from .progress import Progress, SweepStatus
 from .rundir import RunDir, write_json_atomic
@@ -39,9 +37,13 @@ from .tasks import get_task
 __all__ = ["cache_dir_for", "prepare_sweep", "run_sweep"]
 
 
-def cache_dir_for(out: str | Path) -> str:
-    """Where the sweep's JAX compilation cache lives: ``$FLOPWISE_JAX_CACHE`` or ``OUT/.jax_cache``."""
-    return os.environ.get(CACHE_ENV) or str(Path(out) / ".jax_cache")
+def cache_dir_for(out: str | Path) -> str | None:
+    """Where the sweep's JAX compilation cache lives: ``$FLOPWISE_JAX_CACHE`` (None when ``off``) or
+    ``OUT/.jax_cache`` (`runloop.compilation_cache_dir`)."""
+    import runloop
+
+    directory = runloop.compilation_cache_dir(Path(out) / ".jax_cache")
+    return None if directory is None else str(directory)
 
 
 def _write_plan(out: Path, sweep: SweepSpec, plan: Plan) -> None:
@@ -121,7 +123,10 @@ def run_sweep(sweep: SweepSpec, out: str | Path, *, executor: AbstractExecutor |
     out, stages = Path(out), stages if stages is not None else Stages()
     executor = executor if executor is not None else LocalExecutor()
     plan = prepare_sweep(sweep, out, stages=stages)
-    enable_compilation_cache(cache_dir_for(out))
+    if (cache_dir := cache_dir_for(out)) is not None:
+        import runloop
+
+        runloop.enable_compilation_cache(cache_dir)
     progress = Progress(out, plan, name=sweep.name, log=log)
     progress.update()
     outcomes = _run_all(_jobs(sweep, out, plan, plan.runs, retry_failed=retry_failed), executor, stages, progress,
