@@ -16,6 +16,8 @@ import math
 
 from runloop import to_steps
 
+from .photometric import PHOTOMETRIC
+
 __all__ = [
     "STUDY_EPOCHS",
     "STUDY_BATCH_SIZE",
@@ -70,7 +72,8 @@ class FinetuneConfig:
     labels 0..k-1, 255 ignored. ``warmup`` None = `warmup_steps(steps)`. ``eval_mode``: "center_crop" (the study)
     or "slide" (mmseg sliding window over the whole image, short side resized to ``image_size``).
     ``head_channels``/``norm_groups``: the FCN head's width (256 and 32 in the study).
-    ``checkpoint_every``: steps between checkpoints (the last step always saves one).
+    ``checkpoint_every``: steps between checkpoints (the last step always saves one). ``photometric``: the
+    training images' colour jitter, a name of `segtransfer.photometric.PHOTOMETRIC` ("byol", the study's).
     """
 
     dataset_dir: str
@@ -92,6 +95,7 @@ class FinetuneConfig:
     keep_checkpoints: int = 2
     log_every: int = 50
     workers: int = 0
+    photometric: str = "byol"
 
     def __post_init__(self) -> None:
         for name in ("num_classes", "steps", "batch_size", "image_size", "eval_batch_size", "head_channels",
@@ -107,6 +111,8 @@ class FinetuneConfig:
             raise ValueError(f"FinetuneConfig.eval_mode={self.eval_mode!r}: expected one of {EVAL_MODES}")
         if self.warmup is not None and not 0 <= self.warmup < self.steps:
             raise ValueError(f"FinetuneConfig.warmup={self.warmup!r}: expected 0 <= warmup < steps={self.steps}")
+        if self.photometric not in PHOTOMETRIC:
+            raise ValueError(f"FinetuneConfig.photometric={self.photometric!r}: expected one of {sorted(PHOTOMETRIC)}")
         if self.head_channels % self.norm_groups:
             raise ValueError(
                 f"FinetuneConfig.head_channels={self.head_channels} is not divisible by "

@@ -33,7 +33,9 @@ class SegmentationSettings:
 
     Length: ``steps``, or ``epochs`` of the training split (the study's 80 when neither is given). ``lrs`` x
     ``wds`` is the grid (one pair: no selection). ``seeds``: fine-tuning seeds per point (0, 1, ...).
-    ``head_channels``/``norm_groups``: the FCN head's width (scale it down with a tiny backbone)."""
+    ``head_channels``/``norm_groups``: the FCN head's width (scale it down with a tiny backbone).
+    ``photometric``: the training images' colour jitter (``segtransfer.photometric.PHOTOMETRIC``: "byol", the
+    study's; "none")."""
 
     dataset: str = "ade20k"
     steps: int | None = None
@@ -50,6 +52,7 @@ class SegmentationSettings:
     checkpoint_every: int = 500
     log_every: int = 50
     workers: int = 0
+    photometric: str = "byol"
 
     def __post_init__(self) -> None:
         if self.steps is not None and self.epochs is not None:
@@ -96,7 +99,7 @@ class SegmentationTask(AbstractTask):
             lr=settings.lrs[0], wd=settings.wds[0], image_size=settings.image_size, warmup=settings.warmup,
             eval_mode=settings.eval_mode, eval_split=info.eval_split, head_channels=settings.head_channels,
             norm_groups=settings.norm_groups, checkpoint_every=settings.checkpoint_every,
-            log_every=settings.log_every, workers=settings.workers)
+            log_every=settings.log_every, workers=settings.workers, photometric=settings.photometric)
         grid = (st.study_grid(settings.lrs, settings.wds) if len(settings.lrs) * len(settings.wds) > 1 else None)
         result = st.run_study(base, encoder=encoder, out_dir=out_dir, dataset=settings.dataset,
                               model=model, grid=grid, seeds=list(seeds),
