@@ -289,13 +289,15 @@ def test_sweep(capsys, tmp_path, argv, named):
 
 
 @pytest.mark.parametrize(("argv", "named"), [
-    pytest.param(["--methods", "moco"], "argument --methods", id="unknown-method"),
-    pytest.param(["--pretrain-steps", "0"], "argument --pretrain-steps", id="steps-0"),
-    pytest.param(["--seg-lr", "0"], "argument --seg-lr", id="lr-0"),
-    pytest.param(["--figure3", "{tmp}/nowhere.json"], "--figure3 {tmp}/nowhere.json", id="missing-figure3"),
+    pytest.param(["--config.budgetz=1"], "--config.budgetz: no such field", id="unknown-field"),
+    pytest.param(["--config.methods=('moco',)"], "moco", id="unknown-method"),
+    pytest.param(["--config", "{tmp}/nowhere.py"], "--config {tmp}/nowhere.py: no such file", id="missing-config"),
+    pytest.param(["--workers", "-1"], "argument --workers", id="workers-negative"),
+    pytest.param(["--bogus"], "unrecognized arguments: --bogus", id="unknown-flag"),
 ])
 def test_demo(capsys, tmp_path, argv, named):
     argv = [a.format(tmp=tmp_path) for a in argv]
+    argv = [*argv, "--config", CONFIG] if "--config" not in argv else argv
     fails(capsys, demo.main([*argv, "--out", str(tmp_path / "demo")]), named.format(tmp=tmp_path))
     assert not (tmp_path / "demo").exists()
 

@@ -1,5 +1,7 @@
-"""`make demo` end to end at a tiny size: pre-train, fine-tune, scratch baseline, report."""
+"""`make demo` end to end at a tiny size: the demo sweep (pre-training, scratch, segmentation transfer, extra
+seeds for the best point) and its report, through tools/demo.py."""
 
+import csv
 import json
 from pathlib import Path
 
@@ -7,24 +9,35 @@ import pytest
 from flopstudy.cli import demo
 
 FMNIST = Path("/usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz")
+TINY = ["--workers", "0", "--config.methods=('supervised',)", "--config.datasets=('fmnist_objects',)",
+        "--config.budgets=(2,)", "--config.batch=8", "--config.knn_bank=0", "--config.extra_seeds=2",
+        "--config.tasks.segmentation.steps=2", "--config.tasks.segmentation.batch=4",
+        "--config.build_datasets={'fmnist_objects': {'num_examples': 64, 'image_size': 32}, "
+        "'fmnist_scenes': {'num_examples': 48, 'image_size': 32}}"]
 
 
 @pytest.mark.slow
 @pytest.mark.skipif(not FMNIST.exists(), reason="Fashion-MNIST (Debian dataset-fashion-mnist) is not installed")
-def test_demo_runs_end_to_end_and_reports(tmp_path, monkeypatch):
-    # The demo builds fmnist_objects at its default size on first use; keep it small and out of the repo.
-    import flopdata
-
+def test_demo_sweep_runs_end_to_end_and_reports(tmp_path, capsys):
     out = tmp_path / "demo"
-    flopdata.build("fmnist_objects", data_dir=out / "data", num_examples=256)
-    assert demo.main(["--out", str(out), "--methods", "mae", "--pretrain-steps", "3", "--pretrain-batch", "16",
-                      "--seg-steps", "3", "--seg-batch", "8", "--seg-examples", "64"]) == 0
-    report = json.loads((out / "report" / "report.json").read_text())
-    kinds = sorted(r["kind"] for r in report["rows"])
-    assert kinds == ["run", "scratch"]
-    mae = next(r for r in report["rows"] if r["kind"] == "run")
-    summary = json.loads((out / "pretrain" / "mae" / "summary.json").read_text())
-    assert mae["pretrain_flops"] == pytest.approx(summary["total_flops"]) and mae["pretrain_flops"] > 0
-    assert 0.0 <= mae["miou"] <= 1.0
+    assert demo.main(["--out", str(out), *TINY]) == 0
+    printed = capsys.readouterr().out
+    assert f"report: {out / 'report' / 'report.html'}" in printed
+    with (out / "results.csv").open() as f:
+        rows = list(csv.DictReader(f))
+    # scratch and the one pre-trained point are each the best of their group: both get seeds 0 and 1
+    assert sorted((r["method"], r["seed"]) for r in rows) == [("scratch", "0"), ("scratch", "1"),
+                                                             ("supervised", "0"), ("supervised", "1")]
+    run = next(r for r in rows if r["method"] == "supervised")
+    assert float(run["flops_per_step"]) > 0
+    assert float(run["pretrain_flops"]) == pytest.approx(2 * float(run["flops_per_step"]))
+    assert all(r["status"] == "done" and 0.0 <= float(r["score"]) <= 100.0 for r in rows)
+    # the demo's fine-tuning recipe reaches segtransfer: 32 px, no colour jitter
+    configs = [json.loads(p.read_text())["finetune"] for p in out.glob("runs/*/tasks/*/runs/*/config.json")]
+    assert len(configs) == 4 and {(c["image_size"], c["photometric"]) for c in configs} == {(32, "none")}
+    html = (out / "report" / "report.html").read_text()
+    assert "<img" in html and "http://" not in html and "https://" not in html
     assert (out / "report" / "accuracy_vs_flops.png").read_bytes()[:4] == b"\x89PNG"
-    assert demo.main(["--methods", "moco"]) == 2
+    # a second call finds every stage done and only rewrites the report
+    assert demo.main(["--out", str(out), *TINY]) == 0
+    assert "runs done" in capsys.readouterr().out

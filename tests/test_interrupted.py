@@ -1,6 +1,6 @@
 """"Interrupted? Run it again" (issue 12): a command stopped by a signal exits with status 3 and one line saying
 how to continue, never 0 with a partial result; the rerun resumes. A real sweep is killed with SIGTERM in a
-subprocess and run again; the demo passes the signal on to the stage it is running; a preempted pre-training or
+subprocess and run again; an unfinished demo writes no report and exits 3; a preempted pre-training or
 fine-tuning says which flag resumes it."""
 
 import json
@@ -12,6 +12,7 @@ import sys
 import threading
 import time
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 import runloop
@@ -21,31 +22,6 @@ from sslmethods import trainer
 from sslmethods.cli import pretrain
 
 ROOT = Path(__file__).resolve().parents[1]
-
-# A stage that, once running, waits for SIGTERM, saves and exits 3 as a real stage does (no JAX: fast).
-FAKE_STAGE = """
-import os, pathlib, signal, sys, time
-folder = pathlib.Path(os.environ["FAKE_STAGE_DIR"])
-def stop(signum, frame):
-    (folder / "saved").write_text(signal.Signals(signum).name)
-    sys.exit(int(os.environ.get("FAKE_STAGE_STATUS", "3")))
-signal.signal(signal.SIGTERM, stop)
-if os.environ.get("FAKE_STAGE_STATUS") == "2":
-    print("error: --num-examples: a stage's own error", file=sys.stderr)
-    sys.exit(2)
-(folder / "ready").write_text("")
-time.sleep(120)
-"""
-
-
-@pytest.fixture
-def fake_stage(tmp_path, monkeypatch):
-    (tmp_path / "fake_stage.py").write_text(FAKE_STAGE)
-    monkeypatch.setenv("PYTHONPATH", os.pathsep.join([str(tmp_path), os.environ.get("PYTHONPATH", "")]))
-    monkeypatch.setenv("FAKE_STAGE_DIR", str(tmp_path))
-    monkeypatch.setitem(demo.STAGES, "build", ("fake_stage", "flopwise-build-dataset"))
-    return tmp_path
-
 
 def _kill_me_when(path: Path) -> threading.Thread:
     def wait_then_kill():
@@ -59,24 +35,16 @@ def _kill_me_when(path: Path) -> threading.Thread:
     return thread
 
 
-def test_sigterm_to_the_demo_reaches_its_stage_which_saves_and_the_demo_exits_3(fake_stage, tmp_path, capsys):
-    _kill_me_when(fake_stage / "ready")
-    assert demo.main(["--out", str(tmp_path / "demo")]) == 3
-    assert (fake_stage / "saved").read_text() == "SIGTERM"  # passed on, so the stage could checkpoint
-    err = capsys.readouterr().err.splitlines()
-    assert err[-1] == ("interrupted: the demo stopped during `flopwise-build-dataset` (its progress saved); run the "
-                       "same command again to resume")
-    assert not (tmp_path / "demo" / "report").exists()  # no report from an unfinished demo
-
-
-def test_a_stage_that_failed_stops_the_demo_before_its_report(fake_stage, tmp_path, capfd, monkeypatch):
-    monkeypatch.setenv("FAKE_STAGE_STATUS", "2")
-    assert demo.main(["--out", str(tmp_path / "demo")]) == 1
-    err = capfd.readouterr().err.splitlines()  # the stage's own line (its process) and the demo's
-    assert err == ["error: --num-examples: a stage's own error",
-                   "error: `flopwise-build-dataset` failed with exit status 2 (its error is above); finished stages "
-                   "are kept, so the demo continues from there once it is fixed"]
-    assert not (tmp_path / "demo" / "report").exists()
+def test_an_interrupted_demo_exits_3_without_a_report_and_says_how_to_continue(tmp_path, capsys, monkeypatch):
+    # The sweep hands back a status with runs left (what a SIGTERM to the sweep leaves): no report, status 3.
+    left = SimpleNamespace(done=3, total=5, left=1, running=1, failed=0)
+    monkeypatch.setattr(demo, "run_sweep", lambda sweep, out, executor: left)
+    out = tmp_path / "demo"
+    assert demo.main(["--out", str(out), "--config", str(ROOT / "configs" / "demo.py")]) == 3
+    assert capsys.readouterr().err.splitlines()[-1] == (
+        "interrupted: the demo stopped with 3/5 runs done (their progress saved; no report yet); run the same "
+        "command again to resume")
+    assert not (out / "report").exists()
 
 
 def test_a_preempted_pretraining_exits_3_naming_the_resume_flag(tiny_data, tmp_path, capsys, monkeypatch):

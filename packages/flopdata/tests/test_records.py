@@ -107,3 +107,28 @@ def test_truncated_array_record_file_names_file_and_example(tiny, tmp_path, keep
     )
     with pytest.raises(ValueError, match=expected):
         source[5]
+
+
+def _batches(source, options, count):
+    import grain
+
+    sampler = grain.samplers.IndexSampler(num_records=len(source), shard_options=grain.sharding.NoSharding(),
+                                          shuffle=True, num_epochs=None, seed=3)
+    loader = grain.DataLoader(data_source=source, sampler=sampler, worker_count=0,
+                              operations=[grain.transforms.Batch(batch_size=4, drop_remainder=True)],
+                              **({} if options is None else {"read_options": options}))
+    it = iter(loader)
+    return [[int(i) for i in next(it)["index"]] for _ in range(count)]
+
+
+def test_read_options_keep_grains_order_and_check_the_batch_size(tiny):
+    from flopdata import read_options
+
+    options = read_options(4)
+    assert (options.num_threads, options.prefetch_buffer_size) == (2, 16)
+    assert read_options(64).prefetch_buffer_size == 128  # two batches ahead
+    source = RecordSource(tiny, "train")
+    # Same examples in the same order as grain's defaults: the options change only how far ahead it reads.
+    assert _batches(source, options, 10) == _batches(source, None, 10)
+    with pytest.raises(ValueError, match=r"batch_size=0; expected a positive int"):
+        read_options(0)

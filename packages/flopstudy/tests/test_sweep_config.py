@@ -121,6 +121,12 @@ def test_demo_config_and_its_overrides():
                                                   "--config.tasks.segmentation.steps", "7"])
     assert len(expand(small).runs) == 2 * sets + 1 and small.tasks["segmentation"].steps == 7
     assert {r.budget for r in expand(small).runs if not r.is_scratch} == {50}
+    # the config's supervised settings go with supervised when an override drops it; a typo stays an error
+    assert "supervised" in sweep.per_method and "supervised" not in small.per_method
+    with pytest.raises(ValueError, match=r"--config.per_method.supervisd: no such field; valid fields: byol"):
+        load_sweep(str(CONFIGS / "demo.py"), ["--config.per_method.supervisd={'batch': 8}"])
+    with pytest.raises(ValueError, match=r"config.per_method.mae: not a method of this sweep; its methods are clip"):
+        load_sweep(_sweep(methods=("clip",), per_method={"mae": {"batch": 8}}))
 
 
 @pytest.mark.parametrize("arg", ["jft", "align", "i1k", "i21k", "coco"])

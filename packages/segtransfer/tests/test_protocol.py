@@ -37,5 +37,9 @@ def test_bad_arguments_name_themselves():
         FinetuneConfig(**base, warmup=10)
     with pytest.raises(ValueError, match="norm_groups"):
         FinetuneConfig(**base, head_channels=20, norm_groups=8)
+    with pytest.raises(ValueError,
+                       match=r"FinetuneConfig.photometric='cv2': expected one of \['byol', 'mmseg', 'none'\]"):
+        FinetuneConfig(**base, photometric="cv2")
+    assert FinetuneConfig(**base).photometric == "byol"  # the study's colour jitter unless asked otherwise
     with pytest.raises(ValueError, match="lr=0.0"):
         FinetuneConfig(**{**base, "lr": 0.0})

@@ -6,8 +6,9 @@ TensorFlow: `build(name, ...)` for a name in `BUILDERS` (`fmnist_objects`, `fmni
 sets on first use) under `default_data_dir()`.
 
 Reading: `RecordSource` (a grain random-access source of raw records), `parse_example`, `decode_rgb` /
-`decode_gray` / `resize_image`, `allow_worker_processes`; every failure is a ValueError naming the dataset file,
-split and index. Metadata without reading records: `describe`, `label_names`, `num_segmentation_classes`.
+`decode_gray` / `resize_image`, `allow_worker_processes`, `read_options` (grain's read options for in-process
+loaders); every failure is a ValueError naming the dataset file, split and index. Metadata without reading
+records: `describe`, `label_names`, `num_segmentation_classes`.
 `contact_sheet` / `write_contact_sheet` draw scene examples with their masks and boxes.
 """
 
@@ -17,7 +18,7 @@ from .contact_sheet import contact_sheet, write_contact_sheet
 from .data_dir import DATA_ENV, default_data_dir
 from .dataset_info import DatasetSummary, describe, label_names, num_segmentation_classes, open_builder
 from .images import decode_gray, decode_rgb, encode_png, resize_image
-from .records import RecordSource, allow_worker_processes, parse_example
+from .records import RecordSource, allow_worker_processes, parse_example, read_options
 from .resolve import resolve
 
 # The one place the version is written (pyproject.toml reads it: [tool.setuptools.dynamic]).
@@ -41,6 +42,7 @@ __all__ = [
     "num_segmentation_classes",
     "open_builder",
     "parse_example",
+    "read_options",
     "resize_image",
     "resolve",
     "write_contact_sheet",

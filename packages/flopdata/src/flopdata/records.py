@@ -22,7 +22,10 @@ from tensorflow_datasets.proto import tf_example_pb2
 
 from .dataset_info import open_builder, short_reason
 
-__all__ = ["RecordSource", "allow_worker_processes", "parse_example"]
+__all__ = ["RecordSource", "allow_worker_processes", "parse_example", "read_options"]
+
+READ_THREADS = 2
+"""Threads that read and decode records for an in-process grain loader (``worker_count=0``)."""
 
 
 def allow_worker_processes() -> None:
@@ -33,6 +36,21 @@ def allow_worker_processes() -> None:
 
     if not flags.FLAGS.is_parsed():
         flags.FLAGS.mark_as_parsed()
+
+
+def read_options(batch_size: int):
+    """grain ``ReadOptions`` for an in-process loader (``worker_count=0``) whose batches hold ``batch_size``
+    examples: `READ_THREADS` reading threads and a prefetch buffer of two batches (at least 16 elements).
+
+    grain's defaults (16 threads, a 500-element buffer) cost more CPU than the decoding itself on a small
+    machine: on every element its iterator polls each buffered future. Measured on the 2-core CPU machine,
+    64 fmnist_objects images per batch at 32 px: 29 ms of CPU per batch with the defaults, 12 ms with these
+    (the same batches, in the same order: the read options change only how far ahead grain reads)."""
+    import grain
+
+    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
+        raise ValueError(f"batch_size={batch_size!r}; expected a positive int")
+    return grain.ReadOptions(num_threads=READ_THREADS, prefetch_buffer_size=max(2 * batch_size, 16))
 
 
 def parse_example(raw: bytes, *, where: str) -> dict[str, list]:

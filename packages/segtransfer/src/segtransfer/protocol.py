@@ -16,6 +16,8 @@ import math
 
 from runloop import to_steps
 
+from .photometric import PHOTOMETRIC
+
 __all__ = [
     "STUDY_EPOCHS",
     "STUDY_BATCH_SIZE",
@@ -74,6 +76,8 @@ class FinetuneConfig:
     sharpness-aware minimisation with this neighbourhood radius (Foret et al. 2021: 0.05), a fine-tuning option
     (`runloop.sam`); each step then computes a second gradient (about twice the FLOPs).
     ``tensorboard``: also write TensorBoard event files to ``<run dir>/tensorboard`` (needs ``tensorboardX``).
+    ``photometric``: the training images' colour jitter, a name of `segtransfer.photometric.PHOTOMETRIC` ("byol",
+    the study's).
     """
 
     dataset_dir: str
@@ -97,6 +101,7 @@ class FinetuneConfig:
     workers: int = 0
     tensorboard: bool = False
     sam_rho: float | None = None
+    photometric: str = "byol"
 
     def __post_init__(self) -> None:
         for name in ("num_classes", "steps", "batch_size", "image_size", "eval_batch_size", "head_channels",
@@ -114,6 +119,8 @@ class FinetuneConfig:
             raise ValueError(f"FinetuneConfig.eval_mode={self.eval_mode!r}: expected one of {EVAL_MODES}")
         if self.warmup is not None and not 0 <= self.warmup < self.steps:
             raise ValueError(f"FinetuneConfig.warmup={self.warmup!r}: expected 0 <= warmup < steps={self.steps}")
+        if self.photometric not in PHOTOMETRIC:
+            raise ValueError(f"FinetuneConfig.photometric={self.photometric!r}: expected one of {sorted(PHOTOMETRIC)}")
         if self.head_channels % self.norm_groups:
             raise ValueError(
                 f"FinetuneConfig.head_channels={self.head_channels} is not divisible by "

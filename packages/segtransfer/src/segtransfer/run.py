@@ -127,7 +127,8 @@ def finetune_run(
         data = iter(segmentation_loader(SegmentationData(
             config.dataset_dir, batch_size=config.batch_size // jax.process_count(), num_classes=config.num_classes,
             split=config.train_split, train=True, crop_size=config.image_size, seed=config.seed,
-            worker_count=config.workers, shard_index=jax.process_index(), shard_count=jax.process_count())))
+            worker_count=config.workers, shard_index=jax.process_index(), shard_count=jax.process_count(),
+            photometric=config.photometric)))
         return finetune_task(segmenter, config), data, info
 
     return run_in_directory(

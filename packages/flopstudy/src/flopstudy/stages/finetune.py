@@ -32,7 +32,9 @@ class SegmentationSettings:
     Length: ``steps``, or ``epochs`` of the training split (the study's 80 when neither is given). ``lrs`` x
     ``wds`` is the grid (one pair: no selection). ``seeds``: fine-tuning seeds per point (0, 1, ...).
     ``head_channels``/``norm_groups``: the FCN head's width (scale it down with a tiny backbone). ``sam_rho``:
-    sharpness-aware minimisation's radius (None: plain AdamW; `segtransfer.FinetuneConfig.sam_rho`)."""
+    sharpness-aware minimisation's radius (None: plain AdamW; `segtransfer.FinetuneConfig.sam_rho`).
+    ``photometric``: the training images' colour jitter (``segtransfer.photometric.PHOTOMETRIC``: "byol", the
+    study's; "none")."""
 
     dataset: str = "ade20k"
     steps: int | None = None
@@ -50,6 +52,7 @@ class SegmentationSettings:
     log_every: int = 50
     workers: int = 0
     sam_rho: float | None = None
+    photometric: str = "byol"
 
     def __post_init__(self) -> None:
         if self.steps is not None and self.epochs is not None:
@@ -90,7 +93,8 @@ class SegmentationTask(DatasetTask):
             lr=settings.lrs[0], wd=settings.wds[0], image_size=settings.image_size, warmup=settings.warmup,
             eval_mode=settings.eval_mode, eval_split=info.eval_split, head_channels=settings.head_channels,
             norm_groups=settings.norm_groups, checkpoint_every=settings.checkpoint_every,
-            log_every=settings.log_every, workers=settings.workers, sam_rho=settings.sam_rho)
+            log_every=settings.log_every, workers=settings.workers, sam_rho=settings.sam_rho,
+            photometric=settings.photometric)
         grid = (st.study_grid(settings.lrs, settings.wds) if len(settings.lrs) * len(settings.wds) > 1 else None)
         result = st.run_study(base, encoder=encoder, out_dir=out_dir, dataset=settings.dataset,
                               model=model, grid=grid, seeds=list(seeds),

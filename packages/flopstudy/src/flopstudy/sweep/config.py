@@ -343,6 +343,17 @@ def with_defaults(config: Any) -> Any:
     return ml_collections.ConfigDict(full | raw)
 
 
+def _method_names(methods: Sequence[str]) -> set[str]:
+    """The class names of ``methods`` that resolve (an unknown one is reported by `_check_names`)."""
+    from ..stages.pretrain import method_class
+
+    names = set()
+    for method in methods:
+        with contextlib.suppress(ValueError):
+            names.add(method_class(method).name)
+    return names
+
+
 def load_sweep(config: Any, overrides: Sequence[str] = ()) -> SweepSpec:
     """The checked `SweepSpec` of ``config`` (a ConfigDict, a mapping, or a config file ``path.py[:arg]``) with
     ``--config.x=value`` ``overrides``. ValueError naming the first bad key, name or value."""
@@ -355,11 +366,14 @@ def load_sweep(config: Any, overrides: Sequence[str] = ()) -> SweepSpec:
     elif isinstance(config, Mapping) and not isinstance(config, ml_collections.ConfigDict):
         config = ml_collections.ConfigDict(dict(config))
     config = with_defaults(config)
+    before = tuple(config.get("methods") or ())
     if overrides:
         apply_overrides(config, overrides)
     sweep = sweep_from_mapping(config.to_dict())
-    # with_defaults' empty entries (also of methods an override dropped) are no settings
+    # with_defaults' empty entries are no settings; nor are those of methods an override dropped (the config's
+    # settings for its supervised runs do not stop `--config.methods=('mae',)`)
+    dropped = _method_names(before) - _method_names(sweep.methods)
     sweep = dataclasses.replace(sweep, per_method={k: v for k, v in sweep.per_method.items()
-                                                   if v != MethodSettings()})
+                                                   if v != MethodSettings() and k not in dropped})
     _check_names(sweep)
     return sweep
