@@ -49,7 +49,8 @@ def demo_settings(path: Path) -> dict[str, Any]:
 
 
 def host_batch(struct: dict[str, jax.ShapeDtypeStruct], seed: int = 0) -> dict[str, np.ndarray]:
-    """Random numpy arrays shaped like the method's batch: images in [0, 1], labels/tokens in [0, 10)."""
+    """Random numpy arrays shaped like what the method's ``prepare_batch`` returns (``batch_spec``): images in
+    [0, 1], labels/tokens in [0, 10), masks all True."""
     rng = np.random.default_rng(seed)
     out = {}
     for name, s in struct.items():
@@ -73,7 +74,7 @@ class Engine:
         abstract = runloop.abstract_state(task.init)
         shardings = runloop.state_shardings(abstract, mesh, "replicate")
         self.state = runloop.init_sharded(task.init, (), abstract, shardings)
-        self.batch = runloop.put_batch(method.prepare_batch(batch), mesh)
+        self.batch = runloop.put_batch(batch, mesh)  # already prepare_batch's output (batch_spec's form)
         self.program = runloop.compile_step(task.step, self.state, self.batch, mesh=mesh, state_shardings=shardings,
                                             skip_nonfinite=False, measure_flops=True)
         self.flops = self.program.cost.flops
@@ -162,7 +163,10 @@ def main() -> None:
     p.add_argument("--methods", default=",".join(METHOD_NAMES), help="comma-separated")
     p.add_argument("--steps", type=int, default=5, help="steps per timed round")
     p.add_argument("--rounds", type=int, default=5)
+    p.add_argument("--no-reuse-host-memory", action="store_true",
+                   help="skip flopmeter.reuse_host_memory() (XLA:CPU then page-faults its buffer in every step)")
     args = p.parse_args()
+    reuse = False if args.no_reuse_host_memory else flopmeter.reuse_host_memory()  # before the first computation
     settings = demo_settings(Path(args.config))
     for key in ("model", "image_size", "batch", "preset"):
         if getattr(args, key) is not None:
@@ -174,7 +178,8 @@ def main() -> None:
     peak, peak_text = peak_for_device(device)
     print(f"{device.platform} {device.device_kind} x{mesh.devices.size} ({platform.processor() or platform.machine()}"
           f"), {settings['model']} @{settings['image_size'] or 'preset'} batch {settings['batch']} {args.dtype}, "
-          f"preset {settings['preset']}; MFU against the {peak_text}\n", flush=True)
+          f"preset {settings['preset']}; flopmeter.reuse_host_memory() {'on' if reuse else 'off'}; MFU against the "
+          f"{peak_text}\n", flush=True)
     print("| method | engine GFLOPs/step | engine ms | bare ms | engine / bare | engine img/s | bare img/s | "
           "engine MFU | bare MFU |\n|---|---|---|---|---|---|---|---|---|", flush=True)
     for name in args.methods.split(","):

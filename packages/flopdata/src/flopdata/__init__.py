@@ -6,9 +6,10 @@ TensorFlow: `build(name, ...)` for a name in `BUILDERS` (`fmnist_objects`, `fmni
 sets on first use) under `default_data_dir()`.
 
 Reading: `RecordSource` (a grain random-access source of raw records), `parse_example`, `decode_rgb` /
-`decode_gray` / `resize_image`, `allow_worker_processes`; every failure is a ValueError naming the dataset file,
-split and index. Metadata without reading records: `describe`, `label_names`, `num_segmentation_classes`.
-`contact_sheet` / `write_contact_sheet` draw scene examples with their masks and boxes.
+`decode_gray` / `resize_image`, `allow_worker_processes`, `READ_BUFFER` (the loaders' grain read buffer); every
+failure is a ValueError naming the dataset file, split and index. Metadata without reading records: `describe`,
+`label_names`, `num_segmentation_classes`. `contact_sheet` / `write_contact_sheet` draw scene examples with their
+masks and boxes.
 """
 
 from . import builders
@@ -17,7 +18,7 @@ from .contact_sheet import contact_sheet, write_contact_sheet
 from .data_dir import DATA_ENV, default_data_dir
 from .dataset_info import DatasetSummary, describe, label_names, num_segmentation_classes, open_builder
 from .images import decode_gray, decode_rgb, encode_png, resize_image
-from .records import RecordSource, allow_worker_processes, parse_example
+from .records import READ_BUFFER, RecordSource, allow_worker_processes, parse_example
 from .resolve import resolve
 
 # The one place the version is written (pyproject.toml reads it: [tool.setuptools.dynamic]).
@@ -27,6 +28,7 @@ __all__ = [
     "BUILDERS",
     "DATA_ENV",
     "DatasetSummary",
+    "READ_BUFFER",
     "RecordSource",
     "allow_worker_processes",
     "build",

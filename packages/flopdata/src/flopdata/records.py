@@ -22,7 +22,14 @@ from tensorflow_datasets.proto import tf_example_pb2
 
 from .dataset_info import open_builder, short_reason
 
-__all__ = ["RecordSource", "allow_worker_processes", "parse_example"]
+__all__ = ["READ_BUFFER", "RecordSource", "allow_worker_processes", "parse_example"]
+
+READ_BUFFER = 128
+"""Elements grain's reading threads keep ready (``grain.ReadOptions(prefetch_buffer_size=READ_BUFFER)``), for
+every loader over a `RecordSource`. grain's default, 500, costs CPU: at every element it returns, grain's
+prefetch counts the ready elements of its buffer (a stats gauge), up to 500 ``future.done()`` calls under its
+lock per image, which doubled the CPU time per image of the demo's pre-training pipeline (docs/benchmarks.md).
+128 still keeps grain's 16 threads busy."""
 
 
 def allow_worker_processes() -> None:

@@ -24,7 +24,15 @@ import dataclasses
 import grain
 import jax
 import numpy as np
-from flopdata import RecordSource, allow_worker_processes, decode_gray, decode_rgb, parse_example, resize_image
+from flopdata import (
+    READ_BUFFER,
+    RecordSource,
+    allow_worker_processes,
+    decode_gray,
+    decode_rgb,
+    parse_example,
+    resize_image,
+)
 
 from .photometric import PHOTOMETRIC
 
@@ -152,6 +160,7 @@ def record_loader(source: RecordSource, config, transform: grain.transforms.Rand
             grain.transforms.Batch(config.batch_size // count, drop_remainder=config.train),
         ],
         worker_count=config.worker_count,
+        read_options=grain.ReadOptions(prefetch_buffer_size=READ_BUFFER),
     )
 
 

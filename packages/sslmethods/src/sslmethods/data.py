@@ -21,7 +21,7 @@ import dataclasses
 import grain
 import jax
 import numpy as np
-from flopdata import RecordSource, allow_worker_processes, decode_rgb, parse_example, resize_image
+from flopdata import READ_BUFFER, RecordSource, allow_worker_processes, decode_rgb, parse_example, resize_image
 
 MAX_LABELS = 8
 PAD_LABEL = -1
@@ -131,4 +131,5 @@ def pretrain_loader(config: PretrainData) -> grain.DataLoader:
             grain.transforms.Batch(batch_size=config.batch_size // shard.shard_count, drop_remainder=True),
         ],
         worker_count=config.worker_count,
+        read_options=grain.ReadOptions(prefetch_buffer_size=READ_BUFFER),
     )
