@@ -152,7 +152,7 @@ def peak_for_device(device: jax.Device) -> tuple[float, str]:
 
 
 def bench(name: str, settings: dict[str, Any], *, dtype: str, steps: int, rounds: int, peak: float,
-          mesh: jax.sharding.Mesh) -> dict[str, Any]:
+          mesh: jax.sharding.Mesh, profile: str | None = None) -> dict[str, Any]:
     method, optim = recipes.build_method(
         name, settings["model"], preset=settings["preset"], total_steps=1000, image_size=settings["image_size"],
         model_overrides={"compute_dtype": dtype}, method_overrides=DATASET_OVERRIDES.get(name, {}))
@@ -169,6 +169,11 @@ def bench(name: str, settings: dict[str, Any], *, dtype: str, steps: int, rounds
             start = time.perf_counter()
             runner.run(steps)
             times[label].append((time.perf_counter() - start) / steps)
+    if profile is not None:  # where the bare model step's time goes (vs_timm's per-operation table)
+        from vs_timm import profile_table
+
+        print(f"\n{name}, bare model step:\n" + profile_table(lambda: bare.run(1), bare.program, 3,
+                                                             str(Path(profile) / name)) + "\n", flush=True)
     b = settings["batch"]
     engine_s, bare_s = statistics.median(times["engine"]), statistics.median(times["bare"])
     return {"method": name, "engine_flops": engine.flops, "bare_flops": bare.flops, "engine_s": engine_s,
@@ -189,6 +194,8 @@ def main() -> None:
     p.add_argument("--methods", default=",".join(METHOD_NAMES), help="comma-separated")
     p.add_argument("--steps", type=int, default=5, help="steps per timed round")
     p.add_argument("--rounds", type=int, default=5)
+    p.add_argument("--profile", metavar="DIR", help="also trace 3 bare model steps per method into DIR/<method> "
+                   "and print their time by XLA operation kind")
     p.add_argument("--no-reuse-host-memory", action="store_true",
                    help="skip flopmeter.reuse_host_memory() (XLA:CPU then page-faults its buffer in every step)")
     args = p.parse_args()
@@ -210,7 +217,8 @@ def main() -> None:
           "engine img/s | bare img/s | engine MFU | bare MFU |\n|---|---|---|---|---|---|---|---|---|---|---|",
           flush=True)
     for name in args.methods.split(","):
-        r = bench(name, settings, dtype=args.dtype, steps=args.steps, rounds=args.rounds, peak=peak, mesh=mesh)
+        r = bench(name, settings, dtype=args.dtype, steps=args.steps, rounds=args.rounds, peak=peak, mesh=mesh,
+                  profile=args.profile)
         print(f"| {name} | {r['engine_flops'] / 1e9:,.2f} | {r['bare_flops'] / 1e9:,.2f} | "
               f"{r['engine_s'] * 1e3:,.1f} | {r['bare_s'] * 1e3:,.1f} | {r['augment_s'] * 1e3:,.1f} | "
               f"{r['engine_s'] / r['bare_s']:.2f} | {r['engine_ips']:,.0f} | {r['bare_ips']:,.0f} | "
