@@ -28,8 +28,8 @@ READ_BUFFER = 128
 """Elements grain's reading threads keep ready (``grain.ReadOptions(prefetch_buffer_size=READ_BUFFER)``), for
 every loader over a `RecordSource`. grain's default, 500, costs CPU: at every element it returns, grain's
 prefetch counts the ready elements of its buffer (a stats gauge), up to 500 ``future.done()`` calls under its
-lock per image, which doubled the CPU time per image of the demo's pre-training pipeline (docs/benchmarks.md).
-128 still keeps grain's 16 threads busy."""
+lock per image, which added 27% to 44% to the CPU time per image of the demo's pre-training pipeline
+(docs/benchmarks.md, "Input pipeline vs step"). 128 still keeps grain's 16 threads busy."""
 
 
 def allow_worker_processes() -> None:
