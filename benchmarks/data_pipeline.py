@@ -5,7 +5,8 @@ gets with both, at the demo config (configs/demo.py: backbone, image size, batch
     python benchmarks/data_pipeline.py --methods mae,clip --workers 0 2 --steps 60
 
 Per pre-training method and grain worker count, on `fmnist_scenes` (the demo's build, 2000 images):
-- pipeline: `sslmethods.data.pretrain_loader` + the method's `prepare_batch` (host side), batches/s x batch;
+- pipeline: `sslmethods.data.pretrain_loader` + the method's `prepare_batch` (host side), batches/s x batch, and
+  the process's CPU time per image while reading (robust to the load of a shared machine);
 - step: the engine's compiled step (`runloop.compile_step` of the run's task) on a batch already on the device;
 - loop: `sslmethods.trainer.train` (runloop) reading the real pipeline; the rate of its last logged interval
   (after compilation and warm-up, before the final checkpoint);
@@ -28,6 +29,7 @@ from pathlib import Path
 from typing import Any
 
 import flopdata
+import flopmeter
 import jax
 import runloop
 from segtransfer import FinetuneConfig, describe_segmentation_dataset, finetune_run
@@ -40,15 +42,18 @@ from sslmethods.presets import METHOD_NAMES
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def rate(iterator: Any, batches: int, batch_size: int, prepare: Any = None) -> float:
-    """Images/s of ``batches`` batches from ``iterator`` (the first, worker start-up, is not timed)."""
+def rate(iterator: Any, batches: int, batch_size: int, prepare: Any = None) -> tuple[float, float]:
+    """(images/s, this process's CPU ms per image) of ``batches`` batches from ``iterator`` (the first, worker
+    start-up, is not timed). CPU time counts every thread of the process (grain's reading threads included, not
+    worker processes): unlike images/s, it hardly moves with the load of a shared machine."""
     next(iterator)
-    start = time.perf_counter()
+    start, cpu = time.perf_counter(), time.process_time()
     for _ in range(batches):
         batch = next(iterator)
         if prepare is not None:
             prepare(batch)
-    return batches * batch_size / (time.perf_counter() - start)
+    images = batches * batch_size
+    return images / (time.perf_counter() - start), (time.process_time() - cpu) / images * 1e3
 
 
 def step_rate(task: runloop.TrainTask, host_batch: dict[str, Any], steps: int) -> float:
@@ -91,12 +96,12 @@ def pretrain_row(name: str, settings: dict[str, Any], directory: Path, workers: 
         return iter(pretrain_loader(PretrainData(str(directory), batch_size=batch, image_size=size,
                                                  worker_count=workers)))
 
-    pipe = rate(loader(), steps, batch, method.prepare_batch)
+    pipe, cpu = rate(loader(), steps, batch, method.prepare_batch)
     cfg = trainer.TrainConfig(out_dir=str(tmp / f"{name}-{workers}"), loop=runloop.LoopConfig(
         steps=steps, batch_size=batch, log_every=steps // 3, checkpoint_every=steps, print_progress=False))
     step = step_rate(trainer.pretrain_task(method, optim, cfg), next(loader()), steps)
     trainer.train(method, optim, loader(), cfg, log=lambda _: None)
-    return {"pipeline": pipe, "step": step, "loop": last_interval_rate(Path(cfg.out_dir))}
+    return {"pipeline": pipe, "cpu_ms": cpu, "step": step, "loop": last_interval_rate(Path(cfg.out_dir))}
 
 
 def segmentation_row(settings: dict[str, Any], directory: Path, workers: int, steps: int,
@@ -111,12 +116,12 @@ def segmentation_row(settings: dict[str, Any], directory: Path, workers: int, st
     loader = segmentation_loader(SegmentationData(info.directory, batch_size=seg["batch"],
                                                   num_classes=info.num_classes, train=True,
                                                   crop_size=seg["image_size"], worker_count=workers))
-    pipe = rate(iter(loader), steps, seg["batch"])
+    pipe, cpu = rate(iter(loader), steps, seg["batch"])
     segmenter, _ = build_model(config, "scratch", model=settings["model"])
     step = step_rate(finetune_task(segmenter, config), next(iter(loader)), steps)
     out = tmp / f"seg-{workers}"
     finetune_run(config, encoder="scratch", model=settings["model"], out_dir=out, log=lambda _: None)
-    return {"pipeline": pipe, "step": step, "loop": last_interval_rate(out)}
+    return {"pipeline": pipe, "cpu_ms": cpu, "step": step, "loop": last_interval_rate(out)}
 
 
 def main() -> None:
@@ -127,7 +132,10 @@ def main() -> None:
     p.add_argument("--steps", type=int, default=60, help="batches timed per rate")
     p.add_argument("--data-dir", default=str(ROOT / "runs" / "bench-data"))
     p.add_argument("--no-segmentation", action="store_true")
+    p.add_argument("--no-reuse-host-memory", action="store_true",
+                   help="skip flopmeter.reuse_host_memory() (XLA:CPU then page-faults its buffer in every step)")
     args = p.parse_args()
+    reuse = False if args.no_reuse_host_memory else flopmeter.reuse_host_memory()  # before the first computation
     config = runpy.run_path(args.config)["get_config"]()
     settings = {"model": config.backbones[0], "image_size": config.image_size, "batch": config.batch,
                 "preset": config.preset, "segmentation": dict(config.tasks.segmentation)}
@@ -135,9 +143,10 @@ def main() -> None:
     directory = flopdata.build("fmnist_scenes", data_dir=args.data_dir, **scenes)
     device = jax.devices()[0]
     print(f"{device.platform} {device.device_kind} x{jax.device_count()} ({platform.processor() or platform.machine()}"
-          f"), {settings['model']} @{settings['image_size']} batch {settings['batch']}, {directory}\n")
-    print("| pipeline | workers | pipeline img/s | step img/s | loop img/s | serial img/s | overlap |\n"
-          "|---|---|---|---|---|---|---|", flush=True)
+          f"), {settings['model']} @{settings['image_size']} batch {settings['batch']}, {directory}; "
+          f"flopmeter.reuse_host_memory() {'on' if reuse else 'off'}\n")
+    print("| pipeline | workers | pipeline img/s | pipeline CPU ms/img | step img/s | loop img/s | serial img/s | "
+          "overlap |\n|---|---|---|---|---|---|---|---|", flush=True)
     methods = [] if args.methods == "none" else args.methods.split(",")
     with tempfile.TemporaryDirectory() as tmp:
         for workers in args.workers:
@@ -147,8 +156,8 @@ def main() -> None:
             for label, measure, first in rows:
                 r = measure(*first, settings, directory, workers, args.steps, Path(tmp))
                 serial, share = overlap(r["pipeline"], r["step"], r["loop"])
-                print(f"| {label} | {workers} | {r['pipeline']:,.0f} | {r['step']:,.0f} | {r['loop']:,.0f} | "
-                      f"{serial:,.0f} | {share:.0%} |", flush=True)
+                print(f"| {label} | {workers} | {r['pipeline']:,.0f} | {r['cpu_ms']:.2f} | {r['step']:,.0f} | "
+                      f"{r['loop']:,.0f} | {serial:,.0f} | {share:.0%} |", flush=True)
 
 
 if __name__ == "__main__":
