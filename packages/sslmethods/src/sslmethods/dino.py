@@ -29,7 +29,7 @@ import vitcore
 from jaxtyping import Array, Float, Int, PRNGKeyArray
 
 from .augment import dino_local_size, dino_views, make_views
-from .backbones import vit_forward_macs, vit_train_macs
+from .backbones import BackboneConfig, vit_forward_macs, vit_train_macs  # noqa: F401 (the generated __init__'s annotation, for pdoc)
 from .ema import dino_center_update, ema_update
 from .encoder_with_head import EncoderWithHead
 from .heads import DINOHead

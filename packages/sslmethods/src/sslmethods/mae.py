@@ -21,7 +21,7 @@ import vitcore
 from jaxtyping import Array, Float, Int, PRNGKeyArray
 
 from .augment import mae_views, make_views
-from .backbones import mae_vit_config
+from .backbones import BackboneConfig, mae_vit_config  # noqa: F401 (the generated __init__'s annotation, for pdoc)
 from .losses import mae_loss
 from .method import AbstractMethod, Batch
 
