@@ -38,7 +38,8 @@ def test_end_to_end_from_a_run_directory(tmp_path, capsys):
                                                  pretrain_dataset="fmnist_objects", pretrain_steps=10,
                                                  pretrain_flops=3e9, pretrain_kg_co2e=1e-7)
     assert json.loads(capsys.readouterr().out)["score"] == result.score
-    rep = report.main([str(out), "--out", str(out / "report")])
+    assert report.main([str(out), "--out", str(out / "report")]) == 0
+    rep = json.loads((out / "report" / "report.json").read_text())
     assert [(r["method"], r["task"], r["score"]) for r in rep["rows"]] == [
         ("mae", "fmnist_scenes detection", pytest.approx(result.score))]
     assert finetune_det.main(argv) == 2  # a finished result is not overwritten without --resume

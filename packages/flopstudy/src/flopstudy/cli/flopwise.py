@@ -35,7 +35,7 @@ COMMANDS = {
 def usage() -> str:
     width = max(map(len, COMMANDS))
     lines = [f"  {name:<{width}}  {summary}" for name, (_, summary) in COMMANDS.items()]
-    return f"{__doc__}\ncommands:\n" + "\n".join(lines)
+    return f"usage: flopwise <command> [arguments]\n\n{__doc__}\ncommands:\n" + "\n".join(lines)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
