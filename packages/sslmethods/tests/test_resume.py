@@ -82,7 +82,8 @@ def _final_state(out_dir: Path):
     tx, _ = build_optimizer(method, OptimConfig(lr=1e-2, weight_decay=0.05, warmup_fraction=0.1), STEPS)
     template, _ = abstract_train_state(method, tx, (8, 8, 8, 1))
     with Checkpointer(out_dir / "checkpoints") as ckpt:
-        state, _, data_state, _ = ckpt.restore(template)
+        restored = ckpt.restore(template)
+    state, data_state = restored.state, restored.data_state
     leaves = [np.asarray(jax.random.key_data(x) if jax.dtypes.issubdtype(x.dtype, jax.dtypes.prng_key) else x)
               for x in jax.tree.leaves(eqx.filter(state, eqx.is_array))]
     return int(state.step), leaves, data_state
