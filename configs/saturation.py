@@ -24,6 +24,9 @@ FINETUNE = dict(dataset="fmnist_scenes", steps=150, batch=16, image_size=64, lrs
                 head_channels=32, norm_groups=8, log_every=50, checkpoint_every=150)
 PROBE = dict(dataset="fmnist_scenes", image_size=64, train_examples=256, eval_examples=128, steps=200)
 
+# A 6,000-image pre-training set (1,000 held out for the kNN monitor) builds in seconds.
+DATA = {"fmnist_objects": {"num_examples": 6000}, "fmnist_scenes": {"num_examples": 600}}
+
 
 def _demo():
     config = ml_collections.ConfigDict()
@@ -44,7 +47,7 @@ def _demo():
     config.tasks.layer_probe = PROBE
     config.pretrain = dict(log_every=50, checkpoint_every=1000)
     config.data_dir = "data"
-    config.build_datasets = ml_collections.ConfigDict({"fmnist_scenes": {"num_examples": 600}})
+    config.build_datasets = ml_collections.ConfigDict(DATA)
     return config
 
 
