@@ -4,11 +4,13 @@
     python tools/report.py runs/prepretrain --out runs/prepretrain/report              # prepretrain.png, ...
     flopwise-sweep-flops --config configs/prepretrain.py:paper                  # paper scale, abstractly
 
-Supervised pre-training at three budgets, plain and as the second stage of a chain after MAE at two first-stage
+Supervised pre-training at two budgets, plain and as the second stage of a chain after MAE at two first-stage
 budgets (``config.prepretrain``: the second stage is built on MAE's exported architecture and loads its encoder;
-each MAE run is an ordinary run of the sweep, fine-tuned too); every encoder and scratch fine-tuned for
-segmentation. The report compares, with and without the first stage, the second stage's loss and the transfer
-score per second-stage FLOP and per total FLOP (``prepretrain.png``).
+each MAE run is an ordinary run of the sweep, probed too). Every encoder, and a scratch one, is probed layer by
+layer for segmentation (frozen encoder, a linear probe per block; the score is the best layer's mIoU): 150 steps
+of segmentation fine-tuning on this CPU left every encoder at the background-everywhere 6.85% mIoU. The report
+compares, with and without the first stage, the second stage's loss and the transfer score per second-stage FLOP
+and per total FLOP (``prepretrain.png``).
 
 ``:paper``: MAE ViT-L/16 -> supervised ViT-L/16 at 224 px, batch 4096, on a JFT-like set (the paper uses IG-3B),
 with the study's ADE20K transfer.
@@ -23,8 +25,10 @@ BATCH = 64
 # The plain supervised runs use MAE's fixed sin-cos position embedding too, so that with and without the first
 # stage only the initialisation differs (the second stage is built on MAE's exported architecture).
 SAME_ARCHITECTURE = ("model.pos_embed=sincos",)
-FINETUNE = dict(dataset="fmnist_scenes", steps=150, batch=16, image_size=64, lrs=(1e-3,), wds=(0.05,), seeds=1,
-                head_channels=32, norm_groups=8, log_every=50, checkpoint_every=150)
+PROBE = dict(dataset="fmnist_scenes", image_size=64, train_examples=256, eval_examples=128, steps=100)
+
+# A 6,000-image pre-training set (1,000 held out for the kNN monitor) builds in seconds.
+DATA = {"fmnist_objects": {"num_examples": 6000}, "fmnist_scenes": {"num_examples": 600}}
 
 
 def _demo():
@@ -44,10 +48,10 @@ def _demo():
     config.prepretrain = dict(method="mae", budgets=FIRST_STAGE, then=("supervised",))
     config.per_method = {"supervised": {"set": SAME_ARCHITECTURE}}
     config.tasks = ml_collections.ConfigDict()
-    config.tasks.segmentation = FINETUNE
+    config.tasks.layer_probe = PROBE
     config.pretrain = dict(log_every=20, checkpoint_every=1000)
     config.data_dir = "data"
-    config.build_datasets = ml_collections.ConfigDict({"fmnist_scenes": {"num_examples": 600}})
+    config.build_datasets = ml_collections.ConfigDict(DATA)
     return config
 
 

@@ -4,11 +4,13 @@
     python tools/report.py runs/saturation --out runs/saturation/report                # saturation.png, ...
 
 Four methods pre-train at two budgets; every run records its upstream accuracy (the kNN monitor on the
-pre-training set's held-out split, the same protocol for all methods: ``upstream_accuracy``). Each encoder is
-fine-tuned for segmentation and probed layer by layer (a linear probe on every block of the frozen encoder). The
-report fits e_DS = k * e_US^a + e_IR per task with bootstrap intervals (``saturation.png``: downstream vs upstream
-error with the fitted curve) and draws probe mIoU by layer, and the best layer against upstream accuracy
-(``layer_transfer.png``).
+pre-training set's held-out split, the same protocol for all methods: ``upstream_accuracy``). Each encoder, and a
+scratch one, is probed layer by layer for segmentation (a linear probe on every block of the frozen encoder; the
+task's score is the best layer's mIoU). The CPU demonstration leaves segmentation fine-tuning out: at this size
+150 fine-tuning steps left all nine encoders of configs/prepretrain.py at the background-everywhere 6.85% mIoU;
+the ``:paper`` variant fine-tunes too. The report fits e_DS = k * e_US^a + e_IR per task with bootstrap intervals
+(``saturation.png``: downstream vs upstream error with the fitted curve) and draws probe mIoU by layer, and the
+best layer against upstream accuracy (``layer_transfer.png``).
 
 ``:paper``: the study's six methods on ViT-B/16 and ViT-L/16 on JFT at its budgets, ADE20K fine-tuning and
 per-block probes.
@@ -18,11 +20,12 @@ import ml_collections
 
 # CPU demonstration: small, meant to finish in minutes on a laptop (see README for the measured wall time).
 METHODS = ("supervised", "simclr", "byol", "mae")
-BUDGETS = (150, 600)
+BUDGETS = (100, 400)
 BATCH = 64
-FINETUNE = dict(dataset="fmnist_scenes", steps=150, batch=16, image_size=64, lrs=(1e-3,), wds=(0.05,), seeds=1,
-                head_channels=32, norm_groups=8, log_every=50, checkpoint_every=150)
-PROBE = dict(dataset="fmnist_scenes", image_size=64, train_examples=256, eval_examples=128, steps=200)
+PROBE = dict(dataset="fmnist_scenes", image_size=64, train_examples=256, eval_examples=128, steps=100)
+
+# A 6,000-image pre-training set (1,000 held out for the kNN monitor) builds in seconds.
+DATA = {"fmnist_objects": {"num_examples": 6000}, "fmnist_scenes": {"num_examples": 600}}
 
 
 def _demo():
@@ -40,11 +43,10 @@ def _demo():
     config.knn_query = 250
     config.scratch = True
     config.tasks = ml_collections.ConfigDict()
-    config.tasks.segmentation = FINETUNE
     config.tasks.layer_probe = PROBE
     config.pretrain = dict(log_every=50, checkpoint_every=1000)
     config.data_dir = "data"
-    config.build_datasets = ml_collections.ConfigDict({"fmnist_scenes": {"num_examples": 600}})
+    config.build_datasets = ml_collections.ConfigDict(DATA)
     return config
 
 

@@ -234,8 +234,8 @@ def prepretrain_figure(series: Sequence[ChainSeries], convention: str) -> Figure
             axes[row, col].set_ylabel(f"{task} score (%)")
             axes[row, col].set_title(f"Transfer vs {axis}", fontsize=10)
         for ax in axes[:, col]:
-            ax.set_xscale("log")
-            ax.xaxis.set_minor_formatter(NullFormatter())
+            ax.set_xscale("log")  # matplotlib labels minor ticks when fewer than two decades are in view
+            ax.tick_params(axis="x", which="minor", labelsize=7)
             ax.set_xlabel(f"{axis} ({convention})")
             ax.grid(True, which="both", alpha=0.3)
     axes[0, 0].legend(fontsize=7)

@@ -1,6 +1,7 @@
 """Contract of the whole detector at a micro size: the pure step jit-compiles, runs without host transfers,
 updates the state and reports finite metrics; `detect` gives padded, clipped, class-consistent detections."""
 
+import dataclasses
 import sys
 from pathlib import Path
 
@@ -20,6 +21,7 @@ from segtransfer.detection import (
     detection_optimizer,
     detector_config,
     init_train_state,
+    layer_decay_scales,
     make_step_fn,
 )
 
@@ -115,3 +117,26 @@ def test_encoder_face_head_dropped_and_drop_path_set():
     assert with_drop_path(encoder, 0.1) is encoder
     with pytest.raises(ValueError, match=r"ViTConfig.drop_path=1.5; expected 0 <= drop_path < 1"):
         with_drop_path(encoder, 1.5)
+
+
+def test_an_nfnet_encoder_is_read_through_the_backbone_face():
+    """An NFNet (stride 32) feeds the same pyramid and heads; its stages are the layers of layer-wise decay."""
+    nfnet = vitcore.create("nfnet-test", key=jr.key(0), num_classes=5)  # built at 32 px, with a head
+    micro = dict(MICRO, image_size=64, roi=dataclasses.replace(MICRO["roi"], canonical_size=32.0, canonical_level=4))
+    detector = create_detector(nfnet, detector_config("tiny", num_classes=2, **micro), key=jr.key(1))
+    assert detector.encoder.head is None and detector.encoder.config.image_size == 64
+    assert detector.strides == (16, 32, 64) and detector.grids() == ((4, 4), (2, 2), (1, 1))
+    kept = jax.tree.leaves(eqx.filter(nfnet.without_head(), eqx.is_array))
+    assert all(np.array_equal(a, b) for a, b in zip(kept, jax.tree.leaves(eqx.filter(detector.encoder, eqx.is_array)),
+                                                    strict=True))
+    scales = layer_decay_scales(detector, 0.5)  # 4 stages: stem 0.5**5, stage s 0.5**(4 - s), the rest 1
+    assert set(jax.tree.leaves(scales.encoder.stem)) == {0.5**5}
+    assert [set(jax.tree.leaves(stage)) for stage in scales.encoder.stages] == [{0.5**4}, {0.5**3}, {0.5**2}, {0.5}]
+    assert set(jax.tree.leaves(scales.encoder.final_conv)) == {1.0} and set(jax.tree.leaves(scales.rpn_head)) == {1.0}
+    # the whole training step traces with it (abstractly: shapes only, nothing compiled)
+    optimizer = detection_optimizer(detector, DetectionRecipe(steps=10, warmup_steps=2, layer_decay=0.7))
+    state = init_train_state(detector, optimizer, key=jr.key(3))
+    batch = {k: jnp.asarray(jax.image.resize(v, (2, 64, 64, 3), "nearest")) if k == "image" else v
+             for k, v in _batch().items()}
+    _, metrics = eqx.filter_eval_shape(make_step_fn(optimizer), state, batch)
+    assert metrics["loss"].shape == () and metrics["loss"].dtype == jnp.float32

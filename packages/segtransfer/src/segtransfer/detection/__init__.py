@@ -1,4 +1,4 @@
-"""Mask R-CNN on a plain ViT (the study's COCO protocol, appendix A.6): static shapes, one jit per step.
+"""Mask R-CNN on a plain ViT or an NFNet (the study's COCO protocol, appendix A.6): static shapes, one jit per step.
 
 Building blocks (one concept per module, re-exported flat): boxes (`pairwise_iou`, `encode_boxes`,
 `decode_boxes`, `clip_boxes`), anchors (`pyramid_anchors`), padded greedy `nms`, `match_boxes` +
@@ -6,7 +6,8 @@ Building blocks (one concept per module, re-exported flat): boxes (`pairwise_iou
 `propose` / `anchor_targets`, `BoxHead`, `MaskHead`, `sample_rois` / `mask_targets`, the five losses.
 
 The detector: `DetectorConfig` (presets ``"vitdet"`` and ``"tiny"``, `detector_config`), `MaskRCNN`,
-`create_detector` (around a pre-trained headless `vitcore.ViT`), `detector_from_scratch`; training:
+`create_detector` (around a pre-trained backbone, read through `vitcore.AbstractBackbone`),
+`detector_from_scratch`; training:
 `detection_loss`, `TrainState`, `init_train_state`, `make_step_fn` (a pure ``step_fn(state, batch)``),
 `detection_optimizer` with `DetectionRecipe` / `STUDY_RECIPE`; inference and evaluation: `detect` ->
 `Detections`, `coco_results` (boxes and RLE masks at the original size), `paste_masks`, `coco_ground_truth`,

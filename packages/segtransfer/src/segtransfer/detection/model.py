@@ -1,9 +1,10 @@
-"""`MaskRCNN`: a plain ViT encoder + simple feature pyramid + RPN + box and mask heads, and how to build one.
+"""`MaskRCNN`: a plain backbone + simple feature pyramid + RPN + box and mask heads, and how to build one.
 
 The encoder is read only through its backbone face (`vitcore.AbstractBackbone`): ``patch_tokens`` [b, H/s, W/s, d]
-for the features, ``output_stride`` (s) and ``num_features`` (d) for the sizes: the plain, unwindowed ViT of the
-study. Images enter as [0, 1] pixels (`segtransfer.detection.data`); the encoder normalises them with its own
-mean/std.
+for the features, ``output_stride`` (s) and ``num_features`` (d) for the sizes, ``with_image_size`` to adapt it to
+the detector's input: the plain, unwindowed ViT of the study (s = its patch size), or an NFNet (s = 32, its final
+map: the pyramid's levels then sit at strides 8..128 instead of 4..64). Images enter as [0, 1] pixels
+(`segtransfer.detection.data`); the encoder normalises them with its own mean/std.
 """
 
 from __future__ import annotations
@@ -31,7 +32,7 @@ class MaskRCNN(eqx.Module):
     """The detector's parameters and its shared forward pieces; training and inference compose them
     (`detection_loss`, `detect`)."""
 
-    encoder: vitcore.ViT
+    encoder: vitcore.AbstractBackbone
     pyramid: SimpleFeaturePyramid
     rpn_head: RPNHead
     box_head: BoxHead
@@ -71,9 +72,10 @@ class MaskRCNN(eqx.Module):
         return self.pyramid(tokens)
 
 
-def with_drop_path(encoder: vitcore.ViT, rate: float) -> vitcore.ViT:
+def with_drop_path(encoder: vitcore.AbstractBackbone, rate: float) -> vitcore.AbstractBackbone:
     """The same encoder (same weights) with stochastic depth ``rate`` (ViTDet fine-tunes ViT-B with 0.1 whatever
-    the pre-training used). Drop path holds no parameters, so only the static config changes."""
+    the pre-training used; an NFNet's ``drop_path`` is its last block's rate). Drop path holds no parameters, so
+    only the static config changes."""
     if rate == encoder.config.drop_path:
         return encoder
     config = dataclasses.replace(encoder.config, drop_path=rate)  # validates the rate
@@ -83,16 +85,17 @@ def with_drop_path(encoder: vitcore.ViT, rate: float) -> vitcore.ViT:
 
 
 def create_detector(
-    encoder: vitcore.ViT, config: DetectorConfig, *, key: PRNGKeyArray, drop_path: float | None = None
+    encoder: vitcore.AbstractBackbone, config: DetectorConfig, *, key: PRNGKeyArray, drop_path: float | None = None
 ) -> MaskRCNN:
     """A `MaskRCNN` around an existing encoder (e.g. a pre-trained one); ``key`` initialises the rest.
 
-    A classifier head, if the encoder has one, is dropped (`without_head`). The encoder's position embeddings are
-    resampled to ``config.image_size`` when it was built for another size (`vitcore.interpolate_pos_embed`).
-    ``drop_path``: the encoder's stochastic depth during fine-tuning (None keeps its own; `with_drop_path`).
+    A classifier head, if the encoder has one, is dropped (`without_head`). The encoder is adapted to
+    ``config.image_size`` when it was built for another size (`with_image_size`: a ViT's position embeddings are
+    resampled; an NFNet only records the size). ``drop_path``: the encoder's stochastic depth during fine-tuning
+    (None keeps its own; `with_drop_path`).
     """
-    if not isinstance(encoder, vitcore.ViT):
-        raise TypeError(f"encoder={type(encoder).__name__}: expected a vitcore.ViT (the study's plain ViT)")
+    if not isinstance(encoder, vitcore.AbstractBackbone):
+        raise TypeError(f"encoder={type(encoder).__name__}: expected a vitcore backbone (vitcore.AbstractBackbone)")
     encoder = encoder.without_head()
     if drop_path is not None:
         encoder = with_drop_path(encoder, drop_path)
@@ -102,8 +105,7 @@ def create_detector(
             f"config.image_size={config.image_size}: expected a multiple of 2 x the encoder's stride {stride} (the "
             "0.5 level max-pools the patch grid)"
         )
-    if vitcore.image_hw(encoder.config.image_size) != (config.image_size, config.image_size):
-        encoder = vitcore.interpolate_pos_embed(encoder, config.image_size)
+    encoder = encoder.with_image_size(config.image_size)
     k_fpn, k_rpn, k_box, k_mask = jr.split(key, 4)
     channels = config.pyramid_channels
     roi = config.roi

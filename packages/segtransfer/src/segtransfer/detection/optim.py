@@ -9,6 +9,7 @@ AdamW lr 1e-4, betas 0.9/0.999, weight decay 0.1, 250 warmup steps from factor 0
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Callable
 from typing import Any
 
 import equinox as eqx
@@ -121,31 +122,51 @@ def detector_weight_decay_mask(model: MaskRCNN) -> PyTree[bool]:
     return eqx.tree_at(lambda m: m.encoder, mask, vitcore.weight_decay_mask(model.encoder))
 
 
-def _layer_id(path, depth: int) -> int | None:
-    """ViTDet's ``get_vit_lr_decay_rate``: embeddings 0, block i -> i + 1, everything else depth + 1; None for
-    stacked (scanned) blocks, whose leaves carry all depths on their leading axis."""
-    names = [k.name for k in path if isinstance(k, jax.tree_util.GetAttrKey)]
-    if not names or names[0] != "encoder":
-        return depth + 1
-    if len(names) > 1 and names[1] in ("patch_embed", "pos_embed", "cls_token"):
-        return 0
-    if len(names) > 1 and names[1] == "blocks":
-        index = [k.idx for k in path if isinstance(k, jax.tree_util.SequenceKey)]
-        return index[0] + 1 if index else None
-    return depth + 1
+def _layer_ids(model: MaskRCNN) -> Callable[[Any], int | None]:
+    """ViTDet's ``get_vit_lr_decay_rate`` read through the backbone face: the encoder's ``feature_info`` names
+    its layers (``blocks.i`` for a ViT, ``stages.i`` for an NFNet: one layer per stage); leaves of layer i -> i + 1,
+    encoder leaves before the first layer (patch embedding, position embedding, class token; an NFNet's stem) ->
+    0, everything else (final norm or conv, pyramid, heads) -> depth + 1. None for stacked (scanned) layers, whose
+    leaves carry all depths on their leading axis."""
+    info = model.encoder.feature_info
+    module = info[0].name.split(".")[0]
+    if [entry.name for entry in info] != [f"{module}.{i}" for i in range(len(info))]:
+        names = [entry.name for entry in info]
+        raise ValueError(f"encoder feature_info names {names}: layer decay expects '<module>.<i>' for i = 0, 1, ...")
+    depth = len(info)
+    paths = [path for path, _ in jax.tree_util.tree_flatten_with_path(eqx.filter(model, eqx.is_array))[0]]
+
+    def names(path):
+        return [k.name for k in path if isinstance(k, jax.tree_util.GetAttrKey)]
+
+    first = next(i for i, path in enumerate(paths) if names(path)[:2] == ["encoder", module])
+    before = {jax.tree_util.keystr(path) for path in paths[:first]}
+
+    def layer_id(path) -> int | None:
+        parts = names(path)
+        if not parts or parts[0] != "encoder":
+            return depth + 1
+        if parts[1] == module:
+            index = [k.idx for k in path if isinstance(k, jax.tree_util.SequenceKey)]
+            return index[0] + 1 if index else None
+        return 0 if jax.tree_util.keystr(path) in before else depth + 1
+
+    return layer_id
 
 
 def layer_decay_scales(model: MaskRCNN, rate: float) -> PyTree[Any]:
     """Learning-rate multipliers ``rate ** (depth + 1 - layer)`` per leaf (structure of ``eqx.filter(model,
-    eqx.is_array)``): heads and pyramid 1, encoder block i ``rate ** (depth - i)``, embeddings ``rate ** (depth +
-    1)``. Scanned blocks get an array of scales broadcast over their stacked axis."""
+    eqx.is_array)``; depth = ``len(encoder.feature_info)``): heads and pyramid 1, encoder layer i (a ViT's block,
+    an NFNet's stage) ``rate ** (depth - i)``, embeddings / stem ``rate ** (depth + 1)``. Scanned blocks get an
+    array of scales broadcast over their stacked axis."""
     if not 0 < rate <= 1:
         raise ValueError(f"rate={rate!r}: expected a layer-wise decay in (0, 1]")
-    depth = len(model.encoder.feature_info)  # one entry per block
+    depth = len(model.encoder.feature_info)
+    layer_id = _layer_ids(model)
     params = eqx.filter(model, eqx.is_array)
 
     def scale(path, leaf):
-        layer = _layer_id(path, depth)
+        layer = layer_id(path)
         if layer is None:  # stacked blocks: leading axis = block index
             per_block = rate ** (depth - np.arange(depth, dtype=np.float64))
             return per_block.astype(np.float32).reshape((depth,) + (1,) * (leaf.ndim - 1))
