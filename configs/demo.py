@@ -12,8 +12,9 @@ are fine-tuned for semantic segmentation of `fmnist_scenes`; the best point of e
 fine-tuning seeds. Every constant below can also be changed with --config.<field>=value.
 
 Demo choices (not the study's protocol; each measured on the 2-core CPU machine, see issue 15 and the README):
-- Everything at 32 px, both datasets rendered at 32 px (no resize per image): at this size the input pipeline,
-  not the model, bounds the steps per second, and fine-tuning `vit-test` at 64 px for 1200 steps costs about
+- Everything at 32 px, both datasets rendered at 32 px (no resize per image): streaming, the input pipeline
+  bounded the steps per second at this size (the loaders now serve these small splits decoded from memory,
+  `flopdata.DecodedSource`), and fine-tuning `vit-test` at 64 px for 1200 steps costs about
   as much as its pre-training (the opposite of the study's regime).
 - Fine-tuning: lr 3e-3 (1e-3 and 1e-4 stay at "background everywhere" within 600-1000 steps), no colour jitter
   (the study's BYOL jitter costs 45% of the pipeline's CPU per image and slows learning in a 1000-step run:
@@ -24,7 +25,9 @@ Demo choices (not the study's protocol; each measured on the 2-core CPU machine,
   64) gave supervised@300 7.3e10 FLOPs, less than its fine-tune; shorter or smaller fine-tunes (500 steps at
   batch 8, 1000 steps at batch 8) left encoders at or near "background everywhere" (6.8-7.5% mIoU).
 - Supervised pre-training with weight decay 0.05 instead of the study's 0.3, which is harsh at this size.
-- A smaller kNN monitor (500 bank / 250 query images): building it decodes its images once per run.
+- A smaller kNN monitor (500 bank / 250 query images), read from the decoded splits the worker holds.
+- Measured (README, "What `make demo` does"): 25 min 31 s on the shared 2-core machine with other jobs running,
+  and the best pre-trained median does not yet beat scratch by more than scratch's seed spread.
 """
 
 import ml_collections
