@@ -10,7 +10,8 @@ from flopstudy.cli import demo
 
 FMNIST = Path("/usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz")
 TINY = ["--workers", "0", "--config.methods=('supervised',)", "--config.datasets=('fmnist_objects',)",
-        "--config.budgets=(2,)", "--config.batch=8", "--config.knn_bank=0", "--config.extra_seeds=2",
+        "--config.budgets=(2,)", "--config.budget_unit=steps", "--config.batch=8", "--config.knn_bank=0",
+        "--config.extra_seeds=2",
         "--config.tasks.segmentation.steps=2", "--config.tasks.segmentation.batch=4",
         "--config.build_datasets={'fmnist_objects': {'num_examples': 64, 'image_size': 32}, "
         "'fmnist_scenes': {'num_examples': 48, 'image_size': 32}}"]

@@ -38,7 +38,7 @@ def test_sweep_tool_errors_are_one_line(tmp_path, capsys):
 
 
 MINI = [
-    "--config.methods=('mae','simsiam:SimSiam')", "--config.budgets=(2,4)",
+    "--config.methods=('mae','simsiam:SimSiam')", "--config.budgets=(2,4)", "--config.budget_unit=steps",
     "--config.datasets=('fmnist_objects',)", "--config.batch=8", "--config.image_size=32",
     "--config.knn_bank=16", "--config.knn_query=8", "--config.extra_seeds=1", "--config.pretrain.log_every=2",
     "--config.build_datasets={'fmnist_objects': {'num_examples': 48}, 'fmnist_scenes': {'num_examples': 24}}",

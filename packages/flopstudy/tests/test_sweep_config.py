@@ -91,8 +91,8 @@ def test_a_run_directory_written_by_another_spec_is_an_error_naming_it(tmp_path)
     (["--config.co2.hardware=tpu-v9"], r"config.co2.hardware: hardware='tpu-v9' is unknown"),
     (["--config.extra_seeds_by=('seed',)"], r"config.extra_seeds_by: 'seed'; expected some of method, variant"),
     (["--config.budgets"], r"--config.budgets: expected a value"),
-    (["--config.budgets=(100,0)"], r"config.budgets: 0; expected positive steps \(whole numbers\)"),
-    (["--config.budgets=(2.5,)"], r"config.budgets: 2.5; expected positive steps"),
+    (["--config.budgets=(100,0)"], r"config.budgets: 0; expected positive flops"),
+    (["--config.budgets=(2.5,)", "--config.budget_unit=steps"], r"config.budgets: 2.5; expected positive steps"),
     (["--budgets=1"], r"unrecognised argument '--budgets=1'"),
 ])
 def test_config_errors_name_the_field_and_the_valid_ones(overrides, message):

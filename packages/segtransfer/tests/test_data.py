@@ -2,10 +2,12 @@
 tests/detection/test_data.py)."""
 
 import io
+import itertools
 
 import numpy as np
 import pytest
 import tensorflow_datasets as tfds
+from flopdata import DecodedSource
 from PIL import Image
 from segtransfer.data import (
     IGNORE_INDEX,
@@ -162,3 +164,22 @@ def test_out_of_range_label_names_the_example(tmp_path):
     with pytest.raises(ValueError, match=r"split='validation' is not in"):
         segmentation_loader(SegmentationData(broken, batch_size=2, num_classes=5, split="validation"))
 
+
+
+def test_decoded_in_memory_gives_the_streaming_batches(directory):
+    # The deterministic decode is held in memory (by default for a small split); the random rescale, crop,
+    # flip and jitter stay per epoch, drawn as when streaming: the same batches, bit for bit.
+    for train in (True, False):
+        def batches(decoded, train=train):
+            config = SegmentationData(directory, batch_size=4, num_classes=5, train=train, crop_size=8, seed=3,
+                                      decoded=decoded)
+            return list(itertools.islice(iter(segmentation_loader(config)), 6))
+
+        streamed, default = batches(False), batches(None)
+        assert len(streamed) == len(default) >= 2
+        for want, got in zip(streamed, default, strict=True):
+            for key in ("image", "mask"):
+                assert want[key].dtype == got[key].dtype
+                np.testing.assert_array_equal(want[key], got[key])
+    config = SegmentationData(directory, batch_size=4, num_classes=5)
+    assert isinstance(segmentation_loader(config)._data_source, DecodedSource)

@@ -5,6 +5,7 @@ import io
 import numpy as np
 import pytest
 import tensorflow_datasets as tfds
+from flopdata import DecodedSource
 from PIL import Image
 from sslmethods.data import PretrainData, pretrain_loader
 
@@ -177,3 +178,18 @@ def test_knn_splits_read_the_whole_split_on_every_process(directory, monkeypatch
     splits = recipes.knn_splits(directory, image_size=8, bank_size=NUM, query_size=3)
     assert sorted(_ids({"image": splits.train_images})) == list(range(NUM))
     assert splits.test_images.shape == (3, 8, 8, 3) and splits.num_classes == 10
+
+
+def test_decoded_in_memory_gives_the_streaming_batches(directory):
+    # A small split is decoded once and served from memory by default; forced off it streams. Same batches.
+    def batches(decoded):
+        config = PretrainData(directory, batch_size=8, image_size=8, seed=2, decoded=decoded)
+        return _take(iter(pretrain_loader(config)), 7)  # crosses an epoch boundary
+
+    streamed, default, forced = batches(False), batches(None), batches(True)
+    assert isinstance(pretrain_loader(PretrainData(directory, batch_size=8))._data_source, DecodedSource)
+    for want, got, also in zip(streamed, default, forced, strict=True):
+        for key in want:
+            assert want[key].dtype == got[key].dtype
+            np.testing.assert_array_equal(want[key], got[key])
+            np.testing.assert_array_equal(want[key], also[key])

@@ -7,8 +7,9 @@ sets on first use) under `default_data_dir()`.
 
 Reading: `RecordSource` (a grain random-access source of raw records), `parse_example`, `decode_rgb` /
 `decode_gray` / `resize_image`, `allow_worker_processes`, `read_options` (grain's read options for in-process
-loaders); every failure is a ValueError naming the dataset file, split and index. Metadata without reading
-records: `describe`, `label_names`, `num_segmentation_classes`.
+loaders), `DecodedSource` (a split decoded once per process and served from memory; `use_decoded` decides
+by size, `MEMO` keeps recent splits); every failure is a ValueError naming the dataset file, split and index.
+Metadata without reading records: `describe`, `label_names`, `num_segmentation_classes`.
 `contact_sheet` / `write_contact_sheet` draw scene examples with their masks and boxes.
 """
 
@@ -17,6 +18,7 @@ from .build import BUILDERS, build
 from .contact_sheet import contact_sheet, write_contact_sheet
 from .data_dir import DATA_ENV, default_data_dir
 from .dataset_info import DatasetSummary, describe, label_names, num_segmentation_classes, open_builder
+from .decoded import DECODE_LIMIT_BYTES, MEMO, MEMO_MAX_BYTES, DecodedMemo, DecodedSource, use_decoded
 from .images import decode_gray, decode_rgb, encode_png, resize_image
 from .records import RecordSource, allow_worker_processes, parse_example, read_options
 from .resolve import resolve
@@ -27,7 +29,12 @@ __version__ = "0.2.0"
 __all__ = [
     "BUILDERS",
     "DATA_ENV",
+    "DECODE_LIMIT_BYTES",
+    "MEMO",
+    "MEMO_MAX_BYTES",
     "DatasetSummary",
+    "DecodedMemo",
+    "DecodedSource",
     "RecordSource",
     "allow_worker_processes",
     "build",
@@ -45,5 +52,6 @@ __all__ = [
     "read_options",
     "resize_image",
     "resolve",
+    "use_decoded",
     "write_contact_sheet",
 ]

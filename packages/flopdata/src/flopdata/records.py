@@ -84,6 +84,7 @@ class RecordSource:
         self.name = info.name
         self.feature_names = tuple(sorted(info.features.keys()))
         self.metadata = dict(info.metadata or {})
+        self._shapes = {name: getattr(feature, "shape", None) for name, feature in info.features.items()}
         self._length = int(info.splits[split].num_examples)
         self._files, self._starts = [], []
         start = 0
@@ -120,6 +121,14 @@ class RecordSource:
                 f"{self.describe(index)}"
             ) from error
         return {"record": record, "index": index}
+
+    def fixed_shape(self, feature: str) -> tuple[int, ...] | None:
+        """The shape every example's `feature` has (e.g. (64, 64, 3) for fmnist images), None when it varies
+        or is not one array (ADE20K images, sequences)."""
+        shape = self._shapes.get(feature)
+        if not isinstance(shape, tuple) or not all(isinstance(n, int) for n in shape):
+            return None
+        return shape
 
     def file_of(self, index: int) -> str:
         """The array_record file that holds example `index` of the split."""

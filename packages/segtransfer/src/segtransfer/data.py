@@ -25,6 +25,7 @@ import grain
 import jax
 import numpy as np
 from flopdata import (
+    DecodedSource,
     RecordSource,
     allow_worker_processes,
     decode_gray,
@@ -32,6 +33,7 @@ from flopdata import (
     parse_example,
     read_options,
     resize_image,
+    use_decoded,
 )
 
 from .photometric import PHOTOMETRIC
@@ -57,8 +59,13 @@ class SegmentationData:
     shard_index: int | None = None
     shard_count: int | None = None
     photometric: str = "byol"  # a name of segtransfer.photometric.PHOTOMETRIC (train only)
+    # decode the split once per process and serve it from memory (`flopdata.DecodedSource`; augmentation stays
+    # per epoch, the batches are the same); None = when its decoded size is below flopdata.DECODE_LIMIT_BYTES
+    decoded: bool | None = None
 
     def __post_init__(self):
+        if self.decoded is not None and not isinstance(self.decoded, bool):
+            raise ValueError(f"decoded={self.decoded!r}; expected True, False or None (decide by size)")
         if self.photometric not in PHOTOMETRIC:
             raise ValueError(f"photometric={self.photometric!r}; expected one of {sorted(PHOTOMETRIC)}")
         for name in ("batch_size", "num_classes", "crop_size"):
@@ -107,8 +114,21 @@ class SegmentationTransform(grain.transforms.RandomMap):
             )
         return image, mask
 
-    def random_map(self, element: dict, rng: np.random.Generator) -> dict:
+    def decode_arrays(self, element: dict) -> dict:
+        """`decode` as {"image", "mask"}: the deterministic part a `flopdata.DecodedSource` holds."""
         image, mask = self.decode(element)
+        return {"image": image, "mask": mask}
+
+    def example_bytes(self) -> int | None:
+        """Bytes of one decoded image + mask; None when the dataset's images vary in size."""
+        shape = self.source.fixed_shape("image")
+        return None if shape is None else shape[0] * shape[1] * 4
+
+    def random_map(self, element: dict, rng: np.random.Generator) -> dict:
+        return self.augment(*self.decode(element), rng)
+
+    def augment(self, image: np.ndarray, mask: np.ndarray, rng: np.random.Generator) -> dict:
+        """Random rescale, crop, flip and photometric jitter (train) or the centre crop (eval) of decoded arrays."""
         size = self.config.crop_size
         h, w = mask.shape
         if self.config.train:
@@ -132,7 +152,16 @@ class SegmentationTransform(grain.transforms.RandomMap):
         return {"image": np.ascontiguousarray(pixels), "mask": np.ascontiguousarray(mask).astype(np.int32)}
 
 
-def record_loader(source: RecordSource, config, transform: grain.transforms.RandomMap) -> grain.DataLoader:
+class AugmentDecoded(SegmentationTransform):
+    """`SegmentationTransform` over elements a `flopdata.DecodedSource` already decoded ({"image", "mask"})."""
+
+    def random_map(self, element: dict, rng: np.random.Generator) -> dict:
+        return self.augment(element["image"], element["mask"], rng)
+
+
+def record_loader(
+    source: RecordSource | DecodedSource, config, transform: grain.transforms.RandomMap
+) -> grain.DataLoader:
     """A grain loader over `source` applying `transform` then batching: sharded over processes (or
     `config.shard_index/shard_count`), shuffled and repeated `config.num_epochs` when `config.train`, one ordered
     epoch otherwise (last batch may be smaller). `config` has batch_size, train, seed, num_epochs, worker_count,
@@ -166,7 +195,12 @@ def record_loader(source: RecordSource, config, transform: grain.transforms.Rand
 
 def segmentation_loader(config: SegmentationData) -> grain.DataLoader:
     """Batches {"image": float32 [b, s, s, 3], "mask": int32 [b, s, s]}; eval runs one ordered epoch (last
-    batch may be smaller); train shuffles from `seed` and repeats `num_epochs` (None = forever)."""
+    batch may be smaller); train shuffles from `seed` and repeats `num_epochs` (None = forever). Small splits
+    are decoded once per process and served from memory (`config.decoded`); the batches are the same."""
     source = RecordSource(config.directory, config.split)
-    return record_loader(source, config, SegmentationTransform(source, config))
+    transform = SegmentationTransform(source, config)
+    if not use_decoded(config.decoded, len(source), transform.example_bytes()):
+        return record_loader(source, config, transform)
+    decoded = DecodedSource(source, transform.decode_arrays, key=("segmentation", config.num_classes))
+    return record_loader(decoded, config, AugmentDecoded(source, config))
 

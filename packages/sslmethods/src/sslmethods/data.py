@@ -21,7 +21,16 @@ import dataclasses
 import grain
 import jax
 import numpy as np
-from flopdata import RecordSource, allow_worker_processes, decode_rgb, parse_example, read_options, resize_image
+from flopdata import (
+    DecodedSource,
+    RecordSource,
+    allow_worker_processes,
+    decode_rgb,
+    parse_example,
+    read_options,
+    resize_image,
+    use_decoded,
+)
 
 MAX_LABELS = 8
 PAD_LABEL = -1
@@ -36,6 +45,8 @@ class PretrainData:
     num_epochs: None repeats forever; each epoch is a fresh shuffle from `seed`.
     worker_count: grain worker processes decoding in parallel (0 = decode in the calling thread).
     shard_index / shard_count: default to `jax.process_index()` / `jax.process_count()`.
+    decoded: serve the split decoded from memory (`flopdata.DecodedSource`: decoded once per process, the same
+      batches as streaming); None = when its decoded size is below `flopdata.DECODE_LIMIT_BYTES`.
     """
 
     directory: str
@@ -48,8 +59,11 @@ class PretrainData:
     worker_count: int = 0
     shard_index: int | None = None
     shard_count: int | None = None
+    decoded: bool | None = None
 
     def __post_init__(self):
+        if self.decoded is not None and not isinstance(self.decoded, bool):
+            raise ValueError(f"decoded={self.decoded!r}; expected True, False or None (decide by size)")
         for name in ("batch_size", "image_size"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name}={getattr(self, name)}; expected a positive integer")
@@ -92,6 +106,11 @@ class DecodePretrain(grain.transforms.Map):
             out["caption"] = np.str_(fields["caption"][0].decode("utf-8"))
         return out
 
+    def example_bytes(self) -> int:
+        """Bytes of one decoded example (what holding the split in memory costs per example)."""
+        caption = 4 * 64 if "caption" in self.fields else 0  # numpy unicode: 4 bytes a character
+        return 4 * (self.image_size * self.image_size * 3 + MAX_LABELS + 1) + caption
+
 
 def _shard(config: PretrainData) -> grain.sharding.ShardOptions:
     if config.shard_count is None:
@@ -110,10 +129,16 @@ def pretrain_loader(config: PretrainData) -> grain.DataLoader:
 
     Deterministic given `seed`, shard and `worker_count` (grain workers each batch their own share of the
     records, so changing the worker count changes batch composition). Incomplete final batches are dropped so
-    every step has the same shape.
+    every step has the same shape. Small splits are decoded once per process and served from memory
+    (`config.decoded`); the batches are the same either way.
     """
     source = RecordSource(config.directory, config.split)
     shard = _shard(config)
+    decode = DecodePretrain(source, config.image_size)
+    if use_decoded(config.decoded, len(source), decode.example_bytes()):
+        data_source, operations = DecodedSource(source, decode.map, key=("pretrain", config.image_size)), []
+    else:
+        data_source, operations = source, [decode]
     if config.worker_count:
         allow_worker_processes()
     sampler = grain.samplers.IndexSampler(
@@ -124,10 +149,10 @@ def pretrain_loader(config: PretrainData) -> grain.DataLoader:
         seed=config.seed,
     )
     return grain.DataLoader(
-        data_source=source,
+        data_source=data_source,
         sampler=sampler,
         operations=[
-            DecodePretrain(source, config.image_size),
+            *operations,
             grain.transforms.Batch(batch_size=config.batch_size // shard.shard_count, drop_remainder=True),
         ],
         worker_count=config.worker_count,
