@@ -26,8 +26,8 @@ Demo choices (not the study's protocol; each measured on the 2-core CPU machine,
   batch 8, 1000 steps at batch 8) left encoders at or near "background everywhere" (6.8-7.5% mIoU).
 - Supervised pre-training with weight decay 0.05 instead of the study's 0.3, which is harsh at this size.
 - A smaller kNN monitor (500 bank / 250 query images), read from the decoded splits the worker holds.
-- Measured (README, "What `make demo` does"): 25 min 31 s on the shared 2-core machine with other jobs running,
-  and the best pre-trained median does not yet beat scratch by more than scratch's seed spread.
+- Measured (README, "What `make demo` does"): 14 min 52 s on the idle 2-core machine (25 min 31 s when shared
+  with other jobs), and the best pre-trained median does not yet beat scratch by more than scratch's seed spread.
 """
 
 import ml_collections
