@@ -17,7 +17,7 @@ from segtransfer import (
     run_study,
     whole_image_batches,
 )
-from segtransfer.run import build_model, finetune_task
+from segtransfer.run import _run_config, build_model, finetune_task
 
 S = 16
 
@@ -160,3 +160,11 @@ def test_study_resume_needs_runs(dataset, tmp_path):
         run_study(config, encoder="scratch", model="vit-test", out_dir=tmp_path, dataset="tiny", resume=True,
                   resume_flag="--resume")
     assert not any(tmp_path.iterdir())
+
+
+def test_options_added_later_are_recorded_only_when_a_run_differs_from_what_earlier_runs_had():
+    config = FinetuneConfig(dataset_dir="d", num_classes=3, steps=4, lr=1e-3, wd=0.05)
+    recorded = _run_config(config, "scratch", "vit-test")["finetune"]
+    assert "photometric" not in recorded and "sam_rho" not in recorded  # what a run from before the options wrote
+    changed = _run_config(dataclasses.replace(config, photometric="none", sam_rho=0.05), "scratch", "vit-test")
+    assert (changed["finetune"]["photometric"], changed["finetune"]["sam_rho"]) == ("none", 0.05)

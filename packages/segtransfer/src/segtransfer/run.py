@@ -93,10 +93,16 @@ def finetune_task(segmenter: Segmenter, config: FinetuneConfig) -> runloop.Train
                              evaluate=lambda state, step: _evaluate(state.model, config))
 
 
+# Options added after runs were first written, with the value every earlier run had: recorded only when a run
+# differs from it, so a run directory from before the option still passes the same-run check on resume.
+LATER_OPTIONS = {"sam_rho": None, "photometric": "byol"}
+
+
 def _run_config(config: FinetuneConfig, encoder: str, model: str | None) -> dict[str, Any]:
     finetune = dataclasses.asdict(config)
-    if finetune["sam_rho"] is None:  # recorded only when used, so runs from before the option still resume
-        del finetune["sam_rho"]
+    for name, earlier in LATER_OPTIONS.items():
+        if finetune[name] == earlier:
+            del finetune[name]
     return {"finetune": finetune, "encoder": encoder_source(encoder), "model": model}
 
 
