@@ -9,6 +9,7 @@ import pytest
 from flopdata import (
     DECODE_LIMIT_BYTES,
     MEMO,
+    DecodedBatches,
     DecodedMemo,
     DecodedSource,
     RecordSource,
@@ -54,6 +55,72 @@ def test_same_batches_as_streaming_bit_for_bit(tiny):
             assert want[name].dtype == got[name].dtype
             np.testing.assert_array_equal(want[name], got[name])
     assert repr(decoded) == repr(source)  # a grain checkpoint of either path restores with the other
+
+
+class Captioned(Decode):
+    """`Decode` plus a caption whose length varies by example (np.stack makes a batch as wide as its longest)."""
+
+    def map(self, element):
+        return {**super().map(element), "caption": np.str_("x" * (element["index"] % 9))}
+
+
+def _grain_loader(data_source, sampler, batch_size):
+    return grain.DataLoader(data_source=data_source, sampler=sampler, worker_count=0,
+                            operations=[grain.transforms.Batch(batch_size=batch_size, drop_remainder=True)])
+
+
+def _sampler(num_records, shard, *, num_epochs=None, seed=3):
+    return grain.samplers.IndexSampler(num_records=num_records, shuffle=True, num_epochs=num_epochs, seed=seed,
+                                       shard_options=shard)
+
+
+def _assert_same(want, got):
+    assert want.keys() == got.keys()
+    for name in want:
+        assert want[name].dtype == got[name].dtype and want[name].shape == got[name].shape, name
+        np.testing.assert_array_equal(want[name], got[name])
+
+
+@pytest.mark.parametrize("shard", [grain.sharding.NoSharding(),
+                                   grain.sharding.ShardOptions(shard_index=1, shard_count=2, drop_remainder=True)])
+def test_decoded_batches_are_grains_batches_and_states(tiny, shard):
+    source = RecordSource(tiny, "train")
+    decoded = DecodedSource(source, Captioned(source, 4).map, key=("batches", 4), memo=None)
+    # two finite epochs: the same batches, then the same end (the last partial batch dropped)
+    want = list(_grain_loader(decoded, _sampler(30, shard, num_epochs=2), 4))
+    got = list(DecodedBatches(decoded, _sampler(30, shard, num_epochs=2), batch_size=4, shard_options=shard))
+    assert len(got) == len(want) == (30 // shard.shard_count * 2) // 4
+    for a, b in zip(want, got, strict=True):
+        _assert_same(a, b)
+    # endless: a state taken part-way through (past an epoch boundary) means the same position in both loaders,
+    # and either restores the other's
+    ours = iter(DecodedBatches(decoded, _sampler(30, shard), batch_size=4, shard_options=shard))
+    theirs = iter(_grain_loader(decoded, _sampler(30, shard), 4))
+    for _ in range(5):
+        _assert_same(next(theirs), next(ours))
+    state, their_state = ours.get_state(), theirs.get_state()
+    assert state == their_state
+    following = [next(theirs) for _ in range(3)]
+    resumed_ours = iter(DecodedBatches(decoded, _sampler(30, shard), batch_size=4, shard_options=shard))
+    resumed_ours.set_state(their_state)
+    resumed_theirs = iter(_grain_loader(decoded, _sampler(30, shard), 4))
+    resumed_theirs.set_state(state)
+    for want_batch in following:
+        _assert_same(want_batch, next(resumed_ours))
+        _assert_same(want_batch, next(resumed_theirs))
+
+
+def test_decoded_batches_refuse_another_loaders_state(tiny):
+    source = RecordSource(tiny, "train")
+    decoded = DecodedSource(source, Decode(source, 4).map, key=("batches", 4), memo=None)
+    shard = grain.sharding.NoSharding()
+    other = iter(_grain_loader(decoded, _sampler(30, shard, seed=4), 4))
+    ours = iter(DecodedBatches(decoded, _sampler(30, shard), batch_size=4, shard_options=shard))
+    with pytest.raises(ValueError, match=r"the loader state's sampler is .*seed=4\)'; this loader has .*seed=3\)' "
+                                         r"\(a checkpoint of another dataset or loader\)"):
+        ours.set_state(other.get_state())
+    with pytest.raises(ValueError, match="batch_size=0; expected a positive int"):
+        DecodedBatches(decoded, _sampler(30, shard), batch_size=0, shard_options=shard)
 
 
 def test_decodes_once_and_serves_read_only_arrays(tiny):

@@ -2,10 +2,11 @@
 
 import io
 
+import grain
 import numpy as np
 import pytest
 import tensorflow_datasets as tfds
-from flopdata import DecodedSource
+from flopdata import DecodedBatches, DecodedSource
 from PIL import Image
 from sslmethods.data import PretrainData, pretrain_loader
 
@@ -187,7 +188,10 @@ def test_decoded_in_memory_gives_the_streaming_batches(directory):
         return _take(iter(pretrain_loader(config)), 7)  # crosses an epoch boundary
 
     streamed, default, forced = batches(False), batches(None), batches(True)
-    assert isinstance(pretrain_loader(PretrainData(directory, batch_size=8))._data_source, DecodedSource)
+    # in-process: gathered a batch at a time from memory (flopdata.DecodedBatches); with workers: grain per element
+    assert isinstance(pretrain_loader(PretrainData(directory, batch_size=8)), DecodedBatches)
+    with_workers = pretrain_loader(PretrainData(directory, batch_size=8, worker_count=1))
+    assert isinstance(with_workers, grain.DataLoader) and isinstance(with_workers._data_source, DecodedSource)
     for want, got, also in zip(streamed, default, forced, strict=True):
         for key in want:
             assert want[key].dtype == got[key].dtype

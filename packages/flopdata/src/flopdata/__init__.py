@@ -8,7 +8,8 @@ sets on first use) under `default_data_dir()`.
 Reading: `RecordSource` (a grain random-access source of raw records), `parse_example`, `decode_rgb` /
 `decode_gray` / `resize_image`, `allow_worker_processes`, `read_options` (grain's read options for in-process
 loaders), `DecodedSource` (a split decoded once per process and served from memory; `use_decoded` decides
-by size, `MEMO` keeps recent splits); every failure is a ValueError naming the dataset file, split and index.
+by size, `MEMO` keeps recent splits), `DecodedBatches` (an in-process loader gathering whole batches from it);
+every failure is a ValueError naming the dataset file, split and index.
 Metadata without reading records: `describe`, `label_names`, `num_segmentation_classes`.
 `contact_sheet` / `write_contact_sheet` draw scene examples with their masks and boxes.
 """
@@ -18,7 +19,16 @@ from .build import BUILDERS, build
 from .contact_sheet import contact_sheet, write_contact_sheet
 from .data_dir import DATA_ENV, default_data_dir
 from .dataset_info import DatasetSummary, describe, label_names, num_segmentation_classes, open_builder
-from .decoded import DECODE_LIMIT_BYTES, MEMO, MEMO_MAX_BYTES, DecodedMemo, DecodedSource, use_decoded
+from .decoded import (
+    DECODE_LIMIT_BYTES,
+    MEMO,
+    MEMO_MAX_BYTES,
+    DecodedBatches,
+    DecodedBatchIterator,
+    DecodedMemo,
+    DecodedSource,
+    use_decoded,
+)
 from .images import decode_gray, decode_rgb, encode_png, resize_image
 from .records import RecordSource, allow_worker_processes, parse_example, read_options
 from .resolve import resolve
@@ -33,6 +43,8 @@ __all__ = [
     "MEMO",
     "MEMO_MAX_BYTES",
     "DatasetSummary",
+    "DecodedBatches",
+    "DecodedBatchIterator",
     "DecodedMemo",
     "DecodedSource",
     "RecordSource",

@@ -22,6 +22,7 @@ import grain
 import jax
 import numpy as np
 from flopdata import (
+    DecodedBatches,
     DecodedSource,
     RecordSource,
     allow_worker_processes,
@@ -124,13 +125,14 @@ def _shard(config: PretrainData) -> grain.sharding.ShardOptions:
     return grain.sharding.ShardOptions(shard_index=index, shard_count=count, drop_remainder=True)
 
 
-def pretrain_loader(config: PretrainData) -> grain.DataLoader:
+def pretrain_loader(config: PretrainData) -> grain.DataLoader | DecodedBatches:
     """A grain DataLoader for `config`; `iter()` it for batches, `get_state`/`set_state` to checkpoint.
 
     Deterministic given `seed`, shard and `worker_count` (grain workers each batch their own share of the
     records, so changing the worker count changes batch composition). Incomplete final batches are dropped so
     every step has the same shape. Small splits are decoded once per process and served from memory
-    (`config.decoded`); the batches are the same either way.
+    (`config.decoded`), in-process (``worker_count=0``) a batch at a time (`flopdata.DecodedBatches`); the
+    batches, and the iterator states, are the same either way.
     """
     source = RecordSource(config.directory, config.split)
     shard = _shard(config)
@@ -148,6 +150,9 @@ def pretrain_loader(config: PretrainData) -> grain.DataLoader:
         num_epochs=config.num_epochs,
         seed=config.seed,
     )
+    if isinstance(data_source, DecodedSource) and not config.worker_count:
+        return DecodedBatches(data_source, sampler, batch_size=config.batch_size // shard.shard_count,
+                              shard_options=shard)
     return grain.DataLoader(
         data_source=data_source,
         sampler=sampler,
