@@ -172,3 +172,21 @@ def test_plan_cli_recommends_and_warns(tmp_path, capsys):
         assert plan_tool.main([str(sweep), *argv]) == 2
         err = capsys.readouterr().err
         assert err.startswith(message) and err.count("\n") == 1
+
+
+@pytest.mark.parametrize("best_seeds, words", [
+    ((30.0, 31.0, 29.0), "+9.00 points, more than the larger seed range (2.00): pre-training helps at these settings"),
+    ((22.5, 21.5, 23.0), "+1.50 points, within the larger seed range (2.00): not distinguishable from scratch"),
+    ((19.0, 20.0, 18.0), "-2.00 points, pre-training does not beat scratch at these settings"),
+])
+def test_summary_says_whether_pre_training_beats_scratch_beyond_seed_noise(best_seeds, words):
+    rows = [_row(method="scratch", pretrain_dataset="", pretrain_steps=0, pretrain_flops=0.0, seed=s, score=v)
+            for s, v in enumerate((20.0, 21.0, 22.0))]
+    rows += [_row(pretrain_flops=1e15, score=best_seeds[0] + 5.0)]  # one seed: higher, but not the one judged
+    rows += [_row(pretrain_flops=4e15, seed=s, score=v) for s, v in enumerate(best_seeds)]
+    line = flopstudy.summary.versus_scratch(flopstudy.analysis.analyse(rows), "seg")
+    median = sorted(best_seeds)[1]
+    assert line == (f"seg, pre-trained vs scratch: the best pre-trained point, mae vit-b16 on i1k at 4e+15 FLOPs, "
+                    f"{median:.2f}% (median of 3, range {min(best_seeds):.2f}-{max(best_seeds):.2f}) vs scratch "
+                    f"21.00% (median of 3, range 20.00-22.00): {words}.")
+    assert line in flopstudy.summary.summary_lines(flopstudy.analysis.analyse(rows))

@@ -1,5 +1,6 @@
-"""The plain-language answer: "at budget X, run Y", from the fits, saying where that is an extrapolation; then
-the efficiency front, the crossovers and the saturation estimates in one sentence each."""
+"""The plain-language answer: whether pre-training beats scratch by more than the noise of fine-tuning seeds;
+"at budget X, run Y", from the fits, saying where that is an extrapolation; then the efficiency front, the
+crossovers and the saturation estimates in one sentence each."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ import math
 from .analysis import Analysis
 from .planner import rank_options
 
-__all__ = ["summary_lines"]
+__all__ = ["summary_lines", "versus_scratch"]
 
 
 def _budgets(lo: float, hi: float) -> list[float]:
@@ -16,11 +17,41 @@ def _budgets(lo: float, hi: float) -> list[float]:
     return sorted({lo, math.sqrt(lo * hi), hi}) + [10.0 * hi]
 
 
+def versus_scratch(analysis: Analysis, task: str) -> str | None:
+    """Is the task's best pre-trained point better than scratch by more than seed noise? The best point by
+    median among those with at least two fine-tuning seeds (any point when none has), against the best scratch
+    baseline; the noise is the larger of the two seed ranges (max - min). None without a point or a baseline."""
+    points = [(curve.key, point) for panel in analysis.panels if panel.task == task for curve in panel.curves
+              for point in curve.points]
+    baselines = analysis.baselines(task)
+    if not points or not baselines:
+        return None
+    seeded = [(key, point) for key, point in points if point.seeds >= 2] or points
+    key, best = max(seeded, key=lambda kp: kp[1].median)
+    scratch = max(baselines, key=lambda b: b.point.median).point
+    gap, spread = best.median - scratch.median, max(best.high - best.low, scratch.high - scratch.low)
+    if min(best.seeds, scratch.seeds) < 2:
+        verdict = "with one seed on a side there is no seed spread to judge it by"
+    elif gap > spread:
+        verdict = f"more than the larger seed range ({spread:.2f}): pre-training helps at these settings"
+    elif gap > 0:
+        verdict = f"within the larger seed range ({spread:.2f}): not distinguishable from scratch"
+    else:
+        verdict = "pre-training does not beat scratch at these settings"
+
+    def describe(point) -> str:
+        return f"{point.median:.2f}% (median of {point.seeds}, range {point.low:.2f}-{point.high:.2f})"
+
+    return (f"{task}, pre-trained vs scratch: the best pre-trained point, {key.label} {key.backbone} on "
+            f"{key.pretrain_dataset} at {best.flops:.3g} FLOPs, {describe(best)} vs scratch {describe(scratch)}: "
+            f"{gap:+.2f} points, {verdict}.")
+
+
 def summary_lines(analysis: Analysis) -> list[str]:
     """Sentences for the report's summary (Markdown-free plain text)."""
     if not analysis.panels:
         return ["No finished row has a known FLOP count and a score: nothing to plot or fit (see 'Left out')."]
-    lines = []
+    lines = [line for line in (versus_scratch(analysis, task) for task in analysis.tasks) if line]
     for task in analysis.tasks:
         fits = [f for f in analysis.fits.values() if f.key.task == task and f.fit is not None]
         metric = next((r.score_metric for r in analysis.rows if r.task == task and r.score_metric), "score")
