@@ -37,7 +37,8 @@ def test_demo_sweep_runs_end_to_end_and_reports(tmp_path, capsys):
     configs = [json.loads(p.read_text())["finetune"] for p in out.glob("runs/*/tasks/*/runs/*/config.json")]
     assert len(configs) == 4 and {(c["image_size"], c["photometric"]) for c in configs} == {(56, "none")}
     # the summary's first verdict: pre-trained vs scratch against the seed range (two seeds on each side here)
-    assert "- fmnist_scenes segmentation, pre-trained vs scratch: the best pre-trained point, supervised " in printed
+    assert "- fmnist_scenes segmentation, pre-trained vs scratch (" in printed
+    assert "on the 1 point with seeds: " in printed
     html = (out / "report" / "report.html").read_text()
     assert "<img" in html and "http://" not in html and "https://" not in html
     assert (out / "report" / "accuracy_vs_flops.png").read_bytes()[:4] == b"\x89PNG"

@@ -17,34 +17,47 @@ def _budgets(lo: float, hi: float) -> list[float]:
     return sorted({lo, math.sqrt(lo * hi), hi}) + [10.0 * hi]
 
 
+def _describe(point) -> str:
+    return f"{point.median:.2f}% (median of {point.seeds}, range {point.low:.2f}-{point.high:.2f})"
+
+
+def _beats(point, scratch) -> bool:
+    """Better than scratch by more than the larger of the two seed ranges (max - min over seeds)."""
+    return point.median - scratch.median > max(point.high - point.low, scratch.high - scratch.low)
+
+
 def versus_scratch(analysis: Analysis, task: str) -> str | None:
-    """Is the task's best pre-trained point better than scratch by more than seed noise? The best point by
-    median among those with at least two fine-tuning seeds (any point when none has), against the best scratch
-    baseline; the noise is the larger of the two seed ranges (max - min). None without a point or a baseline."""
-    points = [(curve.key, point) for panel in analysis.panels if panel.task == task for curve in panel.curves
-              for point in curve.points]
-    baselines = analysis.baselines(task)
-    if not points or not baselines:
+    """Does pre-training beat scratch by more than seed noise? Judged on the points with at least two fine-tuning
+    seeds, against the best scratch baseline: a point beats scratch when its median is higher by more than the
+    larger of the two seed ranges (max - min). Says how many do and names the best of them; names the highest
+    median too when that one does not. None without a seeded point or a baseline."""
+    seeded = [(curve.key, point) for panel in analysis.panels if panel.task == task for curve in panel.curves
+              for point in curve.points if point.seeds >= 2]
+    baselines = [b for b in analysis.baselines(task) if b.point.seeds >= 2]
+    if not seeded or not baselines:
         return None
-    seeded = [(key, point) for key, point in points if point.seeds >= 2] or points
-    key, best = max(seeded, key=lambda kp: kp[1].median)
     scratch = max(baselines, key=lambda b: b.point.median).point
-    gap, spread = best.median - scratch.median, max(best.high - best.low, scratch.high - scratch.low)
-    if min(best.seeds, scratch.seeds) < 2:
-        verdict = "with one seed on a side there is no seed spread to judge it by"
-    elif gap > spread:
-        verdict = f"more than the larger seed range ({spread:.2f}): pre-training helps at these settings"
-    elif gap > 0:
-        verdict = f"within the larger seed range ({spread:.2f}): not distinguishable from scratch"
-    else:
-        verdict = "pre-training does not beat scratch at these settings"
 
-    def describe(point) -> str:
-        return f"{point.median:.2f}% (median of {point.seeds}, range {point.low:.2f}-{point.high:.2f})"
+    def name(key, point) -> str:
+        return f"{key.label} {key.backbone} on {key.pretrain_dataset} at {point.flops:.3g} FLOPs"
 
-    return (f"{task}, pre-trained vs scratch: the best pre-trained point, {key.label} {key.backbone} on "
-            f"{key.pretrain_dataset} at {best.flops:.3g} FLOPs, {describe(best)} vs scratch {describe(scratch)}: "
-            f"{gap:+.2f} points, {verdict}.")
+    top_key, top = max(seeded, key=lambda kp: kp[1].median)
+    winners = [(key, point) for key, point in seeded if _beats(point, scratch)]
+    points = f"{len(seeded)} point{'' if len(seeded) == 1 else 's'}"
+    head = f"{task}, pre-trained vs scratch ({_describe(scratch)}), on the {points} with seeds: "
+    if not winners:
+        verdict = ("within the seed range of scratch" if top.median > scratch.median else "below scratch")
+        return (f"{head}none beats scratch by more than the seed range; the highest median, {name(top_key, top)}, "
+                f"{_describe(top)}, is {verdict} ({top.median - scratch.median:+.2f} points).")
+    key, best = max(winners, key=lambda kp: kp[1].median)
+    spread = max(best.high - best.low, scratch.high - scratch.low)
+    verb = "beats" if len(winners) == 1 else "beat"
+    line = (f"{head}{len(winners)} {verb} scratch by more than the larger seed range; the best, {name(key, best)}, "
+            f"{_describe(best)}, by {best.median - scratch.median:+.2f} points (range {spread:.2f}).")
+    if (top_key, top) not in winners:
+        line += (f" The highest median, {name(top_key, top)}, {_describe(top)}, is within the seed range of "
+                 f"scratch ({top.median - scratch.median:+.2f} points).")
+    return line
 
 
 def summary_lines(analysis: Analysis) -> list[str]:
