@@ -185,3 +185,25 @@ def test_prepretrain_settings_are_checked_at_load_time():
     assert [(r.method, r.budget, r.init is None) for r in extra] == [("mae", 10, True), ("simclr", 100, False),
                                                                       ("simclr", 200, False)]
     assert "-after-mae10s-" in extra[1].run_id and RunSpec.from_json(extra[1].to_json()) == extra[1]
+
+
+def test_extra_seed_points_do_not_move_when_the_sweep_runs_again():
+    # What the demo met: byol's best first-pass point (10.76) got its extra seeds (10.76, 9.65, 9.28: median
+    # 9.65), below another point's single seed (10.2). Compared on the seeds both have (seed 0), the choice stays.
+    import flopstudy
+    from flopstudy.sweep.plan import extra_seed_points
+
+    def row(run, seed, score, flops, method="byol"):
+        return flopstudy.ResultRow.from_record(
+            {"method": method, "variant": "", "backbone": "vit-test", "pretrain_dataset": "fmnist_scenes",
+             "pretrain_steps": 10, "pretrain_flops": flops, "task": "seg", "seed": seed, "score": score,
+             "status": "done", "score_metric": "mIoU", "run_id": run, "task_id": "t"})
+
+    sweep = load_sweep(str(CONFIGS / "demo.py"))
+    first = [row("a", 0, 10.76, 8e11), row("b", 0, 10.2, 1.6e12), row("c", 0, 9.0, 4e11)]
+    assert extra_seed_points(sweep, first) == [("a", "t")]
+    again = first + [row("a", 1, 9.65, 8e11), row("a", 2, 9.28, 8e11)]
+    assert extra_seed_points(sweep, again) == [("a", "t")]
+    # once every point has the same seeds, their medians decide (fewer FLOPs on a tie)
+    full = again + [row(r, s, 10.0, f) for r, f in (("b", 1.6e12), ("c", 4e11)) for s in (1, 2)]
+    assert extra_seed_points(sweep, full) == [("c", "t")]

@@ -126,27 +126,34 @@ def expand(sweep: SweepSpec) -> Plan:
 
 
 def extra_seed_points(sweep: SweepSpec, rows: Sequence[ResultRow]) -> list[tuple[str, str]]:
-    """(run_id, task_id) of every scratch baseline and of the best point (highest median score of its done
-    seeds; fewer FLOPs on a tie) of each group of ``sweep.extra_seeds_by`` per task. Rows need the ``run_id``
-    and ``task_id`` extras the sweep's table writes."""
+    """(run_id, task_id) of every scratch baseline and of the best point (highest median score over the seeds
+    every point of its group has done, so a point that already got its extra seeds is compared with the others on
+    the seeds they share and the choice does not move when the sweep is run again; fewer FLOPs on a tie) of each
+    group of ``sweep.extra_seeds_by`` per task. Rows need the ``run_id`` and ``task_id`` extras the sweep's table
+    writes."""
     import numpy as np
 
-    scores: dict[tuple[str, str], list[float]] = {}
+    scores: dict[tuple[str, str], dict[int, float]] = {}
     info: dict[tuple[str, str], ResultRow] = {}
     for row in rows:
         if row.done:
             key = (str(row.extras["run_id"]), str(row.extras["task_id"]))
-            scores.setdefault(key, []).append(float(row.score))
+            scores.setdefault(key, {})[int(row.seed)] = float(row.score)
             info[key] = row
-    best: dict[tuple, tuple[float, float, tuple[str, str]]] = {}
+    groups: dict[tuple, list[tuple[str, str]]] = {}
     points = []
-    for key, values in scores.items():
+    for key in scores:
         row = info[key]
         if row.is_scratch:
             points.append(key)
             continue
-        group = (row.task, *(getattr(row, f) for f in sweep.extra_seeds_by))
-        candidate = (float(np.median(values)), -(row.pretrain_flops or 0.0), key)
-        if group not in best or candidate[:2] > best[group][:2]:
-            best[group] = candidate
+        groups.setdefault((row.task, *(getattr(row, f) for f in sweep.extra_seeds_by)), []).append(key)
+    best: dict[tuple, tuple[float, float, tuple[str, str]]] = {}
+    for group, keys in groups.items():
+        shared = set.intersection(*(set(scores[key]) for key in keys)) or None
+        for key in keys:
+            values = [v for seed, v in scores[key].items() if shared is None or seed in shared]
+            candidate = (float(np.median(values)), -(info[key].pretrain_flops or 0.0), key)
+            if group not in best or candidate[:2] > best[group][:2]:
+                best[group] = candidate
     return sorted(points + [c[2] for c in best.values()])
