@@ -203,3 +203,22 @@ def test_summary_says_whether_pre_training_beats_scratch_beyond_seed_noise(tight
     line = flopstudy.summary.versus_scratch(analysis, "seg")
     assert line == SCRATCH + words
     assert line == flopstudy.summary.summary_lines(analysis)[0]
+
+
+def test_tables_1_2_sit_at_the_budget_most_methods_share_in_steps_or_flops():
+    # a sweep budgeted in FLOPs: methods run different step counts to the same FLOPs (within a step's FLOPs)
+    by_flops = [_row(method=m, pretrain_steps=steps, pretrain_flops=flops, pretrain_dataset=d, score=score)
+                for m, steps, flops in (("mae", 613, 4.0003e11), ("clip", 1102, 3.9998e11), ("mae", 1226, 8.0e11))
+                for d, score in (("objects", 30.0), ("scenes", 31.0))]
+    analysis = flopstudy.analysis.analyse(by_flops)
+    assert flopstudy.tables.default_table_budget(analysis, "seg") == ("flops", 4e11)
+    table = flopstudy.tables.budget_table(analysis, "seg", "vit-b16", flops=4e11)
+    assert table.title == "seg: score (%) by pre-training dataset, vit-b16, 4e+11 pre-training FLOPs"
+    assert table.rows == (("clip", "30.0", "31.0"), ("mae", "30.0", "31.0"))
+    # a sweep budgeted in steps (the study): the same steps, different FLOPs
+    by_steps = [_row(method=m, pretrain_steps=500, pretrain_flops=f) for m, f in (("mae", 1e15), ("clip", 3e15))]
+    analysis = flopstudy.analysis.analyse(by_steps)
+    assert flopstudy.tables.default_table_budget(analysis, "seg") == ("steps", 500)
+    assert [r[0] for r in flopstudy.tables.budget_table(analysis, "seg", "vit-b16", 500).rows] == ["clip", "mae"]
+    with pytest.raises(ValueError, match="steps=500, flops=400000000000.0: give exactly one"):
+        flopstudy.tables.budget_table(analysis, "seg", "vit-b16", 500, flops=4e11)

@@ -46,7 +46,7 @@ from .tables import (
     budget_table,
     co2_table,
     crossover_table,
-    default_table_steps,
+    default_table_budget,
     fit_table,
     layer_table,
     prepretrain_table,
@@ -64,7 +64,8 @@ GENERATOR = "flopstudy.report"
 class ReportOptions:
     """``convention``: the FLOP axis ("whole-program" or "per-device"); ``figure3``: a ``profile_flops.py
     --table`` JSON (None: no Figure 3) and ``figure3_devices`` for its per-device bars; ``table_steps``: the
-    budget of Tables 1/2 (None: the most common length); ``reach_fraction``: "FLOPs to reach X%" target;
+    budget of Tables 1/2 in steps (None: the length most methods share, in steps or FLOPs:
+    `tables.default_table_budget`); ``reach_fraction``: "FLOPs to reach X%" target;
     ``hardware``/``chips``/``region``/``mfu``: the study's CO2 model (32 TPUv3 in europe-west1)."""
 
     convention: str = "whole-program"
@@ -106,11 +107,12 @@ def _tables(loaded: LoadedResults, analysis: Analysis, options: ReportOptions, f
                                   mfu=options.mfu)
     tables = []
     for task in analysis.tasks:
-        steps = options.table_steps or default_table_steps(analysis, task)
+        budget = ("steps", options.table_steps) if options.table_steps else default_table_budget(analysis, task)
         backbones = sorted({c.key.backbone for p in analysis.panels if p.task == task for c in p.curves},
                            key=lambda b: analysis.size_rank.get(b, 0))
-        if steps is not None:
-            tables += [budget_table(analysis, task, b, steps) for b in backbones]
+        if budget is not None:
+            unit, value = budget
+            tables += [budget_table(analysis, task, b, **{unit: value}) for b in backbones]
     tables += [co2_table(loaded.rows, throughput, options.region), reach_table(analysis), fit_table(analysis),
                crossover_table(analysis), saturation_table(analysis), upstream_table(analysis)]
     tables += ([layer_table(layers)] if layers else []) + ([prepretrain_table(chains)] if chains else [])

@@ -4,7 +4,6 @@ saturation, upstream laws), the best layer of each run and MAE pre-pretraining's
 
 from __future__ import annotations
 
-from collections import Counter
 from collections.abc import Sequence
 
 import numpy as np
@@ -16,7 +15,7 @@ from .prepretrain import ChainSeries
 from .results import ResultRow
 from .table import Table, number
 
-__all__ = ["budget_table", "co2_table", "crossover_table", "default_table_steps", "fit_table", "layer_table",
+__all__ = ["budget_table", "co2_table", "crossover_table", "default_table_budget", "fit_table", "layer_table",
            "prepretrain_table", "reach_table", "saturation_table", "upstream_table"]
 
 
@@ -24,16 +23,36 @@ def _interval(interval: tuple[float, float] | None, spec: str = ".3g") -> str:
     return "-" if interval is None else f"{interval[0]:{spec}} to {interval[1]:{spec}}"
 
 
-def default_table_steps(analysis: Analysis, task: str) -> int | None:
-    """The most common pre-training length among the task's finished pre-trained rows (ties: the longest)."""
-    counts = Counter(r.pretrain_steps for r in analysis.rows
-                     if r.done and r.task == task and r.pretrain_flops and r.pretrain_steps)
-    return max(counts, key=lambda s: (counts[s], s)) if counts else None
+def _flops_key(flops: float) -> float:
+    """Pre-training FLOPs to two significant digits: runs budgeted in FLOPs land within a step of their budget."""
+    return float(f"{flops:.2g}")
 
 
-def budget_table(analysis: Analysis, task: str, backbone: str, steps: int) -> Table:
-    """Median score per method (rows) x pre-training dataset (columns) at ``steps`` pre-training steps; the best
-    variant of a method is shown (named), and the best dataset per method is bold (the study's Tables 1/2)."""
+def default_table_budget(analysis: Analysis, task: str) -> tuple[str, int | float] | None:
+    """("steps", n) or ("flops", f): the pre-training length shared by the most methods among the task's finished
+    pre-trained rows, counted in steps (a sweep budgeted in steps, like the study) and in FLOPs to two significant
+    digits (a sweep budgeted in FLOPs, whose methods run different step counts); steps on a tie."""
+    rows = [r for r in analysis.rows if r.done and r.task == task and r.pretrain_flops and r.pretrain_steps]
+    if not rows:
+        return None
+    options = []
+    for unit, value_of in (("steps", lambda r: r.pretrain_steps), ("flops", lambda r: _flops_key(r.pretrain_flops))):
+        methods: dict[float, set[str]] = {}
+        for r in rows:
+            methods.setdefault(value_of(r), set()).add(r.method)
+        value = max(methods, key=lambda v: (len(methods[v]), v))
+        options.append((len(methods[value]), unit == "steps", unit, value))
+    _, _, unit, value = max(options)
+    return unit, value
+
+
+def budget_table(analysis: Analysis, task: str, backbone: str, steps: int | None = None, *,
+                 flops: float | None = None) -> Table:
+    """Median score per method (rows) x pre-training dataset (columns) at ``steps`` pre-training steps, or at
+    ``flops`` pre-training FLOPs (to two significant digits); the best variant of a method is shown (named), and
+    the best dataset per method is bold (the study's Tables 1/2)."""
+    if (steps is None) == (flops is None):
+        raise ValueError(f"steps={steps!r}, flops={flops!r}: give exactly one")
     panels = [p for p in analysis.panels if p.task == task]
     datasets = sorted({p.pretrain_dataset for p in panels if p.curves})
     cells: dict[str, dict[str, tuple[float, str]]] = {}
@@ -42,7 +61,7 @@ def budget_table(analysis: Analysis, task: str, backbone: str, steps: int) -> Ta
             if curve.key.backbone != backbone:
                 continue
             for point in curve.points:
-                if point.steps == steps:
+                if (point.steps == steps) if flops is None else (_flops_key(point.flops) == _flops_key(flops)):
                     current = cells.setdefault(curve.key.method, {}).get(panel.pretrain_dataset)
                     if current is None or point.median > current[0]:
                         cells[curve.key.method][panel.pretrain_dataset] = (point.median, curve.key.variant)
@@ -54,7 +73,8 @@ def budget_table(analysis: Analysis, task: str, backbone: str, steps: int) -> Ta
                 for d in datasets]
         bold |= {(i, j + 1) for j, d in enumerate(datasets) if d in row and row[d][0] == best}
         rows.append((method, *text))
-    return Table(f"{task}: score (%) by pre-training dataset, {backbone}, {steps:,} pre-training steps",
+    budget = f"{steps:,} pre-training steps" if flops is None else f"{_flops_key(flops):.2g} pre-training FLOPs"
+    return Table(f"{task}: score (%) by pre-training dataset, {backbone}, {budget}",
                  ("method", *datasets), tuple(rows), "Median over fine-tuning seeds; bold: the best dataset for "
                  "the method; a variant in brackets is the method's best one at this budget.", frozenset(bold))
 
