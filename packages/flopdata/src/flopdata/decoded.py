@@ -123,6 +123,7 @@ class DecodedSource:
         hash(key)  # a TypeError now rather than on first use
         self.source, self.decode, self.key, self.memo = source, decode, key, memo
         self._examples: list[dict] | None = None
+        self._derived: dict[tuple, object] = {}  # `memo_get`'s results, by part
 
     def _memo_key(self) -> tuple:
         # the shard files' sizes and times: a split rebuilt in the same folder is decoded again
@@ -146,10 +147,9 @@ class DecodedSource:
     def memo_get(self, part: tuple, build: Callable[[], object]) -> object:
         """Something derived from this split's decoded examples (``part`` names it, e.g. ``("columns",)``), kept
         in the memo beside them (only while they are kept); built once per source either way."""
-        cache = self.__dict__.setdefault("_derived", {})
-        if part not in cache:
-            cache[part] = build() if self.memo is None else self.memo.get((*self._memo_key(), *part), build)
-        return cache[part]
+        if part not in self._derived:
+            self._derived[part] = build() if self.memo is None else self.memo.get((*self._memo_key(), *part), build)
+        return self._derived[part]
 
     def __len__(self) -> int:
         return len(self.source)

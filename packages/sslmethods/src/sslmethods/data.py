@@ -126,7 +126,8 @@ def _shard(config: PretrainData) -> grain.sharding.ShardOptions:
 
 
 def pretrain_loader(config: PretrainData) -> grain.DataLoader | DecodedBatches:
-    """A grain DataLoader for `config`; `iter()` it for batches, `get_state`/`set_state` to checkpoint.
+    """A loader for `config` (a grain DataLoader, or `flopdata.DecodedBatches` for a split served from memory
+    in-process); `iter()` it for batches, `get_state`/`set_state` to checkpoint.
 
     Deterministic given `seed`, shard and `worker_count` (grain workers each batch their own share of the
     records, so changing the worker count changes batch composition). Incomplete final batches are dropped so
