@@ -1,25 +1,32 @@
-"""Power laws, crossovers, saturation and the compute-optimal frontier against hand-made points with known
-answers (closed forms written out in each test)."""
+"""Power laws (upstream), saturation and the compute-optimal frontier against hand-made points with known
+answers (closed forms written out in each test). The downstream curve laws, their checks and crossovers:
+test_curve_laws.py."""
 
 import math
 
+import flopmeter
 import numpy as np
 import pytest
 from flopstudy import (
     FrontierPoint,
-    analyse,
     compute_optimal_frontier,
-    fit_crossover,
-    fit_power_law,
+    fit_scaling_law,
     fit_saturation,
     fit_upstream_laws,
 )
 
 
+def test_scaling_law_uses_the_one_power_law_of_the_project():
+    # flopmeter.fit_power_law is the only least-squares power law; the bootstrapped law reports its numbers.
+    x, y = np.array([1e12, 3e12, 1e13, 4e13]), np.array([9.0, 6.1, 4.2, 2.9])
+    line, fit = flopmeter.fit_power_law(x, y), fit_scaling_law(x, y, n_boot=0)
+    assert (fit.prefactor, fit.exponent, fit.r_squared) == (line.a, line.b, line.r_squared)
+
+
 def test_power_law_recovers_exponent_prefactor_and_r2():
     x = np.geomspace(1e15, 1e19, 7)
     y = 3.0e3 * x**-0.12
-    fit = fit_power_law(x, y, seed=0)
+    fit = fit_scaling_law(x, y, seed=0)
     assert fit.exponent == pytest.approx(-0.12, rel=1e-10)
     assert fit.prefactor == pytest.approx(3.0e3, rel=1e-8)
     assert fit.r_squared == pytest.approx(1.0)
@@ -33,7 +40,7 @@ def test_power_law_with_noise_r2_and_interval_cover_the_truth():
     x = np.repeat(np.geomspace(1e15, 1e19, 5), 3)
     log_y = math.log(80.0) - 0.05 * np.log(x / 1e15) + rng.normal(0, 0.01, x.size)
     y = np.exp(log_y)
-    fit = fit_power_law(x, y, seed=1)
+    fit = fit_scaling_law(x, y, seed=1)
     # Independent reference: numpy's least-squares line in log-log and its R^2.
     slope, intercept = np.polyfit(np.log(x), np.log(y), 1)
     resid = np.log(y) - (intercept + slope * np.log(x))
@@ -47,42 +54,9 @@ def test_power_law_with_noise_r2_and_interval_cover_the_truth():
 
 def test_power_law_rejects_bad_input():
     with pytest.raises(ValueError, match="expected at least 2 distinct values"):
-        fit_power_law(np.array([1e15, 1e15]), np.array([50.0, 40.0]))
+        fit_scaling_law(np.array([1e15, 1e15]), np.array([50.0, 40.0]))
     with pytest.raises(ValueError, match="expected finite positive numbers"):
-        fit_power_law(np.array([1e15, 1e16]), np.array([50.0, 0.0]))
-
-
-def _law(prefactor, exponent, pivot=1e15):
-    """(x, y) of y = prefactor * (x / pivot) ** exponent at 9 budgets, 2 seeds each with +-0.5% noise."""
-    x = np.repeat(np.geomspace(1e15, 1e19, 9), 2)
-    wobble = np.tile([1.005, 0.995], 9)
-    return x, prefactor * (x / pivot) ** exponent * wobble
-
-
-def test_crossover_of_two_known_power_laws():
-    # e_B = 50 (F/1e15)^-0.1 and e_L = 80 (F/1e15)^-0.2 meet where (F/1e15)^0.1 = 80/50: F = 1e15 * 1.6^10.
-    truth = 1e15 * 1.6**10
-    small = fit_power_law(*_law(50.0, -0.1), seed=0)
-    large = fit_power_law(*_law(80.0, -0.2), seed=1)
-    cross = fit_crossover(small, large, names=("vit-b16", "vit-l16"))
-    assert cross.outcome == "crossover"
-    assert cross.flops == pytest.approx(truth, rel=0.02)
-    assert cross.interval[0] < truth < cross.interval[1]
-    assert cross.describe().startswith("vit-l16 overtakes vit-b16 at 1.1e+17 FLOPs (95% interval")
-
-
-def test_no_crossover_in_the_measured_range():
-    # e_L = 80 (F/1e15)^-0.12 vs e_B = 50 (F/1e15)^-0.1: they meet at 1e15 * 1.6^50 = 1.6e25, far beyond 1e19.
-    small = fit_power_law(*_law(50.0, -0.1), seed=0)
-    large = fit_power_law(*_law(80.0, -0.12), seed=1)
-    cross = fit_crossover(small, large, names=("vit-b16", "vit-l16"))
-    assert cross.outcome == "smaller wins throughout"
-    assert cross.flops == pytest.approx(1e15 * 1.6**50, rel=0.5)
-    assert cross.describe().startswith("no crossover in the measured range 1e+15-1e+19 FLOPs: vit-b16 wins "
-                                       "throughout; the fits meet at")
-    # A larger model whose error falls more slowly never overtakes: no meeting point at all.
-    never = fit_crossover(small, fit_power_law(*_law(80.0, -0.05), seed=2))
-    assert never.outcome == "smaller wins throughout" and never.flops is None
+        fit_scaling_law(np.array([1e15, 1e16]), np.array([50.0, 0.0]))
 
 
 def test_saturation_recovers_known_parameters():
@@ -135,19 +109,3 @@ def test_upstream_law_on_a_chinchilla_like_grid(make_row):
     assert law.steps_fit.exponent == pytest.approx(0.34 / 0.62, abs=0.02)
     assert len(law.frontier) == 9
     assert law.loss_fit.exponent < 0 and law.loss_fit.r_squared > 0.9
-
-
-def test_analysis_crossover_follows_size_order_not_names(make_row):
-    # "vit-aaa" is the larger model (more parameters) although its name sorts first.
-    rows = []
-    for flops in np.geomspace(1e15, 1e19, 5):
-        ratio = flops / 1e15
-        rows.append(make_row(backbone="vit-zzz", params=10, pretrain_flops=float(flops), pretrain_steps=int(ratio),
-                             score=100 - 50 * ratio**-0.1))
-        rows.append(make_row(backbone="vit-aaa", params=30, pretrain_flops=float(flops), pretrain_steps=int(ratio),
-                             score=100 - 80 * ratio**-0.2))
-    analysis = analyse(rows, n_boot=100)
-    (cross,) = analysis.crossovers
-    assert (cross.smaller, cross.larger) == ("vit-zzz", "vit-aaa")
-    assert cross.flops == pytest.approx(1e15 * 1.6**10, rel=1e-6)
-    assert analysis.size_rank == {"vit-zzz": 0, "vit-aaa": 1}

@@ -1,19 +1,22 @@
 """The study layer: sweeps (`flopstudy.sweep`: configs, run directories, executors), the results table, its
-analysis (curves, efficiency front, power laws, crossovers, saturation, compute-optimal frontier), the report and
+analysis (curves, efficiency front, fitted laws checked by extrapolation, crossovers, saturation, compute-optimal frontier), the report and
 the budget planner. Top of the dependency list: it may import every other package; nothing imports it."""
 
-from flopstudy.analysis import Analysis, CurveFit, Panel, SaturationResult, analyse
+from flopstudy.analysis import Analysis, CurveFit, Panel, SaturationResult, analyse, fit_curves
 from flopstudy.crossover import Crossover, fit_crossover
+from flopstudy.curve_laws import FORMS, CurveLaw, NoiseModel, estimate_noise, fit_law, stream
 from flopstudy.curves import (
     FLOP_CONVENTIONS,
     Baseline,
     Curve,
     CurvePoint,
+    EncoderPoint,
     apply_flop_convention,
     build_curves,
     size_ranks,
 )
 from flopstudy.efficiency import FrontPoint, Reach, efficiency_front, flops_to_reach
+from flopstudy.extrapolation import ExtrapolationCheck, check_form, checkable_forms, choose_form
 from flopstudy.figure3 import StepCost, figure3_figure, figure3_table, load_figure3
 from flopstudy.finetune_results import collect_finetune_results
 from flopstudy.hardware_cost import (
@@ -31,7 +34,7 @@ from flopstudy.planner import Option, Plan, plan, rank_options
 from flopstudy.report import ReportOptions, write_report
 from flopstudy.results import COLUMNS, REQUIRED_COLUMNS, STATUS_DONE, Column, CurveKey, ResultRow
 from flopstudy.saturation import SaturationFit, fit_saturation
-from flopstudy.scaling import ScalingFit, fit_power_law
+from flopstudy.scaling import ScalingFit, fit_scaling_law
 from flopstudy.summary import summary_lines
 from flopstudy.sweep import LocalExecutor, SubmititExecutor, SweepSpec, load_sweep, rebuild_results, run_sweep
 from flopstudy.table import Table
@@ -43,6 +46,7 @@ __version__ = "0.2.0"
 __all__ = [
     "COLUMNS",
     "FLOP_CONVENTIONS",
+    "FORMS",
     "REQUIRED_COLUMNS",
     "STATUS_DONE",
     "Analysis",
@@ -53,11 +57,15 @@ __all__ = [
     "Curve",
     "CurveFit",
     "CurveKey",
+    "CurveLaw",
     "CurvePoint",
+    "EncoderPoint",
+    "ExtrapolationCheck",
     "FrontPoint",
     "FrontierPoint",
     "LoadedResults",
     "LocalExecutor",
+    "NoiseModel",
     "Option",
     "Panel",
     "Plan",
@@ -80,14 +88,20 @@ __all__ = [
     "backbone_family",
     "budget_flops",
     "build_curves",
+    "check_form",
+    "checkable_forms",
+    "choose_form",
     "collect_finetune_results",
     "compute_optimal_frontier",
     "efficiency_front",
+    "estimate_noise",
     "figure3_figure",
     "figure3_table",
     "fit_crossover",
-    "fit_power_law",
+    "fit_curves",
+    "fit_law",
     "fit_saturation",
+    "fit_scaling_law",
     "fit_upstream_laws",
     "flops_to_reach",
     "load_figure3",
@@ -101,6 +115,7 @@ __all__ = [
     "run_cost",
     "run_sweep",
     "size_ranks",
+    "stream",
     "summary_lines",
     "throughput_model",
     "write_report",

@@ -2,8 +2,9 @@
 
     analysis = analyse(loaded.rows, convention="whole-program")
     analysis.panels      # per (pre-training dataset, task): curves, scratch baselines, efficiency front
-    analysis.fits        # per curve: downstream error = A * FLOPs ** b (log-log, R^2, bootstrap)
-    analysis.crossovers  # per (method, variant, dataset, task): where the next larger backbone overtakes
+    analysis.fits        # per curve: its law (power or saturating, chosen by held-out error), bootstrap, checks
+    analysis.noise       # per task: seed and encoder variance behind every interval
+    analysis.crossovers  # per (method, variant, dataset, task): where the next larger backbone's curve crosses
     analysis.saturation  # per (task, dataset): e_DS = k * e_US ** a + e_IR across runs
     analysis.reach       # per curve: FLOPs to reach ``reach_fraction`` of the panel's best score
     analysis.upstream    # per backbone family: upstream loss law and compute-optimal frontier
@@ -18,36 +19,43 @@ from collections.abc import Sequence
 import numpy as np
 
 from .crossover import Crossover, fit_crossover
+from .curve_laws import CurveLaw, NoiseModel, estimate_noise, fit_law, stream
 from .curves import Baseline, Curve, apply_flop_convention, build_curves, size_ranks
 from .efficiency import FrontPoint, Reach, efficiency_front, flops_to_reach
+from .extrapolation import ExtrapolationCheck, check_form, checkable_forms, choose_form
 from .loaded_results import Problem
 from .results import CurveKey, ResultRow
 from .saturation import MIN_POINTS, SaturationFit, fit_saturation
-from .scaling import ScalingFit, fit_power_law
 from .upstream import UpstreamLaw, fit_upstream_laws
 
-__all__ = ["Analysis", "CurveFit", "Panel", "SaturationResult", "analyse"]
+__all__ = ["Analysis", "CurveFit", "Panel", "SaturationResult", "analyse", "fit_curves"]
 
 
 @dataclasses.dataclass(frozen=True)
 class CurveFit:
-    """The error power law of one curve (None when it cannot be fitted, with the reason in ``note``)."""
+    """The law of one curve (None when it cannot be fitted, with the reason in ``note``) and its extrapolation
+    checks, one per form that could be checked (the chosen form's has ``chosen``)."""
 
     curve: Curve
-    fit: ScalingFit | None
+    law: CurveLaw | None
+    checks: tuple[ExtrapolationCheck, ...]
     note: str
 
     @property
     def key(self) -> CurveKey:
         return self.curve.key
 
+    @property
+    def check(self) -> ExtrapolationCheck | None:
+        """The chosen form's held-out check (None below 3 budgets)."""
+        return next((c for c in self.checks if c.chosen), None)
+
     def score(self, flops: float) -> float:
-        """Predicted score (%) at ``flops``: 100 - fitted error."""
-        return 100.0 - self.fit.predict(flops)
+        """Predicted score (%) at ``flops``."""
+        return self.law.predict(flops)
 
     def score_interval(self, flops: float) -> tuple[float, float] | None:
-        interval = self.fit.predict_interval(flops)
-        return None if interval is None else (100.0 - interval[1], 100.0 - interval[0])
+        return self.law.predict_interval(flops)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -86,6 +94,7 @@ class Analysis:
     convention: str
     panels: tuple[Panel, ...]
     fits: dict[CurveKey, CurveFit]
+    noise: dict[str, NoiseModel]
     crossovers: tuple[Crossover, ...]
     saturation: tuple[SaturationResult, ...]
     reach: tuple[Reach, ...]
@@ -99,33 +108,78 @@ class Analysis:
     def tasks(self) -> list[str]:
         return sorted({p.task for p in self.panels})
 
+    @property
+    def extrapolation_checks(self) -> list[ExtrapolationCheck]:
+        return [c for fit in self.fits.values() for c in fit.checks]
+
     def baselines(self, task: str) -> list[Baseline]:
         """The task's from-scratch baselines, one per backbone."""
         return list({b.backbone: b for p in self.panels if p.task == task for b in p.baselines}.values())
 
 
-def _curve_fit(curve: Curve, n_boot: int, seed: int) -> CurveFit:
-    flops = np.array([r.pretrain_flops for r in curve.rows], np.float64)
-    error = 100.0 - np.array([r.score for r in curve.rows], np.float64)
-    if np.unique(flops).size < 2:
-        return CurveFit(curve, None, "one budget measured: no power law")
-    if np.any(error <= 0):
-        return CurveFit(curve, None, "a score of 100%: error 0 has no logarithm")
-    return CurveFit(curve, fit_power_law(flops, error, n_boot=n_boot, seed=seed), "")
+def _provisional(points: list, key: CurveKey) -> tuple[str, CurveLaw | None, str]:
+    """The form chosen by held-out error under equal weights, and its fit, to estimate the task's noise."""
+    even = NoiseModel(None, 0, 1.0, 0)
+    checks = []
+    for form in checkable_forms(len({p.flops for p in points})):
+        try:
+            checks.append(check_form(key, points, form, even, n_boot=0, rng=stream(0)))
+        except ValueError:
+            continue
+    form = choose_form(checks)
+    try:
+        return form, fit_law(points, form, even, n_boot=0, rng=stream(0)), ""
+    except ValueError as e:
+        return form, None, str(e)
+
+
+def fit_curves(curves: Sequence[Curve], *, n_boot: int = 1000,
+               seed: int = 0) -> tuple[dict[CurveKey, CurveFit], NoiseModel]:
+    """The laws of one task's ``curves``, pooling their noise: each curve's form is chosen by held-out error
+    under equal weights, the task's `NoiseModel` is estimated from those fits, then every curve is checked and
+    fitted again with that model's weights and ``n_boot`` bootstrap resamples from its own stream of ``seed``."""
+    first = {}
+    for curve in curves:
+        points = curve.encoders
+        if len({p.flops for p in points}) < 2:
+            first[curve.key] = (points, None, "one budget measured: no law")
+        else:
+            form, law, note = _provisional(points, curve.key)
+            first[curve.key] = (points, law, note)
+    noise = estimate_noise([(points, [law.predict(p.flops) for p in points], len(law.params))
+                            for points, law, _ in first.values() if law is not None])
+    fits = {}
+    for curve in curves:
+        points, provisional, note = first[curve.key]
+        if provisional is None:
+            fits[curve.key] = CurveFit(curve, None, (), note)
+            continue
+        checks = []
+        for form in checkable_forms(len({p.flops for p in points})):
+            try:
+                checks.append(check_form(curve.key, points, form, noise, n_boot=n_boot,
+                                         rng=stream(seed, *curve.key, form, "check")))
+            except ValueError as e:
+                note = f"{form} form without the largest budget: {e}"
+        form = choose_form(checks)
+        checks = [dataclasses.replace(c, chosen=c.form == form) for c in checks]
+        law = fit_law(points, form, noise, n_boot=n_boot, rng=stream(seed, *curve.key, form, "fit"))
+        fits[curve.key] = CurveFit(curve, law, tuple(checks), note)
+    return fits, noise
 
 
 def _crossovers(fits: dict[CurveKey, CurveFit], rank: dict[str, int]) -> list[Crossover]:
     families = defaultdict(list)
     for key, fit in fits.items():
-        if fit.fit is not None:
+        if fit.law is not None:
             families[(key.method, key.variant, key.pretrain_dataset, key.task)].append(fit)
     out = []
     for (_, _, dataset, task), group in sorted(families.items()):
         group.sort(key=lambda f: rank[f.key.backbone])
         for small, large in zip(group, group[1:], strict=False):
             context = f"{small.key.label} on {dataset or '-'} -> {task}"
-            out.append(fit_crossover(small.fit, large.fit, names=(small.key.backbone, large.key.backbone),
-                                     context=context))
+            out.append(fit_crossover(small.law, large.law, names=(small.key.backbone, large.key.backbone),
+                                     context=context, task=task))
     return out
 
 
@@ -151,7 +205,8 @@ def _saturation(rows: Sequence[ResultRow], n_boot: int, seed: int) -> list[Satur
 def analyse(rows: Sequence[ResultRow], *, convention: str = "whole-program", reach_fraction: float = 0.9,
             n_boot: int = 1000, seed: int = 0) -> Analysis:
     """Analyses ``rows`` (rows not 'done' are counted in ``not_done`` and left out). ``reach_fraction``: the
-    "FLOPs to reach X% of the best" target as a fraction (0-1]; ``seed`` drives every bootstrap."""
+    "FLOPs to reach X% of the best" target as a fraction (0-1]; ``seed`` is the root of every bootstrap (each
+    curve draws from its own stream, `curve_laws.stream`)."""
     if not 0 < reach_fraction <= 1:
         raise ValueError(f"reach_fraction={reach_fraction!r}: expected a fraction in (0, 1]")
     rows, problems = apply_flop_convention(rows, convention)
@@ -164,13 +219,17 @@ def analyse(rows: Sequence[ResultRow], *, convention: str = "whole-program", rea
         mine = tuple(c for c in curves if (c.key.pretrain_dataset, c.key.task) == (dataset, task))
         base = tuple(b for b in baselines if b.task == task)
         panels.append(Panel(dataset, task, mine, base, tuple(efficiency_front(mine, base))))
-    fits = {c.key: _curve_fit(c, n_boot, seed) for c in curves}
+    fits, noise = {}, {}
+    for task in sorted({c.key.task for c in curves}):
+        fits_of_task, noise[task] = fit_curves([c for c in curves if c.key.task == task], n_boot=n_boot,
+                                                seed=seed)
+        fits |= fits_of_task
     reach = []
     for panel in panels:
         best = panel.best_score
         reach += [flops_to_reach(c, reach_fraction * best) for c in panel.curves]
     return Analysis(
-        rows=tuple(rows), convention=convention, panels=tuple(panels), fits=fits,
+        rows=tuple(rows), convention=convention, panels=tuple(panels), fits=fits, noise=noise,
         crossovers=tuple(_crossovers(fits, rank)), saturation=tuple(_saturation(rows, n_boot, seed)),
         reach=tuple(reach), reach_fraction=reach_fraction,
         upstream=tuple(fit_upstream_laws(rows, n_boot=n_boot, seed=seed)), size_rank=rank,

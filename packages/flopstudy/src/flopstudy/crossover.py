@@ -1,8 +1,13 @@
-"""Where a larger backbone overtakes a smaller one, from their fitted error-vs-FLOPs power laws.
+"""Where two backbones' curves cross inside the FLOPs both measured, from their fitted laws and resamples.
 
-With errors e_s = A_s F^b_s (smaller) and e_l = A_l F^b_l (larger), log(e_l / e_s) is linear in log F, so the
-curves meet at most once, at log F* = (log A_s - log A_l) / (b_l - b_s); the larger model overtakes there when its
-error falls faster (b_l < b_s). The interval comes from pairing the two fits' bootstrap resamples.
+The difference d(C) = score_larger(C) - score_smaller(C) is evaluated on a fine log grid over the measured
+range (the overlap of both curves' budgets), for the fits and for every pair of bootstrap resamples (the curves'
+resamples are independent draws, paired by index). A curve pair crosses where d changes sign, whichever model
+leads first and whatever the signs of the exponents; the crossing FLOPs are interpolated in log FLOPs (the first
+crossing when a saturating form crosses twice). ``p_cross`` is the share of resamples that cross inside the range;
+``flops`` is the median crossing over those that do and ``interval`` their central 95%. The curves are reported
+as crossing when p_cross >= 5% and as not crossing ("X wins throughout", by the fits at the range's middle) only
+below that.
 """
 
 from __future__ import annotations
@@ -11,25 +16,33 @@ import dataclasses
 import math
 
 import numpy as np
+from jaxtyping import Float
 
-from .scaling import ScalingFit, percentile_interval
+from .curve_laws import CurveLaw
+from .scaling import percentile_interval
 
-__all__ = ["Crossover", "fit_crossover"]
+__all__ = ["NONE_BELOW", "Crossover", "first_crossing", "fit_crossover"]
+
+NONE_BELOW = 0.05  # p_cross under which the report says "no crossover in range"
+_GRID = 257
 
 
 @dataclasses.dataclass(frozen=True)
 class Crossover:
-    """``outcome``: "crossover" (``flops`` inside ``measured_range``, the overlap of both curves' FLOPs),
-    "larger wins throughout", "smaller wins throughout". ``flops`` outside the range is the extrapolated point
-    where the larger model would overtake (None if it never does); ``interval`` is its bootstrap interval."""
+    """``outcome``: "crossover" (p_cross >= `NONE_BELOW`), else "larger wins throughout" or "smaller wins
+    throughout". ``leader_after``: the backbone ahead at the top of the range by the fits; ``flops``/``interval``
+    over the resamples that cross (None when none in range)."""
 
     smaller: str
     larger: str
     outcome: str
+    p_cross: float | None
     flops: float | None
     interval: tuple[float, float] | None
     measured_range: tuple[float, float]
+    leader_after: str
     context: str = ""
+    task: str = ""
 
     def describe(self) -> str:
         """One sentence, prefixed with ``context`` (what the two curves share) when given."""
@@ -38,50 +51,67 @@ class Crossover:
     def sentence(self) -> str:
         lo, hi = self.measured_range
         span = f"measured range {lo:.3g}-{hi:.3g} FLOPs"
-        ci = "" if self.interval is None else f" (95% interval {self.interval[0]:.3g}-{self.interval[1]:.3g})"
+        share = "" if self.p_cross is None else f"; the curves cross in the range in {self.p_cross:.0%} of resamples"
         if self.outcome == "crossover":
-            return f"{self.larger} overtakes {self.smaller} at {self.flops:.3g} FLOPs{ci}"
+            other = self.smaller if self.leader_after == self.larger else self.larger
+            at = "" if self.flops is None else f" at {self.flops:.3g} FLOPs"
+            ci = "" if self.interval is None else f" (95% interval {self.interval[0]:.3g}-{self.interval[1]:.3g})"
+            return f"{self.leader_after} overtakes {other}{at}{ci}{share}"
         winner = self.larger if self.outcome == "larger wins throughout" else self.smaller
-        head = f"no crossover in the {span}: {winner} wins throughout"
-        if self.flops is not None:
-            where = "beyond" if self.flops > hi else "below"
-            factor = self.flops / hi if self.flops > hi else lo / self.flops
-            return f"{head}; the fits meet at {self.flops:.3g} FLOPs{ci}, {factor:.3g}x {where} it (extrapolated)"
-        return head
+        return f"no crossover in the {span}: {winner} wins throughout{share}"
 
     def to_json(self) -> dict:
-        return dataclasses.asdict(self) | {"text": self.describe()}
+        return {"task": self.task, "smaller": self.smaller, "larger": self.larger, "p_cross": self.p_cross,
+                "flops": self.flops, "interval": None if self.interval is None else list(self.interval),
+                "outcome": self.outcome, "leader_after": self.leader_after,
+                "measured_range": list(self.measured_range), "context": self.context, "text": self.describe()}
 
 
-def _root(log_a_s: np.ndarray, b_s: np.ndarray, log_a_l: np.ndarray, b_l: np.ndarray) -> np.ndarray:
-    """log F* where the larger model starts to win (NaN where it never overtakes: b_l >= b_s)."""
-    slope = b_l - b_s
+def first_crossing(log_grid: Float[np.ndarray, " g"], diff: Float[np.ndarray, "s g"]) -> Float[np.ndarray, " s"]:
+    """Per row of ``diff`` (sampled on ``log_grid``), the log FLOPs of its first sign change (NaN if none),
+    interpolated linearly between the grid points around it."""
+    sign = np.sign(diff)
+    change = sign[:, :-1] * sign[:, 1:] < 0
+    has = change.any(axis=1)
+    k = np.argmax(change, axis=1)
+    rows = np.arange(diff.shape[0])
+    d0, d1 = diff[rows, k], diff[rows, k + 1]
     with np.errstate(divide="ignore", invalid="ignore"):
-        return np.where(slope < 0, (log_a_s - log_a_l) / slope, np.nan)
+        where = log_grid[k] + (log_grid[k + 1] - log_grid[k]) * d0 / (d0 - d1)
+    return np.where(has, where, np.nan)
 
 
-def fit_crossover(smaller: ScalingFit, larger: ScalingFit, *, names: tuple[str, str] = ("smaller", "larger"),
-                  context: str = "", level: float = 0.95) -> Crossover:
-    """The crossover of two error-vs-FLOPs fits (see the module docstring); ``names`` label them in text and
-    ``context`` says what they share."""
+def fit_crossover(smaller: CurveLaw, larger: CurveLaw, *, names: tuple[str, str] = ("smaller", "larger"),
+                  context: str = "", task: str = "", level: float = 0.95) -> Crossover:
+    """The crossover of two fitted curves (module docstring); ``names`` label them, ``context`` says what they
+    share."""
     lo, hi = max(smaller.x_min, larger.x_min), min(smaller.x_max, larger.x_max)
     if lo > hi:  # no overlap: judge over the span between the two ranges
         lo, hi = min(smaller.x_max, larger.x_max), max(smaller.x_min, larger.x_min)
-    point = _root(*(np.array([v]) for v in (math.log(smaller.prefactor), smaller.exponent,
-                                              math.log(larger.prefactor), larger.exponent)))[0]
-    flops = float(math.exp(point)) if np.isfinite(point) else None
-    interval = None
-    count = min(smaller.boot_exponent.size, larger.boot_exponent.size)
-    if flops is not None and count:
-        roots = _root(smaller.boot_log_prefactor[:count], smaller.boot_exponent[:count],
-                      larger.boot_log_prefactor[:count], larger.boot_exponent[:count])
-        log_interval = percentile_interval(roots, level)
-        interval = None if log_interval is None else (math.exp(log_interval[0]), math.exp(log_interval[1]))
-    if flops is not None and lo <= flops <= hi:
+    grid = np.geomspace(lo, hi, _GRID)
+    log_grid = np.log(grid)
+    point = np.array([[larger.predict(g) - smaller.predict(g) for g in (lo, math.sqrt(lo * hi), hi)]])
+    leader_after = names[1] if point[0, 2] > 0 else names[0]
+    count = min(len(smaller.samples), len(larger.samples))
+    p_cross, flops, interval = None, None, None
+    if count:
+        diff = larger.predict_samples(grid)[:count] - smaller.predict_samples(grid)[:count]
+        roots = first_crossing(log_grid, diff)
+        p_cross = float(np.isfinite(roots).mean())
+        if p_cross >= NONE_BELOW:
+            flops = float(np.exp(np.median(roots[np.isfinite(roots)])))
+            log_interval = percentile_interval(roots, level)
+            interval = None if log_interval is None else (math.exp(log_interval[0]), math.exp(log_interval[1]))
+        crosses = p_cross >= NONE_BELOW
+    else:  # no resamples (no noise model): the fits alone decide
+        diff = np.array([[larger.predict(g) - smaller.predict(g) for g in grid]])
+        root = first_crossing(log_grid, diff)[0]
+        crosses = bool(np.isfinite(root))
+        flops = float(np.exp(root)) if crosses else None
+    if crosses:
         outcome = "crossover"
     else:
-        middle = math.sqrt(lo * hi)
-        outcome = ("larger wins throughout" if larger.predict(middle) < smaller.predict(middle)
-                   else "smaller wins throughout")
-    return Crossover(smaller=names[0], larger=names[1], outcome=outcome, flops=flops, interval=interval,
-                     measured_range=(lo, hi), context=context)
+        outcome = "larger wins throughout" if point[0, 1] > 0 else "smaller wins throughout"
+    return Crossover(smaller=names[0], larger=names[1], outcome=outcome, p_cross=p_cross, flops=flops,
+                     interval=interval, measured_range=(lo, hi), leader_after=leader_after, context=context,
+                     task=task)

@@ -4,6 +4,10 @@ A curve is every finished row of one (method, variant, backbone, pre-training da
 pre-training FLOPs; each point carries the median score over fine-tuning seeds (the study's final number) with
 min/max and standard deviation. Rows with ``pretrain_flops == 0`` are from-scratch baselines, one per (backbone,
 task). A finished row without a FLOP count is left out with a `Problem` that names it: never drawn at 0.
+
+For fitting, a curve is also a list of `EncoderPoint`s: one per pre-trained encoder (rows sharing a ``run_dir``;
+rows without one share an encoder per budget), scored by the mean of its confirm seeds, or of its explore seeds
+when it has no confirm seed (``seed_role``; empty = explore), so a seed used to pick a point never scores it.
 """
 
 from __future__ import annotations
@@ -17,7 +21,7 @@ import numpy as np
 from .loaded_results import Problem
 from .results import CurveKey, ResultRow
 
-__all__ = ["FLOP_CONVENTIONS", "Baseline", "Curve", "CurvePoint", "apply_flop_convention", "build_curves",
+__all__ = ["FLOP_CONVENTIONS", "Baseline", "Curve", "CurvePoint", "EncoderPoint", "apply_flop_convention", "build_curves",
            "size_ranks"]
 
 FLOP_CONVENTIONS = ("whole-program", "per-device")
@@ -45,6 +49,35 @@ def _point(flops: float, rows: Sequence[ResultRow]) -> CurvePoint:
 
 
 @dataclasses.dataclass(frozen=True)
+class EncoderPoint:
+    """One pre-trained encoder of a curve: its FLOPs and the fine-tuning scores that stand for it (its confirm
+    seeds, else its explore seeds); ``mean`` is the observation a fit uses, ``n`` its weight in seeds."""
+
+    flops: float
+    scores: tuple[float, ...]
+
+    @property
+    def mean(self) -> float:
+        return float(np.mean(self.scores))
+
+    @property
+    def n(self) -> int:
+        return len(self.scores)
+
+
+def encoder_points(rows: Sequence[ResultRow]) -> list[EncoderPoint]:
+    """The rows (one curve's finished rows with FLOPs) as encoders, by increasing FLOPs (module docstring)."""
+    groups: dict[tuple[float, str], list[ResultRow]] = defaultdict(list)
+    for row in rows:
+        groups[(float(row.pretrain_flops), row.run_dir or "")].append(row)
+    out = []
+    for (flops, _), mine in sorted(groups.items()):
+        confirm = [r.score for r in mine if r.seed_role == "confirm"]
+        out.append(EncoderPoint(flops, tuple(confirm or [r.score for r in mine])))
+    return out
+
+
+@dataclasses.dataclass(frozen=True)
 class Curve:
     """The points of one `CurveKey`, by increasing FLOPs, and the rows they came from."""
 
@@ -57,6 +90,11 @@ class Curve:
         """Median FLOPs per pre-training step over the curve's rows, in the rows' convention (None if unknown)."""
         values = [v for v in (r.step_flops for r in self.rows) if v is not None]
         return float(np.median(values)) if values else None
+
+    @property
+    def encoders(self) -> list[EncoderPoint]:
+        """One observation per pre-trained encoder (module docstring)."""
+        return encoder_points(self.rows)
 
 
 @dataclasses.dataclass(frozen=True)

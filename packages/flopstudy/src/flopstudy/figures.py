@@ -54,10 +54,10 @@ def draw_panel(ax: Axes, panel: Panel, analysis: Analysis, *, legend: bool = Tru
         colour, style = colours[curve.key.label], _style(analysis, curve.key.backbone)
         ax.errorbar(x, y, yerr=err, color=colour, linestyle=style, marker="o", markersize=4, capsize=3,
                     label=f"{curve.key.label} {curve.key.backbone}")
-        fit = analysis.fits[curve.key].fit
-        if fit is not None:
-            grid = np.geomspace(fit.x_min, fit.x_max, 50)
-            ax.plot(grid, [100.0 - fit.predict(float(g)) for g in grid], color=colour, linestyle=style,
+        law = analysis.fits[curve.key].law
+        if law is not None:
+            grid = np.geomspace(law.x_min, law.x_max, 50)
+            ax.plot(grid, [law.predict(float(g)) for g in grid], color=colour, linestyle=style,
                     linewidth=0.8, alpha=0.35)
     for base in panel.baselines:
         style = _style(analysis, base.backbone)

@@ -6,8 +6,11 @@
 
 Every curve with a fit is a candidate; the budget is turned into that candidate's pre-training FLOPs (a FLOP
 budget as is; device-hours and kgCO2e through the hardware's time model, so a cheaper step buys more FLOPs), its
-fit predicts the score with a bootstrap interval, and candidates are ranked by predicted score. A budget outside a
-candidate's measured FLOPs is flagged with the distance ("3.2x beyond the largest measured budget").
+law predicts the score with a bootstrap interval, and candidates are ranked by predicted score. A budget outside a
+candidate's measured FLOPs is flagged with the distance ("3.2x beyond the largest measured budget"), and the best
+option says how far it lies beyond the last validated budget (the largest, predicted by the held-out check of
+`flopstudy.extrapolation`) and the held-out error there. Options more than `MAX_EXTRAPOLATION` (10x) outside
+their measured range are not ranked unless ``allow_extrapolation``: `plan` raises instead.
 """
 
 from __future__ import annotations
@@ -16,10 +19,13 @@ import dataclasses
 from collections.abc import Callable, Sequence
 
 from .analysis import Analysis, CurveFit
+from .extrapolation import ExtrapolationCheck
 from .hardware_cost import Budget, RunCost, Throughput, budget_flops, run_cost, throughput_model
 from .results import CurveKey
 
-__all__ = ["Option", "Plan", "plan", "rank_options", "task_of"]
+__all__ = ["MAX_EXTRAPOLATION", "Option", "Plan", "plan", "rank_options", "task_of"]
+
+MAX_EXTRAPOLATION = 10.0  # the most a ranked option may lie outside its measured FLOPs, as a factor
 
 
 @dataclasses.dataclass(frozen=True)
@@ -33,6 +39,8 @@ class Option:
     score: float
     interval: tuple[float, float] | None
     extrapolation: str | None
+    factor_outside: float = 1.0
+    check: ExtrapolationCheck | None = None
     cost: RunCost | None = None
 
     def describe(self, metric: str = "score") -> str:
@@ -41,17 +49,31 @@ class Option:
         return (f"pre-train {self.key.label} {self.key.backbone} on {self.key.pretrain_dataset}{steps} "
                 f"({self.flops:.3g} FLOPs): expected {self.score:.1f}% {metric}{ci}")
 
+    def validation(self) -> str:
+        """How far the prediction lies from the last validated budget, and the held-out error there."""
+        if self.check is None:
+            return "not validated: the curve has fewer than 3 budgets, so no held-out check"
+        c = self.check
+        inside = "" if c.inside is None else (", inside its interval" if c.inside else ", outside its interval")
+        held = (f"the {c.form} law fitted without {c.held_out_flops:.3g} FLOPs missed it by {c.error:+.1f} points"
+                f"{inside}")
+        if self.flops > c.held_out_flops * (1 + 1e-9):
+            return (f"{self.flops / c.held_out_flops:.3g}x beyond the last validated budget "
+                    f"({c.held_out_flops:.3g} FLOPs), where {held}")
+        return f"within the validated range (up to {c.held_out_flops:.3g} FLOPs, where {held})"
+
 
 def rank_options(fits: Sequence[CurveFit], flops_for: Callable[[CurveFit], float]) -> list[Option]:
     """Fitted curves evaluated at ``flops_for(curve)``, best predicted score first."""
     options = []
     for fit in fits:
-        if fit.fit is None:
+        if fit.law is None:
             continue
         flops = flops_for(fit)
         per_step = fit.curve.flops_per_step
         options.append(Option(fit.key, flops, None if per_step is None else flops / per_step, fit.score(flops),
-                              fit.score_interval(flops), fit.fit.extrapolation(flops)))
+                              fit.score_interval(flops), fit.law.extrapolation(flops),
+                              fit.law.factor_outside(flops), fit.check))
     return sorted(options, key=lambda o: -o.score)
 
 
@@ -84,7 +106,8 @@ class Plan:
     def describe(self, top: int = 3) -> str:
         lines = [f"budget {self.budget.describe()} on {self.throughput.chips} x {self.throughput.hardware}, "
                  f"task {self.task}",
-                 f"best: {self.best.describe(self.metric)}"]
+                 f"best: {self.best.describe(self.metric)}",
+                 f"  validation: {self.best.validation()}"]
         if self.best.cost is not None:
             lines.append(f"  cost: {self.best.cost.describe()}")
         lines.append(f"  time model: {self.throughput.describe()}")
@@ -101,9 +124,10 @@ class Plan:
 
 def plan(analysis: Analysis, budget: Budget, *, task: str | None = None, pretrain_dataset: str | None = None,
          hardware_name: str = "tpu-v3", chips: int = 32, region_name: str = "gcp:europe-west1", mfu: float = 0.4,
-         use_pue: bool = False) -> Plan:
+         use_pue: bool = False, allow_extrapolation: bool = False) -> Plan:
     """The ranked options for ``budget`` (module docstring). ValueError when no curve of the task can be
-    fitted (each needs 2 budgets), or for an unknown task, dataset, hardware or region."""
+    fitted (each needs 2 budgets), when an option lies more than `MAX_EXTRAPOLATION` outside its measured range
+    (unless ``allow_extrapolation``), or for an unknown task, dataset, hardware or region."""
     if analysis.convention != "whole-program":
         raise ValueError(f"analysis.convention={analysis.convention!r}: the planner needs whole-program FLOPs "
                          "(the hardware time model counts every device's work)")
@@ -124,6 +148,11 @@ def plan(analysis: Analysis, budget: Budget, *, task: str | None = None, pretrai
     if not options:
         raise ValueError(f"no curve of task {task!r} can be fitted: each needs runs at 2 or more pre-training "
                          "budgets with known FLOPs")
+    far = max(options, key=lambda o: o.factor_outside)
+    if far.factor_outside > MAX_EXTRAPOLATION and not allow_extrapolation:
+        raise ValueError(f"--budget {budget.describe()}: {far.key.label} {far.key.backbone} would be extrapolated "
+                         f"{far.extrapolation}, more than {MAX_EXTRAPOLATION:g}x outside its measured range; pass "
+                         "--allow-extrapolation to rank such options anyway")
     best = options[0]
     if best.steps is not None:
         per_step = best.flops / best.steps
@@ -132,8 +161,8 @@ def plan(analysis: Analysis, budget: Budget, *, task: str | None = None, pretrai
     warnings = []
     if best.extrapolation is not None:
         warnings.append(f"extrapolation: {best.extrapolation} of {best.key.label} {best.key.backbone}")
-    lo = min(f.fit.x_min for f in fits if f.fit is not None)
-    hi = max(f.fit.x_max for f in fits if f.fit is not None)
+    lo = min(f.law.x_min for f in fits if f.law is not None)
+    hi = max(f.law.x_max for f in fits if f.law is not None)
     if best.flops > hi * (1 + 1e-9):
         warnings.append(f"the budget is {best.flops / hi:.3g}x beyond the largest measured budget of any run "
                         f"({hi:.3g} FLOPs)")

@@ -7,7 +7,8 @@ Output: ``accuracy_vs_flops.png`` (every panel), one ``accuracy_<dataset>_<task>
 (with ``figure3``), ``saturation.png`` and ``upstream_loss.png`` (when the table has upstream metrics),
 ``layer_transfer.png`` (with layer-probe rows), ``prepretrain.png`` (with MAE pre-pretraining chains; it reads the
 second stages' loss curves from their run folders),
-``report.md``, ``report.html`` (self-contained), ``report.json`` (the rows and every fit) and ``results.csv``
+``report.md``, ``report.html`` (self-contained), ``report.json`` (the rows, every fit, ``extrapolation_checks``
+and ``crossovers``: the contract in the flopstudy README) and ``results.csv``
 (the validated rows, every status).
 """
 
@@ -170,7 +171,9 @@ def write_report(loaded: LoadedResults, out_dir: str | Path, options: ReportOpti
              f"FLOP axis: {options.convention} (whole program = all devices together, XLA convention of 2 FLOPs "
              "per multiply-add; per device = divided by the run's device count).",
              "Scores are the task's headline metric in %; points are medians over fine-tuning seeds with min-max "
-             "bars; power laws and saturation fits come with 95% bootstrap intervals."]
+             "bars; curve laws are fitted to one observation per pre-trained encoder, checked by predicting each "
+             "curve's largest budget from the others, and come with 95% intervals that hold encoder and "
+             "fine-tuning seed variance; saturation fits come with 95% bootstrap intervals."]
     layers, chains = layer_curves(analysis.rows), chain_series(analysis.rows)
     summary = summary_lines(analysis) + _beyond_lines(layers, chains)
     f3 = None if costs is None else figure3_table(costs, convention=options.convention,
@@ -185,8 +188,10 @@ def write_report(loaded: LoadedResults, out_dir: str | Path, options: ReportOpti
         "front": [{"pretrain_dataset": p.pretrain_dataset, "task": p.task,
                    "points": [{"label": f.label, "flops": f.flops, "score": f.score} for f in p.front]}
                   for p in analysis.panels],
-        "fits": [{"curve": fit.key._asdict(), "fit": None if fit.fit is None else fit.fit.to_json(),
+        "fits": [{"curve": fit.key._asdict(), "fit": None if fit.law is None else fit.law.to_json(),
                   "note": fit.note} for fit in analysis.fits.values()],
+        "noise": {task: model.to_json() for task, model in analysis.noise.items()},
+        "extrapolation_checks": [c.to_json() for c in analysis.extrapolation_checks],
         "crossovers": [c.to_json() for c in analysis.crossovers],
         "saturation": [{"task": s.task, "pretrain_dataset": s.pretrain_dataset, "note": s.note,
                         "fit": None if s.fit is None else s.fit.to_json()} for s in analysis.saturation],

@@ -77,6 +77,8 @@ COLUMNS: tuple[Column, ...] = (
     Column("prepretrain_steps", "int", False, "steps of the first stage", low=0),
     Column("prepretrain_flops", "float", False, "FLOPs of the first stage, whole program (included in "
            "pretrain_flops)", low=0),
+    Column("seed_role", "str", False, "'explore' (a fine-tuning seed used to choose points; the default when "
+           "empty) or 'confirm' (a seed run only to test a chosen point; scratch seeds are 'confirm')"),
     Column("run_dir", "str", False, "the run directory the row was built from"),
     Column("error", "str", False, "why the run failed (status 'failed')"),
 )
@@ -178,6 +180,7 @@ class ResultRow:
     prepretrain_method: str | None = None
     prepretrain_steps: int | None = None
     prepretrain_flops: float | None = None
+    seed_role: str | None = None
     run_dir: str | None = None
     error: str | None = None
     extras: dict[str, Any] = dataclasses.field(default_factory=dict, compare=False, hash=False)

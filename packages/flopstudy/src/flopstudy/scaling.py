@@ -1,11 +1,11 @@
 """Power laws y = prefactor * x ** exponent, fitted by least squares in log-log, with bootstrap intervals.
 
-Used for downstream error (100 - score) vs pre-training FLOPs per curve, and for upstream loss vs FLOPs per
-backbone family. The bootstrap resamples the (x, y) points with replacement (a resample with a single distinct x
+Used for upstream loss vs FLOPs per backbone family (downstream curves have their own laws: `curve_laws`). The
+line itself is `flopmeter.fit_power_law`, the one least-squares power law of the project. The bootstrap resamples the (x, y) points with replacement (a resample with a single distinct x
 is drawn again) and keeps every resample's fit, so any derived number (a prediction, a crossover budget) gets an
 interval from the same resamples.
 
-    fit = fit_power_law(flops, 100 - scores, seed=0)
+    fit = fit_scaling_law(flops, losses, seed=0)
     fit.exponent, fit.exponent_interval(), fit.r_squared, fit.predict(3e18), fit.predict_interval(3e18)
 """
 
@@ -13,10 +13,11 @@ from __future__ import annotations
 
 import dataclasses
 
+import flopmeter
 import numpy as np
 from jaxtyping import Float
 
-__all__ = ["ScalingFit", "fit_power_law", "percentile_interval"]
+__all__ = ["ScalingFit", "fit_scaling_law", "percentile_interval"]
 
 MIN_POINTS_FOR_INTERVAL = 3
 
@@ -89,7 +90,7 @@ class ScalingFit:
                 "prefactor_interval": self.prefactor_interval()}
 
 
-def fit_power_law(
+def fit_scaling_law(
     x: Float[np.ndarray, " n"], y: Float[np.ndarray, " n"], *, n_boot: int = 1000, seed: int = 0
 ) -> ScalingFit:
     """Least-squares fit of log y = log prefactor + exponent * log x, with ``n_boot`` bootstrap resamples drawn
@@ -104,11 +105,7 @@ def fit_power_law(
     if n_boot < 0:
         raise ValueError(f"n_boot={n_boot}: expected >= 0")
     lx, ly = np.log(x), np.log(y)
-    slope, intercept = _line_fits(lx[None], ly[None])
-    residual = ly - (intercept[0] + slope[0] * lx)
-    total = ly - ly.mean()
-    ss_tot = float(total @ total)
-    r_squared = 1.0 - float(residual @ residual) / ss_tot if ss_tot > 0 else 1.0
+    line = flopmeter.fit_power_law(x, y)
     boot_a, boot_b = np.zeros(0), np.zeros(0)
     if x.size >= MIN_POINTS_FOR_INTERVAL and n_boot > 0:
         rng = np.random.default_rng(seed)
@@ -121,6 +118,6 @@ def fit_power_law(
         boot_b, boot_a = _line_fits(lx[index], ly[index])
         keep = np.isfinite(boot_b)
         boot_a, boot_b = boot_a[keep], boot_b[keep]
-    return ScalingFit(prefactor=float(np.exp(intercept[0])), exponent=float(slope[0]), r_squared=r_squared,
+    return ScalingFit(prefactor=line.a, exponent=line.b, r_squared=line.r_squared,
                       n=int(x.size), x_min=float(x.min()), x_max=float(x.max()),
                       boot_log_prefactor=boot_a, boot_exponent=boot_b)

@@ -66,19 +66,20 @@ def summary_lines(analysis: Analysis) -> list[str]:
         return ["No finished row has a known FLOP count and a score: nothing to plot or fit (see 'Left out')."]
     lines = [line for line in (versus_scratch(analysis, task) for task in analysis.tasks) if line]
     for task in analysis.tasks:
-        fits = [f for f in analysis.fits.values() if f.key.task == task and f.fit is not None]
+        fits = [f for f in analysis.fits.values() if f.key.task == task and f.law is not None]
         metric = next((r.score_metric for r in analysis.rows if r.task == task and r.score_metric), "score")
         scratch = [b.point.median for b in analysis.baselines(task)]
         best_scratch = max(scratch) if scratch else None
         if not fits:
             lines.append(f"{task}: no curve has 2 measured budgets, so there is nothing to fit or recommend.")
             continue
-        lo, hi = min(f.fit.x_min for f in fits), max(f.fit.x_max for f in fits)
+        lo, hi = min(f.law.x_min for f in fits), max(f.law.x_max for f in fits)
         for budget in _budgets(lo, hi):
             options = rank_options(fits, lambda _f, b=budget: b)
             inside = [o for o in options if o.extrapolation is None]
             best = (inside or options)[0]  # a measured curve over an extrapolated one where there is one
-            where = ("an extrapolation: " + best.extrapolation) if best.extrapolation else "within its measured range"
+            where = (f"an extrapolation: {best.extrapolation}; {best.validation()}" if best.extrapolation
+                     else "within its measured range")
             steps = "" if best.steps is None else f" for ~{best.steps:,.0f} steps"
             ci = "" if best.interval is None else f" (95% interval {best.interval[0]:.1f}-{best.interval[1]:.1f})"
             versus = ""

@@ -1,5 +1,5 @@
 """The report's tables, built from an `Analysis`: the study's Tables 1/2 (method x pre-training dataset at a fixed
-budget), the CO2/energy table, FLOPs to reach X% of the best score, the fits (power laws, crossovers,
+budget), the CO2/energy table, FLOPs to reach X% of the best score, the fits (curve laws, crossovers,
 saturation, upstream laws), the best layer of each run and MAE pre-pretraining's FLOPs."""
 
 from __future__ import annotations
@@ -123,27 +123,34 @@ def reach_table(analysis: Analysis) -> Table:
 
 
 def fit_table(analysis: Analysis) -> Table:
-    """The per-curve power laws of downstream error vs pre-training FLOPs."""
+    """The per-curve laws of score vs pre-training FLOPs, each with its held-out check."""
     rows = []
     for key, fit in sorted(analysis.fits.items()):
-        f = fit.fit
-        rows.append((key.label, key.backbone, key.pretrain_dataset, key.task,
-                     "-" if f is None else f"{f.exponent:.3f}", "-" if f is None else _interval(f.exponent_interval()),
-                     "-" if f is None else f"{f.prefactor:.3g}", "-" if f is None else f"{f.r_squared:.3f}",
-                     str(len(fit.curve.rows)), "-" if f is None else f"{f.x_min:.3g}-{f.x_max:.3g}", fit.note))
-    return Table("Power laws: downstream error (100 - score) = A * FLOPs^b",
-                 ("method", "backbone", "pre-train data", "task", "b", "b 95% interval", "A", "R^2", "points",
-                  "FLOPs range", "note"), tuple(rows),
-                 "Fitted in log-log over every seed's point; intervals from 1000 bootstrap resamples of the points "
-                 "(none below 3 points).")
+        law, check = fit.law, fit.check
+        rows.append((key.label, key.backbone, key.pretrain_dataset, key.task, "-" if law is None else law.form,
+                     "-" if law is None else f"{law.exponent:.3f}",
+                     "-" if law is None else _interval(law.exponent_interval()),
+                     "-" if law is None else f"{law.ceiling:.1f}", str(len(fit.curve.encoders)),
+                     "-" if law is None else f"{law.x_min:.3g}-{law.x_max:.3g}",
+                     "-" if check is None else f"{check.error:+.2f}",
+                     "-" if check is None or check.inside is None else ("yes" if check.inside else "no"), fit.note))
+    noise = "; ".join(f"{task}: {model.describe()}" for task, model in sorted(analysis.noise.items()))
+    return Table("Fitted laws: score = ceiling - A * FLOPs^b (power law: ceiling 100; saturating: fitted)",
+                 ("method", "backbone", "pre-train data", "task", "form", "b", "b 95% interval", "ceiling",
+                  "encoders", "FLOPs range", "held-out error", "inside", "note"), tuple(rows),
+                 "One observation per pre-trained encoder (mean of its confirm seeds, else its explore seeds); form "
+                 "chosen by the error predicting the largest budget from the others (the power law with 3 budgets); "
+                 "intervals from a parametric hierarchical bootstrap with encoder and seed variance "
+                 f"({noise or 'none'}).")
 
 
 def crossover_table(analysis: Analysis) -> Table:
-    rows = tuple((c.context, c.smaller, c.larger, c.outcome, number(c.flops), _interval(c.interval),
-                  c.sentence()) for c in analysis.crossovers)
-    return Table("Where the larger backbone overtakes (from the fits)", ("curves", "smaller", "larger", "outcome",
-                 "crossover FLOPs", "95% interval", "in words"), rows,
-                 "Crossover FLOPs outside the measured range are extrapolated meeting points of the two fits.")
+    rows = tuple((c.context, c.smaller, c.larger, c.outcome, number(c.p_cross, ".2f"), number(c.flops),
+                  _interval(c.interval), c.sentence()) for c in analysis.crossovers)
+    return Table("Where the curves of two backbone sizes cross (from the fits)", ("curves", "smaller", "larger",
+                 "outcome", "p_cross", "crossover FLOPs", "95% interval", "in words"), rows,
+                 "p_cross: share of bootstrap resamples whose curves cross inside the measured range; FLOPs and "
+                 "interval over those that do; 'wins throughout' only when p_cross < 5%.")
 
 
 def saturation_table(analysis: Analysis) -> Table:

@@ -5,7 +5,7 @@ along the compute-optimal frontier, with model size and training length growing 
 grid of sizes x budgets (pre-training runs with ``upstream_loss``), per (family, method, variant, dataset):
 
 - the frontier: the runs no cheaper-or-equal run beats on loss (`flopmeter.pareto_front` on (FLOPs, -loss));
-- a power law of loss vs FLOPs fitted on the frontier (`fit_power_law`, R^2, bootstrap interval);
+- a power law of loss vs FLOPs fitted on the frontier (`fit_scaling_law`, R^2, bootstrap interval);
 - power laws of the frontier's parameter count and steps vs FLOPs: their exponents say how size and length
   should grow with compute (each needs 2 distinct values).
 
@@ -22,7 +22,7 @@ import numpy as np
 from flopmeter import pareto_front
 
 from .results import ResultRow
-from .scaling import ScalingFit, fit_power_law
+from .scaling import ScalingFit, fit_scaling_law
 
 __all__ = ["FrontierPoint", "UpstreamLaw", "backbone_family", "compute_optimal_frontier", "fit_upstream_laws"]
 
@@ -97,7 +97,7 @@ def _maybe_fit(x: list[float], y: list[float], n_boot: int, seed: int) -> Scalin
     x_arr, y_arr = np.array(x, np.float64), np.array(y, np.float64)
     if len(set(x)) < 2 or len(set(y)) < 2 or np.any(y_arr <= 0):
         return None
-    return fit_power_law(x_arr, y_arr, n_boot=n_boot, seed=seed)
+    return fit_scaling_law(x_arr, y_arr, n_boot=n_boot, seed=seed)
 
 
 def fit_upstream_laws(rows: Sequence[ResultRow], *, n_boot: int = 1000, seed: int = 0) -> list[UpstreamLaw]:

@@ -7,7 +7,9 @@
 (also `python tools/plan.py ...` in a checkout). Prints the best option with its expected score and 95%
 interval, wall time, energy and CO2 on that hardware (fitted steps/s where the results hold runs measured on it,
 else datasheet peak at --mfu, stated), the runners-up, and a warning with the distance when the budget lies
-outside the measured range. Bad input: one line "error: ..." and status 2.
+outside the measured range, with how far the answer lies beyond the last validated budget and the held-out error
+there. Options more than 10x outside their measured range are refused (status 2) unless --allow-extrapolation.
+Bad input: one line "error: ..." and status 2.
 """
 
 from __future__ import annotations
@@ -36,6 +38,8 @@ def build_parser() -> flopcli.ArgumentParser:
     p.add_argument("--region", default="gcp:europe-west1", help="flopmeter region table name")
     p.add_argument("--mfu", type=flopcli.fraction, default=0.4, help="assumed MFU where no fitted steps/s exists")
     p.add_argument("--pue", action="store_true", help="multiply energy by the region's PUE")
+    p.add_argument("--allow-extrapolation", action="store_true",
+                   help="rank options more than 10x outside their measured FLOPs (refused otherwise)")
     return p
 
 
@@ -45,7 +49,7 @@ def body(args: argparse.Namespace) -> int:
     loaded = load_results(args.results)
     result = plan(analyse(loaded.rows), budget, task=args.task, pretrain_dataset=args.pretrain_dataset,
                   hardware_name=args.hardware, chips=args.chips, region_name=args.region, mfu=args.mfu,
-                  use_pue=args.pue)
+                  use_pue=args.pue, allow_extrapolation=args.allow_extrapolation)
     print(result.describe())
     return flopcli.EXIT_OK
 
