@@ -81,10 +81,10 @@ def coverage(draws: int, seed: int = 0) -> np.ndarray:
 
 
 def crossover_sweep(rng: np.random.Generator, larger_leads_early: bool) -> tuple[list[ResultRow], float]:
-    """Two backbones of one method on one dataset whose true curves cross at the middle budget's geometric
-    middle, plus four other methods of the same task (so the noise model pools over the demo's 12 curves);
-    returns the rows and the true crossing FLOPs."""
-    truth = {(m, d): (rng.uniform(50, 70), rng.uniform(-0.25, -0.05)) for m in METHODS[1:] for d in DATASETS}
+    """Two backbones of one method on one dataset whose true curves cross near the middle of the range, plus two
+    other methods on both datasets (the noise model pools over 6 curves); returns the rows and the true crossing
+    FLOPs."""
+    truth = {(m, d): (rng.uniform(50, 70), rng.uniform(-0.25, -0.05)) for m in METHODS[1:3] for d in DATASETS}
     rows = []
     for (method, dataset), (a, b) in truth.items():
         for flops in BUDGETS:
@@ -134,8 +134,8 @@ def test_curve_intervals_cover_the_true_curve_at_every_budget():
 
 def test_crossovers_are_found_and_their_intervals_cover_the_truth():
     for larger_leads_early in (False, True):
-        found, covered, right = crossover_rates(60, larger_leads_early)
-        # 60 draws: a Monte-Carlo sd of about 3 points on the coverage of those that cross.
+        found, covered, right = crossover_rates(40, larger_leads_early)
+        # 40 draws: a Monte-Carlo sd of about 3.5 points on a coverage of 95%.
         assert found >= 0.8, (larger_leads_early, found)
         assert covered >= 0.90, (larger_leads_early, covered)
         assert right >= 0.95, (larger_leads_early, right)

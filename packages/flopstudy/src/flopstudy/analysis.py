@@ -120,8 +120,9 @@ class Analysis:
 def _provisional(points: list, key: CurveKey) -> tuple[str, CurveLaw | None, str]:
     """The form chosen by held-out error under equal weights, and its fit, to estimate the task's noise."""
     even = NoiseModel(None, 0, 1.0, 0)
+    forms = checkable_forms(len({p.flops for p in points}))
     checks = []
-    for form in checkable_forms(len({p.flops for p in points})):
+    for form in forms if len(forms) > 1 else ():  # one candidate needs no check to be chosen
         try:
             checks.append(check_form(key, points, form, even, n_boot=0, rng=stream(0)))
         except ValueError:

@@ -302,7 +302,8 @@ def fit_law(points: Sequence[EncoderPoint], form: str, noise: NoiseModel, *, n_b
         raise ValueError("a score of 100%: error 0 has no logarithm")
     pivot = float(np.exp(np.log(np.unique(flops)).mean()))
     lx = np.log(flops / pivot)
-    var = noise.variance(n) if noise.known and np.all(noise.variance(n) > 0) else np.ones_like(y)
+    var = noise.variance(n) if noise.known else np.ones_like(y)
+    var = var if np.all(var > 0) else np.ones_like(y)
     theta = _fit(form, lx, y, var)
     if not np.all(np.isfinite(theta)):
         raise ValueError(f"the {form} form did not converge on these points")

@@ -55,14 +55,13 @@ class EncoderPoint:
 
     flops: float
     scores: tuple[float, ...]
+    mean: float = dataclasses.field(init=False)
+    n: int = dataclasses.field(init=False)
 
-    @property
-    def mean(self) -> float:
-        return float(np.mean(self.scores))
-
-    @property
-    def n(self) -> int:
-        return len(self.scores)
+    def __post_init__(self) -> None:
+        # Plain fields, not properties: fits read them thousands of times.
+        object.__setattr__(self, "mean", sum(self.scores) / len(self.scores))
+        object.__setattr__(self, "n", len(self.scores))
 
 
 def encoder_points(rows: Sequence[ResultRow]) -> list[EncoderPoint]:
