@@ -77,6 +77,18 @@ def test_report_files_and_self_contained_html(tmp_path, capsys):
     assert {t["title"].split(":")[0] for t in rep["tables"]} >= {"seg", "Figure 3", "Saturation (Abnar et al. 2021)"}
     assert "GFLOPs/image" in md and "whole program (all devices)" in md
     assert len(rep["crossovers"]) == 2 and rep["saturation"][0]["fit"]["e_ir"] >= 0
+    # The contract of report.json (flopstudy README): a held-out check per curve of 3 budgets, crossovers.
+    checks = rep["extrapolation_checks"]
+    assert len(checks) == 4 and all(c["form"] == "power" and c["chosen"] for c in checks)
+    for c in checks:
+        assert set(c) >= {"task", "method", "variant", "backbone", "pretrain_dataset", "form", "held_out_flops",
+                          "predicted", "interval", "observed", "inside"}
+        top = 16e15 * (3.5 if c["backbone"] == "vit-l16" else 1.0)
+        assert c["held_out_flops"] == pytest.approx(top) and isinstance(c["inside"], bool)
+        assert c["interval"][0] < c["predicted"] < c["interval"][1]
+    for c in rep["crossovers"]:
+        assert set(c) >= {"task", "smaller", "larger", "p_cross", "flops", "interval"}
+        assert (c["task"], c["smaller"], c["larger"]) == ("seg", "vit-b16", "vit-l16") and 0 <= c["p_cross"] <= 1
     # results.csv is the validated table: every valid row (the failed one too), not the bad one.
     copy = flopstudy.load_results([out / "results.csv"])
     assert len(copy.rows) == 30 and all(r.seed != 7 for r in copy.rows)
@@ -166,6 +178,14 @@ def test_plan_cli_recommends_and_warns(tmp_path, capsys):
     assert "best: pre-train mae" in out
     assert "warning: extrapolation: 10x beyond the largest measured budget (1.6e+16 FLOPs)" in out
     assert "assumed MFU of 40%" in out and "kgCO2e" in out
+    assert "validation: 10x beyond the last validated budget (1.6e+16 FLOPs), where the power law" in out
+    # Further than 10x beyond a curve's measured FLOPs: refused unless asked for.
+    assert plan_tool.main([str(sweep), "--budget", "1e18"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: --budget 1e+18 FLOPs: ") and "pass --allow-extrapolation" in err
+    assert err.count("\n") == 1
+    assert plan_tool.main([str(sweep), "--budget", "1e18", "--allow-extrapolation"]) == 0
+    assert "62.5x beyond the last validated budget" in capsys.readouterr().out
     for argv, message in ((["--budget", "3e18x"], "error: --budget '3e18x': expected FLOPs"),
                           (["--budget", "1e16", "--region", "mars"], "error: region='mars' is unknown"),
                           (["--budget", "1e16", "--task", "det"], "error: --task 'det': expected one of ['seg']")):

@@ -1,5 +1,7 @@
 """The planner: budget syntax, conversions to FLOPs, the fitted curves' choice and the extrapolation warning."""
 
+import re
+
 import numpy as np
 import pytest
 from flopstudy import analyse, budget_flops, parse_budget, plan, throughput_model
@@ -109,3 +111,33 @@ def test_plan_needs_whole_program_flops(make_row):
     rows = [make_row(num_devices=8, pretrain_flops=f, score=s) for f, s in ((1e15, 40.0), (1e16, 45.0))]
     with pytest.raises(ValueError, match="analysis.convention='per-device': the planner needs whole-program FLOPs"):
         plan(analyse(rows, convention="per-device", n_boot=0), parse_budget("1e16"))
+
+
+def test_plan_says_how_far_beyond_the_validated_budget_and_refuses_past_10x(make_row):
+    analysis = analyse(_sweep(make_row), n_boot=200)
+    within = plan(analysis, parse_budget("1e16"))
+    check = within.best.check
+    # The power law through the seed means at 1e15 and 1e16 (the wobbles cancel) predicts 100 - 50 * 100^-0.1 at
+    # 1e17, exactly what was observed there.
+    assert (check.form, check.held_out_flops, check.chosen) == ("power", 1e17, True)
+    assert check.predicted == pytest.approx(100 - 50 * 100**-0.1) and check.error == pytest.approx(0, abs=1e-9)
+    assert re.search(r"validation: within the validated range \(up to 1e\+17 FLOPs, where the power law fitted "
+                     r"without 1e\+17 FLOPs missed it by [+-]0\.0 points, inside its interval\)", within.describe())
+    far = plan(analysis, parse_budget("5e17"))
+    assert "validation: 5x beyond the last validated budget (1e+17 FLOPs), where the power law" in far.describe()
+    for budget, where in (("2e18", "20x beyond the largest"), ("5e13", "20x below the smallest")):
+        with pytest.raises(ValueError, match=rf"--budget {budget[0]}e\+{budget[-2:]} FLOPs: mae vit-b16 would be "
+                           rf"extrapolated {where} measured budget .*, more than 10x outside its measured range; "
+                           "pass --allow-extrapolation"):
+            plan(analysis, parse_budget(budget))
+    allowed = plan(analysis, parse_budget("2e18"), allow_extrapolation=True)
+    assert allowed.best.factor_outside == pytest.approx(20.0) and allowed.best.extrapolation.startswith("20x beyond")
+    # Exactly 10x is still ranked (the summary's "at budget" lines go up to 10x the largest budget).
+    assert plan(analysis, parse_budget("1e18")).best.factor_outside == pytest.approx(10.0)
+
+
+def test_a_curve_of_two_budgets_is_not_validated(make_row):
+    rows = [make_row(pretrain_flops=f, score=s) for f, s in ((1e15, 40.0), (1e16, 45.0))]
+    result = plan(analyse(rows, n_boot=0), parse_budget("1e16"))
+    assert result.best.check is None
+    assert "validation: not validated: the curve has fewer than 3 budgets" in result.describe()
