@@ -221,3 +221,12 @@ def test_bootstrap_refits_of_the_saturating_form_match_scipy():
 
         assert theta[0] <= 100.0 and theta[1] >= 0.0
         assert cost(theta) <= cost(exact) * 1.01 + 1e-6
+
+
+def test_a_crossover_in_a_minority_of_resamples_is_worded_as_possible():
+    from flopstudy import Crossover
+
+    cross = Crossover(smaller="vit-b16", larger="vit-l16", outcome="possible crossover", p_cross=0.2, flops=3e17,
+                      interval=(1e17, 9e17), measured_range=(1e15, 1e19), leader_after="vit-l16")
+    assert cross.sentence() == ("vit-l16 may overtake vit-b16 at 3e+17 FLOPs (95% interval 1e+17-9e+17); the curves "
+                                "cross in the range in 20% of resamples")

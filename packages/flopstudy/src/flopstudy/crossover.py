@@ -5,9 +5,9 @@ range (the overlap of both curves' budgets), for the fits and for every pair of 
 resamples are independent draws, paired by index). A curve pair crosses where d changes sign, whichever model
 leads first and whatever the signs of the exponents; the crossing FLOPs are interpolated in log FLOPs (the first
 crossing when a saturating form crosses twice). ``p_cross`` is the share of resamples that cross inside the range;
-``flops`` is the median crossing over those that do and ``interval`` their central 95%. The curves are reported
-as crossing when p_cross >= 5% and as not crossing ("X wins throughout", by the fits at the range's middle) only
-below that.
+``flops`` is the median crossing over those that do and ``interval`` their central 95%. The outcome is
+"crossover" when p_cross >= 50%, "possible crossover" from 5% ("may overtake"), and not crossing ("X wins
+throughout", by the fits at the range's middle) only below 5%.
 """
 
 from __future__ import annotations
@@ -29,8 +29,8 @@ _GRID = 257
 
 @dataclasses.dataclass(frozen=True)
 class Crossover:
-    """``outcome``: "crossover" (p_cross >= `NONE_BELOW`), else "larger wins throughout" or "smaller wins
-    throughout". ``leader_after``: the backbone ahead at the top of the range by the fits; ``flops``/``interval``
+    """``outcome``: "crossover" (p_cross >= 50%), "possible crossover" (p_cross >= `NONE_BELOW`), else "larger
+    wins throughout" or "smaller wins throughout". ``leader_after``: the backbone ahead at the top of the range by the fits; ``flops``/``interval``
     over the resamples that cross (None when none in range)."""
 
     smaller: str
@@ -52,11 +52,12 @@ class Crossover:
         lo, hi = self.measured_range
         span = f"measured range {lo:.3g}-{hi:.3g} FLOPs"
         share = "" if self.p_cross is None else f"; the curves cross in the range in {self.p_cross:.0%} of resamples"
-        if self.outcome == "crossover":
+        if self.outcome in ("crossover", "possible crossover"):
             other = self.smaller if self.leader_after == self.larger else self.larger
             at = "" if self.flops is None else f" at {self.flops:.3g} FLOPs"
             ci = "" if self.interval is None else f" (95% interval {self.interval[0]:.3g}-{self.interval[1]:.3g})"
-            return f"{self.leader_after} overtakes {other}{at}{ci}{share}"
+            verb = "overtakes" if self.outcome == "crossover" else "may overtake"
+            return f"{self.leader_after} {verb} {other}{at}{ci}{share}"
         winner = self.larger if self.outcome == "larger wins throughout" else self.smaller
         return f"no crossover in the {span}: {winner} wins throughout{share}"
 
@@ -102,14 +103,14 @@ def fit_crossover(smaller: CurveLaw, larger: CurveLaw, *, names: tuple[str, str]
             flops = float(np.exp(np.median(roots[np.isfinite(roots)])))
             log_interval = percentile_interval(roots, level)
             interval = None if log_interval is None else (math.exp(log_interval[0]), math.exp(log_interval[1]))
-        crosses = p_cross >= NONE_BELOW
+        crosses = "crossover" if p_cross >= 0.5 else "possible crossover" if p_cross >= NONE_BELOW else ""
     else:  # no resamples (no noise model): the fits alone decide
         diff = np.array([[larger.predict(g) - smaller.predict(g) for g in grid]])
         root = first_crossing(log_grid, diff)[0]
-        crosses = bool(np.isfinite(root))
+        crosses = "crossover" if np.isfinite(root) else ""
         flops = float(np.exp(root)) if crosses else None
     if crosses:
-        outcome = "crossover"
+        outcome = crosses
     else:
         outcome = "larger wins throughout" if point[0, 1] > 0 else "smaller wins throughout"
     return Crossover(smaller=names[0], larger=names[1], outcome=outcome, p_cross=p_cross, flops=flops,
