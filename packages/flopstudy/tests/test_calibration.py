@@ -169,4 +169,5 @@ if __name__ == "__main__":
         claims.append(fit_crossover(fits[CurveKey("mae", "", "vit-s", "fmnist_objects", TASK)].law,
                                     fits[CurveKey("mae", "", "vit-l", "fmnist_objects", TASK)].law).outcome)
     for outcome in ("possible crossover", "crossover"):
-        print(f"| parallel curves 2-4 points apart: reported as '{outcome}' | {claims.count(outcome) / len(claims):.1%} |")
+        share = claims.count(outcome) / len(claims)
+        print(f"| parallel curves 2-4 points apart: reported as '{outcome}' | {share:.1%} |")

@@ -10,8 +10,8 @@ import pytest
 from flopstudy import (
     FrontierPoint,
     compute_optimal_frontier,
-    fit_scaling_law,
     fit_saturation,
+    fit_scaling_law,
     fit_upstream_laws,
 )
 

@@ -1,6 +1,7 @@
 """The study layer: sweeps (`flopstudy.sweep`: configs, run directories, executors), the results table, its
-analysis (curves, efficiency front, fitted laws checked by extrapolation, crossovers, saturation, compute-optimal frontier), the report and
-the budget planner. Top of the dependency list: it may import every other package; nothing imports it."""
+analysis (curves, efficiency front, fitted laws checked by extrapolation, crossovers, saturation, compute-optimal
+frontier), the report and the budget planner. Top of the dependency list: it may import every other package;
+nothing imports it."""
 
 from flopstudy.analysis import Analysis, CurveFit, Panel, SaturationResult, analyse, fit_curves
 from flopstudy.crossover import Crossover, fit_crossover

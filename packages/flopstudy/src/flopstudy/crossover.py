@@ -29,9 +29,9 @@ _GRID = 257
 
 @dataclasses.dataclass(frozen=True)
 class Crossover:
-    """``outcome``: "crossover" (p_cross >= 50%), "possible crossover" (p_cross >= `NONE_BELOW`), else "larger
-    wins throughout" or "smaller wins throughout". ``leader_after``: the backbone ahead at the top of the range by the fits; ``flops``/``interval``
-    over the resamples that cross (None when none in range)."""
+    """``outcome``: "crossover" (p_cross >= 50%), "possible crossover" (p_cross >= `NONE_BELOW`), else
+    "larger wins throughout" or "smaller wins throughout". ``leader_after``: the backbone ahead at the top of the
+    range by the fits; ``flops``/``interval`` over the resamples that cross (None when none in range)."""
 
     smaller: str
     larger: str

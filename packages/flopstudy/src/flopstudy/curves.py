@@ -21,8 +21,8 @@ import numpy as np
 from .loaded_results import Problem
 from .results import CurveKey, ResultRow
 
-__all__ = ["FLOP_CONVENTIONS", "Baseline", "Curve", "CurvePoint", "EncoderPoint", "apply_flop_convention", "build_curves",
-           "size_ranks"]
+__all__ = ["FLOP_CONVENTIONS", "Baseline", "Curve", "CurvePoint", "EncoderPoint", "apply_flop_convention",
+           "build_curves", "encoder_points", "size_ranks"]
 
 FLOP_CONVENTIONS = ("whole-program", "per-device")
 

@@ -1,9 +1,9 @@
 """Power laws y = prefactor * x ** exponent, fitted by least squares in log-log, with bootstrap intervals.
 
 Used for upstream loss vs FLOPs per backbone family (downstream curves have their own laws: `curve_laws`). The
-line itself is `flopmeter.fit_power_law`, the one least-squares power law of the project. The bootstrap resamples the (x, y) points with replacement (a resample with a single distinct x
-is drawn again) and keeps every resample's fit, so any derived number (a prediction, a crossover budget) gets an
-interval from the same resamples.
+line itself is `flopmeter.fit_power_law`, the one least-squares power law of the project. The bootstrap resamples
+the (x, y) points with replacement (a resample with a single distinct x is drawn again) and keeps every resample's
+fit, so any derived number (a prediction) gets an interval from the same resamples.
 
     fit = fit_scaling_law(flops, losses, seed=0)
     fit.exponent, fit.exponent_interval(), fit.r_squared, fit.predict(3e18), fit.predict_interval(3e18)
