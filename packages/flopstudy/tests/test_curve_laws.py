@@ -230,3 +230,11 @@ def test_a_crossover_in_a_minority_of_resamples_is_worded_as_possible():
                       interval=(1e17, 9e17), measured_range=(1e15, 1e19), leader_after="vit-l16")
     assert cross.sentence() == ("vit-l16 may overtake vit-b16 at 3e+17 FLOPs (95% interval 1e+17-9e+17); the curves "
                                 "cross in the range in 20% of resamples")
+
+
+def test_a_curve_that_cannot_be_fitted_says_why(make_row):
+    rows = [make_row(pretrain_flops=1e15, score=100.0), make_row(pretrain_flops=1e16, score=90.0),
+            make_row(method="dino", pretrain_flops=1e15, score=30.0)]
+    fits = analyse(rows, n_boot=0).fits
+    assert [(f.key.method, f.law, f.note) for f in fits.values()] == [
+        ("dino", None, "one budget measured: no law"), ("mae", None, "a score of 100%: error 0 has no logarithm")]

@@ -117,8 +117,9 @@ class Analysis:
         return list({b.backbone: b for p in self.panels if p.task == task for b in p.baselines}.values())
 
 
-def _provisional(points: list, key: CurveKey) -> tuple[str, CurveLaw | None, str]:
-    """The form chosen by held-out error under equal weights, and its fit, to estimate the task's noise."""
+def _provisional(points: list, key: CurveKey) -> tuple[CurveLaw | None, str]:
+    """The form chosen by held-out error under equal weights, fitted so, to estimate the task's noise (None and
+    why when it cannot be fitted)."""
     even = NoiseModel(None, 0, 1.0, 0)
     forms = checkable_forms(len({p.flops for p in points}))
     checks = []
@@ -129,9 +130,9 @@ def _provisional(points: list, key: CurveKey) -> tuple[str, CurveLaw | None, str
             continue
     form = choose_form(checks)
     try:
-        return form, fit_law(points, form, even, n_boot=0, rng=stream(0)), ""
+        return fit_law(points, form, even, n_boot=0, rng=stream(0)), ""
     except ValueError as e:
-        return form, None, str(e)
+        return None, str(e)
 
 
 def fit_curves(curves: Sequence[Curve], *, n_boot: int = 1000,
@@ -145,8 +146,7 @@ def fit_curves(curves: Sequence[Curve], *, n_boot: int = 1000,
         if len({p.flops for p in points}) < 2:
             first[curve.key] = (points, None, "one budget measured: no law")
         else:
-            form, law, note = _provisional(points, curve.key)
-            first[curve.key] = (points, law, note)
+            first[curve.key] = (points, *_provisional(points, curve.key))
     noise = estimate_noise([(points, [law.predict(p.flops) for p in points], len(law.params))
                             for points, law, _ in first.values() if law is not None])
     fits = {}
@@ -163,8 +163,12 @@ def fit_curves(curves: Sequence[Curve], *, n_boot: int = 1000,
             except ValueError as e:
                 note = f"{form} form without the largest budget: {e}"
         form = choose_form(checks)
+        try:
+            law = fit_law(points, form, noise, n_boot=n_boot, rng=stream(seed, *curve.key, form, "fit"))
+        except ValueError as e:  # the saturating form failed on all budgets: the power law, said so
+            note, form = f"{form} form on every budget: {e}; the power law instead", "power"
+            law = fit_law(points, form, noise, n_boot=n_boot, rng=stream(seed, *curve.key, form, "fit"))
         checks = [dataclasses.replace(c, chosen=c.form == form) for c in checks]
-        law = fit_law(points, form, noise, n_boot=n_boot, rng=stream(seed, *curve.key, form, "fit"))
         fits[curve.key] = CurveFit(curve, law, tuple(checks), note)
     return fits, noise
 

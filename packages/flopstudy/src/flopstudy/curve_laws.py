@@ -14,8 +14,9 @@ c the form is linear, so thousands of refits take milliseconds).
 Intervals come from a parametric hierarchical bootstrap around the fit: each resample scales both variances by
 one draw of df / chi2(df) (the uncertainty of the estimated variances, so intervals follow Student's t with the
 noise model's degrees of freedom), draws a new effect for every encoder (variance tau^2), then the mean of its
-n_j seeds (variance sigma^2 / n_j), and refits. Every curve draws from its own stream (`stream`), so curves are
-independent and a curve's intervals do not depend on which other curves are in the table.
+n_j seeds (variance sigma^2 / n_j), and refits. Every curve draws from its own stream (`stream`), so the curves'
+resamples are independent and a curve's draws do not depend on which other curves are in the table (its
+intervals do, through the task's noise model).
 
     law = fit_law(curve.encoders, "power", noise, n_boot=1000, rng=stream(0, "seg", "mae"))
     law.predict(3e18), law.predict_interval(3e18), law.extrapolation(3e18)
