@@ -141,3 +141,14 @@ def test_a_curve_of_two_budgets_is_not_validated(make_row):
     result = plan(analyse(rows, n_boot=0), parse_budget("1e16"))
     assert result.best.check is None
     assert "validation: not validated: the curve has fewer than 3 budgets" in result.describe()
+
+
+def test_summary_budget_lines_reach_10x_with_their_validation(make_row):
+    from flopstudy import summary_lines
+
+    lines = [line for line in summary_lines(analyse(_sweep(make_row), n_boot=100)) if ", at " in line]
+    assert [line.split(":")[0] for line in lines] == ["seg, at 1e+15 FLOPs", "seg, at 1e+16 FLOPs",
+                                                      "seg, at 1e+17 FLOPs", "seg, at 1e+18 FLOPs"]
+    assert lines[1].endswith("[within its measured range].")
+    assert ("[an extrapolation: 10x beyond the largest measured budget (1e+17 FLOPs); 10x beyond the last validated "
+            "budget (1e+17 FLOPs), where the power law fitted without 1e+17 FLOPs missed it by") in lines[3]
