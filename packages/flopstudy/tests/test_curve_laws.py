@@ -7,6 +7,7 @@ import re
 
 import numpy as np
 import pytest
+import scipy.stats
 from flopstudy import (
     FORMS,
     EncoderPoint,
@@ -95,12 +96,12 @@ def test_interval_follows_student_t_with_seed_and_encoder_variance():
     points = [EncoderPoint(1e15, (40.0,)), EncoderPoint(1e17, (50.0,))]
     noise = NoiseModel(seed_var=1.5, seed_df=4, encoder_var=None, residual_df=0)
     law = fit_law(points, "power", noise, n_boot=20000, rng=stream(0, "t"))
-    t = 2.7764451051977987  # scipy.stats.t.ppf(0.975, 4)
+    t = scipy.stats.t.ppf(0.975, 4)
     half = t * math.sqrt(1.5 / 4 * (50 / 60 + 60 / 50))
     middle = 100 - math.sqrt(60.0 * 50.0)
     assert law.predict(1e16) == pytest.approx(middle)
     assert law.predict_interval(1e16) == pytest.approx((middle - half, middle + half), abs=0.2)
-    normal = 1.959963984540054 * half / t  # what ignoring the variance's uncertainty would give: too narrow
+    normal = scipy.stats.norm.ppf(0.975) * half / t  # what ignoring the variance's uncertainty would give
     assert np.ptp(law.predict_interval(1e16)) > 2 * normal + 0.5
     wider = fit_law(points, "power", NoiseModel(1.5, 4, 3.0, 0), n_boot=20000, rng=stream(0, "t"))
     assert np.ptp(wider.predict_interval(1e16)) > np.ptp(law.predict_interval(1e16))
