@@ -26,8 +26,6 @@ hook                                               default
                                                    norms, tokens and position embeddings do not
 ``final_layers(trainable)``                        ``()``: the method's output linear layers, which adaptive
                                                    gradient clipping leaves out (``OptimConfig.agc``)
-``heldout_metrics(trainable, state, batch, *,      ``{"loss": ...}``: the training loss of ``views`` + ``loss``
-step, key)``                                       with the given (fixed) key, no gradients
 ``dataset_fields(dataset_dir)`` (classmethod)      ``{}``: no field depends on the dataset
 ``hyperparameter_names()`` (classmethod)           the dataclass fields after ``backbone`` and ``total_steps``
 ``image_size``                                     the backbone's (square) image size
@@ -42,9 +40,9 @@ The engine runs ``prepare_batch`` on every host batch (numpy, outside jit), then
     trainable = method.post_update(apply_updates(trainable, updates), step=step)
     state = method.update_state(trainable, state, aux, step=step)
 
-At the end of pre-training (and at each evaluation) the engine scores a fixed held-out set
-(`sslmethods.heldout`) with ``heldout_metrics``: ``"loss"`` is the run's held-out upstream loss and
-``"accuracy"``, where a method has one (supervised: top-1), its held-out upstream accuracy.
+At each evaluation and at the end of pre-training the engine runs this same step on a fixed held-out set
+(`sslmethods.heldout`), on a throw-away copy of the state: its ``loss`` is the run's held-out upstream loss, and
+an ``aux["metrics"]["accuracy"]`` (supervised: top-1) its held-out upstream accuracy.
 
 Everything that changes with the step (EMA momentum, teacher temperature, ...) is a schedule evaluated from the
 ``step`` argument, which the engine takes from the optimizer's step counter, so a resumed run is exact.
@@ -214,21 +212,6 @@ class AbstractMethod(eqx.Module):
         (``OptimConfig.agc``) leaves them out, as Brock et al. 2021 leave out the classifier. Default: none."""
         del trainable
         return ()
-
-    def heldout_metrics(self, trainable: eqx.Module, state: Any, batch: Batch, *, step: Int[Array, ""],
-                        key: PRNGKeyArray) -> dict[str, Float[Array, ""]]:
-        """Scalar metrics of one prepared held-out batch (no gradients; the caller fixes ``key``, so every run
-        and every evaluation sees the same augmentations, masks and dropout): ``"loss"``, the held-out upstream
-        loss, and, only where the method has one, ``"accuracy"`` (a fraction), its held-out upstream accuracy.
-
-        The default is the training objective, ``loss(views(batch))`` with keys split from ``key``, and no
-        accuracy (the kNN monitor stands in for one). Override it where the method has a better-defined
-        held-out evaluation (supervised: the un-augmented image in inference mode, and its top-1).
-        """
-        k_aug, k_loss = jax.random.split(key)
-        views = self.views(batch, step=step, key=k_aug)
-        loss, _ = self.loss(trainable, state, views, step=step, key=k_loss)
-        return {"loss": jnp.asarray(loss, jnp.float32)}
 
     @classmethod
     def dataset_fields(cls, dataset_dir: str | Path) -> dict[str, Any]:

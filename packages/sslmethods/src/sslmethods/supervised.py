@@ -142,15 +142,6 @@ class Supervised(AbstractMethod):
         hit = jnp.any((labels == top1[:, None]) & (labels >= 0), axis=-1)
         return loss, {"metrics": {"accuracy": jnp.mean(hit.astype(jnp.float32))}}
 
-    def heldout_metrics(self, trainable: vitcore.AbstractBackbone, state: Any, batch: Batch, *,
-                        step: Int[Array, ""], key: PRNGKeyArray) -> dict[str, Float[Array, ""]]:
-        """The classification loss and top-1 ``accuracy`` of the un-augmented images in inference mode (no drop
-        path): a held-out classifier's usual evaluation, so nothing here depends on ``key``."""
-        del state, step, key
-        logits = trainable(batch["image"], inference=True).logits
-        loss, aux = self.classification_loss(logits, batch_labels(batch)[:, : self.max_labels])
-        return {"loss": loss, "accuracy": aux["metrics"]["accuracy"]}
-
     def encoder(self, trainable: vitcore.AbstractBackbone) -> vitcore.AbstractBackbone:
         return trainable
 

@@ -31,7 +31,7 @@ import optax
 import runloop
 
 from .export import export_encoder
-from .heldout import HeldOutSet, heldout_metrics
+from .heldout import HeldOutSet, engine_heldout
 from .init_from import check_stage_one, load_stage_one
 from .knn import extract_features, knn_accuracy
 from .method import AbstractMethod
@@ -99,18 +99,13 @@ def knn_monitor(method: AbstractMethod, state: TrainState, splits: KnnSplits, k:
 
 def pretrain_task(method: AbstractMethod, optim_cfg: OptimConfig, cfg: TrainConfig,
                   knn: KnnSplits | None = None, heldout: HeldOutSet | None = None) -> runloop.TrainTask:
-    """The engine's task: the method's state and step, its host-side batch preparation and the evaluation (the
-    held-out metrics, `sslmethods.heldout`, and the kNN monitor; none without either)."""
+    """The engine's task: the method's state and step, its host-side batch preparation, the held-out set scored
+    with the step (`sslmethods.heldout`) and the kNN monitor."""
     tx, lr_schedule = build_optimizer(method, optim_cfg, cfg.loop.steps)
 
-    def evaluate(state: TrainState, step: int) -> dict[str, float]:
-        out = {}
-        if heldout is not None:
-            out |= heldout_metrics(method, state.trainable, state.method_state, heldout, step=step)
-            out["heldout_examples"] = float(heldout.examples)
-        if knn is not None:
-            out["knn_top1"] = knn_monitor(method, state, knn, cfg.knn_k)
-        return out
+    def knn_eval(state: TrainState, step: int) -> dict[str, float]:
+        del step
+        return {"knn_top1": knn_monitor(method, state, knn, cfg.knn_k)}
 
     def init(*encoder: Any) -> TrainState:  # the first stage's encoder comes in as an argument, not a constant
         return init_train_state(method, tx, key=jax.random.key(cfg.seed), encoder=encoder[0] if encoder else None)
@@ -118,8 +113,8 @@ def pretrain_task(method: AbstractMethod, optim_cfg: OptimConfig, cfg: TrainConf
     init_args = () if cfg.init_from is None else (load_stage_one(cfg.init_from),)
     return runloop.TrainTask(init=init, init_args=init_args,
                              step=make_step_fn(method, tx, lr_schedule=lr_schedule),
-                             prepare_batch=method.prepare_batch,
-                             evaluate=None if knn is None and heldout is None else evaluate)
+                             prepare_batch=method.prepare_batch, evaluate=None if knn is None else knn_eval,
+                             heldout=None if heldout is None else engine_heldout(heldout))
 
 
 def run_config(method: AbstractMethod, optim_cfg: OptimConfig, cfg: TrainConfig,
