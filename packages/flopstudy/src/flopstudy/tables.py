@@ -171,8 +171,10 @@ def upstream_table(analysis: Analysis) -> Table:
     return Table("Upstream loss vs FLOPs and the compute-optimal frontier (Smith et al. 2023)",
                  ("family / method / data", "runs", "frontier runs", "loss exponent", "95% interval", "R^2",
                   "size ~ FLOPs^", "steps ~ FLOPs^", "note"), tuple(rows),
-                 "Frontier: the runs with the lowest upstream loss for their FLOPs; the loss law is fitted on it, and "
-                 "the size and steps exponents say how each grows with compute along it.")
+                 "Upstream loss: each run's loss on a fixed held-out set at the end of pre-training (runs that "
+                 "recorded none: their last training batch's, counted in the note). Frontier: the runs with the "
+                 "lowest upstream loss for their FLOPs; the loss law is fitted on it, and the size and steps "
+                 "exponents say how each grows with compute along it.")
 
 
 def layer_table(curves: Sequence[LayerCurve]) -> Table:
