@@ -150,13 +150,20 @@ def saturation_table(analysis: Analysis) -> Table:
     rows = []
     for s in analysis.saturation:
         f = s.fit
-        rows.append((s.task, s.pretrain_dataset, "-" if f is None else f"{f.e_ir:.2f}",
+        rows.append((s.label, s.upstream_source, "-" if f is None else f"{f.e_ir:.2f}",
                      "-" if f is None else _interval(f.interval("e_ir"), ".2f"),
                      "-" if f is None else f"{f.k:.3g}", "-" if f is None else f"{f.a:.3g}",
-                     "-" if f is None else f"{f.r_squared:.3f}", str(len(s.upstream_error)), s.note))
-    return Table("Saturation (Abnar et al. 2021): e_DS = k * e_US^a + e_IR", ("task", "pre-train data",
-                 "e_IR %", "e_IR 95% interval", "k", "a", "R^2", "points", "note"), tuple(rows),
-                 "Errors in % (100 - accuracy); e_US from the upstream accuracy column (kNN), e_DS from the score; "
+                     "-" if f is None else f"{f.r_squared:.3f}", f"{len(s.frontier)} of {len(s.upstream_error)}",
+                     s.note or (f"interval: {s.result.sigma_source}"
+                                + (f"; {s.result.boot_failed} resample(s) with too small a frontier left out"
+                                   if s.result.boot_failed else ""))))
+    return Table("Saturation (Abnar et al. 2021): e_DS = k * e_US^a + e_IR", ("setup", "upstream accuracy",
+                 "e_IR %", "e_IR 95% interval", "k", "a", "R^2", "frontier encoders", "note"), tuple(rows),
+                 "Per pre-training setup (method, data, backbone family; its encoders differ in size and budget), "
+                 "fitted on the upper frontier: the encoders no encoder of lower-or-equal upstream accuracy beats "
+                 "downstream. Errors in % (100 - accuracy); e_US from the held-out upstream accuracy (the method's "
+                 "own where it has one, else the kNN monitor's), e_DS from the mean of each encoder's seeds. "
+                 "Interval: the downstream means redrawn with their standard errors, frontier and fit redone. "
                  "e_IR is the downstream error more pre-training is not expected to remove.")
 
 
