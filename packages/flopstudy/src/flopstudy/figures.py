@@ -163,9 +163,9 @@ def upstream_figure(analysis: Analysis) -> Figure | None:
 
 
 def layer_figure(curves: Sequence[LayerCurve]) -> Figure | None:
-    """Layer-wise transfer: probe mIoU by relative depth per run (one colour per method and backbone, darker for
-    more pre-training FLOPs, a star at the best layer), and the best layer's depth against upstream accuracy with
-    its least-squares trend. None without layer-probe rows."""
+    """Layer-wise transfer: probe test mIoU by relative depth per run (one colour per method and backbone, darker
+    for more pre-training FLOPs, a star at the layer chosen on validation data), and the best layer's depth against
+    upstream accuracy with its least-squares trend. None without layer-probe rows."""
     if not curves:
         return None
     fig = Figure(figsize=(12, 4.6), dpi=110)
@@ -179,7 +179,7 @@ def layer_figure(curves: Sequence[LayerCurve]) -> Figure | None:
             colour = cmap(0.45 + 0.5 * (j + 1) / len(mine))
             budget = "scratch" if not c.pretrain_flops else f"{c.pretrain_flops:.2g} FLOPs"
             by_layer.plot(c.depths, c.mious, color=colour, marker="o", markersize=3, label=f"{label}, {budget}")
-            by_layer.scatter([c.best_depth], [max(c.mious)], marker="*", s=120, color=colour, edgecolors="black",
+            by_layer.scatter([c.best_depth], [c.score], marker="*", s=120, color=colour, edgecolors="black",
                              zorder=5)
             if c.upstream_accuracy is not None:
                 by_upstream.scatter([c.upstream_accuracy], [c.best_depth], color=colour, s=40, edgecolors="black",

@@ -186,15 +186,17 @@ def upstream_table(analysis: Analysis) -> Table:
 
 def layer_table(curves: Sequence[LayerCurve]) -> Table:
     rows = [(c.task, c.label, c.pretrain_dataset or "-", number(c.pretrain_flops), number(c.upstream_accuracy, ".1f"),
-             str(c.best_layer), f"{c.best_depth:.2f}", f"{max(c.mious):.1f}", f"{c.mious[-1]:.1f}") for c in curves]
+             str(c.best_layer), c.choice, f"{c.best_depth:.2f}", f"{c.score:.1f}", f"{c.mious[-1]:.1f}")
+            for c in curves]
     trend = best_layer_trend(curves)
     note = ("Linear probes on each layer of the frozen encoder (segtransfer.layer_probe); depth = (layer + 1) / "
-            "layers. ")
+            "layers. The best layer is chosen on a validation split carved from the probe's training data and its "
+            "test mIoU reported ('chosen on': test for results written before that split). ")
     note += ("Too few upstream accuracies for a trend." if trend is None else
              f"Least-squares trend of the best depth: {trend[1]:+.4f} per upstream-accuracy point.")
     return Table("Layer-wise transfer (Abnar et al. 2021): the best layer per run", (
-        "task", "run", "pre-train data", "pre-train FLOPs", "upstream acc %", "best layer", "best depth",
-        "best mIoU %", "last-layer mIoU %"), tuple(rows), note)
+        "task", "run", "pre-train data", "pre-train FLOPs", "upstream acc %", "best layer", "chosen on",
+        "best depth", "its test mIoU %", "last-layer mIoU %"), tuple(rows), note)
 
 
 def prepretrain_table(series: Sequence[ChainSeries]) -> Table:
