@@ -89,6 +89,7 @@ class TrainTask:
 
     @property
     def evaluates(self) -> bool:
+        """Whether the engine evaluates at all (an eval hook or held-out batches)."""
         return self.evaluate is not None or self.heldout is not None
 
 

@@ -72,7 +72,8 @@ def heldout_set(directory: str | Path, *, image_size: int, batch_size: int, batc
     if available < 1:
         return None
     loader = pretrain_loader(PretrainData(str(directory), batch_size=batch_size, split=split, image_size=image_size,
-                                          shuffle=False, num_epochs=1, shard_index=0, shard_count=1))
+                                          shuffle=False, num_epochs=1, shard_index=0, shard_count=1,
+                                          decoded=False))  # streamed: only these batches are decoded
     share, index = batch_size // jax.process_count(), jax.process_index()
     out = []
     for batch in loader:
