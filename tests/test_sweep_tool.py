@@ -70,6 +70,10 @@ def test_miniature_sweep_end_to_end(tmp_path, monkeypatch, capsys):
             assert float(row["flops_per_step_per_device"]) == flops["flops_per_step"] / 4  # 4 fake CPU devices
             assert row["num_devices"] == "4" and 0 <= float(row["upstream_accuracy"]) <= 100
             assert math.isfinite(float(row["upstream_loss"])) and float(row["pretrain_seconds"]) > 0  # SimSiam's < 0
+            # the upstream loss is the held-out one the run recorded, not its last batch's
+            summary = json.loads((Path(row["run_dir"]) / "pretrain" / "summary.json").read_text())
+            assert row["upstream_loss_source"] == "heldout"
+            assert float(row["upstream_loss"]) == summary["final_metrics"]["heldout_loss"]
     # the same command again: every stage is done, nothing is rerun, the table is identical
     table = (out / "results.csv").read_bytes()
     finished = sorted(out.glob("runs/*/pretrain/summary.json")) + sorted(out.glob("runs/*/tasks/*/result.json"))

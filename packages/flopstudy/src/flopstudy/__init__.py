@@ -34,7 +34,13 @@ from flopstudy.loading import load_results, read_results_file, write_results_csv
 from flopstudy.planner import Option, Plan, plan, rank_options
 from flopstudy.report import ReportOptions, write_report
 from flopstudy.results import COLUMNS, REQUIRED_COLUMNS, STATUS_DONE, Column, CurveKey, ResultRow
-from flopstudy.saturation import SaturationFit, fit_saturation
+from flopstudy.saturation import (
+    FrontierSaturation,
+    SaturationFit,
+    fit_frontier_saturation,
+    fit_saturation,
+    upper_frontier,
+)
 from flopstudy.scaling import ScalingFit, fit_scaling_law
 from flopstudy.summary import summary_lines
 from flopstudy.sweep import LocalExecutor, SubmititExecutor, SweepSpec, load_sweep, rebuild_results, run_sweep
@@ -64,6 +70,7 @@ __all__ = [
     "ExtrapolationCheck",
     "FrontPoint",
     "FrontierPoint",
+    "FrontierSaturation",
     "LoadedResults",
     "LocalExecutor",
     "NoiseModel",
@@ -100,6 +107,7 @@ __all__ = [
     "figure3_table",
     "fit_crossover",
     "fit_curves",
+    "fit_frontier_saturation",
     "fit_law",
     "fit_saturation",
     "fit_scaling_law",
@@ -119,6 +127,7 @@ __all__ = [
     "stream",
     "summary_lines",
     "throughput_model",
+    "upper_frontier",
     "write_report",
     "write_results_csv",
     "write_results_jsonl",

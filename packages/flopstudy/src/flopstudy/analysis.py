@@ -5,7 +5,7 @@
     analysis.fits        # per curve: its law (power or saturating, chosen by held-out error), bootstrap, checks
     analysis.noise       # per task: seed and encoder variance behind every interval
     analysis.crossovers  # per (method, variant, dataset, task): where the next larger backbone's curve crosses
-    analysis.saturation  # per (task, dataset): e_DS = k * e_US ** a + e_IR across runs
+    analysis.saturation  # per pre-training setup and task: e_DS = k * e_US ** a + e_IR on the upper frontier
     analysis.reach       # per curve: FLOPs to reach ``reach_fraction`` of the panel's best score
     analysis.upstream    # per backbone family: upstream loss law and compute-optimal frontier
 """
@@ -25,8 +25,8 @@ from .efficiency import FrontPoint, Reach, efficiency_front, flops_to_reach
 from .extrapolation import ExtrapolationCheck, check_form, checkable_forms, choose_form
 from .loaded_results import Problem
 from .results import CurveKey, ResultRow
-from .saturation import MIN_POINTS, SaturationFit, fit_saturation
-from .upstream import UpstreamLaw, fit_upstream_laws
+from .saturation import FrontierSaturation, SaturationFit, fit_frontier_saturation
+from .upstream import UpstreamLaw, backbone_family, fit_upstream_laws
 
 __all__ = ["Analysis", "CurveFit", "Panel", "SaturationResult", "analyse", "fit_curves"]
 
@@ -76,14 +76,41 @@ class Panel:
 
 @dataclasses.dataclass(frozen=True)
 class SaturationResult:
-    """The saturation fit of one (task, pre-training dataset), and the (upstream, downstream) error points."""
+    """The saturation fit of one pre-training setup (task, method, variant, pre-training dataset and backbone
+    family: its encoders vary in size and budget) on its upper frontier (`saturation.fit_frontier_saturation`).
+    ``upstream_error`` / ``downstream_error``: every encoder's errors in % (one point per encoder: its
+    upstream accuracy, the mean of its seeds); ``frontier``: the indices on the upper frontier; ``upstream_source``:
+    where the upstream accuracies come from ("heldout", "knn", mixed or unrecorded)."""
 
     task: str
     pretrain_dataset: str
+    method: str
+    variant: str
+    family: str
     upstream_error: tuple[float, ...]
     downstream_error: tuple[float, ...]
-    fit: SaturationFit | None
-    note: str
+    frontier: tuple[int, ...]
+    upstream_source: str
+    result: FrontierSaturation
+
+    @property
+    def fit(self) -> SaturationFit | None:
+        return self.result.fit
+
+    @property
+    def note(self) -> str:
+        return self.result.note
+
+    @property
+    def label(self) -> str:
+        variant = f" ({self.variant})" if self.variant else ""
+        return f"{self.method}{variant} {self.family} on {self.pretrain_dataset or '-'} -> {self.task}"
+
+    def to_json(self) -> dict:
+        return {"task": self.task, "pretrain_dataset": self.pretrain_dataset, "method": self.method,
+                "variant": self.variant, "family": self.family, "upstream_source": self.upstream_source,
+                "note": self.note, "fit": None if self.fit is None else self.fit.to_json(),
+                **{k: v for k, v in self.result.to_json().items() if k not in ("fit", "note")}}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -188,22 +215,30 @@ def _crossovers(fits: dict[CurveKey, CurveFit], rank: dict[str, int]) -> list[Cr
     return out
 
 
+def _encoder_scores(rows: Sequence[ResultRow]) -> list[float]:
+    """An encoder's downstream observation: its confirm seeds where the table marks some (``seed_role``), else
+    every seed it has."""
+    roles = [getattr(r, "seed_role", None) or r.extras.get("seed_role") for r in rows]
+    confirm = [r.score for r, role in zip(rows, roles, strict=True) if role == "confirm"]
+    return confirm or [r.score for r in rows]
+
+
 def _saturation(rows: Sequence[ResultRow], n_boot: int, seed: int) -> list[SaturationResult]:
-    groups = defaultdict(list)
+    setups: dict[tuple, dict[tuple, list[ResultRow]]] = defaultdict(lambda: defaultdict(list))
     for r in rows:
         if r.done and r.pretrain_flops and r.upstream_accuracy is not None:
-            groups[(r.task, r.pretrain_dataset)].append((100.0 - r.upstream_accuracy, 100.0 - r.score))
+            setup = (r.task, r.method, r.variant, r.pretrain_dataset, backbone_family(r.backbone))
+            setups[setup][(r.backbone, r.pretrain_steps, r.pretrain_flops)].append(r)
     out = []
-    for (task, dataset), pairs in sorted(groups.items()):
-        u, d = (np.array(v, np.float64) for v in zip(*pairs, strict=True))
-        fit, note = None, ""
-        if u.size < MIN_POINTS or np.unique(u).size < 2:
-            note = f"{u.size} run(s) with upstream accuracy: need {MIN_POINTS} with 2 distinct upstream errors"
-        elif np.any(u <= 0):
-            note = "an upstream accuracy of 100%: upstream error 0 cannot be raised to a power"
-        else:
-            fit = fit_saturation(u, d, n_boot=n_boot, seed=seed)
-        out.append(SaturationResult(task, dataset, tuple(u.tolist()), tuple(d.tolist()), fit, note))
+    for (task, method, variant, dataset, family), encoders in sorted(setups.items()):
+        groups = [encoders[k] for k in sorted(encoders, key=lambda k: (k[0], k[1] or 0, k[2]))]
+        upstream = np.array([np.mean([r.upstream_accuracy for r in g]) for g in groups], np.float64)
+        result = fit_frontier_saturation(upstream, [_encoder_scores(g) for g in groups], n_boot=n_boot, seed=seed)
+        sources = sorted({r.upstream_accuracy_source or "unrecorded" for g in groups for r in g})
+        out.append(SaturationResult(task, dataset, method, variant, family,
+                                    tuple((100.0 - upstream).tolist()),
+                                    tuple(100.0 - d for d in result.downstream_accuracy), result.frontier,
+                                    "/".join(sources), result))
     return out
 
 

@@ -105,7 +105,8 @@ def overview_figure(analysis: Analysis) -> Figure:
 
 
 def saturation_figure(analysis: Analysis) -> Figure | None:
-    """Downstream vs upstream error per (task, dataset) with the fitted saturation curve; None without data."""
+    """Downstream vs upstream error per pre-training setup: every encoder (hollow), its upper frontier (filled)
+    and the saturation curve fitted on it; None without data."""
     groups = [s for s in analysis.saturation if s.upstream_error]
     if not groups:
         return None
@@ -114,18 +115,19 @@ def saturation_figure(analysis: Analysis) -> Figure | None:
     cmap = colormaps["tab10"]
     for i, s in enumerate(groups):
         colour = cmap(i % cmap.N)
-        ax.scatter(s.upstream_error, s.downstream_error, color=colour, s=18,
-                   label=f"{s.task} / {s.pretrain_dataset}")
+        ax.scatter(s.upstream_error, s.downstream_error, facecolors="none", edgecolors=colour, s=18)
+        front = [(s.upstream_error[j], s.downstream_error[j]) for j in s.frontier]
+        ax.scatter(*zip(*front, strict=True), color=colour, s=18, label=s.label)
         if s.fit is not None:
             grid = np.linspace(min(s.upstream_error), max(s.upstream_error), 60)
             ax.plot(grid, [s.fit.predict(float(g)) for g in grid], color=colour,
                     label=f"fit: e_IR = {s.fit.e_ir:.1f}%")
             ax.axhline(s.fit.e_ir, color=colour, linestyle=":", linewidth=0.8)
-    ax.set_xlabel("upstream error (100 - upstream accuracy, %)")
+    ax.set_xlabel("upstream error (100 - held-out upstream accuracy, %)")
     ax.set_ylabel("downstream error (100 - score, %)")
-    ax.set_title("Saturation: e_DS = k e_US^a + e_IR (Abnar et al. 2021)", fontsize=10)
+    ax.set_title("Saturation on the upper frontier: e_DS = k e_US^a + e_IR (Abnar et al. 2021)", fontsize=10)
     ax.grid(True, alpha=0.3)
-    ax.legend(fontsize=7)
+    ax.legend(fontsize=6)
     fig.tight_layout()
     return fig
 
@@ -161,9 +163,9 @@ def upstream_figure(analysis: Analysis) -> Figure | None:
 
 
 def layer_figure(curves: Sequence[LayerCurve]) -> Figure | None:
-    """Layer-wise transfer: probe mIoU by relative depth per run (one colour per method and backbone, darker for
-    more pre-training FLOPs, a star at the best layer), and the best layer's depth against upstream accuracy with
-    its least-squares trend. None without layer-probe rows."""
+    """Layer-wise transfer: probe test mIoU by relative depth per run (one colour per method and backbone, darker
+    for more pre-training FLOPs, a star at the layer chosen on validation data), and the best layer's depth against
+    upstream accuracy with its least-squares trend. None without layer-probe rows."""
     if not curves:
         return None
     fig = Figure(figsize=(12, 4.6), dpi=110)
@@ -177,7 +179,7 @@ def layer_figure(curves: Sequence[LayerCurve]) -> Figure | None:
             colour = cmap(0.45 + 0.5 * (j + 1) / len(mine))
             budget = "scratch" if not c.pretrain_flops else f"{c.pretrain_flops:.2g} FLOPs"
             by_layer.plot(c.depths, c.mious, color=colour, marker="o", markersize=3, label=f"{label}, {budget}")
-            by_layer.scatter([c.best_depth], [max(c.mious)], marker="*", s=120, color=colour, edgecolors="black",
+            by_layer.scatter([c.best_depth], [c.score], marker="*", s=120, color=colour, edgecolors="black",
                              zorder=5)
             if c.upstream_accuracy is not None:
                 by_upstream.scatter([c.upstream_accuracy], [c.best_depth], color=colour, s=40, edgecolors="black",

@@ -4,7 +4,7 @@
 Each ``result.json`` names its encoder (``kind`` run/timm/scratch, method, model, pre-training dataset, steps and
 FLOPs) and holds one headline number per fine-tuning seed, so it becomes one row per seed. When the encoder came
 from a pre-training run directory that still has its ``summary.json``, the run's FLOPs per step, devices, batch,
-wall time, energy, final loss and last kNN accuracy fill the optional columns.
+wall time, energy, upstream loss and accuracy (`flopstudy.upstream_columns`) fill the optional columns.
 
 Segmentation (a result without ``task``): task ``"<dataset> segmentation"``, score = the seed's mIoU in %, extra
 columns ``kind`` (the encoder's source) and ``miou`` (the seed's mIoU as a fraction, as segtransfer reports it).
@@ -20,6 +20,7 @@ from typing import Any
 
 from .loaded_results import LoadedResults, Problem
 from .results import STATUS_DONE, ResultRow
+from .upstream_columns import upstream_columns
 
 __all__ = ["RESULT_FILE", "collect_finetune_results"]
 
@@ -39,9 +40,6 @@ def _pretrain_summary(encoder: dict[str, Any]) -> dict[str, Any]:
 
 
 def _upstream(summary: dict[str, Any]) -> dict[str, Any]:
-    knn = summary.get("knn") or []
-    last_knn = knn[-1].get("knn_top1") if knn and isinstance(knn[-1], dict) else None
-    final = summary.get("final_metrics") or {}
     return {
         "flops_per_step": summary.get("flops_per_step"),
         "num_devices": summary.get("devices"),
@@ -50,8 +48,7 @@ def _upstream(summary: dict[str, Any]) -> dict[str, Any]:
         "hardware": summary.get("device_kind"),
         "local_kwh": summary.get("energy_kwh"),
         "local_kg_co2e": summary.get("kg_co2e"),
-        "upstream_loss": final.get("loss") if isinstance(final, dict) else None,
-        "upstream_accuracy": None if last_knn is None else 100.0 * float(last_knn),
+        **upstream_columns(summary),
     }
 
 

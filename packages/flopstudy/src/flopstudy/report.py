@@ -193,10 +193,10 @@ def write_report(loaded: LoadedResults, out_dir: str | Path, options: ReportOpti
         "noise": {task: model.to_json() for task, model in analysis.noise.items()},
         "extrapolation_checks": [c.to_json() for c in analysis.extrapolation_checks],
         "crossovers": [c.to_json() for c in analysis.crossovers],
-        "saturation": [{"task": s.task, "pretrain_dataset": s.pretrain_dataset, "note": s.note,
-                        "fit": None if s.fit is None else s.fit.to_json()} for s in analysis.saturation],
+        "saturation": [s.to_json() for s in analysis.saturation],
         "upstream": [law.to_json() for law in analysis.upstream],
-        "layers": [dataclasses.asdict(c) | {"best_layer": c.best_layer, "best_depth": c.best_depth} for c in layers],
+        "layers": [dataclasses.asdict(c) | {"best_layer": c.best_layer, "best_depth": c.best_depth, "score": c.score,
+                                            "choice": c.choice} for c in layers],
         "prepretrain": [dataclasses.asdict(s) for s in chains],
         "tables": [t.to_json() for t in tables], "figures": [name for name, _, _ in pngs],
     }

@@ -69,9 +69,14 @@ COLUMNS: tuple[Column, ...] = (
     Column("study_kg_co2e", "float", False, "pre-training emissions from the study's CO2 model, kgCO2e", low=0),
     Column("local_kwh", "float", False, "pre-training energy measured or estimated locally, kWh", low=0),
     Column("local_kg_co2e", "float", False, "pre-training emissions estimated locally, kgCO2e", low=0),
-    Column("upstream_loss", "float", False, "final pre-training loss"),
-    Column("upstream_accuracy", "float", False, "upstream accuracy in % (kNN or linear probe on held-out "
-           "pre-training data); upstream error = 100 - this", low=0, high=100),
+    Column("upstream_loss", "float", False, "final pre-training loss on the fixed held-out set (older runs: the "
+           "last training batch's; see upstream_loss_source)"),
+    Column("upstream_loss_source", "str", False, "'heldout' or 'last batch' (a run that recorded no held-out loss; "
+           "empty in older tables: not recorded)"),
+    Column("upstream_accuracy", "float", False, "upstream accuracy in % on held-out pre-training data (the "
+           "method's held-out top-1 where it has one, else the kNN monitor's); upstream error = 100 - this", low=0,
+           high=100),
+    Column("upstream_accuracy_source", "str", False, "'heldout' (the method's own held-out accuracy) or 'knn'"),
     Column("prepretrain_method", "str", False, "first stage of a two-stage run (MAE pre-pretraining), e.g. 'mae' "
            "(empty: none)"),
     Column("prepretrain_steps", "int", False, "steps of the first stage", low=0),
@@ -176,7 +181,9 @@ class ResultRow:
     local_kwh: float | None = None
     local_kg_co2e: float | None = None
     upstream_loss: float | None = None
+    upstream_loss_source: str | None = None
     upstream_accuracy: float | None = None
+    upstream_accuracy_source: str | None = None
     prepretrain_method: str | None = None
     prepretrain_steps: int | None = None
     prepretrain_flops: float | None = None

@@ -9,6 +9,23 @@ scalar search; bootstrap resamples (points drawn with replacement) give the inte
 
     fit = fit_saturation(100 - knn_accuracy, 100 - miou, seed=0)
     fit.e_ir, fit.interval("e_ir"), fit.predict(30.0)
+
+Abnar et al. fit the model to the *upper frontier* of one pre-training setup: among models pre-trained the same
+way (varying size and length), the best downstream accuracy reached at each upstream accuracy; models below it
+transfer worse for reasons other than upstream accuracy. `fit_frontier_saturation` does that from one
+observation per pre-trained encoder (its upstream accuracy and its fine-tuning seeds' mean):
+
+- the frontier (`upper_frontier`): the encoders no encoder of lower-or-equal upstream accuracy beats downstream
+  (the running maximum of downstream accuracy, by upstream accuracy);
+- the fit: `fit_saturation` on the frontier (at least 4 frontier encoders with 2 distinct upstream errors);
+- the interval: a parametric bootstrap of the measurements with the encoders fixed: each encoder's downstream
+  mean is redrawn with its standard error (the seed standard deviation pooled over encoders with 2+ seeds, over
+  the square root of its seed count; without replicated encoders, the frontier fit's residual standard
+  deviation), the frontier is found again and refitted. Resamples whose frontier is too small are counted in
+  ``boot_failed``. Upstream accuracies are taken as measured.
+
+    fit = fit_frontier_saturation(upstream_accuracy, [seed_scores_of_each_encoder], seed=0)
+    fit.frontier, fit.fit.e_ir, fit.fit.interval("e_ir")
 """
 
 from __future__ import annotations
@@ -21,7 +38,7 @@ from scipy.optimize import minimize_scalar
 
 from .scaling import percentile_interval
 
-__all__ = ["SaturationFit", "fit_saturation"]
+__all__ = ["FrontierSaturation", "SaturationFit", "fit_frontier_saturation", "fit_saturation", "upper_frontier"]
 
 _A_GRID = np.geomspace(0.02, 20.0, 400)
 MIN_POINTS = 4
@@ -138,3 +155,103 @@ def fit_saturation(
         boot = np.stack([bk[:, 0], best_a, bc[:, 0]], axis=1)
     return SaturationFit(k=k, a=a, e_ir=e_ir, r_squared=1.0 - sse / total if total > 0 else 1.0, n=int(u.size),
                          boot=boot)
+
+
+def upper_frontier(upstream_accuracy: Float[np.ndarray, " n"], downstream_accuracy: Float[np.ndarray, " n"]
+                   ) -> np.ndarray:
+    """Indices (by upstream accuracy) of the points no point of lower-or-equal upstream accuracy beats downstream:
+    the best downstream accuracy reached at each upstream accuracy. Ties keep the first point."""
+    u, d = np.asarray(upstream_accuracy, np.float64), np.asarray(downstream_accuracy, np.float64)
+    order = np.lexsort((-d, u))  # by upstream, the best downstream first among equal upstream
+    keep, best = [], -np.inf
+    for i in order:
+        if d[i] > best:
+            keep.append(int(i))
+            best = d[i]
+    return np.array(keep, dtype=np.int64)
+
+
+@dataclasses.dataclass(frozen=True)
+class FrontierSaturation:
+    """The saturation fit of one pre-training setup's upper frontier (accuracies in %). ``frontier``: indices of
+    the encoders on it; ``fit`` None (with ``note``) when it has too few points; ``sigma``: the standard error
+    model's per-seed standard deviation and where it came from (``sigma_source``); ``boot_failed``: resamples
+    left out of the interval for a too-small frontier."""
+
+    upstream_accuracy: tuple[float, ...]
+    downstream_accuracy: tuple[float, ...]
+    seeds: tuple[int, ...]
+    frontier: tuple[int, ...]
+    fit: SaturationFit | None
+    sigma: float | None
+    sigma_source: str
+    boot_failed: int
+    note: str
+
+    def to_json(self) -> dict:
+        return {"upstream_accuracy": list(self.upstream_accuracy),
+                "downstream_accuracy": list(self.downstream_accuracy), "seeds": list(self.seeds),
+                "frontier": list(self.frontier),
+                "fit": None if self.fit is None else self.fit.to_json(), "sigma": self.sigma,
+                "sigma_source": self.sigma_source, "boot_failed": self.boot_failed, "note": self.note}
+
+
+def _fit_grid(u_log: np.ndarray, y: np.ndarray) -> tuple[float, float, float]:
+    """(k, a, e_IR) from the a grid refined by a parabola (the bootstrap's fast path)."""
+    _, _, sse = _profile(u_log[None], y[None], _A_GRID[None])
+    a = _parabola_refine(sse)
+    k, c, _ = _profile(u_log[None], y[None], a[:, None])
+    return float(k[0, 0]), float(a[0]), float(c[0, 0])
+
+
+def _frontier_problem(u: np.ndarray) -> str:
+    if u.size < MIN_POINTS or np.unique(u).size < 2:
+        return f"{u.size} encoder(s) on the upper frontier: need {MIN_POINTS} with 2 distinct upstream accuracies"
+    if np.any(u >= 100.0):
+        return "an upstream accuracy of 100% on the frontier: upstream error 0 cannot be raised to a power"
+    return ""
+
+
+def fit_frontier_saturation(upstream_accuracy: Float[np.ndarray, " n"], seed_scores: list[list[float]], *,
+                            n_boot: int = 400, seed: int = 0) -> FrontierSaturation:
+    """The saturation model on the upper frontier of one setup's encoders (module docstring): ``upstream_accuracy``
+    (%) and ``seed_scores`` (each encoder's downstream accuracies in %, one per fine-tuning seed) per encoder."""
+    u = np.asarray(upstream_accuracy, np.float64)
+    if u.ndim != 1 or len(seed_scores) != u.size or any(len(s) == 0 for s in seed_scores):
+        raise ValueError(f"upstream_accuracy ({u.size}) and seed_scores ({len(seed_scores)}): expected one upstream "
+                         "accuracy and at least one score per encoder")
+    if n_boot < 0:
+        raise ValueError(f"n_boot={n_boot}: expected >= 0")
+    scores = [np.asarray(s, np.float64) for s in seed_scores]
+    d = np.array([s.mean() for s in scores])
+    counts = np.array([s.size for s in scores])
+    front = upper_frontier(u, d)
+    note = _frontier_problem(u[front])
+    replicated = [s for s in scores if s.size > 1]
+    sigma, source = None, "none"
+    if replicated:
+        dof = sum(s.size - 1 for s in replicated)
+        sigma = float(np.sqrt(sum(((s - s.mean()) ** 2).sum() for s in replicated) / dof))
+        source = f"seeds pooled over {len(replicated)} encoder(s)"
+    base = dict(upstream_accuracy=tuple(u.tolist()), downstream_accuracy=tuple(d.tolist()),
+                seeds=tuple(int(c) for c in counts), frontier=tuple(int(i) for i in front))
+    if note:
+        return FrontierSaturation(**base, fit=None, sigma=sigma, sigma_source=source, boot_failed=0, note=note)
+    point = fit_saturation(100.0 - u[front], 100.0 - d[front], n_boot=0)
+    if sigma is None and front.size > 3:
+        residual = (100.0 - d[front]) - np.array([point.predict(e) for e in 100.0 - u[front]])
+        sigma = float(np.sqrt((residual**2).sum() / (front.size - 3)))
+        source = "residuals of the frontier fit (no encoder has 2 seeds)"
+    rows, failed = [], 0
+    if n_boot and sigma is not None:
+        rng = np.random.default_rng(seed)
+        noise = rng.normal(size=(n_boot, u.size)) * (sigma / np.sqrt(counts))
+        for draw in d + noise:
+            f = upper_frontier(u, draw)
+            if _frontier_problem(u[f]) or np.any(draw[f] > 100.0):
+                failed += 1
+                continue
+            rows.append(_fit_grid(np.log(100.0 - u[f]), 100.0 - draw[f]))
+    boot = np.array(rows, np.float64).reshape(-1, 3)
+    fit = dataclasses.replace(point, boot=boot)
+    return FrontierSaturation(**base, fit=fit, sigma=sigma, sigma_source=source, boot_failed=failed, note="")

@@ -99,7 +99,7 @@ def summary_lines(analysis: Analysis) -> list[str]:
         if s.fit is not None:
             ci = s.fit.interval("e_ir")
             interval = "" if ci is None else f" (95% interval {ci[0]:.1f}-{ci[1]:.1f})"
-            lines.append(f"Saturation for {s.task} after pre-training on {s.pretrain_dataset}: irreducible "
-                         f"downstream error e_IR = {s.fit.e_ir:.1f}%{interval}, i.e. at most "
-                         f"{100 - s.fit.e_ir:.1f}% from better upstream accuracy alone ({s.fit.n} runs).")
+            lines.append(f"Saturation of {s.label} (upper frontier): irreducible downstream error e_IR = "
+                         f"{s.fit.e_ir:.1f}%{interval}, i.e. at most {100 - s.fit.e_ir:.1f}% from better upstream "
+                         f"accuracy alone ({s.fit.n} frontier encoders).")
     return lines

@@ -157,13 +157,20 @@ def saturation_table(analysis: Analysis) -> Table:
     rows = []
     for s in analysis.saturation:
         f = s.fit
-        rows.append((s.task, s.pretrain_dataset, "-" if f is None else f"{f.e_ir:.2f}",
+        rows.append((s.label, s.upstream_source, "-" if f is None else f"{f.e_ir:.2f}",
                      "-" if f is None else _interval(f.interval("e_ir"), ".2f"),
                      "-" if f is None else f"{f.k:.3g}", "-" if f is None else f"{f.a:.3g}",
-                     "-" if f is None else f"{f.r_squared:.3f}", str(len(s.upstream_error)), s.note))
-    return Table("Saturation (Abnar et al. 2021): e_DS = k * e_US^a + e_IR", ("task", "pre-train data",
-                 "e_IR %", "e_IR 95% interval", "k", "a", "R^2", "points", "note"), tuple(rows),
-                 "Errors in % (100 - accuracy); e_US from the upstream accuracy column (kNN), e_DS from the score; "
+                     "-" if f is None else f"{f.r_squared:.3f}", f"{len(s.frontier)} of {len(s.upstream_error)}",
+                     s.note or (f"interval: {s.result.sigma_source}"
+                                + (f"; {s.result.boot_failed} resample(s) with too small a frontier left out"
+                                   if s.result.boot_failed else ""))))
+    return Table("Saturation (Abnar et al. 2021): e_DS = k * e_US^a + e_IR", ("setup", "upstream accuracy",
+                 "e_IR %", "e_IR 95% interval", "k", "a", "R^2", "frontier encoders", "note"), tuple(rows),
+                 "Per pre-training setup (method, data, backbone family; its encoders differ in size and budget), "
+                 "fitted on the upper frontier: the encoders no encoder of lower-or-equal upstream accuracy beats "
+                 "downstream. Errors in % (100 - accuracy); e_US from the held-out upstream accuracy (the method's "
+                 "own where it has one, else the kNN monitor's), e_DS from the mean of each encoder's seeds. "
+                 "Interval: the downstream means redrawn with their standard errors, frontier and fit redone. "
                  "e_IR is the downstream error more pre-training is not expected to remove.")
 
 
@@ -178,21 +185,25 @@ def upstream_table(analysis: Analysis) -> Table:
     return Table("Upstream loss vs FLOPs and the compute-optimal frontier (Smith et al. 2023)",
                  ("family / method / data", "runs", "frontier runs", "loss exponent", "95% interval", "R^2",
                   "size ~ FLOPs^", "steps ~ FLOPs^", "note"), tuple(rows),
-                 "Frontier: the runs with the lowest upstream loss for their FLOPs; the loss law is fitted on it, and "
-                 "the size and steps exponents say how each grows with compute along it.")
+                 "Upstream loss: each run's loss on a fixed held-out set at the end of pre-training (runs that "
+                 "recorded none: their last training batch's, counted in the note). Frontier: the runs with the "
+                 "lowest upstream loss for their FLOPs; the loss law is fitted on it, and the size and steps "
+                 "exponents say how each grows with compute along it.")
 
 
 def layer_table(curves: Sequence[LayerCurve]) -> Table:
     rows = [(c.task, c.label, c.pretrain_dataset or "-", number(c.pretrain_flops), number(c.upstream_accuracy, ".1f"),
-             str(c.best_layer), f"{c.best_depth:.2f}", f"{max(c.mious):.1f}", f"{c.mious[-1]:.1f}") for c in curves]
+             str(c.best_layer), c.choice, f"{c.best_depth:.2f}", f"{c.score:.1f}", f"{c.mious[-1]:.1f}")
+            for c in curves]
     trend = best_layer_trend(curves)
     note = ("Linear probes on each layer of the frozen encoder (segtransfer.layer_probe); depth = (layer + 1) / "
-            "layers. ")
+            "layers. The best layer is chosen on a validation split carved from the probe's training data and its "
+            "test mIoU reported ('chosen on': test for results written before that split). ")
     note += ("Too few upstream accuracies for a trend." if trend is None else
              f"Least-squares trend of the best depth: {trend[1]:+.4f} per upstream-accuracy point.")
     return Table("Layer-wise transfer (Abnar et al. 2021): the best layer per run", (
-        "task", "run", "pre-train data", "pre-train FLOPs", "upstream acc %", "best layer", "best depth",
-        "best mIoU %", "last-layer mIoU %"), tuple(rows), note)
+        "task", "run", "pre-train data", "pre-train FLOPs", "upstream acc %", "best layer", "chosen on",
+        "best depth", "its test mIoU %", "last-layer mIoU %"), tuple(rows), note)
 
 
 def prepretrain_table(series: Sequence[ChainSeries]) -> Table:

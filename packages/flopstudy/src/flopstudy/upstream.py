@@ -2,7 +2,9 @@
 
 Smith et al. 2023 ("ConvNets Match Vision Transformers at Scale") find held-out loss log-log linear in compute
 along the compute-optimal frontier, with model size and training length growing at about the same rate. From a
-grid of sizes x budgets (pre-training runs with ``upstream_loss``), per (family, method, variant, dataset):
+grid of sizes x budgets (pre-training runs with ``upstream_loss``: the held-out loss, `flopstudy.upstream_columns`;
+runs that recorded none fall back to their last training batch's loss, and the law's ``note`` says how many),
+per (family, method, variant, dataset):
 
 - the frontier: the runs no cheaper-or-equal run beats on loss (`flopmeter.pareto_front` on (FLOPs, -loss));
 - a power law of loss vs FLOPs fitted on the frontier (`fit_scaling_law`, R^2, bootstrap interval);
@@ -23,6 +25,7 @@ from flopmeter import pareto_front
 
 from .results import ResultRow
 from .scaling import ScalingFit, fit_scaling_law
+from .upstream_columns import LOSS_HELDOUT
 
 __all__ = ["FrontierPoint", "UpstreamLaw", "backbone_family", "compute_optimal_frontier", "fit_upstream_laws"]
 
@@ -34,13 +37,19 @@ def backbone_family(backbone: str) -> str:
 
 @dataclasses.dataclass(frozen=True)
 class FrontierPoint:
-    """One pre-training run: its backbone (and parameter count), steps, FLOPs and final upstream loss."""
+    """One pre-training run: its backbone (and parameter count), steps, FLOPs and final upstream loss, with where
+    the loss comes from (``loss_source``: "heldout", "last batch", or None where the table does not say)."""
 
     backbone: str
     params: int | None
     steps: int | None
     flops: float
     loss: float
+    loss_source: str | None = None
+
+    @property
+    def heldout(self) -> bool:
+        return self.loss_source == LOSS_HELDOUT
 
 
 def compute_optimal_frontier(points: Sequence[FrontierPoint]) -> list[FrontierPoint]:
@@ -89,7 +98,8 @@ def _runs(rows: Sequence[ResultRow]) -> dict[tuple[str, str, str, str], list[Fro
             continue
         seen.add(run)
         groups[(backbone_family(r.backbone), r.method, r.variant, r.pretrain_dataset)].append(
-            FrontierPoint(r.backbone, r.params, r.pretrain_steps, r.pretrain_flops, r.upstream_loss))
+            FrontierPoint(r.backbone, r.params, r.pretrain_steps, r.pretrain_flops, r.upstream_loss,
+                          r.upstream_loss_source))
     return groups
 
 
@@ -106,6 +116,9 @@ def fit_upstream_laws(rows: Sequence[ResultRow], *, n_boot: int = 1000, seed: in
     for (family, method, variant, dataset), points in sorted(_runs(rows).items()):
         frontier = compute_optimal_frontier(points)
         notes = []
+        if not_heldout := sum(not p.heldout for p in points):
+            notes.append(f"{not_heldout} of {len(points)} run(s) recorded no held-out loss: their upstream loss is "
+                         "the last training batch's")
         if any(p.loss <= 0 for p in frontier):
             notes.append("a frontier loss is <= 0: no log-log fit")
         loss_fit = _maybe_fit([p.flops for p in frontier], [p.loss for p in frontier], n_boot, seed)

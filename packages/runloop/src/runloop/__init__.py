@@ -33,7 +33,7 @@ from .checkpoints import Checkpointer, Restored, all_finite
 from .compilation_cache import CACHE_ENV, compilation_cache_dir, enable_compilation_cache
 from .durations import steps_to_epochs, steps_to_examples, to_steps
 from .jsonable import to_jsonable
-from .loop import LoopResult, TrainTask, train
+from .loop import HeldOut, LoopResult, TrainTask, train
 from .loop_config import LoopConfig
 from .metrics_log import MetricsLog, read_metrics
 from .nonfinite import NonFiniteError, NonFiniteGuard, OptionNames
@@ -69,6 +69,7 @@ __all__ = [
     "DetectionResult",
     "EncoderInfo",
     "FinetuneResult",
+    "HeldOut",
     "LoopConfig",
     "LoopResult",
     "MetricsLog",

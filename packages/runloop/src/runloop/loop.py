@@ -14,7 +14,8 @@ eval and checkpoint cadences, and reads the next batch and puts it on the device
 (one batch ahead; a checkpoint records the data position before that batch); (4) guards against non-finite
 steps (`runloop.nonfinite`); (5) checkpoints every
 ``checkpoint_every`` steps, on SIGTERM/SIGINT (or when ``stop(step)`` says so) and at the end; (6) runs the
-caller's evaluation at ``eval_every`` and at the end; (7) returns a `LoopResult`. It writes
+caller's evaluation at ``eval_every`` and at the end, and scores the caller's held-out batches (`HeldOut`) there
+with the compiled step itself (no second program to compile); (7) returns a `LoopResult`. It writes
 ``metrics.jsonl`` and ``checkpoints/`` in the run directory; the caller writes its own records.
 
 ``data`` yields host batches (dicts of numpy arrays, this process's share of the global batch) and has grain's
@@ -30,8 +31,10 @@ import time
 from collections.abc import Callable, Mapping
 from typing import Any
 
+import equinox as eqx
 import flopmeter
 import jax
+import jax.numpy as jnp
 import numpy as np
 from jax.sharding import Mesh
 
@@ -46,9 +49,27 @@ from .sharding import check_batch_size, make_mesh, put_batch, state_shardings
 from .step_program import CompiledStep, StepFn, abstract_state, compile_step, init_sharded
 from .stop_signal import StopSignal
 
-__all__ = ["LoopResult", "TrainTask", "train"]
+__all__ = ["HeldOut", "LoopResult", "TrainTask", "train"]
 
 RECENT_LOSSES = 10  # per-step losses kept in checkpoints: a resumed run still reports the final loss
+
+
+@dataclasses.dataclass(frozen=True)
+class HeldOut:
+    """Fixed batches the engine scores at each evaluation with the compiled training step, whose metrics (the
+    loss, computed before the update) are then those of data never trained on. For each batch the engine copies
+    the state, applies ``prepare_state`` (e.g. a fixed PRNG key and step counter, so every evaluation and every
+    run draws the same augmentations), runs one step on the copy and throws the updated copy away; the metrics
+    ``keep`` accepts are averaged over the batches and recorded as ``heldout_<name>`` (with
+    ``heldout_examples``). Costs one training step per batch and, while it runs, one more copy of the state."""
+
+    batches: tuple[Mapping[str, Any], ...]
+    prepare_state: Callable[[Any], Any]
+    keep: Callable[[str], bool] = lambda name: True
+
+    def __post_init__(self) -> None:
+        if not self.batches:
+            raise ValueError("HeldOut needs at least one batch")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -56,13 +77,20 @@ class TrainTask:
     """What to train. ``init(*init_args) -> state`` builds the initial state (traced under jit; put loaded
     weights in ``init_args`` so they are passed in, not compiled in as constants); ``step(state, batch) ->
     (state, metrics)`` is pure (see `runloop.step_program`); ``prepare_batch(host_batch) -> arrays`` runs on the
-    host before each batch goes to the devices; ``evaluate(state, step) -> {name: value}`` is the eval hook."""
+    host before each batch goes to the devices (held-out batches too); ``evaluate(state, step) -> {name: value}``
+    is the eval hook; ``heldout`` the batches scored with the step at each evaluation (`HeldOut`)."""
 
     init: Callable[..., Any]
     step: StepFn
     init_args: tuple[Any, ...] = ()
     prepare_batch: Callable[[dict[str, Any]], dict[str, Any]] | None = None
     evaluate: Callable[[Any, int], Mapping[str, Any]] | None = None
+    heldout: HeldOut | None = None
+
+    @property
+    def evaluates(self) -> bool:
+        """Whether the engine evaluates at all (an eval hook or held-out batches)."""
+        return self.evaluate is not None or self.heldout is not None
 
 
 @dataclasses.dataclass(frozen=True)
@@ -231,7 +259,7 @@ class _Loop:
     def _at_intervals(self, stopping: bool) -> None:
         cfg, step = self.cfg, self.book.step
         log_due = due(step, cfg.log_every, total=cfg.steps)
-        eval_due = self.task.evaluate is not None and due(step, cfg.eval_every)
+        eval_due = self.task.evaluates and due(step, cfg.eval_every)
         # in skip mode, sync before more steps could be skipped in a row than the cap allows
         cap_due = self.guard.skip and len(self.book.pending) + self.guard.consecutive >= cfg.max_consecutive_skips
         if not (log_due or eval_due or cap_due or stopping or due(step, cfg.checkpoint_every)):
@@ -248,7 +276,7 @@ class _Loop:
         if self.book.logged_at != self.book.step and self.book.last:
             self._write_log()
         self._save()
-        if self.task.evaluate is not None:
+        if self.task.evaluates:
             self._evaluate()
 
     # ------------------------------------------------------------------------------- sync, log, save, eval
@@ -299,13 +327,34 @@ class _Loop:
         step = self.book.step
         if self.book.evaluated_at == step:
             return
-        record = {"step": step, **dict(self.task.evaluate(self.state, step))}
+        record = {"step": step}
+        if self.task.heldout is not None:
+            record |= self._heldout(self.task.heldout)
+        if self.task.evaluate is not None:
+            record |= dict(self.task.evaluate(self.state, step))
         self.book.evals.append(record)
         self.book.evaluated_at = step
         self.metrics.write(record)
         scalars = [f"{k} {v:.4f}" for k, v in record.items() if k != "step" and isinstance(v, float)]
         if scalars:
             self.log(f"{self.run_dir.path.name}: eval at step {step}: {', '.join(scalars)}")
+
+    def _heldout(self, heldout: HeldOut) -> dict[str, float]:
+        """`HeldOut`'s metrics: one step of the compiled program per batch, each on a fresh copy of the state."""
+        totals: dict[str, float] = {}
+        examples = 0
+        for host in heldout.batches:
+            batch = self.task.prepare_batch(host) if self.task.prepare_batch is not None else host
+            examples += int(np.shape(next(iter(batch.values())))[0]) * jax.process_count()
+            dynamic, static = eqx.partition(heldout.prepare_state(self.state), eqx.is_array)
+            # a copy in the step's own layout: the program donates (consumes) its state
+            dynamic = jax.tree.map(lambda x, s: jax.device_put(jnp.copy(x), s), dynamic, self.shardings)
+            _, metrics = self.program(eqx.combine(dynamic, static), put_batch(batch, self.mesh))
+            for name, value in jax.device_get(metrics).items():
+                if heldout.keep(name):
+                    totals[name] = totals.get(name, 0.0) + float(value)
+        return {**{f"heldout_{k}": v / len(heldout.batches) for k, v in totals.items()},
+                "heldout_examples": float(examples)}
 
     def result(self, status: str) -> LoopResult:
         seconds, step = self.progress.seconds, self.book.step

@@ -40,6 +40,10 @@ The engine runs ``prepare_batch`` on every host batch (numpy, outside jit), then
     trainable = method.post_update(apply_updates(trainable, updates), step=step)
     state = method.update_state(trainable, state, aux, step=step)
 
+At each evaluation and at the end of pre-training the engine runs this same step on a fixed held-out set
+(`sslmethods.heldout`), on a throw-away copy of the state: its ``loss`` is the run's held-out upstream loss, and
+an ``aux["metrics"]["accuracy"]`` (supervised: top-1) its held-out upstream accuracy.
+
 Everything that changes with the step (EMA momentum, teacher temperature, ...) is a schedule evaluated from the
 ``step`` argument, which the engine takes from the optimizer's step counter, so a resumed run is exact.
 """

@@ -23,6 +23,9 @@ from jaxtyping import Array, Float
 from .method import AbstractMethod, Batch
 from .train_state import TrainState
 
+STEP_METRICS = ("grad_norm", "param_norm", "finite", "lr")
+"""The metrics the step adds to ``loss`` and the method's own (about the update, not the data)."""
+
 StepFn = Callable[[TrainState, Batch], tuple[TrainState, dict[str, Float[Array, ""]]]]
 
 

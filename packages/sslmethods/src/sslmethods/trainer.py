@@ -6,7 +6,8 @@
     out_dir/metrics.jsonl      one record per log interval: loss, lr, grad/param norm, images/s, FLOPs, kgCO2e
     out_dir/checkpoints/<step> orbax checkpoints (state + data iterator state + loss history)
     out_dir/encoder.eqx/.json  the final encoder (``sslmethods.export.load_encoder`` rebuilds a ViT)
-    out_dir/summary.json       `runloop.PretrainSummary`: method, model, dataset, steps, FLOPs, wall time, CO2
+    out_dir/summary.json       `runloop.PretrainSummary`: method, model, dataset, steps, FLOPs, wall time, CO2,
+                               ``final_metrics`` (the last step's, and the held-out ``heldout_loss``, ...)
 
 ``data`` is an iterator of host batches (dicts of numpy arrays, this process's share of the global batch) with
 grain's ``get_state()`` / ``set_state(state)``; ``method.prepare_batch`` runs on each one. SIGTERM/SIGINT
@@ -30,6 +31,7 @@ import optax
 import runloop
 
 from .export import export_encoder
+from .heldout import HeldOutSet, engine_heldout
 from .init_from import check_stage_one, load_stage_one
 from .knn import extract_features, knn_accuracy
 from .method import AbstractMethod
@@ -96,8 +98,9 @@ def knn_monitor(method: AbstractMethod, state: TrainState, splits: KnnSplits, k:
 
 
 def pretrain_task(method: AbstractMethod, optim_cfg: OptimConfig, cfg: TrainConfig,
-                  knn: KnnSplits | None = None) -> runloop.TrainTask:
-    """The engine's task: the method's state and step, its host-side batch preparation and the kNN monitor."""
+                  knn: KnnSplits | None = None, heldout: HeldOutSet | None = None) -> runloop.TrainTask:
+    """The engine's task: the method's state and step, its host-side batch preparation, the held-out set scored
+    with the step (`sslmethods.heldout`) and the kNN monitor."""
     tx, lr_schedule = build_optimizer(method, optim_cfg, cfg.loop.steps)
 
     def knn_eval(state: TrainState, step: int) -> dict[str, float]:
@@ -110,7 +113,8 @@ def pretrain_task(method: AbstractMethod, optim_cfg: OptimConfig, cfg: TrainConf
     init_args = () if cfg.init_from is None else (load_stage_one(cfg.init_from),)
     return runloop.TrainTask(init=init, init_args=init_args,
                              step=make_step_fn(method, tx, lr_schedule=lr_schedule),
-                             prepare_batch=method.prepare_batch, evaluate=None if knn is None else knn_eval)
+                             prepare_batch=method.prepare_batch, evaluate=None if knn is None else knn_eval,
+                             heldout=None if heldout is None else engine_heldout(heldout))
 
 
 def run_config(method: AbstractMethod, optim_cfg: OptimConfig, cfg: TrainConfig,
@@ -122,8 +126,17 @@ def run_config(method: AbstractMethod, optim_cfg: OptimConfig, cfg: TrainConfig,
             "optim": dataclasses.asdict(optim_cfg)}
 
 
+def _final_heldout(result: runloop.LoopResult) -> dict[str, float]:
+    """The held-out metrics of the evaluation at the run's last step ({} when there is none)."""
+    last = result.evals[-1] if result.evals else {}
+    if last.get("step") != result.step:
+        return {}
+    return {k: float(v) for k, v in last.items() if k.startswith("heldout_") and isinstance(v, int | float)}
+
+
 def summarise(run: dict[str, Any], cfg: TrainConfig, result: runloop.LoopResult) -> runloop.PretrainSummary:
-    """The typed summary of a (completed or preempted) run."""
+    """The typed summary of a (completed or preempted) run; ``final_metrics`` holds the last step's metrics
+    (``loss``: that batch's training loss) and the final held-out evaluation (``heldout_loss``, ...)."""
     return runloop.PretrainSummary(
         method=run["method"], model=run.get("model"), dataset=run.get("dataset"), status=result.status,
         steps=result.step, batch_size=cfg.loop.batch_size, flops_per_step=result.flops_per_step,
@@ -132,7 +145,7 @@ def summarise(run: dict[str, Any], cfg: TrainConfig, result: runloop.LoopResult)
         devices=result.devices, device_kind=jax.devices()[0].device_kind, wall_seconds=result.wall_seconds,
         images_per_second=result.images_per_second, energy_kwh=result.energy_kwh, kg_co2e=result.kg_co2e,
         co2_watts_per_device=result.watts_per_device, co2_region=cfg.loop.region,
-        final_metrics=dict(result.final_metrics), skipped_steps=result.skipped_steps,
+        final_metrics=dict(result.final_metrics) | _final_heldout(result), skipped_steps=result.skipped_steps,
         knn=[{"step": e["step"], "knn_top1": e["knn_top1"]} for e in result.evals if "knn_top1" in e],
         finished_at=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()))
 
@@ -142,16 +155,17 @@ def _stderr(message: str) -> None:
 
 
 def train(method: AbstractMethod, optim_cfg: OptimConfig, data: Any, cfg: TrainConfig, *,
-          knn: KnnSplits | None = None, run_info: dict[str, Any] | None = None,
+          knn: KnnSplits | None = None, heldout: HeldOutSet | None = None, run_info: dict[str, Any] | None = None,
           log: Callable[[str], None] = _stderr) -> tuple[runloop.PretrainSummary, TrainState]:
-    """Trains (or resumes) to ``cfg.loop.steps``; returns ``(summary, final state)``. The summary is also written
+    """Trains (or resumes) to ``cfg.loop.steps``; returns ``(summary, final state)``. ``knn``: the kNN monitor's
+    splits; ``heldout``: the held-out set scored at each evaluation and at the end. The summary is also written
     to ``summary.json`` when the run completes (``status="completed"``, not ``"preempted"``). Raises
     ``runloop.NonFiniteError`` on a non-finite step unless ``on_nonfinite="skip"``."""
     mesh = runloop.make_mesh()
     runloop.check_batch_size(cfg.loop.batch_size, mesh)
     if cfg.init_from is not None:
         check_stage_one(cfg.init_from)  # before the run directory is created
-    task = pretrain_task(method, optim_cfg, cfg, knn)
+    task = pretrain_task(method, optim_cfg, cfg, knn, heldout)
     config = run_config(method, optim_cfg, cfg, run_info)
     with runloop.open_run(cfg.out_dir, config, resume=cfg.resume, may_change=MAY_CHANGE,
                           primary=jax.process_index() == 0, resume_flag=cfg.loop.option_names.resume) as run:

@@ -1,10 +1,14 @@
 """The layer-probe task's one adapter into segtransfer: linear segmentation probes on every layer of a frozen
 encoder (`segtransfer.layer_probe`), the layer-wise transfer of Abnar et al. 2021, as a sweep task.
 
-For each seed (the probe's initialisation; and a scratch encoder's) it writes the per-layer mIoU into
-``result.json``; the table's score is the best layer's mIoU, with the best layer, its relative depth and every
-layer's mIoU as extra columns (``best_layer``, ``best_depth``, ``num_layers``, ``layer_mious``: space-separated
-%), which the report draws by layer and against upstream accuracy.
+For each seed (the probe's initialisation; and a scratch encoder's) it writes every layer's validation and test
+mIoU into ``result.json``. The layer is chosen on validation data only: a split carved from the training
+examples (``val_fraction`` of them, `segtransfer.layer_probe.carve_validation`), the layer with the highest
+validation mIoU averaged over the seeds. The table's score is that layer's *test* mIoU for each seed, with extra
+columns ``best_layer`` (the chosen layer), ``best_depth`` (its relative depth), ``num_layers``, ``layer_mious``
+and ``layer_val_mious`` (every layer's mean test and validation mIoU, space-separated %) and ``layer_choice``
+("validation"; "test" for a result written before the validation split, whose layer was the best on test),
+which the report draws by layer and against upstream accuracy.
 """
 
 from __future__ import annotations
@@ -26,9 +30,10 @@ __all__ = ["LayerProbeSettings", "LayerProbeTask"]
 @dataclasses.dataclass(frozen=True)
 class LayerProbeSettings:
     """Probing every layer for segmentation of ``dataset``: images at ``image_size`` (short side, centre crop),
-    probes fitted on the first ``train_examples`` of the training split and scored on the first
-    ``eval_examples`` of the evaluation split; ``steps`` of full-batch Adam at ``lr`` with ``weight_decay``
-    (`segtransfer.layer_probe.ProbeConfig`); features extracted ``batch`` images at a time; ``seeds`` probes."""
+    probes fitted on the first ``train_examples`` of the training split less the ``val_fraction`` carved from them
+    to choose the layer, and scored on the first ``eval_examples`` of the evaluation split; ``steps`` of
+    full-batch Adam at ``lr`` with ``weight_decay`` (`segtransfer.layer_probe.ProbeConfig`); features extracted
+    ``batch`` images at a time; ``seeds`` probes."""
 
     dataset: str = "ade20k"
     image_size: int = 512
@@ -39,8 +44,11 @@ class LayerProbeSettings:
     weight_decay: float = 1e-4
     batch: int = 64
     seeds: int = 1
+    val_fraction: float = 0.2
 
     def __post_init__(self) -> None:
+        if not 0.0 < self.val_fraction < 1.0:
+            raise ValueError(f"val_fraction={self.val_fraction!r}: expected 0 < val_fraction < 1")
         for name in ("image_size", "train_examples", "eval_examples", "steps", "batch", "seeds"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name}={getattr(self, name)!r}: expected >= 1")
@@ -77,18 +85,32 @@ class LayerProbeTask(DatasetTask):
             scores = probe_dataset(backbone, info.directory, num_classes=info.num_classes,
                                    image_size=settings.image_size, train_split=info.train_split,
                                    eval_split=info.eval_split, train_examples=settings.train_examples,
-                                   eval_examples=settings.eval_examples, key=jax.random.fold_in(key, 1), config=config)
+                                   eval_examples=settings.eval_examples, key=jax.random.fold_in(key, 1), config=config,
+                                   val_fraction=settings.val_fraction)
             done[seed] = [dataclasses.asdict(s) for s in scores]
         ordered = sorted(done)
         write_json_atomic(path, {"seeds": ordered, "layers": [done[s] for s in ordered],
-                                 "dataset": settings.dataset, "image_size": settings.image_size})
+                                 "dataset": settings.dataset, "image_size": settings.image_size,
+                                 "val_fraction": settings.val_fraction})
 
     def parse_result(self, result: dict[str, Any]) -> TaskResult:
         per_seed = dict(zip((int(s) for s in result["seeds"]), result["layers"], strict=True))
-        mious = {seed: [100.0 * float(layer["miou"]) for layer in layers] for seed, layers in per_seed.items()}
         depths = [float(layer["depth"]) for layer in per_seed[min(per_seed)]]
-        mean = [sum(values) / len(values) for values in zip(*mious.values(), strict=True)]
-        best = max(range(len(mean)), key=mean.__getitem__)
-        return TaskResult({seed: max(values) for seed, values in mious.items()}, None, None,
-                          {"best_layer": best, "best_depth": depths[best], "num_layers": len(mean),
-                           "layer_mious": " ".join(f"{v:.3f}" for v in mean)})
+        test = {seed: [100.0 * float(layer["miou"]) for layer in layers] for seed, layers in per_seed.items()}
+        mean_test = _mean(test.values())
+        extras = {}
+        if all(layer.get("val_miou") is not None for layers in per_seed.values() for layer in layers):
+            val = _mean([100.0 * float(layer["val_miou"]) for layer in layers] for layers in per_seed.values())
+            chosen, choice = max(range(len(val)), key=lambda i: (val[i], -i)), "validation"
+            extras["layer_val_mious"] = " ".join(f"{v:.3f}" for v in val)
+        else:  # written before the validation split: its best layer was chosen on the test split
+            chosen, choice = max(range(len(mean_test)), key=mean_test.__getitem__), "test"
+        return TaskResult({seed: values[chosen] for seed, values in test.items()}, None, None,
+                          {"best_layer": chosen, "best_depth": depths[chosen], "num_layers": len(mean_test),
+                           "layer_mious": " ".join(f"{v:.3f}" for v in mean_test), **extras, "layer_choice": choice})
+
+
+def _mean(rows: Any) -> list[float]:
+    """The element-wise mean of equally long lists."""
+    rows = list(rows)
+    return [sum(values) / len(values) for values in zip(*rows, strict=True)]

@@ -138,6 +138,7 @@ def pretrain(spec: RunSpec, *, steps: int, out_dir: Path, data_dir: str | None,
                          "from its first stage's folder")
     import runloop
     from sslmethods import recipes, trainer
+    from sslmethods.heldout import heldout_set
 
     directory = resolve_dataset(spec.dataset, data_dir=data_dir)
     method, optim = build_method(spec, total_steps=steps, dataset_dir=directory)
@@ -146,6 +147,7 @@ def pretrain(spec: RunSpec, *, steps: int, out_dir: Path, data_dir: str | None,
     if spec.knn_bank > 0:
         knn = recipes.knn_splits(directory, image_size=size if isinstance(size, int) else size[0],
                                  bank_size=spec.knn_bank, query_size=spec.knn_query)
+    heldout = heldout_set(directory, image_size=size if isinstance(size, int) else size[0], batch_size=spec.batch)
     loop = runloop.LoopConfig(
         steps=steps, batch_size=spec.batch, checkpoint_every=settings.checkpoint_every, log_every=settings.log_every,
         eval_every=settings.eval_every, print_progress=settings.print_progress, hardware=settings.hardware,
@@ -154,6 +156,7 @@ def pretrain(spec: RunSpec, *, steps: int, out_dir: Path, data_dir: str | None,
                               init_from=None if init_from is None else str(init_from))
     summary, _ = trainer.train(
         method, optim, _loader(spec, method, directory, workers=settings.workers), cfg, knn=knn,
+        heldout=heldout,
         run_info={"method": spec.method, "model": spec.backbone, "dataset": spec.dataset, "preset": spec.preset,
                   "dataset_dir": str(directory), "method_repr": repr(method), "overrides": list(spec.overrides)})
     return summary.to_json()

@@ -11,7 +11,8 @@ FLOPs per step (whole program, measured on the compiled step; per device = whole
 device count, batch, encoder parameters, total pre-training FLOPs (per step x steps once pre-training finished;
 0 for scratch), fine-tuning FLOPs (one run of the chosen configuration), pre-training wall time and the device it
 ran on, MFU where the device has a datasheet peak in flopmeter's table, the study's CO2 model (`Co2Settings`) and
-the local estimate when the trainer had a power figure, final loss and kNN accuracy, the score; for the second
+the local estimate when the trainer had a power figure, upstream loss and accuracy with their sources
+(`flopstudy.upstream_columns`: held-out where recorded), the score; for the second
 stage of a chain, its first stage's method, steps and FLOPs, which ``pretrain_flops`` includes. Extra columns:
 ``run_id``, ``task_id``, ``budget``, ``budget_unit`` and the task's own (e.g. ``finetune_lr``, ``finetune_wd``).
 """
@@ -24,6 +25,7 @@ from typing import Any
 
 from ..loading import write_results_csv, write_results_jsonl
 from ..results import STATUS_DONE, ResultRow
+from ..upstream_columns import upstream_columns
 from .claims import claim_holder
 from .config import Co2Settings
 from .job import pretrain_steps
@@ -76,16 +78,13 @@ def _upstream(rd: RunDir, flops: dict[str, Any] | None, root: str | Path) -> dic
         "num_devices": devices, "flops_per_step_per_device": per_step / devices if per_step and devices else None,
         "pretrain_seconds": summary.get("wall_seconds"), "local_kwh": summary.get("energy_kwh"),
         "local_kg_co2e": summary.get("kg_co2e"),
-        "upstream_loss": (summary.get("final_metrics") or {}).get("loss"),
+        **{k: v for k, v in upstream_columns(summary).items() if v is not None},
     }
     if run.init is not None:
         out |= _first_stage(root, run)
         own = out["pretrain_flops"]
         first = out["prepretrain_flops"]
         out["pretrain_flops"] = own + first if own is not None and first is not None else None
-    knn = summary.get("knn") or []
-    if knn and knn[-1].get("knn_top1") is not None:
-        out["upstream_accuracy"] = 100.0 * float(knn[-1]["knn_top1"])
     kind = summary.get("device_kind")
     if kind:
         chip = flopmeter.HardwareTable.shipped().for_device_kind(kind)

@@ -26,6 +26,7 @@ import vitcore
 
 from .. import overrides, presets, recipes, trainer
 from ..data import PretrainData, pretrain_loader
+from ..heldout import heldout_set
 from ..registry import get_method
 
 FLAGS = runloop.OptionNames(skip_nonfinite="--skip-nonfinite", resume="--resume", resume_from="--resume-from STEP")
@@ -113,6 +114,7 @@ def body(args: argparse.Namespace) -> int:
                                              seed=args.seed, worker_count=args.workers)))
     summary, _ = trainer.train(
         method, optim, data, cfg, knn=recipes.knn_splits(directory, image_size=size),
+        heldout=heldout_set(directory, image_size=size, batch_size=args.batch),
         run_info={"method": args.method, "model": args.model, "dataset": args.dataset, "preset": args.preset,
                   "image_size": size, "dataset_dir": str(directory), "method_repr": repr(method),
                   "overrides": list(chosen.assignments())})
