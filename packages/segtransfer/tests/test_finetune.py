@@ -23,9 +23,9 @@ from segtransfer.finetune import (
 from segtransfer.loss import pixel_cross_entropy
 from segtransfer.metrics import confusion_matrix, miou
 from segtransfer.optim import finetune_optimizer
-from segtransfer.spec import SegmentationRun, SegmentationSpec
 from segtransfer.run import build_optimizer
 from segtransfer.segmenter import segmenter_from_scratch, segmenter_lr_scale, segmenter_weight_decay_mask
+from segtransfer.spec import SegmentationRun, SegmentationSpec
 
 HEAD = {"head_channels": 16, "norm_groups": 4}
 COLORS = np.array([[0.9, 0.1, 0.1], [0.1, 0.9, 0.1], [0.1, 0.2, 0.9]], np.float32)

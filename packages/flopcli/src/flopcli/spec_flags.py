@@ -129,9 +129,10 @@ def add_spec_flags(
 ) -> None:
     """One flag per field of ``spec_type`` (module docstring). ``base``: the spec whose values are the command's
     defaults (shown in the help); ``aliases``: field -> extra flag names (e.g. an older spelling); ``notes``:
-    field -> what the help says instead of ``(default: ...)``, for a default the command works out itself; ``required``: fields the user must give; ``choices``: field -> the
-    values allowed; ``exclusive``: groups of fields at most one of which may be given. A flag not given is
-    left out of ``args`` (`spec_from_flags` keeps ``base``'s value)."""
+    field -> what the help says instead of ``(default: ...)``, for a default the command works out itself;
+    ``required``: fields the user must give; ``choices``: field -> the values allowed; ``exclusive``: groups of
+    fields at most one of which may be given. A flag not given is left out of ``args`` (`spec_from_flags` keeps
+    ``base``'s value)."""
     aliases, notes, choices = aliases or {}, notes or {}, choices or {}
     names = {f.name for f, _ in _fields(spec_type)}
     for name in [*aliases, *notes, *required, *choices, *(n for group in exclusive for n in group)]:

@@ -6,8 +6,9 @@ fine-tuning pieces (`FinetuneState`, `make_finetune_step`, `evaluate`), and the 
 pre-training run, a timm file or scratch (`load_encoder`), `SegmentationSpec` (every option of a fine-tuning
 study, declared once) and `SegmentationRun` (one run of it), `finetune_run` (one run through the
 `runloop` engine: checkpointed, resumable, the same-run check), fine-tune FLOPs (`train_step_cost`) and the
-grid/seed selection writing ``result.json`` (`run_study`; `run_segmentation`/`read_segmentation` for a spec). `segtransfer.data` holds the input pipelines;
-`segtransfer.layer_probe` the layer-wise linear probes of a frozen encoder (`probe_layers`, `probe_dataset`).
+grid/seed selection writing ``result.json`` (`run_study`; `run_segmentation`/`read_segmentation` for a spec).
+`segtransfer.data` holds the input pipelines; `segtransfer.layer_probe` the layer-wise linear probes of a frozen
+encoder (`probe_layers`, `probe_dataset`).
 """
 
 from . import layer_probe, metrics, protocol
@@ -35,8 +36,8 @@ from .segmenter import (
     segmenter_lr_scale,
     segmenter_weight_decay_mask,
 )
-from .step_flops import train_step_cost
 from .spec import SegmentationRun, SegmentationSpec
+from .step_flops import train_step_cost
 from .study import read_segmentation, run_segmentation, run_study, study_grid
 from .transfer_data import describe_segmentation_dataset, whole_image_batches
 

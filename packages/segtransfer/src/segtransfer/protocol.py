@@ -1,8 +1,9 @@
 """The study's fine-tuning protocol as data: grid, seeds, length in epochs, warmup (`SegmentationSpec` uses them).
 
 Koppula et al. 2022, A.4 (docs/design.md, the transfer protocol): 80 epochs of ADE20K train (20,210 images) at
-batch 16, i.e. 101,050 steps, of which the first 1,500 warm the learning rate up linearly, then polynomial (power 1) decay to 0;
-LR x WD grid {1e-5, 5e-5, 1e-4, 5e-4} x {0.1, 0.05, 0.01}; the reported number is the median over 5 seeds.
+batch 16, i.e. 101,050 steps, of which the first 1,500 warm the learning rate up linearly, then polynomial
+(power 1) decay to 0; LR x WD grid {1e-5, 5e-5, 1e-4, 5e-4} x {0.1, 0.05, 0.01}; the reported number is the
+median over 5 seeds.
 
 Warmup at other lengths (`warmup_steps`): the study's *fraction* of the run, 1500 / 101050 = 1.48%, capped at the
 study's 1,500 steps, at least 1 step, and always shorter than the run. A 300-step CPU run thus warms up for 4

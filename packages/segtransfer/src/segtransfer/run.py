@@ -34,8 +34,8 @@ from .data import SegmentationData, segmentation_loader
 from .encoders import EncoderInfo, load_encoder
 from .finetune import evaluate, init_finetune_state, make_finetune_step, prepare_batch
 from .optim import finetune_optimizer, warmup_poly_schedule
-from .spec import SegmentationRun
 from .segmenter import Segmenter, create_segmenter, segmenter_weight_decay_mask
+from .spec import SegmentationRun
 from .transfer_data import whole_image_batches
 from .transfer_run import RUN_FILE, data_parallel_mesh, encoder_source, run_in_directory, stderr_log
 
@@ -122,9 +122,10 @@ def finetune_run(
     returns a finished run's result as is, or continues from the newest readable checkpoint; either way the run
     must be the one recorded there. ``resume_flag``: how the caller's users spell ``resume`` (for errors).
     """
-    loop = runloop.LoopConfig(steps=config.steps, batch_size=config.spec.batch, log_every=config.spec.log_every,
-                              checkpoint_every=config.spec.checkpoint_every, keep_checkpoints=config.spec.keep_checkpoints,
-                              tensorboard=config.spec.tensorboard,
+    spec = config.spec
+    loop = runloop.LoopConfig(steps=config.steps, batch_size=spec.batch, log_every=spec.log_every,
+                              checkpoint_every=spec.checkpoint_every, keep_checkpoints=spec.keep_checkpoints,
+                              tensorboard=spec.tensorboard,
                               option_names=runloop.OptionNames(resume=resume_flag))
 
     def start() -> tuple[runloop.TrainTask, Any, EncoderInfo]:

@@ -100,8 +100,8 @@ class SegmentationSpec:
             raise ValueError(f"workers={self.workers!r}: expected an int >= 0")
         for name, ok in (("lrs", lambda v: v > 0), ("wds", lambda v: v >= 0)):
             values = getattr(self, name)
-            if not isinstance(values, tuple) or not values or not all(isinstance(v, int | float) and not isinstance(v, bool) and ok(v)
-                                     for v in values):
+            numbers = all(isinstance(v, int | float) and not isinstance(v, bool) and ok(v) for v in values)
+            if not isinstance(values, tuple) or not values or not numbers:
                 raise ValueError(f"{name}={values!r}: expected a tuple of at least one number, each "
                                  f"{'> 0' if name == 'lrs' else '>= 0'}")
         if not isinstance(self.dataset, str) or not self.dataset:

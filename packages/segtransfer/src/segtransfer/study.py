@@ -29,8 +29,8 @@ import numpy as np
 import runloop
 
 from .encoders import check_provenance
-from .spec import COMMAND_FILE, SegmentationRun, SegmentationSpec
 from .run import build_model, build_optimizer, finetune_run, run_name
+from .spec import COMMAND_FILE, SegmentationRun, SegmentationSpec
 from .step_flops import train_step_cost
 from .transfer_data import describe_segmentation_dataset
 from .transfer_run import encoder_source, stderr_log
