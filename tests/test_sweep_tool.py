@@ -83,8 +83,10 @@ def test_miniature_sweep_end_to_end(tmp_path, monkeypatch, capsys):
     print(table.decode(), file=sys.stderr)
     # each task folder records the flopwise-finetune-seg command that reruns it: run by hand (into another
     # folder), it gives the sweep's scores, seed for seed (a pre-trained encoder and scratch)
-    for row in (r for r in rows if r["method"] in ("mae", "scratch") and r["pretrain_steps"] in ("4", "0")
-                and r["seed"] == "0"):
+    rerun = [r for r in rows if r["method"] in ("mae", "scratch") and r["pretrain_steps"] in ("4", "0")
+             and r["seed"] == "0"]
+    assert len(rerun) == 2
+    for row in rerun:
         task_dir = next((Path(row["run_dir"]) / "tasks").iterdir())
         words = shlex.split((task_dir / "command.txt").read_text())
         assert words[0] == "flopwise-finetune-seg" and words[words.index("--out") + 1] == str(task_dir)
