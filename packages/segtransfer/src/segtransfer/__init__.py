@@ -26,7 +26,7 @@ from .finetune import (
 from .loss import pixel_cross_entropy
 from .metrics import confusion_matrix, miou
 from .optim import finetune_optimizer, warmup_poly_schedule
-from .protocol import finetune_steps, warmup_steps
+from .protocol import finetune_steps, study_grid, warmup_steps
 from .run import finetune_run
 from .segmenter import (
     Segmenter,
@@ -38,7 +38,7 @@ from .segmenter import (
 )
 from .spec import SegmentationRun, SegmentationSpec
 from .step_flops import train_step_cost
-from .study import read_segmentation, run_segmentation, run_study, study_grid
+from .study import read_segmentation, run_segmentation, run_study
 from .transfer_data import describe_segmentation_dataset, whole_image_batches
 
 # The one place the version is written (pyproject.toml reads it: [tool.setuptools.dynamic]).

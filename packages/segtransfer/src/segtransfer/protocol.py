@@ -12,7 +12,9 @@ steps, a study-length run for exactly 1,500; a fixed 1,500-step warmup would mak
 
 from __future__ import annotations
 
+import itertools
 import math
+from collections.abc import Sequence
 
 from runloop import to_steps
 
@@ -27,6 +29,7 @@ __all__ = [
     "STUDY_SEEDS",
     "EVAL_MODES",
     "finetune_steps",
+    "study_grid",
     "warmup_steps",
 ]
 
@@ -59,3 +62,8 @@ def warmup_steps(total_steps: int) -> int:
         raise ValueError(f"total_steps={total_steps!r}: expected a positive int")
     scaled = round(total_steps * STUDY_WARMUP_STEPS / STUDY_STEPS)
     return min(STUDY_WARMUP_STEPS, max(1, scaled), total_steps - 1)
+
+
+def study_grid(lrs: Sequence[float], wds: Sequence[float]) -> list[tuple[float, float]]:
+    """All (lr, wd) pairs, LR-major (the order runs are done in)."""
+    return list(itertools.product(lrs, wds))

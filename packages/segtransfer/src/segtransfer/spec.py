@@ -23,7 +23,16 @@ from typing import Any
 import flopcli
 
 from .photometric import PHOTOMETRIC
-from .protocol import EVAL_MODES, LR_GRID, STUDY_BATCH_SIZE, STUDY_EPOCHS, STUDY_SEEDS, WD_GRID, finetune_steps
+from .protocol import (
+    EVAL_MODES,
+    LR_GRID,
+    STUDY_BATCH_SIZE,
+    STUDY_EPOCHS,
+    STUDY_SEEDS,
+    WD_GRID,
+    finetune_steps,
+    study_grid,
+)
 from .protocol import warmup_steps as scaled_warmup
 
 __all__ = ["COMMAND", "COMMAND_FILE", "SegmentationRun", "SegmentationSpec"]
@@ -120,9 +129,7 @@ class SegmentationSpec:
     @property
     def grid(self) -> list[tuple[float, float]] | None:
         """Every (lr, wd) pair, LR-major (the order runs are done in); None for one pair (no selection)."""
-        if len(self.lrs) * len(self.wds) == 1:
-            return None
-        return [(lr, wd) for lr in self.lrs for wd in self.wds]
+        return None if len(self.lrs) * len(self.wds) == 1 else study_grid(self.lrs, self.wds)
 
     def total_steps(self, train_size: int) -> int:
         """The run's length in steps on a training split of ``train_size`` images."""

@@ -19,7 +19,6 @@ Runs live in ``out_dir/runs/<lr>-<wd>-<seed>/`` and are resumable one by one; th
 from __future__ import annotations
 
 import dataclasses
-import itertools
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
@@ -36,7 +35,7 @@ from .transfer_data import describe_segmentation_dataset
 from .transfer_run import encoder_source, stderr_log
 from .transfer_study import RESULT_FILE, check_seeds, check_study_dir
 
-__all__ = ["check_out_dir", "read_segmentation", "run_segmentation", "run_study", "study_grid", "RESULT_FILE"]
+__all__ = ["check_out_dir", "read_segmentation", "run_segmentation", "run_study", "RESULT_FILE"]
 
 OneRun = Callable[[float, float, int], "dict[str, Any] | None"]
 
@@ -162,11 +161,6 @@ def run_study(
             grid=grid_rows)
         record.write(out_dir / RESULT_FILE)
     return record.to_json()
-
-
-def study_grid(lrs: Sequence[float], wds: Sequence[float]) -> list[tuple[float, float]]:
-    """All (lr, wd) pairs, LR-major (the order runs are done in)."""
-    return list(itertools.product(lrs, wds))
 
 
 def run_segmentation(
