@@ -32,7 +32,7 @@ import flopdata
 import flopmeter
 import jax
 import runloop
-from segtransfer import FinetuneConfig, describe_segmentation_dataset, finetune_run
+from segtransfer import SegmentationRun, SegmentationSpec, describe_segmentation_dataset, finetune_run
 from segtransfer.data import SegmentationData, segmentation_loader
 from segtransfer.run import build_model, finetune_task
 from sslmethods import recipes, trainer
@@ -108,11 +108,11 @@ def segmentation_row(settings: dict[str, Any], directory: Path, workers: int, st
                      tmp: Path) -> dict[str, float]:
     seg = settings["segmentation"]
     info = describe_segmentation_dataset(directory)
-    config = FinetuneConfig(dataset_dir=info.directory, num_classes=info.num_classes, steps=steps,
-                            batch_size=seg["batch"], lr=1e-3, wd=0.05, image_size=seg["image_size"],
-                            head_channels=seg["head_channels"], norm_groups=seg["norm_groups"],
-                            eval_split=info.eval_split, log_every=steps // 3, checkpoint_every=steps,
+    spec = SegmentationSpec(batch=seg["batch"], image_size=seg["image_size"], head_channels=seg["head_channels"],
+                            norm_groups=seg["norm_groups"], log_every=steps // 3, checkpoint_every=steps,
                             workers=workers)
+    config = SegmentationRun(spec, dataset_dir=info.directory, num_classes=info.num_classes,
+                             eval_split=info.eval_split, steps=steps, lr=1e-3, wd=0.05)
     loader = segmentation_loader(SegmentationData(info.directory, batch_size=seg["batch"],
                                                   num_classes=info.num_classes, train=True,
                                                   crop_size=seg["image_size"], worker_count=workers))

@@ -2,6 +2,7 @@
 result.json flopwise-report accepts."""
 
 import json
+import shlex
 from pathlib import Path
 
 import jax.random as jr
@@ -9,6 +10,7 @@ import pytest
 import runloop
 import vitcore
 from flopstudy.cli import report
+from segtransfer import SegmentationSpec
 from segtransfer.cli import finetune_seg
 
 FMNIST = Path("/usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz")
@@ -70,6 +72,11 @@ def test_end_to_end_from_a_run_directory(tmp_path):
     assert result["encoder"] == {"kind": "run", "path": str(run.resolve()), "method": "mae", "model": "vit-test",
                                  "pretrain_dataset": "fmnist_objects", "pretrain_steps": 10, "pretrain_flops": 3e9,
                                  "pretrain_kg_co2e": 1e-7}
+    # the folder records the command that reruns it, every option spelled out
+    words = shlex.split((out / "command.txt").read_text())
+    assert words[:3] == ["flopwise-finetune-seg", "--encoder", str(run.resolve())]
+    assert finetune_seg.spec_of(finetune_seg.build_parser().parse_args(words[1:])) == SegmentationSpec(
+        dataset="fmnist_scenes", steps=3, batch=4, image_size=32, lrs=(1e-4,), wds=(0.05,), seeds=1, log_every=1)
     assert report.main([str(out), "--out", str(out / "report")]) == 0
     rep = json.loads((out / "report" / "report.json").read_text())
     assert [r["method"] for r in rep["rows"]] == ["mae"] and rep["rows"][0]["miou"] == pytest.approx(result["miou"])

@@ -65,7 +65,7 @@ def test_a_preempted_pretraining_exits_3_naming_the_resume_flag(tiny_data, tmp_p
 
 
 def test_a_preempted_finetuning_exits_3_naming_the_resume_flag(tiny_data, tmp_path, capsys, monkeypatch):
-    monkeypatch.setattr(finetune_seg, "run_study", lambda *a, **k: {"status": "preempted"})
+    monkeypatch.setattr(finetune_seg, "run_segmentation", lambda *a, **k: {"status": "preempted"})
     out = tmp_path / "seg"
     code = finetune_seg.main(["--encoder", "scratch", "--model", "vit-test", "--dataset", "fmnist_scenes",
                               "--data-dir", str(tiny_data), "--steps", "3", "--batch", "4", "--image-size", "32",

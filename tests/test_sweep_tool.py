@@ -4,11 +4,13 @@ sweep end to end (two methods, one of them a custom method by import path, two b
 import csv
 import json
 import math
+import shlex
 import sys
 from pathlib import Path
 
 import pytest
 from flopstudy.cli import sweep
+from segtransfer.cli import finetune_seg
 from sslmethods.cli import pretrain
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -83,3 +85,18 @@ def test_miniature_sweep_end_to_end(tmp_path, monkeypatch, capsys):
     assert sweep.main(["--out", str(out), "--table-only"]) == 0
     assert (out / "results.csv").read_bytes() == table
     print(table.decode(), file=sys.stderr)
+    # each task folder records the flopwise-finetune-seg command that reruns it: run by hand (into another
+    # folder), it gives the sweep's scores, seed for seed (a pre-trained encoder and scratch)
+    rerun = [r for r in rows if r["method"] in ("mae", "scratch") and r["pretrain_steps"] in ("4", "0")
+             and r["seed"] == "0"]
+    assert len(rerun) == 2
+    for row in rerun:
+        task_dir = next((Path(row["run_dir"]) / "tasks").iterdir())
+        words = shlex.split((task_dir / "command.txt").read_text())
+        assert words[0] == "flopwise-finetune-seg" and words[words.index("--out") + 1] == str(task_dir)
+        words[words.index("--out") + 1] = str(tmp_path / f"again-{row['method']}")
+        assert finetune_seg.main(words[1:]) == 0
+        again = json.loads((tmp_path / f"again-{row['method']}" / "result.json").read_text())
+        swept = json.loads((task_dir / "result.json").read_text())
+        assert again["seeds"] == swept["seeds"] and again["per_seed_miou"] == swept["per_seed_miou"]
+        assert 100 * again["per_seed_miou"][0] == pytest.approx(float(row["score"]))

@@ -55,6 +55,27 @@ def test_what_changes_a_run_changes_its_id_and_how_it_runs_does_not():
     assert task_spec("segmentation", longer.tasks["segmentation"]).task_id != ids[0]
 
 
+
+def test_segmentation_task_ids_of_earlier_sweeps_are_kept():
+    """The task holds `segtransfer.SegmentationSpec` since the spec replaced the sweep's own settings class; the
+    demo's task id must still be the hash of the canonical JSON the earlier class gave (its 13 result-changing
+    fields, written out below), so old sweep folders resume. The options the spec added (eval_batch_size,
+    keep_checkpoints, tensorboard) change how a task runs, not its id."""
+    demo = {"dataset": "fmnist_scenes", "steps": 1000, "batch": 16, "image_size": 56, "lrs": (3e-3,),
+            "wds": (0.05,), "seeds": 1, "head_channels": 32, "norm_groups": 8, "photometric": "none",
+            "log_every": 250, "checkpoint_every": 500}
+    earlier = {"version": 1, "kind": "segmentation", "label": "fmnist_scenes segmentation", "settings": {
+        "dataset": "fmnist_scenes", "steps": 1000, "epochs": None, "batch": 16, "image_size": 56, "lrs": [3e-3],
+        "wds": [0.05], "head_channels": 32, "norm_groups": 8, "eval_mode": "center_crop", "warmup": None,
+        "photometric": "none"}}
+    text = json.dumps(earlier, sort_keys=True, separators=(",", ":"))
+    expected = "fmnist_scenes_segmentation-" + hashlib.sha256(text.encode()).hexdigest()[:12]
+    for how in ({}, {"eval_batch_size": 4, "keep_checkpoints": 5, "tensorboard": True, "workers": 2}):
+        sweep = load_sweep(_sweep(tasks={"segmentation": demo | how}))
+        assert task_spec("segmentation", sweep.tasks["segmentation"]).task_id == expected
+    assert expected == "fmnist_scenes_segmentation-ea2a041f5ec0"  # configs/demo.py's task folder before the spec
+
+
 def test_bad_run_specs_are_rejected():
     with pytest.raises(ValueError, match=r"budget=2.5 steps; expected a whole number >= 1"):
         _run(budget=2.5)

@@ -23,9 +23,9 @@ from segtransfer.finetune import (
 from segtransfer.loss import pixel_cross_entropy
 from segtransfer.metrics import confusion_matrix, miou
 from segtransfer.optim import finetune_optimizer
-from segtransfer.protocol import FinetuneConfig
 from segtransfer.run import build_optimizer
 from segtransfer.segmenter import segmenter_from_scratch, segmenter_lr_scale, segmenter_weight_decay_mask
+from segtransfer.spec import SegmentationRun, SegmentationSpec
 
 HEAD = {"head_channels": 16, "norm_groups": 4}
 COLORS = np.array([[0.9, 0.1, 0.1], [0.1, 0.9, 0.1], [0.1, 0.2, 0.9]], np.float32)
@@ -164,14 +164,15 @@ def test_finetuning_beats_majority_class():
 
 @pytest.mark.slow  # two compilations of a SAM step (two backward passes): ~30-90 s on 2 shared cores
 def test_sam_option_takes_the_gradient_at_the_perturbed_point():
-    """FinetuneConfig.sam_rho puts runloop.sam first: one step equals the plain optimizer applied to
+    """SegmentationSpec.sam_rho puts runloop.sam first: one step equals the plain optimizer applied to
     grad L(w + rho g / ||g||), the gradient the step's grad_fn gives at the perturbed weights."""
     model = _model(head={"head_channels": 8, "norm_groups": 4, "dropout": 0.0})
-    config = FinetuneConfig(dataset_dir="unused", num_classes=4, steps=10, lr=1e-2, wd=0.0, batch_size=2,
-                            image_size=32, sam_rho=0.5)
+    spec = SegmentationSpec(batch=2, image_size=32, sam_rho=0.5)
+    config = SegmentationRun(spec, dataset_dir="unused", num_classes=4, eval_split="test", steps=10, lr=1e-2,
+                             wd=0.0)
     images, masks = _shapes(2, np.random.default_rng(3))
     batch = {"image": jnp.asarray(images), "mask": jnp.asarray(masks)}
-    plain = build_optimizer(model, dataclasses.replace(config, sam_rho=None))
+    plain = build_optimizer(model, dataclasses.replace(config, spec=dataclasses.replace(spec, sam_rho=None)))
     with_sam, _ = jax.jit(make_finetune_step(build_optimizer(model, config)))(
         init_finetune_state(model, build_optimizer(model, config), key=jr.key(1)), batch)
 

@@ -1,9 +1,9 @@
-"""The study's fine-tuning length and warmup scaling, and FinetuneConfig validation."""
+"""The study's fine-tuning length and warmup scaling, and the validation of one run of a spec."""
 
 import math
 
 import pytest
-from segtransfer import FinetuneConfig, finetune_steps, protocol, warmup_steps
+from segtransfer import SegmentationRun, SegmentationSpec, finetune_steps, protocol, warmup_steps
 
 
 def test_study_length_and_grid():
@@ -19,8 +19,9 @@ def test_warmup_scales_with_the_run():
     assert warmup_steps(1_000_000) == 1500  # capped
     assert warmup_steps(300) == round(300 * 1500 / 101_050) == 4
     assert warmup_steps(10) == 1 and warmup_steps(2) == 1 and warmup_steps(1) == 0
-    assert FinetuneConfig(dataset_dir="d", num_classes=3, steps=300, lr=1e-4, wd=0.05).warmup_steps == 4
-    assert FinetuneConfig(dataset_dir="d", num_classes=3, steps=300, lr=1e-4, wd=0.05, warmup=0).warmup_steps == 0
+    run = {"dataset_dir": "d", "num_classes": 3, "eval_split": "test", "steps": 300, "lr": 1e-4, "wd": 0.05}
+    assert SegmentationRun(SegmentationSpec(), **run).warmup_steps == 4
+    assert SegmentationRun(SegmentationSpec(warmup=0), **run).warmup_steps == 0
 
 
 def test_bad_arguments_name_themselves():
@@ -30,16 +31,13 @@ def test_bad_arguments_name_themselves():
         finetune_steps(epochs=0, dataset_size=10, batch_size=2)
     with pytest.raises(ValueError, match="batch_size=0"):
         finetune_steps(steps=1, dataset_size=10, batch_size=0)
-    base = {"dataset_dir": "d", "num_classes": 3, "steps": 10, "lr": 1e-4, "wd": 0.05}
-    with pytest.raises(ValueError, match="eval_mode='whole'.*center_crop"):
-        FinetuneConfig(**base, eval_mode="whole")
-    with pytest.raises(ValueError, match="warmup=10"):
-        FinetuneConfig(**base, warmup=10)
-    with pytest.raises(ValueError, match="norm_groups"):
-        FinetuneConfig(**base, head_channels=20, norm_groups=8)
-    with pytest.raises(ValueError,
-                       match=r"FinetuneConfig.photometric='cv2': expected one of \['byol', 'mmseg', 'none'\]"):
-        FinetuneConfig(**base, photometric="cv2")
-    assert FinetuneConfig(**base).photometric == "byol"  # the study's colour jitter unless asked otherwise
+    base = {"dataset_dir": "d", "num_classes": 3, "eval_split": "test", "steps": 10, "lr": 1e-4, "wd": 0.05}
+    with pytest.raises(ValueError, match="warmup=10: expected 0 <= warmup < steps=10"):
+        SegmentationRun(SegmentationSpec(warmup=10), **base)  # the length came from epochs: checked per run
+    assert SegmentationRun(SegmentationSpec(), **base).spec.photometric == "byol"  # the study's colour jitter
     with pytest.raises(ValueError, match="lr=0.0"):
-        FinetuneConfig(**{**base, "lr": 0.0})
+        SegmentationRun(SegmentationSpec(), **{**base, "lr": 0.0})
+    with pytest.raises(ValueError, match="wd=-1"):
+        SegmentationRun(SegmentationSpec(), **{**base, "wd": -1.0})
+    with pytest.raises(ValueError, match="num_classes=0"):
+        SegmentationRun(SegmentationSpec(), **{**base, "num_classes": 0})

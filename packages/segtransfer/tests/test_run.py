@@ -11,7 +11,8 @@ import tensorflow_datasets as tfds
 from PIL import Image
 from runloop import Checkpointer
 from segtransfer import (
-    FinetuneConfig,
+    SegmentationRun,
+    SegmentationSpec,
     describe_segmentation_dataset,
     finetune_run,
     run_study,
@@ -66,12 +67,12 @@ def dataset(tmp_path_factory):
     return builder.data_dir
 
 
-def _config(dataset, **kw):
+def _config(dataset, steps=4, **kw):
     info = describe_segmentation_dataset(dataset)
-    base = dict(dataset_dir=dataset, num_classes=info.num_classes, steps=4, lr=1e-3, wd=0.05, batch_size=4,
-                image_size=S, eval_split=info.eval_split, eval_batch_size=4, head_channels=8, norm_groups=4,
-                checkpoint_every=2, log_every=1)
-    return FinetuneConfig(**{**base, **kw})
+    spec = SegmentationSpec(**{**dict(batch=4, image_size=S, eval_batch_size=4, head_channels=8, norm_groups=4,
+                                      checkpoint_every=2, log_every=1), **kw})
+    return SegmentationRun(spec, dataset_dir=dataset, num_classes=info.num_classes, eval_split=info.eval_split,
+                           steps=steps, lr=1e-3, wd=0.05)
 
 
 def test_dataset_description(dataset):
@@ -163,8 +164,26 @@ def test_study_resume_needs_runs(dataset, tmp_path):
 
 
 def test_options_added_later_are_recorded_only_when_a_run_differs_from_what_earlier_runs_had():
-    config = FinetuneConfig(dataset_dir="d", num_classes=3, steps=4, lr=1e-3, wd=0.05)
+    config = SegmentationRun(SegmentationSpec(), dataset_dir="d", num_classes=3, eval_split="validation", steps=4,
+                             lr=1e-3, wd=0.05)
     recorded = _run_config(config, "scratch", "vit-test")["finetune"]
     assert "photometric" not in recorded and "sam_rho" not in recorded  # what a run from before the options wrote
-    changed = _run_config(dataclasses.replace(config, photometric="none", sam_rho=0.05), "scratch", "vit-test")
+    spec = SegmentationSpec(photometric="none", sam_rho=0.05)
+    changed = _run_config(dataclasses.replace(config, spec=spec), "scratch", "vit-test")
     assert (changed["finetune"]["photometric"], changed["finetune"]["sam_rho"]) == ("none", 0.05)
+
+
+def test_a_run_records_what_run_directories_written_before_the_spec_recorded():
+    """config.json's ``finetune`` record is the same-run check's key on resume: a run folder written by the
+    earlier per-run config (its 20 fields, literally below: what `FinetuneConfig` wrote for a sweep's demo run)
+    must read as the same run, so ``SegmentationRun.to_json`` keeps every key and value."""
+    old = {"dataset_dir": "/data/fmnist_scenes/1.0.0", "num_classes": 11, "steps": 1000, "lr": 0.003, "wd": 0.05,
+           "batch_size": 16, "image_size": 56, "seed": 2, "warmup": None, "eval_mode": "center_crop",
+           "train_split": "train", "eval_split": "test", "eval_batch_size": 16, "head_channels": 32,
+           "norm_groups": 8, "checkpoint_every": 500, "keep_checkpoints": 2, "log_every": 250, "workers": 0,
+           "tensorboard": False, "photometric": "none"}
+    spec = SegmentationSpec(dataset="fmnist_scenes", steps=1000, batch=16, image_size=56, lrs=(0.003,), wds=(0.05,),
+                            seeds=1, head_channels=32, norm_groups=8, photometric="none", log_every=250)
+    run = SegmentationRun(spec, dataset_dir="/data/fmnist_scenes/1.0.0", num_classes=11, eval_split="test",
+                          steps=1000, lr=0.003, wd=0.05, seed=2)
+    assert _run_config(run, "scratch", "vit-test") == {"finetune": old, "encoder": "scratch", "model": "vit-test"}

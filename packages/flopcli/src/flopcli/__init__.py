@@ -1,6 +1,7 @@
 """The command-line convention every flopwise command shares (standard library only): one line ``error: ...``
 and exit status 2 for bad input, no traceback unless ``--debug``; status 3 and ``interrupted: ...`` for a
-command stopped by a signal that a rerun resumes; numeric flag types checked while parsing."""
+command stopped by a signal that a rerun resumes; numeric flag types checked while parsing; flags generated
+from a spec dataclass and back (`add_spec_flags`, `spec_from_flags`, `spec_to_flags`)."""
 
 from flopcli.arguments import (
     fraction,
@@ -22,6 +23,7 @@ from flopcli.convention import (
     about,
     run,
 )
+from flopcli.spec_flags import add_spec_flags, flag_name, spec_from_flags, spec_to_flags
 
 __all__ = [
     "EXIT_FAILED",
@@ -33,6 +35,8 @@ __all__ = [
     "CommandError",
     "Interrupted",
     "about",
+    "add_spec_flags",
+    "flag_name",
     "fraction",
     "int_at_least",
     "non_negative_float",
@@ -40,6 +44,8 @@ __all__ = [
     "positive_float",
     "positive_int",
     "run",
+    "spec_from_flags",
+    "spec_to_flags",
 ]
 
 __version__ = "0.2.0"

@@ -3,10 +3,12 @@
 Public API: `metrics.confusion_matrix` / `metrics.miou` (mmseg semantics), `FCNHead`, `pixel_cross_entropy`,
 `Segmenter` and its builders, the study's optimizer (`finetune_optimizer`, `warmup_poly_schedule`) and the
 fine-tuning pieces (`FinetuneState`, `make_finetune_step`, `evaluate`), and the protocol runner: encoders from a
-pre-training run, a timm file or scratch (`load_encoder`), `FinetuneConfig`, `finetune_run` (one run through the
+pre-training run, a timm file or scratch (`load_encoder`), `SegmentationSpec` (every option of a fine-tuning
+study, declared once) and `SegmentationRun` (one run of it), `finetune_run` (one run through the
 `runloop` engine: checkpointed, resumable, the same-run check), fine-tune FLOPs (`train_step_cost`) and the
-grid/seed selection writing ``result.json`` (`run_study`). `segtransfer.data` holds the input pipelines;
-`segtransfer.layer_probe` the layer-wise linear probes of a frozen encoder (`probe_layers`, `probe_dataset`).
+grid/seed selection writing ``result.json`` (`run_study`; `run_segmentation`/`read_segmentation` for a spec).
+`segtransfer.data` holds the input pipelines; `segtransfer.layer_probe` the layer-wise linear probes of a frozen
+encoder (`probe_layers`, `probe_dataset`).
 """
 
 from . import layer_probe, metrics, protocol
@@ -24,7 +26,7 @@ from .finetune import (
 from .loss import pixel_cross_entropy
 from .metrics import confusion_matrix, miou
 from .optim import finetune_optimizer, warmup_poly_schedule
-from .protocol import FinetuneConfig, finetune_steps, warmup_steps
+from .protocol import finetune_steps, study_grid, warmup_steps
 from .run import finetune_run
 from .segmenter import (
     Segmenter,
@@ -34,8 +36,9 @@ from .segmenter import (
     segmenter_lr_scale,
     segmenter_weight_decay_mask,
 )
+from .spec import SegmentationRun, SegmentationSpec
 from .step_flops import train_step_cost
-from .study import run_study, study_grid
+from .study import read_segmentation, run_segmentation, run_study
 from .transfer_data import describe_segmentation_dataset, whole_image_batches
 
 # The one place the version is written (pyproject.toml reads it: [tool.setuptools.dynamic]).
@@ -70,12 +73,15 @@ __all__ = [
     "encoder_kind",
     "load_encoder",
     "load_timm_state_dict",
-    "FinetuneConfig",
+    "SegmentationSpec",
+    "SegmentationRun",
     "finetune_steps",
     "warmup_steps",
     "train_step_cost",
     "finetune_run",
     "run_study",
+    "run_segmentation",
+    "read_segmentation",
     "study_grid",
     "describe_segmentation_dataset",
     "whole_image_batches",

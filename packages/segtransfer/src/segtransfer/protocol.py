@@ -1,8 +1,9 @@
-"""The study's fine-tuning protocol as data: grid, seeds, length in epochs, warmup, and one run's `FinetuneConfig`.
+"""The study's fine-tuning protocol as data: grid, seeds, length in epochs, warmup (`SegmentationSpec` uses them).
 
-Koppula et al. 2022, A.4 (DESIGN.md section 5): 80 epochs of ADE20K train (20,210 images) at batch 16, i.e.
-101,050 steps, of which the first 1,500 warm the learning rate up linearly, then polynomial (power 1) decay to 0;
-LR x WD grid {1e-5, 5e-5, 1e-4, 5e-4} x {0.1, 0.05, 0.01}; the reported number is the median over 5 seeds.
+Koppula et al. 2022, A.4 (docs/design.md, the transfer protocol): 80 epochs of ADE20K train (20,210 images) at
+batch 16, i.e. 101,050 steps, of which the first 1,500 warm the learning rate up linearly, then polynomial
+(power 1) decay to 0; LR x WD grid {1e-5, 5e-5, 1e-4, 5e-4} x {0.1, 0.05, 0.01}; the reported number is the
+median over 5 seeds.
 
 Warmup at other lengths (`warmup_steps`): the study's *fraction* of the run, 1500 / 101050 = 1.48%, capped at the
 study's 1,500 steps, at least 1 step, and always shorter than the run. A 300-step CPU run thus warms up for 4
@@ -11,12 +12,11 @@ steps, a study-length run for exactly 1,500; a fixed 1,500-step warmup would mak
 
 from __future__ import annotations
 
-import dataclasses
+import itertools
 import math
+from collections.abc import Sequence
 
 from runloop import to_steps
-
-from .photometric import PHOTOMETRIC
 
 __all__ = [
     "STUDY_EPOCHS",
@@ -29,8 +29,8 @@ __all__ = [
     "STUDY_SEEDS",
     "EVAL_MODES",
     "finetune_steps",
+    "study_grid",
     "warmup_steps",
-    "FinetuneConfig",
 ]
 
 STUDY_EPOCHS = 80
@@ -64,69 +64,6 @@ def warmup_steps(total_steps: int) -> int:
     return min(STUDY_WARMUP_STEPS, max(1, scaled), total_steps - 1)
 
 
-@dataclasses.dataclass(frozen=True)
-class FinetuneConfig:
-    """Everything that defines one fine-tuning run (one LR, WD and seed) on one dataset.
-
-    ``dataset_dir``: a TFDS directory with ``image`` + ``segmentation_mask`` (`segtransfer.data`); ``num_classes``
-    labels 0..k-1, 255 ignored. ``warmup`` None = `warmup_steps(steps)`. ``eval_mode``: "center_crop" (the study)
-    or "slide" (mmseg sliding window over the whole image, short side resized to ``image_size``).
-    ``head_channels``/``norm_groups``: the FCN head's width (256 and 32 in the study).
-    ``checkpoint_every``: steps between checkpoints (the last step always saves one). ``sam_rho`` (None: off):
-    sharpness-aware minimisation with this neighbourhood radius (Foret et al. 2021: 0.05), a fine-tuning option
-    (`runloop.sam`); each step then computes a second gradient (about twice the FLOPs).
-    ``tensorboard``: also write TensorBoard event files to ``<run dir>/tensorboard`` (needs ``tensorboardX``).
-    ``photometric``: the training images' colour jitter, a name of `segtransfer.photometric.PHOTOMETRIC` ("byol",
-    the study's).
-    """
-
-    dataset_dir: str
-    num_classes: int
-    steps: int
-    lr: float
-    wd: float
-    batch_size: int = STUDY_BATCH_SIZE
-    image_size: int = 512
-    seed: int = 0
-    warmup: int | None = None
-    eval_mode: str = "center_crop"
-    train_split: str = "train"
-    eval_split: str = "validation"
-    eval_batch_size: int = 16
-    head_channels: int = 256
-    norm_groups: int = 32
-    checkpoint_every: int = 500
-    keep_checkpoints: int = 2
-    log_every: int = 50
-    workers: int = 0
-    tensorboard: bool = False
-    sam_rho: float | None = None
-    photometric: str = "byol"
-
-    def __post_init__(self) -> None:
-        for name in ("num_classes", "steps", "batch_size", "image_size", "eval_batch_size", "head_channels",
-                     "norm_groups", "checkpoint_every", "keep_checkpoints", "log_every"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ValueError(f"FinetuneConfig.{name}={value!r}: expected a positive int")
-        if not self.lr > 0:
-            raise ValueError(f"FinetuneConfig.lr={self.lr!r}: expected > 0")
-        if not self.wd >= 0:
-            raise ValueError(f"FinetuneConfig.wd={self.wd!r}: expected >= 0")
-        if self.sam_rho is not None and not self.sam_rho > 0:
-            raise ValueError(f"FinetuneConfig.sam_rho={self.sam_rho!r}: expected None (no SAM) or a radius > 0")
-        if self.eval_mode not in EVAL_MODES:
-            raise ValueError(f"FinetuneConfig.eval_mode={self.eval_mode!r}: expected one of {EVAL_MODES}")
-        if self.warmup is not None and not 0 <= self.warmup < self.steps:
-            raise ValueError(f"FinetuneConfig.warmup={self.warmup!r}: expected 0 <= warmup < steps={self.steps}")
-        if self.photometric not in PHOTOMETRIC:
-            raise ValueError(f"FinetuneConfig.photometric={self.photometric!r}: expected one of {sorted(PHOTOMETRIC)}")
-        if self.head_channels % self.norm_groups:
-            raise ValueError(
-                f"FinetuneConfig.head_channels={self.head_channels} is not divisible by "
-                f"norm_groups={self.norm_groups}"
-            )
-
-    @property
-    def warmup_steps(self) -> int:
-        return warmup_steps(self.steps) if self.warmup is None else self.warmup
+def study_grid(lrs: Sequence[float], wds: Sequence[float]) -> list[tuple[float, float]]:
+    """All (lr, wd) pairs, LR-major (the order runs are done in)."""
+    return list(itertools.product(lrs, wds))

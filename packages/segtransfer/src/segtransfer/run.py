@@ -2,7 +2,7 @@
 
 ``finetune_run(config, encoder=..., out_dir=...)`` writes into ``out_dir``::
 
-    config.json                  what defines the run: the `FinetuneConfig`, the encoder and the model preset
+    config.json                  what defines the run: the `SegmentationRun`, the encoder and the model preset
     metrics.jsonl                loss and grad norm every ``log_every`` steps, images/s, FLOPs; the final mIoU
     checkpoints/<step>/          orbax: model + optimizer state + step + key, data iterator state, last losses
     run.json                     lr, wd, seed, steps, mIoU, aAcc, per-class IoU, final loss, FLOPs (written last)
@@ -19,7 +19,6 @@ them and the state is replicated; otherwise one device runs (and says so).
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -35,8 +34,8 @@ from .data import SegmentationData, segmentation_loader
 from .encoders import EncoderInfo, load_encoder
 from .finetune import evaluate, init_finetune_state, make_finetune_step, prepare_batch
 from .optim import finetune_optimizer, warmup_poly_schedule
-from .protocol import FinetuneConfig
 from .segmenter import Segmenter, create_segmenter, segmenter_weight_decay_mask
+from .spec import SegmentationRun
 from .transfer_data import whole_image_batches
 from .transfer_run import RUN_FILE, data_parallel_mesh, encoder_source, run_in_directory, stderr_log
 
@@ -52,39 +51,39 @@ def run_name(lr: float, wd: float, seed: int) -> str:
     return f"lr{lr:g}-wd{wd:g}-seed{seed}"
 
 
-def build_model(config: FinetuneConfig, encoder: str, *, model: str | None = None) -> tuple[Segmenter, EncoderInfo]:
+def build_model(config: SegmentationRun, encoder: str, *, model: str | None = None) -> tuple[Segmenter, EncoderInfo]:
     """The `Segmenter` a run starts from (encoder per `load_encoder`, head initialised from the seed)."""
     k_encoder, k_head, _ = jr.split(jr.key(config.seed), 3)
-    vit, info = load_encoder(encoder, model=model, key=k_encoder, image_size=config.image_size)
-    segmenter = create_segmenter(vit, config.num_classes, key=k_head, image_size=config.image_size,
-                                 head_channels=config.head_channels, norm_groups=config.norm_groups)
+    vit, info = load_encoder(encoder, model=model, key=k_encoder, image_size=config.spec.image_size)
+    segmenter = create_segmenter(vit, config.num_classes, key=k_head, image_size=config.spec.image_size,
+                                 head_channels=config.spec.head_channels, norm_groups=config.spec.norm_groups)
     return segmenter, info
 
 
-def build_optimizer(model: Segmenter, config: FinetuneConfig) -> optax.GradientTransformation:
+def build_optimizer(model: Segmenter, config: SegmentationRun) -> optax.GradientTransformation:
     """Adam(0.9, 0.999, 1e-8) + constant decoupled weight decay + warmup/poly schedule + clip 1 (the study);
-    with ``config.sam_rho``, SAM first (`runloop.sam.sam`: the gradient at the perturbed point goes on)."""
+    with ``config.spec.sam_rho``, SAM first (`runloop.sam.sam`: the gradient at the perturbed point goes on)."""
     schedule = warmup_poly_schedule(config.lr, config.steps, config.warmup_steps)
     optimizer = finetune_optimizer(schedule, config.wd, decay_mask=segmenter_weight_decay_mask(model))
-    return optimizer if config.sam_rho is None else optax.chain(sam(config.sam_rho), optimizer)
+    return optimizer if config.spec.sam_rho is None else optax.chain(sam(config.spec.sam_rho), optimizer)
 
 
-def _evaluate(model: Segmenter, config: FinetuneConfig) -> dict[str, Any]:
-    if config.eval_mode == "slide":
+def _evaluate(model: Segmenter, config: SegmentationRun) -> dict[str, Any]:
+    if config.spec.eval_mode == "slide":
         batches = whole_image_batches(config.dataset_dir, config.eval_split, config.num_classes,
-                                      short_side=config.image_size)
+                                      short_side=config.spec.image_size)
         metrics = evaluate(model, batches, mode="slide")
     else:
         metrics = evaluate(model, segmentation_loader(SegmentationData(
-            config.dataset_dir, batch_size=config.eval_batch_size, num_classes=config.num_classes,
-            split=config.eval_split, train=False, crop_size=config.image_size, shard_index=0, shard_count=1)),
+            config.dataset_dir, batch_size=config.spec.eval_batch_size, num_classes=config.num_classes,
+            split=config.eval_split, train=False, crop_size=config.spec.image_size, shard_index=0, shard_count=1)),
             mode="center_crop")
     iou = [None if not np.isfinite(v) else float(v) for v in metrics["iou"]]
     return {"miou": float(metrics["miou"]), "aacc": float(metrics["aacc"]), "iou": iou,
             "num_pixels": int(metrics["num_pixels"])}
 
 
-def finetune_task(segmenter: Segmenter, config: FinetuneConfig) -> runloop.TrainTask:
+def finetune_task(segmenter: Segmenter, config: SegmentationRun) -> runloop.TrainTask:
     """The engine's task: the state (the segmenter passed in, not compiled in), the step, batch checks, eval."""
     optimizer = build_optimizer(segmenter, config)
     k_train = jr.split(jr.key(config.seed), 3)[2]
@@ -98,8 +97,8 @@ def finetune_task(segmenter: Segmenter, config: FinetuneConfig) -> runloop.Train
 LATER_OPTIONS = {"sam_rho": None, "photometric": "byol"}
 
 
-def _run_config(config: FinetuneConfig, encoder: str, model: str | None) -> dict[str, Any]:
-    finetune = dataclasses.asdict(config)
+def _run_config(config: SegmentationRun, encoder: str, model: str | None) -> dict[str, Any]:
+    finetune = config.to_json()
     for name, earlier in LATER_OPTIONS.items():
         if finetune[name] == earlier:
             del finetune[name]
@@ -107,7 +106,7 @@ def _run_config(config: FinetuneConfig, encoder: str, model: str | None) -> dict
 
 
 def finetune_run(
-    config: FinetuneConfig,
+    config: SegmentationRun,
     *,
     encoder: str,
     out_dir: str | Path,
@@ -123,18 +122,19 @@ def finetune_run(
     returns a finished run's result as is, or continues from the newest readable checkpoint; either way the run
     must be the one recorded there. ``resume_flag``: how the caller's users spell ``resume`` (for errors).
     """
-    loop = runloop.LoopConfig(steps=config.steps, batch_size=config.batch_size, log_every=config.log_every,
-                              checkpoint_every=config.checkpoint_every, keep_checkpoints=config.keep_checkpoints,
-                              tensorboard=config.tensorboard,
+    spec = config.spec
+    loop = runloop.LoopConfig(steps=config.steps, batch_size=spec.batch, log_every=spec.log_every,
+                              checkpoint_every=spec.checkpoint_every, keep_checkpoints=spec.keep_checkpoints,
+                              tensorboard=spec.tensorboard,
                               option_names=runloop.OptionNames(resume=resume_flag))
 
     def start() -> tuple[runloop.TrainTask, Any, EncoderInfo]:
         segmenter, info = build_model(config, encoder, model=model)
         data = iter(segmentation_loader(SegmentationData(
-            config.dataset_dir, batch_size=config.batch_size // jax.process_count(), num_classes=config.num_classes,
-            split=config.train_split, train=True, crop_size=config.image_size, seed=config.seed,
-            worker_count=config.workers, shard_index=jax.process_index(), shard_count=jax.process_count(),
-            photometric=config.photometric)))
+            config.dataset_dir, batch_size=config.spec.batch // jax.process_count(), num_classes=config.num_classes,
+            split=config.train_split, train=True, crop_size=config.spec.image_size, seed=config.seed,
+            worker_count=config.spec.workers, shard_index=jax.process_index(), shard_count=jax.process_count(),
+            photometric=config.spec.photometric)))
         return finetune_task(segmenter, config), data, info
 
     return run_in_directory(
@@ -142,15 +142,15 @@ def finetune_run(
         result=lambda info, trained: _result(config, info, trained), resume=resume, stop=stop, log=log,
         resume_flag=resume_flag,
         summary=lambda out: f"{Path(out_dir).name}: mIoU {100 * out['miou']:.2f} aAcc {100 * out['aacc']:.2f} "
-                            f"({config.eval_mode})")
+                            f"({config.spec.eval_mode})")
 
 
-def _result(config: FinetuneConfig, info: EncoderInfo, result: runloop.LoopResult) -> dict[str, Any]:
+def _result(config: SegmentationRun, info: EncoderInfo, result: runloop.LoopResult) -> dict[str, Any]:
     metrics = result.evals[-1]
     return {
         "status": "done", "lr": config.lr, "wd": config.wd, "seed": config.seed, "steps": config.steps,
-        "warmup_steps": config.warmup_steps, "batch_size": config.batch_size, "image_size": config.image_size,
-        "eval_mode": config.eval_mode, "eval_split": config.eval_split, "miou": metrics["miou"],
+        "warmup_steps": config.warmup_steps, "batch_size": config.spec.batch, "image_size": config.spec.image_size,
+        "eval_mode": config.spec.eval_mode, "eval_split": config.eval_split, "miou": metrics["miou"],
         "aacc": metrics["aacc"], "iou": metrics["iou"], "num_eval_pixels": metrics["num_pixels"],
         "final_loss": result.final_loss, "flops_per_step": result.flops_per_step,
         "macs_per_step": None if result.cost is None else float(result.cost.macs), "encoder": info.to_json(),

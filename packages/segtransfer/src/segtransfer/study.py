@@ -19,22 +19,23 @@ Runs live in ``out_dir/runs/<lr>-<wd>-<seed>/`` and are resumable one by one; th
 from __future__ import annotations
 
 import dataclasses
-import itertools
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
+import flopdata
 import numpy as np
 import runloop
 
 from .encoders import check_provenance
-from .protocol import FinetuneConfig
 from .run import build_model, build_optimizer, finetune_run, run_name
+from .spec import COMMAND_FILE, SegmentationRun, SegmentationSpec
 from .step_flops import train_step_cost
-from .transfer_run import stderr_log
+from .transfer_data import describe_segmentation_dataset
+from .transfer_run import encoder_source, stderr_log
 from .transfer_study import RESULT_FILE, check_seeds, check_study_dir
 
-__all__ = ["check_out_dir", "run_study", "study_grid", "RESULT_FILE"]
+__all__ = ["check_out_dir", "read_segmentation", "run_segmentation", "run_study", "RESULT_FILE"]
 
 OneRun = Callable[[float, float, int], "dict[str, Any] | None"]
 
@@ -48,14 +49,14 @@ def _median_iou(per_seed: list[list[float]]) -> list[float | None]:
     return out
 
 
-def _flops(chosen: dict[str, Any], config: FinetuneConfig, encoder: str, model: str | None
+def _flops(chosen: dict[str, Any], config: SegmentationRun, encoder: str, model: str | None
            ) -> tuple[float, float, str]:
     """(FLOPs, MACs, source) per step of the chosen run as the engine measured them, or measured abstractly."""
     if chosen.get("flops_per_step") is not None:
         return chosen["flops_per_step"], chosen["macs_per_step"], "compiled step (runloop)"
     segmenter, _ = build_model(config, encoder, model=model)
-    cost = train_step_cost(segmenter, build_optimizer(segmenter, config), batch_size=config.batch_size,
-                           image_size=config.image_size)
+    cost = train_step_cost(segmenter, build_optimizer(segmenter, config), batch_size=config.spec.batch,
+                           image_size=config.spec.image_size)
     return cost.flops, cost.macs, "abstract step (train_step_cost): the run did not record its FLOPs"
 
 
@@ -72,7 +73,7 @@ def check_out_dir(out_dir: str | Path, *, resume: bool, resume_flag: str = "resu
     check_study_dir(out_dir, resume=resume, resume_flag=resume_flag, runs="fine-tuning runs")
 
 
-def _select(base: FinetuneConfig, grid: Sequence[tuple[float, float]] | None, seeds: list[int], one: OneRun,
+def _select(base: SegmentationRun, grid: Sequence[tuple[float, float]] | None, seeds: list[int], one: OneRun,
             log: Callable[[str], None]) -> tuple[list[dict[str, Any]] | None, list[dict[str, Any]]] | None:
     """Grid search with the first seed (if any), then every seed of the chosen (lr, wd); None when preempted.
     Returns (grid rows or None, the chosen configuration's run results, one per seed)."""
@@ -97,7 +98,7 @@ def _select(base: FinetuneConfig, grid: Sequence[tuple[float, float]] | None, se
 
 
 def run_study(
-    base: FinetuneConfig,
+    base: SegmentationRun,
     *,
     encoder: str,
     out_dir: str | Path,
@@ -111,6 +112,7 @@ def run_study(
     resume_flag: str = "resume=True",
     allow_unknown_flops: bool = False,
     allow_flag: str = "allow_unknown_flops=True",
+    command: str | None = None,
 ) -> dict[str, Any]:
     """Runs the grid (if any) and the seeds, writes and returns ``out_dir/result.json`` (module docstring).
 
@@ -118,7 +120,8 @@ def run_study(
     already there (each must be the same run) and starts the missing ones; ``resume_flag`` is how the caller's
     users spell it (for errors). An encoder run directory without ``summary.json`` is an error unless
     ``allow_unknown_flops`` (`check_provenance`; ``allow_flag`` spells it for errors). Returns
-    ``{"status": "preempted"}`` without writing a result if a run was stopped.
+    ``{"status": "preempted"}`` without writing a result if a run was stopped. ``command``: the command line
+    that reruns the study, written to ``out_dir/command.txt`` once the checks have passed.
     """
     seeds, out_dir = list(seeds), Path(out_dir)
     check_provenance(encoder, allow_unknown_flops=allow_unknown_flops, allow_flag=allow_flag)
@@ -137,6 +140,8 @@ def run_study(
 
     out_dir.mkdir(parents=True, exist_ok=True)
     with runloop.RunLock(out_dir / runloop.run_directory.LOCK_FILE):
+        if command is not None:
+            runloop.write_bytes_atomic(out_dir / COMMAND_FILE, (command + "\n").encode())
         selected = _select(base, grid, seeds, one, log)
         if selected is None:
             return {"status": "preempted"}
@@ -150,14 +155,44 @@ def run_study(
             finetune_flops=flops * config.steps, finetune_flops_per_step=flops,
             finetune_flops_all_runs=flops * config.steps * len(done), finetune_macs_per_step=macs,
             finetune_flops_source=source, steps=config.steps, warmup_steps=config.warmup_steps,
-            batch_size=config.batch_size, image_size=config.image_size, lr=config.lr, wd=config.wd, seeds=seeds,
-            per_seed_miou=per_seed, eval_mode=config.eval_mode, eval_split=config.eval_split,
+            batch_size=config.spec.batch, image_size=config.spec.image_size, lr=config.lr, wd=config.wd,
+            seeds=seeds, per_seed_miou=per_seed, eval_mode=config.spec.eval_mode, eval_split=config.eval_split,
             num_classes=config.num_classes, encoder=runloop.EncoderInfo.from_json(chosen[0]["encoder"]),
             grid=grid_rows)
         record.write(out_dir / RESULT_FILE)
     return record.to_json()
 
 
-def study_grid(lrs: Sequence[float], wds: Sequence[float]) -> list[tuple[float, float]]:
-    """All (lr, wd) pairs, LR-major (the order runs are done in)."""
-    return list(itertools.product(lrs, wds))
+def run_segmentation(
+    spec: SegmentationSpec,
+    *,
+    encoder: str,
+    out_dir: str | Path,
+    model: str | None = None,
+    seeds: Sequence[int] | None = None,
+    data_dir: str | Path | None = None,
+    **options: Any,
+) -> dict[str, Any]:
+    """Runs the study ``spec`` describes for ``encoder`` in ``out_dir`` and returns its ``result.json``.
+
+    Resolves ``spec.dataset`` under ``data_dir`` (`flopdata.resolve`: an embedded set is built on first use),
+    records the ``flopwise-finetune-seg`` command that reruns the study in ``out_dir/command.txt`` and calls
+    `run_study` with the spec's grid and ``seeds`` (default 0..spec.seeds-1); ``options``: `run_study`'s
+    ``resume``, ``log``, ``stop``, ``resume_flag``, ``allow_unknown_flops``, ``allow_flag``."""
+    spec.validate()
+    seeds = list(range(spec.seeds)) if seeds is None else list(seeds)
+    data_dir = Path(data_dir) if data_dir is not None else flopdata.default_data_dir()
+    info = describe_segmentation_dataset(flopdata.resolve(spec.dataset, data_dir=data_dir))
+    base = SegmentationRun(spec, str(info.directory), info.num_classes, info.eval_split,
+                           spec.total_steps(info.train_size), spec.lrs[0], spec.wds[0], seeds[0] if seeds else 0)
+    command = spec.command(encoder=encoder_source(encoder), out_dir=str(Path(out_dir).resolve()), model=model,
+                           data_dir=str(data_dir.resolve()), seeds=seeds or None)
+    return run_study(base, encoder=encoder, out_dir=out_dir, dataset=spec.dataset, model=model, grid=spec.grid,
+                     seeds=seeds, command=command, **options)
+
+
+def read_segmentation(out_dir: str | Path) -> dict[str, Any] | None:
+    """The finished ``out_dir/result.json`` of a study (None when there is none yet); ValueError naming the
+    file when it is not a fine-tuning result."""
+    path = Path(out_dir) / RESULT_FILE
+    return runloop.FinetuneResult.read(path).to_json() if path.is_file() else None

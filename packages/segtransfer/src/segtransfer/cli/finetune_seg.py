@@ -10,11 +10,16 @@ summary.json, unless --allow-unknown-flops), a timm-format .safetensors/.npz fil
 (needs --model). Datasets are looked up under --data-dir (default $FLOPWISE_DATA or data/); fmnist_scenes is
 built on first use, ade20k with `flopwise-build-dataset ade20k --source ...`. SIGTERM checkpoints and exits with
 status 3; --resume continues (finished runs of a grid are reused). Bad input: one line "error: ..." and status 2.
+
+Every option of the study (`segtransfer.SegmentationSpec`, what a sweep's segmentation task holds) is a flag
+below; without --grid the command runs one (lr, wd) with one seed. OUT/command.txt records the command that
+reruns the study with every option spelled out (a sweep's task folders have one too).
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import sys
 from collections.abc import Sequence
@@ -25,45 +30,47 @@ import flopdata
 import runloop
 import vitcore
 
-from .. import protocol
 from ..encoders import check_provenance, encoder_kind, load_encoder
-from ..protocol import FinetuneConfig, finetune_steps
-from ..study import check_out_dir, run_study, study_grid
+from ..photometric import PHOTOMETRIC
+from ..protocol import EVAL_MODES, LR_GRID, WD_GRID, warmup_steps
+from ..spec import SegmentationSpec
+from ..study import check_out_dir, run_segmentation
 from ..transfer_data import describe_segmentation_dataset
 
 DATASETS = {"ade20k": 512, "fmnist_scenes": 64}  # name -> default image size
+# The command's defaults where they differ from the study's: one (lr, wd), one seed (--grid --seeds 5: the study).
+BASE = SegmentationSpec(lrs=(1e-4,), wds=(0.05,), seeds=1)
 
 
 def build_parser() -> flopcli.ArgumentParser:
-    positive = flopcli.positive_int
     p = flopcli.ArgumentParser(description=__doc__)
     p.add_argument("--encoder", required=True, help="RUN_DIR | file.safetensors | file.npz | scratch")
-    p.add_argument("--dataset", required=True, choices=sorted(DATASETS))
     p.add_argument("--out", required=True, type=Path)
     p.add_argument("--model", choices=list(vitcore.PRESETS), help="preset (timm files and scratch)")
-    length = p.add_mutually_exclusive_group()
-    length.add_argument("--epochs", type=flopcli.positive_float, help=f"default {protocol.STUDY_EPOCHS} (the study)")
-    length.add_argument("--steps", type=positive)
-    p.add_argument("--batch", type=positive, default=protocol.STUDY_BATCH_SIZE)
-    p.add_argument("--image-size", type=positive, default=None, help="default 512 (ade20k) / 64 (fmnist_scenes)")
-    p.add_argument("--lr", type=flopcli.positive_float, default=None, help="default 1e-4")
-    p.add_argument("--wd", type=flopcli.non_negative_float, default=None, help="default 0.05")
     p.add_argument("--grid", action="store_true", help="the study's LR x WD grid; the best mIoU is reported")
-    p.add_argument("--seeds", type=positive, default=1, help="repeat the chosen config; the median is reported")
     p.add_argument("--data-dir", default=None)
     p.add_argument("--resume", action="store_true")
     p.add_argument("--allow-unknown-flops", action="store_true",
                    help="fine-tune a run directory without summary.json (the report leaves it off the FLOP axis)")
-    p.add_argument("--eval-mode", choices=protocol.EVAL_MODES, default="center_crop")
-    p.add_argument("--checkpoint-every", type=positive, default=500)
-    p.add_argument("--log-every", type=positive, default=50)
-    p.add_argument("--workers", type=flopcli.non_negative_int, default=0, help="grain decoding worker processes")
-    p.add_argument("--tensorboard", action="store_true", help="also write TensorBoard event files")
+    flopcli.add_spec_flags(
+        p, SegmentationSpec, base=BASE, aliases={"lrs": ["--lr"], "wds": ["--wd"]}, required=["dataset"],
+        choices={"dataset": sorted(DATASETS), "eval_mode": EVAL_MODES, "photometric": sorted(PHOTOMETRIC)},
+        exclusive=[("steps", "epochs")],
+        notes={"image_size": ", ".join(f"default {size} for {name}" for name, size in DATASETS.items())})
     return p
 
 
-def check_arguments(args: argparse.Namespace) -> None:
-    """Every check that needs no dataset and writes nothing."""
+def spec_of(args: argparse.Namespace) -> SegmentationSpec:
+    """The study the flags describe (`BASE` where a flag is not given; --grid: the study's grid)."""
+    if args.grid and (hasattr(args, "lrs") or hasattr(args, "wds")):
+        raise flopcli.CommandError("--grid chooses the learning rate and weight decay; drop --lr/--wd")
+    base = dataclasses.replace(BASE, image_size=DATASETS[args.dataset],
+                               **({"lrs": LR_GRID, "wds": WD_GRID} if args.grid else {}))
+    return flopcli.spec_from_flags(SegmentationSpec, args, base=base)
+
+
+def check_arguments(args: argparse.Namespace) -> SegmentationSpec:
+    """Every check that needs no dataset and writes nothing; returns the study's spec."""
     with flopcli.about("--encoder"):
         kind = encoder_kind(args.encoder)
     if kind != "run" and args.model is None:
@@ -73,34 +80,30 @@ def check_arguments(args: argparse.Namespace) -> None:
     if kind != "scratch":  # read the weights once now: a corrupt or foreign file is named before any work
         with flopcli.about("--encoder"):
             load_encoder(args.encoder, model=args.model)
-    if args.grid and (args.lr is not None or args.wd is not None):
-        raise flopcli.CommandError("--grid chooses the learning rate and weight decay; drop --lr/--wd")
-    if args.image_size is not None and args.model is not None:
-        with flopcli.about(f"--image-size {args.image_size}"):
-            vitcore.get_config(args.model, image_size=args.image_size)
+    spec = spec_of(args)
+    if hasattr(args, "image_size") and args.model is not None:
+        with flopcli.about(f"--image-size {spec.image_size}"):
+            vitcore.get_config(args.model, image_size=spec.image_size)
     with flopcli.about("--out"):
         check_out_dir(args.out, resume=args.resume, resume_flag="--resume")
+    return spec
 
 
 def body(args: argparse.Namespace) -> int:
-    check_arguments(args)
+    spec = check_arguments(args)
     with flopcli.about("--dataset"):
-        info = describe_segmentation_dataset(flopdata.resolve(args.dataset, data_dir=args.data_dir))
-    steps = finetune_steps(batch_size=args.batch, dataset_size=info.train_size, steps=args.steps,
-                           epochs=None if args.steps else (args.epochs or protocol.STUDY_EPOCHS))
-    base = FinetuneConfig(
-        dataset_dir=info.directory, num_classes=info.num_classes, steps=steps, batch_size=args.batch,
-        lr=1e-4 if args.lr is None else args.lr, wd=0.05 if args.wd is None else args.wd, eval_mode=args.eval_mode,
-        image_size=args.image_size or DATASETS[args.dataset], eval_split=info.eval_split,
-        checkpoint_every=args.checkpoint_every, log_every=args.log_every, workers=args.workers,
-        tensorboard=args.tensorboard)
+        info = describe_segmentation_dataset(flopdata.resolve(spec.dataset, data_dir=args.data_dir))
+    steps = spec.total_steps(info.train_size)
+    with flopcli.about("--warmup"):
+        warmup = warmup_steps(steps) if spec.warmup is None else spec.warmup
+        if warmup >= steps:
+            raise ValueError(f"{warmup} steps: expected fewer than the run's {steps}")
     runloop.enable_compilation_cache()  # $FLOPWISE_JAX_CACHE, else ~/.cache/flopwise/jax
-    print(f"{args.dataset}: {info.train_size} train images, {info.num_classes} classes, {steps} steps "
-          f"(warmup {base.warmup_steps}) at batch {args.batch}", file=sys.stderr)
-    grid = study_grid(protocol.LR_GRID, protocol.WD_GRID) if args.grid else None
-    result = run_study(base, encoder=args.encoder, out_dir=args.out, dataset=args.dataset, model=args.model,
-                       grid=grid, seeds=range(args.seeds), resume=args.resume, resume_flag="--resume",
-                       allow_unknown_flops=args.allow_unknown_flops, allow_flag="--allow-unknown-flops")
+    print(f"{spec.dataset}: {info.train_size} train images, {info.num_classes} classes, {steps} steps "
+          f"(warmup {warmup}) at batch {spec.batch}", file=sys.stderr)
+    result = run_segmentation(spec, encoder=args.encoder, out_dir=args.out, model=args.model,
+                              data_dir=args.data_dir, resume=args.resume, resume_flag="--resume",
+                              allow_unknown_flops=args.allow_unknown_flops, allow_flag="--allow-unknown-flops")
     if result.get("status") == "preempted":
         raise flopcli.Interrupted(f"fine-tuning stopped (checkpoint saved in {args.out}); continue it with the same "
                                   "command and --resume")
