@@ -74,7 +74,7 @@ class FinetuneConfig:
     ``head_channels``/``norm_groups``: the FCN head's width (256 and 32 in the study).
     ``checkpoint_every``: steps between checkpoints (the last step always saves one). ``sam_rho`` (None: off):
     sharpness-aware minimisation with this neighbourhood radius (Foret et al. 2021: 0.05), a fine-tuning option
-    (`runloop.sam`); each step then computes a second gradient (about twice the FLOPs).
+    (`runloop.optim.sam`); each step then computes a second gradient (about twice the FLOPs).
     ``tensorboard``: also write TensorBoard event files to ``<run dir>/tensorboard`` (needs ``tensorboardX``).
     ``photometric``: the training images' colour jitter, a name of `segtransfer.photometric.PHOTOMETRIC` ("byol",
     the study's).

@@ -29,7 +29,7 @@ import jax.random as jr
 import numpy as np
 import optax
 import runloop
-from runloop.sam import sam
+from runloop.optim.sam import sam
 
 from .data import SegmentationData, segmentation_loader
 from .encoders import EncoderInfo, load_encoder
@@ -63,7 +63,7 @@ def build_model(config: FinetuneConfig, encoder: str, *, model: str | None = Non
 
 def build_optimizer(model: Segmenter, config: FinetuneConfig) -> optax.GradientTransformation:
     """Adam(0.9, 0.999, 1e-8) + constant decoupled weight decay + warmup/poly schedule + clip 1 (the study);
-    with ``config.sam_rho``, SAM first (`runloop.sam.sam`: the gradient at the perturbed point goes on)."""
+    with ``config.sam_rho``, SAM first (`runloop.optim.sam.sam`: the gradient at the perturbed point goes on)."""
     schedule = warmup_poly_schedule(config.lr, config.steps, config.warmup_steps)
     optimizer = finetune_optimizer(schedule, config.wd, decay_mask=segmenter_weight_decay_mask(model))
     return optimizer if config.sam_rho is None else optax.chain(sam(config.sam_rho), optimizer)

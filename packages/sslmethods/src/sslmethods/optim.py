@@ -22,8 +22,8 @@ import jax.numpy as jnp
 import optax
 from jaxtyping import Array, Float, Int
 from runloop import standard_promotion
-from runloop.agc import adaptive_grad_clip
-from runloop.per_tensor_clip import per_tensor_clip_by_norm
+from runloop.optim import adaptive_grad_clip, per_tensor_clip_by_norm
+from vitcore import stacked_axes
 
 _OPTIMIZERS = ("adam", "adamw")
 # How ``clip_norm`` applies: to the norm of all gradients together, or to each gradient tensor on its own (DINO).
@@ -41,8 +41,8 @@ class OptimConfig:
     run (not both). ``weight_decay_end`` (optional) makes the decay follow a cosine from ``weight_decay`` to it over
     the run (DINO: 0.04 -> 0.4). ``clip_norm=None`` disables clipping; ``clip_mode`` says what it bounds:
     ``"global"`` the norm of all gradients together (``optax.clip_by_global_norm``), ``"per_tensor"`` each gradient
-    tensor's norm on its own (DINO's ``utils.clip_gradients``, `runloop.per_tensor_clip`). ``agc`` (None: off)
-    is the clip ratio lambda of adaptive gradient clipping (Brock et al. 2021, `runloop.agc`: each unit's
+    tensor's norm on its own (DINO's ``utils.clip_gradients``, `runloop.optim.per_tensor_clip`). ``agc`` (None: off)
+    is the clip ratio lambda of adaptive gradient clipping (Brock et al. 2021, `runloop.optim.agc`: each unit's
     gradient norm is bounded by ``agc * max(||W||, agc_eps)``), the NFNets' recipe (0.01 at batch 4096 with
     NFNet-F; the methods' output layers are left out, ``AbstractMethod.final_layers``); it runs first, usually
     with ``clip_norm=None``.
@@ -165,7 +165,8 @@ def make_optimizer(cfg: OptimConfig, total_steps: int, wd_mask: Any = None, agc_
     use_decay = cfg.weight_decay > 0.0 or (cfg.weight_decay_end or 0.0) > 0.0
     parts: list[optax.GradientTransformation] = []
     if cfg.agc is not None:
-        agc = adaptive_grad_clip(cfg.agc, eps=cfg.agc_eps)
+        # Layer-stacked blocks (scan_layers=True) are clipped layer by layer, unit by unit, as unstacked ones.
+        agc = adaptive_grad_clip(cfg.agc, eps=cfg.agc_eps, stacked_axes=stacked_axes)
         parts.append(agc if agc_mask is None else optax.masked(agc, agc_mask))
     if cfg.clip_norm is not None:
         parts.append(_CLIPS[cfg.clip_mode](cfg.clip_norm))
