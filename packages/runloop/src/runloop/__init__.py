@@ -21,13 +21,13 @@ from . import (
     loop_config,
     metrics_log,
     nonfinite,
+    optim,
     progress,
     records,
     run_directory,
     run_lock,
     sharding,
     step_program,
-    optim,
     stop_signal,
 )
 from .atomic_files import json_bytes, write_bytes_atomic, write_files_atomic, write_json_atomic
@@ -40,6 +40,7 @@ from .loop import LoopResult, TrainTask, train
 from .loop_config import LoopConfig
 from .metrics_log import MetricsLog, read_metrics
 from .nonfinite import NonFiniteError, NonFiniteGuard, OptionNames
+from .optim import agc, per_tensor_clip, sam, scale_by_tree, standard_promotion
 from .progress import Co2Model, Progress, detect_hardware
 from .records import ENCODER_KINDS, DetectionResult, EncoderInfo, FinetuneResult, PretrainSummary
 from .run_directory import RunDirectory, config_differences, holds_run, open_run
@@ -58,7 +59,6 @@ from .sharding import (
 )
 from .step_program import CompiledStep, abstract_state, compile_step, init_sharded
 from .stop_signal import StopSignal
-from .optim import agc, per_tensor_clip, sam, scale_by_tree, standard_promotion
 
 # The transforms' modules were `runloop.agc`, `runloop.sam`, `runloop.per_tensor_clip` and `runloop.transforms`
 # before they moved into `runloop.optim`: those import paths keep working.

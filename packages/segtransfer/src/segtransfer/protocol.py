@@ -1,6 +1,6 @@
 """The study's fine-tuning protocol as data: grid, seeds, length in epochs, warmup, and one run's `FinetuneConfig`.
 
-Koppula et al. 2022, A.4 (DESIGN.md section 5): 80 epochs of ADE20K train (20,210 images) at batch 16, i.e.
+Koppula et al. 2022, A.4 (docs/design.md section 5): 80 epochs of ADE20K train (20,210 images) at batch 16, i.e.
 101,050 steps, of which the first 1,500 warm the learning rate up linearly, then polynomial (power 1) decay to 0;
 LR x WD grid {1e-5, 5e-5, 1e-4, 5e-4} x {0.1, 0.05, 0.01}; the reported number is the median over 5 seeds.
 

@@ -5,6 +5,7 @@ import jax.numpy as jnp
 import jax.random as jr
 import numpy as np
 import pytest
+import torch
 from segtransfer.detection import SimpleFeaturePyramid
 from segtransfer.detection.layers import ChannelNorm, Conv2d, ConvTranspose2x2
 
@@ -26,7 +27,6 @@ def test_pyramid_levels_and_strides():
 
 
 def test_layers_match_pytorch():
-    torch = pytest.importorskip("torch")
     rng = np.random.default_rng(0)
     x = rng.normal(size=(5, 6, 4)).astype(np.float32)
     up = ConvTranspose2x2(4, 3, key=jr.key(0))

@@ -3,7 +3,9 @@
 import jax.numpy as jnp
 import numpy as np
 import pytest
+import torch
 from segtransfer.detection import assign_levels, multilevel_roi_align, roi_align
+from torchvision import ops
 
 
 def _bilinear(feature, y, x):
@@ -68,8 +70,6 @@ def test_roi_align_matches_the_sampling_loop(scale):
 
 
 def test_roi_align_matches_torchvision():
-    torch = pytest.importorskip("torch")
-    ops = pytest.importorskip("torchvision.ops")
     rng = np.random.default_rng(1)
     feature = rng.normal(size=(12, 16, 4)).astype(np.float32)
     expected = ops.roi_align(

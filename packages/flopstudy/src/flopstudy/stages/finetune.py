@@ -27,7 +27,7 @@ __all__ = ["SegmentationSettings", "SegmentationTask"]
 
 @dataclasses.dataclass(frozen=True)
 class SegmentationSettings:
-    """Fine-tuning for semantic segmentation (defaults: the study's ADE20K protocol, DESIGN.md section 5).
+    """Fine-tuning for semantic segmentation (defaults: the study's ADE20K protocol, docs/design.md section 5).
 
     Length: ``steps``, or ``epochs`` of the training split (the study's 80 when neither is given). ``lrs`` x
     ``wds`` is the grid (one pair: no selection). ``seeds``: fine-tuning seeds per point (0, 1, ...).
