@@ -1,4 +1,4 @@
-"""The study's own sweeps at paper scale (Koppula et al. 2022, appendix A.3; DESIGN.md section 3).
+"""The study's own sweeps at paper scale (Koppula et al. 2022, appendix A.3; docs/design.md section 3).
 
     python tools/sweep.py --config configs/paper.py:i1k --out runs/paper-i1k --executor slurm
     python tools/sweep.py --config configs/paper.py:jft --out runs/paper-jft --executor slurm \\

@@ -1,5 +1,5 @@
 """flopwise-profile (sslmethods.cli.profile_flops, tools/profile_flops.py): a user's method by import path
-(measured and analytic FLOPs through the protocol), the JSON contract of DESIGN section 2, and flags that do not
+(measured and analytic FLOPs through the protocol), the JSON contract of docs/design.md section 2, and flags that do not
 apply to the method are errors."""
 
 import argparse

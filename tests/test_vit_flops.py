@@ -58,7 +58,7 @@ def test_vit_b16_train_step_is_about_three_forwards():
 
         loss, grads = eqx.filter_value_and_grad(loss_fn)(model)
         updates, opt_state = optimizer.update(grads, opt_state, eqx.filter(model, eqx.is_array))
-        # Returning the new model and optimizer state keeps the backward pass alive (DESIGN 6, trap a).
+        # Returning the new model and optimizer state keeps the backward pass alive (docs/design.md section 6, trap a).
         return eqx.apply_updates(model, updates), opt_state, loss
 
     labels = jax.ShapeDtypeStruct((2,), jnp.int32)

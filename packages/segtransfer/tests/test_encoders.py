@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 import runloop
 import vitcore
+from safetensors.numpy import save_file
 from segtransfer import encoder_kind, load_encoder, load_timm_state_dict
 
 FIXTURE = Path(vitcore.__file__).parents[2] / "tests" / "fixtures" / "timm_vit_tiny.npz"
@@ -66,9 +67,6 @@ def test_timm_npz_reproduces_timm_features_and_safetensors_matches(tmp_path):
     assert np.max(np.abs(tokens - data["tokens"])) / np.max(np.abs(data["tokens"])) < 1e-4
     state = load_timm_state_dict(FIXTURE)
     assert "head.weight" in state and "images" not in state  # only the param/ arrays
-    pytest.importorskip("safetensors")
-    from safetensors.numpy import save_file
-
     save_file({k: np.ascontiguousarray(v) for k, v in state.items()}, str(tmp_path / "w.safetensors"))
     again, _ = load_encoder(str(tmp_path / "w.safetensors"), model="vit-test")
     for a, b in zip(_leaves(encoder), _leaves(again), strict=True):

@@ -10,7 +10,7 @@ import jax.random as jr
 import numpy as np
 import pytest
 from runloop import make_mesh, put_batch, shard_state, state_shardings
-from runloop.sam import sam_gradients
+from runloop.optim.sam import sam_gradients
 from segtransfer.finetune import (
     center_crop,
     evaluate,
@@ -164,7 +164,7 @@ def test_finetuning_beats_majority_class():
 
 @pytest.mark.slow  # two compilations of a SAM step (two backward passes): ~30-90 s on 2 shared cores
 def test_sam_option_takes_the_gradient_at_the_perturbed_point():
-    """SegmentationSpec.sam_rho puts runloop.sam first: one step equals the plain optimizer applied to
+    """SegmentationSpec.sam_rho puts runloop.optim.sam first: one step equals the plain optimizer applied to
     grad L(w + rho g / ||g||), the gradient the step's grad_fn gives at the perturbed weights."""
     model = _model(head={"head_channels": 8, "norm_groups": 4, "dropout": 0.0})
     spec = SegmentationSpec(batch=2, image_size=32, sam_rho=0.5)

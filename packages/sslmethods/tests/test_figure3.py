@@ -1,8 +1,12 @@
 """The Figure 3 table's arithmetic (decoder blocks' share from the 8- and 1-layer twins), labels and markdown, on
 hand-made rows (measuring the 28 real steps takes minutes: `tools/profile_flops.py --table`)."""
 
+import json
+from pathlib import Path
+
 import pytest
 from sslmethods import figure3
+from sslmethods.figure3 import load_figure3
 
 
 def _row(method, overrides, flops, analytic, model="vit-b16"):
@@ -63,3 +67,22 @@ def test_table_measures_in_processes_and_a_rerun_reads_every_row_back(tmp_path, 
     assert figure3.table(("vit-test",), workers=2, cache_dir=tmp_path) == rows
     with pytest.raises(ValueError, match=r"count='exact'; expected one of \('compiled', 'lowered'\)"):
         figure3.table(("vit-test",), count="exact")
+
+
+def test_figure3_of_the_repository_loads():
+    costs = load_figure3(Path(__file__).resolve().parents[3] / "docs" / "figure3.json")
+    assert len(costs) == 28 and all(c.ratio is not None and 1.0 < c.ratio < 1.02 for c in costs)
+    # The variants come from each row's overrides: every (label, model) pair is one row.
+    assert len({(c.label, c.model) for c in costs}) == 28
+    assert "mae 75% d8" in {c.label for c in costs} and "clip (text-mini)" in {c.label for c in costs}
+
+
+def test_bad_figure3_file_names_the_flag(tmp_path):
+    path = tmp_path / "f.json"
+    path.write_text(json.dumps({"rows": [{"method": "mae"}]}))
+    with pytest.raises(ValueError, match=r"--figure3 '.*f.json': expected the JSON of flopwise-profile "
+                                         r"--table \(KeyError: 'model'\)"):
+        load_figure3(path)
+    path.write_text(json.dumps({"rows": [{"method": "dino", "model": "vit-b16", "batch": 0, "flops_per_step": 1.0}]}))
+    with pytest.raises(ValueError, match=r"expected rows with positive flops_per_step and batch \(bad: \['dino'\]\)"):
+        load_figure3(path)

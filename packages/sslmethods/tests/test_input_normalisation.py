@@ -1,5 +1,5 @@
-"""The DESIGN contract: a pre-training run's exported encoder.json records the input normalisation its encoder
-applies ("mean", "std"), and the encoder loaded back applies the same."""
+"""The contract of docs/design.md section 2: a pre-training run's exported encoder.json records the input
+normalisation its encoder applies ("mean", "std"), and the encoder loaded back applies the same."""
 
 import json
 

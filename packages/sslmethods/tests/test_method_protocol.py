@@ -135,7 +135,7 @@ def _build(name, **overrides):
 
 def test_analytic_macs_follow_the_study_arithmetic():
     f = _forward()
-    assert f / 1e9 == pytest.approx(17.56, abs=0.005)  # DESIGN: ViT-B/16 forward at 224
+    assert f / 1e9 == pytest.approx(17.56, abs=0.005)  # docs/design.md section 6: ViT-B/16 forward at 224
     train = 3 * f - E
     b = 4
     assert _build("supervised").analytic_macs(b) == b * (3 * (f + 768 * 1000) - E)

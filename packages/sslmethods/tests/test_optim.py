@@ -1,5 +1,6 @@
 """The optimizer chain and its schedules against closed forms and a float64 numpy AdamW."""
 
+import dataclasses
 import math
 
 import jax
@@ -156,7 +157,8 @@ def test_schedule_counts_advance_together():
 @pytest.mark.parametrize(
     "kwargs, match",
     [
-        ({"optimizer": "sgd"}, "optimizer='sgd'"),
+        ({"optimizer": "lamb"}, "optimizer='lamb'"),
+            ({"momentum": 1.0}, "momentum=1.0"),
         ({"lr": -1.0}, "lr=-1.0"),
         ({"b2": 1.0}, "b2=1.0"),
         ({"warmup_steps": 5, "warmup_fraction": 0.1}, "both set"),
@@ -173,3 +175,57 @@ def test_bad_config_raises(kwargs, match):
 def test_bad_total_steps():
     with pytest.raises(ValueError, match="total_steps=0"):
         make_optimizer(OptimConfig(), 0)
+
+
+def test_sgd_nesterov_matches_float64_reference():
+    """optimizer="sgd": DeepMind nfnets' SGD (coupled weight decay, then Nesterov momentum) in float64 numpy."""
+    cfg = OptimConfig(optimizer="sgd", lr=0.4, momentum=0.9, nesterov=True, weight_decay=0.01, clip_norm=None,
+                      warmup_steps=0, min_lr=0.4)  # a constant lr keeps the reference to the momentum rule
+    rng = np.random.default_rng(5)
+    w = rng.normal(size=(3, 4))
+    grads = [rng.normal(size=(3, 4)) for _ in range(3)]
+    tx = make_optimizer(cfg, total_steps=10)
+    params = {"w": jnp.asarray(w, jnp.float32)}
+    state = tx.init(params)
+    ref_w, buf = w.copy(), np.zeros_like(w)
+    for g in grads:
+        updates, state = tx.update({"w": jnp.asarray(g, jnp.float32)}, state, params)
+        params = optax.apply_updates(params, updates)
+        d = g + 0.01 * ref_w  # coupled L2 before the momentum
+        buf = 0.9 * buf + d
+        ref_w = ref_w - 0.4 * (d + 0.9 * buf)  # Nesterov: the gradient plus the momentum's look-ahead
+    np.testing.assert_allclose(np.asarray(params["w"]), ref_w, rtol=1e-5, atol=1e-6)
+    heavy_ball = make_optimizer(dataclasses.replace(cfg, nesterov=False), total_steps=10)
+    hb_updates, _ = heavy_ball.update({"w": jnp.asarray(grads[0], jnp.float32)}, heavy_ball.init(params), params)
+    nag_updates, _ = make_optimizer(cfg, 10).update({"w": jnp.asarray(grads[0], jnp.float32)},
+                                                    make_optimizer(cfg, 10).init(params), params)
+    assert not np.allclose(np.asarray(hb_updates["w"]), np.asarray(nag_updates["w"]))
+
+
+def test_agc_in_make_optimizer_clips_scanned_blocks_like_unrolled_ones():
+    """With scan_layers=True the block weights are stacked [depth, ...]; AGC must clip them exactly as the same
+    weights unrolled (one unit per layer and output row), i.e. the stacked update is the unrolled ones stacked."""
+    import equinox as eqx
+    import vitcore
+
+    cfg = OptimConfig(optimizer="sgd", lr=1.0, min_lr=1.0, warmup_steps=0, clip_norm=None, agc=0.01, momentum=0.0)
+    template = eqx.filter(vitcore.create("vit-test", key=jax.random.key(0), scan_layers=True), eqx.is_inexact_array)
+
+    def to_scanned(tree):
+        stacked = jax.tree.map(lambda *xs: jnp.stack(xs), *tree.blocks.layers)
+        return eqx.tree_at(lambda m: m.blocks, tree, eqx.tree_at(lambda b: b.layers, template.blocks, stacked))
+
+    params = eqx.filter(vitcore.create("vit-test", key=jax.random.key(1)), eqx.is_inexact_array)
+    leaves, treedef = jax.tree.flatten(params)
+    rng = np.random.default_rng(6)
+    # Per leaf a gradient far below or far above the clip threshold, so both branches happen.
+    grads = jax.tree.unflatten(treedef, [jnp.asarray(rng.normal(size=x.shape) * rng.choice([1e-5, 1.0]),
+                                                     jnp.float32) for x in leaves])
+    tx = make_optimizer(cfg, total_steps=1)
+    want, _ = tx.update(grads, tx.init(params), params)
+    got, _ = tx.update(to_scanned(grads), tx.init(to_scanned(params)), to_scanned(params))
+    for a, b in zip(jax.tree.leaves(got), jax.tree.leaves(to_scanned(want)), strict=True):
+        np.testing.assert_allclose(np.asarray(a), np.asarray(b), rtol=1e-5, atol=1e-8)
+    clipped = [not np.allclose(np.asarray(u), -np.asarray(g))
+               for u, g in zip(jax.tree.leaves(want), jax.tree.leaves(grads), strict=True)]
+    assert any(clipped) and not all(clipped)

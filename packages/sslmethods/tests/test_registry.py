@@ -1,5 +1,5 @@
-"""The registry: the six study methods under their DESIGN names, read-only, and `get_method` resolving import
-paths of user methods with errors that name the path and what was expected."""
+"""The registry: the six study methods under their names (docs/design.md section 2), read-only, and `get_method`
+resolving import paths of user methods with errors that name the path and what was expected."""
 
 import sys
 import textwrap

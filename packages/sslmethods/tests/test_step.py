@@ -4,11 +4,11 @@ import sys
 from pathlib import Path
 
 import equinox as eqx
+import flopmeter
 import jax
 import jax.numpy as jnp
 import numpy as np
 import optax
-import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
 from _engine_toys import SyntheticData, ToyClassifier, ToyTeacher  # noqa: E402
@@ -148,7 +148,6 @@ def test_teacher_initialised_from_student_is_not_aliased():
 
 
 def test_abstract_state_is_measured_without_allocation():
-    flopmeter = pytest.importorskip("flopmeter")
     method = ToyClassifier(image_shape=(16, 16, 1), hidden=64, num_classes=8, noise=0.0)  # no RNG integer ops
     tx = make_optimizer(OptimConfig(weight_decay=0.1), 100)
     b = 512

@@ -8,7 +8,9 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
+import torch
 import vitcore
+from timm.models import nfnet
 from vitcore.nfnet_block import nf_activation
 from vitcore.ws_conv import WSConv2d
 
@@ -139,8 +141,6 @@ def test_matches_timm_normfreenet(model):
     """The whole network against timm's NormFreeNet in DeepMind mode (dm_nfnet_* settings) at a tiny size,
     weights copied over; timm's erf GELU swapped for DeepMind's tanh GELU, timm's std-conv eps set to ~0 (DM's
     eps acts on N * var, timm's on var; neither binds here)."""
-    torch = pytest.importorskip("torch")
-    nfnet = pytest.importorskip("timm.models.nfnet")
     c = model.config
     rng = np.random.default_rng(4)
 

@@ -5,7 +5,11 @@ from pathlib import Path
 import jax.numpy as jnp
 import numpy as np
 import pytest
+import timm
+import timm.data as timm_data
+import torch
 import vitcore
+from PIL import Image
 
 FIXTURE = Path(__file__).parent / "fixtures" / "timm_vit_tiny.npz"
 
@@ -49,13 +53,8 @@ def test_from_timm_defaults_to_imagenet_normalisation_and_honours_another(fixtur
 
 
 def test_from_timm_matches_timm_preprocessing_live():
-    """Against timm itself (skipped without it): an augreg-style model whose pretrained_cfg normalises with
+    """Against timm itself: an augreg-style model whose pretrained_cfg normalises with
     0.5 / 0.5, its mean/std read from timm's resolve_data_config, the image through timm's create_transform."""
-    torch = pytest.importorskip("torch")
-    timm = pytest.importorskip("timm")
-    timm_data = pytest.importorskip("timm.data")
-    from PIL import Image
-
     theirs = timm.create_model("vit_tiny_patch16_224.augreg_in21k", pretrained=False, img_size=32, patch_size=8,
                                embed_dim=32, depth=2, num_heads=2, num_classes=10).eval()
     cfg = timm_data.resolve_data_config({"input_size": (3, 32, 32), "crop_pct": 1.0}, model=theirs)

@@ -42,7 +42,7 @@ def fit_power_law(
     steps_per_second: np.ndarray | Sequence[float | int],
 ) -> PowerLawFit:
     """Least-squares fit of log(steps/s) = log(a) + b * log(FLOPs/step); needs >= 2 distinct positive x."""
-    # Plain 1-D arrays, not jaxtyping annotations: flopmeter depends on jax and numpy only (DESIGN sec. 1).
+    # Plain 1-D arrays, not jaxtyping annotations: flopmeter depends on jax and numpy only (docs/design.md section 1).
     x = np.asarray(flops_per_step, dtype=np.float64)
     y = np.asarray(steps_per_second, dtype=np.float64)
     if x.shape != y.shape or x.ndim != 1 or x.size < 2:

@@ -3,6 +3,8 @@ analysis (curves, efficiency front, fitted laws checked by extrapolation, crosso
 frontier), the report and the budget planner. Top of the dependency list: it may import every other package;
 nothing imports it."""
 
+from sslmethods.figure3 import StepCost, load_figure3
+
 from flopstudy.analysis import Analysis, CurveFit, Panel, SaturationResult, analyse, fit_curves
 from flopstudy.crossover import Crossover, fit_crossover
 from flopstudy.curve_laws import FORMS, CurveLaw, NoiseModel, estimate_noise, fit_law, stream
@@ -18,7 +20,6 @@ from flopstudy.curves import (
 )
 from flopstudy.efficiency import FrontPoint, Reach, efficiency_front, flops_to_reach
 from flopstudy.extrapolation import ExtrapolationCheck, check_form, checkable_forms, choose_form
-from flopstudy.figure3 import StepCost, figure3_figure, figure3_table, load_figure3
 from flopstudy.finetune_results import collect_finetune_results
 from flopstudy.hardware_cost import (
     Budget,
@@ -33,6 +34,7 @@ from flopstudy.loaded_results import LoadedResults, Problem
 from flopstudy.loading import load_results, read_results_file, write_results_csv, write_results_jsonl
 from flopstudy.planner import Option, Plan, plan, rank_options
 from flopstudy.report import ReportOptions, write_report
+from flopstudy.report_figure3 import figure3_figure, figure3_table
 from flopstudy.results import COLUMNS, REQUIRED_COLUMNS, STATUS_DONE, Column, CurveKey, ResultRow
 from flopstudy.saturation import (
     FrontierSaturation,

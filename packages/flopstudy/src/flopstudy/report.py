@@ -22,10 +22,10 @@ from pathlib import Path
 from typing import Any
 
 from matplotlib.figure import Figure
+from sslmethods.figure3 import load_figure3
 
 from .analysis import Analysis, analyse
 from .curves import FLOP_CONVENTIONS
-from .figure3 import figure3_figure, figure3_table, load_figure3
 from .figures import (
     layer_figure,
     overview_figure,
@@ -41,6 +41,7 @@ from .loaded_results import LoadedResults
 from .loading import write_results_csv
 from .output_dir import check_replaceable, staged_dir
 from .prepretrain import ChainSeries, chain_series
+from .report_figure3 import figure3_figure, figure3_table
 from .summary import summary_lines
 from .table import Table
 from .tables import (

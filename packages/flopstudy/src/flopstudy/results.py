@@ -1,6 +1,6 @@
 """The results table: one row per (pre-training run, downstream task, fine-tuning seed), typed and validated.
 
-The DESIGN contract (section 2) fixes the first ten columns; the rest are optional (empty = not measured).
+The contract of docs/design.md (section 2) fixes the first ten columns; the rest are optional (empty = not measured).
 `COLUMNS` is the single description of every column: its name, type, whether the contract requires it, the
 range a value must lie in, and what it means. `ResultRow.from_record` turns one CSV/JSONL record into a row or
 raises ``ValueError`` naming the column, its value and what was expected.
@@ -37,7 +37,7 @@ class Column:
 
 
 COLUMNS: tuple[Column, ...] = (
-    # The DESIGN contract.
+    # The contract (docs/design.md section 2).
     Column("method", "str", True, "pre-training method (registry name or import path; 'scratch' for none)",
            nullable=False),
     Column("variant", "str", True, "method variant, e.g. 'mask0.75-d8' ('' = the method's defaults)"),

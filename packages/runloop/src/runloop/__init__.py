@@ -4,8 +4,11 @@ A caller brings a pure step, an init function, a checkpointable data iterator an
 directory (config, lock, atomic files, typed records), the loop (sharded init, one compile, FLOPs of the compiled
 step, host syncs only at cadences, NaN guard, checkpoints, evals, stop on signal), resume (same-run check,
 fallback past an unreadable checkpoint, ``resume_from``), metrics (JSONL, TensorBoard, one progress line with
-images/s, FLOPs, ETA and CO2), sharding and durations.
+images/s, FLOPs, ETA and CO2), sharding and durations. The optax transforms the packages' optimizers compose
+(adaptive gradient clipping, SAM, per-tensor clipping, dtype promotion, per-leaf scales) live in `runloop.optim`.
 """
+
+import sys
 
 from . import (
     atomic_files,
@@ -18,6 +21,7 @@ from . import (
     loop_config,
     metrics_log,
     nonfinite,
+    optim,
     progress,
     records,
     run_directory,
@@ -25,7 +29,6 @@ from . import (
     sharding,
     step_program,
     stop_signal,
-    transforms,
 )
 from .atomic_files import json_bytes, write_bytes_atomic, write_files_atomic, write_json_atomic
 from .cadence import due
@@ -37,6 +40,7 @@ from .loop import HeldOut, LoopResult, TrainTask, train
 from .loop_config import LoopConfig
 from .metrics_log import MetricsLog, read_metrics
 from .nonfinite import NonFiniteError, NonFiniteGuard, OptionNames
+from .optim import agc, per_tensor_clip, sam, scale_by_tree, standard_promotion
 from .progress import Co2Model, Progress, detect_hardware
 from .records import ENCODER_KINDS, DetectionResult, EncoderInfo, FinetuneResult, PretrainSummary
 from .run_directory import RunDirectory, config_differences, holds_run, open_run
@@ -55,7 +59,12 @@ from .sharding import (
 )
 from .step_program import CompiledStep, abstract_state, compile_step, init_sharded
 from .stop_signal import StopSignal
-from .transforms import scale_by_tree, standard_promotion
+
+# The transforms' modules were `runloop.agc`, `runloop.sam`, `runloop.per_tensor_clip` and `runloop.transforms`
+# before they moved into `runloop.optim`: those import paths keep working.
+for _old, _module in {"agc": agc, "sam": sam, "per_tensor_clip": per_tensor_clip, "transforms": optim}.items():
+    sys.modules[f"{__name__}.{_old}"] = _module
+transforms = optim
 
 # The one place the version is written (pyproject.toml reads it: [tool.setuptools.dynamic]).
 __version__ = "0.2.0"
@@ -111,6 +120,7 @@ __all__ = [
     "metrics_log",
     "nonfinite",
     "open_run",
+    "optim",
     "progress",
     "put_batch",
     "read_metrics",

@@ -61,7 +61,7 @@ def make_finetune_step(optimizer: optax.GradientTransformation, *, ignore_index:
     (before clipping) and ``finite`` (1.0 when the loss and gradients are finite). It returns the new model and
     optimizer state, so XLA keeps the backward pass and the update when the step is measured. The optimizer's
     ``update`` also gets ``grad_fn`` (the same batch's loss gradient at any parameters, same dropout keys), which
-    sharpness-aware minimisation needs for its second gradient (`runloop.sam`); other optimizers ignore it."""
+    sharpness-aware minimisation needs for its second gradient (`runloop.optim.sam`); other optimizers ignore it."""
 
     def finetune_step(state: FinetuneState, batch: dict[str, Array]) -> tuple[FinetuneState, dict[str, Array]]:
         key = jr.fold_in(state.key, state.step)

@@ -28,7 +28,7 @@ import jax.random as jr
 import numpy as np
 import optax
 import runloop
-from runloop.sam import sam
+from runloop.optim.sam import sam
 
 from .data import SegmentationData, segmentation_loader
 from .encoders import EncoderInfo, load_encoder
@@ -62,7 +62,7 @@ def build_model(config: SegmentationRun, encoder: str, *, model: str | None = No
 
 def build_optimizer(model: Segmenter, config: SegmentationRun) -> optax.GradientTransformation:
     """Adam(0.9, 0.999, 1e-8) + constant decoupled weight decay + warmup/poly schedule + clip 1 (the study);
-    with ``config.spec.sam_rho``, SAM first (`runloop.sam.sam`: the gradient at the perturbed point goes on)."""
+    with ``config.spec.sam_rho``, SAM first (`runloop.optim.sam.sam`: the gradient at the perturbed point goes on)."""
     schedule = warmup_poly_schedule(config.lr, config.steps, config.warmup_steps)
     optimizer = finetune_optimizer(schedule, config.wd, decay_mask=segmenter_weight_decay_mask(model))
     return optimizer if config.spec.sam_rho is None else optax.chain(sam(config.spec.sam_rho), optimizer)

@@ -5,6 +5,7 @@ import jax.numpy as jnp
 import jax.random as jr
 import numpy as np
 import pytest
+import torch
 from segtransfer.detection import SimpleFeaturePyramid
 from segtransfer.detection.layers import ChannelNorm, Conv2d, ConvTranspose2x2
 
@@ -26,7 +27,6 @@ def test_pyramid_levels_and_strides():
 
 
 def test_layers_match_pytorch():
-    torch = pytest.importorskip("torch")
     rng = np.random.default_rng(0)
     x = rng.normal(size=(5, 6, 4)).astype(np.float32)
     up = ConvTranspose2x2(4, 3, key=jr.key(0))
@@ -47,3 +47,35 @@ def test_layers_match_pytorch():
     ln = torch.nn.LayerNorm(4, eps=1e-6)
     np.testing.assert_allclose(np.asarray(ChannelNorm(4)(jnp.asarray(x))), ln(torch.from_numpy(x)).detach().numpy(),
                                atol=1e-5)
+
+
+def _uniform_bound(values):
+    """(max |v|, std * sqrt(3)): both are the bound b of a uniform(-b, b) sample."""
+    values = np.asarray(values, np.float64).ravel()
+    return np.max(np.abs(values)), np.std(values) * np.sqrt(3.0)
+
+
+def test_pyramid_is_initialised_as_detectron2_simple_feature_pyramid():
+    """detectron2's SimpleFeaturePyramid: c2_xavier_fill (kaiming_uniform_(a=1)) on the 1x1 and 3x3 convs, torch's
+    default init on the ConvTranspose2d layers, LayerNorm 1 / 0; the bounds are read off torch's own layers."""
+    width, channels = 64, 96
+    pyramid = SimpleFeaturePyramid(width, channels=channels, key=jr.key(0))
+    torch.manual_seed(0)
+    stage4 = pyramid.stages[0]
+    ref_up = torch.nn.ConvTranspose2d(width, width // 2, 2, 2)  # torch's default init
+    np.testing.assert_allclose(_uniform_bound(stage4.up[0].weight), _uniform_bound(ref_up.weight.detach().numpy()),
+                               rtol=0.05)
+    # 32 biases are too few for a spread estimate: both lie within the same bound, ours not all zero.
+    bound = 1.0 / np.sqrt(width // 2 * 4)
+    assert np.max(np.abs(ref_up.bias.detach().numpy())) <= bound and np.max(np.abs(stage4.up[0].bias)) <= bound
+    assert np.std(np.asarray(stage4.up[0].bias)) > bound / 4
+    for conv, c_in, k in ((stage4.lateral, width // 4, 1), (stage4.output, channels, 3),
+                          (pyramid.stages[2].lateral, width, 1)):
+        ref = torch.nn.Conv2d(c_in, channels, k, bias=False)
+        torch.nn.init.kaiming_uniform_(ref.weight, a=1)  # detectron2 weight_init.c2_xavier_fill
+        np.testing.assert_allclose(_uniform_bound(conv.weight), _uniform_bound(ref.weight.detach().numpy()),
+                                   rtol=0.05)
+        np.testing.assert_allclose(_uniform_bound(conv.weight)[0], np.sqrt(3.0 / (c_in * k * k)), rtol=0.01)
+        assert conv.bias is None
+    for norm in (stage4.up_norms[0], stage4.lateral_norm, stage4.output_norm):
+        assert np.all(np.asarray(norm.scale) == 1.0) and np.all(np.asarray(norm.bias) == 0.0)

@@ -8,7 +8,9 @@ import numpy as np
 import optax
 import pytest
 from segtransfer.detection import (
+    DETECTION_RECIPES,
     STUDY_RECIPE,
+    VITDET_RECIPE,
     DetectionRecipe,
     detection_optimizer,
     detector_config,
@@ -32,6 +34,10 @@ def test_schedule_closed_form():
         assert float(s(t)) == pytest.approx(1e-4 * warm * decay, rel=1e-5)
     assert STUDY_RECIPE.milestones == (19556, 21185) and STUDY_RECIPE.steps == 22000
     assert STUDY_RECIPE.batch_size == 64 and STUDY_RECIPE.image_size == 1024
+    # ViTDet's own 100-epoch recipe: its config's max_iter 184375 and milestones [163889, 177546].
+    assert VITDET_RECIPE.steps == 184_375 and VITDET_RECIPE.milestones == (163_889, 177_546)
+    assert DETECTION_RECIPES == {"study": STUDY_RECIPE, "vitdet": VITDET_RECIPE}
+    assert (VITDET_RECIPE.peak_lr, VITDET_RECIPE.weight_decay, VITDET_RECIPE.layer_decay) == (1e-4, 0.1, 0.7)
     with pytest.raises(ValueError, match=r"warmup_steps=30; expected in \[0, steps=20\)"):
         DetectionRecipe(steps=20, warmup_steps=30)
 

@@ -3,7 +3,9 @@
 import jax.numpy as jnp
 import numpy as np
 import pytest
+import torch
 from segtransfer.detection import assign_levels, multilevel_roi_align, roi_align
+from torchvision import ops
 
 
 def _bilinear(feature, y, x):
@@ -68,8 +70,6 @@ def test_roi_align_matches_the_sampling_loop(scale):
 
 
 def test_roi_align_matches_torchvision():
-    torch = pytest.importorskip("torch")
-    ops = pytest.importorskip("torchvision.ops")
     rng = np.random.default_rng(1)
     feature = rng.normal(size=(12, 16, 4)).astype(np.float32)
     expected = ops.roi_align(
@@ -90,8 +90,42 @@ def test_multilevel_pools_each_box_from_its_level():
         single = roi_align(jnp.asarray(levels[level]), boxes[i : i + 1], output_size=2, sampling_ratio=2,
                            spatial_scale=1.0 / (4, 8)[level])
         np.testing.assert_allclose(np.asarray(got[i]), np.asarray(single[0]), atol=1e-6)
-    with pytest.raises(ValueError, match="sampling_ratio=0"):
-        roi_align(jnp.asarray(levels[0]), boxes, output_size=2, sampling_ratio=0)
+    with pytest.raises(ValueError, match="sampling_ratio=-1"):
+        roi_align(jnp.asarray(levels[0]), boxes, output_size=2, sampling_ratio=-1)
+    with pytest.raises(ValueError, match="max_sampling_ratio=0"):
+        roi_align(jnp.asarray(levels[0]), boxes, output_size=2, sampling_ratio=0, max_sampling_ratio=0)
+
+
+# Boxes from 0 to 22 feature pixels a side (one of zero width: torchvision pools it to 0), so adaptive sampling
+# uses 0 to 4 samples per bin and axis at output 7 (scale 0.5 below), each axis on its own.
+ADAPTIVE_BOXES = np.asarray([[1.0, 2.0, 29.0, 13.0], [0.0, 0.0, 44.0, 40.0], [10.3, 4.1, 10.3, 20.0],
+                             [3.0, 5.5, 9.0, 7.0], [-6.0, -4.0, 30.0, 14.0], [20.0, 1.0, 31.5, 23.9]], np.float32)
+
+
+def test_adaptive_sampling_matches_torchvision():
+    rng = np.random.default_rng(3)
+    feature = rng.normal(size=(12, 16, 4)).astype(np.float32)
+    expected = ops.roi_align(
+        torch.from_numpy(feature.transpose(2, 0, 1)[None].copy()),
+        [torch.from_numpy(ADAPTIVE_BOXES)], output_size=7, spatial_scale=0.5, sampling_ratio=0, aligned=True,
+    ).numpy().transpose(0, 2, 3, 1)
+    got = roi_align(jnp.asarray(feature), jnp.asarray(ADAPTIVE_BOXES), output_size=7, sampling_ratio=0,
+                    spatial_scale=0.5, max_sampling_ratio=4)
+    np.testing.assert_allclose(np.asarray(got), expected, atol=1e-5)
+    # Not the fixed 2x2 grid: the larger boxes take more samples per bin.
+    fixed = roi_align(jnp.asarray(feature), jnp.asarray(ADAPTIVE_BOXES), output_size=7, sampling_ratio=2,
+                      spatial_scale=0.5)
+    assert not np.allclose(np.asarray(fixed), expected, atol=1e-3)
+    # Per level of a pyramid, the same.
+    levels = [jnp.asarray(feature), jnp.asarray(rng.normal(size=(6, 8, 4)).astype(np.float32))]
+    which = jnp.asarray([0, 1, 0, 1, 0, 1], jnp.int32)
+    multi = multilevel_roi_align(levels, (2, 4), jnp.asarray(ADAPTIVE_BOXES), which, output_size=7, sampling_ratio=0,
+                                 max_sampling_ratio=4)
+    for i, level in enumerate(np.asarray(which)):
+        want = ops.roi_align(torch.from_numpy(np.asarray(levels[level]).transpose(2, 0, 1)[None].copy()),
+                             [torch.from_numpy(ADAPTIVE_BOXES[i : i + 1])], output_size=7,
+                             spatial_scale=1.0 / (2, 4)[level], sampling_ratio=0, aligned=True)
+        np.testing.assert_allclose(np.asarray(multi[i]), want.numpy()[0].transpose(1, 2, 0), atol=1e-5)
 
 
 def test_level_assignment_is_fpn_equation_1():

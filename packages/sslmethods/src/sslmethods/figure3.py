@@ -12,11 +12,14 @@ the compiled count, docs/benchmarks.md); the steps are traced in ``workers`` pro
 every package a step is built from (a rerun with unchanged code reads every row back without tracing), and each
 program under the SHA-256 of its lowered text (``step_cost``: unchanged programs are not counted again after a
 code change elsewhere).
+
+Readers of the table: `load_figure3(path)` gives one `StepCost` per row (the report's Figure 3 plots them).
 """
 
 from __future__ import annotations
 
 import concurrent.futures
+import dataclasses
 import hashlib
 import io
 import json
@@ -31,8 +34,8 @@ from runloop import write_bytes_atomic, write_json_atomic
 from .presets import STUDY_BATCH_SIZE
 from .step_cost import COUNTS, profile
 
-__all__ = ["CONVENTION_NOTE", "MODELS", "ROWS", "bar_chart", "decoder_blocks_share", "label", "markdown", "table",
-           "write"]
+__all__ = ["CONVENTION_NOTE", "MODELS", "ROWS", "StepCost", "bar_chart", "decoder_blocks_share", "label",
+           "load_figure3", "markdown", "short_label", "table", "write"]
 
 MODELS = ("vit-b16", "vit-l16")
 ROWS: tuple[tuple[str, dict[str, Any]], ...] = (
@@ -216,3 +219,52 @@ def write(out_dir: Path, rows: list[dict[str, Any]], seconds: float) -> None:
     write_json_atomic(out_dir / "figure3.json", {"rows": rows, "seconds": seconds})
     write_bytes_atomic(out_dir / "figure3.md", markdown(rows, seconds).encode())
     write_bytes_atomic(out_dir / "figure3.png", bar_chart(rows))
+
+
+@dataclasses.dataclass(frozen=True)
+class StepCost:
+    """One row of the table: label (method and variant), model, batch, measured and closed-form FLOPs per step."""
+
+    label: str
+    model: str
+    batch: int
+    flops_per_step: float
+    analytic_flops_per_step: float | None
+
+    @property
+    def ratio(self) -> float | None:
+        """Measured / closed form."""
+        return None if not self.analytic_flops_per_step else self.flops_per_step / self.analytic_flops_per_step
+
+
+def short_label(row: dict[str, Any]) -> str:
+    """The method and its variant for a plot, e.g. ``mae 75% d8``, ``clip (text-mini)``; the variant is read from
+    the row's ``overrides`` (what `table` writes) or, in older tables, from the row itself."""
+    variant = row.get("overrides") or row
+    text = str(row["method"])
+    if variant.get("text_encoder"):
+        text += f" ({variant['text_encoder']})"
+    if variant.get("mask_ratio") is not None:
+        text += f" {round(100 * float(variant['mask_ratio']))}%"
+    if variant.get("decoder_depth") is not None:
+        text += f" d{int(variant['decoder_depth'])}"
+    return text
+
+
+def load_figure3(path: str | Path) -> list[StepCost]:
+    """The rows of a ``flopwise-profile --table`` JSON (`write`'s ``figure3.json``); ValueError naming the file
+    (as the report's ``--figure3`` flag) and what is wrong."""
+    path = Path(path)
+    try:
+        rows = json.loads(path.read_text())["rows"]
+        out = [StepCost(short_label(r), str(r["model"]), int(r["batch"]), float(r["flops_per_step"]),
+                        None if r.get("analytic_flops_per_step") is None else float(r["analytic_flops_per_step"]))
+               for r in rows]
+    except (OSError, json.JSONDecodeError, KeyError, TypeError, ValueError, AttributeError) as err:
+        raise ValueError(f"--figure3 {str(path)!r}: expected the JSON of flopwise-profile --table "
+                         f"({type(err).__name__}: {err})") from None
+    bad = [c.label for c in out if not (c.flops_per_step > 0 and c.batch > 0)]
+    if not out or bad:
+        raise ValueError(f"--figure3 {str(path)!r}: expected rows with positive flops_per_step and batch "
+                         f"(bad: {bad or 'no rows'})")
+    return out

@@ -17,6 +17,7 @@ import math
 import jax
 import jax.numpy as jnp
 from jaxtyping import Array, Bool, Float, Int
+from vitcore import patchify  # the one home of the MAE patch layout; re-exported here for mae_loss users
 
 __all__ = [
     "barlow_twins_loss",
@@ -258,20 +259,6 @@ def dino_loss(
     cross = -jnp.einsum("gbk,vbk->gv", q, logp) / b
     different = ~jnp.eye(g, v, dtype=bool)
     return jnp.sum(jnp.where(different, cross, 0.0)) / (g * v - g)
-
-
-def patchify(images: Float[Array, "b h w c"], patch_size: int) -> Float[Array, "b n d"]:
-    """Splits NHWC images into row-major non-overlapping patches, each flattened as (row, col, channel).
-
-    This is MAE's ``patchify`` (``nchpwq -> nhwpqc``) for channels-last input: ``n = (h/p)(w/p)``,
-    ``d = p*p*c``. It defines the target layout ``mae_loss`` expects from the decoder.
-    """
-    b, h, w, c = images.shape
-    if patch_size <= 0 or h % patch_size or w % patch_size:
-        raise ValueError(f"patch_size={patch_size}: expected a positive divisor of the image size {h}x{w}")
-    p = patch_size
-    x = images.reshape(b, h // p, p, w // p, p, c).transpose(0, 1, 3, 2, 4, 5)
-    return x.reshape(b, (h // p) * (w // p), p * p * c)
 
 
 def mae_loss(

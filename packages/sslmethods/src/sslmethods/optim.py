@@ -1,10 +1,13 @@
-"""Optimizers of the study: Adam/AdamW with masked, scheduled weight decay and warmup + cosine fitted to the run.
+"""Optimizers of the study: Adam/AdamW with masked, scheduled weight decay and warmup + cosine fitted to the run;
+SGD with (Nesterov) momentum for the NFNet recipe (Brock et al. 2021, Smith et al. 2023).
 
 The chain is ``[adaptive gradient clipping (mask)] -> clip (global or per-tensor norm) -> scale_by_adam ->
 add_decayed_weights(mask, wd schedule) -> scale_by_learning_rate(warmup + cosine)``, i.e. decoupled weight decay
 (AdamW, Loshchilov & Hutter 2019) whose effective per-step shrinkage is ``lr(t) * wd(t)``. Every schedule in the
 chain is evaluated from its transform's own ``count``; all counts start at 0 and advance once per applied update,
-so they always equal ``TrainState.step``.
+so they always equal ``TrainState.step``. With ``optimizer="sgd"`` the chain is ``[AGC] -> clip -> add_decayed_weights
+(coupled L2, before the momentum, as DeepMind's nfnets ``SGD_AGC``) -> trace(momentum, nesterov) ->
+scale_by_learning_rate``.
 
 Example::
 
@@ -22,10 +25,10 @@ import jax.numpy as jnp
 import optax
 from jaxtyping import Array, Float, Int
 from runloop import standard_promotion
-from runloop.agc import adaptive_grad_clip
-from runloop.per_tensor_clip import per_tensor_clip_by_norm
+from runloop.optim import adaptive_grad_clip, per_tensor_clip_by_norm
+from vitcore import stacked_axes
 
-_OPTIMIZERS = ("adam", "adamw")
+_OPTIMIZERS = ("adam", "adamw", "sgd")
 # How ``clip_norm`` applies: to the norm of all gradients together, or to each gradient tensor on its own (DINO).
 _CLIPS = {"global": optax.clip_by_global_norm, "per_tensor": per_tensor_clip_by_norm}
 
@@ -35,20 +38,22 @@ class OptimConfig:
     """Optimizer and schedule hyperparameters (all plain numbers, JSON-able via ``dataclasses.asdict``).
 
     ``optimizer``: ``"adamw"`` decays decoupled from the gradient statistics (weights shrink by ``lr * wd`` each
-    step); ``"adam"`` adds ``wd * param`` to the gradient before Adam (coupled L2, as ``torch.optim.Adam``).
+    step); ``"adam"`` adds ``wd * param`` to the gradient before Adam (coupled L2, as ``torch.optim.Adam``);
+    ``"sgd"``: SGD with heavy-ball ``momentum`` (``nesterov=True``: Nesterov's; NFNets: 0.9, Nesterov), the weight
+    decay coupled as with ``"adam"`` (``b1``, ``b2``, ``eps`` are Adam's and unused by SGD).
     ``lr`` is the peak learning rate reached at the end of the warmup, which starts from ``start_lr``; the cosine
     then decays to ``min_lr`` at ``total_steps``. Give the warmup as ``warmup_steps`` or ``warmup_fraction`` of the
     run (not both). ``weight_decay_end`` (optional) makes the decay follow a cosine from ``weight_decay`` to it over
     the run (DINO: 0.04 -> 0.4). ``clip_norm=None`` disables clipping; ``clip_mode`` says what it bounds:
     ``"global"`` the norm of all gradients together (``optax.clip_by_global_norm``), ``"per_tensor"`` each gradient
-    tensor's norm on its own (DINO's ``utils.clip_gradients``, `runloop.per_tensor_clip`). ``agc`` (None: off)
-    is the clip ratio lambda of adaptive gradient clipping (Brock et al. 2021, `runloop.agc`: each unit's
+    tensor's norm on its own (DINO's ``utils.clip_gradients``, `runloop.optim.per_tensor_clip`). ``agc`` (None: off)
+    is the clip ratio lambda of adaptive gradient clipping (Brock et al. 2021, `runloop.optim.agc`: each unit's
     gradient norm is bounded by ``agc * max(||W||, agc_eps)``), the NFNets' recipe (0.01 at batch 4096 with
     NFNet-F; the methods' output layers are left out, ``AbstractMethod.final_layers``); it runs first, usually
     with ``clip_norm=None``.
     """
 
-    optimizer: str = "adamw"  # "adam" | "adamw" (checked in __post_init__ with a clear message)
+    optimizer: str = "adamw"  # "adam" | "adamw" | "sgd" (checked in __post_init__ with a clear message)
     lr: float = 1e-3
     start_lr: float = 0.0
     min_lr: float = 0.0
@@ -63,6 +68,8 @@ class OptimConfig:
     warmup_fraction: float | None = None
     agc: float | None = None
     agc_eps: float = 1e-3
+    momentum: float = 0.9
+    nesterov: bool = True
 
     def __post_init__(self) -> None:
         if self.optimizer not in _OPTIMIZERS:
@@ -71,7 +78,7 @@ class OptimConfig:
             value = getattr(self, name)
             if not value >= 0.0:
                 raise ValueError(f"{name}={value!r}; expected a number >= 0")
-        for name in ("b1", "b2"):
+        for name in ("b1", "b2", "momentum"):
             value = getattr(self, name)
             if not 0.0 <= value < 1.0:
                 raise ValueError(f"{name}={value!r}; expected 0 <= {name} < 1")
@@ -165,13 +172,17 @@ def make_optimizer(cfg: OptimConfig, total_steps: int, wd_mask: Any = None, agc_
     use_decay = cfg.weight_decay > 0.0 or (cfg.weight_decay_end or 0.0) > 0.0
     parts: list[optax.GradientTransformation] = []
     if cfg.agc is not None:
-        agc = adaptive_grad_clip(cfg.agc, eps=cfg.agc_eps)
+        # Layer-stacked blocks (scan_layers=True) are clipped layer by layer, unit by unit, as unstacked ones.
+        agc = adaptive_grad_clip(cfg.agc, eps=cfg.agc_eps, stacked_axes=stacked_axes)
         parts.append(agc if agc_mask is None else optax.masked(agc, agc_mask))
     if cfg.clip_norm is not None:
         parts.append(_CLIPS[cfg.clip_mode](cfg.clip_norm))
-    if use_decay and cfg.optimizer == "adam":
+    if use_decay and cfg.optimizer in ("adam", "sgd"):
         parts.append(optax.add_decayed_weights(wd, mask=wd_mask))
-    parts.append(optax.scale_by_adam(b1=cfg.b1, b2=cfg.b2, eps=cfg.eps))
+    if cfg.optimizer == "sgd":
+        parts.append(optax.trace(decay=cfg.momentum, nesterov=cfg.nesterov))
+    else:
+        parts.append(optax.scale_by_adam(b1=cfg.b1, b2=cfg.b2, eps=cfg.eps))
     if use_decay and cfg.optimizer == "adamw":
         parts.append(optax.add_decayed_weights(wd, mask=wd_mask))
     parts.append(optax.scale_by_learning_rate(lr))

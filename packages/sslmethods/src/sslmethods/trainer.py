@@ -123,7 +123,20 @@ def run_config(method: AbstractMethod, optim_cfg: OptimConfig, cfg: TrainConfig,
     init = {} if cfg.init_from is None else {"init_from": str(Path(cfg.init_from).resolve())}
     return {"run": {"method": method.name, **(run_info or {})},
             "train": {"seed": cfg.seed, "knn_k": cfg.knn_k, **init, **cfg.loop.record()},
-            "optim": dataclasses.asdict(optim_cfg)}
+            "optim": _optim_record(optim_cfg)}
+
+
+# OptimConfig fields added after runs were first recorded that only SGD reads: recorded only for SGD runs, so an
+# earlier (Adam/AdamW) run directory still passes the same-run check on resume.
+_SGD_ONLY = ("momentum", "nesterov")
+
+
+def _optim_record(optim_cfg: OptimConfig) -> dict[str, Any]:
+    record = dataclasses.asdict(optim_cfg)
+    if optim_cfg.optimizer != "sgd":
+        for name in _SGD_ONLY:
+            del record[name]
+    return record
 
 
 def _final_heldout(result: runloop.LoopResult) -> dict[str, float]:

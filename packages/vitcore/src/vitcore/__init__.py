@@ -30,6 +30,7 @@ from .presets import PRESETS, VIT_PRESETS, get_config
 from .serialisation import CONFIG_FILE as ENCODER_CONFIG_FILE
 from .serialisation import WEIGHTS_FILE as ENCODER_WEIGHTS_FILE
 from .serialisation import encoder_files, load_pretrained
+from .stack import stacked_axes
 from .text import TEXT_PRESETS, TextConfig, TextEncoder, TextOutput, create_text
 from .timm_import import from_timm
 from .tokenizer import MAX_CAPTION_CHARS, VOCAB_SIZE, tokenize
@@ -87,6 +88,7 @@ __all__ = [
     "patchify",
     "random_masking",
     "sincos_2d",
+    "stacked_axes",
     "standardize_weight",
     "tokenize",
     "trunc_normal",

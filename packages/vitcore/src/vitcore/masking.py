@@ -34,12 +34,14 @@ def random_masking(
 
 
 def patchify(images: Float[Array, "b h w c"], patch: int) -> Float[Array, "b n ppc"]:
-    """[b, h, w, c] -> [b, (h/p)(w/p), p*p*c]: patches in row-major order, each flattened as (p, p, c)
-    (MAE)."""
+    """[b, h, w, c] -> [b, (h/p)(w/p), p*p*c]: patches in row-major order, each flattened as (p, p, c).
+
+    This is MAE's ``patchify`` (``nchpwq -> nhwpqc``) for channels-last input; it defines the target layout
+    ``sslmethods.losses.mae_loss`` expects from the decoder."""
     if images.ndim != 4:
         raise ValueError(f"images has shape {images.shape}; expected [b, h, w, c]")
     b, h, w, c = images.shape
-    if h % patch or w % patch:
+    if patch <= 0 or h % patch or w % patch:
         raise ValueError(f"images spatial size {(h, w)} is not divisible by patch={patch}")
     x = images.reshape(b, h // patch, patch, w // patch, patch, c).transpose(0, 1, 3, 2, 4, 5)
     return x.reshape(b, (h // patch) * (w // patch), patch * patch * c)

@@ -1,13 +1,15 @@
-"""`BlockStack`: a sequence of transformer blocks, unrolled or as one `lax.scan` over stacked weights."""
+"""`BlockStack`: a sequence of transformer blocks, unrolled or as one `lax.scan` over stacked weights;
+`stacked_axes`: which leaves of a model hold stacked blocks."""
 
 from collections.abc import Callable, Sequence
+from typing import Any
 
 import equinox as eqx
 import jax
 import jax.numpy as jnp
 import jax.random as jr
 import numpy as np
-from jaxtyping import Array, Bool, Float, PRNGKeyArray
+from jaxtyping import Array, Bool, Float, PRNGKeyArray, PyTree
 
 from .block import Block
 
@@ -87,3 +89,15 @@ class BlockStack(eqx.Module):
 
         x, ys = jax.lax.scan(body, x, (params, keys, rates))
         return x, tuple(ys[i] for i in collect)
+
+
+def stacked_axes(tree: PyTree) -> PyTree:
+    """An int per leaf of ``tree`` (a model, or a filtered/masked copy of one): 1 for leaves of a `BlockStack`
+    built with ``scan=True`` (their leading axis stacks the blocks), 0 elsewhere. What a per-parameter rule that
+    must see each block on its own needs, e.g. ``runloop.optim.adaptive_grad_clip(..., stacked_axes=stacked_axes)``."""
+
+    def mark(node: Any) -> PyTree:
+        count = 1 if isinstance(node, BlockStack) and node.scan else 0
+        return jax.tree.map(lambda _: count, node)
+
+    return jax.tree.map(mark, tree, is_leaf=lambda node: isinstance(node, BlockStack))

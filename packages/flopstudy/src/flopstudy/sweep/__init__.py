@@ -27,7 +27,7 @@ from .config_file import apply_overrides, load_config_file
 from .executors import AbstractExecutor, LocalExecutor, SubmititExecutor
 from .job import Job, JobOutcome, execute, pretrain_steps
 from .plan import Plan, PlannedTask, expand, extra_seed_points, variant_label
-from .progress import Progress, SweepStatus, sweep_status
+from .progress import SweepProgress, SweepStatus, sweep_status
 from .rundir import RunDir
 from .runner import cache_dir_for, prepare_sweep, run_sweep
 from .spec import SCRATCH, RunSpec, TaskSpec, spec_hash
@@ -51,10 +51,10 @@ __all__ = [
     "PlannedTask",
     "PrepretrainSettings",
     "PretrainSettings",
-    "Progress",
     "RunDir",
     "RunSpec",
     "SubmititExecutor",
+    "SweepProgress",
     "SweepSpec",
     "SweepStatus",
     "TaskResult",

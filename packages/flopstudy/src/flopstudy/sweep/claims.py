@@ -1,4 +1,4 @@
-"""Claim files: the only coordination between executors sharing one output folder (DESIGN.md section 8).
+"""Claim files: the only coordination between executors sharing one output folder (docs/design.md section 8).
 
 An executor works on a run only while it holds the run's claim: ``claim.json`` created with ``O_CREAT | O_EXCL``
 (so exactly one creator succeeds, also across hosts on a shared file system) holding the owner's host, pid and

@@ -1,5 +1,5 @@
 """Progress of a whole sweep, read from its run directories: runs done / running / failed / left, FLOPs spent,
-ETA. `Progress.update()` prints one line whenever a count changes and rewrites ``status.json`` (the same, machine
+ETA. `SweepProgress.update()` prints one line whenever a count changes and rewrites ``status.json`` (the same, machine
 readable, with every run's state)::
 
     sweep mini: 3/5 runs done, 0 running, 0 failed, 2 left | 1.4e+09 FLOPs spent | 1.6 min elapsed, ETA 1.1 min
@@ -23,7 +23,7 @@ from .job import pretrain_steps
 from .plan import Plan
 from .rundir import RunDir, read_json, read_task_result, write_json_atomic
 
-__all__ = ["Progress", "SweepStatus", "run_state", "sweep_status"]
+__all__ = ["SweepProgress", "SweepStatus", "run_state", "sweep_status"]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -88,7 +88,7 @@ def sweep_status(out: str | Path, plan: Plan, *, name: str, started: float, fini
                        eta, states)
 
 
-class Progress:
+class SweepProgress:
     """Prints a line when the counts change and keeps ``out/status.json`` current."""
 
     def __init__(self, out: str | Path, plan: Plan, *, name: str, log: Callable[[str], None] = print) -> None:

@@ -29,7 +29,7 @@ from .config import SweepSpec
 from .executors import AbstractExecutor, LocalExecutor
 from .job import Job, JobOutcome
 from .plan import Plan, expand, extra_seed_points
-from .progress import Progress, SweepStatus
+from .progress import SweepProgress, SweepStatus
 from .rundir import RunDir, write_json_atomic
 from .table import SWEEP_FILE, build_rows, rebuild_results, sweep_file_record
 from .tasks import get_task
@@ -88,7 +88,7 @@ def _jobs(sweep: SweepSpec, out: Path, plan: Plan, runs: Sequence, *, retry_fail
                 retry_failed) for run in runs]
 
 
-def _run_all(jobs: list[Job], executor: AbstractExecutor, stages: object, progress: Progress, out: Path, *,
+def _run_all(jobs: list[Job], executor: AbstractExecutor, stages: object, progress: SweepProgress, out: Path, *,
              poll_seconds: float, log: Callable[[str], None]) -> list[JobOutcome]:
     """Runs ``jobs``; those another executor holds are revisited until none is held. Stops at a preemption."""
     final: list[JobOutcome] = []
@@ -127,7 +127,7 @@ def run_sweep(sweep: SweepSpec, out: str | Path, *, executor: AbstractExecutor |
         import runloop
 
         runloop.enable_compilation_cache(cache_dir)
-    progress = Progress(out, plan, name=sweep.name, log=log)
+    progress = SweepProgress(out, plan, name=sweep.name, log=log)
     progress.update()
     outcomes = _run_all(_jobs(sweep, out, plan, plan.runs, retry_failed=retry_failed), executor, stages, progress,
                         out, poll_seconds=poll_seconds, log=log)

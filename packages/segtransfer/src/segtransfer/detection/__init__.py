@@ -9,9 +9,10 @@ The detector: `DetectorConfig` (presets ``"vitdet"`` and ``"tiny"``, `detector_c
 `create_detector` (around a pre-trained backbone, read through `vitcore.AbstractBackbone`),
 `detector_from_scratch`; training:
 `detection_loss`, `TrainState`, `init_train_state`, `make_step_fn` (a pure ``step_fn(state, batch)``),
-`detection_optimizer` with `DetectionRecipe` / `STUDY_RECIPE`; inference and evaluation: `detect` ->
-`Detections`, `coco_results` (boxes and RLE masks at the original size), `paste_masks`, `coco_ground_truth`,
-`coco_evaluate`, `evaluate_detector`; data: `DetectionData`, `detection_loader`, `describe_detection_dataset`.
+`detection_optimizer` with `DetectionRecipe` / `STUDY_RECIPE` / `VITDET_RECIPE` (`DETECTION_RECIPES`); inference
+and evaluation: `detect` -> `Detections`, `coco_results` (boxes and RLE masks at the original size), `paste_masks`,
+`coco_ground_truth`, `coco_evaluate`, `evaluate_detector`; data: `DetectionData`, `detection_loader`,
+`describe_detection_dataset`.
 
 Fine-tuning through the engine (``runloop.train``), as segmentation does: `DetectionRunConfig` (detector +
 recipe + data; `detection_recipe` scales the study's recipe to other lengths), `detection_run` (one seed: run
@@ -40,7 +41,9 @@ from .model import MaskRCNN, create_detector, detector_from_scratch, with_drop_p
 from .nms import nms
 from .objective import BATCH_FIELDS, detection_loss
 from .optim import (
+    DETECTION_RECIPES,
     STUDY_RECIPE,
+    VITDET_RECIPE,
     DetectionRecipe,
     detection_optimizer,
     detector_weight_decay_mask,
@@ -56,10 +59,12 @@ from .study import check_study_dir, detection_study
 from .train_step import TrainState, abstract_train_state, batch_struct, init_train_state, make_step_fn
 
 __all__ = [
+    "DETECTION_RECIPES",
     "AP_NAMES",
     "BATCH_FIELDS",
     "DETECTOR_PRESETS",
     "STUDY_RECIPE",
+    "VITDET_RECIPE",
     "AnchorTargets",
     "BoxHead",
     "DetectionData",

@@ -6,9 +6,10 @@ Presets (`DETECTOR_PRESETS`, `detector_config`):
   p6; anchors 32..512 on strides 4..64, ratios 0.5/1/2; RPN with 2 convs, IoU 0.3/0.7 + low-quality matches, 256
   anchors per image at 50% positive, per-level top 2000 (train) / 1000 (test) before NMS 0.7 and 1000 after; ROI
   heads on p2..p5: 512 ROIs per image, 25% foreground at IoU 0.5, ground truth appended, RoIAlign aligned with
-  sampling ratio 2 (7x7 boxes, 14x14 masks), box head 4 conv (256, LayerNorm) + fc 1024, class-specific deltas
-  with weights 10/10/5/5, mask head 4 conv + deconv + per-class 28x28; inference score > 0.05, per-class NMS 0.5,
-  top 100.
+  sampling ratio 2 (7x7 boxes, 14x14 masks; detectron2's is 0, adaptive, which ``ROIConfig(sampling_ratio=0)``
+  selects: `segtransfer.detection.roi_align`, at most 8 samples per bin and axis), box head 4 conv (256,
+  LayerNorm) + fc 1024, class-specific deltas with weights 10/10/5/5, mask head 4 conv + deconv + per-class
+  28x28; inference score > 0.05, per-class NMS 0.5, top 100.
 - ``"tiny"``: the same structure, narrow and with few proposals, for 64x64 inputs on a CPU (tests, demos).
 """
 
@@ -75,7 +76,11 @@ class ROIConfig:
     canonical_level: int = 4
 
     def __post_init__(self):
-        _positive_ints(self, ("batch_per_image", "box_pool_size", "mask_pool_size", "sampling_ratio",
+        ratio = self.sampling_ratio
+        if isinstance(ratio, bool) or not isinstance(ratio, int) or ratio < 0:
+            raise ValueError(f"ROIConfig.sampling_ratio={self.sampling_ratio!r}; expected a positive int, or 0 for "
+                             "adaptive sampling (detectron2's default)")
+        _positive_ints(self, ("batch_per_image", "box_pool_size", "mask_pool_size",
                               "conv_channels", "box_convs", "fc_dim", "mask_convs", "canonical_level"))
         _fractions(self, ("positive_fraction", "foreground_iou"))
         if len(self.box_weights) != 4 or min(self.box_weights) <= 0:

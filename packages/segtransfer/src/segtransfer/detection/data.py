@@ -5,7 +5,7 @@ Reads TFDS directories with ``image`` + ``objects/{bbox,label}`` (+ ``objects/ma
 
 Per example (all shapes fixed; ``S = image_size``, ``M = max_objects``, ``G = mask_size``):
 - ``image`` float32 [S, S, 3]: pixels in [0, 1] (the encoder normalises them itself with its config's mean/std,
-  DESIGN.md section 2), padded below/right with ``pad_value``. Pass the encoder's ``mean`` there and the padding
+  docs/design.md section 2), padded below/right with ``pad_value``. Pass the encoder's ``mean`` there and the padding
   is 0 after the encoder's normalisation, as detectron2 pads normalised images.
 - ``boxes`` float32 [M, 4] ``x1 y1 x2 y2`` in output pixels; ``classes`` int32 [M] (-1 = padding); ``valid`` bool
   [M].

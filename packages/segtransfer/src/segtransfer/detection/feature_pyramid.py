@@ -9,7 +9,9 @@ From the single stride-p map of a plain ViT (``[gh, gw, d]``) build one map per 
 each followed by 1x1 conv -> LayerNorm -> 3x3 conv -> LayerNorm (``channels`` wide, no bias: the norm's shift
 replaces it, detectron2 ``use_bias = norm == ""``), plus one more level by stride-2 subsampling of the last one
 (``max_pool2d(kernel_size=1, stride=2)``, detectron2's ``LastLevelMaxPool``). LayerNorm is over channels at each
-pixel; GELU is the exact (erf) one, PyTorch's ``nn.GELU()``.
+pixel; GELU is the exact (erf) one, PyTorch's ``nn.GELU()``. Initialisation is the reference's: the 1x1 and 3x3
+convolutions c2_xavier_fill (uniform(+-sqrt(3 / fan_in))), the transposed convolutions PyTorch's default
+(uniform(+-1 / sqrt(fan_in)) for weight and bias), LayerNorms 1 and 0.
 """
 
 from __future__ import annotations
@@ -42,19 +44,20 @@ class _Stage(eqx.Module):
         k_up1, k_up2, k_lat, k_out = jr.split(key, 4)
         if scale == 4.0:
             self.up = (
-                ConvTranspose2x2(width, width // 2, key=k_up1),
-                ConvTranspose2x2(width // 2, width // 4, key=k_up2),
+                ConvTranspose2x2(width, width // 2, key=k_up1, torch_default=True),
+                ConvTranspose2x2(width // 2, width // 4, key=k_up2, torch_default=True),
             )
             self.up_norms = (ChannelNorm(width // 2),)
             dim = width // 4
         elif scale == 2.0:
-            self.up, self.up_norms, dim = (ConvTranspose2x2(width, width // 2, key=k_up1),), (), width // 2
+            self.up, self.up_norms, dim = (ConvTranspose2x2(width, width // 2, key=k_up1, torch_default=True),), (), \
+                width // 2
         else:
             self.up, self.up_norms, dim = (), (), width
         self.pool = scale == 0.5
-        self.lateral = Conv2d(dim, channels, 1, use_bias=False, key=k_lat)
+        self.lateral = Conv2d(dim, channels, 1, use_bias=False, key=k_lat, xavier_fill=True)
         self.lateral_norm = ChannelNorm(channels)
-        self.output = Conv2d(channels, channels, 3, use_bias=False, key=k_out)
+        self.output = Conv2d(channels, channels, 3, use_bias=False, key=k_out, xavier_fill=True)
         self.output_norm = ChannelNorm(channels)
 
     def __call__(self, x: Float[Array, "h w d"]) -> Float[Array, "h2 w2 c"]:

@@ -3,7 +3,9 @@
 They take one example (``[h, w, c]``; ``jax.vmap`` over images or ROIs), keep float32 parameters and compute in
 float32. Kernels are stored HWIO and named ``weight`` (the weight-decay rule matches that name). Initialisation
 follows detectron2's heads: c2_msra_fill (He normal, fan_out) for convolutions, normal(std) where a layer asks for
-it (RPN, predictors), c2_xavier_fill (uniform(+-sqrt(3 / fan_in))) for fully connected layers.
+it (RPN, predictors), c2_xavier_fill (uniform(+-sqrt(3 / fan_in))) for fully connected layers and where a
+convolution asks for it (``xavier_fill=True``: ViTDet's pyramid); PyTorch's default (uniform(+-1 / sqrt(fan_in)),
+bias too) for a transposed convolution that asks for it (``torch_default=True``: ViTDet's pyramid upsampling).
 """
 
 from __future__ import annotations
@@ -32,16 +34,18 @@ def _xavier_fill(key: PRNGKeyArray, shape: tuple[int, ...], fan_in: int) -> Floa
 
 class Conv2d(eqx.Module):
     """k x k convolution with 'same' padding and stride 1 on ``[h, w, c_in]``; optional bias; ``std`` > 0
-    draws normal(0, std) weights instead of c2_msra_fill."""
+    draws normal(0, std) weights, ``xavier_fill`` c2_xavier_fill ones, instead of c2_msra_fill."""
 
     weight: Float[Array, "k k cin cout"]
     bias: Float[Array, " cout"] | None
 
     def __init__(self, c_in: int, c_out: int, kernel: int, *, key: PRNGKeyArray, use_bias: bool = True,
-                 std: float = 0.0):
+                 std: float = 0.0, xavier_fill: bool = False):
         shape = (kernel, kernel, c_in, c_out)
         if std > 0:
             self.weight = std * jr.normal(key, shape, jnp.float32)
+        elif xavier_fill:
+            self.weight = _xavier_fill(key, shape, kernel * kernel * c_in)
         else:
             self.weight = _he_normal_fan_out(key, shape)
         self.bias = jnp.zeros((c_out,), jnp.float32) if use_bias else None
@@ -58,14 +62,23 @@ class ConvTranspose2x2(eqx.Module):
 
     With kernel = stride the output blocks do not overlap: input pixel (i, j) writes the 2x2 block
     (2i + a, 2j + b) = x[i, j] @ weight[a, b]. ``weight`` is [2, 2, c_in, c_out]; PyTorch stores [c_in, c_out, 2, 2].
+    Initialised with c2_msra_fill and a zero bias (detectron2's mask head), or with ``torch_default`` as PyTorch's
+    ``ConvTranspose2d`` initialises itself: weight and bias uniform(+-1 / sqrt(fan_in)), where PyTorch's fan_in of
+    the [c_in, c_out, 2, 2] weight is ``c_out * 4``.
     """
 
     weight: Float[Array, "2 2 cin cout"]
     bias: Float[Array, " cout"]
 
-    def __init__(self, c_in: int, c_out: int, *, key: PRNGKeyArray):
-        self.weight = _he_normal_fan_out(key, (2, 2, c_in, c_out))
-        self.bias = jnp.zeros((c_out,), jnp.float32)
+    def __init__(self, c_in: int, c_out: int, *, key: PRNGKeyArray, torch_default: bool = False):
+        if torch_default:
+            k_weight, k_bias = jr.split(key)
+            bound = 1.0 / math.sqrt(c_out * 4)
+            self.weight = jr.uniform(k_weight, (2, 2, c_in, c_out), jnp.float32, -bound, bound)
+            self.bias = jr.uniform(k_bias, (c_out,), jnp.float32, -bound, bound)
+        else:
+            self.weight = _he_normal_fan_out(key, (2, 2, c_in, c_out))
+            self.bias = jnp.zeros((c_out,), jnp.float32)
 
     def __call__(self, x: Float[Array, "h w cin"]) -> Float[Array, "h2 w2 cout"]:
         h, w, _ = x.shape

@@ -4,7 +4,7 @@
 in ``out_dir/runs/seed<s>/`` (each resumable on its own) while holding a lock on ``out_dir``, then writes
 ``out_dir/result.json`` (`runloop.DetectionResult`, last, atomically): the headline ``score`` is the median box
 AP@[.5:.95] over seeds in percent; ``box``/``mask`` hold the median of each COCO number. The study's detection
-protocol has no hyper-parameter grid (ViTDet's recipe), so neither has this.
+protocol has no hyper-parameter grid (one recipe, `DETECTION_RECIPES`), so neither has this.
 
 FLOPs per step are those of the executable the engine compiled and ran (`runloop.LoopResult.flops_per_step`;
 they do not depend on the seed); ``finetune_flops`` = per step x steps (one run: the study's compute axis),

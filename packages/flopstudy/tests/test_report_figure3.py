@@ -1,9 +1,8 @@
-"""Figure 3 from tools/profile_flops.py --table's JSON: per step in both conventions, per image, closed form."""
+"""The report's Figure 3 from tools/profile_flops.py --table's JSON: per step in both conventions, per image,
+closed form."""
 
 import json
-from pathlib import Path
 
-import pytest
 from flopstudy import figure3_figure, figure3_table, load_figure3
 
 COSTS = [
@@ -28,19 +27,3 @@ def test_figure3_table_per_step_per_image_and_conventions(tmp_path):
     assert "per device (32 devices)" in per_device.title and "whole program" in whole.title
     fig = figure3_figure(costs, convention="per-device", devices=32)
     assert len(fig.axes) == 2 and "per device (32 devices)" in fig.axes[0].get_title()
-
-
-def test_figure3_of_the_repository_loads():
-    costs = load_figure3(Path(__file__).resolve().parents[3] / "docs" / "figure3.json")
-    assert len(costs) == 28 and all(c.ratio is not None and 1.0 < c.ratio < 1.02 for c in costs)
-
-
-def test_bad_figure3_file_names_the_flag(tmp_path):
-    path = tmp_path / "f.json"
-    path.write_text(json.dumps({"rows": [{"method": "mae"}]}))
-    with pytest.raises(ValueError, match=r"--figure3 '.*f.json': expected the JSON of flopwise-profile "
-                                         r"--table \(KeyError: 'model'\)"):
-        load_figure3(path)
-    path.write_text(json.dumps({"rows": [COSTS[0] | {"batch": 0}]}))
-    with pytest.raises(ValueError, match=r"expected rows with positive flops_per_step and batch \(bad: \['dino'\]\)"):
-        load_figure3(path)

@@ -6,7 +6,7 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 import pytest
-from runloop.agc import adaptive_grad_clip, unitwise_norm
+from runloop.optim.agc import adaptive_grad_clip, unitwise_norm
 
 
 def dm_unitwise_norm(x):
@@ -97,3 +97,57 @@ def test_agc_composes_with_masked_and_needs_params():
         adaptive_grad_clip(0.05).update(grads, optax.EmptyState())
     with pytest.raises(ValueError, match="clipping=0.0"):
         adaptive_grad_clip(0.0)
+
+
+def _stacked_case(rng, depth=3):
+    """Stacked block weights as vitcore's scan_layers keeps them: [depth, out, in] linears, [depth, d] biases,
+    [depth, out, in, kh, kw] convolutions; per layer and unit, gradients far below or far above the threshold."""
+    params = {"linear": rng.normal(size=(depth, 5, 7)), "bias": rng.normal(size=(depth, 5)),
+              "conv": rng.normal(size=(depth, 6, 4, 3, 3))}
+    grads = {name: rng.normal(size=p.shape) * rng.choice([1e-4, 10.0], size=p.shape[:2] + (1,) * (p.ndim - 2))
+             for name, p in params.items()}
+    return params, grads
+
+
+def _dm_per_layer(params, grads, clipping, eps):
+    """DeepMind's rule applied to each layer of the stack on its own (each slice transposed into haiku layout)."""
+    perms = {"linear": (1, 0), "bias": None, "conv": (2, 3, 1, 0)}
+    out = {}
+    for name, perm in perms.items():
+        layers = []
+        for g, p in zip(grads[name], params[name], strict=True):
+            if perm is None:
+                layers.append(dm_clip(g, p, clipping, eps))
+            else:
+                layers.append(dm_clip(g.transpose(perm), p.transpose(perm), clipping, eps).transpose(np.argsort(perm)))
+        out[name] = np.stack(layers)
+    return out
+
+
+@pytest.mark.parametrize("as_tree", [False, True])
+def test_agc_on_stacked_weights_clips_each_layer_and_unit(as_tree):
+    params, grads = _stacked_case(np.random.default_rng(3))
+    stacked = {name: 1 for name in params} if as_tree else (lambda p: jax.tree.map(lambda _: 1, p))
+    tx = adaptive_grad_clip(0.05, stacked_axes=stacked)
+    as32 = lambda t: jax.tree.map(lambda x: jnp.asarray(x, jnp.float32), t)  # noqa: E731
+    updates, _ = jax.jit(tx.update)(as32(grads), tx.init(as32(params)), as32(params))
+    want = _dm_per_layer(params, grads, 0.05, 1e-3)
+    for name in params:
+        np.testing.assert_allclose(np.asarray(updates[name]), want[name], rtol=1e-5, atol=1e-9, err_msg=name)
+    # Without the stacking axis, a layer would be one unit (the old behaviour): the result differs.
+    flat, _ = adaptive_grad_clip(0.05).update(as32(grads), optax.EmptyState(), as32(params))
+    assert not np.allclose(np.asarray(flat["linear"]), want["linear"], rtol=1e-3)
+
+
+def test_unitwise_norm_keeps_the_stacking_axes():
+    x = np.random.default_rng(4).normal(size=(2, 3, 4))
+    np.testing.assert_allclose(np.asarray(unitwise_norm(jnp.asarray(x, jnp.float32), stacked_axes=1))[..., 0],
+                               np.sqrt((x**2).sum(axis=2)), rtol=1e-6)
+    # A stacked vector is one unit per layer; a stacked scalar is its absolute value.
+    v = x[:, :, 0]
+    np.testing.assert_allclose(np.asarray(unitwise_norm(jnp.asarray(v, jnp.float32), stacked_axes=1))[:, 0],
+                               np.sqrt((v**2).sum(axis=1)), rtol=1e-6)
+    np.testing.assert_allclose(np.asarray(unitwise_norm(jnp.asarray(v[:, 0], jnp.float32), stacked_axes=1)),
+                               np.abs(v[:, 0]), rtol=1e-6)
+    with pytest.raises(ValueError, match="stacked_axes=4"):
+        unitwise_norm(jnp.asarray(x, jnp.float32), stacked_axes=4)

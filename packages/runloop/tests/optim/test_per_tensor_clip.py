@@ -5,7 +5,7 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 import pytest
-from runloop.per_tensor_clip import per_tensor_clip_by_norm
+from runloop.optim.per_tensor_clip import per_tensor_clip_by_norm
 
 
 def dino_clip_gradients(grads, clip):

@@ -1,8 +1,8 @@
-"""The study's Figure 3 with a per-image column: FLOPs per training step and per image, measured vs closed form.
+"""The report's Figure 3 with a per-image column: FLOPs per training step and per image, measured vs closed form.
 
-Input: the JSON ``tools/profile_flops.py --table`` writes (``{"rows": [...]}``, each row with method, model,
-batch, flops_per_step and analytic_flops_per_step; optional text_encoder, mask_ratio, decoder_depth name the
-variant). Per step alone hides that DINO, run at batch 1024, is among the dearest per image.
+Input: `sslmethods.figure3.load_figure3` of the JSON ``tools/profile_flops.py --table`` writes (the one home of
+the Figure 3 rows, `StepCost`, and their labels). Per step alone hides that DINO, run at batch 1024, is among the
+dearest per image.
 
 FLOP convention: whole program (all devices together) by default; "per-device" divides the per-step count by
 ``devices`` (the study appears to quote per-device counts of its 32-chip TPUv3 setup). The per-image count is the
@@ -11,64 +11,15 @@ same in both conventions (a device's step is over its share of the batch).
 
 from __future__ import annotations
 
-import dataclasses
-import json
-from pathlib import Path
-
 import numpy as np
 from matplotlib import colormaps
 from matplotlib.figure import Figure
+from sslmethods.figure3 import StepCost
 
 from .curves import FLOP_CONVENTIONS
 from .table import Table
 
-__all__ = ["StepCost", "figure3_figure", "figure3_table", "load_figure3"]
-
-
-@dataclasses.dataclass(frozen=True)
-class StepCost:
-    """One method's training step: label (method and variant), model, batch, measured and closed-form FLOPs."""
-
-    label: str
-    model: str
-    batch: int
-    flops_per_step: float
-    analytic_flops_per_step: float | None
-
-    @property
-    def ratio(self) -> float | None:
-        """Measured / closed form."""
-        return None if not self.analytic_flops_per_step else self.flops_per_step / self.analytic_flops_per_step
-
-
-def _label(row: dict) -> str:
-    label = str(row["method"])
-    if row.get("text_encoder"):
-        label += f" ({row['text_encoder']})"
-    if row.get("mask_ratio") is not None:
-        label += f" {round(100 * float(row['mask_ratio']))}%"
-    if row.get("decoder_depth") is not None:
-        label += f" d{int(row['decoder_depth'])}"
-    return label
-
-
-def load_figure3(path: str | Path) -> list[StepCost]:
-    """Rows of a ``profile_flops.py --table`` JSON; ValueError naming the file and what is wrong."""
-    path = Path(path)
-    try:
-        data = json.loads(path.read_text())
-        rows = data["rows"]
-        out = [StepCost(_label(r), str(r["model"]), int(r["batch"]), float(r["flops_per_step"]),
-                        None if r.get("analytic_flops_per_step") is None else float(r["analytic_flops_per_step"]))
-               for r in rows]
-    except (OSError, json.JSONDecodeError, KeyError, TypeError, ValueError) as err:
-        raise ValueError(f"--figure3 {str(path)!r}: expected the JSON of flopwise-profile --table "
-                         f"({type(err).__name__}: {err})") from None
-    bad = [c.label for c in out if not (c.flops_per_step > 0 and c.batch > 0)]
-    if not out or bad:
-        raise ValueError(f"--figure3 {str(path)!r}: expected rows with positive flops_per_step and batch "
-                         f"(bad: {bad or 'no rows'})")
-    return out
+__all__ = ["figure3_figure", "figure3_table"]
 
 
 def _check(convention: str, devices: int) -> None:

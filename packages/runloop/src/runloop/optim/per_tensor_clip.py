@@ -6,7 +6,7 @@ Every gradient tensor ``g`` is clipped on its own: ``coef = max_norm / (||g|| + 
 gradient (DINO's head early in training) does not shrink every other tensor's step; at the same threshold it is
 far looser than a global clip on a model with hundreds of tensors. ::
 
-    tx = optax.chain(runloop.per_tensor_clip.per_tensor_clip_by_norm(1.0), optax.adamw(lr))
+    tx = optax.chain(runloop.optim.per_tensor_clip_by_norm(1.0), optax.adamw(lr))
 """
 
 import jax
