@@ -49,6 +49,8 @@ if version < (3, 11):
     print(f"error: python {version[0]}.{version[1]}: flopwise needs Python 3.11 or newer", file=sys.stderr)
     sys.exit(2)
 EOF
+    # an image whose Python is the distribution's (PEP 668 "externally managed") still takes our wheels
+    export PIP_BREAK_SYSTEM_PACKAGES=1
     local tag
     tag=$("$PY" -c 'import sys; print(f"cp{sys.version_info[0]}{sys.version_info[1]}")')
     ls wheels/array_record-*-"$tag"-*.whl >/dev/null 2>&1 \

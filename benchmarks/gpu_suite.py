@@ -39,6 +39,7 @@ import gc
 import json
 import os
 import platform
+import shutil
 import signal
 import statistics
 import subprocess
@@ -141,6 +142,21 @@ def device_memory() -> dict[str, int | None]:
     return {"peak_bytes": stats.get("peak_bytes_in_use"), "limit_bytes": stats.get("bytes_limit")}
 
 
+def compiled_memory(executable: Any, batch: int) -> dict[str, Any]:
+    """What a compiled executable needs (arguments + outputs + temporaries, XLA's memory analysis, donated
+    arguments counted once) next to the first device's limit; empty where the backend gives no analysis."""
+    import jax
+
+    try:
+        m = executable.memory_analysis()
+        needed = m.argument_size_in_bytes + m.output_size_in_bytes - m.alias_size_in_bytes + m.temp_size_in_bytes
+    except Exception:  # a backend without memory analysis
+        return {}
+    limit = (jax.devices()[0].memory_stats() or {}).get("bytes_limit")
+    return {"batch": batch, "needed_bytes": int(needed), "argument_bytes": int(m.argument_size_in_bytes),
+            "temp_bytes": int(m.temp_size_in_bytes), "limit_bytes": limit}
+
+
 def read_section(out: Path, name: str) -> dict[str, Any] | None:
     path = out / "sections" / f"{name.replace(':', '-')}.json"
     return json.loads(path.read_text()) if path.exists() else None
@@ -221,42 +237,58 @@ def mfu_pair(flops: float, seconds: float, out: Path) -> dict[str, float | None]
 
 def run_method(cfg: Settings, out: Path, name: str) -> dict[str, Any]:
     import flopmeter
-    import jax
     import runloop
-    from sslmethods import recipes
-    from train_step import Engine, host_batch
+    from sslmethods import recipes, trainer
+    from train_step import host_batch
 
     overrides = {"supervised": {"num_classes": 1000}, "clip": {"class_names": tuple("abcdefghij")}}.get(name, {})
     method, optim = recipes.build_method(name, cfg.model, preset=cfg.preset, total_steps=1000,
                                          image_size=cfg.image_size, model_overrides={"compute_dtype": cfg.dtype},
                                          method_overrides=overrides)
-    mesh = runloop.make_mesh()
-    tried = []
+    tried: list[dict[str, Any]] = []
     for batch in cfg.batches:
-        engine = None
-        try:
-            engine = Engine(method, optim, host_batch(method.batch_spec(batch)), mesh, steps=1000)
-            engine.run(2)  # warm-up; the first run also allocates the step's buffers (out of memory shows here)
-            seconds = timed_rounds(engine.run, cfg.steps, cfg.rounds)
+        if _predicted_too_big(tried, batch):
+            tried.append({"batch": batch, "outcome": "skipped: the larger batch's compiled memory predicts it "
+                          "does not fit"})
+            continue
+        loop = runloop.LoopConfig(steps=1000, batch_size=batch)
+        task = trainer.pretrain_task(method, optim, trainer.TrainConfig(out_dir="unused", loop=loop))
+        try:  # host_batch: already prepare_batch's form (batch_spec's shapes), random
+            r = run_engine_task(task, host_batch(method.batch_spec(batch)), cfg, out, prepared=True)
         except Exception as error:
-            if not is_oom(error):
+            if not isinstance(error, TooBig) and not is_oom(error):
                 raise
-            tried.append({"batch": batch, "outcome": f"out of memory: {str(error).splitlines()[0][:200]}"})
-            del engine
+            tried.append({"batch": batch, "outcome": f"out of memory: {str(error).splitlines()[0][:300]}",
+                          **getattr(error, "memory", {})})
             gc.collect()
-            jax.clear_caches()
             continue
         tried.append({"batch": batch, "outcome": "ok"})
         closed = flopmeter.macs_to_flops(float(method.analytic_macs(batch)))
-        ratio = engine.flops / closed
+        ratio = r["flops_per_step"] / closed
         return {"method": name, "model": cfg.model, "image_size": method.image_size, "dtype": cfg.dtype,
-                "batch": batch, "tried": tried, "seconds_per_step": seconds, "images_per_s": batch / seconds,
-                "flops_per_step": engine.flops, "closed_form_flops_per_step": closed, "flops_ratio": ratio,
-                "flops_within_tolerance": abs(ratio - 1) <= FLOPS_TOLERANCE,
-                "flops_notes": list(engine.program.cost.notes),
-                "compile_seconds": engine.program.compile_seconds, **mfu_pair(engine.flops, seconds, out),
-                **device_memory()}
+                "tried": tried, **r, "closed_form_flops_per_step": closed, "flops_ratio": ratio,
+                "flops_within_tolerance": abs(ratio - 1) <= FLOPS_TOLERANCE}
     raise RuntimeError(f"no batch of {list(cfg.batches)} fits: {tried}")
+
+
+class TooBig(RuntimeError):
+    """A compiled step whose memory analysis exceeds the device's memory: not run."""
+
+    def __init__(self, memory: dict[str, int]) -> None:
+        super().__init__(f"compiled step needs {memory['needed_bytes'] / 2**30:.1f} GiB of "
+                         f"{memory['limit_bytes'] / 2**30:.1f} GiB")
+        self.memory = memory
+
+
+def _predicted_too_big(tried: list[dict[str, Any]], batch: int) -> bool:
+    """Whether a larger batch that did not fit predicts that `batch` does not either: its fixed part (arguments:
+    parameters, optimizer state, batch) plus its temporary buffers scaled down linearly, with 10% to spare."""
+    for t in tried:
+        if "needed_bytes" in t:
+            scaled = t["argument_bytes"] + t["temp_bytes"] * batch / t["batch"]
+            if scaled > 0.9 * t["limit_bytes"]:
+                return True
+    return False
 
 
 def run_timm(cfg: Settings, out: Path) -> dict[str, Any]:
@@ -310,8 +342,12 @@ def run_timm(cfg: Settings, out: Path) -> dict[str, Any]:
             "torch_cuda": torch.version.cuda, "compile_backend": cfg.compile_backend, "rows": rows}
 
 
-def run_engine_task(task: Any, host: dict[str, Any], cfg: Settings, out: Path) -> dict[str, Any]:
-    """Images/s, compiled FLOPs, MFU and memory of a runloop task's step on one batch kept on the device."""
+def run_engine_task(task: Any, host: dict[str, Any], cfg: Settings, out: Path, *,
+                    prepared: bool = False) -> dict[str, Any]:
+    """Images/s, compiled FLOPs, MFU and memory of a runloop task's step (compiled by `runloop.compile_step`,
+    as the training loop does) on one batch kept on the device; `prepared`: `host` is already in the form the
+    task's `prepare_batch` returns. TooBig, before running, when the compiled step's memory analysis exceeds
+    the device's memory."""
     import jax
     import runloop
 
@@ -319,9 +355,12 @@ def run_engine_task(task: Any, host: dict[str, Any], cfg: Settings, out: Path) -
     abstract = runloop.abstract_state(task.init, *task.init_args)
     shardings = runloop.state_shardings(abstract, mesh, "replicate")
     state = [runloop.init_sharded(task.init, task.init_args, abstract, shardings)]
-    batch = runloop.put_batch(task.prepare_batch(host) if task.prepare_batch else host, mesh)
+    batch = runloop.put_batch(host if prepared or not task.prepare_batch else task.prepare_batch(host), mesh)
     program = runloop.compile_step(task.step, state[0], batch, mesh=mesh, state_shardings=shardings,
                                    skip_nonfinite=False, measure_flops=True)
+    memory = compiled_memory(program._executable, len(next(iter(host.values()))))  # our own engine's executable
+    if memory.get("limit_bytes") and memory["needed_bytes"] > memory["limit_bytes"]:
+        raise TooBig(memory)
 
     def run(n: int) -> None:
         for _ in range(n):
@@ -332,8 +371,9 @@ def run_engine_task(task: Any, host: dict[str, Any], cfg: Settings, out: Path) -
     seconds = timed_rounds(run, cfg.steps, cfg.rounds)
     b = len(next(iter(host.values())))
     return {"batch": b, "seconds_per_step": seconds, "images_per_s": b / seconds,
-            "flops_per_step": program.cost.flops, "compile_seconds": program.compile_seconds,
-            **mfu_pair(program.cost.flops, seconds, out), **device_memory()}
+            "flops_per_step": program.cost.flops, "flops_notes": list(program.cost.notes),
+            "compile_seconds": program.compile_seconds, **mfu_pair(program.cost.flops, seconds, out),
+            **device_memory(), "compiled_bytes": memory.get("needed_bytes")}
 
 
 def run_segmentation(cfg: Settings, out: Path) -> dict[str, Any]:
@@ -463,7 +503,7 @@ def _losses(run_dir: Path) -> dict[int, float]:
 def run_resume(cfg: Settings, out: Path) -> dict[str, Any]:
     data = section_result(out, "data")
     steps, every = cfg.resume_steps, cfg.resume_steps // 2
-    env = {**os.environ, "FLOPWISE_JAX_CACHE": str(out / "jax_cache"),
+    env = {**os.environ,  # deterministic GPU reductions: the two runs' losses must be equal, not just close
            "XLA_FLAGS": (os.environ.get("XLA_FLAGS", "") + " --xla_gpu_deterministic_ops=true").strip()}
 
     def command(run_dir: Path, *extra: str) -> list[str]:
@@ -480,6 +520,7 @@ def run_resume(cfg: Settings, out: Path) -> dict[str, Any]:
             raise RuntimeError(f"{what} exited {proc.returncode}: {err.strip()[-600:]}")
 
     whole, killed = out / "resume" / "uninterrupted", out / "resume" / "killed"
+    shutil.rmtree(out / "resume", ignore_errors=True)  # an earlier, failed attempt's runs (suite --resume)
     start = time.perf_counter()
     finish(subprocess.Popen(command(whole), env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True),
            "the uninterrupted run")
@@ -630,14 +671,19 @@ def markdown(report: dict[str, Any]) -> str:
 
 
 def launch(name: str, args: argparse.Namespace) -> subprocess.Popen:
+    # an earlier call's failed record must not stand in for this attempt's
+    (args.out / "sections" / f"{name.replace(':', '-')}.json").unlink(missing_ok=True)
     command = [sys.executable, str(Path(__file__).resolve()), "--section", name, "--out", str(args.out)]
     if args.tiny:
         command.append("--tiny")
     if args.batches:
         command += ["--batches", args.batches]
+    # JAX's persistent compilation cache: a rerun of the suite (a section that timed out, say) skips the compiles
+    cache = str(args.jax_cache or args.out / "jax_cache")
+    env = {**os.environ, "JAX_COMPILATION_CACHE_DIR": cache, "FLOPWISE_JAX_CACHE": cache}
     # its own session, so a timed-out section is killed with everything it started (pretrain runs, grain workers)
     return subprocess.Popen(command, start_new_session=True, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                            text=True)
+                            text=True, env=env)
 
 
 def wait(name: str, proc: subprocess.Popen, timeout: float, out: Path) -> dict[str, Any]:
@@ -664,6 +710,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                    "(default 1024,512,256; tiny 8,4)")
     p.add_argument("--budget-s", type=float, default=None,
                    help="the whole suite's time box in seconds (default 560; tiny 3600)")
+    p.add_argument("--resume", action="store_true",
+                   help="continue the suite in --out: keep its sections that succeeded, run the others again and "
+                   "rewrite the JSON and the table with all of them")
+    p.add_argument("--jax-cache", type=Path, default=None,
+                   help="JAX's persistent compilation cache (default OUT/jax_cache); reuse one across reruns")
     p.add_argument("--section", default=None, help=argparse.SUPPRESS)  # a child process: run this section
     args = p.parse_args(argv)
     return args
@@ -691,8 +742,13 @@ def check_args(args: argparse.Namespace) -> None:
         args.budget_s = 3600.0 if args.tiny else 560.0
     if not args.budget_s > 0:
         fail(f"--budget-s {args.budget_s}: expected > 0 seconds")
+    if args.resume:
+        if not (args.out / "sections").is_dir():
+            fail(f"--out {args.out}: no suite to resume there (no sections/ folder)")
+        return
     if args.out.exists() and (not args.out.is_dir() or any(args.out.iterdir())):
-        fail(f"--out {args.out}: exists and is not an empty folder (the suite never overwrites a result)")
+        fail(f"--out {args.out}: exists and is not an empty folder (the suite never overwrites a result; "
+             "--resume continues one)")
     existing = next((p for p in args.out.parents if p.exists()), Path("."))
     if not existing.is_dir() or not os.access(existing, os.W_OK):
         fail(f"--out {args.out}: cannot create it under {existing}")
@@ -717,12 +773,20 @@ def main(argv: list[str] | None = None) -> int:
     start = time.monotonic()
     deadline = start + args.budget_s
     sections: dict[str, dict[str, Any]] = {}
+    if args.resume:  # an earlier call's successes stand; everything else runs again
+        for name in wanted:
+            record = read_section(args.out, name)
+            if record is not None and record.get("status") == "ok":
+                sections[name] = record
     background = {}
-    if "data" in wanted:  # host work: runs beside the device sections until pipeline or resume needs it
+    if "data" in wanted and "data" not in sections:  # host work: runs beside the device sections until pipeline or resume needs it
         background["data"] = (launch("data", args), time.monotonic())
         print("[data] started in the background", flush=True)
     for index, name in enumerate(wanted, 1):
         box = cfg.time_boxes[kind_of(name)]
+        if name in sections:
+            print(f"[{index}/{len(wanted)}] {name}: ok in an earlier call, kept", flush=True)
+            continue
         if name in background:
             proc, began = background.pop(name)
             sections[name] = wait(name, proc, min(box - (time.monotonic() - began), deadline - time.monotonic()),
