@@ -779,7 +779,8 @@ def main(argv: list[str] | None = None) -> int:
             if record is not None and record.get("status") == "ok":
                 sections[name] = record
     background = {}
-    if "data" in wanted and "data" not in sections:  # host work: runs beside the device sections until pipeline or resume needs it
+    # host work: data runs beside the device sections until its place in the order (before pipeline and resume)
+    if "data" in wanted and "data" not in sections:
         background["data"] = (launch("data", args), time.monotonic())
         print("[data] started in the background", flush=True)
     for index, name in enumerate(wanted, 1):
