@@ -92,7 +92,7 @@ FULL = Settings(
     seg_model="vit-b16", seg_size=512, seg_batch=16, seg_classes=150, seg_head=(256, 32),
     det_model="vit-b16", det_preset="vitdet", det_size=1024, det_batch=8, jpegs=2048, pipeline_batch=256,
     pipeline_batches=8, resume_steps=200, resume_batch=64,
-    time_boxes={"env": 60, "peak": 60, "method": 110, "timm": 200, "segmentation": 120, "detection": 150,
+    time_boxes={"env": 60, "peak": 60, "method": 110, "timm": 200, "segmentation": 120, "detection": 180,
                 "data": 240, "pipeline": 90, "resume": 300},
     compile_backend="inductor")
 TINY = Settings(
@@ -203,6 +203,10 @@ def run_env(cfg: Settings, out: Path) -> dict[str, Any]:
     except Exception as error:  # CPU-only jaxlib, or an API that moved: the versions stay unknown
         info["cuda_error"] = f"{type(error).__name__}: {error}"
     try:
+        info["jax_environment"] = jax.print_environment_info(return_string=True)
+    except Exception as error:
+        info["jax_environment"] = f"{type(error).__name__}: {error}"
+    try:
         query = subprocess.run(["nvidia-smi", "--query-gpu=name,driver_version,memory.total",
                                 "--format=csv,noheader"], capture_output=True, text=True, timeout=30)
         if query.returncode == 0 and query.stdout.strip():
@@ -260,6 +264,8 @@ def run_method(cfg: Settings, out: Path, name: str) -> dict[str, Any]:
                 raise
             tried.append({"batch": batch, "outcome": f"out of memory: {str(error).splitlines()[0][:300]}",
                           **getattr(error, "memory", {})})
+            r = None
+        if r is None:  # outside the except block, whose traceback holds the failed attempt's arrays
             gc.collect()
             continue
         tried.append({"batch": batch, "outcome": "ok"})
@@ -448,14 +454,14 @@ def run_data(cfg: Settings, out: Path) -> dict[str, Any]:
     source = out / "data" / "jpegs"
     source.mkdir(parents=True, exist_ok=True)
     rng = np.random.default_rng(0)
-    tables = {"train": [], "validation": []}
+    tables = {"train": [], "test": []}  # test: the kNN monitor's query split
     for index in range(cfg.jpegs):
         coarse = rng.uniform(0, 255, (8, 6, 3)).astype(np.uint8)
         image = np.asarray(Image.fromarray(coarse).resize((500, 375), Image.BICUBIC), np.float32)
         image += rng.normal(0, 12, image.shape)
         name = f"{index:05d}.jpg"
         Image.fromarray(np.clip(image, 0, 255).astype(np.uint8)).save(source / name, quality=90)
-        split = "validation" if index % 8 == 7 else "train"
+        split = "test" if index % 8 == 7 else "train"
         tables[split].append(f"{name},class{index % 10}")
     for split, rows in tables.items():
         (source / f"{split}.csv").write_text("image,label\n" + "\n".join(rows) + "\n")
@@ -463,7 +469,7 @@ def run_data(cfg: Settings, out: Path) -> dict[str, Any]:
     directory = flopdata.build("image_folder", data_dir=out / "data" / "built", source=str(source))
     sizes = [p.stat().st_size for p in source.glob("*.jpg")]
     return {"directory": str(directory), "jpegs": cfg.jpegs, "train": len(tables["train"]),
-            "validation": len(tables["validation"]), "mean_jpeg_bytes": float(np.mean(sizes)),
+            "test": len(tables["test"]), "mean_jpeg_bytes": float(np.mean(sizes)),
             "build_seconds": time.perf_counter() - start}
 
 
@@ -553,6 +559,7 @@ def _checkpoint_complete(path: Path) -> bool:
     return any(path.iterdir()) and not any(".orbax-checkpoint-tmp" in p.name for p in path.iterdir())
 
 
+HOST_SECTIONS = ("timm", "data", "pipeline")  # sections whose own process needs no JAX accelerator
 RUNNERS = {"env": run_env, "peak": run_peak, "timm": run_timm, "segmentation": run_segmentation,
            "detection": run_detection, "data": run_data, "pipeline": run_pipeline, "resume": run_resume}
 
@@ -681,6 +688,8 @@ def launch(name: str, args: argparse.Namespace) -> subprocess.Popen:
     # JAX's persistent compilation cache: a rerun of the suite (a section that timed out, say) skips the compiles
     cache = str(args.jax_cache or args.out / "jax_cache")
     env = {**os.environ, "JAX_COMPILATION_CACHE_DIR": cache, "FLOPWISE_JAX_CACHE": cache}
+    if name in HOST_SECTIONS:  # jax stays off the GPU: its preallocation would take torch's memory, or the card's
+        env["JAX_PLATFORMS"] = "cpu"  # from the device sections that the data section runs beside
     # its own session, so a timed-out section is killed with everything it started (pretrain runs, grain workers)
     return subprocess.Popen(command, start_new_session=True, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                             text=True, env=env)

@@ -81,7 +81,7 @@ def test_tiny_suite_runs_every_section_and_its_numbers_hang_together(suite):
         assert r["images_per_s"] > 0 and r["flops_per_step"] > 0
 
     data, pipe = sections["data"]["result"], sections["pipeline"]["result"]
-    assert data["jpegs"] == data["train"] + data["validation"] == 24
+    assert data["jpegs"] == data["train"] + data["test"] == 24
     assert math.isclose(pipe["pipeline_over_step"], pipe["images_per_s"] / supervised["images_per_s"], rel_tol=1e-9)
 
     resume = sections["resume"]["result"]
