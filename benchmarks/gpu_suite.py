@@ -1,8 +1,9 @@
 """The GPU suite: one command that measures flopwise on one accelerator and writes one JSON and one Markdown table.
 
-    python benchmarks/gpu_suite.py --out runs/gpu_suite               # one H100/H200: ViT-B/16, <= 8 min planned
+    python benchmarks/gpu_suite.py --out runs/gpu_suite               # one H100/H200: ViT-B/16, 560 s budget
     python benchmarks/gpu_suite.py --tiny --out /tmp/suite            # the same code paths on a CPU, tiny sizes
     python benchmarks/gpu_suite.py --out runs/gpu_suite --sections env,peak,method:supervised,timm
+    python benchmarks/gpu_suite.py --out runs/gpu_suite --resume      # again: rerun what did not succeed
 
 Sections, in this order (each in its own subprocess with its own time box, so one that fails, runs out of memory
 or hangs records its error and the rest still run; `--budget-s` bounds the whole suite):
@@ -91,7 +92,7 @@ FULL = Settings(
     rounds=3, peak_shapes=((4096, 4096, 4096), (8192, 8192, 8192), (16384, 4096, 4096), (4096, 768, 3072)),
     seg_model="vit-b16", seg_size=512, seg_batch=16, seg_classes=150, seg_head=(256, 32),
     det_model="vit-b16", det_preset="vitdet", det_size=1024, det_batch=8, jpegs=2048, pipeline_batch=256,
-    pipeline_batches=8, resume_steps=200, resume_batch=64,
+    pipeline_batches=24, resume_steps=200, resume_batch=32,
     time_boxes={"env": 60, "peak": 60, "method": 110, "timm": 200, "segmentation": 120, "detection": 180,
                 "data": 240, "pipeline": 90, "resume": 300},
     compile_backend="inductor")
@@ -318,7 +319,8 @@ def run_timm(cfg: Settings, out: Path) -> dict[str, Any]:
                                              image_size=cfg.image_size)
             width, depth = method.decoder_dims
             model = timm_reference.mae_model(encoder, mask_ratio=method.mask_ratio, decoder_width=width,
-                                             decoder_depth=depth, decoder_heads=max(1, width // 32),
+                                             decoder_depth=depth,
+                                             decoder_heads=vitcore.MAE_DECODER_PRESETS[method.decoder]["num_heads"],
                                              norm_pix_loss=method.norm_pix_loss)
         run_one = timm_reference.step(model, kind, batch, image, 1000, device=device, bf16_autocast=True,
                                       compile_backend=cfg.compile_backend, fused_adamw=True)
