@@ -99,7 +99,7 @@ FULL = Settings(
 TINY = Settings(
     model="vit-test", image_size=32, preset="demo", dtype="bfloat16", batches=(8, 4), steps=1, rounds=2,
     peak_shapes=((128, 128, 128), (256, 256, 256)),
-    seg_model="vit-test", seg_size=32, seg_batch=2, seg_classes=5, seg_head=(8, 4),
+    seg_model="vit-test", seg_size=32, seg_batch=4, seg_classes=5, seg_head=(8, 4),  # 4: pytest's 4 CPU devices
     det_model="vit-test", det_preset="tiny", det_size=64, det_batch=2, jpegs=24, pipeline_batch=8,
     pipeline_batches=2, resume_steps=6, resume_batch=4,
     # generous: on a shared 2-core machine a tiny section's imports and compiles take 20 to 120 s of wall time
