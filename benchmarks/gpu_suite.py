@@ -15,7 +15,8 @@ or hangs records its error and the rest still run; `--budget-s` bounds the whole
   DINO's multi-crop, the method's loss and optimizer recipe) of ViT-B/16 at 224 px with bf16 matmuls
   (`compute_dtype="bfloat16"`; vitcore keeps softmax, norms and losses in float32) at the largest batch of
   `--batches` that fits (out of memory at compile or run: the next one): images/s, FLOPs of the compiled step
-  (flopmeter, custom calls counted), the method's closed form (`analytic_macs`), MFU against the datasheet and against the measured ceiling, peak device memory;
+  (flopmeter, custom calls counted), the method's closed form (`analytic_macs`), MFU against the datasheet and
+  against the measured ceiling, peak device memory;
 - timm: the supervised and MAE steps in timm + PyTorch (bf16 autocast, fused AdamW, `torch.compile`) at the
   batch the flopwise step used: images/s and flopwise / timm;
 - segmentation: the ViT-B/16 FCN fine-tuning step at 512 px (segtransfer, the study's head); detection: the
