@@ -32,6 +32,8 @@ import shutil
 import statistics
 import time
 
+import timm_reference
+
 # (label, vitcore preset, timm model, image size, patch size, batch)
 ROWS = {
     "ti16": ("ViT-Ti/16, 224 px", "vit-ti16", "vit_tiny_patch16_224", 224, 16, 8),
@@ -39,7 +41,7 @@ ROWS = {
     "s16": ("ViT-S/16, 224 px", "vit-s16", "vit_small_patch16_224", 224, 16, 8),
 }
 NUM_CLASSES = 1000
-LR, WEIGHT_DECAY = 1e-3, 0.05
+LR, WEIGHT_DECAY = timm_reference.LR, timm_reference.WEIGHT_DECAY  # the same optimizer both sides
 
 
 def cpu_model() -> str:
@@ -92,23 +94,8 @@ def flopwise_step(preset: str, image: int, patch: int, batch: int):
 
 
 def timm_step(name: str, image: int, patch: int, batch: int, *, fused_adamw: bool):
-    import timm
-    import torch
-
-    torch.manual_seed(0)
-    model = timm.create_model(name, img_size=image, patch_size=patch, num_classes=NUM_CLASSES).train()
-    opt = torch.optim.AdamW(model.parameters(), lr=LR, weight_decay=WEIGHT_DECAY, fused=fused_adamw)
-    images = torch.randn(batch, 3, image, image)
-    labels = torch.randint(0, NUM_CLASSES, (batch,))
-
-    def run():
-        opt.zero_grad(set_to_none=True)
-        loss = torch.nn.functional.cross_entropy(model(images), labels)
-        loss.backward()
-        opt.step()
-        return loss
-
-    return run
+    model = timm_reference.timm_vit(name, image, patch, NUM_CLASSES)
+    return timm_reference.step(model, "supervised", batch, image, NUM_CLASSES, fused_adamw=fused_adamw)
 
 
 def time_steps(run, steps: int, sync) -> tuple[float, float]:
