@@ -133,8 +133,10 @@ class _Book:
 
     @classmethod
     def resume(cls, step: int, meta: Mapping[str, Any]) -> _Book:
+        # "last_metrics": the last step's metrics, so a run resumed at its final step reports them again
+        # (checkpoints written before it was recorded give {}); "evals" include the checkpoint step's own
         return cls(step, step, list(meta.get("recent_losses", [])), int(meta.get("skipped_steps", 0)),
-                   list(meta.get("evals", [])), meta.get("reference_loss"),
+                   list(meta.get("evals", [])), meta.get("reference_loss"), dict(meta.get("last_metrics", {})),
                    evaluated_at=max((e["step"] for e in meta.get("evals", [])), default=-1))
 
 
@@ -172,6 +174,11 @@ class _Loop:
         if restored is None:
             state = init_sharded(self.task.init, self.task.init_args, abstract, self.shardings)
             return state, _Book.resume(0, {}), 0.0
+        if restored.step > self.cfg.steps:  # open_run(loop=...) refuses this before config.json is rewritten
+            names = self.cfg.option_names
+            raise ValueError(f"{names.steps} {self.cfg.steps}: {self.run_dir.path} has already trained "
+                             f"{restored.step} steps; a resumed run continues the same run (pass {names.steps} "
+                             f"{restored.step} or more)")
         if self.cfg.resume_from is not None and (dropped := self.ckpt.discard_after(restored.step)):
             self.log(f"resuming from step {restored.step}: deleted the newer checkpoints {dropped}")
         self.data.set_state(restored.data_state)
@@ -239,17 +246,17 @@ class _Loop:
         self._sync()
         if log_due or stopping:
             self._write_log()
+        if eval_due:  # before the checkpoint, which then holds this eval: a run resumed from it keeps it
+            self._evaluate()
         if due(self.book.step, cfg.checkpoint_every):
             self._save()
-        if eval_due:
-            self._evaluate()
 
     def _complete(self) -> None:
         if self.book.logged_at != self.book.step and self.book.last:
             self._write_log()
-        self._save()
         if self.task.evaluate is not None:
             self._evaluate()
+        self._save()
 
     # ------------------------------------------------------------------------------- sync, log, save, eval
     def _sync(self) -> None:
@@ -293,7 +300,8 @@ class _Loop:
         data_state = self.ahead[0] if self.ahead is not None else self.data.get_state()
         self.ckpt.save(self.book.step, self.state, data_state=data_state, metadata={
             "wall_seconds": self.progress.seconds, "loss": loss, "good": good, "reference_loss": reference,
-            "recent_losses": self.book.recent, "skipped_steps": self.book.skipped, "evals": self.book.evals})
+            "recent_losses": self.book.recent, "skipped_steps": self.book.skipped, "evals": self.book.evals,
+            "last_metrics": self.book.last})
 
     def _evaluate(self) -> None:
         step = self.book.step

@@ -34,7 +34,9 @@ from pathlib import Path
 from typing import Any
 
 from .atomic_files import write_json_atomic
+from .checkpoints import kept_steps
 from .jsonable import to_jsonable
+from .loop_config import LoopConfig
 from .run_lock import RunLock
 from .sharding import sync_processes
 
@@ -81,11 +83,12 @@ def _flatten(value: Any, prefix: str = "") -> dict[str, Any]:
 
 def config_differences(recorded: Mapping[str, Any], current: Mapping[str, Any],
                        may_change: Collection[str] = ()) -> list[str]:
-    """``"field: old -> new"`` for every leaf (dotted path) that differs, except those in ``may_change``."""
+    """``"field: old -> new"`` for every leaf (dotted path) that differs, except those in ``may_change`` (a
+    dotted path there also covers every leaf below it, e.g. ``"train.option_names"``)."""
     old, new = _flatten(to_jsonable(dict(recorded))), _flatten(to_jsonable(dict(current)))
     out = []
     for key in sorted(set(old) | set(new)):
-        if key in may_change:
+        if key in may_change or any(key.startswith(f"{field}.") for field in may_change):
             continue
         a, b = old.get(key, _ABSENT), new.get(key, _ABSENT)
         if a != b:
@@ -108,6 +111,17 @@ def _check_resumable(path: Path, config: dict[str, Any], may_change: Collection[
         )
 
 
+def _check_length(path: Path, loop: LoopConfig) -> None:
+    """A resumed run is the same run: it may grow, but never end before the step it would continue from."""
+    names, steps = loop.option_names, kept_steps(path / "checkpoints")
+    start = loop.resume_from if loop.resume_from is not None else (steps[-1] if steps else 0)
+    if start > loop.steps:
+        raise ValueError(
+            f"{names.steps} {loop.steps}: {path} has already trained {start} steps, and a resumed run continues "
+            f"the same run; pass {names.steps} {start} or more, {names.resume_from.replace('STEP', 'S')} with a "
+            f"kept checkpoint S <= {loop.steps} (kept: {steps}), or start a new run in another directory")
+
+
 def _check_start(path: Path, resume: bool, resume_flag: str) -> None:
     if resume and not (path / CONFIG_FILE).is_file():
         what = "does not exist" if not path.exists() else f"holds no run ({CONFIG_FILE} missing)"
@@ -120,10 +134,13 @@ def _check_start(path: Path, resume: bool, resume_flag: str) -> None:
 
 @contextlib.contextmanager
 def open_run(path: str | Path, config: Mapping[str, Any], *, resume: bool, may_change: Collection[str] = (),
-             primary: bool = True, resume_flag: str = "resume=True") -> Iterator[RunDirectory]:
+             primary: bool = True, resume_flag: str = "resume=True",
+             loop: LoopConfig | None = None) -> Iterator[RunDirectory]:
     """Starts (``resume=False``) or continues (``resume=True``) the run in ``path``; yields a `RunDirectory`
     and releases the lock on exit. ``config`` must be JSON data (strict conversion: TypeError otherwise).
-    ``resume_flag`` is how the caller's users spell "resume" (e.g. ``"--resume"``), used in errors."""
+    ``resume_flag`` is how the caller's users spell "resume" (e.g. ``"--resume"``), used in errors. ``loop``:
+    the run's engine settings; given, a resume that would continue from a checkpoint past ``loop.steps`` (fewer
+    steps than already trained) is refused before ``config.json`` is touched, naming ``option_names.steps``."""
     path = Path(path)
     current = to_jsonable(dict(config), CONFIG_FILE)
     _check_start(path, resume, resume_flag)
@@ -140,6 +157,8 @@ def open_run(path: str | Path, config: Mapping[str, Any], *, resume: bool, may_c
             _check_start(path, resume, resume_flag)  # again, under the lock: another process may have started
             if resume:
                 _check_resumable(path, current, may_change, resume_flag)
+                if loop is not None:
+                    _check_length(path, loop)
             before = {p.name for p in path.iterdir()}
             write_json_atomic(path / CONFIG_FILE, current)
             try:

@@ -12,7 +12,9 @@
 grain's ``get_state()`` / ``set_state(state)``; ``method.prepare_batch`` runs on each one. SIGTERM/SIGINT
 checkpoint the current step and return with ``status="preempted"``. A resumed run must be the same run: the
 recorded config must match except for how it runs (cadences, sharding, reporting) and its length (``steps``:
-the learning-rate and method schedules are then fitted to the new length from the resumed step on).
+the learning-rate and method schedules are then fitted to the new length from the resumed step on; fewer steps
+than already trained is an error naming the steps option). A run resumed at its final step (finished, or
+stopped after its last checkpoint) writes the same final metrics and kNN evaluations again.
 """
 
 from __future__ import annotations
@@ -154,7 +156,8 @@ def train(method: AbstractMethod, optim_cfg: OptimConfig, data: Any, cfg: TrainC
     task = pretrain_task(method, optim_cfg, cfg, knn)
     config = run_config(method, optim_cfg, cfg, run_info)
     with runloop.open_run(cfg.out_dir, config, resume=cfg.resume, may_change=MAY_CHANGE,
-                          primary=jax.process_index() == 0, resume_flag=cfg.loop.option_names.resume) as run:
+                          primary=jax.process_index() == 0, resume_flag=cfg.loop.option_names.resume,
+                          loop=cfg.loop) as run:
         result = runloop.train(task, data, cfg.loop, run, mesh=mesh, log=log)
         summary = summarise(config["run"], cfg, result)
         if result.completed and run.primary:

@@ -28,7 +28,8 @@ from .. import overrides, presets, recipes, trainer
 from ..data import PretrainData, pretrain_loader
 from ..registry import get_method
 
-FLAGS = runloop.OptionNames(skip_nonfinite="--skip-nonfinite", resume="--resume", resume_from="--resume-from STEP")
+FLAGS = runloop.OptionNames(skip_nonfinite="--skip-nonfinite", resume="--resume", resume_from="--resume-from STEP",
+                            steps="--steps")
 
 
 def method_arg(text: str) -> str:
