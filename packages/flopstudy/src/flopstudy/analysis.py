@@ -21,7 +21,7 @@ from .crossover import Crossover, fit_crossover
 from .curves import Baseline, Curve, apply_flop_convention, build_curves, size_ranks
 from .efficiency import FrontPoint, Reach, efficiency_front, flops_to_reach
 from .loaded_results import Problem
-from .results import CurveKey, ResultRow
+from .results import SCORE_RANGE, CurveKey, ResultRow
 from .saturation import MIN_POINTS, SaturationFit, fit_saturation
 from .scaling import ScalingFit, fit_power_law
 from .upstream import UpstreamLaw, fit_upstream_laws
@@ -42,12 +42,18 @@ class CurveFit:
         return self.curve.key
 
     def score(self, flops: float) -> float:
-        """Predicted score (%) at ``flops``: 100 - fitted error."""
-        return 100.0 - self.fit.predict(flops)
+        """Predicted score (%) at ``flops``: 100 - fitted error, clipped to the score's range (a power law
+        extrapolated far enough predicts errors above 100%, i.e. negative scores no metric can take)."""
+        return _clip(100.0 - self.fit.predict(flops))
 
     def score_interval(self, flops: float) -> tuple[float, float] | None:
+        """Bootstrap interval of the predicted score at ``flops``, clipped to the score's range like `score`."""
         interval = self.fit.predict_interval(flops)
-        return None if interval is None else (100.0 - interval[1], 100.0 - interval[0])
+        return None if interval is None else (_clip(100.0 - interval[1]), _clip(100.0 - interval[0]))
+
+
+def _clip(score: float) -> float:
+    return float(min(max(score, SCORE_RANGE[0]), SCORE_RANGE[1]))
 
 
 @dataclasses.dataclass(frozen=True)
