@@ -12,6 +12,11 @@ resume, the recorded config is compared with the current one: every difference i
 new`` in one ValueError, except the fields the caller declares may change (``may_change``, dotted paths such as
 ``"train.steps"``); the recorded config is then updated to the current values of those fields.
 
+Paths in the config (``paths``: dotted fields such as ``"encoder"`` or ``"train.init_from"``) are recorded
+relative to the run directory, so a tree of runs moved or copied whole (``mv``, ``cp -r``: a sweep folder) still
+resumes; on resume a recorded path and the current one are the same when they name the same place (a path
+recorded absolute by an older run included).
+
 Call ``open_run`` only after every cheap check of the run's arguments has passed (the directory is the first
 side effect). A new run that fails before it wrote anything durable (no checkpoint, no metrics record: e.g. its
 first batch had the wrong size) leaves no run behind, so the corrected command can simply be run again. In a
@@ -29,6 +34,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import json
+import os
 from collections.abc import Collection, Iterator, Mapping
 from pathlib import Path
 from typing import Any
@@ -96,13 +102,50 @@ def config_differences(recorded: Mapping[str, Any], current: Mapping[str, Any],
     return out
 
 
-def _check_resumable(path: Path, config: dict[str, Any], may_change: Collection[str], resume_flag: str) -> None:
+def _get(config: Mapping[str, Any], field: str) -> Any:
+    value: Any = config
+    for part in field.split("."):
+        if not isinstance(value, Mapping) or part not in value:
+            return None
+        value = value[part]
+    return value
+
+
+def _with(config: dict[str, Any], field: str, value: Any) -> dict[str, Any]:
+    """A copy of ``config`` with the dotted ``field`` set to ``value``."""
+    head, _, rest = field.partition(".")
+    return {**config, head: _with(dict(config[head]), rest, value) if rest else value}
+
+
+def _relative_paths(config: dict[str, Any], paths: Collection[str], run: Path) -> dict[str, Any]:
+    """``config`` with each path field written relative to the run directory (the place it names, resolved)."""
+    for field in paths:
+        value = _get(config, field)
+        if isinstance(value, str) and value:
+            config = _with(config, field, os.path.relpath(Path(value).resolve(), run.resolve()))
+    return config
+
+
+def _as_recorded_here(recorded: dict[str, Any], paths: Collection[str], run: Path) -> dict[str, Any]:
+    """``recorded`` with each path field relative to the run directory where it is now: a relative one as is,
+    an absolute one (older runs) turned relative, so both compare as places with the current config."""
+    for field in paths:
+        value = _get(recorded, field)
+        if isinstance(value, str) and os.path.isabs(value):
+            recorded = _with(recorded, field, os.path.relpath(value, run.resolve()))
+    return recorded
+
+
+def _check_resumable(path: Path, config: dict[str, Any], may_change: Collection[str], resume_flag: str,
+                     paths: Collection[str] = ()) -> None:
     config_path = path / CONFIG_FILE
     try:
         recorded = json.loads(config_path.read_text())
     except json.JSONDecodeError as error:
         raise ValueError(f"{config_path} is not a valid run config ({error})") from None
-    differences = config_differences(recorded, config, may_change)
+    if not isinstance(recorded, dict):
+        raise ValueError(f"{config_path} is not a valid run config (not a JSON object)")
+    differences = config_differences(_as_recorded_here(recorded, paths, path), config, may_change)
     if differences:
         raise ValueError(
             f"{resume_flag}: {path} holds a different run; these settings differ from the recorded ones "
@@ -135,14 +178,16 @@ def _check_start(path: Path, resume: bool, resume_flag: str) -> None:
 @contextlib.contextmanager
 def open_run(path: str | Path, config: Mapping[str, Any], *, resume: bool, may_change: Collection[str] = (),
              primary: bool = True, resume_flag: str = "resume=True",
-             loop: LoopConfig | None = None) -> Iterator[RunDirectory]:
+             loop: LoopConfig | None = None, paths: Collection[str] = ()) -> Iterator[RunDirectory]:
     """Starts (``resume=False``) or continues (``resume=True``) the run in ``path``; yields a `RunDirectory`
     and releases the lock on exit. ``config`` must be JSON data (strict conversion: TypeError otherwise).
     ``resume_flag`` is how the caller's users spell "resume" (e.g. ``"--resume"``), used in errors. ``loop``:
     the run's engine settings; given, a resume that would continue from a checkpoint past ``loop.steps`` (fewer
-    steps than already trained) is refused before ``config.json`` is touched, naming ``option_names.steps``."""
+    steps than already trained) is refused before ``config.json`` is touched, naming ``option_names.steps``.
+    ``paths``: the dotted fields of ``config`` that hold filesystem paths (recorded relative to ``path``; see the
+    module docstring); a field that is absent or empty is skipped."""
     path = Path(path)
-    current = to_jsonable(dict(config), CONFIG_FILE)
+    current = _relative_paths(to_jsonable(dict(config), CONFIG_FILE), paths, path)
     _check_start(path, resume, resume_flag)
     # Every process checks before the primary writes config.json: on storage all hosts share, a process that
     # checked later would find the primary's new run and refuse it (seen with two processes).
@@ -156,7 +201,7 @@ def open_run(path: str | Path, config: Mapping[str, Any], *, resume: bool, may_c
         with RunLock(path / LOCK_FILE):
             _check_start(path, resume, resume_flag)  # again, under the lock: another process may have started
             if resume:
-                _check_resumable(path, current, may_change, resume_flag)
+                _check_resumable(path, current, may_change, resume_flag, paths)
                 if loop is not None:
                     _check_length(path, loop)
             before = {p.name for p in path.iterdir()}

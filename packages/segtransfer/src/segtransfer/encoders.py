@@ -17,6 +17,7 @@ Example::
 
 from __future__ import annotations
 
+import hashlib
 import importlib.util
 import zipfile
 from pathlib import Path
@@ -27,9 +28,11 @@ from jaxtyping import PRNGKeyArray
 from runloop import ENCODER_KINDS, EncoderInfo, PretrainSummary
 from vitcore import ENCODER_CONFIG_FILE as CONFIG_FILE
 
-__all__ = ["EncoderInfo", "ENCODER_KINDS", "check_provenance", "load_encoder", "load_timm_state_dict", "encoder_kind"]
+__all__ = ["EncoderInfo", "ENCODER_KINDS", "TIMM_CONFIG_FILE", "check_provenance", "encoder_identity", "encoder_kind",
+           "load_encoder", "load_timm_state_dict"]
 
 _TIMM_SUFFIXES = (".safetensors", ".npz")
+TIMM_CONFIG_FILE = "config.json"  # what timm / the Hugging Face hub ship beside the weights (``pretrained_cfg``)
 
 
 def encoder_kind(spec: str) -> str:
@@ -53,6 +56,28 @@ def encoder_kind(spec: str) -> str:
         f"encoder={spec!r}: expected 'scratch', a pre-training run directory, or a timm checkpoint file "
         f"ending in {' or '.join(_TIMM_SUFFIXES)}"
     )
+
+
+def encoder_identity(spec: str) -> str | None:
+    """A fingerprint of the encoder's files (sha256 of a run's ``encoder.json`` + ``encoder.eqx``, or of a timm
+    file and the ``config.json`` beside it when there is one); None for ``"scratch"``. A run records it when it
+    starts, so a resume can tell that the folder or file at the same path now holds another encoder."""
+    kind = encoder_kind(spec)
+    if kind == "scratch":
+        return None
+    path = Path(spec)
+    files = ([path / CONFIG_FILE, path / vitcore.ENCODER_WEIGHTS_FILE] if kind == "run"
+             else [path, *[p for p in (path.parent / TIMM_CONFIG_FILE,) if p.is_file()]])
+    digest = hashlib.sha256()
+    for file in files:
+        digest.update(f"{file.name}\0".encode())
+        try:
+            with open(file, "rb") as handle:
+                while chunk := handle.read(1 << 22):
+                    digest.update(chunk)
+        except OSError as error:
+            raise ValueError(f"encoder={spec!r}: cannot read {file} ({_short(error)})") from None
+    return f"sha256:{digest.hexdigest()}"
 
 
 def check_provenance(spec: str, *, allow_unknown_flops: bool = False,

@@ -38,7 +38,7 @@ from .optim import finetune_optimizer, warmup_poly_schedule
 from .protocol import FinetuneConfig
 from .segmenter import Segmenter, create_segmenter, segmenter_weight_decay_mask
 from .transfer_data import whole_image_batches
-from .transfer_run import RUN_FILE, data_parallel_mesh, encoder_source, run_in_directory, stderr_log
+from .transfer_run import RUN_FILE, data_parallel_mesh, encoder_fields, path_fields, run_in_directory, stderr_log
 
 __all__ = ["RUN_FILE", "build_model", "build_optimizer", "data_parallel_mesh", "finetune_run", "run_name"]
 
@@ -103,7 +103,7 @@ def _run_config(config: FinetuneConfig, encoder: str, model: str | None) -> dict
     for name, earlier in LATER_OPTIONS.items():
         if finetune[name] == earlier:
             del finetune[name]
-    return {"finetune": finetune, "encoder": encoder_source(encoder), "model": model}
+    return {"finetune": finetune, **encoder_fields(encoder), "model": model}
 
 
 def finetune_run(
@@ -137,8 +137,10 @@ def finetune_run(
             photometric=config.photometric)))
         return finetune_task(segmenter, config), data, info
 
+    run_config = _run_config(config, encoder, model)
     return run_in_directory(
-        Path(out_dir), _run_config(config, encoder, model), loop, may_change=MAY_CHANGE, start=start,
+        Path(out_dir), run_config, loop, may_change=MAY_CHANGE, start=start,
+        paths=path_fields(run_config, "finetune"),
         result=lambda info, trained: _result(config, info, trained), resume=resume, stop=stop, log=log,
         resume_flag=resume_flag,
         summary=lambda out: f"{Path(out_dir).name}: mIoU {100 * out['miou']:.2f} aAcc {100 * out['aacc']:.2f} "

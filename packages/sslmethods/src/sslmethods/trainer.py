@@ -39,6 +39,9 @@ from .optim import OptimConfig, learning_rate_schedule
 from .step import make_step_fn
 from .train_state import TrainState, init_train_state, method_optimizer
 
+# The fields of config.json that are paths: recorded relative to the run directory (a sweep folder moved whole
+# resumes; runloop.open_run).
+PATH_FIELDS = ("train.init_from", "run.dataset_dir")
 # What may differ between a run and its resumption (dotted paths into config.json).
 MAY_CHANGE = (*(f"train.{name}" for name in runloop.LoopConfig.HOW_FIELDS), "train.steps", "train.knn_k",
               "run.method_repr")
@@ -157,7 +160,7 @@ def train(method: AbstractMethod, optim_cfg: OptimConfig, data: Any, cfg: TrainC
     config = run_config(method, optim_cfg, cfg, run_info)
     with runloop.open_run(cfg.out_dir, config, resume=cfg.resume, may_change=MAY_CHANGE,
                           primary=jax.process_index() == 0, resume_flag=cfg.loop.option_names.resume,
-                          loop=cfg.loop) as run:
+                          loop=cfg.loop, paths=PATH_FIELDS) as run:
         result = runloop.train(task, data, cfg.loop, run, mesh=mesh, log=log)
         summary = summarise(config["run"], cfg, result)
         if result.completed and run.primary:
