@@ -94,7 +94,7 @@ def _logged_steps(metrics: Path) -> list[int]:
 
 @pytest.mark.slow  # two real sweep processes (JAX import, compiles, 120 tiny steps): ~2-3 min on 2 shared cores
 @pytest.mark.skipif(not FMNIST.exists(), reason="Fashion-MNIST (Debian dataset-fashion-mnist) is not installed")
-def test_sigterm_to_a_real_sweep_exits_3_and_the_same_command_resumes(tmp_path):
+def test_sigterm_to_a_real_sweep_exits_3_and_the_same_command_resumes_after_a_move(tmp_path):
     out = tmp_path / "sweep"
     command = [sys.executable, "-m", "flopstudy.cli.sweep", "--config", str(ROOT / "configs" / "demo.py"),
                "--out", str(out), *SWEEP]
@@ -119,6 +119,12 @@ def test_sigterm_to_a_real_sweep_exits_3_and_the_same_command_resumes(tmp_path):
     assert not (run_dir / "pretrain" / "summary.json").exists() and first[-1] < 120
     assert not (out / "results.csv").exists() or "done" not in (out / "results.csv").read_text()
 
+    # the folder is moved before the rerun (mv): the paths its runs recorded are relative, so it still resumes
+    moved = tmp_path / "moved" / "sweep"
+    moved.parent.mkdir()
+    out.rename(moved)
+    command[command.index("--out") + 1] = str(moved)
+    run_dir, metrics = moved / run_dir.relative_to(out), [moved / metrics[0].relative_to(out)]
     done = subprocess.run(command, capture_output=True, text=True, env=env, timeout=600)
     assert done.returncode == 0, done.stderr
     assert "sweep demo: 1/1 runs done, 0 running, 0 failed, 0 left" in done.stdout
