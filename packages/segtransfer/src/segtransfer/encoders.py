@@ -6,7 +6,8 @@ Three sources, named by one string (``tools/finetune_seg.py --encoder``):
   ``summary.json`` (`runloop.PretrainSummary`: method, model, dataset, steps, total_flops, kg_co2e) for provenance;
 - a timm-format checkpoint file: ``.safetensors`` (needs the ``safetensors`` package) or ``.npz`` (numpy; keys are
   timm's names, or timm's names under a ``param/`` prefix as in vitcore's test fixture), loaded with
-  `vitcore.from_timm` for a given preset, the classifier ``head.*`` dropped;
+  `vitcore.from_timm` for a given preset, the classifier ``head.*`` dropped, with the input normalisation of its
+  ``config.json`` (timm's ``pretrained_cfg``) or one given explicitly: never assumed (`timm_normalisation`);
 - ``"scratch"``: a random initialisation of a preset (the study's from-scratch baseline; pre-training FLOPs 0).
 
 Example::
@@ -19,7 +20,9 @@ from __future__ import annotations
 
 import hashlib
 import importlib.util
+import json
 import zipfile
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
@@ -29,7 +32,7 @@ from runloop import ENCODER_KINDS, EncoderInfo, PretrainSummary
 from vitcore import ENCODER_CONFIG_FILE as CONFIG_FILE
 
 __all__ = ["EncoderInfo", "ENCODER_KINDS", "TIMM_CONFIG_FILE", "check_provenance", "encoder_identity", "encoder_kind",
-           "load_encoder", "load_timm_state_dict"]
+           "load_encoder", "load_timm_state_dict", "timm_normalisation"]
 
 _TIMM_SUFFIXES = (".safetensors", ".npz")
 TIMM_CONFIG_FILE = "config.json"  # what timm / the Hugging Face hub ship beside the weights (``pretrained_cfg``)
@@ -95,6 +98,52 @@ def check_provenance(spec: str, *, allow_unknown_flops: bool = False,
     )
 
 
+Normalisation = tuple[tuple[float, ...], tuple[float, ...]]
+
+
+def _mean_std(mean: object, std: object, where: str) -> Normalisation:
+    try:
+        pair = tuple(float(v) for v in mean), tuple(float(v) for v in std)  # type: ignore[attr-defined]
+    except (TypeError, ValueError):
+        raise ValueError(f"{where}: mean={mean!r}, std={std!r}: expected lists of numbers") from None
+    if len(pair[0]) != 3 or len(pair[1]) != 3 or not all(np.isfinite(pair[0])) or not all(
+            v > 0 and np.isfinite(v) for v in pair[1]):
+        raise ValueError(f"{where}: mean={list(pair[0])}, std={list(pair[1])}: expected 3 finite means and 3 "
+                         "positive standard deviations (one per RGB channel, for [0, 1] pixels)")
+    return pair
+
+
+def timm_normalisation(path: str | Path, *, mean: object = None, std: object = None,
+                       flags: str = "mean=/std=") -> Normalisation:
+    """The input normalisation a timm weights file was trained with, never assumed: ``mean``/``std`` when given
+    (both); else the ``config.json`` beside the file as timm and the Hugging Face hub ship it (its
+    ``pretrained_cfg`` with ``mean``/``std``, or those keys at its top level); else ``mean``/``std`` arrays
+    stored in an ``.npz`` beside its parameters (as ``tools/make_timm_fixture.py`` writes). ValueError naming
+    ``flags`` (how the caller's users pass them, e.g. ``"--mean/--std"``) when none of these says."""
+    path = Path(path)
+    if (mean is None) != (std is None):
+        raise ValueError(f"{flags}: give both the mean and the std, or neither")
+    if mean is not None:
+        return _mean_std(mean, std, flags)
+    config_path = path.parent / TIMM_CONFIG_FILE
+    if config_path.is_file():
+        try:
+            config = json.loads(config_path.read_text())
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
+            raise ValueError(f"{config_path} is not a valid timm config ({_short(error)})") from None
+        cfg = config.get("pretrained_cfg", config) if isinstance(config, dict) else None
+        if isinstance(cfg, dict) and "mean" in cfg and "std" in cfg:
+            return _mean_std(cfg["mean"], cfg["std"], str(config_path))
+    if path.suffix == ".npz":
+        with np.load(path, allow_pickle=False) as data:
+            if "mean" in data.files and "std" in data.files:
+                return _mean_std(data["mean"].tolist(), data["std"].tolist(), str(path))
+    raise ValueError(
+        f"encoder={str(path)!r}: its input normalisation is unknown (no {TIMM_CONFIG_FILE} with timm's "
+        f"pretrained_cfg mean/std beside it); pass {flags} (e.g. ImageNet's 0.485 0.456 0.406 / 0.229 0.224 "
+        "0.225, or 0.5 0.5 0.5 / 0.5 0.5 0.5 for timm's augreg ViTs)")
+
+
 def load_timm_state_dict(path: str | Path) -> dict[str, np.ndarray]:
     """timm parameter name -> numpy array from a ``.safetensors`` or ``.npz`` file.
 
@@ -145,15 +194,23 @@ def load_encoder(
     model: str | None = None,
     key: PRNGKeyArray | None = None,
     image_size: int | None = None,
+    mean: Sequence[float] | None = None,
+    std: Sequence[float] | None = None,
+    normalisation_flags: str = "mean=/std=",
 ) -> tuple[vitcore.AbstractBackbone, EncoderInfo]:
     """A headless vitcore backbone (a run's: ViT or NFNet; timm files: ViT) and its `EncoderInfo` from ``spec``
     (see the module docstring).
 
     ``model``: the preset, needed for timm files and scratch; for a run it must match the run's model if given.
     ``key``: initialisation key, needed for scratch only. ``image_size``: a scratch encoder is built at this size;
-    loaded encoders keep theirs (`segtransfer.create_segmenter` interpolates position embeddings).
+    loaded encoders keep theirs (`segtransfer.create_segmenter` interpolates position embeddings). ``mean`` /
+    ``std``: a timm file's input normalisation when its files do not say (`timm_normalisation`; an error naming
+    ``normalisation_flags`` when unknown); a run directory records its own, and scratch uses the preset's.
     """
     kind = encoder_kind(spec)
+    if (mean is not None or std is not None) and kind != "timm":
+        raise ValueError(f"{normalisation_flags}: only a timm weights file takes a normalisation; encoder {spec!r} "
+                         "has its own (a run records it, scratch uses its preset's)")
     if kind in ("timm", "scratch") and model not in vitcore.PRESETS:
         raise ValueError(f"model={model!r}: encoder {spec!r} needs a preset, one of {sorted(vitcore.PRESETS)}")
     if kind == "scratch":
@@ -164,8 +221,9 @@ def load_encoder(
         return encoder, EncoderInfo(kind="scratch", model=model, pretrain_flops=0.0, pretrain_steps=0)
     if kind == "timm":
         state = {k: v for k, v in load_timm_state_dict(spec).items() if not k.startswith("head.")}
+        timm_mean, timm_std = timm_normalisation(spec, mean=mean, std=std, flags=normalisation_flags)
         try:
-            encoder = vitcore.from_timm(model, state, num_classes=0)
+            encoder = vitcore.from_timm(model, state, num_classes=0, mean=timm_mean, std=timm_std)
         except (KeyError, ValueError) as error:  # a missing key, a wrong shape, an unused key: another model
             reason = error.args[0] if error.args else error
             raise ValueError(f"{spec} is not a valid timm checkpoint of {model} ({reason})") from error

@@ -76,7 +76,8 @@ class FinetuneConfig:
     sharpness-aware minimisation with this neighbourhood radius (Foret et al. 2021: 0.05), a fine-tuning option
     (`runloop.sam`); each step then computes a second gradient (about twice the FLOPs).
     ``tensorboard``: also write TensorBoard event files to ``<run dir>/tensorboard`` (needs ``tensorboardX``).
-    ``photometric``: the training images' colour jitter, a name of `segtransfer.photometric.PHOTOMETRIC` ("byol",
+    ``encoder_mean``/``encoder_std``: the input normalisation of a timm weights file whose own files do not say
+    (`segtransfer.encoders.timm_normalisation`; None: from its files). ``photometric``: the training images' colour jitter, a name of `segtransfer.photometric.PHOTOMETRIC` ("byol",
     the study's).
     """
 
@@ -102,6 +103,8 @@ class FinetuneConfig:
     tensorboard: bool = False
     sam_rho: float | None = None
     photometric: str = "byol"
+    encoder_mean: tuple[float, ...] | None = None
+    encoder_std: tuple[float, ...] | None = None
 
     def __post_init__(self) -> None:
         for name in ("num_classes", "steps", "batch_size", "image_size", "eval_batch_size", "head_channels",

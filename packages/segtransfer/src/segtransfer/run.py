@@ -55,7 +55,8 @@ def run_name(lr: float, wd: float, seed: int) -> str:
 def build_model(config: FinetuneConfig, encoder: str, *, model: str | None = None) -> tuple[Segmenter, EncoderInfo]:
     """The `Segmenter` a run starts from (encoder per `load_encoder`, head initialised from the seed)."""
     k_encoder, k_head, _ = jr.split(jr.key(config.seed), 3)
-    vit, info = load_encoder(encoder, model=model, key=k_encoder, image_size=config.image_size)
+    vit, info = load_encoder(encoder, model=model, key=k_encoder, image_size=config.image_size,
+                             mean=config.encoder_mean, std=config.encoder_std)
     segmenter = create_segmenter(vit, config.num_classes, key=k_head, image_size=config.image_size,
                                  head_channels=config.head_channels, norm_groups=config.norm_groups)
     return segmenter, info
@@ -95,7 +96,7 @@ def finetune_task(segmenter: Segmenter, config: FinetuneConfig) -> runloop.Train
 
 # Options added after runs were first written, with the value every earlier run had: recorded only when a run
 # differs from it, so a run directory from before the option still passes the same-run check on resume.
-LATER_OPTIONS = {"sam_rho": None, "photometric": "byol"}
+LATER_OPTIONS = {"sam_rho": None, "photometric": "byol", "encoder_mean": None, "encoder_std": None}
 
 
 def _run_config(config: FinetuneConfig, encoder: str, model: str | None) -> dict[str, Any]:

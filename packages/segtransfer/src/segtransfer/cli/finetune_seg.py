@@ -6,8 +6,9 @@
         --grid --seeds 5          # the study: 80 epochs, batch 16, 512 centre crop, LR x WD grid, median of 5
 
 (also `python tools/finetune_seg.py ...` in a checkout). --encoder: a flopwise-pretrain run directory (with its
-summary.json, unless --allow-unknown-flops), a timm-format .safetensors/.npz file (needs --model) or `scratch`
-(needs --model). Datasets are looked up under --data-dir (default $FLOPWISE_DATA or data/); fmnist_scenes is
+summary.json, unless --allow-unknown-flops), a timm-format .safetensors/.npz file (needs --model; its input
+normalisation comes from the config.json that timm and the Hugging Face hub ship beside the weights, or from
+--mean/--std: never assumed) or `scratch` (needs --model). Datasets are looked up under --data-dir (default $FLOPWISE_DATA or data/); fmnist_scenes is
 built on first use, ade20k with `flopwise-build-dataset ade20k --source ...`. SIGTERM checkpoints and exits with
 status 3; --resume continues (finished runs of a grid are reused). Bad input: one line "error: ..." and status 2.
 """
@@ -41,6 +42,9 @@ def build_parser() -> flopcli.ArgumentParser:
     p.add_argument("--dataset", required=True, choices=sorted(DATASETS))
     p.add_argument("--out", required=True, type=Path)
     p.add_argument("--model", choices=list(vitcore.PRESETS), help="preset (timm files and scratch)")
+    p.add_argument("--mean", type=float, nargs=3, metavar=("R", "G", "B"),
+                   help="a timm file's input mean for [0, 1] pixels, when no config.json beside it says")
+    p.add_argument("--std", type=float, nargs=3, metavar=("R", "G", "B"), help="its input std (with --mean)")
     length = p.add_mutually_exclusive_group()
     length.add_argument("--epochs", type=flopcli.positive_float, help=f"default {protocol.STUDY_EPOCHS} (the study)")
     length.add_argument("--steps", type=positive)
@@ -70,9 +74,13 @@ def check_arguments(args: argparse.Namespace) -> None:
         raise flopcli.CommandError(f"--encoder {args.encoder} needs --model, one of {list(vitcore.PRESETS)}")
     check_provenance(args.encoder, allow_unknown_flops=args.allow_unknown_flops,
                      allow_flag="--allow-unknown-flops")
+    if (args.mean is not None or args.std is not None) and kind != "timm":
+        raise flopcli.CommandError(f"--mean/--std: only a timm weights file takes a normalisation; --encoder "
+                                   f"{args.encoder} has its own (a run records it, scratch uses its preset's)")
     if kind != "scratch":  # read the weights once now: a corrupt or foreign file is named before any work
         with flopcli.about("--encoder"):
-            load_encoder(args.encoder, model=args.model)
+            load_encoder(args.encoder, model=args.model, mean=args.mean, std=args.std,
+                         normalisation_flags="--mean/--std")
     if args.grid and (args.lr is not None or args.wd is not None):
         raise flopcli.CommandError("--grid chooses the learning rate and weight decay; drop --lr/--wd")
     if args.image_size is not None and args.model is not None:
@@ -93,7 +101,8 @@ def body(args: argparse.Namespace) -> int:
         lr=1e-4 if args.lr is None else args.lr, wd=0.05 if args.wd is None else args.wd, eval_mode=args.eval_mode,
         image_size=args.image_size or DATASETS[args.dataset], eval_split=info.eval_split,
         checkpoint_every=args.checkpoint_every, log_every=args.log_every, workers=args.workers,
-        tensorboard=args.tensorboard)
+        tensorboard=args.tensorboard, encoder_mean=None if args.mean is None else tuple(args.mean),
+        encoder_std=None if args.std is None else tuple(args.std))
     runloop.enable_compilation_cache()  # $FLOPWISE_JAX_CACHE, else ~/.cache/flopwise/jax
     print(f"{args.dataset}: {info.train_size} train images, {info.num_classes} classes, {steps} steps "
           f"(warmup {base.warmup_steps}) at batch {args.batch}", file=sys.stderr)
