@@ -64,6 +64,30 @@ def test_a_preempted_pretraining_exits_3_naming_the_resume_flag(tiny_data, tmp_p
         "command and --resume")
 
 
+def test_resume_of_a_finished_pretraining_keeps_its_summary_and_fewer_steps_is_an_error(tiny_data, tmp_path,
+                                                                                         capsys):
+    out = tmp_path / "run"
+    argv = ["--method", "supervised", "--model", "vit-test", "--dataset", str(tiny_data / "fmnist_objects" / "1.0.0"),
+            "--batch", "4", "--image-size", "16", "--out", str(out), "--eval-every", "2", "--checkpoint-every", "2"]
+    assert pretrain.main([*argv, "--steps", "4"]) == 0
+    first = json.loads((out / "summary.json").read_text())
+    assert first["final_metrics"]["loss"] is not None and [k["step"] for k in first["knn"]] == [2, 4]
+    (out / "summary.json").unlink()  # killed after its last checkpoint, before its summary
+    assert pretrain.main([*argv, "--steps", "4", "--resume"]) == 0
+    again = json.loads((out / "summary.json").read_text())
+    assert again["final_metrics"] == first["final_metrics"] and again["knn"] == first["knn"]
+    assert (again["steps"], again["total_flops"]) == (first["steps"], first["total_flops"])
+    assert pretrain.main([*argv, "--steps", "4", "--resume"]) == 0  # finished: the same summary again
+    assert json.loads((out / "summary.json").read_text())["final_metrics"] == first["final_metrics"]
+    config = (out / "config.json").read_text()
+    capsys.readouterr()
+    assert pretrain.main([*argv, "--steps", "2", "--resume"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: --steps 2: ") and "already trained 4 steps" in err and err.count("\n") == 1
+    assert (out / "config.json").read_text() == config  # config.json and summary.json still agree
+    assert json.loads((out / "summary.json").read_text())["steps"] == json.loads(config)["train"]["steps"] == 4
+
+
 def test_a_preempted_finetuning_exits_3_naming_the_resume_flag(tiny_data, tmp_path, capsys, monkeypatch):
     monkeypatch.setattr(finetune_seg, "run_study", lambda *a, **k: {"status": "preempted"})
     out = tmp_path / "seg"
