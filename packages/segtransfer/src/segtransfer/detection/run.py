@@ -48,7 +48,8 @@ def build_detector(config: DetectionRunConfig, encoder: str, *, model: str | Non
     """The `MaskRCNN` a run starts from (encoder per `load_encoder` with the recipe's drop path; heads
     initialised from the seed) and the encoder's provenance."""
     k_encoder, k_heads, _ = jr.split(jr.key(config.seed), 3)
-    vit, info = load_encoder(encoder, model=model, key=k_encoder, image_size=config.detector.image_size)
+    vit, info = load_encoder(encoder, model=model, key=k_encoder, image_size=config.detector.image_size,
+                             mean=config.encoder_mean, std=config.encoder_std)
     return create_detector(vit, config.detector, key=k_heads, drop_path=config.recipe.drop_path), info
 
 
@@ -97,7 +98,11 @@ def detection_task(detector: MaskRCNN, config: DetectionRunConfig) -> runloop.Tr
 
 
 def _run_config(config: DetectionRunConfig, encoder: str, model: str | None) -> dict[str, Any]:
-    return {"detection": dataclasses.asdict(config), **encoder_fields(encoder), "model": model}
+    detection = dataclasses.asdict(config)
+    for name in ("encoder_mean", "encoder_std"):  # added later: recorded only when given (earlier runs resume)
+        if detection[name] is None:
+            del detection[name]
+    return {"detection": detection, **encoder_fields(encoder), "model": model}
 
 
 def detection_run(
