@@ -227,3 +227,34 @@ def test_may_change_covers_every_field_below_a_dotted_path():
     assert config_differences(recorded, current, ("train.names",)) == ["train.lr: 1.0 -> 2.0"]
     assert config_differences(recorded, current, ("train.name",)) == [
         'train.lr: 1.0 -> 2.0', 'train.names.steps: <absent> -> "--steps"']
+
+
+def test_after_a_nan_stop_a_resume_may_change_only_the_allowed_fields_and_says_so(tmp_path):
+    cfg = LoopConfig(steps=8, batch_size=8, log_every=1, checkpoint_every=2, keep_checkpoints=5, **QUIET)
+
+    def run(config, data, **kwargs):
+        with open_run(tmp_path / "run", config, resume=kwargs.pop("resume", False), after_nonfinite=("optim.lr",),
+                      loop=kwargs.get("loop", cfg)) as opened:
+            return train(task(), data, kwargs.pop("loop", cfg), opened, log=lambda s: None)
+
+    before = {"optim": {"lr": 1.0, "wd": 0.1}}
+    # before any NaN stop the learning rate is part of the run
+    run(before, ArrayData(), loop=dataclasses.replace(cfg, steps=2))
+    with pytest.raises(ValueError, match=r"optim.lr: 1.0 -> 0.5"):
+        run({"optim": {"lr": 0.5, "wd": 0.1}}, ArrayData(), resume=True)
+    with pytest.raises(NonFiniteError):
+        run(before, ArrayData(nan_from=5), resume=True)
+    stop = json.loads((tmp_path / "run" / "nonfinite.json").read_text())
+    assert stop["step"] >= 4 and "non-finite" in stop["error"]
+    with pytest.raises(ValueError, match=r"optim.wd: 0.1 -> 0.2"):  # only the allowed field
+        run({"optim": {"lr": 0.5, "wd": 0.2}}, ArrayData(), resume=True)
+    done = run({"optim": {"lr": 0.5, "wd": 0.1}}, ArrayData(), resume=True,
+               loop=dataclasses.replace(cfg, resume_from=4))
+    assert done.completed and done.step == 8
+    config = json.loads((tmp_path / "run" / "config.json").read_text())
+    assert config["optim"] == {"lr": 0.5, "wd": 0.1}
+    assert config["after_nonfinite"] == [{"field": "optim.lr", "old": 1.0, "new": 0.5,
+                                          "stopped_at_step": stop["step"]}]
+    assert not (tmp_path / "run" / "nonfinite.json").exists()
+    with pytest.raises(ValueError, match=r"optim.lr: 0.5 -> 0.25"):  # no NaN stop now: the rate is fixed again
+        run({"optim": {"lr": 0.25, "wd": 0.1}}, ArrayData(), resume=True)

@@ -35,13 +35,14 @@ import jax
 import numpy as np
 from jax.sharding import Mesh
 
+from .atomic_files import write_json_atomic
 from .cadence import due
 from .checkpoints import Checkpointer
 from .loop_config import LoopConfig
 from .metrics_log import MetricsLog
-from .nonfinite import GoodCheckpoint, NonFiniteGuard
+from .nonfinite import GoodCheckpoint, NonFiniteError, NonFiniteGuard
 from .progress import Co2Model, Progress
-from .run_directory import RunDirectory
+from .run_directory import NONFINITE_FILE, RunDirectory
 from .sharding import check_batch_size, make_mesh, put_batch, state_shardings
 from .step_program import CompiledStep, StepFn, abstract_state, compile_step, init_sharded
 from .stop_signal import StopSignal
@@ -329,7 +330,8 @@ def train(task: TrainTask, data: Any, cfg: LoopConfig, run: RunDirectory, *, mes
           stop: Callable[[int], bool] | None = None, log: Callable[[str], None] = _stderr) -> LoopResult:
     """Runs (or resumes, when ``run.resumed``) ``task`` to ``cfg.steps`` in the open ``run`` (see the module
     docstring). ``mesh``: default all devices on one ``"data"`` axis. ``stop(step)`` returning True stops like
-    SIGTERM (checkpoint, ``status="preempted"``). Raises NonFiniteError from the NaN guard."""
+    SIGTERM (checkpoint, ``status="preempted"``). Raises NonFiniteError from the NaN guard, after writing
+    ``nonfinite.json`` (step, error) in the run directory: `runloop.open_run`'s ``after_nonfinite``."""
     _check_iterator(data)
     if cfg.resume_from is not None and not run.resumed:
         raise ValueError(f"resume_from={cfg.resume_from} needs a resumed run ({cfg.option_names.resume})")
@@ -339,6 +341,10 @@ def train(task: TrainTask, data: Any, cfg: LoopConfig, run: RunDirectory, *, mes
         loop = _Loop(task, data, cfg, run, mesh, ckpt, log, stop)
         try:
             status = loop.run()
+        except NonFiniteError as error:  # recorded: a resume may then change the fields the caller allows
+            if run.primary:
+                write_json_atomic(run.path / NONFINITE_FILE, {"step": loop.book.step, "error": str(error)})
+            raise
         finally:
             loop.metrics.close()
         return loop.result(status)

@@ -17,6 +17,11 @@ relative to the run directory, so a tree of runs moved or copied whole (``mv``, 
 resumes; on resume a recorded path and the current one are the same when they name the same place (a path
 recorded absolute by an older run included).
 
+After the NaN guard stopped a run (``nonfinite.json``, written by `runloop.train`), a resume may also change the
+fields the caller names in ``after_nonfinite`` (pre-training: the learning rate), e.g. to continue from the last
+good checkpoint at a lower learning rate; ``config.json`` then keeps the current values and lists every such change
+(field, old, new, the step the run had stopped at) under ``after_nonfinite``. A plain resume is allowed too.
+
 Call ``open_run`` only after every cheap check of the run's arguments has passed (the directory is the first
 side effect). A new run that fails before it wrote anything durable (no checkpoint, no metrics record: e.g. its
 first batch had the wrong size) leaves no run behind, so the corrected command can simply be run again. In a
@@ -46,10 +51,12 @@ from .loop_config import LoopConfig
 from .run_lock import RunLock
 from .sharding import sync_processes
 
-__all__ = ["CONFIG_FILE", "LOCK_FILE", "RunDirectory", "config_differences", "holds_run", "open_run"]
+__all__ = ["CONFIG_FILE", "LOCK_FILE", "NONFINITE_FILE", "RunDirectory", "config_differences", "holds_run", "open_run"]
 
 CONFIG_FILE = "config.json"
 LOCK_FILE = "run.lock"
+NONFINITE_FILE = "nonfinite.json"  # written by runloop.train when the NaN guard stopped the run
+AFTER_NONFINITE = "after_nonfinite"  # config.json's record of what a resume changed after such a stop
 _RUN_MARKERS = (CONFIG_FILE, "checkpoints", "metrics.jsonl")
 _ABSENT = "<absent>"
 
@@ -137,7 +144,9 @@ def _as_recorded_here(recorded: dict[str, Any], paths: Collection[str], run: Pat
 
 
 def _check_resumable(path: Path, config: dict[str, Any], may_change: Collection[str], resume_flag: str,
-                     paths: Collection[str] = ()) -> None:
+                     paths: Collection[str] = (), after_nonfinite: Collection[str] = ()) -> dict[str, Any]:
+    """Raises unless ``config`` continues the recorded run; returns the config to record (with the changes a
+    NaN stop allowed listed under ``after_nonfinite``)."""
     config_path = path / CONFIG_FILE
     try:
         recorded = json.loads(config_path.read_text())
@@ -145,6 +154,19 @@ def _check_resumable(path: Path, config: dict[str, Any], may_change: Collection[
         raise ValueError(f"{config_path} is not a valid run config ({error})") from None
     if not isinstance(recorded, dict):
         raise ValueError(f"{config_path} is not a valid run config (not a JSON object)")
+    history = list(recorded.get(AFTER_NONFINITE, []))
+    stop = path / NONFINITE_FILE
+    if after_nonfinite and stop.is_file():
+        try:
+            stopped_at = json.loads(stop.read_text()).get("step")
+        except (OSError, ValueError, AttributeError):
+            stopped_at = None
+        for field in after_nonfinite:
+            old, new = _get(recorded, field), _get(config, field)
+            if old != new:
+                history.append({"field": field, "old": old, "new": new, "stopped_at_step": stopped_at})
+        may_change = (*may_change, *after_nonfinite)
+    may_change = (*may_change, AFTER_NONFINITE)
     differences = config_differences(_as_recorded_here(recorded, paths, path), config, may_change)
     if differences:
         raise ValueError(
@@ -152,6 +174,7 @@ def _check_resumable(path: Path, config: dict[str, Any], may_change: Collection[
             f"(recorded -> now): {'; '.join(differences)}. Resume with the recorded settings, or start a new run "
             "in another directory"
         )
+    return {**config, AFTER_NONFINITE: history} if history else config
 
 
 def _check_length(path: Path, loop: LoopConfig) -> None:
@@ -178,14 +201,16 @@ def _check_start(path: Path, resume: bool, resume_flag: str) -> None:
 @contextlib.contextmanager
 def open_run(path: str | Path, config: Mapping[str, Any], *, resume: bool, may_change: Collection[str] = (),
              primary: bool = True, resume_flag: str = "resume=True",
-             loop: LoopConfig | None = None, paths: Collection[str] = ()) -> Iterator[RunDirectory]:
+             loop: LoopConfig | None = None, paths: Collection[str] = (),
+             after_nonfinite: Collection[str] = ()) -> Iterator[RunDirectory]:
     """Starts (``resume=False``) or continues (``resume=True``) the run in ``path``; yields a `RunDirectory`
     and releases the lock on exit. ``config`` must be JSON data (strict conversion: TypeError otherwise).
     ``resume_flag`` is how the caller's users spell "resume" (e.g. ``"--resume"``), used in errors. ``loop``:
     the run's engine settings; given, a resume that would continue from a checkpoint past ``loop.steps`` (fewer
     steps than already trained) is refused before ``config.json`` is touched, naming ``option_names.steps``.
     ``paths``: the dotted fields of ``config`` that hold filesystem paths (recorded relative to ``path``; see the
-    module docstring); a field that is absent or empty is skipped."""
+    module docstring); a field that is absent or empty is skipped. ``after_nonfinite``: dotted fields a resume
+    may change after the NaN guard stopped the run (module docstring)."""
     path = Path(path)
     current = _relative_paths(to_jsonable(dict(config), CONFIG_FILE), paths, path)
     _check_start(path, resume, resume_flag)
@@ -201,11 +226,13 @@ def open_run(path: str | Path, config: Mapping[str, Any], *, resume: bool, may_c
         with RunLock(path / LOCK_FILE):
             _check_start(path, resume, resume_flag)  # again, under the lock: another process may have started
             if resume:
-                _check_resumable(path, current, may_change, resume_flag, paths)
+                current = _check_resumable(path, current, may_change, resume_flag, paths, after_nonfinite)
                 if loop is not None:
                     _check_length(path, loop)
             before = {p.name for p in path.iterdir()}
             write_json_atomic(path / CONFIG_FILE, current)
+            if resume:
+                (path / NONFINITE_FILE).unlink(missing_ok=True)  # this process goes on; a new stop writes it again
             try:
                 yield RunDirectory(path, resume, current)
             except BaseException:
