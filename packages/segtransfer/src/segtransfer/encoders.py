@@ -221,12 +221,18 @@ def load_encoder(
         return encoder, EncoderInfo(kind="scratch", model=model, pretrain_flops=0.0, pretrain_steps=0)
     if kind == "timm":
         state = {k: v for k, v in load_timm_state_dict(spec).items() if not k.startswith("head.")}
-        timm_mean, timm_std = timm_normalisation(spec, mean=mean, std=std, flags=normalisation_flags)
         try:
-            encoder = vitcore.from_timm(model, state, num_classes=0, mean=timm_mean, std=timm_std)
+            normalisation, unknown = timm_normalisation(spec, mean=mean, std=std, flags=normalisation_flags), None
+        except ValueError as error:  # reported after the weights' own check: a foreign file is named as such
+            normalisation, unknown = None, error
+        try:
+            encoder = vitcore.from_timm(model, state, num_classes=0,
+                                        **({} if normalisation is None else dict(zip(("mean", "std"), normalisation))))
         except (KeyError, ValueError) as error:  # a missing key, a wrong shape, an unused key: another model
             reason = error.args[0] if error.args else error
             raise ValueError(f"{spec} is not a valid timm checkpoint of {model} ({reason})") from error
+        if unknown is not None:
+            raise unknown
         return encoder, EncoderInfo(kind="timm", path=str(Path(spec).resolve()), model=model)
     directory = Path(spec)
     encoder = vitcore.load_pretrained(directory).without_head()
