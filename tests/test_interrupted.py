@@ -156,7 +156,7 @@ def test_sigterm_to_a_real_sweep_exits_3_and_the_same_command_resumes_after_a_mo
     assert _logged_steps(metrics[0]) == list(range(1, 121))  # every step logged once
     summary = json.loads((run_dir / "pretrain" / "summary.json").read_text())
     assert (summary["status"], summary["steps"]) == ("completed", 120)
-    assert "done" in (out / "results.csv").read_text()
+    assert "done" in (moved / "results.csv").read_text()
 
 
 @pytest.mark.slow  # spawns two worker processes that import JAX: ~1 min on 2 shared cores
