@@ -257,8 +257,9 @@ class DecodedBatchIterator:
     def set_state(self, state: bytes) -> None:
         b = self._batches
         loaded = json.loads(state.decode())
-        if isinstance(loaded.get("data_source"), str) and same_records(loaded["data_source"], b._template["data_source"]):
-            loaded["data_source"] = b._template["data_source"]  # the same records, moved with the run
+        current = b._template["data_source"]
+        if isinstance(loaded.get("data_source"), str) and same_records(loaded["data_source"], current):
+            loaded["data_source"] = current  # the same records, moved with the run
         for name in ("sampler", "data_source", "worker_count"):
             if loaded.get(name) != b._template[name]:
                 raise ValueError(f"the loader state's {name} is {loaded.get(name)!r}; this loader has "

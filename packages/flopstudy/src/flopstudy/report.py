@@ -155,8 +155,8 @@ def _markdown(intro: list[str], summary: list[str], figures: list[tuple[str, str
 
 def write_report(loaded: LoadedResults, out_dir: str | Path, options: ReportOptions = ReportOptions()) -> dict:
     """Analyses ``loaded`` and writes the report into ``out_dir`` (replacing a previous report there, never a
-    folder with other files nor one holding an input: `flopstudy.output_dir`). Returns what ``report.json`` holds. ValueError for bad options or a bad Figure 3
-    file, raised before anything is written."""
+    folder with other files nor one holding an input: `flopstudy.output_dir`). Returns what ``report.json``
+    holds. ValueError for bad options or a bad Figure 3 file, raised before anything is written."""
     check_replaceable(Path(out_dir), loaded.sources)
     costs = None if options.figure3 is None else load_figure3(options.figure3)
     analysis = analyse(loaded.rows, convention=options.convention, reach_fraction=options.reach_fraction,

@@ -18,7 +18,8 @@ import math
 from collections.abc import Mapping
 from typing import Any, NamedTuple
 
-__all__ = ["COLUMNS", "REQUIRED_COLUMNS", "SCRATCH_METHOD", "SCORE_RANGE", "STATUS_DONE", "Column", "CurveKey", "ResultRow"]
+__all__ = ["COLUMNS", "REQUIRED_COLUMNS", "SCORE_RANGE", "SCRATCH_METHOD", "STATUS_DONE", "Column", "CurveKey",
+           "ResultRow"]
 
 STATUS_DONE = "done"
 SCRATCH_METHOD = "scratch"  # the method of a from-scratch row (and of a sweep's scratch runs)

@@ -226,8 +226,8 @@ def load_encoder(
         except ValueError as error:  # reported after the weights' own check: a foreign file is named as such
             normalisation, unknown = None, error
         try:
-            encoder = vitcore.from_timm(model, state, num_classes=0,
-                                        **({} if normalisation is None else dict(zip(("mean", "std"), normalisation))))
+            given = {} if normalisation is None else {"mean": normalisation[0], "std": normalisation[1]}
+            encoder = vitcore.from_timm(model, state, num_classes=0, **given)
         except (KeyError, ValueError) as error:  # a missing key, a wrong shape, an unused key: another model
             reason = error.args[0] if error.args else error
             raise ValueError(f"{spec} is not a valid timm checkpoint of {model} ({reason})") from error

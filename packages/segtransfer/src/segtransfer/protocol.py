@@ -77,8 +77,8 @@ class FinetuneConfig:
     (`runloop.sam`); each step then computes a second gradient (about twice the FLOPs).
     ``tensorboard``: also write TensorBoard event files to ``<run dir>/tensorboard`` (needs ``tensorboardX``).
     ``encoder_mean``/``encoder_std``: the input normalisation of a timm weights file whose own files do not say
-    (`segtransfer.encoders.timm_normalisation`; None: from its files). ``photometric``: the training images' colour jitter, a name of `segtransfer.photometric.PHOTOMETRIC` ("byol",
-    the study's).
+    (`segtransfer.encoders.timm_normalisation`; None: from its files). ``photometric``: the training images'
+    colour jitter, a name of `segtransfer.photometric.PHOTOMETRIC` ("byol", the study's).
     """
 
     dataset_dir: str

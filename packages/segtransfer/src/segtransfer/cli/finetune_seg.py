@@ -8,8 +8,9 @@
 (also `python tools/finetune_seg.py ...` in a checkout). --encoder: a flopwise-pretrain run directory (with its
 summary.json, unless --allow-unknown-flops), a timm-format .safetensors/.npz file (needs --model; its input
 normalisation comes from the config.json that timm and the Hugging Face hub ship beside the weights, or from
---mean/--std: never assumed) or `scratch` (needs --model). Datasets are looked up under --data-dir (default $FLOPWISE_DATA or data/); fmnist_scenes is
-built on first use, ade20k with `flopwise-build-dataset ade20k --source ...`. SIGTERM checkpoints and exits with
+--mean/--std: never assumed) or `scratch` (needs --model). Datasets are looked up under --data-dir (default
+$FLOPWISE_DATA or data/); fmnist_scenes is built on first use, ade20k with `flopwise-build-dataset ade20k
+--source ...`. SIGTERM checkpoints and exits with
 status 3; --resume continues (finished runs of a grid are reused). Bad input: one line "error: ..." and status 2.
 """
 
