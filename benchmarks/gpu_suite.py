@@ -389,14 +389,15 @@ def run_segmentation(cfg: Settings, out: Path) -> dict[str, Any]:
     import jax.random as jr
     import numpy as np
     import vitcore
-    from segtransfer import FinetuneConfig
+    from segtransfer import SegmentationRun, SegmentationSpec
     from segtransfer.run import finetune_task
     from segtransfer.segmenter import create_segmenter
 
     channels, groups = cfg.seg_head
-    config = FinetuneConfig(dataset_dir="unused (synthetic batch)", num_classes=cfg.seg_classes, steps=1000,
-                            lr=1e-4, wd=0.05, batch_size=cfg.seg_batch, image_size=cfg.seg_size,
+    spec = SegmentationSpec(steps=1000, batch=cfg.seg_batch, image_size=cfg.seg_size, lrs=(1e-4,), wds=(0.05,),
                             head_channels=channels, norm_groups=groups)
+    config = SegmentationRun(spec, dataset_dir="unused (synthetic batch)", num_classes=cfg.seg_classes,
+                             eval_split="validation", steps=1000, lr=1e-4, wd=0.05)
     encoder = vitcore.create(cfg.seg_model, key=jr.key(0), num_classes=0, image_size=cfg.seg_size,
                              compute_dtype=cfg.dtype)
     segmenter = create_segmenter(encoder, cfg.seg_classes, key=jr.key(1), image_size=cfg.seg_size,

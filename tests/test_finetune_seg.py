@@ -37,6 +37,26 @@ def test_bad_arguments_fail_fast_naming_the_choices(tmp_path, capsys, argv, mess
     assert not (tmp_path / "out").exists() and not (tmp_path / "data").exists()
 
 
+def test_a_timm_file_without_a_known_normalisation_needs_mean_and_std(tmp_path, capsys):
+    import numpy as np
+
+    fixture = Path(vitcore.__file__).parents[2] / "tests" / "fixtures" / "timm_vit_tiny.npz"
+    with np.load(fixture) as data:  # the parameters alone: no mean/std arrays, no config.json beside
+        np.savez(tmp_path / "w.npz", **{n: data[n] for n in data.files if n.startswith("param/")})
+    argv = ["--encoder", str(tmp_path / "w.npz"), "--model", "vit-test", "--dataset", "fmnist_scenes",
+            "--out", str(tmp_path / "out"), "--data-dir", str(tmp_path / "data")]
+    assert finetune_seg.main(argv) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: --encoder: ") and "normalisation is unknown" in err and "--mean/--std" in err
+    assert err.count("\n") == 1 and not (tmp_path / "out").exists() and not (tmp_path / "data").exists()
+    assert finetune_seg.main([*argv, "--mean", "0.5", "0.5", "0.5"]) == 2
+    assert "--mean/--std: give both the mean and the std" in capsys.readouterr().err
+    assert finetune_seg.main(["--encoder", "scratch", *argv[2:], "--mean", "0.5", "0.5", "0.5", "--std", "1", "1",
+                              "1"]) == 2
+    assert "--mean/--std: only a timm weights file takes a normalisation" in capsys.readouterr().err
+    assert not (tmp_path / "out").exists()
+
+
 def test_unbuilt_ade20k_names_the_build_command(tmp_path, capsys):
     assert finetune_seg.main(["--encoder", "scratch", "--model", "vit-test", "--dataset", "ade20k",
                               "--out", str(tmp_path / "o"), "--data-dir", str(tmp_path / "data")]) == 2

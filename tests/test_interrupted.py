@@ -64,6 +64,30 @@ def test_a_preempted_pretraining_exits_3_naming_the_resume_flag(tiny_data, tmp_p
         "command and --resume")
 
 
+def test_resume_of_a_finished_pretraining_keeps_its_summary_and_fewer_steps_is_an_error(tiny_data, tmp_path,
+                                                                                         capsys):
+    out = tmp_path / "run"
+    argv = ["--method", "supervised", "--model", "vit-test", "--dataset", str(tiny_data / "fmnist_objects" / "1.0.0"),
+            "--batch", "4", "--image-size", "16", "--out", str(out), "--eval-every", "2", "--checkpoint-every", "2"]
+    assert pretrain.main([*argv, "--steps", "4"]) == 0
+    first = json.loads((out / "summary.json").read_text())
+    assert first["final_metrics"]["loss"] is not None and [k["step"] for k in first["knn"]] == [2, 4]
+    (out / "summary.json").unlink()  # killed after its last checkpoint, before its summary
+    assert pretrain.main([*argv, "--steps", "4", "--resume"]) == 0
+    again = json.loads((out / "summary.json").read_text())
+    assert again["final_metrics"] == first["final_metrics"] and again["knn"] == first["knn"]
+    assert (again["steps"], again["total_flops"]) == (first["steps"], first["total_flops"])
+    assert pretrain.main([*argv, "--steps", "4", "--resume"]) == 0  # finished: the same summary again
+    assert json.loads((out / "summary.json").read_text())["final_metrics"] == first["final_metrics"]
+    config = (out / "config.json").read_text()
+    capsys.readouterr()
+    assert pretrain.main([*argv, "--steps", "2", "--resume"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: --steps 2: ") and "already trained 4 steps" in err and err.count("\n") == 1
+    assert (out / "config.json").read_text() == config  # config.json and summary.json still agree
+    assert json.loads((out / "summary.json").read_text())["steps"] == json.loads(config)["train"]["steps"] == 4
+
+
 def test_a_preempted_finetuning_exits_3_naming_the_resume_flag(tiny_data, tmp_path, capsys, monkeypatch):
     monkeypatch.setattr(finetune_seg, "run_segmentation", lambda *a, **k: {"status": "preempted"})
     out = tmp_path / "seg"
@@ -94,7 +118,7 @@ def _logged_steps(metrics: Path) -> list[int]:
 
 @pytest.mark.slow  # two real sweep processes (JAX import, compiles, 120 tiny steps): ~2-3 min on 2 shared cores
 @pytest.mark.skipif(not FMNIST.exists(), reason="Fashion-MNIST (Debian dataset-fashion-mnist) is not installed")
-def test_sigterm_to_a_real_sweep_exits_3_and_the_same_command_resumes(tmp_path):
+def test_sigterm_to_a_real_sweep_exits_3_and_the_same_command_resumes_after_a_move(tmp_path):
     out = tmp_path / "sweep"
     command = [sys.executable, "-m", "flopstudy.cli.sweep", "--config", str(ROOT / "configs" / "demo.py"),
                "--out", str(out), *SWEEP]
@@ -119,6 +143,12 @@ def test_sigterm_to_a_real_sweep_exits_3_and_the_same_command_resumes(tmp_path):
     assert not (run_dir / "pretrain" / "summary.json").exists() and first[-1] < 120
     assert not (out / "results.csv").exists() or "done" not in (out / "results.csv").read_text()
 
+    # the folder is moved before the rerun (mv): the paths its runs recorded are relative, so it still resumes
+    moved = tmp_path / "moved" / "sweep"
+    moved.parent.mkdir()
+    out.rename(moved)
+    command[command.index("--out") + 1] = str(moved)
+    run_dir, metrics = moved / run_dir.relative_to(out), [moved / metrics[0].relative_to(out)]
     done = subprocess.run(command, capture_output=True, text=True, env=env, timeout=600)
     assert done.returncode == 0, done.stderr
     assert "sweep demo: 1/1 runs done, 0 running, 0 failed, 0 left" in done.stdout
@@ -126,7 +156,7 @@ def test_sigterm_to_a_real_sweep_exits_3_and_the_same_command_resumes(tmp_path):
     assert _logged_steps(metrics[0]) == list(range(1, 121))  # every step logged once
     summary = json.loads((run_dir / "pretrain" / "summary.json").read_text())
     assert (summary["status"], summary["steps"]) == ("completed", 120)
-    assert "done" in (out / "results.csv").read_text()
+    assert "done" in (moved / "results.csv").read_text()
 
 
 @pytest.mark.slow  # spawns two worker processes that import JAX: ~1 min on 2 shared cores

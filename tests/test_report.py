@@ -55,7 +55,8 @@ def test_report_files_and_self_contained_html(tmp_path, capsys):
     rep = json.loads((out / "report.json").read_text())
     names = sorted(p.name for p in out.iterdir())
     assert names == sorted(["accuracy_vs_flops.png", "accuracy_i1k_seg.png", "figure3.png", "saturation.png",
-                            "upstream_loss.png", "report.md", "report.html", "report.json", "results.csv"])
+                            "upstream_loss.png", "report.md", "report.html", "report.json", "results.csv",
+                            ".flopwise-report.json"])
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]  # no staging folder left behind
     page = (out / "report.html").read_text()
     # Offline: no URL of any kind outside the embedded images (whose base64 could spell anything).
@@ -122,7 +123,7 @@ def test_report_from_finetune_results_and_all_or_nothing_rewrites(tmp_path, monk
     # A folder with anything but report files is never replaced.
     (tmp_path / "mine").mkdir()
     (tmp_path / "mine" / "notes.txt").write_text("keep")
-    with pytest.raises(ValueError, match=r"holds files that are not a report's \(\['notes.txt'\]\)"):
+    with pytest.raises(ValueError, match=r"is not empty and was not written by flopwise-report"):
         flopstudy.write_report(flopstudy.load_results([tmp_path / "seg"]), tmp_path / "mine")
 
 
@@ -242,3 +243,68 @@ def test_tables_1_2_sit_at_the_budget_most_methods_share_in_steps_or_flops():
     assert [r[0] for r in flopstudy.tables.budget_table(analysis, "seg", "vit-b16", 500).rows] == ["clip", "mae"]
     with pytest.raises(ValueError, match="steps=500, flops=400000000000.0: give exactly one"):
         flopstudy.tables.budget_table(analysis, "seg", "vit-b16", 500, flops=4e11)
+
+
+def _tree(folder):
+    return {p.relative_to(folder).as_posix(): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+def test_report_refuses_a_folder_holding_the_users_own_files_and_leaves_them(tmp_path, capsys):
+    sweep = _sweep(tmp_path / "sweep")
+    out = tmp_path / "figures"
+    out.mkdir()
+    (out / "my_plot.png").write_bytes(b"\x89PNG mine")
+    (out / "results.csv").write_text("my own table\n")
+    before = _tree(out)
+    assert report.main([str(sweep), "--out", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"error: --out {str(out)!r} is not empty and was not written by flopwise-report")
+    assert err.count("\n") == 1 and _tree(out) == before
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]
+
+
+def test_report_never_overwrites_its_input(tmp_path, capsys):
+    sweep = _sweep(tmp_path / "sweep")
+    bad = sweep / "extra.csv"  # a row the report leaves out: rewriting the input would drop it
+    bad.write_text(",".join(flopstudy.REQUIRED_COLUMNS) + "\nmae,,vit-b16,i1k,1,1e15,seg,7,500,done\n")
+    before = _tree(sweep)
+    for argv in ([str(sweep), "--out", str(sweep)], [str(sweep / "results.csv"), "--out", str(sweep)],
+                 [str(bad), str(tmp_path / "sweep" / "results.csv"), "--out", str(sweep)]):
+        assert report.main(argv) == 2
+        err = capsys.readouterr().err
+        assert err.startswith(f"error: --out {argv[-1]!r} holds this report's input") and err.count("\n") == 1
+        assert _tree(sweep) == before
+    # its own results.csv as input, written back into the same report folder: refused too
+    out = sweep / "report"  # a report folder inside the sweep root is the documented layout
+    assert report.main([str(sweep), "--out", str(out)]) == 0
+    first = _tree(out)
+    assert report.main([str(out / "results.csv"), "--out", str(out)]) == 2
+    assert "holds this report's input" in capsys.readouterr().err and _tree(out) == first
+
+
+def test_report_replaces_only_what_it_wrote(tmp_path, capsys):
+    sweep = _sweep(tmp_path / "sweep")
+    out = tmp_path / "report"
+    assert report.main([str(sweep), "--out", str(out)]) == 0
+    marker = json.loads((out / ".flopwise-report.json").read_text())
+    assert marker["written_by"] == "flopwise-report"
+    assert sorted(marker["files"]) == sorted(p.name for p in out.iterdir() if p.name != ".flopwise-report.json")
+    assert report.main([str(sweep), "--out", str(out)]) == 0  # its own folder: replaced whole
+    (out / "annotated.png").write_bytes(b"mine")  # a file the user added to the report folder
+    before = _tree(out)
+    assert report.main([str(sweep), "--out", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert "holds files the report did not write (['annotated.png'])" in err and _tree(out) == before
+    # a folder from before the marker is replaced only when it is a whole report and nothing else
+    legacy = tmp_path / "legacy"
+    legacy.mkdir()
+    for name in ("report.json", "report.md", "report.html", "results.csv", "accuracy_vs_flops.png"):
+        (legacy / name).write_text("old")
+    assert report.main([str(sweep), "--out", str(legacy)]) == 0
+    assert (legacy / ".flopwise-report.json").is_file() and (legacy / "report.md").read_text() != "old"
+    partial = tmp_path / "partial"  # PNGs and a table but no report: the user's
+    partial.mkdir()
+    (partial / "report.md").write_text("mine")
+    (partial / "results.csv").write_text("mine")
+    assert report.main([str(sweep), "--out", str(partial)]) == 2
+    assert (partial / "report.md").read_text() == "mine"

@@ -132,6 +132,29 @@ def test_coco_errors(coco_root, tmp_path):
         flopdata.build("coco_instances", data_dir=tmp_path / "b", source=root)
 
 
+def test_coco_boxes_without_area_are_dropped_with_a_count_and_negative_ones_rejected(coco_root, tmp_path,
+                                                                                     capsys):
+    root, crowd = coco_root
+    path = root / "annotations" / "instances_train2017.json"
+    data = json.loads(path.read_text())
+    for image_id, box in ((7, [3.0, 3.0, 0.0, 5.0]), (3, [3.0, 3.0, 5.0, 0.0])):  # zero width, zero height
+        data["annotations"].append({"id": 10 + image_id, "image_id": image_id, "category_id": 90, "iscrowd": 0,
+                                    "area": 0.0, "bbox": box, "segmentation": [[3.0, 3.0, 3.0, 8.0, 3.0, 3.0]]})
+    path.write_text(json.dumps(data))
+    directory = flopdata.build("coco_instances", data_dir=tmp_path / "out", source=root)
+    err = capsys.readouterr().err
+    assert (f"warning: {path}: dropped 2 annotation(s) with a zero-width or zero-height bbox (e.g. "
+            "000000000003.jpg annotation id 13)") in err
+    train = tfds.builder_from_directory(str(directory)).as_data_source("train")
+    by_id = {int(train[i]["image/id"]): train[i]["objects"] for i in range(len(train))}
+    assert list(by_id[7]["category_id"]) == [90, 13] and len(by_id[3]["category_id"]) == 0  # the others stay
+    data["annotations"][-1]["bbox"] = [3.0, 3.0, 5.0, -1.0]
+    path.write_text(json.dumps(data))
+    with pytest.raises(ValueError, match=r"000000000003.jpg annotation id 13: bbox \[3.0, 3.0, 5.0, -1.0\] is "
+                                         "outside the 32x24 image"):
+        flopdata.build("coco_instances", data_dir=tmp_path / "b", source=root)
+
+
 def test_image_folder_csv_and_jsonl(tmp_path):
     rng = np.random.default_rng(2)
     source = tmp_path / "mine"

@@ -132,3 +132,33 @@ def test_read_options_keep_grains_order_and_check_the_batch_size(tiny):
     assert _batches(source, options, 10) == _batches(source, None, 10)
     with pytest.raises(ValueError, match=r"batch_size=0; expected a positive int"):
         read_options(0)
+
+
+def test_a_loader_state_resumes_after_its_dataset_moved_with_the_run(tiny, tmp_path):
+    import grain
+    from flopdata import RecordLoader, same_records
+
+    def loader(where, split="train"):
+        source = RecordSource(where, split)
+        sampler = grain.samplers.IndexSampler(num_records=len(source), shuffle=True, seed=3, num_epochs=None,
+                                              shard_options=grain.sharding.NoSharding())
+        return RecordLoader(data_source=source, sampler=sampler, operations=[], worker_count=0)
+
+    first = iter(loader(tiny))
+    for _ in range(5):
+        next(first)
+    state = first.get_state()
+    expected = [next(first)["index"] for _ in range(4)]
+    root = Path(tiny).parents[1]  # <data dir>/<name>/<version>
+    shutil.copytree(root, tmp_path / "moved")  # the run's data, copied (cp -r) with it
+    again = iter(loader(str(tmp_path / "moved" / Path(tiny).relative_to(root))))
+    again.set_state(state)
+    assert [next(again)["index"] for _ in range(4)] == expected
+    other = tmp_path / "other" / "renamed" / Path(tiny).name  # the same records under another dataset's name
+    shutil.copytree(tiny, other)
+    with pytest.raises(ValueError, match="DataSource in checkpoint does not match"):
+        iter(loader(str(other))).set_state(state)
+    assert same_records("RecordSource(directory='/x/data/fmnist_objects/1.0.0', split='train')",
+                        "RecordSource(directory='/y/d/fmnist_objects/1.0.0', split='train')")
+    assert not same_records("RecordSource(directory='/x/data/fmnist_objects/1.0.0', split='train')",
+                            "RecordSource(directory='/x/data/fmnist_scenes/1.0.0', split='train')")

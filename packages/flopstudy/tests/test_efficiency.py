@@ -44,3 +44,44 @@ def test_flops_to_reach_interpolates_in_log_flops(make_row):
     analysis = analyse(rows, reach_fraction=0.5, n_boot=0)
     (reach,) = analysis.reach
     assert reach.target == 15.0 and reach.flops == pytest.approx(10 ** 12.5)
+
+
+def test_a_pretrained_row_at_zero_flops_is_left_out_not_merged_into_scratch(make_row):
+    rows = [
+        make_row(method="scratch", pretrain_dataset="", pretrain_steps=0, pretrain_flops=0.0, score=8.0),
+        make_row(method="mae", pretrain_steps=0, pretrain_flops=0.0, score=30.0, run_dir="runs/mae-0"),
+        make_row(method="mae", pretrain_flops=2e12, score=10.0),
+    ]
+    assert [r.is_scratch for r in rows] == [True, False, False]
+    curves, baselines, problems = build_curves(rows)
+    assert [(b.backbone, b.point.median, b.point.seeds) for b in baselines] == [("vit-b16", 8.0, 1)]
+    assert [p.flops for c in curves for p in c.points] == [2e12]
+    assert [str(p) for p in problems] == [
+        "runs/mae-0: left out: pretrain_flops=0 for the pre-trained method 'mae' (mae vit-b16 on i1k -> seg, 0 "
+        "steps, seed 0 (runs/mae-0)); 0 FLOPs is for method 'scratch' only, so this row is not merged into the "
+        "scratch baseline"]
+    analysis = analyse(rows, n_boot=0)
+    assert [f.score for p in analysis.panels for f in p.front] == [8.0, 10.0]  # not the 30% at "0 FLOPs"
+    assert any("pretrain_flops=0 for the pre-trained method 'mae'" in str(p) for p in analysis.problems)
+
+
+def test_predicted_scores_and_intervals_stay_inside_the_metrics_range(make_row):
+    import numpy as np
+    from flopstudy import summary_lines
+
+    # the campaign's case: one point at 1e300 FLOPs stretches the fitted range; the scores fall with FLOPs, so the
+    # error law (error = A * F ** b, b > 0) and its bootstrap resamples without that point predict errors far
+    # above 100% (negative scores) at large budgets
+    rows = [make_row(pretrain_flops=f, score=s, seed=k) for k, (f, s) in enumerate(
+        [(1e12, 50.0), (1e13, 30.0), (1e14, 10.0), (1e300, 0.5)])]
+    analysis = analyse(rows, n_boot=200, seed=0)
+    fit = next(iter(analysis.fits.values()))
+    raw = fit.fit.predict_interval(1e200)
+    assert raw is not None and 100.0 - raw[1] < 0  # the raw law leaves the range
+    for flops in np.geomspace(1e12, 1e300, 30):
+        assert 0.0 <= fit.score(float(flops)) <= 100.0
+        low, high = fit.score_interval(float(flops))
+        assert 0.0 <= low <= high <= 100.0
+    text = " ".join(summary_lines(analysis))
+    intervals = [tuple(map(float, m)) for m in __import__("re").findall(r"95% interval (-?[\d.]+)-(-?[\d.]+)", text)]
+    assert intervals and all(0.0 <= a <= b <= 100.0 for a, b in intervals)

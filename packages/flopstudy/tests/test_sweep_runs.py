@@ -202,6 +202,43 @@ def test_a_broken_task_result_is_a_failed_row_naming_the_file(tmp_path):
     assert (status.done, status.failed) == (1, 1)
 
 
+@pytest.mark.parametrize("bad", ["NaN", "5.0", "null", "{not json"])
+def test_a_nan_or_corrupt_task_result_fails_only_its_row_naming_the_file_and_a_retry_reruns_it(tmp_path, bad):
+    config = _config(methods=("mae",), budgets=(100, 200))
+    _run(tmp_path, config)
+    result = next((tmp_path / "out").glob("runs/mae-*-100s-*/tasks/*/result.json"))
+    good = json.loads(result.read_text())
+    text = result.read_text().replace(json.dumps(good["per_seed_miou"]), f"[{bad}]") if bad != "{not json" else bad
+    result.write_text(text)
+    before = read_log(tmp_path / "stages.log")
+    status, lines = _run(tmp_path, config)  # the sweep goes on: the other runs stay done
+    assert (status.done, status.failed) == (2, 1)
+    rows = {(r["method"], r["pretrain_steps"]): r for r in _rows(tmp_path)}
+    assert rows[("mae", 100)]["status"] == "failed"
+    assert rows[("mae", 100)]["error"].startswith(f"ValueError: {result}: not a segmentation result")
+    assert rows[("mae", 200)]["status"] == rows[("scratch", 0)]["status"] == "done"
+    assert read_log(tmp_path / "stages.log") == before  # a plain rerun does not redo it
+    status = run_sweep(load_sweep(config), tmp_path / "out", stages=FakeStages(str(tmp_path / "stages.log")),
+                       retry_failed=True, log=lines.append, poll_seconds=0.1)
+    assert (status.done, status.failed) == (3, 0)
+    assert [stage for _, stage in read_log(tmp_path / "stages.log")[len(before):]] == ["finetune-seed0"]
+    assert result.with_name("result.broken.json").read_text() == text  # kept for inspection
+    assert json.loads(result.read_text()) == good
+    assert any(f"set aside as {result.with_name('result.broken.json')}" in line for line in lines)
+
+
+def test_a_bad_upstream_value_fails_its_rows_naming_the_run_not_the_table(tmp_path):
+    config = _config(methods=("mae",), budgets=(100, 200))
+    _run(tmp_path, config)
+    summary = next((tmp_path / "out").glob("runs/mae-*-100s-*/pretrain/summary.json"))
+    summary.write_text(json.dumps(json.loads(summary.read_text()) | {"knn": [{"step": 100, "knn_top1": 5.0}]}))
+    rows = {(r.method, r.extras["budget"]): r for r in build_rows(tmp_path / "out")}
+    bad = rows[("mae", 100.0)]
+    assert bad.status == "failed" and bad.score is None
+    assert bad.error.startswith(f"{summary.parents[1]}: bad value: upstream_accuracy=500.0 is out of range")
+    assert rows[("mae", 200.0)].status == "done"
+
+
 def test_mae_pre_pretraining_chains_count_both_stages_and_wait_for_the_first(tmp_path):
     """config.prepretrain: each supervised run again after each MAE first stage; a first stage that is a plain
     run of the sweep is shared; a chain's pretrain_flops is both stages' (fake FLOPs per step: MAE 2e9, else 1e9)."""

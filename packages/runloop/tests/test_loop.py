@@ -163,3 +163,98 @@ def test_data_that_runs_out_is_a_clear_error(tmp_path):
         _train(tmp_path, LoopConfig(steps=5, batch_size=8, **QUIET), ShortData())
     with pytest.raises(TypeError, match=r"data=list lacks \['__next__', 'get_state', 'set_state'\]"):
         _train(tmp_path / "b", LoopConfig(steps=5, batch_size=8, **QUIET), [{"x": 1}])
+
+
+def _weight_sum(state, step):  # a deterministic eval of the state: equal states give equal records
+    return {"w_sum": float(jnp.sum(state.model.weight))}
+
+
+def _run_with_length(path, cfg, *, resume=False, **kwargs):
+    config = {"toy": 1, "steps": cfg.steps}
+    with open_run(path, config, resume=resume, may_change=("steps",), loop=cfg) as run:
+        return train(task(evaluate=_weight_sum), ArrayData(), cfg, run, log=lambda s: None, **kwargs)
+
+
+def test_a_run_resumed_at_its_final_step_reports_the_same_final_metrics_and_evals(tmp_path):
+    cfg = LoopConfig(steps=6, batch_size=8, log_every=2, checkpoint_every=2, eval_every=2, **QUIET)
+    done = _run_with_length(tmp_path / "run", cfg)
+    assert done.completed and set(done.final_metrics) >= {"loss", "grad_norm"}
+    again = _run_with_length(tmp_path / "run", cfg, resume=True)  # finished, or killed before its summary
+    assert again.completed and again.step == 6
+    assert again.final_metrics == done.final_metrics and again.final_loss == done.final_loss
+    assert again.evals == done.evals and [e["step"] for e in again.evals] == [2, 4, 6]
+    # the evaluation of the final step is not run a second time into metrics.jsonl
+    assert [r["step"] for r in read_metrics(tmp_path / "run" / "metrics.jsonl") if "w_sum" in r] == [2, 4, 6]
+
+
+def test_an_eval_on_a_checkpoint_step_survives_a_kill_right_after_that_checkpoint(tmp_path):
+    cfg = LoopConfig(steps=8, batch_size=8, log_every=2, checkpoint_every=4, eval_every=2, keep_checkpoints=5,
+                     **QUIET)
+    reference = _run_with_length(tmp_path / "ref", cfg)
+    stopped = _run_with_length(tmp_path / "run", cfg, stop=lambda step: step == 5)
+    assert stopped.step == 5
+    # kill -9 before step 5's checkpoint existed: the newest one is step 4's (written with step 4's eval)
+    import shutil
+    shutil.rmtree(tmp_path / "run" / "checkpoints" / "5")
+    resumed = _run_with_length(tmp_path / "run", cfg, resume=True)
+    assert [e["step"] for e in resumed.evals] == [2, 4, 6, 8]
+    assert resumed.evals == reference.evals
+
+
+def test_resuming_with_fewer_steps_than_trained_is_an_error_that_changes_nothing(tmp_path):
+    cfg = LoopConfig(steps=6, batch_size=8, log_every=2, checkpoint_every=2, option_names=CLI, **QUIET)
+    shorter = dataclasses.replace(cfg, steps=4, option_names=OptionNames(resume="--resume", steps="--steps"))
+    _run_with_length(tmp_path / "run", cfg)
+    before = {p.name: p.read_bytes() for p in (tmp_path / "run").iterdir() if p.is_file()}
+    with pytest.raises(ValueError, match=r"^--steps 4: .*run has already trained 6 steps.* pass --steps 6 or more"):
+        _run_with_length(tmp_path / "run", shorter, resume=True)
+    after = {p.name: p.read_bytes() for p in (tmp_path / "run").iterdir() if p.is_file()}
+    assert after == before and json.loads((tmp_path / "run" / "config.json").read_text())["steps"] == 6
+    # a resume from a kept checkpoint at or before the new length is the same run, shortened on purpose
+    cut = _run_with_length(tmp_path / "run", dataclasses.replace(shorter, resume_from=4), resume=True)
+    assert cut.step == 4 and json.loads((tmp_path / "run" / "config.json").read_text())["steps"] == 4
+    # the engine refuses too when the caller does not give open_run the loop settings
+    with open_run(tmp_path / "run", {"toy": 1, "steps": 2}, resume=True, may_change=("steps",)) as run:
+        with pytest.raises(ValueError, match=r"^steps 2: .* already trained 4 steps"):
+            train(task(), ArrayData(), LoopConfig(steps=2, batch_size=8, **QUIET), run, log=lambda s: None)
+
+
+def test_may_change_covers_every_field_below_a_dotted_path():
+    from runloop import config_differences
+
+    recorded = {"train": {"names": {"resume": "--resume"}, "lr": 1.0}}
+    current = {"train": {"names": {"resume": "--resume", "steps": "--steps"}, "lr": 2.0}}
+    assert config_differences(recorded, current, ("train.names",)) == ["train.lr: 1.0 -> 2.0"]
+    assert config_differences(recorded, current, ("train.name",)) == [
+        'train.lr: 1.0 -> 2.0', 'train.names.steps: <absent> -> "--steps"']
+
+
+def test_after_a_nan_stop_a_resume_may_change_only_the_allowed_fields_and_says_so(tmp_path):
+    cfg = LoopConfig(steps=8, batch_size=8, log_every=1, checkpoint_every=2, keep_checkpoints=5, **QUIET)
+
+    def run(config, data, **kwargs):
+        with open_run(tmp_path / "run", config, resume=kwargs.pop("resume", False), after_nonfinite=("optim.lr",),
+                      loop=kwargs.get("loop", cfg)) as opened:
+            return train(task(), data, kwargs.pop("loop", cfg), opened, log=lambda s: None)
+
+    before = {"optim": {"lr": 1.0, "wd": 0.1}}
+    # before any NaN stop the learning rate is part of the run
+    run(before, ArrayData(), loop=dataclasses.replace(cfg, steps=2))
+    with pytest.raises(ValueError, match=r"optim.lr: 1.0 -> 0.5"):
+        run({"optim": {"lr": 0.5, "wd": 0.1}}, ArrayData(), resume=True)
+    with pytest.raises(NonFiniteError):
+        run(before, ArrayData(nan_from=5), resume=True)
+    stop = json.loads((tmp_path / "run" / "nonfinite.json").read_text())
+    assert stop["step"] >= 4 and "non-finite" in stop["error"]
+    with pytest.raises(ValueError, match=r"optim.wd: 0.1 -> 0.2"):  # only the allowed field
+        run({"optim": {"lr": 0.5, "wd": 0.2}}, ArrayData(), resume=True)
+    done = run({"optim": {"lr": 0.5, "wd": 0.1}}, ArrayData(), resume=True,
+               loop=dataclasses.replace(cfg, resume_from=4))
+    assert done.completed and done.step == 8
+    config = json.loads((tmp_path / "run" / "config.json").read_text())
+    assert config["optim"] == {"lr": 0.5, "wd": 0.1}
+    assert config["after_nonfinite"] == [{"field": "optim.lr", "old": 1.0, "new": 0.5,
+                                          "stopped_at_step": stop["step"]}]
+    assert not (tmp_path / "run" / "nonfinite.json").exists()
+    with pytest.raises(ValueError, match=r"optim.lr: 0.5 -> 0.25"):  # no NaN stop now: the rate is fixed again
+        run({"optim": {"lr": 0.25, "wd": 0.1}}, ArrayData(), resume=True)

@@ -126,3 +126,50 @@ def test_every_process_checks_before_the_primary_writes(tmp_path, monkeypatch):
     with open_run(tmp_path / "run", {"a": 1}, resume=False):
         assert (tmp_path / "run" / "config.json").exists()
     assert seen == [(f"runloop.open_run:{tmp_path / 'run'}", False)] * 2
+
+
+def test_paths_are_recorded_relative_so_a_tree_moved_or_copied_whole_resumes(tmp_path):
+    import shutil
+
+    root = tmp_path / "sweep"
+    (root / "runs" / "a" / "pretrain").mkdir(parents=True)
+    (root / "data").mkdir()
+
+    def config(where):
+        return {"encoder": str(where / "runs" / "a" / "pretrain"), "task": {"dataset_dir": str(where / "data"),
+                                                                           "lr": 1.0}}
+
+    run = root / "runs" / "a" / "tasks" / "t"
+    with open_run(run, config(root), resume=False, paths=("encoder", "task.dataset_dir", "task.absent")):
+        pass
+    recorded = json.loads((run / "config.json").read_text())
+    assert recorded == {"encoder": "../../pretrain", "task": {"dataset_dir": "../../../../data", "lr": 1.0}}
+    moved = tmp_path / "elsewhere" / "sweep2"
+    moved.parent.mkdir()
+    shutil.move(root, moved)  # mv
+    with open_run(moved / "runs/a/tasks/t", config(moved), resume=True, paths=("encoder", "task.dataset_dir")):
+        pass
+    copied = tmp_path / "copy"
+    shutil.copytree(moved, copied)  # cp -r: the copy resumes too, and names its own files
+    with open_run(copied / "runs/a/tasks/t", config(copied), resume=True, paths=("encoder", "task.dataset_dir")):
+        pass
+    # another place is another run, named in the error
+    (copied / "data2").mkdir()
+    other = config(copied) | {"task": {"dataset_dir": str(copied / "data2"), "lr": 1.0}}
+    with pytest.raises(ValueError, match=r'task.dataset_dir: "../../../../data" -> "../../../../data2"'):
+        with open_run(copied / "runs/a/tasks/t", other, resume=True, paths=("encoder", "task.dataset_dir")):
+            pass
+
+
+def test_paths_recorded_absolute_by_older_runs_still_resume_in_place(tmp_path):
+    (tmp_path / "enc").mkdir()
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / "config.json").write_text(json.dumps({"encoder": str((tmp_path / "enc").resolve()), "lr": 1.0}))
+    with open_run(run, {"encoder": str(tmp_path / "enc"), "lr": 1.0}, resume=True, paths=("encoder",)) as opened:
+        assert opened.config["encoder"] == "../enc"
+    (tmp_path / "enc2").mkdir()
+    (run / "config.json").write_text(json.dumps({"encoder": str((tmp_path / "enc").resolve()), "lr": 1.0}))
+    with pytest.raises(ValueError, match=r'encoder: "../enc" -> "../enc2"'):
+        with open_run(run, {"encoder": str(tmp_path / "enc2"), "lr": 1.0}, resume=True, paths=("encoder",)):
+            pass

@@ -68,9 +68,48 @@ def test_timm_npz_reproduces_timm_features_and_safetensors_matches(tmp_path):
     state = load_timm_state_dict(FIXTURE)
     assert "head.weight" in state and "images" not in state  # only the param/ arrays
     save_file({k: np.ascontiguousarray(v) for k, v in state.items()}, str(tmp_path / "w.safetensors"))
+    (tmp_path / "config.json").write_text(json.dumps(  # as timm / the Hugging Face hub ship it
+        {"architecture": "vit_tiny", "pretrained_cfg": {"mean": data["mean"].tolist(), "std": data["std"].tolist()}}))
     again, _ = load_encoder(str(tmp_path / "w.safetensors"), model="vit-test")
     for a, b in zip(_leaves(encoder), _leaves(again), strict=True):
         np.testing.assert_array_equal(a, b)
+    assert again.config.mean == encoder.config.mean and again.config.std == encoder.config.std
+
+
+def test_a_timm_files_normalisation_comes_from_its_config_or_is_given_never_assumed(tmp_path):
+    from segtransfer.encoders import timm_normalisation
+
+    pytest.importorskip("safetensors")
+    from safetensors.numpy import save_file
+
+    weights = tmp_path / "augreg" / "model.safetensors"
+    weights.parent.mkdir()
+    save_file({k: np.ascontiguousarray(v) for k, v in load_timm_state_dict(FIXTURE).items()}, str(weights))
+    with pytest.raises(ValueError, match=r"its input normalisation is unknown .*; pass --mean/--std"):
+        load_encoder(str(weights), model="vit-test", normalisation_flags="--mean/--std")
+    half = [0.5, 0.5, 0.5]
+    (weights.parent / "config.json").write_text(json.dumps({"pretrained_cfg": {"mean": half, "std": half}}))
+    encoder, _ = load_encoder(str(weights), model="vit-test")
+    assert encoder.config.mean == (0.5, 0.5, 0.5) and encoder.config.std == (0.5, 0.5, 0.5)
+    pixels = jr.uniform(jr.key(3), (1, 32, 32, 3))
+    # the model sees (x - 0.5) / 0.5: the same tokens as the ImageNet-normalised model on re-scaled pixels
+    imagenet = (np.asarray(vitcore.IMAGENET_MEAN), np.asarray(vitcore.IMAGENET_STD))
+    given, _ = load_encoder(str(weights), model="vit-test", mean=imagenet[0].tolist(), std=imagenet[1].tolist())
+    assert given.config.mean == tuple(imagenet[0].tolist())  # explicit values win over the file's
+    rescaled = (np.asarray(pixels) - 0.5) / 0.5 * imagenet[1] + imagenet[0]
+    np.testing.assert_allclose(np.asarray(encoder(pixels).tokens), np.asarray(given(jnp.asarray(rescaled)).tokens),
+                               rtol=1e-4, atol=1e-4)
+    (weights.parent / "config.json").write_text(json.dumps({"mean": [0.1, 0.2, 0.3], "std": [0.4, 0.5, 0.6]}))
+    assert timm_normalisation(weights) == ((0.1, 0.2, 0.3), (0.4, 0.5, 0.6))  # timm's flat pretrained_cfg
+    for config, message in (({"pretrained_cfg": {"mean": [0.5], "std": [0.5]}}, "expected 3 finite means"),
+                            ({"mean": [0.5] * 3, "std": [0, 1, 1]}, "3 positive standard deviations")):
+        (weights.parent / "config.json").write_text(json.dumps(config))
+        with pytest.raises(ValueError, match=rf"{weights.parent / 'config.json'}: .*{message}"):
+            timm_normalisation(weights)
+    with pytest.raises(ValueError, match="give both the mean and the std"):
+        timm_normalisation(weights, mean=half)
+    with pytest.raises(ValueError, match="only a timm weights file takes a normalisation"):
+        load_encoder("scratch", model="vit-test", key=jr.key(0), mean=half, std=half)
 
 
 def test_timm_encoder_fine_tuned_through_segtransfer_sees_timms_normalisation():

@@ -38,3 +38,25 @@ def test_a_finished_result_is_not_overwritten(tmp_path, capsys):
     status = main([*SCRATCH, "--dataset", "fmnist_scenes", "--out", str(tmp_path / "out")])
     assert status == 2 and "error: --out: out_dir=" in capsys.readouterr().err
     assert (tmp_path / "out" / "result.json").read_text() == "{}"
+
+
+def test_a_timm_file_needs_a_known_normalisation(tmp_path, capsys):
+    from pathlib import Path
+
+    import numpy as np
+    import vitcore
+
+    fixture = Path(vitcore.__file__).parents[2] / "tests" / "fixtures" / "timm_vit_tiny.npz"
+    with np.load(fixture) as data:  # the parameters alone: no mean/std arrays, no config.json beside
+        np.savez(tmp_path / "w.npz", **{n: data[n] for n in data.files if n.startswith("param/")})
+    argv = ["--encoder", str(tmp_path / "w.npz"), "--model", "vit-test", "--dataset", "fmnist_scenes",
+            "--out", str(tmp_path / "out"), "--data-dir", str(tmp_path / "data")]
+    for extra, message in (([], "normalisation is unknown"), (["--std", "1", "1", "1"], "give both the mean"),
+                           (["--mean", "0.5", "0.5", "0.5", "--std", "0", "1", "1"], "3 positive standard")):
+        assert main([*argv, *extra]) == 2
+        err = capsys.readouterr().err
+        assert err.startswith("error: --encoder: ") or err.startswith("error: --mean/--std"), err
+        assert message in err and "--mean/--std" in err and err.count("\n") == 1, err
+    assert main([*SCRATCH, *argv[4:], "--mean", "0.5", "0.5", "0.5", "--std", "1", "1", "1"]) == 2
+    assert "only a timm weights file takes a normalisation" in capsys.readouterr().err
+    assert not (tmp_path / "out").exists() and not (tmp_path / "data").exists()

@@ -187,3 +187,49 @@ def test_a_run_records_what_run_directories_written_before_the_spec_recorded():
     run = SegmentationRun(spec, dataset_dir="/data/fmnist_scenes/1.0.0", num_classes=11, eval_split="test",
                           steps=1000, lr=0.003, wd=0.05, seed=2)
     assert _run_config(run, "scratch", "vit-test") == {"finetune": old, "encoder": "scratch", "model": "vit-test"}
+
+
+def _encoder_dir(path, seed):
+    import jax.random as jr
+    import runloop
+    import vitcore
+
+    runloop.write_files_atomic(path, vitcore.encoder_files(vitcore.create("vit-test", key=jr.key(seed),
+                                                                          image_size=S)))
+    base = {"method": "mae", "model": "vit-test", "dataset": None, "status": "completed", "steps": 10,
+            "batch_size": 8, "flops_per_step": 1e9, "total_flops": 1e10}
+    runloop.PretrainSummary(**base).write(path / "summary.json")
+    return path
+
+
+def test_a_resume_after_the_encoder_was_replaced_is_refused_and_a_moved_folder_resumes(dataset, tmp_path):
+    import shutil
+
+    config = _config(dataset, steps=2, checkpoint_every=1)
+    root = tmp_path / "sweep"
+    encoder = _encoder_dir(root / "enc", seed=0)
+    original = {p.name: p.read_bytes() for p in encoder.iterdir()}
+    stopped = finetune_run(config, encoder=str(encoder), out_dir=root / "ft", stop=lambda s: s == 1,
+                           log=lambda s: None)
+    assert stopped == {"status": "preempted", "step": 1}
+    recorded = json.loads((root / "ft" / "config.json").read_text())
+    assert recorded["encoder"] == "../enc" and recorded["encoder_identity"].startswith("sha256:")
+    _encoder_dir(encoder, seed=1)  # another encoder at the same path: its provenance would be recorded wrongly
+    with pytest.raises(ValueError, match=rf"^encoder '{encoder.resolve()}' is not the encoder the run in "
+                                         rf"{root / 'ft'} started from: its files changed since"):
+        finetune_run(config, encoder=str(encoder), out_dir=root / "ft", resume=True, log=lambda s: None)
+    assert json.loads((root / "ft" / "config.json").read_text()) == recorded  # nothing rewritten
+    for name, data in original.items():
+        (encoder / name).write_bytes(data)
+    shutil.move(root, tmp_path / "moved")  # mv of the whole folder: encoder and run move together
+    done = finetune_run(config, encoder=str(tmp_path / "moved" / "enc"), out_dir=tmp_path / "moved" / "ft",
+                        resume=True, log=lambda s: None)
+    assert done["status"] == "done" and done["encoder"]["path"] == str((tmp_path / "moved" / "enc").resolve())
+    # a run recorded before the identity existed (and with an absolute path) resumes by its path alone
+    legacy = json.loads((tmp_path / "moved" / "ft" / "config.json").read_text())
+    del legacy["encoder_identity"]
+    legacy["encoder"] = str((tmp_path / "moved" / "enc").resolve())
+    (tmp_path / "moved" / "ft" / "config.json").write_text(json.dumps(legacy))
+    again = finetune_run(config, encoder=str(tmp_path / "moved" / "enc"), out_dir=tmp_path / "moved" / "ft",
+                         resume=True, log=lambda s: None)
+    assert again == done

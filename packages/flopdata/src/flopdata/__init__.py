@@ -5,7 +5,8 @@ TensorFlow: `build(name, ...)` for a name in `BUILDERS` (`fmnist_objects`, `fmni
 `coco_instances`, `image_folder`); `resolve(name_or_dir)` finds a built one (building the embedded Fashion-MNIST
 sets on first use) under `default_data_dir()`.
 
-Reading: `RecordSource` (a grain random-access source of raw records), `parse_example`, `decode_rgb` /
+Reading: `RecordSource` (a grain random-access source of raw records), `RecordLoader` (grain's loader, whose
+checkpointed state still matches after the data moved with its run: `same_records`), `parse_example`, `decode_rgb` /
 `decode_gray` / `resize_image`, `allow_worker_processes`, `read_options` (grain's read options for in-process
 loaders), `DecodedSource` (a split decoded once per process and served from memory; `use_decoded` decides
 by size, `MEMO` keeps recent splits), `DecodedBatches` (an in-process loader gathering whole batches from it);
@@ -30,7 +31,7 @@ from .decoded import (
     use_decoded,
 )
 from .images import decode_gray, decode_rgb, encode_png, resize_image
-from .records import RecordSource, allow_worker_processes, parse_example, read_options
+from .records import RecordLoader, RecordSource, allow_worker_processes, parse_example, read_options, same_records
 from .resolve import resolve
 
 # The one place the version is written (pyproject.toml reads it: [tool.setuptools.dynamic]).
@@ -47,6 +48,7 @@ __all__ = [
     "DecodedBatchIterator",
     "DecodedMemo",
     "DecodedSource",
+    "RecordLoader",
     "RecordSource",
     "allow_worker_processes",
     "build",
@@ -64,6 +66,7 @@ __all__ = [
     "read_options",
     "resize_image",
     "resolve",
+    "same_records",
     "use_decoded",
     "write_contact_sheet",
 ]

@@ -31,7 +31,7 @@ from collections.abc import Callable, Hashable
 
 import numpy as np
 
-from .records import RecordSource
+from .records import RecordSource, same_records
 
 __all__ = ["DECODE_LIMIT_BYTES", "MEMO", "MEMO_MAX_BYTES", "DecodedBatchIterator", "DecodedBatches", "DecodedMemo",
            "DecodedSource", "use_decoded"]
@@ -257,6 +257,9 @@ class DecodedBatchIterator:
     def set_state(self, state: bytes) -> None:
         b = self._batches
         loaded = json.loads(state.decode())
+        current = b._template["data_source"]
+        if isinstance(loaded.get("data_source"), str) and same_records(loaded["data_source"], current):
+            loaded["data_source"] = current  # the same records, moved with the run
         for name in ("sampler", "data_source", "worker_count"):
             if loaded.get(name) != b._template[name]:
                 raise ValueError(f"the loader state's {name} is {loaded.get(name)!r}; this loader has "

@@ -14,15 +14,18 @@ pre-training) and a bad example raises a ValueError naming the dataset, split, i
 from __future__ import annotations
 
 import bisect
+import re
 from pathlib import Path
 
+import grain
 import tensorflow_datasets as tfds
 from google.protobuf.message import DecodeError
 from tensorflow_datasets.proto import tf_example_pb2
 
 from .dataset_info import open_builder, short_reason
 
-__all__ = ["RecordSource", "allow_worker_processes", "parse_example", "read_options"]
+__all__ = ["RecordLoader", "RecordSource", "allow_worker_processes", "parse_example", "read_options",
+           "same_records"]
 
 READ_THREADS = 2
 """Threads that read and decode records for an in-process grain loader (``worker_count=0``)."""
@@ -144,3 +147,31 @@ class RecordSource:
 
     def __getstate__(self):
         return {**self.__dict__, "_records": None}
+
+
+_REPR = re.compile(r"^RecordSource\(directory='(?P<directory>.*)', split='(?P<split>[^']*)'\)$")
+
+
+def same_records(recorded: str, current: str) -> bool:
+    """Whether two ``repr``s of record sources (a checkpointed loader state's and this loader's) name the same
+    split of the same dataset, also when its folder moved with the run (a sweep folder moved or copied whole):
+    the same split and the same ``<name>/<version>`` folder. Where the dataset lives is the run's own check (its
+    recorded dataset path, `runloop.open_run`), so a different build at another place never gets this far."""
+    if recorded == current:
+        return True
+    a, b = _REPR.match(recorded), _REPR.match(current)
+    return bool(a and b and a["split"] == b["split"]
+                and Path(a["directory"]).parts[-2:] == Path(b["directory"]).parts[-2:])
+
+
+class RecordLoader(grain.DataLoader):
+    """``grain.DataLoader`` whose restored state may name its records at another place (`same_records`): grain
+    compares ``repr(data_source)``, which holds the dataset's folder, so a run moved with its data would not
+    resume otherwise."""
+
+    def _validate_state(self, state):  # grain's check (on the decoded state), this loader's source put in first
+        state = dict(state)
+        current = repr(self._data_source)
+        if isinstance(state.get("data_source"), str) and same_records(state["data_source"], current):
+            state["data_source"] = current
+        return super()._validate_state(state)

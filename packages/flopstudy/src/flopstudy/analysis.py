@@ -24,7 +24,7 @@ from .curves import Baseline, Curve, apply_flop_convention, build_curves, size_r
 from .efficiency import FrontPoint, Reach, efficiency_front, flops_to_reach
 from .extrapolation import ExtrapolationCheck, check_form, checkable_forms, choose_form
 from .loaded_results import Problem
-from .results import CurveKey, ResultRow
+from .results import SCORE_RANGE, CurveKey, ResultRow
 from .saturation import FrontierSaturation, SaturationFit, fit_frontier_saturation
 from .upstream import UpstreamLaw, backbone_family, fit_upstream_laws
 
@@ -51,11 +51,18 @@ class CurveFit:
         return next((c for c in self.checks if c.chosen), None)
 
     def score(self, flops: float) -> float:
-        """Predicted score (%) at ``flops``."""
-        return self.law.predict(flops)
+        """Predicted score (%) at ``flops``, clipped to the score's range (a law extrapolated far enough
+        predicts scores no metric can take)."""
+        return _clip(self.law.predict(flops))
 
     def score_interval(self, flops: float) -> tuple[float, float] | None:
-        return self.law.predict_interval(flops)
+        """The law's interval of the score at ``flops``, clipped to the score's range like `score`."""
+        interval = self.law.predict_interval(flops)
+        return None if interval is None else (_clip(interval[0]), _clip(interval[1]))
+
+
+def _clip(score: float) -> float:
+    return float(min(max(score, SCORE_RANGE[0]), SCORE_RANGE[1]))
 
 
 @dataclasses.dataclass(frozen=True)

@@ -141,6 +141,10 @@ def build_curves(rows: Sequence[ResultRow]) -> tuple[list[Curve], list[Baseline]
                                     f"{row.describe()}"))
         elif row.is_scratch:
             scratch[(row.backbone, row.task)].append(row)
+        elif row.pretrain_flops == 0:  # pre-trained at no cost: a broken count, not a from-scratch baseline
+            problems.append(Problem(row.run_dir or "results", f"left out: pretrain_flops=0 for the pre-trained "
+                                    f"method {row.method!r} ({row.describe()}); 0 FLOPs is for method 'scratch' "
+                                    "only, so this row is not merged into the scratch baseline"))
         else:
             groups[row.curve_key][row.pretrain_flops].append(row)
     curves = [

@@ -157,9 +157,9 @@ def _markdown(intro: list[str], summary: list[str], figures: list[tuple[str, str
 
 def write_report(loaded: LoadedResults, out_dir: str | Path, options: ReportOptions = ReportOptions()) -> dict:
     """Analyses ``loaded`` and writes the report into ``out_dir`` (replacing a previous report there, never a
-    folder with other files). Returns what ``report.json`` holds. ValueError for bad options or a bad Figure 3
-    file, raised before anything is written."""
-    check_replaceable(Path(out_dir))
+    folder with other files nor one holding an input: `flopstudy.output_dir`). Returns what ``report.json``
+    holds. ValueError for bad options or a bad Figure 3 file, raised before anything is written."""
+    check_replaceable(Path(out_dir), loaded.sources)
     costs = None if options.figure3 is None else load_figure3(options.figure3)
     analysis = analyse(loaded.rows, convention=options.convention, reach_fraction=options.reach_fraction,
                        n_boot=options.n_boot, seed=options.seed)
@@ -203,7 +203,7 @@ def write_report(loaded: LoadedResults, out_dir: str | Path, options: ReportOpti
     }
     page = render_html(title="flopwise report", intro=intro, summary=summary,
                        figures=[(caption, png) for _, caption, png in pngs], tables=tables, problems=problems)
-    with staged_dir(out_dir) as staging:
+    with staged_dir(out_dir, loaded.sources) as staging:
         for name, _, png in pngs:
             (staging / name).write_bytes(png)
         (staging / "report.md").write_text(_markdown(intro, summary, figures, tables, problems))

@@ -18,9 +18,11 @@ import math
 from collections.abc import Mapping
 from typing import Any, NamedTuple
 
-__all__ = ["COLUMNS", "REQUIRED_COLUMNS", "STATUS_DONE", "Column", "CurveKey", "ResultRow"]
+__all__ = ["COLUMNS", "REQUIRED_COLUMNS", "SCORE_RANGE", "SCRATCH_METHOD", "STATUS_DONE", "Column", "CurveKey",
+           "ResultRow"]
 
 STATUS_DONE = "done"
+SCRATCH_METHOD = "scratch"  # the method of a from-scratch row (and of a sweep's scratch runs)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -89,6 +91,7 @@ COLUMNS: tuple[Column, ...] = (
 )
 REQUIRED_COLUMNS: tuple[str, ...] = tuple(c.name for c in COLUMNS if c.required)
 _BY_NAME = {c.name: c for c in COLUMNS}
+SCORE_RANGE: tuple[float, float] = (_BY_NAME["score"].low, _BY_NAME["score"].high)  # a score is a % in here
 
 
 class CurveKey(NamedTuple):
@@ -220,8 +223,9 @@ class ResultRow:
 
     @property
     def is_scratch(self) -> bool:
-        """Trained from scratch: no pre-training (``pretrain_flops == 0``)."""
-        return self.pretrain_flops == 0
+        """Trained from scratch: method ``"scratch"`` and no pre-training (``pretrain_flops == 0``). A pre-trained
+        method at 0 FLOPs is not a baseline (the analysis leaves it out, saying why)."""
+        return self.pretrain_flops == 0 and self.method == SCRATCH_METHOD
 
     @property
     def curve_key(self) -> CurveKey:

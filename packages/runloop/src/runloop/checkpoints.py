@@ -40,7 +40,7 @@ from .jsonable import to_jsonable
 from .nonfinite import NonFiniteError
 from .sharding import is_array_like
 
-__all__ = ["Checkpointer", "Restored", "all_finite"]
+__all__ = ["Checkpointer", "Restored", "all_finite", "kept_steps"]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -91,6 +91,15 @@ def all_finite(state: Any) -> bool:
     """True when every floating-point array of ``state`` is finite (one compiled reduction, one host read)."""
     floats = [x for x in _leaves(state) if not _is_key(x) and jnp.issubdtype(x.dtype, jnp.inexact)]
     return not floats or bool(jax.device_get(_finite_flags(floats)).all())
+
+
+def kept_steps(directory: str | Path) -> list[int]:
+    """The steps of the checkpoints in ``directory`` (folders named by their step), oldest first, read from the
+    folder names alone: no checkpoint manager is opened and nothing is created."""
+    path = Path(directory)
+    if not path.is_dir():
+        return []
+    return sorted(int(p.name) for p in path.iterdir() if p.is_dir() and p.name.isdigit())
 
 
 class Checkpointer:

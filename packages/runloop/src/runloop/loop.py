@@ -38,13 +38,14 @@ import jax.numpy as jnp
 import numpy as np
 from jax.sharding import Mesh
 
+from .atomic_files import write_json_atomic
 from .cadence import due
 from .checkpoints import Checkpointer
 from .loop_config import LoopConfig
 from .metrics_log import MetricsLog
-from .nonfinite import GoodCheckpoint, NonFiniteGuard
+from .nonfinite import GoodCheckpoint, NonFiniteError, NonFiniteGuard
 from .progress import Co2Model, Progress
-from .run_directory import RunDirectory
+from .run_directory import NONFINITE_FILE, RunDirectory
 from .sharding import check_batch_size, make_mesh, put_batch, state_shardings
 from .step_program import CompiledStep, StepFn, abstract_state, compile_step, init_sharded
 from .stop_signal import StopSignal
@@ -161,8 +162,10 @@ class _Book:
 
     @classmethod
     def resume(cls, step: int, meta: Mapping[str, Any]) -> _Book:
+        # "last_metrics": the last step's metrics, so a run resumed at its final step reports them again
+        # (checkpoints written before it was recorded give {}); "evals" include the checkpoint step's own
         return cls(step, step, list(meta.get("recent_losses", [])), int(meta.get("skipped_steps", 0)),
-                   list(meta.get("evals", [])), meta.get("reference_loss"),
+                   list(meta.get("evals", [])), meta.get("reference_loss"), dict(meta.get("last_metrics", {})),
                    evaluated_at=max((e["step"] for e in meta.get("evals", [])), default=-1))
 
 
@@ -200,6 +203,11 @@ class _Loop:
         if restored is None:
             state = init_sharded(self.task.init, self.task.init_args, abstract, self.shardings)
             return state, _Book.resume(0, {}), 0.0
+        if restored.step > self.cfg.steps:  # open_run(loop=...) refuses this before config.json is rewritten
+            names = self.cfg.option_names
+            raise ValueError(f"{names.steps} {self.cfg.steps}: {self.run_dir.path} has already trained "
+                             f"{restored.step} steps; a resumed run continues the same run (pass {names.steps} "
+                             f"{restored.step} or more)")
         if self.cfg.resume_from is not None and (dropped := self.ckpt.discard_after(restored.step)):
             self.log(f"resuming from step {restored.step}: deleted the newer checkpoints {dropped}")
         self.data.set_state(restored.data_state)
@@ -267,17 +275,17 @@ class _Loop:
         self._sync()
         if log_due or stopping:
             self._write_log()
+        if eval_due:  # before the checkpoint, which then holds this eval: a run resumed from it keeps it
+            self._evaluate()
         if due(self.book.step, cfg.checkpoint_every):
             self._save()
-        if eval_due:
-            self._evaluate()
 
     def _complete(self) -> None:
         if self.book.logged_at != self.book.step and self.book.last:
             self._write_log()
-        self._save()
         if self.task.evaluates:
             self._evaluate()
+        self._save()
 
     # ------------------------------------------------------------------------------- sync, log, save, eval
     def _sync(self) -> None:
@@ -321,7 +329,8 @@ class _Loop:
         data_state = self.ahead[0] if self.ahead is not None else self.data.get_state()
         self.ckpt.save(self.book.step, self.state, data_state=data_state, metadata={
             "wall_seconds": self.progress.seconds, "loss": loss, "good": good, "reference_loss": reference,
-            "recent_losses": self.book.recent, "skipped_steps": self.book.skipped, "evals": self.book.evals})
+            "recent_losses": self.book.recent, "skipped_steps": self.book.skipped, "evals": self.book.evals,
+            "last_metrics": self.book.last})
 
     def _evaluate(self) -> None:
         step = self.book.step
@@ -370,7 +379,8 @@ def train(task: TrainTask, data: Any, cfg: LoopConfig, run: RunDirectory, *, mes
           stop: Callable[[int], bool] | None = None, log: Callable[[str], None] = _stderr) -> LoopResult:
     """Runs (or resumes, when ``run.resumed``) ``task`` to ``cfg.steps`` in the open ``run`` (see the module
     docstring). ``mesh``: default all devices on one ``"data"`` axis. ``stop(step)`` returning True stops like
-    SIGTERM (checkpoint, ``status="preempted"``). Raises NonFiniteError from the NaN guard."""
+    SIGTERM (checkpoint, ``status="preempted"``). Raises NonFiniteError from the NaN guard, after writing
+    ``nonfinite.json`` (step, error) in the run directory: `runloop.open_run`'s ``after_nonfinite``."""
     _check_iterator(data)
     if cfg.resume_from is not None and not run.resumed:
         raise ValueError(f"resume_from={cfg.resume_from} needs a resumed run ({cfg.option_names.resume})")
@@ -380,6 +390,10 @@ def train(task: TrainTask, data: Any, cfg: LoopConfig, run: RunDirectory, *, mes
         loop = _Loop(task, data, cfg, run, mesh, ckpt, log, stop)
         try:
             status = loop.run()
+        except NonFiniteError as error:  # recorded: a resume may then change the fields the caller allows
+            if run.primary:
+                write_json_atomic(run.path / NONFINITE_FILE, {"step": loop.book.step, "error": str(error)})
+            raise
         finally:
             loop.metrics.close()
         return loop.result(status)

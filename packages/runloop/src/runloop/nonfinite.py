@@ -31,6 +31,7 @@ class OptionNames:
     skip_nonfinite: str = "on_nonfinite='skip'"
     resume: str = "resume=True"
     resume_from: str = "resume_from=STEP"
+    steps: str = "steps"
 
 
 @dataclasses.dataclass(frozen=True)

@@ -26,6 +26,7 @@ import jax
 import numpy as np
 from flopdata import (
     DecodedSource,
+    RecordLoader,
     RecordSource,
     allow_worker_processes,
     decode_gray,
@@ -181,7 +182,7 @@ def record_loader(
         num_epochs=config.num_epochs if config.train else (config.num_epochs or 1),
         seed=config.seed,
     )
-    return grain.DataLoader(
+    return RecordLoader(  # grain.DataLoader; resumes after the data moved with the run
         data_source=source,
         sampler=sampler,
         operations=[

@@ -6,7 +6,8 @@ Three sources, named by one string (``tools/finetune_seg.py --encoder``):
   ``summary.json`` (`runloop.PretrainSummary`: method, model, dataset, steps, total_flops, kg_co2e) for provenance;
 - a timm-format checkpoint file: ``.safetensors`` (needs the ``safetensors`` package) or ``.npz`` (numpy; keys are
   timm's names, or timm's names under a ``param/`` prefix as in vitcore's test fixture), loaded with
-  `vitcore.from_timm` for a given preset, the classifier ``head.*`` dropped;
+  `vitcore.from_timm` for a given preset, the classifier ``head.*`` dropped, with the input normalisation of its
+  ``config.json`` (timm's ``pretrained_cfg``) or one given explicitly: never assumed (`timm_normalisation`);
 - ``"scratch"``: a random initialisation of a preset (the study's from-scratch baseline; pre-training FLOPs 0).
 
 Example::
@@ -17,8 +18,11 @@ Example::
 
 from __future__ import annotations
 
+import hashlib
 import importlib.util
+import json
 import zipfile
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
@@ -27,9 +31,11 @@ from jaxtyping import PRNGKeyArray
 from runloop import ENCODER_KINDS, EncoderInfo, PretrainSummary
 from vitcore import ENCODER_CONFIG_FILE as CONFIG_FILE
 
-__all__ = ["EncoderInfo", "ENCODER_KINDS", "check_provenance", "load_encoder", "load_timm_state_dict", "encoder_kind"]
+__all__ = ["EncoderInfo", "ENCODER_KINDS", "TIMM_CONFIG_FILE", "check_provenance", "encoder_identity", "encoder_kind",
+           "load_encoder", "load_timm_state_dict", "timm_normalisation"]
 
 _TIMM_SUFFIXES = (".safetensors", ".npz")
+TIMM_CONFIG_FILE = "config.json"  # what timm / the Hugging Face hub ship beside the weights (``pretrained_cfg``)
 
 
 def encoder_kind(spec: str) -> str:
@@ -55,6 +61,28 @@ def encoder_kind(spec: str) -> str:
     )
 
 
+def encoder_identity(spec: str) -> str | None:
+    """A fingerprint of the encoder's files (sha256 of a run's ``encoder.json`` + ``encoder.eqx``, or of a timm
+    file and the ``config.json`` beside it when there is one); None for ``"scratch"``. A run records it when it
+    starts, so a resume can tell that the folder or file at the same path now holds another encoder."""
+    kind = encoder_kind(spec)
+    if kind == "scratch":
+        return None
+    path = Path(spec)
+    files = ([path / CONFIG_FILE, path / vitcore.ENCODER_WEIGHTS_FILE] if kind == "run"
+             else [path, *[p for p in (path.parent / TIMM_CONFIG_FILE,) if p.is_file()]])
+    digest = hashlib.sha256()
+    for file in files:
+        digest.update(f"{file.name}\0".encode())
+        try:
+            with open(file, "rb") as handle:
+                while chunk := handle.read(1 << 22):
+                    digest.update(chunk)
+        except OSError as error:
+            raise ValueError(f"encoder={spec!r}: cannot read {file} ({_short(error)})") from None
+    return f"sha256:{digest.hexdigest()}"
+
+
 def check_provenance(spec: str, *, allow_unknown_flops: bool = False,
                      allow_flag: str = "allow_unknown_flops=True") -> None:
     """A run directory without ``summary.json`` (an encoder saved by hand, a run that never finished) has no
@@ -68,6 +96,52 @@ def check_provenance(spec: str, *, allow_unknown_flops: bool = False,
         f"a finished pre-training run, or pass {allow_flag} to fine-tune it anyway (the report then leaves it off "
         "the FLOP axis)"
     )
+
+
+Normalisation = tuple[tuple[float, ...], tuple[float, ...]]
+
+
+def _mean_std(mean: object, std: object, where: str) -> Normalisation:
+    try:
+        pair = tuple(float(v) for v in mean), tuple(float(v) for v in std)  # type: ignore[attr-defined]
+    except (TypeError, ValueError):
+        raise ValueError(f"{where}: mean={mean!r}, std={std!r}: expected lists of numbers") from None
+    if len(pair[0]) != 3 or len(pair[1]) != 3 or not all(np.isfinite(pair[0])) or not all(
+            v > 0 and np.isfinite(v) for v in pair[1]):
+        raise ValueError(f"{where}: mean={list(pair[0])}, std={list(pair[1])}: expected 3 finite means and 3 "
+                         "positive standard deviations (one per RGB channel, for [0, 1] pixels)")
+    return pair
+
+
+def timm_normalisation(path: str | Path, *, mean: object = None, std: object = None,
+                       flags: str = "mean=/std=") -> Normalisation:
+    """The input normalisation a timm weights file was trained with, never assumed: ``mean``/``std`` when given
+    (both); else the ``config.json`` beside the file as timm and the Hugging Face hub ship it (its
+    ``pretrained_cfg`` with ``mean``/``std``, or those keys at its top level); else ``mean``/``std`` arrays
+    stored in an ``.npz`` beside its parameters (as ``tools/make_timm_fixture.py`` writes). ValueError naming
+    ``flags`` (how the caller's users pass them, e.g. ``"--mean/--std"``) when none of these says."""
+    path = Path(path)
+    if (mean is None) != (std is None):
+        raise ValueError(f"{flags}: give both the mean and the std, or neither")
+    if mean is not None:
+        return _mean_std(mean, std, flags)
+    config_path = path.parent / TIMM_CONFIG_FILE
+    if config_path.is_file():
+        try:
+            config = json.loads(config_path.read_text())
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
+            raise ValueError(f"{config_path} is not a valid timm config ({_short(error)})") from None
+        cfg = config.get("pretrained_cfg", config) if isinstance(config, dict) else None
+        if isinstance(cfg, dict) and "mean" in cfg and "std" in cfg:
+            return _mean_std(cfg["mean"], cfg["std"], str(config_path))
+    if path.suffix == ".npz":
+        with np.load(path, allow_pickle=False) as data:
+            if "mean" in data.files and "std" in data.files:
+                return _mean_std(data["mean"].tolist(), data["std"].tolist(), str(path))
+    raise ValueError(
+        f"encoder={str(path)!r}: its input normalisation is unknown (no {TIMM_CONFIG_FILE} with timm's "
+        f"pretrained_cfg mean/std beside it); pass {flags} (e.g. ImageNet's 0.485 0.456 0.406 / 0.229 0.224 "
+        "0.225, or 0.5 0.5 0.5 / 0.5 0.5 0.5 for timm's augreg ViTs)")
 
 
 def load_timm_state_dict(path: str | Path) -> dict[str, np.ndarray]:
@@ -120,15 +194,23 @@ def load_encoder(
     model: str | None = None,
     key: PRNGKeyArray | None = None,
     image_size: int | None = None,
+    mean: Sequence[float] | None = None,
+    std: Sequence[float] | None = None,
+    normalisation_flags: str = "mean=/std=",
 ) -> tuple[vitcore.AbstractBackbone, EncoderInfo]:
     """A headless vitcore backbone (a run's: ViT or NFNet; timm files: ViT) and its `EncoderInfo` from ``spec``
     (see the module docstring).
 
     ``model``: the preset, needed for timm files and scratch; for a run it must match the run's model if given.
     ``key``: initialisation key, needed for scratch only. ``image_size``: a scratch encoder is built at this size;
-    loaded encoders keep theirs (`segtransfer.create_segmenter` interpolates position embeddings).
+    loaded encoders keep theirs (`segtransfer.create_segmenter` interpolates position embeddings). ``mean`` /
+    ``std``: a timm file's input normalisation when its files do not say (`timm_normalisation`; an error naming
+    ``normalisation_flags`` when unknown); a run directory records its own, and scratch uses the preset's.
     """
     kind = encoder_kind(spec)
+    if (mean is not None or std is not None) and kind != "timm":
+        raise ValueError(f"{normalisation_flags}: only a timm weights file takes a normalisation; encoder {spec!r} "
+                         "has its own (a run records it, scratch uses its preset's)")
     if kind in ("timm", "scratch") and model not in vitcore.PRESETS:
         raise ValueError(f"model={model!r}: encoder {spec!r} needs a preset, one of {sorted(vitcore.PRESETS)}")
     if kind == "scratch":
@@ -140,10 +222,17 @@ def load_encoder(
     if kind == "timm":
         state = {k: v for k, v in load_timm_state_dict(spec).items() if not k.startswith("head.")}
         try:
-            encoder = vitcore.from_timm(model, state, num_classes=0)
+            normalisation, unknown = timm_normalisation(spec, mean=mean, std=std, flags=normalisation_flags), None
+        except ValueError as error:  # reported after the weights' own check: a foreign file is named as such
+            normalisation, unknown = None, error
+        try:
+            given = {} if normalisation is None else {"mean": normalisation[0], "std": normalisation[1]}
+            encoder = vitcore.from_timm(model, state, num_classes=0, **given)
         except (KeyError, ValueError) as error:  # a missing key, a wrong shape, an unused key: another model
             reason = error.args[0] if error.args else error
             raise ValueError(f"{spec} is not a valid timm checkpoint of {model} ({reason})") from error
+        if unknown is not None:
+            raise unknown
         return encoder, EncoderInfo(kind="timm", path=str(Path(spec).resolve()), model=model)
     directory = Path(spec)
     encoder = vitcore.load_pretrained(directory).without_head()

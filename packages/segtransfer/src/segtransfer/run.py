@@ -37,7 +37,7 @@ from .optim import finetune_optimizer, warmup_poly_schedule
 from .segmenter import Segmenter, create_segmenter, segmenter_weight_decay_mask
 from .spec import SegmentationRun
 from .transfer_data import whole_image_batches
-from .transfer_run import RUN_FILE, data_parallel_mesh, encoder_source, run_in_directory, stderr_log
+from .transfer_run import RUN_FILE, data_parallel_mesh, encoder_fields, path_fields, run_in_directory, stderr_log
 
 __all__ = ["RUN_FILE", "build_model", "build_optimizer", "data_parallel_mesh", "finetune_run", "run_name"]
 
@@ -54,7 +54,8 @@ def run_name(lr: float, wd: float, seed: int) -> str:
 def build_model(config: SegmentationRun, encoder: str, *, model: str | None = None) -> tuple[Segmenter, EncoderInfo]:
     """The `Segmenter` a run starts from (encoder per `load_encoder`, head initialised from the seed)."""
     k_encoder, k_head, _ = jr.split(jr.key(config.seed), 3)
-    vit, info = load_encoder(encoder, model=model, key=k_encoder, image_size=config.spec.image_size)
+    vit, info = load_encoder(encoder, model=model, key=k_encoder, image_size=config.spec.image_size,
+                             mean=config.encoder_mean, std=config.encoder_std)
     segmenter = create_segmenter(vit, config.num_classes, key=k_head, image_size=config.spec.image_size,
                                  head_channels=config.spec.head_channels, norm_groups=config.spec.norm_groups)
     return segmenter, info
@@ -94,7 +95,7 @@ def finetune_task(segmenter: Segmenter, config: SegmentationRun) -> runloop.Trai
 
 # Options added after runs were first written, with the value every earlier run had: recorded only when a run
 # differs from it, so a run directory from before the option still passes the same-run check on resume.
-LATER_OPTIONS = {"sam_rho": None, "photometric": "byol"}
+LATER_OPTIONS = {"sam_rho": None, "photometric": "byol", "encoder_mean": None, "encoder_std": None}
 
 
 def _run_config(config: SegmentationRun, encoder: str, model: str | None) -> dict[str, Any]:
@@ -102,7 +103,7 @@ def _run_config(config: SegmentationRun, encoder: str, model: str | None) -> dic
     for name, earlier in LATER_OPTIONS.items():
         if finetune[name] == earlier:
             del finetune[name]
-    return {"finetune": finetune, "encoder": encoder_source(encoder), "model": model}
+    return {"finetune": finetune, **encoder_fields(encoder), "model": model}
 
 
 def finetune_run(
@@ -137,8 +138,10 @@ def finetune_run(
             photometric=config.spec.photometric)))
         return finetune_task(segmenter, config), data, info
 
+    run_config = _run_config(config, encoder, model)
     return run_in_directory(
-        Path(out_dir), _run_config(config, encoder, model), loop, may_change=MAY_CHANGE, start=start,
+        Path(out_dir), run_config, loop, may_change=MAY_CHANGE, start=start,
+        paths=path_fields(run_config, "finetune"),
         result=lambda info, trained: _result(config, info, trained), resume=resume, stop=stop, log=log,
         resume_flag=resume_flag,
         summary=lambda out: f"{Path(out_dir).name}: mIoU {100 * out['miou']:.2f} aAcc {100 * out['aacc']:.2f} "

@@ -137,12 +137,15 @@ class SegmentationSpec:
                               epochs=None if self.steps is not None else (self.epochs or STUDY_EPOCHS))
 
     def command(self, *, encoder: str, out_dir: str, model: str | None, data_dir: str | None,
-                seeds: Sequence[int] | None = None) -> str:
+                seeds: Sequence[int] | None = None, mean: Sequence[float] | None = None,
+                std: Sequence[float] | None = None) -> str:
         """The ``flopwise-finetune-seg`` command that runs this study (every field spelled out, so the
         command's own defaults do not matter). ``seeds``: the seeds run (0..N-1; the command runs 0..max)."""
         spec = self if seeds is None else dataclasses.replace(self, seeds=max(seeds) + 1)
         words = [COMMAND, "--encoder", encoder, *(["--model", model] if model else []), "--out", out_dir,
                  *(["--data-dir", data_dir] if data_dir else []),
+                 *(["--mean", *map(repr, mean)] if mean is not None else []),
+                 *(["--std", *map(repr, std)] if std is not None else []),
                  # --steps and --epochs exclude each other: the one left at None is left out (None is the default)
                  *flopcli.spec_to_flags(spec, skip=[n for n in ("steps", "epochs") if getattr(spec, n) is None])]
         return shlex.join(words)
@@ -162,6 +165,10 @@ class SegmentationRun:
     wd: float
     seed: int = 0
     train_split: str = "train"
+    # A timm weights file's input normalisation where its own files do not say (`encoders.timm_normalisation`):
+    # a property of the encoder, not of the study, so a run holds it beside the spec (`--mean/--std`).
+    encoder_mean: tuple[float, ...] | None = None
+    encoder_std: tuple[float, ...] | None = None
 
     def __post_init__(self) -> None:
         self.spec.validate()
@@ -190,4 +197,5 @@ class SegmentationRun:
                 "head_channels": s.head_channels, "norm_groups": s.norm_groups,
                 "checkpoint_every": s.checkpoint_every, "keep_checkpoints": s.keep_checkpoints,
                 "log_every": s.log_every, "workers": s.workers, "tensorboard": s.tensorboard,
-                "sam_rho": s.sam_rho, "photometric": s.photometric}
+                "sam_rho": s.sam_rho, "photometric": s.photometric, "encoder_mean": self.encoder_mean,
+                "encoder_std": self.encoder_std}

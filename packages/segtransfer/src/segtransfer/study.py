@@ -171,22 +171,28 @@ def run_segmentation(
     model: str | None = None,
     seeds: Sequence[int] | None = None,
     data_dir: str | Path | None = None,
+    mean: Sequence[float] | None = None,
+    std: Sequence[float] | None = None,
     **options: Any,
 ) -> dict[str, Any]:
     """Runs the study ``spec`` describes for ``encoder`` in ``out_dir`` and returns its ``result.json``.
 
     Resolves ``spec.dataset`` under ``data_dir`` (`flopdata.resolve`: an embedded set is built on first use),
     records the ``flopwise-finetune-seg`` command that reruns the study in ``out_dir/command.txt`` and calls
-    `run_study` with the spec's grid and ``seeds`` (default 0..spec.seeds-1); ``options``: `run_study`'s
-    ``resume``, ``log``, ``stop``, ``resume_flag``, ``allow_unknown_flops``, ``allow_flag``."""
+    `run_study` with the spec's grid and ``seeds`` (default 0..spec.seeds-1); ``mean``/``std``: a timm weights
+    file's input normalisation where its own files do not say (`segtransfer.encoders.timm_normalisation`);
+    ``options``: `run_study`'s ``resume``, ``log``, ``stop``, ``resume_flag``, ``allow_unknown_flops``,
+    ``allow_flag``."""
     spec.validate()
     seeds = list(range(spec.seeds)) if seeds is None else list(seeds)
     data_dir = Path(data_dir) if data_dir is not None else flopdata.default_data_dir()
     info = describe_segmentation_dataset(flopdata.resolve(spec.dataset, data_dir=data_dir))
     base = SegmentationRun(spec, str(info.directory), info.num_classes, info.eval_split,
-                           spec.total_steps(info.train_size), spec.lrs[0], spec.wds[0], seeds[0] if seeds else 0)
+                           spec.total_steps(info.train_size), spec.lrs[0], spec.wds[0], seeds[0] if seeds else 0,
+                           encoder_mean=None if mean is None else tuple(mean),
+                           encoder_std=None if std is None else tuple(std))
     command = spec.command(encoder=encoder_source(encoder), out_dir=str(Path(out_dir).resolve()), model=model,
-                           data_dir=str(data_dir.resolve()), seeds=seeds or None)
+                           data_dir=str(data_dir.resolve()), seeds=seeds or None, mean=mean, std=std)
     return run_study(base, encoder=encoder, out_dir=out_dir, dataset=spec.dataset, model=model, grid=spec.grid,
                      seeds=seeds, command=command, **options)
 

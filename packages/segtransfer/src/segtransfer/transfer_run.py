@@ -3,8 +3,10 @@
 `run_in_directory` is the life of a run around the engine: open the run directory (lock, same-run check on
 resume; `runloop.open_run`), return a finished run's ``run.json`` as is, otherwise build the task and its data
 (the caller's ``start``), train (`runloop.train` on `data_parallel_mesh`), and write ``run.json`` last,
-atomically; a stopped run returns ``{"status": "preempted", "step": s}``. `encoder_source` is how a run's
-``config.json`` records its encoder.
+atomically; a stopped run returns ``{"status": "preempted", "step": s}``. `encoder_fields` is how a run's
+``config.json`` records its encoder (its path and a fingerprint of its files: a resume after the encoder was
+replaced is refused); paths are recorded relative to the run directory (`path_fields`), so a sweep folder moved
+or copied whole resumes.
 """
 
 from __future__ import annotations
@@ -18,9 +20,10 @@ from typing import Any
 import jax
 import runloop
 
-from .encoders import encoder_kind
+from .encoders import encoder_identity, encoder_kind
 
-__all__ = ["RUN_FILE", "data_parallel_mesh", "encoder_source", "run_in_directory", "stderr_log"]
+__all__ = ["RUN_FILE", "data_parallel_mesh", "encoder_fields", "encoder_source", "path_fields", "run_in_directory",
+           "stderr_log"]
 
 RUN_FILE = "run.json"
 
@@ -31,8 +34,37 @@ def stderr_log(message: str) -> None:
 
 
 def encoder_source(encoder: str) -> str:
-    """The encoder as a run's ``config.json`` records it: ``"scratch"`` as is, a path resolved."""
+    """The encoder as a run's ``config.json`` records it: ``"scratch"`` as is, a path resolved (`runloop.open_run`
+    then writes it relative to the run directory: `path_fields`)."""
     return encoder if encoder_kind(encoder) == "scratch" else str(Path(encoder).resolve())
+
+
+def encoder_fields(encoder: str) -> dict[str, Any]:
+    """The encoder's part of a run's ``config.json``: where it is and what it holds (`encoder_identity`)."""
+    return {"encoder": encoder_source(encoder), "encoder_identity": encoder_identity(encoder)}
+
+
+def path_fields(run_config: dict[str, Any], section: str) -> tuple[str, ...]:
+    """The fields of a transfer run's config that are paths: the encoder (unless scratch) and the dataset."""
+    return (*(() if run_config["encoder"] == "scratch" else ("encoder",)), f"{section}.dataset_dir")
+
+
+def _check_same_encoder(out_dir: Path, run_config: dict[str, Any]) -> tuple[str, ...]:
+    """A resumed (or finished) run must go on with the encoder it started from: ValueError naming the encoder
+    path when the files there changed. Returns the fields the same-run check must skip: the identity of a run
+    from before it was recorded (that run is checked by its encoder path alone, as then)."""
+    try:
+        recorded = json.loads((out_dir / runloop.run_directory.CONFIG_FILE).read_text())
+    except (OSError, ValueError):
+        return ()  # no run yet, or a broken config.json: runloop.open_run says so
+    if not isinstance(recorded, dict) or "encoder_identity" not in recorded:
+        return ("encoder_identity",)
+    if recorded["encoder_identity"] != run_config["encoder_identity"]:
+        raise ValueError(
+            f"encoder {run_config['encoder']!r} is not the encoder the run in {out_dir} started from: its files "
+            f"changed since ({recorded['encoder_identity']} -> {run_config['encoder_identity']}); fine-tune this "
+            "encoder into a new folder, or put the original encoder back to continue")
+    return ()
 
 
 def data_parallel_mesh(batch_size: int, log: Callable[[str], None]) -> jax.sharding.Mesh:
@@ -57,16 +89,20 @@ def run_in_directory(
     stop: Callable[[int], bool] | None,
     log: Callable[[str], None],
     resume_flag: str,
+    paths: Collection[str] = (),
 ) -> dict[str, Any]:
     """Runs (or resumes) one run in ``out_dir`` (module docstring); returns ``run.json``'s content.
 
     ``start()`` -> (engine task, training data iterator, the encoder's provenance), called only when the run
     has to train; ``result(provenance, loop_result)`` -> ``run.json``'s content; ``summary(content)``: the line
-    logged when a run finishes here. ``run_config``/``may_change``/``resume``/``resume_flag``: `runloop.open_run`.
+    logged when a run finishes here. ``run_config``/``may_change``/``resume``/``resume_flag``/``paths``:
+    `runloop.open_run`. ``run_config`` holds `encoder_fields`: a resume with other encoder files at the recorded
+    path is refused, naming it.
     """
     mesh = data_parallel_mesh(loop.batch_size, log)
-    with runloop.open_run(out_dir, run_config, resume=resume, may_change=may_change,
-                          primary=jax.process_index() == 0, resume_flag=resume_flag) as run:
+    legacy = _check_same_encoder(out_dir, run_config) if resume else ()
+    with runloop.open_run(out_dir, run_config, resume=resume, may_change=(*may_change, *legacy),
+                          primary=jax.process_index() == 0, resume_flag=resume_flag, paths=paths) as run:
         if (out_dir / RUN_FILE).exists():
             return json.loads((out_dir / RUN_FILE).read_text())
         task, data, provenance = start()

@@ -105,3 +105,13 @@ def test_empty_results_and_unknown_images():
     assert coco_evaluate(gt, [])["segm"]["AP"] == 0.0
     with pytest.raises(ValueError, match=r"image ids \[7\] that are not in the ground truth"):
         coco_evaluate(gt, [{"image_id": 7, "category_id": 1, "bbox": [0, 0, 1, 1], "score": 1.0}])
+
+
+def test_a_ground_truth_without_objects_has_no_ap_rather_than_zero():
+    gt = _ground_truth()
+    crowd_only = {**gt, "annotations": [{**a, "iscrowd": 1} for a in gt["annotations"]]}
+    for degenerate in ({**gt, "annotations": []}, crowd_only):
+        for results in ([], _as_results(gt)):
+            with pytest.raises(ValueError, match=r"the ground truth of 3 images holds no \(non-crowd\) object, so "
+                                                 "AP is undefined"):
+                coco_evaluate(degenerate, results)

@@ -24,6 +24,7 @@ import numpy as np
 from flopdata import (
     DecodedBatches,
     DecodedSource,
+    RecordLoader,
     RecordSource,
     allow_worker_processes,
     decode_rgb,
@@ -154,7 +155,7 @@ def pretrain_loader(config: PretrainData) -> grain.DataLoader | DecodedBatches:
     if isinstance(data_source, DecodedSource) and not config.worker_count:
         return DecodedBatches(data_source, sampler, batch_size=config.batch_size // shard.shard_count,
                               shard_options=shard)
-    return grain.DataLoader(
+    return RecordLoader(  # grain.DataLoader; resumes after the data moved with the run
         data_source=data_source,
         sampler=sampler,
         operations=[

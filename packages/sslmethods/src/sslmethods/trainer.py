@@ -13,7 +13,10 @@
 grain's ``get_state()`` / ``set_state(state)``; ``method.prepare_batch`` runs on each one. SIGTERM/SIGINT
 checkpoint the current step and return with ``status="preempted"``. A resumed run must be the same run: the
 recorded config must match except for how it runs (cadences, sharding, reporting) and its length (``steps``:
-the learning-rate and method schedules are then fitted to the new length from the resumed step on).
+the learning-rate and method schedules are then fitted to the new length from the resumed step on; fewer steps
+than already trained is an error naming the steps option; after a stop by the NaN guard, also the learning
+rate ``optim.lr``, listed under ``after_nonfinite`` in ``config.json``). A run resumed at its final step (finished, or
+stopped after its last checkpoint) writes the same final metrics and kNN evaluations again.
 """
 
 from __future__ import annotations
@@ -39,6 +42,12 @@ from .optim import OptimConfig, learning_rate_schedule
 from .step import make_step_fn
 from .train_state import TrainState, init_train_state, method_optimizer
 
+# The fields of config.json that are paths: recorded relative to the run directory (a sweep folder moved whole
+# resumes; runloop.open_run).
+PATH_FIELDS = ("train.init_from", "run.dataset_dir")
+# What a resume may change after the NaN guard stopped the run: the learning rate (continue from the last good
+# checkpoint, --resume-from, at a lower one); config.json lists each such change (runloop.open_run).
+AFTER_NONFINITE = ("optim.lr",)
 # What may differ between a run and its resumption (dotted paths into config.json).
 MAY_CHANGE = (*(f"train.{name}" for name in runloop.LoopConfig.HOW_FIELDS), "train.steps", "train.knn_k",
               "run.method_repr")
@@ -181,7 +190,8 @@ def train(method: AbstractMethod, optim_cfg: OptimConfig, data: Any, cfg: TrainC
     task = pretrain_task(method, optim_cfg, cfg, knn, heldout)
     config = run_config(method, optim_cfg, cfg, run_info)
     with runloop.open_run(cfg.out_dir, config, resume=cfg.resume, may_change=MAY_CHANGE,
-                          primary=jax.process_index() == 0, resume_flag=cfg.loop.option_names.resume) as run:
+                          primary=jax.process_index() == 0, resume_flag=cfg.loop.option_names.resume,
+                          loop=cfg.loop, paths=PATH_FIELDS, after_nonfinite=AFTER_NONFINITE) as run:
         result = runloop.train(task, data, cfg.loop, run, mesh=mesh, log=log)
         summary = summarise(config["run"], cfg, result)
         if result.completed and run.primary:

@@ -2,7 +2,10 @@
 
 Layout read: `SOURCE/annotations/instances_{train,val}2017.json` and `SOURCE/{train,val}2017/*.jpg`. Labels
 are the 80 COCO categories in increasing COCO-id order (contiguous 0..79); the map back to COCO ids is
-`info.metadata["coco_category_ids"]` and each object's `category_id`. Boxes are TFDS BBoxes (normalised ymin,
+`info.metadata["coco_category_ids"]` and each object's `category_id`. An annotation whose box has zero width or
+height (no area, nothing to detect) is dropped, and the count is printed as a warning naming the annotation file
+(torchvision's and detectron2's COCO loaders drop such boxes too); a negative size or a box outside its image is
+an error naming the annotation. Boxes are TFDS BBoxes (normalised ymin,
 xmin, ymax, xmax). Masks (polygons, uncompressed or compressed RLE in the JSON) are stored as COCO
 compressed-RLE strings, decoded with `pycocotools.mask.decode({"size": [h, w], "counts": s})`.
 """
@@ -10,6 +13,7 @@ compressed-RLE strings, decoded with `pycocotools.mask.decode({"size": [h, w], "
 from __future__ import annotations
 
 import json
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -71,8 +75,11 @@ class CocoInstances(OfflineBuilder):
             build_options={"source": str(self._source.resolve()), "num_examples": num_examples}, **kwargs
         )
 
+    def _annotation_file(self, split: str) -> Path:
+        return self._source / "annotations" / f"instances_{_SPLITS[split]}.json"
+
     def _load(self, split: str) -> dict:
-        path = self._source / "annotations" / f"instances_{_SPLITS[split]}.json"
+        path = self._annotation_file(split)
         if not path.exists():
             raise ValueError(f"COCO split {split!r}: annotation file {str(path)!r} does not exist")
         with open(path) as handle:
@@ -118,6 +125,7 @@ class CocoInstances(OfflineBuilder):
         images = sorted(data["images"], key=lambda image: int(image["id"]))
         if self._num_examples is not None:
             images = images[: self._num_examples]
+        degenerate: list[str] = []
         for image in images:
             path = self._source / _SPLITS[split] / image["file_name"]
             if not path.exists():
@@ -139,6 +147,9 @@ class CocoInstances(OfflineBuilder):
                     raise ValueError(
                         f"{where}: bbox {annotation['bbox']} is outside the {width}x{height} image"
                     )
+                if w == 0 or h == 0:  # no area: dropped and counted, as torchvision's and detectron2's loaders do
+                    degenerate.append(where)
+                    continue
                 box = tfds.features.BBox(
                     ymin=y / height,
                     xmin=x / width,
@@ -167,3 +178,6 @@ class CocoInstances(OfflineBuilder):
                     },
                 },
             )
+        if degenerate:
+            print(f"warning: {self._annotation_file(split)}: dropped {len(degenerate)} annotation(s) with a "
+                  f"zero-width or zero-height bbox (e.g. {degenerate[0]})", file=sys.stderr, flush=True)

@@ -7,7 +7,9 @@ results.jsonl), a results .csv/.jsonl file, or a folder of fine-tuning result.js
 Broken files, out-of-range values and points without a FLOP count are listed under "Left out" (a warning line
 each) and skipped. Writes into --out (replaced whole, never mixed): accuracy_vs_flops.png and one PNG per
 (pre-training dataset, task), figure3.png, saturation.png, upstream_loss.png, report.md, report.html,
-report.json, results.csv. Bad input: one line "error: ..." and status 2.
+report.json, results.csv and .flopwise-report.json (the list of files it wrote). --out must be new, empty, or a
+report folder holding only those files: a folder with anything else, or one that is or holds a RESULTS input,
+is refused (exit 2) and left untouched. Bad input: one line "error: ..." and status 2.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ import flopcli
 
 from ..curves import FLOP_CONVENTIONS
 from ..loading import load_results
+from ..output_dir import check_replaceable
 from ..report import ReportOptions, write_report
 
 
@@ -45,6 +48,7 @@ def body(args: argparse.Namespace) -> int:
     options = ReportOptions(convention=args.flops, figure3=args.figure3, figure3_devices=args.devices,
                             table_steps=args.table_steps, reach_fraction=args.reach, hardware=args.hardware,
                             chips=args.chips, region=args.region, mfu=args.mfu)
+    check_replaceable(args.out, args.results)  # before reading anything
     loaded = load_results(args.results)
     report = write_report(loaded, args.out, options)
     print("\n".join(f"- {line}" for line in report["summary"]))

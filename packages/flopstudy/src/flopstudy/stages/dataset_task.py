@@ -3,18 +3,21 @@ and a ``result.json`` in the task folder.
 
 `DatasetTask` answers `AbstractTask`'s ``label`` (``"<dataset> <noun>"``), ``seeds`` (0 .. ``settings.seeds``-1),
 ``datasets`` and the dataset part of ``check`` from settings with ``dataset`` and ``seeds`` fields, and ``read``
-from ``result.json``: a missing file is no result yet, a broken one a ValueError naming it; the subclass turns
-the file's content into a `TaskResult` (`parse_result`).
+from ``result.json``: a missing file is no result yet, a broken one (not JSON, not this task's result, or a
+score that is not a finite % in 0-100) a ValueError naming it; the subclass turns the file's content into a
+`TaskResult` (`parse_result`). ``set_aside_result`` moves a broken file to ``result.broken.json`` for a retry.
 """
 
 from __future__ import annotations
 
 import abc
 import json
+import os
 from pathlib import Path
 from typing import Any, ClassVar
 
 from ..finetune_results import RESULT_FILE
+from ..results import SCORE_RANGE
 from ..sweep.tasks import AbstractTask, TaskResult
 from .datasets import check_dataset
 
@@ -51,6 +54,19 @@ class DatasetTask(AbstractTask):
         if not path.is_file():
             return None
         try:
-            return self.parse_result(json.loads(path.read_text()))
-        except (json.JSONDecodeError, KeyError, TypeError, ValueError) as err:
+            result = self.parse_result(json.loads(path.read_text()))
+            for seed, score in result.scores.items():  # a NaN or 500% is no score: the file is broken
+                if not SCORE_RANGE[0] <= score <= SCORE_RANGE[1]:
+                    raise ValueError(f"seed {seed}'s {self.score_metric} is {score!r}%: expected a number in "
+                                     f"{SCORE_RANGE[0]:g}-{SCORE_RANGE[1]:g}")
+            return result
+        except (json.JSONDecodeError, UnicodeDecodeError, KeyError, TypeError, ValueError) as err:
             raise ValueError(f"{path}: not a {self.result_name} result ({type(err).__name__}: {err})") from None
+
+    def set_aside_result(self, out_dir: Path) -> Path | None:
+        path = Path(out_dir) / RESULT_FILE
+        if not path.is_file():
+            return None
+        target = path.with_name(f"{path.stem}.broken{path.suffix}")
+        os.replace(path, target)
+        return target

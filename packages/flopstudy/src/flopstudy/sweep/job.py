@@ -8,7 +8,8 @@ measured on the compiled step it ran (``summary.json``), so each run compiles it
 claims the run (`claims`), skips each stage whose result file exists, lets an interrupted stage resume from its
 checkpoints, and records a failing stage in ``failed.json`` (or a failing task in its task folder) instead of
 raising, so the other runs go on. A run that failed before stays failed (with its error) unless the job says
-``retry_failed``. The claim is released however the job ends. The second stage of a chain (``run.init``) trains
+``retry_failed`` (a broken task result, e.g. a NaN score, is then set aside and the task run again). The claim
+is released however the job ends. The second stage of a chain (``run.init``) trains
 once its first stage (another run of the sweep) has finished: until then the job reports "busy" and is revisited;
 a failed first stage fails it.
 """
@@ -137,8 +138,15 @@ def _task(job: Job, rd: RunDir, planned: PlannedTask, stages: object, executed: 
         return str(failure.get("error"))
     directory = rd.task_dir(planned.spec)
     encoder = "scratch" if job.run.is_scratch else os.fspath(rd.pretrain_dir)
+    task = get_task(planned.spec.kind)
     try:
-        result = get_task(planned.spec.kind).read(directory)
+        try:
+            result = task.read(directory)
+        except ValueError as broken:  # a retry runs the task again (its finished runs are reused)
+            if not job.retry_failed:
+                raise
+            result, moved = None, task.set_aside_result(directory)
+            log(f"{job.run.run_id}: {planned.spec.label}: {broken}; set aside as {moved}, running it again")
         if result is not None and set(planned.seeds) <= set(result.scores):
             return None
         stages.finetune(planned.spec, planned.settings, encoder=encoder, model=job.run.backbone, out_dir=directory,

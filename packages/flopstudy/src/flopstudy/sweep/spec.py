@@ -21,9 +21,10 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
+from ..results import SCRATCH_METHOD as SCRATCH
+
 __all__ = ["SCRATCH", "SPEC_VERSION", "RunSpec", "TaskSpec", "spec_hash"]
 
-SCRATCH = "scratch"
 SPEC_VERSION = 1  # part of every hash: a change of meaning gets a new version, never a silent reuse
 BUDGET_UNITS = ("steps", "flops")
 

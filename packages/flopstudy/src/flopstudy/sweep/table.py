@@ -153,8 +153,23 @@ def build_rows(out: str | Path) -> list[ResultRow]:
         error = str(failure.get("error")) if failure else None
         for task, seeds in tasks:
             records += _task_rows(rd, task, seeds, base, error, running)
-    rows = [ResultRow.from_record(r) for r in records]
+    rows = [_checked_row(r) for r in records]
     return _study_columns(rows, co2)
+
+
+_AXES = ("method", "variant", "backbone", "pretrain_dataset", "task", "seed", "run_dir", "run_id", "task_id",
+         "budget", "budget_unit", "score_metric")
+
+
+def _checked_row(record: dict[str, Any]) -> ResultRow:
+    """The row of ``record``; one whose files hold a value out of the schema (a NaN loss, a 500% accuracy)
+    becomes a failed row naming its run directory and the value, so one bad file never blocks the table."""
+    try:
+        return ResultRow.from_record(record)
+    except ValueError as err:
+        failed = {k: record.get(k) for k in _AXES} | {"pretrain_steps": None, "pretrain_flops": None,
+                                                       "score": None, "status": "failed"}
+        return ResultRow.from_record(failed | {"error": f"{record.get('run_dir')}: bad value: {err}"})
 
 
 def rebuild_results(out: str | Path) -> Path:

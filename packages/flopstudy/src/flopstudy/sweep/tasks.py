@@ -76,7 +76,13 @@ class AbstractTask(abc.ABC):
 
     @abc.abstractmethod
     def read(self, out_dir: Path) -> TaskResult | None:
-        """The finished result in ``out_dir`` (None when there is none yet); ValueError for a broken file."""
+        """The finished result in ``out_dir`` (None when there is none yet); ValueError naming a broken file
+        (also one whose score is not a finite % in 0-100)."""
+
+    @abc.abstractmethod
+    def set_aside_result(self, out_dir: Path) -> Path | None:
+        """Moves the result file in ``out_dir`` out of the way (kept for inspection; the next `run` writes a new
+        one); returns where it went (None when there was none). A retry does this to a broken result."""
 
 
 def _registry() -> Mapping[str, AbstractTask]:

@@ -57,6 +57,9 @@ def build_parser() -> flopcli.ArgumentParser:
                    metavar=("MIN", "MAX"),
                    help="large-scale jitter of training (default 0.1 2.0, ViTDet's)")
     p.add_argument("--eval-batch", type=flopcli.positive_int, default=8)
+    p.add_argument("--mean", type=float, nargs=3, metavar=("R", "G", "B"),
+                   help="a timm file's input mean for [0, 1] pixels, when no config.json beside it says")
+    p.add_argument("--std", type=float, nargs=3, metavar=("R", "G", "B"), help="its input std (with --mean)")
     p.add_argument("--data-dir", default=None)
     p.add_argument("--resume", action="store_true")
     p.add_argument("--checkpoint-every", type=flopcli.positive_int, default=500)
@@ -70,12 +73,18 @@ def check_arguments(args: argparse.Namespace) -> None:
     import vitcore
 
     from ..detection import check_study_dir
-    from ..encoders import encoder_kind
+    from ..encoders import encoder_kind, timm_normalisation
 
     with flopcli.about("--encoder"):
         kind = encoder_kind(args.encoder)
     if kind != "run" and args.model not in vitcore.PRESETS:
         raise flopcli.CommandError(f"--encoder {args.encoder} needs --model, one of {list(vitcore.PRESETS)}")
+    if (args.mean is not None or args.std is not None) and kind != "timm":
+        raise flopcli.CommandError(f"--mean/--std: only a timm weights file takes a normalisation; --encoder "
+                                   f"{args.encoder} has its own (a run records it, scratch uses its preset's)")
+    if kind == "timm":
+        with flopcli.about("--encoder"):
+            timm_normalisation(args.encoder, mean=args.mean, std=args.std, flags="--mean/--std")
     if args.layer_decay is not None and not 0 < args.layer_decay <= 1:
         raise flopcli.CommandError(f"--layer-decay {args.layer_decay}: expected a value in (0, 1]")
     if args.warmup is not None and not 0 <= args.warmup < args.steps:
@@ -106,7 +115,9 @@ def body(args: argparse.Namespace) -> int:
         dataset_dir=info.directory, detector=detector, recipe=recipe, eval_split=info.eval_split,
         max_objects=args.max_objects or max_objects, truncate=args.truncate, min_scale=args.scale_range[0],
         max_scale=args.scale_range[1], eval_batch_size=args.eval_batch,
-        checkpoint_every=args.checkpoint_every, log_every=args.log_every, workers=args.workers)
+        checkpoint_every=args.checkpoint_every, log_every=args.log_every, workers=args.workers,
+        encoder_mean=None if args.mean is None else tuple(args.mean),
+        encoder_std=None if args.std is None else tuple(args.std))
     print(f"{args.dataset}: {info.train_size} train images, {info.num_classes} classes, {info.eval_split} "
           f"{info.split_sizes[info.eval_split]} images; {recipe.steps} steps (warmup {recipe.warmup_steps}, decays "
           f"at {list(recipe.milestones)}) at batch {recipe.batch_size}, {image_size} px", file=sys.stderr)

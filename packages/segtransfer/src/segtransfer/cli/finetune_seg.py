@@ -6,9 +6,11 @@
         --grid --seeds 5          # the study: 80 epochs, batch 16, 512 centre crop, LR x WD grid, median of 5
 
 (also `python tools/finetune_seg.py ...` in a checkout). --encoder: a flopwise-pretrain run directory (with its
-summary.json, unless --allow-unknown-flops), a timm-format .safetensors/.npz file (needs --model) or `scratch`
-(needs --model). Datasets are looked up under --data-dir (default $FLOPWISE_DATA or data/); fmnist_scenes is
-built on first use, ade20k with `flopwise-build-dataset ade20k --source ...`. SIGTERM checkpoints and exits with
+summary.json, unless --allow-unknown-flops), a timm-format .safetensors/.npz file (needs --model; its input
+normalisation comes from the config.json that timm and the Hugging Face hub ship beside the weights, or from
+--mean/--std: never assumed) or `scratch` (needs --model). Datasets are looked up under --data-dir (default
+$FLOPWISE_DATA or data/); fmnist_scenes is built on first use, ade20k with `flopwise-build-dataset ade20k
+--source ...`. SIGTERM checkpoints and exits with
 status 3; --resume continues (finished runs of a grid are reused). Bad input: one line "error: ..." and status 2.
 
 Every option of the study (`segtransfer.SegmentationSpec`, what a sweep's segmentation task holds) is a flag
@@ -47,6 +49,9 @@ def build_parser() -> flopcli.ArgumentParser:
     p.add_argument("--encoder", required=True, help="RUN_DIR | file.safetensors | file.npz | scratch")
     p.add_argument("--out", required=True, type=Path)
     p.add_argument("--model", choices=list(vitcore.PRESETS), help="preset (timm files and scratch)")
+    p.add_argument("--mean", type=float, nargs=3, metavar=("R", "G", "B"),
+                   help="a timm file's input mean for [0, 1] pixels, when no config.json beside it says")
+    p.add_argument("--std", type=float, nargs=3, metavar=("R", "G", "B"), help="its input std (with --mean)")
     p.add_argument("--grid", action="store_true", help="the study's LR x WD grid; the best mIoU is reported")
     p.add_argument("--data-dir", default=None)
     p.add_argument("--resume", action="store_true")
@@ -77,9 +82,13 @@ def check_arguments(args: argparse.Namespace) -> SegmentationSpec:
         raise flopcli.CommandError(f"--encoder {args.encoder} needs --model, one of {list(vitcore.PRESETS)}")
     check_provenance(args.encoder, allow_unknown_flops=args.allow_unknown_flops,
                      allow_flag="--allow-unknown-flops")
+    if (args.mean is not None or args.std is not None) and kind != "timm":
+        raise flopcli.CommandError(f"--mean/--std: only a timm weights file takes a normalisation; --encoder "
+                                   f"{args.encoder} has its own (a run records it, scratch uses its preset's)")
     if kind != "scratch":  # read the weights once now: a corrupt or foreign file is named before any work
         with flopcli.about("--encoder"):
-            load_encoder(args.encoder, model=args.model)
+            load_encoder(args.encoder, model=args.model, mean=args.mean, std=args.std,
+                         normalisation_flags="--mean/--std")
     spec = spec_of(args)
     if hasattr(args, "image_size") and args.model is not None:
         with flopcli.about(f"--image-size {spec.image_size}"):
@@ -102,7 +111,8 @@ def body(args: argparse.Namespace) -> int:
     print(f"{spec.dataset}: {info.train_size} train images, {info.num_classes} classes, {steps} steps "
           f"(warmup {warmup}) at batch {spec.batch}", file=sys.stderr)
     result = run_segmentation(spec, encoder=args.encoder, out_dir=args.out, model=args.model,
-                              data_dir=args.data_dir, resume=args.resume, resume_flag="--resume",
+                              data_dir=args.data_dir, mean=args.mean, std=args.std, resume=args.resume,
+                              resume_flag="--resume",
                               allow_unknown_flops=args.allow_unknown_flops, allow_flag="--allow-unknown-flops")
     if result.get("status") == "preempted":
         raise flopcli.Interrupted(f"fine-tuning stopped (checkpoint saved in {args.out}); continue it with the same "

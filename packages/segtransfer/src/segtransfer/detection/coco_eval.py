@@ -4,7 +4,9 @@
 missed) and detections on images without objects count as false positives. For mask AP the results' ``bbox`` is
 removed first, so pycocotools takes each detection's area from its mask (detectron2 does the same; otherwise
 small/medium/large would use box areas). Numbers are in percent; pycocotools' -1 (no ground truth in an area
-range) becomes NaN. With no detections at all every AP is 0 (pycocotools cannot load an empty result list).
+range) becomes NaN. With no detections at all every AP is 0 (pycocotools cannot load an empty result list). A
+ground truth without any non-crowd object (e.g. a split whose boxes were all degenerate) has no AP at all: a
+ValueError, never an AP of 0 reported as a score.
 """
 
 from __future__ import annotations
@@ -40,6 +42,10 @@ def coco_evaluate(
     for iou_type in iou_types:
         if iou_type not in ("bbox", "segm"):
             raise ValueError(f"iou_types={iou_types!r}: expected 'bbox' and/or 'segm'")
+    objects = [a for a in ground_truth.get("annotations", []) if not a.get("iscrowd", 0)]
+    if not objects:
+        raise ValueError(f"the ground truth of {len(ground_truth.get('images', []))} images holds no (non-crowd) "
+                         "object, so AP is undefined; evaluate on a split with objects")
     gt = _coco(ground_truth)
     image_ids = sorted(gt.getImgIds())
     unknown = sorted({r["image_id"] for r in results} - set(image_ids))

@@ -29,7 +29,7 @@ import numpy as np
 import runloop
 
 from ..encoders import EncoderInfo, load_encoder
-from ..transfer_run import RUN_FILE, encoder_source, run_in_directory, stderr_log
+from ..transfer_run import RUN_FILE, encoder_fields, path_fields, run_in_directory, stderr_log
 from .data import DetectionData, detection_loader
 from .evaluate import evaluate_detector
 from .model import MaskRCNN, create_detector
@@ -48,7 +48,8 @@ def build_detector(config: DetectionRunConfig, encoder: str, *, model: str | Non
     """The `MaskRCNN` a run starts from (encoder per `load_encoder` with the recipe's drop path; heads
     initialised from the seed) and the encoder's provenance."""
     k_encoder, k_heads, _ = jr.split(jr.key(config.seed), 3)
-    vit, info = load_encoder(encoder, model=model, key=k_encoder, image_size=config.detector.image_size)
+    vit, info = load_encoder(encoder, model=model, key=k_encoder, image_size=config.detector.image_size,
+                             mean=config.encoder_mean, std=config.encoder_std)
     return create_detector(vit, config.detector, key=k_heads, drop_path=config.recipe.drop_path), info
 
 
@@ -97,7 +98,11 @@ def detection_task(detector: MaskRCNN, config: DetectionRunConfig) -> runloop.Tr
 
 
 def _run_config(config: DetectionRunConfig, encoder: str, model: str | None) -> dict[str, Any]:
-    return {"detection": dataclasses.asdict(config), "encoder": encoder_source(encoder), "model": model}
+    detection = dataclasses.asdict(config)
+    for name in ("encoder_mean", "encoder_std"):  # added later: recorded only when given (earlier runs resume)
+        if detection[name] is None:
+            del detection[name]
+    return {"detection": detection, **encoder_fields(encoder), "model": model}
 
 
 def detection_run(
@@ -128,8 +133,10 @@ def detection_run(
         data = iter(detection_loader(data_config(config, detector, train=True)))
         return detection_task(detector, config), data, info
 
+    run_config = _run_config(config, encoder, model)
     return run_in_directory(
-        Path(out_dir), _run_config(config, encoder, model), loop, may_change=MAY_CHANGE, start=start,
+        Path(out_dir), run_config, loop, may_change=MAY_CHANGE, start=start,
+        paths=path_fields(run_config, "detection"),
         result=lambda info, trained: _result(config, info, trained), resume=resume, stop=stop, log=log,
         resume_flag=resume_flag,
         summary=lambda out: f"{Path(out_dir).name}: box AP {_ap(out['bbox']['AP'])} mask AP "

@@ -53,7 +53,8 @@ class DetectionRunConfig:
     `segtransfer.detection.data`. ``detector.image_size`` must equal ``recipe.image_size``. ``max_objects``:
     objects padded per image (an image with more is an error naming it, unless ``truncate``). ``min_scale`` /
     ``max_scale``: the large-scale-jitter range of training (ViTDet's 0.1-2.0). Evaluation runs over every image
-    of ``eval_split`` at the end (pycocotools).
+    of ``eval_split`` at the end (pycocotools). ``encoder_mean``/``encoder_std``: the input normalisation of a timm
+    weights file whose own files do not say (`segtransfer.encoders.timm_normalisation`; None: from its files).
     """
 
     dataset_dir: str
@@ -71,6 +72,8 @@ class DetectionRunConfig:
     keep_checkpoints: int = 2
     log_every: int = 50
     workers: int = 0
+    encoder_mean: tuple[float, ...] | None = None
+    encoder_std: tuple[float, ...] | None = None
 
     def __post_init__(self) -> None:
         if not isinstance(self.detector, DetectorConfig):

@@ -29,7 +29,8 @@ from ..data import PretrainData, pretrain_loader
 from ..heldout import heldout_set
 from ..registry import get_method
 
-FLAGS = runloop.OptionNames(skip_nonfinite="--skip-nonfinite", resume="--resume", resume_from="--resume-from STEP")
+FLAGS = runloop.OptionNames(skip_nonfinite="--skip-nonfinite", resume="--resume", resume_from="--resume-from STEP",
+                            steps="--steps")
 
 
 def method_arg(text: str) -> str:
