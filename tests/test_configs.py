@@ -58,11 +58,10 @@ def test_each_config_loads_to_the_sweep_it_always_did(name):
     plan = expand(sweep)
     ids = [[run.run_id, [[t.spec.task_id, list(t.seeds)] for t in plan.tasks[run.run_id]]] for run in plan.runs]
     settings = sweep.to_json()
-    runs, plan_digest, settings_digest, task_ids = BEFORE[name]
-    assert len(plan.runs) == runs
-    assert sorted({t.spec.task_id for tasks in plan.tasks.values() for t in tasks}) == list(task_ids)
-    assert _digest(ids) == plan_digest
-    assert _digest({k: v for k, v in settings.items() if k != "slurm"}) == settings_digest
+    task_ids = tuple(sorted({t.spec.task_id for tasks in plan.tasks.values() for t in tasks}))
+    # one comparison, so that a failure shows every value next to the expected one
+    assert (len(plan.runs), _digest(ids), _digest({k: v for k, v in settings.items() if k != "slurm"}),
+            task_ids) == BEFORE[name]
     assert settings["slurm"] == (SLURM if name in PAPER_SCALE else {})
 
 
