@@ -17,6 +17,7 @@ al. do (after Brock et al. 2021): SGD with Nesterov momentum 0.9, AGC 0.01, lr 0
 """
 
 import ml_collections
+from flopstudy.sweep.presets import ADE20K_SEGMENTATION, PAPER_PRETRAIN, PAPER_SLURM
 
 # CPU demonstration: small, meant to finish in minutes on a laptop (see README for the measured wall time).
 BACKBONES = ("vit-test", "vit-demo", "nfnet-test", "nfnet-demo")
@@ -70,11 +71,9 @@ def _paper():
     config.scratch = True
     config.per_backbone = {f"nfnet-f{k}": {"set": NFNET_PAPER} for k in range(4)}
     config.tasks = ml_collections.ConfigDict()
-    config.tasks.segmentation = dict(dataset="ade20k", epochs=80.0, batch=16, image_size=512,
-                                     lrs=(1e-5, 5e-5, 1e-4, 5e-4), wds=(0.1, 0.05, 0.01), seeds=5)
-    config.pretrain = dict(log_every=100, checkpoint_every=5000, eval_every=25_000)
-    config.co2 = dict(hardware="tpu-v3", chips=32, region="gcp:europe-west1")
-    config.slurm = dict(timeout_min=72 * 60, gpus_per_node=8, tasks_per_node=1, cpus_per_task=32)
+    config.tasks.segmentation = dict(ADE20K_SEGMENTATION)
+    config.pretrain = dict(PAPER_PRETRAIN)
+    config.slurm = dict(PAPER_SLURM)
     return config
 
 

@@ -12,6 +12,7 @@ fine-tuned on ADE20K with the study's protocol (80 epochs, batch 16, 512 px, LR 
 """
 
 import ml_collections
+from flopstudy.sweep.presets import ADE20K_SEGMENTATION, PAPER_PRETRAIN, PAPER_SLURM
 
 METHODS = ("supervised", "clip", "simclr", "byol", "dino", "mae")
 # Steps at batch 4096 ("dino": at batch 1024), from appendix A.3.
@@ -48,12 +49,8 @@ def get_config(arg="i1k"):
         "clip": {"variants": CLIP_VARIANTS},
     })
     config.tasks = ml_collections.ConfigDict()
-    config.tasks.segmentation = dict(dataset="ade20k", epochs=80.0, batch=16, image_size=512,
-                                     lrs=(1e-5, 5e-5, 1e-4, 5e-4), wds=(0.1, 0.05, 0.01), seeds=5)
+    config.tasks.segmentation = dict(ADE20K_SEGMENTATION)
     config.extra_seeds = 1  # every point already gets the study's 5 seeds
-    config.pretrain = dict(log_every=100, checkpoint_every=5000, eval_every=25_000)
-    config.co2 = dict(hardware="tpu-v3", chips=32, region="gcp:europe-west1")
-    # slurm_partition: the site's name, e.g. --config.slurm.slurm_partition=gpu (None: the cluster's default).
-    config.slurm = dict(timeout_min=72 * 60, gpus_per_node=8, tasks_per_node=1, cpus_per_task=32,
-                        slurm_partition=None)
+    config.pretrain = dict(PAPER_PRETRAIN)
+    config.slurm = dict(PAPER_SLURM)  # e.g. --config.slurm.slurm_partition=gpu
     return config

@@ -17,6 +17,7 @@ with the study's ADE20K transfer.
 """
 
 import ml_collections
+from flopstudy.sweep.presets import ADE20K_SEGMENTATION, PAPER_PRETRAIN, PAPER_SLURM
 
 # CPU demonstration: small, meant to finish in minutes on a laptop (see README for the measured wall time).
 BUDGETS = (100, 300)  # second-stage (and plain) supervised steps at BATCH
@@ -69,11 +70,9 @@ def _paper():
     config.prepretrain = dict(method="mae", budgets=(62_500, 125_000), then=("supervised",))
     config.per_method = {"supervised": {"set": SAME_ARCHITECTURE}}
     config.tasks = ml_collections.ConfigDict()
-    config.tasks.segmentation = dict(dataset="ade20k", epochs=80.0, batch=16, image_size=512,
-                                     lrs=(1e-5, 5e-5, 1e-4, 5e-4), wds=(0.1, 0.05, 0.01), seeds=5)
-    config.pretrain = dict(log_every=100, checkpoint_every=5000, eval_every=25_000)
-    config.co2 = dict(hardware="tpu-v3", chips=32, region="gcp:europe-west1")
-    config.slurm = dict(timeout_min=72 * 60, gpus_per_node=8, tasks_per_node=1, cpus_per_task=32)
+    config.tasks.segmentation = dict(ADE20K_SEGMENTATION)
+    config.pretrain = dict(PAPER_PRETRAIN)
+    config.slurm = dict(PAPER_SLURM)
     return config
 
 

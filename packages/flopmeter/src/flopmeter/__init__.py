@@ -12,7 +12,17 @@ from flopmeter.analytic import (
     vit_train_macs,
 )
 from flopmeter.analytic_convnet import conv2d_macs, nfnet_forward_macs, nfnet_train_macs
-from flopmeter.co2 import Footprint, PowerLawFit, co2_kg, energy_kwh, fit_power_law, footprint
+from flopmeter.co2 import (
+    STUDY_CHIPS,
+    STUDY_HARDWARE,
+    STUDY_REGION,
+    Footprint,
+    PowerLawFit,
+    co2_kg,
+    energy_kwh,
+    fit_power_law,
+    footprint,
+)
 from flopmeter.convention import FLOPS_CONVENTIONS, FlopCount, check_convention, convention_label
 from flopmeter.cost import Cost
 from flopmeter.data_tables import Hardware, HardwareTable, Region, RegionTable, hardware, region
@@ -37,6 +47,9 @@ __version__ = "0.2.0"
 __all__ = [
     "DEFAULT_PEAK_SHAPES",
     "FLOPS_CONVENTIONS",
+    "STUDY_CHIPS",
+    "STUDY_HARDWARE",
+    "STUDY_REGION",
     "CallCost",
     "conv2d_macs",
     "nfnet_forward_macs",

@@ -15,6 +15,15 @@ import numpy as np
 
 from flopmeter.data_tables import HardwareTable, RegionTable, hardware, region
 
+# The study's reference hardware (appendix A.1), the one place it is written: every CO2 default of the project
+# (here, the sweep's and the report's CO2 settings, the planner, the run engine's region) names these.
+STUDY_HARDWARE = "tpu-v3"
+"""The study's reference accelerator (a row of the hardware table): TPUv3."""
+STUDY_CHIPS = 32
+"""Chips of the study's reference hardware: time and energy are predicted for 32 TPUv3 chips."""
+STUDY_REGION = "gcp:europe-west1"
+"""The study's reference region (a row of the region table): gcp europe-west1."""
+
 
 @dataclasses.dataclass(frozen=True)
 class PowerLawFit:
@@ -70,7 +79,7 @@ def energy_kwh(
     chips: int,
     hours: float | int,
     watts: float | int | None = None,
-    hardware_name: str = "tpu-v3",
+    hardware_name: str = STUDY_HARDWARE,
     pue: float | int | None = None,
     hardware_table: HardwareTable | None = None,
 ) -> float:
@@ -92,7 +101,7 @@ def co2_kg(
     kwh: float | int,
     *,
     gco2e_per_kwh: float | int | None = None,
-    region_name: str = "gcp:europe-west1",
+    region_name: str = STUDY_REGION,
     region_table: RegionTable | None = None,
 ) -> float:
     """kgCO2e for `kwh` of electricity at the region's grid intensity (or an explicit `gco2e_per_kwh`);
@@ -120,9 +129,9 @@ def footprint(
     *,
     flops_per_step: float | int,
     steps: int,
-    chips: int = 32,
-    hardware_name: str = "tpu-v3",
-    region_name: str = "gcp:europe-west1",
+    chips: int = STUDY_CHIPS,
+    hardware_name: str = STUDY_HARDWARE,
+    region_name: str = STUDY_REGION,
     use_pue: bool = False,
     hardware_table: HardwareTable | None = None,
     region_table: RegionTable | None = None,

@@ -79,8 +79,8 @@ class Throughput:
                 f"assumed MFU of {self.mfu:.0%} (no measured runs on this hardware to fit)")
 
 
-def throughput_model(rows: Sequence[ResultRow], *, hardware_name: str = "tpu-v3", chips: int = 32,
-                     mfu: float = 0.4) -> Throughput:
+def throughput_model(rows: Sequence[ResultRow], *, hardware_name: str = flopmeter.STUDY_HARDWARE,
+                     chips: int = flopmeter.STUDY_CHIPS, mfu: float = 0.4) -> Throughput:
     """The time model for ``chips`` x ``hardware_name`` (module docstring); ValueError for an unknown hardware
     (listing the table), chips < 1 or an MFU outside (0, 1]."""
     if chips < 1:
@@ -123,8 +123,8 @@ def _pue(region_name: str, use_pue: bool) -> float | None:
     return pue
 
 
-def run_cost(throughput: Throughput, *, flops_per_step: float, steps: float, region_name: str = "gcp:europe-west1",
-             use_pue: bool = False) -> RunCost:
+def run_cost(throughput: Throughput, *, flops_per_step: float, steps: float,
+             region_name: str = flopmeter.STUDY_REGION, use_pue: bool = False) -> RunCost:
     """Time, energy and CO2 of ``steps`` steps of ``flops_per_step`` FLOPs on ``throughput``'s hardware."""
     hours = throughput.hours(flops_per_step, steps)
     watts = flopmeter.hardware(throughput.hardware).watts
@@ -135,7 +135,7 @@ def run_cost(throughput: Throughput, *, flops_per_step: float, steps: float, reg
 
 
 def budget_flops(budget: Budget, throughput: Throughput, *, flops_per_step: float | None,
-                 region_name: str = "gcp:europe-west1", use_pue: bool = False) -> float:
+                 region_name: str = flopmeter.STUDY_REGION, use_pue: bool = False) -> float:
     """The pre-training FLOPs ``budget`` buys for a configuration with ``flops_per_step`` on ``throughput``'s
     hardware (the FLOPs themselves for a FLOP budget)."""
     if budget.unit == "flops":

@@ -18,6 +18,8 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Callable, Sequence
 
+import flopmeter
+
 from .analysis import Analysis, CurveFit
 from .extrapolation import ExtrapolationCheck
 from .hardware_cost import Budget, RunCost, Throughput, budget_flops, run_cost, throughput_model
@@ -123,7 +125,8 @@ class Plan:
 
 
 def plan(analysis: Analysis, budget: Budget, *, task: str | None = None, pretrain_dataset: str | None = None,
-         hardware_name: str = "tpu-v3", chips: int = 32, region_name: str = "gcp:europe-west1", mfu: float = 0.4,
+         hardware_name: str = flopmeter.STUDY_HARDWARE, chips: int = flopmeter.STUDY_CHIPS,
+         region_name: str = flopmeter.STUDY_REGION, mfu: float = 0.4,
          use_pue: bool = False, allow_extrapolation: bool = False) -> Plan:
     """The ranked options for ``budget`` (module docstring). ValueError when no curve of the task can be
     fitted (each needs 2 budgets), when an option lies more than `MAX_EXTRAPOLATION` outside its measured range

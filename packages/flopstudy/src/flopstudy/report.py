@@ -21,6 +21,7 @@ import re
 from pathlib import Path
 from typing import Any
 
+import flopmeter
 from matplotlib.figure import Figure
 from sslmethods.figure3 import load_figure3
 
@@ -75,9 +76,9 @@ class ReportOptions:
     figure3_devices: int = 32
     table_steps: int | None = None
     reach_fraction: float = 0.9
-    hardware: str = "tpu-v3"
-    chips: int = 32
-    region: str = "gcp:europe-west1"
+    hardware: str = flopmeter.STUDY_HARDWARE
+    chips: int = flopmeter.STUDY_CHIPS
+    region: str = flopmeter.STUDY_REGION
     mfu: float = 0.4
     n_boot: int = 1000
     seed: int = 0

@@ -49,7 +49,7 @@ class LoopConfig:
     tensorboard: bool = False
     hardware: str | None = None
     watts: float | None = None
-    region: str = "gcp:europe-west1"
+    region: str = flopmeter.STUDY_REGION
     print_progress: bool = True
     resume_from: int | None = None
     option_names: OptionNames = OptionNames()

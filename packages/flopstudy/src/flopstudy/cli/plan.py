@@ -20,6 +20,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import flopcli
+import flopmeter
 
 from ..analysis import analyse
 from ..hardware_cost import parse_budget
@@ -33,9 +34,9 @@ def build_parser() -> flopcli.ArgumentParser:
     p.add_argument("--budget", required=True, help="3e18 (FLOPs) | 100h (device-hours) | 5kgCO2e")
     p.add_argument("--task", help="downstream task (needed when the results hold several)")
     p.add_argument("--pretrain-dataset", help="only consider this pre-training dataset")
-    p.add_argument("--hardware", default="tpu-v3", help="flopmeter hardware table name")
-    p.add_argument("--chips", type=flopcli.positive_int, default=32)
-    p.add_argument("--region", default="gcp:europe-west1", help="flopmeter region table name")
+    p.add_argument("--hardware", default=flopmeter.STUDY_HARDWARE, help="flopmeter hardware table name")
+    p.add_argument("--chips", type=flopcli.positive_int, default=flopmeter.STUDY_CHIPS)
+    p.add_argument("--region", default=flopmeter.STUDY_REGION, help="flopmeter region table name")
     p.add_argument("--mfu", type=flopcli.fraction, default=0.4, help="assumed MFU where no fitted steps/s exists")
     p.add_argument("--pue", action="store_true", help="multiply energy by the region's PUE")
     p.add_argument("--allow-extrapolation", action="store_true",

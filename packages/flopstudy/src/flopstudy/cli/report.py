@@ -20,6 +20,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import flopcli
+import flopmeter
 
 from ..curves import FLOP_CONVENTIONS
 from ..loading import load_results
@@ -37,9 +38,9 @@ def build_parser() -> flopcli.ArgumentParser:
                    help="devices for Figure 3's per-device bars (default 32)")
     p.add_argument("--table-steps", type=flopcli.positive_int, help="pre-training steps of the method x dataset tables")
     p.add_argument("--reach", type=flopcli.fraction, default=0.9, help="FLOPs to reach this fraction of the best score")
-    p.add_argument("--hardware", default="tpu-v3", help="CO2 model hardware (flopmeter table)")
-    p.add_argument("--chips", type=flopcli.positive_int, default=32)
-    p.add_argument("--region", default="gcp:europe-west1")
+    p.add_argument("--hardware", default=flopmeter.STUDY_HARDWARE, help="CO2 model hardware (flopmeter table)")
+    p.add_argument("--chips", type=flopcli.positive_int, default=flopmeter.STUDY_CHIPS)
+    p.add_argument("--region", default=flopmeter.STUDY_REGION)
     p.add_argument("--mfu", type=flopcli.fraction, default=0.4, help="assumed MFU where no fitted steps/s exists")
     return p
 

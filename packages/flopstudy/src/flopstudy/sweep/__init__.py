@@ -9,7 +9,7 @@ Modules: `config` (SweepSpec, load_sweep), `config_file` (get_config files, --co
 (RunSpec/TaskSpec and their stable hashes), `plan` (grid expansion, extra seeds), `tasks` (the task protocol and
 registry), `rundir` (layout, atomic files, failures), `claims` (O_EXCL claims), `job` (one run's stages),
 `executors` (local, processes, submitit), `progress`, `table`, `runner` (run_sweep), `step_costs` (every distinct
-step of a plan measured abstractly).
+step of a plan measured abstractly), `presets` (the study's paper-scale settings that configs start from).
 """
 
 from .claims import Claim, claim_holder, release, try_claim

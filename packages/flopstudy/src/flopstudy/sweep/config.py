@@ -28,6 +28,8 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from flopmeter import STUDY_CHIPS, STUDY_HARDWARE, STUDY_REGION
+
 __all__ = ["BackboneSettings", "Co2Settings", "MethodSettings", "PrepretrainSettings", "PretrainSettings", "SweepSpec",
            "load_sweep", "sweep_from_mapping"]
 
@@ -88,13 +90,14 @@ class PretrainSettings:
 @dataclasses.dataclass(frozen=True)
 class Co2Settings:
     """The study's CO2 model for the ``study_*`` columns: steps/s = fit_a * (FLOPs/step) ** fit_b on ``chips``
-    x ``hardware`` (flopmeter's tables), energy at the hardware's watts, CO2 at the region's intensity. Without
+    x ``hardware`` (flopmeter's tables; defaults: the study's 32 TPUv3 in gcp europe-west1,
+    ``flopmeter.STUDY_*``), energy at the hardware's watts, CO2 at the region's intensity. Without
     a fit, the columns are filled only when the sweep itself has runs measured on that hardware and chip count
     (fitted from them); otherwise they stay empty (no guessed utilisation)."""
 
-    hardware: str = "tpu-v3"
-    chips: int = 32
-    region: str = "gcp:europe-west1"
+    hardware: str = STUDY_HARDWARE
+    chips: int = STUDY_CHIPS
+    region: str = STUDY_REGION
     fit_a: float | None = None
     fit_b: float | None = None
 

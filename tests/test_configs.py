@@ -1,0 +1,99 @@
+"""The shipped sweep configs: each loads to the sweep it always did (run ids, task ids, settings), and the study's
+paper-scale settings they share come from the library's named presets (`flopstudy.sweep.presets`,
+``flopmeter.STUDY_*``) instead of being restated in each file."""
+
+import hashlib
+import json
+from pathlib import Path
+
+import flopmeter
+import pytest
+from flopstudy.sweep import Co2Settings, expand, load_sweep
+from flopstudy.sweep.presets import ADE20K_SEGMENTATION, PAPER_PRETRAIN, PAPER_SLURM
+
+CONFIGS = Path(__file__).resolve().parents[1] / "configs"
+
+# The ids of the configs as they were before they referred to the presets (computed from that code, not from the
+# code under test): config[:arg] -> (number of runs, digest of every run id in plan order with its tasks' ids and
+# seeds, digest of the sweep's settings without `slurm`, the task ids). Run and task ids name the folders a sweep
+# resumes from: they must never change for these configs.
+BEFORE = {
+    "demo.py": (37, "79c85c6110378add", "3ee8d73edd7ba6a3", ("fmnist_scenes_segmentation-ea2a041f5ec0",)),
+    "paper.py:jft": (98, "84213470629eb248", "d1c27450708bc6f9", ("ade20k_segmentation-3de884d7c949",)),
+    "paper.py:align": (100, "d439b267b7b420e0", "026847536dffa4b6", ("ade20k_segmentation-3de884d7c949",)),
+    "paper.py:i1k": (24, "712e57ec71c970f0", "a84a5fe2053609d9", ("ade20k_segmentation-3de884d7c949",)),
+    "paper.py:i21k": (24, "67ffb19d68a68e11", "88e87e6f69e5f745", ("ade20k_segmentation-3de884d7c949",)),
+    "paper.py:coco": (24, "b874b41aaa1175c1", "7cdd80f4fba3ce26", ("ade20k_segmentation-3de884d7c949",)),
+    "convnets.py": (8, "47f42e99e261a06f", "9c4c5cd22bd7a035", ("fmnist_scenes_layer_probe-6fc3b93a85e8",)),
+    "convnets.py:paper": (24, "31e1b09824e5c5b4", "16051952bc841f7c", ("ade20k_segmentation-3de884d7c949",)),
+    "prepretrain.py": (9, "bdc2e2a883ea84da", "4a4c9dac03cff746", ("fmnist_scenes_layer_probe-6fc3b93a85e8",)),
+    "prepretrain.py:paper": (12, "71f598e1f1ab3dda", "b2bd52ca89d5cde1", ("ade20k_segmentation-3de884d7c949",)),
+    "saturation.py": (9, "75e774c9cf16909a", "d5da399404637a7f", ("fmnist_scenes_layer_probe-6fc3b93a85e8",)),
+    "saturation.py:paper": (98, "ad9e14fd9d852080", "6ef991e5cb0c1852",
+                            ("ade20k_layer_probe-c8f82ab10829", "ade20k_segmentation-3de884d7c949")),
+}
+# `slurm` as it was: the paper-scale block (72 h, one node of 8 GPUs and 32 CPUs) where a config had one.
+# convnets.py:paper and prepretrain.py:paper now also hold slurm_partition=None (submitit's own default, so the
+# jobs are the same), which lets `--config.slurm.slurm_partition=gpu` name a partition for them too.
+SLURM = {"timeout_min": 4320, "gpus_per_node": 8, "tasks_per_node": 1, "cpus_per_task": 32, "slurm_partition": None}
+PAPER_SCALE = [name for name in BEFORE if name.endswith(":paper") or name.startswith("paper.py")]
+
+
+def _digest(obj) -> str:
+    return hashlib.sha256(json.dumps(obj, sort_keys=True, separators=(",", ":")).encode()).hexdigest()[:16]
+
+
+def _load(name, overrides=()):
+    return load_sweep(str(CONFIGS / name), list(overrides))
+
+
+def test_every_shipped_config_is_listed():
+    files = {name.split(":")[0] for name in BEFORE}
+    assert files == {path.name for path in CONFIGS.glob("*.py")}
+
+
+@pytest.mark.parametrize("name", list(BEFORE))
+def test_each_config_loads_to_the_sweep_it_always_did(name):
+    sweep = _load(name)
+    plan = expand(sweep)
+    ids = [[run.run_id, [[t.spec.task_id, list(t.seeds)] for t in plan.tasks[run.run_id]]] for run in plan.runs]
+    settings = sweep.to_json()
+    task_ids = tuple(sorted({t.spec.task_id for tasks in plan.tasks.values() for t in tasks}))
+    # one comparison, so that a failure shows every value next to the expected one
+    assert (len(plan.runs), _digest(ids), _digest({k: v for k, v in settings.items() if k != "slurm"}),
+            task_ids) == BEFORE[name]
+    assert settings["slurm"] == (SLURM if name in PAPER_SCALE else {})
+
+
+@pytest.mark.parametrize("name", PAPER_SCALE)
+def test_paper_scale_configs_take_a_partition_and_leave_the_presets_as_they_are(name):
+    sweep = _load(name, ["--config.slurm.slurm_partition=gpu", "--config.tasks.segmentation.seeds=1",
+                         "--config.pretrain.eval_every=0"])
+    assert sweep.slurm == SLURM | {"slurm_partition": "gpu"}
+    assert sweep.tasks["segmentation"].seeds == 1 and sweep.pretrain.eval_every == 0
+    assert ADE20K_SEGMENTATION["seeds"] == 5 and PAPER_PRETRAIN["eval_every"] == 25_000  # configs hold copies
+    assert PAPER_SLURM["slurm_partition"] is None
+
+
+def test_presets_hold_the_studys_numbers():
+    # Koppula et al. 2022, A.4: ADE20K, 80 epochs at batch 16 on 512 px crops, LR {1e-5, 5e-5, 1e-4, 5e-4} x WD
+    # {0.1, 0.05, 0.01}, median of 5 seeds, an FCN head of two 256-channel convolutions; A.1: 32 TPUv3 in gcp
+    # europe-west1.
+    seg = ADE20K_SEGMENTATION
+    assert (seg["dataset"], seg["epochs"], seg["steps"], seg["batch"], seg["image_size"]) == ("ade20k", 80.0, None,
+                                                                                               16, 512)
+    assert seg["lrs"] == (1e-5, 5e-5, 1e-4, 5e-4) and seg["wds"] == (0.1, 0.05, 0.01) and seg["seeds"] == 5
+    assert seg["head_channels"] == 256 and seg["photometric"] == "byol" and seg["eval_mode"] == "center_crop"
+    reference = ("tpu-v3", 32, "gcp:europe-west1")
+    assert (flopmeter.STUDY_HARDWARE, flopmeter.STUDY_CHIPS, flopmeter.STUDY_REGION) == reference
+    co2 = Co2Settings()
+    assert (co2.hardware, co2.chips, co2.region) == reference
+    with pytest.raises(TypeError):
+        ADE20K_SEGMENTATION["seeds"] = 1  # read-only: a config cannot change what the next one starts from
+
+
+def test_no_config_restates_a_preset():
+    restated = ("5e-5", "tpu-v3", "europe-west1", "timeout_min", "gpus_per_node", "eval_every=25")
+    for path in CONFIGS.glob("*.py"):
+        text = path.read_text()
+        assert not [literal for literal in restated if literal in text], path.name
