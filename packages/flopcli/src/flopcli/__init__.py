@@ -1,6 +1,7 @@
 """The command-line convention every flopwise command shares (standard library only): one line ``error: ...``
 and exit status 2 for bad input, no traceback unless ``--debug``; status 3 and ``interrupted: ...`` for a
-command stopped by a signal that a rerun resumes; numeric flag types checked while parsing."""
+command stopped by a signal that a rerun resumes; numeric flag types checked while parsing; errors of the user's own code (a method class, a config file) as one
+line naming the code and the exception (`user_code`)."""
 
 from flopcli.arguments import (
     fraction,
@@ -22,6 +23,7 @@ from flopcli.convention import (
     about,
     run,
 )
+from flopcli.user_code import UserCodeError, user_code
 
 __all__ = [
     "EXIT_FAILED",
@@ -32,6 +34,7 @@ __all__ = [
     "ArgumentParser",
     "CommandError",
     "Interrupted",
+    "UserCodeError",
     "about",
     "fraction",
     "int_at_least",
@@ -40,6 +43,7 @@ __all__ = [
     "positive_float",
     "positive_int",
     "run",
+    "user_code",
 ]
 
 __version__ = "0.2.0"

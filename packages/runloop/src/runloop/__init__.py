@@ -35,7 +35,7 @@ from .durations import steps_to_epochs, steps_to_examples, to_steps
 from .jsonable import to_jsonable
 from .loop import LoopResult, TrainTask, train
 from .loop_config import LoopConfig
-from .metrics_log import MetricsLog, read_metrics
+from .metrics_log import MetricsLog, check_tensorboard, read_metrics
 from .nonfinite import NonFiniteError, NonFiniteGuard, OptionNames
 from .progress import Co2Model, Progress, detect_hardware
 from .records import ENCODER_KINDS, DetectionResult, EncoderInfo, FinetuneResult, PretrainSummary
@@ -72,6 +72,7 @@ __all__ = [
     "LoopConfig",
     "LoopResult",
     "MetricsLog",
+    "check_tensorboard",
     "NonFiniteError",
     "NonFiniteGuard",
     "OptionNames",

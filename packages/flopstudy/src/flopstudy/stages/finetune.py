@@ -18,6 +18,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, ClassVar
 
+from ..sweep.ranges import check_ranges
 from ..sweep.tasks import Preempted, TaskResult
 from .dataset_task import DatasetTask
 from .datasets import resolve_dataset
@@ -62,6 +63,15 @@ class SegmentationSettings:
                 raise ValueError(f"{name}={getattr(self, name)!r}: expected >= 1")
         if not self.lrs or not self.wds:
             raise ValueError(f"lrs={self.lrs!r}, wds={self.wds!r}: expected at least one value each")
+        check_ranges(self, {"steps": ">=1", "epochs": ">0", "lrs": ">0", "wds": ">=0", "warmup": ">=0",
+                            "workers": ">=0", "sam_rho": ">0"})
+        from segtransfer.photometric import PHOTOMETRIC  # late: loading a sweep stays light until it runs
+        from segtransfer.protocol import EVAL_MODES
+
+        if self.photometric not in PHOTOMETRIC:
+            raise ValueError(f"photometric={self.photometric!r}: expected one of {', '.join(sorted(PHOTOMETRIC))}")
+        if self.eval_mode not in EVAL_MODES:
+            raise ValueError(f"eval_mode={self.eval_mode!r}: expected one of {', '.join(EVAL_MODES)}")
 
 
 class SegmentationTask(DatasetTask):

@@ -24,9 +24,12 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import math
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
+
+from .ranges import check_ranges
 
 __all__ = ["BackboneSettings", "Co2Settings", "MethodSettings", "PrepretrainSettings", "PretrainSettings", "SweepSpec",
            "load_sweep", "sweep_from_mapping"]
@@ -44,6 +47,9 @@ class MethodSettings:
     batch: int | None = None
     variants: tuple[str, ...] = ("",)
     set: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        check_ranges(self, {"budgets": ">0", "batch": ">=1"})
 
 
 @dataclasses.dataclass(frozen=True)
@@ -71,6 +77,9 @@ class PrepretrainSettings:
     set: tuple[str, ...] = ()
     batch: int | None = None
 
+    def __post_init__(self) -> None:
+        check_ranges(self, {"budgets": ">0", "batch": ">=1"})
+
 
 @dataclasses.dataclass(frozen=True)
 class PretrainSettings:
@@ -83,6 +92,10 @@ class PretrainSettings:
     print_progress: bool = True
     hardware: str | None = None  # flopmeter hardware name for the trainer's local energy/CO2 estimate
     watts: float | None = None  # or the watts per device
+
+    def __post_init__(self) -> None:
+        check_ranges(self, {"log_every": ">=1", "checkpoint_every": ">=1", "eval_every": ">=0", "workers": ">=0",
+                            "watts": ">0"})
 
 
 @dataclasses.dataclass(frozen=True)
@@ -97,6 +110,11 @@ class Co2Settings:
     region: str = "gcp:europe-west1"
     fit_a: float | None = None
     fit_b: float | None = None
+
+    def __post_init__(self) -> None:
+        check_ranges(self, {"chips": ">=1", "fit_a": ">0"})
+        if self.fit_b is not None and not math.isfinite(self.fit_b):
+            raise ValueError(f"fit_b={self.fit_b!r}: expected a finite exponent")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -135,6 +153,12 @@ class SweepSpec:
     data_dir: str = ""
     build_datasets: Mapping[str, Mapping[str, Any]] = dataclasses.field(default_factory=dict)
     slurm: Mapping[str, Any] = dataclasses.field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        check_ranges(self, {"budgets": ">0", "batch": ">=1", "image_size": ">=1", "seed": ">=0", "knn_bank": ">=0",
+                            "knn_query": ">=0", "extra_seeds": ">=1"})
+        if not self.name.strip():
+            raise ValueError(f"name={self.name!r}: expected a name for the sweep")
 
     def method_settings(self, method: str) -> MethodSettings:
         """The per-method settings of ``method`` (a name or import path), keyed by its class's ``name``."""
@@ -207,7 +231,10 @@ def sweep_from_mapping(raw: Mapping[str, Any]) -> SweepSpec:
         if key in raw:
             nested[key] = {k: dict(v) if isinstance(v, Mapping) else v for k, v in dict(raw.pop(key) or {}).items()}
     top = check_fields(SweepSpec, raw, where="config", skip=tuple(_NESTED))
-    return SweepSpec(**top, **nested)
+    try:
+        return SweepSpec(**top, **nested)
+    except ValueError as err:  # the range checks of SweepSpec's own fields: "seed=-1: expected ..."
+        raise ValueError(f"config.{err}") from None
 
 
 def _check_names(sweep: SweepSpec) -> None:
@@ -373,6 +400,11 @@ def load_sweep(config: Any, overrides: Sequence[str] = ()) -> SweepSpec:
     # with_defaults' empty entries are no settings; nor are those of methods an override dropped (the config's
     # settings for its supervised runs do not stop `--config.methods=('mae',)`)
     dropped = _method_names(before) - _method_names(sweep.methods)
+    names = _method_names(sweep.methods)
+    unknown = sorted(k for k in sweep.per_method if k not in names and k not in dropped)
+    if unknown and all(_method_names((method,)) for method in sweep.methods):  # else _check_names names it
+        raise ValueError(f"config.per_method.{unknown[0]}: not a method of this sweep; its methods are "
+                         f"{', '.join(sorted(names))}")
     sweep = dataclasses.replace(sweep, per_method={k: v for k, v in sweep.per_method.items()
                                                    if v != MethodSettings() and k not in dropped})
     _check_names(sweep)

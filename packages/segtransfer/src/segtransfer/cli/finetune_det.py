@@ -83,6 +83,9 @@ def check_arguments(args: argparse.Namespace) -> None:
     if not 0 < args.scale_range[0] <= args.scale_range[1]:
         raise flopcli.CommandError(
             f"--scale-range {args.scale_range[0]} {args.scale_range[1]}: expected 0 < MIN <= MAX")
+    if args.image_size is not None and args.model in vitcore.PRESETS:
+        with flopcli.about(f"--image-size {args.image_size}"):
+            vitcore.get_config(args.model, image_size=args.image_size)
     with flopcli.about("--out"):
         check_study_dir(args.out, resume=args.resume, resume_flag="--resume")
 

@@ -78,6 +78,8 @@ def check_arguments(args: argparse.Namespace) -> None:
     if args.image_size is not None and args.model is not None:
         with flopcli.about(f"--image-size {args.image_size}"):
             vitcore.get_config(args.model, image_size=args.image_size)
+    if args.tensorboard:
+        runloop.check_tensorboard("--tensorboard")
     with flopcli.about("--out"):
         check_out_dir(args.out, resume=args.resume, resume_flag="--resume")
 
