@@ -35,6 +35,7 @@ from .durations import steps_to_epochs, steps_to_examples, to_steps
 from .jsonable import to_jsonable
 from .loop import LoopResult, TrainTask, train
 from .loop_config import LoopConfig
+from .memory import available_memory_bytes, check_fits_memory
 from .metrics_log import MetricsLog, check_tensorboard, read_metrics
 from .nonfinite import NonFiniteError, NonFiniteGuard, OptionNames
 from .progress import Co2Model, Progress, detect_hardware
@@ -72,6 +73,8 @@ __all__ = [
     "LoopConfig",
     "LoopResult",
     "MetricsLog",
+    "available_memory_bytes",
+    "check_fits_memory",
     "check_tensorboard",
     "NonFiniteError",
     "NonFiniteGuard",
