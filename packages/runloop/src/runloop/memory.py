@@ -45,7 +45,7 @@ def available_memory_bytes(mesh: Mesh) -> int | None:
     return sum(limits)
 
 
-def check_fits_memory(needed_bytes: float, mesh: Mesh, *, option: str) -> None:
+def check_fits_memory(needed_bytes: int | float, mesh: Mesh, *, option: str) -> None:
     """ValueError naming ``option`` when ``needed_bytes`` (a lower bound of one step's memory) exceeds what the
     mesh's devices offer."""
     available = available_memory_bytes(mesh)
