@@ -469,12 +469,13 @@ def test_config_file_get_config_raises_for_its_argument(capsys, tmp_path):
     pytest.param("knn_query=-3", "config.knn_query=-3", id="knn-query-negative"),
     pytest.param("image_size=0", "config.image_size=0", id="image-size-0"),
     pytest.param("name=''", "config.name=''", id="empty-name"),
-    pytest.param("budgets=(1e999,)", "config.budgets=(inf,)", id="budget-1e999-flops"),
+    pytest.param("budgets=(1e999,)", "config.budgets: inf; expected positive flops", id="budget-1e999-flops"),
     pytest.param("co2.chips=0", "config.co2: chips=0", id="co2-chips-0"),
     pytest.param("co2.fit_a=-1.0", "config.co2: fit_a=-1.0", id="co2-fit-a-negative"),
     pytest.param("per_method.supervised.batch=0", "config.per_method.supervised: batch=0", id="per-method-batch-0"),
-    pytest.param("per_method.supervised.budgets=(-4e11,)", "config.per_method.supervised: budgets=",
-                 id="per-method-budget-negative"),
+    pytest.param("per_method.supervised.budgets=(1e999,)", "config.per_method.supervised.budgets: inf",
+                 id="per-method-budget-1e999"),
+    pytest.param("prepretrain.budgets=(1e999,)", "config.prepretrain.budgets: inf", id="prepretrain-budget-1e999"),
     pytest.param("prepretrain.batch=0", "config.prepretrain: batch=0", id="prepretrain-batch-0"),
     pytest.param("per_method={'maee': {'batch': None}}", "config.per_method.maee: not a method of this sweep",
                  id="silent-per-method-unknown-key-at-defaults"),
@@ -489,7 +490,7 @@ def test_sweep_values_checked_when_the_config_loads(capsys, tmp_path, override, 
 
 def test_sweep_budget_1e999_steps_is_refused(capsys, tmp_path):
     fails(capsys, sweep.main(["--config", CONFIG, "--config.budget_unit=steps", "--config.budgets=(1e999,)",
-                              "--out", str(tmp_path / "out")]), "config.budgets=(inf,)")
+                              "--out", str(tmp_path / "out")]), "config.budgets: inf; expected positive steps")
     assert not (tmp_path / "out").exists()
 
 

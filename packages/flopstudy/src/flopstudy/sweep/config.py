@@ -49,7 +49,7 @@ class MethodSettings:
     set: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
-        check_ranges(self, {"budgets": ">0", "batch": ">=1"})
+        check_ranges(self, {"batch": ">=1"})
 
 
 @dataclasses.dataclass(frozen=True)
@@ -78,7 +78,7 @@ class PrepretrainSettings:
     batch: int | None = None
 
     def __post_init__(self) -> None:
-        check_ranges(self, {"budgets": ">0", "batch": ">=1"})
+        check_ranges(self, {"batch": ">=1"})
 
 
 @dataclasses.dataclass(frozen=True)
@@ -155,7 +155,7 @@ class SweepSpec:
     slurm: Mapping[str, Any] = dataclasses.field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        check_ranges(self, {"budgets": ">0", "batch": ">=1", "image_size": ">=1", "seed": ">=0", "knn_bank": ">=0",
+        check_ranges(self, {"batch": ">=1", "image_size": ">=1", "seed": ">=0", "knn_bank": ">=0",
                             "knn_query": ">=0", "extra_seeds": ">=1"})
         if not self.name.strip():
             raise ValueError(f"name={self.name!r}: expected a name for the sweep")
@@ -252,7 +252,8 @@ def _check_names(sweep: SweepSpec) -> None:
         raise ValueError(f"config.budget_unit={sweep.budget_unit!r}: expected 'steps' or 'flops'")
     for where, budgets in (("budgets", sweep.budgets),
                            *((f"per_method.{k}.budgets", v.budgets or ()) for k, v in sweep.per_method.items())):
-        bad = [b for b in budgets if not b > 0 or (sweep.budget_unit == "steps" and b != int(b))]
+        bad = [b for b in budgets if not (math.isfinite(b) and b > 0)  # 1e999 reads as inf
+               or (sweep.budget_unit == "steps" and b != int(b))]
         if bad:
             raise ValueError(f"config.{where}: {bad[0]:g}; expected positive {sweep.budget_unit}"
                              f"{' (whole numbers)' if sweep.budget_unit == 'steps' else ''}")
@@ -325,7 +326,8 @@ def _check_prepretrain(sweep: SweepSpec, classes: Mapping[str, type]) -> None:
         overrides.parse_overrides(pp.set, first)
     except ValueError as err:
         raise ValueError(f"config.prepretrain: {err}") from None
-    bad = [b for b in pp.budgets if not b > 0 or (sweep.budget_unit == "steps" and b != int(b))]
+    bad = [b for b in pp.budgets if not (math.isfinite(b) and b > 0)
+           or (sweep.budget_unit == "steps" and b != int(b))]
     if bad:
         raise ValueError(f"config.prepretrain.budgets: {bad[0]:g}; expected positive {sweep.budget_unit}")
     if not pp.then:
