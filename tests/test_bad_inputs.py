@@ -187,6 +187,10 @@ PROFILE = ["--method", "mae", "--model", "vit-test", "--batch", "2"]
     pytest.param([*PROFILE, "--image-size", "20"], "--image-size 20: ", id="image-size-not-a-patch-multiple"),
     pytest.param(["--table", "--out", "{file}"], "--out {file} is a file", id="lost-table-out-is-a-file"),
     pytest.param(["--table", "--batch", "8"], "--table", id="table-with-step-flags"),
+    pytest.param([*PROFILE, "--mask-ratio", "0.999999"], "--mask-ratio 0.999999: mask_ratio=0.999999 keeps none",
+                 id="mask-ratio-keeps-no-patch"),
+    pytest.param(["--method", "mae", "--model", "vit-test", "--batch", "1e999"], "argument --batch",
+                 id="batch-1e999"),
 ])
 def test_profile_flops(capsys, tmp_path, argv, named):
     file = tmp_path / "taken"
@@ -568,6 +572,15 @@ def test_check_fits_memory_against_a_known_available_amount(monkeypatch):
                  id="mae-on-nfnet-creates-nothing"),
     pytest.param(["--method", "mae", "--set", "method.mask_ratio=0.0"], "--set method.mask_ratio=0.0: ",
                  id="set-mask-ratio-zero"),
+    pytest.param(["--set", "optim.lr=-1.0"], "--set optim.lr=-1.0: ", id="set-lr-negative"),
+    pytest.param(["--set", "model.depth=0"], "--set model.depth=0: ", id="set-depth-0"),
+    pytest.param(["--method", "mae", "--set", "method.decoder=zzz"], "--set method.decoder=zzz: ",
+                 id="set-decoder-unknown"),
+    pytest.param(["--method", "dino", "--set", "method.student_temp=-1.0"], "--set method.student_temp=-1.0: ",
+                 id="set-dino-temperature-negative"),
+    pytest.param(["--set", "optim.clip_norm=-1.0"], "--set optim.clip_norm=-1.0: ", id="set-clip-norm-negative"),
+    pytest.param(["--set", "model.num_heads=5"], "--set model.num_heads=5: ", id="set-heads-not-dividing-width"),
+    pytest.param(["--steps", "1e999"], "argument --steps", id="steps-1e999"),
 ])
 def test_pretrain_method_errors_name_the_flag_and_build_nothing(capsys, tmp_path, flags, named):
     out = tmp_path / "run"
