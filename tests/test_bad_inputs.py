@@ -616,3 +616,13 @@ def test_tensorboard_without_the_extra_names_the_flag_and_the_extra(capsys, tmp_
                                   "--out", str(out)])
     fails(capsys, code, "--tensorboard: ", "runloop[tensorboard]")
     assert not out.exists() and not (tmp_path / "data-dir").exists()
+
+
+def test_finetune_seg_image_size_checked_against_the_runs_model_before_creating_out(capsys, tmp_path, tiny_data,
+                                                                                    encoder_run):
+    out = tmp_path / "seg"
+    argv = ["--encoder", str(encoder_run), "--dataset", "fmnist_scenes", "--data-dir", str(tiny_data), "--steps", "2",
+            "--batch", "4", "--image-size", "30", "--out", str(out)]
+    fails(capsys, finetune_seg.main(argv), "--image-size 30: ")
+    assert not out.exists()
+

@@ -70,14 +70,16 @@ def check_arguments(args: argparse.Namespace) -> None:
         raise flopcli.CommandError(f"--encoder {args.encoder} needs --model, one of {list(vitcore.PRESETS)}")
     check_provenance(args.encoder, allow_unknown_flops=args.allow_unknown_flops,
                      allow_flag="--allow-unknown-flops")
+    model = args.model
     if kind != "scratch":  # read the weights once now: a corrupt or foreign file is named before any work
         with flopcli.about("--encoder"):
-            load_encoder(args.encoder, model=args.model)
+            _, info = load_encoder(args.encoder, model=args.model)
+        model = model or info.model  # a run's own preset: --image-size is checked against it too
     if args.grid and (args.lr is not None or args.wd is not None):
         raise flopcli.CommandError("--grid chooses the learning rate and weight decay; drop --lr/--wd")
-    if args.image_size is not None and args.model is not None:
+    if args.image_size is not None and model in vitcore.PRESETS:
         with flopcli.about(f"--image-size {args.image_size}"):
-            vitcore.get_config(args.model, image_size=args.image_size)
+            vitcore.get_config(model, image_size=args.image_size)
     if args.tensorboard:
         runloop.check_tensorboard("--tensorboard")
     with flopcli.about("--out"):
