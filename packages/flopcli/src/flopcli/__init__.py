@@ -1,7 +1,7 @@
 """The command-line convention every flopwise command shares (standard library only): one line ``error: ...``
 and exit status 2 for bad input, no traceback unless ``--debug``; status 3 and ``interrupted: ...`` for a
-command stopped by a signal that a rerun resumes; numeric flag types checked while parsing; errors of the user's own code (a method class, a config file) as one
-line naming the code and the exception (`user_code`)."""
+command stopped by a signal that a rerun resumes; numeric flag types checked while parsing; errors of the
+user's own code (a method class, a config file) as one line naming the code and the exception (`user_code`)."""
 
 from flopcli.arguments import (
     fraction,
