@@ -485,6 +485,12 @@ def test_config_file_get_config_raises_for_its_argument(capsys, tmp_path):
                  id="silent-per-method-unknown-key-at-defaults"),
     pytest.param("per_method={'maee': {'batch': 8}}", "config.per_method.maee: not a method of this sweep",
                  id="per-method-unknown-key"),
+    pytest.param("build_datasets={'nope': {'num_examples': 3}}", "config.build_datasets.nope: not a dataset builder",
+                 id="build-datasets-unknown-builder"),
+    pytest.param("build_datasets={'fmnist_scenes': {'num_exmples': 3}}",
+                 "config.build_datasets.fmnist_scenes: num_exmples not an option", id="build-datasets-unknown-option"),
+    pytest.param("tasks.segmentation.batch=0", "config.tasks.segmentation: batch=0", id="seg-batch-0"),
+    pytest.param("extra_seeds=0", "config.extra_seeds=0", id="extra-seeds-0"),
 ])
 def test_sweep_values_checked_when_the_config_loads(capsys, tmp_path, override, named):
     out = tmp_path / "out"

@@ -295,6 +295,7 @@ def _check_names(sweep: SweepSpec) -> None:
                 overrides.parse_overrides(entry.split(), classes[name])
             except ValueError as err:
                 raise ValueError(f"config.per_method.{name}: {err}") from None
+    _check_builds(sweep)
     bad = [f for f in sweep.extra_seeds_by if f not in GROUP_FIELDS]
     if bad:
         raise ValueError(f"config.extra_seeds_by: {bad[0]!r}; expected some of {', '.join(GROUP_FIELDS)}")
@@ -308,6 +309,22 @@ def _check_names(sweep: SweepSpec) -> None:
     for field in ("batch", "extra_seeds"):
         if getattr(sweep, field) < 1:
             raise ValueError(f"config.{field}={getattr(sweep, field)!r}: expected >= 1")
+
+
+def _check_builds(sweep: SweepSpec) -> None:
+    """config.build_datasets: known builders and the options each takes (nothing is built here)."""
+    import flopdata
+
+    for name, options in sweep.build_datasets.items():
+        if name not in flopdata.BUILDERS:
+            raise ValueError(f"config.build_datasets.{name}: not a dataset builder; expected some of "
+                             f"{', '.join(sorted(flopdata.BUILDERS))}")
+        if not isinstance(options, Mapping):
+            raise ValueError(f"config.build_datasets.{name}={options!r}: expected a dict of builder options")
+        unknown = sorted(set(options) - set(flopdata.BUILDERS[name].OPTIONS))
+        if unknown:
+            raise ValueError(f"config.build_datasets.{name}: {', '.join(unknown)} not an option of {name}; it takes "
+                             f"{', '.join(flopdata.BUILDERS[name].OPTIONS)}")
 
 
 def _check_prepretrain(sweep: SweepSpec, classes: Mapping[str, type]) -> None:
