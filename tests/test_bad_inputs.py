@@ -19,7 +19,7 @@ import runloop
 import vitcore
 from flopdata.cli import build_dataset, contact_sheet
 from flopmeter import cli as flopmeter_cli
-from flopstudy.cli import demo, plan, report, sweep
+from flopstudy.cli import demo, plan, report, sweep, sweep_flops
 from segtransfer.cli import finetune_seg
 from sslmethods.cli import pretrain, profile_flops
 
@@ -435,7 +435,7 @@ _CONFIGS = {
                  id="config-imports-a-missing-module"),
     pytest.param("raises_at_import", "", "RuntimeError: config import boom", id="config-raises-at-import"),
 ])
-@pytest.mark.parametrize("command", [sweep.main, demo.main], ids=["sweep", "demo"])
+@pytest.mark.parametrize("command", [sweep.main, demo.main, sweep_flops.main], ids=["sweep", "demo", "sweep-flops"])
 def test_config_file_raises(capsys, tmp_path, name, arg, named, command):
     path = tmp_path / f"{name}.py"
     path.write_text(_CONFIGS[name])
