@@ -632,3 +632,11 @@ def test_finetune_seg_image_size_checked_against_the_runs_model_before_creating_
     fails(capsys, finetune_seg.main(argv), "--image-size 30: ")
     assert not out.exists()
 
+
+
+@pytest.mark.parametrize("name", ["fmnist_scenes", "fmnist_objects"])
+def test_build_fmnist_from_a_missing_source_creates_no_data_dir(capsys, tmp_path, name):
+    out = tmp_path / "out"
+    fails(capsys, build_dataset.main([name, "--source", str(tmp_path / "nowhere"), "--data-dir", str(out)]),
+          f"{tmp_path / 'nowhere'}/train-images-idx3-ubyte")
+    assert not out.exists()
