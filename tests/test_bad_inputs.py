@@ -640,3 +640,11 @@ def test_build_fmnist_from_a_missing_source_creates_no_data_dir(capsys, tmp_path
     fails(capsys, build_dataset.main([name, "--source", str(tmp_path / "nowhere"), "--data-dir", str(out)]),
           f"{tmp_path / 'nowhere'}/train-images-idx3-ubyte")
     assert not out.exists()
+
+
+def test_finetune_seg_batch_beyond_memory_is_refused_before_anything(capsys, tmp_path):
+    out = tmp_path / "seg"
+    fails(capsys, finetune_seg.main(["--encoder", "scratch", "--model", "vit-test", "--dataset", "fmnist_scenes",
+                                     "--steps", "2", "--batch", "100000000", "--out", str(out)]),
+          "--batch 100000000: one training step needs at least")
+    assert not out.exists() and not (tmp_path / "data-dir").exists()

@@ -77,9 +77,13 @@ def check_arguments(args: argparse.Namespace) -> None:
         model = model or info.model  # a run's own preset: --image-size is checked against it too
     if args.grid and (args.lr is not None or args.wd is not None):
         raise flopcli.CommandError("--grid chooses the learning rate and weight decay; drop --lr/--wd")
-    if args.image_size is not None and model in vitcore.PRESETS:
-        with flopcli.about(f"--image-size {args.image_size}"):
-            vitcore.get_config(model, image_size=args.image_size)
+    if model in vitcore.PRESETS:
+        size = args.image_size or DATASETS[args.dataset]
+        with flopcli.about(f"--image-size {size}" if args.image_size else "--model"):
+            config = vitcore.get_config(model, image_size=size)
+        # before compiling: a batch far beyond the devices' memory would end in XLA aborting the process
+        runloop.check_fits_memory(args.batch * vitcore.example_memory_floor(config), runloop.make_mesh(),
+                                  option=f"--batch {args.batch}")
     if args.tensorboard:
         runloop.check_tensorboard("--tensorboard")
     with flopcli.about("--out"):

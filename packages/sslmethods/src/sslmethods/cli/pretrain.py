@@ -78,16 +78,6 @@ def check_image_size(model: str, image_size: int | None) -> None:
             vitcore.get_config(model, image_size=image_size)
 
 
-def step_bytes_per_example(backbone: object) -> int:
-    """A lower bound of one example's memory in a training step: its float32 image and, for a ViT, one stored
-    float32 activation per block (the backward pass keeps at least that much)."""
-    height, width = vitcore.image_hw(backbone.image_size)
-    floor = height * width * 3 * 4
-    if isinstance(backbone, vitcore.ViTConfig):
-        floor += backbone.depth * (backbone.num_patches + 1) * backbone.width * 4
-    return floor
-
-
 @contextlib.contextmanager
 def naming_flags(args: argparse.Namespace) -> Iterator[None]:
     """Names the flag behind an error of building the method: the ``--set`` item whose field the message names
@@ -131,7 +121,7 @@ def body(args: argparse.Namespace) -> int:
     mesh = runloop.make_mesh()
     with flopcli.about("--batch"):
         runloop.check_batch_size(args.batch, mesh)
-    runloop.check_fits_memory(args.batch * step_bytes_per_example(checked.backbone), mesh,
+    runloop.check_fits_memory(args.batch * vitcore.example_memory_floor(checked.backbone), mesh,
                               option=f"--batch {args.batch}")
     cfg = trainer.TrainConfig(out_dir=out, seed=args.seed, resume=args.resume, loop=runloop.LoopConfig(
         steps=args.steps, batch_size=args.batch, checkpoint_every=args.checkpoint_every, log_every=args.log_every,
