@@ -648,3 +648,19 @@ def test_finetune_seg_batch_beyond_memory_is_refused_before_anything(capsys, tmp
                                      "--steps", "2", "--batch", "100000000", "--out", str(out)]),
           "--batch 100000000: one training step needs at least")
     assert not out.exists() and not (tmp_path / "data-dir").exists()
+
+
+@pytest.mark.parametrize(("flags", "named"), [
+    pytest.param(["--image-size", "30"], "--image-size 30: ", id="image-size-not-a-patch-multiple-of-the-runs-model"),
+    pytest.param(["--batch", "100000000"], "--batch 100000000: one training step needs at least",
+                 id="batch-beyond-memory"),
+])
+def test_finetune_det_checks_against_an_encoder_runs_model_before_creating_out(capsys, tmp_path, encoder_run, flags,
+                                                                               named):
+    from segtransfer.cli import finetune_det
+
+    out = tmp_path / "det"
+    argv = ["--encoder", str(encoder_run), "--dataset", "fmnist_scenes", "--steps", "2", "--out", str(out),
+            *(flags if "--batch" in flags else ["--batch", "4", *flags])]
+    fails(capsys, finetune_det.main(argv), named)
+    assert not out.exists() and not (tmp_path / "data-dir").exists()
