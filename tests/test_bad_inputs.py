@@ -664,3 +664,14 @@ def test_finetune_det_checks_against_an_encoder_runs_model_before_creating_out(c
             *(flags if "--batch" in flags else ["--batch", "4", *flags])]
     fails(capsys, finetune_det.main(argv), named)
     assert not out.exists() and not (tmp_path / "data-dir").exists()
+
+
+@pytest.mark.parametrize(("method", "named"), [
+    pytest.param("u25_raises_at_import:X", "RuntimeError: boom at import", id="sweep-method-module-raises"),
+    pytest.param("u25_asserts_at_import:X", "AssertionError: module assertion", id="sweep-method-module-asserts"),
+])
+def test_sweep_method_module_that_raises_is_a_config_error(capsys, tmp_path, user_modules, method, named):
+    out = tmp_path / "out"
+    fails(capsys, sweep.main(["--config", CONFIG, f"--config.methods=('{method}',)", "--out", str(out)]),
+          "config.methods: ", method, named)
+    assert not out.exists()
