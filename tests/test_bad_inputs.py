@@ -19,7 +19,7 @@ import runloop
 import vitcore
 from flopdata.cli import build_dataset, contact_sheet
 from flopmeter import cli as flopmeter_cli
-from flopstudy.cli import demo, plan, report, sweep
+from flopstudy.cli import demo, plan, report, sweep, sweep_flops
 from segtransfer.cli import finetune_seg
 from sslmethods.cli import pretrain, profile_flops
 
@@ -187,6 +187,10 @@ PROFILE = ["--method", "mae", "--model", "vit-test", "--batch", "2"]
     pytest.param([*PROFILE, "--image-size", "20"], "--image-size 20: ", id="image-size-not-a-patch-multiple"),
     pytest.param(["--table", "--out", "{file}"], "--out {file} is a file", id="lost-table-out-is-a-file"),
     pytest.param(["--table", "--batch", "8"], "--table", id="table-with-step-flags"),
+    pytest.param([*PROFILE, "--mask-ratio", "0.999999"], "--mask-ratio 0.999999: mask_ratio=0.999999 keeps none",
+                 id="mask-ratio-keeps-no-patch"),
+    pytest.param(["--method", "mae", "--model", "vit-test", "--batch", "1e999"], "argument --batch",
+                 id="batch-1e999"),
 ])
 def test_profile_flops(capsys, tmp_path, argv, named):
     file = tmp_path / "taken"
@@ -352,3 +356,322 @@ def test_silent_resume_with_changed_arguments_is_refused_listing_each_field(caps
     fails(capsys, finetune_seg.main(["--encoder", "scratch", "--model", "vit-test", *tune, "--resume"]),
           "--resume: ", 'encoder: "', '" -> "scratch"')
     assert (seg / "result.json").read_text() == result
+
+
+# ================================================================ issue 25: user code, inputs, sweep values
+# ------------------------------------------------------------------------------- user code that raises
+_USER_METHODS = {
+    "raises_at_import": "raise RuntimeError('boom at import')\n",
+    "asserts_at_import": "assert False, 'module assertion'\n",
+    "divides_at_import": "x = 1 / 0\n",
+    "init_raises": ("from sslmethods.simclr import SimCLR\n\n\nclass Bad(SimCLR):\n"
+                    "    def __check_init__(self):\n        raise RuntimeError('init boom')\n"),
+    "init_keyerror": ("from sslmethods.simclr import SimCLR\n\n\nclass Bad(SimCLR):\n"
+                      "    def __check_init__(self):\n        raise KeyError('missing key')\n"),
+}
+
+
+@pytest.fixture
+def user_modules(tmp_path, monkeypatch) -> str:
+    """A folder on sys.path with the user's method modules of `_USER_METHODS`, each named ``u25_<key>``."""
+    folder = tmp_path / "usercode"
+    folder.mkdir()
+    for name, text in _USER_METHODS.items():
+        (folder / f"u25_{name}.py").write_text(text)
+    monkeypatch.syspath_prepend(str(folder))
+    for name in _USER_METHODS:
+        sys.modules.pop(f"u25_{name}", None)
+    return str(folder)
+
+
+@pytest.mark.parametrize(("method", "named"), [
+    pytest.param("u25_raises_at_import:X", ["u25_raises_at_import", "RuntimeError: boom at import"],
+                 id="module-raises-runtimeerror-at-import"),
+    pytest.param("u25_asserts_at_import:X", ["u25_asserts_at_import", "AssertionError: module assertion"],
+                 id="module-raises-assertionerror-at-import"),
+    pytest.param("u25_divides_at_import:X", ["u25_divides_at_import", "ZeroDivisionError"],
+                 id="module-raises-zerodivision-at-import"),
+    pytest.param("u25_init_raises:Bad", ["--method", "u25_init_raises:Bad", "RuntimeError: init boom"],
+                 id="method-init-raises-runtimeerror"),
+    pytest.param("u25_init_keyerror:Bad", ["--method", "u25_init_keyerror:Bad", "KeyError: 'missing key'"],
+                 id="method-init-raises-keyerror"),
+])
+def test_pretrain_user_method_raises(capsys, tmp_path, user_modules, method, named):
+    out = tmp_path / "run"
+    fails(capsys, pretrain.main([*PRE[:2], *PRE[2:], "--method", method, "--out", str(out)]), *named)
+    assert not out.exists() and not (tmp_path / "data-dir").exists()
+
+
+@pytest.mark.parametrize("method", ["u25_raises_at_import:X", "u25_init_raises:Bad"])
+def test_debug_shows_the_user_code_traceback(capsys, tmp_path, user_modules, method):
+    code = pretrain.main([*PRE, "--method", method, "--out", str(tmp_path / "run"), "--debug"])
+    err = capsys.readouterr().err
+    assert code == 2 and err.splitlines()[-1].startswith("error: ") and "Traceback" in err, err
+    assert "boom" in err.split("error: ")[0], err  # the user's own raise is in the traceback, above the line
+    assert not (tmp_path / "run").exists()
+
+
+@pytest.mark.parametrize(("method", "named"), [
+    pytest.param("u25_raises_at_import:X", "RuntimeError: boom at import", id="module-raises"),
+    pytest.param("u25_init_raises:Bad", "RuntimeError: init boom", id="init-raises"),
+])
+def test_profile_user_method_raises(capsys, user_modules, method, named):
+    fails(capsys, profile_flops.main(["--method", method, *PROFILE[2:]]), method.partition(":")[0], named)
+
+
+_CONFIGS = {
+    "syntax": "def get_config(:\n",
+    "get_config_raises": "def get_config(arg=None):\n    raise KeyError('nope')\n",
+    "imports_missing": "import not_a_module_u25\n\n\ndef get_config(arg=None):\n    return None\n",
+    "raises_at_import": "raise RuntimeError('config import boom')\n",
+    "arg_raises": "def get_config(arg=None):\n    return {'a': 1}[arg]\n",
+}
+
+
+@pytest.mark.parametrize(("name", "arg", "named"), [
+    pytest.param("syntax", "", "SyntaxError", id="config-syntax-error"),
+    pytest.param("get_config_raises", "", "get_config() of", id="config-get-config-raises"),
+    pytest.param("imports_missing", "", "ModuleNotFoundError: No module named 'not_a_module_u25'",
+                 id="config-imports-a-missing-module"),
+    pytest.param("raises_at_import", "", "RuntimeError: config import boom", id="config-raises-at-import"),
+])
+@pytest.mark.parametrize("command", [sweep.main, demo.main, sweep_flops.main], ids=["sweep", "demo", "sweep-flops"])
+def test_config_file_raises(capsys, tmp_path, name, arg, named, command):
+    path = tmp_path / f"{name}.py"
+    path.write_text(_CONFIGS[name])
+    out = tmp_path / "out"
+    fails(capsys, command(["--config", f"{path}{arg}", "--out", str(out)]), "--config ", str(path), named)
+    assert not out.exists()
+
+
+def test_config_file_get_config_raises_for_its_argument(capsys, tmp_path):
+    path = tmp_path / "arg_raises.py"
+    path.write_text(_CONFIGS["arg_raises"])
+    fails(capsys, sweep.main(["--config", f"{path}:zz", "--out", str(tmp_path / "out")]), str(path),
+          "get_config('zz')", "KeyError: 'zz'")
+    assert not (tmp_path / "out").exists()
+
+
+# ------------------------------------------------------------------------------- sweep values at load time
+@pytest.mark.parametrize(("override", "named"), [
+    pytest.param("tasks.segmentation.steps=0", "config.tasks.segmentation: steps=0", id="seg-steps-0"),
+    pytest.param("tasks.segmentation.epochs=0.0", "config.tasks.segmentation", id="seg-epochs-0"),
+    pytest.param("tasks.segmentation.lrs=(-1.0,)", "config.tasks.segmentation: lrs=(-1.0,)", id="seg-lrs-negative"),
+    pytest.param("tasks.segmentation.wds=(-0.1,)", "config.tasks.segmentation: wds=", id="seg-wds-negative"),
+    pytest.param("tasks.segmentation.warmup=-5", "config.tasks.segmentation: warmup=-5", id="seg-warmup-negative"),
+    pytest.param("tasks.segmentation.sam_rho=-1.0", "config.tasks.segmentation: sam_rho", id="seg-sam-negative"),
+    pytest.param("tasks.segmentation.photometric='zzz'", "photometric='zzz'", id="seg-photometric-unknown"),
+    pytest.param("tasks.segmentation.eval_mode='zzz'", "eval_mode='zzz'", id="seg-eval-mode-unknown"),
+    pytest.param("tasks.segmentation.workers=-1", "config.tasks.segmentation: workers=-1", id="seg-workers-neg"),
+    pytest.param("pretrain.log_every=0", "config.pretrain: log_every=0", id="log-every-0"),
+    pytest.param("pretrain.checkpoint_every=0", "config.pretrain: checkpoint_every=0", id="checkpoint-every-0"),
+    pytest.param("pretrain.eval_every=-1", "config.pretrain: eval_every=-1", id="eval-every-negative"),
+    pytest.param("pretrain.workers=-1", "config.pretrain: workers=-1", id="pretrain-workers-negative"),
+    pytest.param("pretrain.watts=-5", "config.pretrain: watts=-5", id="watts-negative"),
+    pytest.param("seed=-1", "config.seed=-1", id="seed-negative"),
+    pytest.param("knn_bank=-1", "config.knn_bank=-1", id="knn-bank-negative"),
+    pytest.param("knn_query=-3", "config.knn_query=-3", id="knn-query-negative"),
+    pytest.param("image_size=0", "config.image_size=0", id="image-size-0"),
+    pytest.param("name=''", "config.name=''", id="empty-name"),
+    pytest.param("budgets=(1e999,)", "config.budgets: inf; expected positive flops", id="budget-1e999-flops"),
+    pytest.param("co2.chips=0", "config.co2: chips=0", id="co2-chips-0"),
+    pytest.param("co2.fit_a=-1.0", "config.co2: fit_a=-1.0", id="co2-fit-a-negative"),
+    pytest.param("per_method.supervised.batch=0", "config.per_method.supervised: batch=0", id="per-method-batch-0"),
+    pytest.param("per_method.supervised.budgets=(1e999,)", "config.per_method.supervised.budgets: inf",
+                 id="per-method-budget-1e999"),
+    pytest.param("prepretrain.budgets=(1e999,)", "config.prepretrain.budgets: inf", id="prepretrain-budget-1e999"),
+    pytest.param("prepretrain.batch=0", "config.prepretrain: batch=0", id="prepretrain-batch-0"),
+    pytest.param("per_method={'maee': {'batch': None}}", "config.per_method.maee: not a method of this sweep",
+                 id="silent-per-method-unknown-key-at-defaults"),
+    pytest.param("per_method={'maee': {'batch': 8}}", "config.per_method.maee: not a method of this sweep",
+                 id="per-method-unknown-key"),
+    pytest.param("build_datasets={'nope': {'num_examples': 3}}", "config.build_datasets.nope: not a dataset builder",
+                 id="build-datasets-unknown-builder"),
+    pytest.param("build_datasets={'fmnist_scenes': {'num_exmples': 3}}",
+                 "config.build_datasets.fmnist_scenes: num_exmples not an option", id="build-datasets-unknown-option"),
+    pytest.param("tasks.segmentation.batch=0", "config.tasks.segmentation: batch=0", id="seg-batch-0"),
+    pytest.param("extra_seeds=0", "config.extra_seeds=0", id="extra-seeds-0"),
+])
+def test_sweep_values_checked_when_the_config_loads(capsys, tmp_path, override, named):
+    out = tmp_path / "out"
+    fails(capsys, sweep.main(["--config", CONFIG, f"--config.{override}", "--out", str(out)]), named)
+    assert not out.exists() and not (tmp_path / "data-dir").exists()
+
+
+def test_sweep_budget_1e999_steps_is_refused(capsys, tmp_path):
+    fails(capsys, sweep.main(["--config", CONFIG, "--config.budget_unit=steps", "--config.budgets=(1e999,)",
+                              "--out", str(tmp_path / "out")]), "config.budgets: inf; expected positive steps")
+    assert not (tmp_path / "out").exists()
+
+
+# ----------------------------------------------------------------------------- inputs that tracebacked
+def _coco(root: Path, annotation: dict, image: dict | None = None, text: str | None = None) -> Path:
+    (root / "annotations").mkdir(parents=True)
+    data = {"images": [image or {"id": 1, "file_name": "a.jpg", "height": 4, "width": 4}],
+            "annotations": [annotation], "categories": [{"id": 1, "name": "thing"}]}
+    for split in ("train2017", "val2017"):
+        (root / "annotations" / f"instances_{split}.json").write_text(text if text is not None else
+                                                                       __import__("json").dumps(data))
+    return root
+
+
+_ANNOTATION = {"id": 7, "image_id": 1, "category_id": 1, "bbox": [0, 0, 2, 2], "area": 4,
+               "segmentation": [[0, 0, 2, 0, 2, 2]]}
+
+
+@pytest.mark.parametrize(("annotation", "image", "text", "named"), [
+    pytest.param({k: v for k, v in _ANNOTATION.items() if k != "bbox"}, None, None, "annotation id 7 has no 'bbox'",
+                 id="coco-annotation-without-bbox"),
+    pytest.param({k: v for k, v in _ANNOTATION.items() if k != "segmentation"}, None, None,
+                 "annotation id 7 has no 'segmentation'", id="coco-annotation-without-segmentation"),
+    pytest.param({k: v for k, v in _ANNOTATION.items() if k != "category_id"}, None, None,
+                 "annotation id 7 has no 'category_id'", id="coco-annotation-without-category"),
+    pytest.param(_ANNOTATION, {"id": 1, "height": 4, "width": 4}, None, "image id 1 has no 'file_name'",
+                 id="coco-image-without-file-name"),
+    pytest.param(_ANNOTATION, None, "{\n\n", "is not valid JSON", id="coco-json-invalid"),
+    pytest.param(_ANNOTATION, None, "[]", "holds a JSON list", id="coco-json-a-list"),
+])
+def test_build_coco_bad_annotations_name_the_file(capsys, tmp_path, annotation, image, text, named):
+    source = _coco(tmp_path / "coco", annotation, image, text)
+    fails(capsys, build_dataset.main(["coco_instances", "--source", str(source), "--data-dir", str(tmp_path / "o")]),
+          "instances_train2017.json", named)
+    assert not any((tmp_path / "o").rglob("dataset_info.json"))
+
+
+@pytest.mark.parametrize(("table", "named"), [
+    pytest.param("image,label\n", "train.csv' holds no rows", id="image-folder-csv-header-only"),
+    pytest.param("", "train.csv' has no 'image' column", id="image-folder-csv-empty"),
+    pytest.param("picture,label\na.png,x\n", "train.csv' has no 'image' column", id="image-folder-csv-no-image-column"),
+])
+def test_build_image_folder_bad_table_names_the_file(capsys, tmp_path, table, named):
+    (tmp_path / "src").mkdir()
+    (tmp_path / "src" / "train.csv").write_text(table)
+    fails(capsys, build_dataset.main(["image_folder", "--source", str(tmp_path / "src"), "--data-dir",
+                                      str(tmp_path / "o")]), named)
+    assert not any((tmp_path / "o").rglob("dataset_info.json"))
+
+
+def test_pretrain_batch_beyond_memory_is_refused_before_compiling(capsys, tmp_path):
+    out = tmp_path / "run"
+    line = fails(capsys, pretrain.main([*PRE[:8], "--batch", "100000000", "--out", str(out)]), "--batch 100000000: ",
+                 "GiB")
+    assert "needs at least" in line
+    assert not out.exists() and not (tmp_path / "data-dir").exists()
+
+
+def test_check_fits_memory_against_a_known_available_amount(monkeypatch):
+    # independent of the host: the host's MemAvailable replaced by a known 1 GiB
+    from runloop import memory
+
+    monkeypatch.setattr(memory, "_host_available_bytes", lambda: 2**30)
+    mesh = runloop.make_mesh()
+    memory.check_fits_memory(2**30, mesh, option="--batch 8")  # exactly what is available: accepted
+    with pytest.raises(ValueError, match=r"^--batch 8: one training step needs at least 1.0 GiB .* offer 1.0 GiB"):
+        memory.check_fits_memory(2**30 + 2**20, mesh, option="--batch 8")
+
+
+# ------------------------------------------------------------------- error lines name their flag or file
+@pytest.mark.parametrize(("flags", "named"), [
+    pytest.param(["--method", "mae", "--set", "method.mask_ratio=1.5"], "--set method.mask_ratio=1.5: ",
+                 id="set-mask-ratio-out-of-range"),
+    pytest.param(["--method", "mae", "--model", "nfnet-test"], "--method mae --model nfnet-test: ",
+                 id="mae-on-nfnet-creates-nothing"),
+    pytest.param(["--method", "mae", "--set", "method.mask_ratio=0.0"], "--set method.mask_ratio=0.0: ",
+                 id="set-mask-ratio-zero"),
+    pytest.param(["--set", "optim.lr=-1.0"], "--set optim.lr=-1.0: ", id="set-lr-negative"),
+    pytest.param(["--set", "model.depth=0"], "--set model.depth=0: ", id="set-depth-0"),
+    pytest.param(["--method", "mae", "--set", "method.decoder=zzz"], "--set method.decoder=zzz: ",
+                 id="set-decoder-unknown"),
+    pytest.param(["--method", "dino", "--set", "method.student_temp=-1.0"], "--set method.student_temp=-1.0: ",
+                 id="set-dino-temperature-negative"),
+    pytest.param(["--set", "optim.clip_norm=-1.0"], "--set optim.clip_norm=-1.0: ", id="set-clip-norm-negative"),
+    pytest.param(["--set", "model.num_heads=5"], "--set model.num_heads=5: ", id="set-heads-not-dividing-width"),
+    pytest.param(["--steps", "1e999"], "argument --steps", id="steps-1e999"),
+])
+def test_pretrain_method_errors_name_the_flag_and_build_nothing(capsys, tmp_path, flags, named):
+    out = tmp_path / "run"
+    argv = [*PRE, "--out", str(out)]
+    for flag, value in zip(flags[::2], flags[1::2], strict=True):
+        if flag in argv and flag != "--set":
+            argv[argv.index(flag) + 1] = value
+        else:
+            argv += [flag, value]
+    fails(capsys, pretrain.main(argv), named)
+    assert not out.exists() and not (tmp_path / "data-dir").exists()  # no dataset built into the empty data dir
+
+
+def test_finetune_det_bad_image_size_creates_nothing(capsys, tmp_path):
+    from segtransfer.cli import finetune_det
+
+    out = tmp_path / "det"
+    fails(capsys, finetune_det.main(["--encoder", "scratch", "--model", "vit-test", "--dataset", "fmnist_scenes",
+                                     "--steps", "2", "--batch", "4", "--image-size", "30", "--out", str(out)]),
+          "--image-size 30: ")
+    assert not out.exists() and not (tmp_path / "data-dir").exists()
+
+
+# ---------------------------------------------------------------------------- --tensorboard without its extra
+@pytest.mark.parametrize("command", ["pretrain", "finetune-seg"])
+def test_tensorboard_without_the_extra_names_the_flag_and_the_extra(capsys, tmp_path, monkeypatch, command):
+    monkeypatch.setitem(sys.modules, "tensorboardX", None)  # importlib.util.find_spec -> None: "not installed"
+    out = tmp_path / "run"
+    if command == "pretrain":
+        code = pretrain.main([*PRE, "--tensorboard", "--out", str(out)])
+    else:
+        code = finetune_seg.main(["--encoder", "scratch", "--model", "vit-test", *SEG, "--tensorboard",
+                                  "--out", str(out)])
+    fails(capsys, code, "--tensorboard: ", "runloop[tensorboard]")
+    assert not out.exists() and not (tmp_path / "data-dir").exists()
+
+
+def test_finetune_seg_image_size_checked_against_the_runs_model_before_creating_out(capsys, tmp_path, tiny_data,
+                                                                                    encoder_run):
+    out = tmp_path / "seg"
+    argv = ["--encoder", str(encoder_run), "--dataset", "fmnist_scenes", "--data-dir", str(tiny_data), "--steps", "2",
+            "--batch", "4", "--image-size", "30", "--out", str(out)]
+    fails(capsys, finetune_seg.main(argv), "--image-size 30: ")
+    assert not out.exists()
+
+
+
+@pytest.mark.parametrize("name", ["fmnist_scenes", "fmnist_objects"])
+def test_build_fmnist_from_a_missing_source_creates_no_data_dir(capsys, tmp_path, name):
+    out = tmp_path / "out"
+    fails(capsys, build_dataset.main([name, "--source", str(tmp_path / "nowhere"), "--data-dir", str(out)]),
+          f"{tmp_path / 'nowhere'}/train-images-idx3-ubyte")
+    assert not out.exists()
+
+
+def test_finetune_seg_batch_beyond_memory_is_refused_before_anything(capsys, tmp_path):
+    out = tmp_path / "seg"
+    fails(capsys, finetune_seg.main(["--encoder", "scratch", "--model", "vit-test", "--dataset", "fmnist_scenes",
+                                     "--steps", "2", "--batch", "100000000", "--out", str(out)]),
+          "--batch 100000000: one training step needs at least")
+    assert not out.exists() and not (tmp_path / "data-dir").exists()
+
+
+@pytest.mark.parametrize(("flags", "named"), [
+    pytest.param(["--image-size", "30"], "--image-size 30: ", id="image-size-not-a-patch-multiple-of-the-runs-model"),
+    pytest.param(["--batch", "100000000"], "--batch 100000000: one training step needs at least",
+                 id="batch-beyond-memory"),
+])
+def test_finetune_det_checks_against_an_encoder_runs_model_before_creating_out(capsys, tmp_path, encoder_run, flags,
+                                                                               named):
+    from segtransfer.cli import finetune_det
+
+    out = tmp_path / "det"
+    argv = ["--encoder", str(encoder_run), "--dataset", "fmnist_scenes", "--steps", "2", "--out", str(out),
+            *(flags if "--batch" in flags else ["--batch", "4", *flags])]
+    fails(capsys, finetune_det.main(argv), named)
+    assert not out.exists() and not (tmp_path / "data-dir").exists()
+
+
+@pytest.mark.parametrize(("method", "named"), [
+    pytest.param("u25_raises_at_import:X", "RuntimeError: boom at import", id="sweep-method-module-raises"),
+    pytest.param("u25_asserts_at_import:X", "AssertionError: module assertion", id="sweep-method-module-asserts"),
+])
+def test_sweep_method_module_that_raises_is_a_config_error(capsys, tmp_path, user_modules, method, named):
+    out = tmp_path / "out"
+    fails(capsys, sweep.main(["--config", CONFIG, f"--config.methods=('{method}',)", "--out", str(out)]),
+          "config.methods: ", method, named)
+    assert not out.exists()

@@ -127,3 +127,51 @@ def test_about_names_the_flag_once():
     with pytest.raises(KeyError):  # not an input error: untouched
         with flopcli.about("--dataset"):
             raise KeyError("x")
+
+
+# ------------------------------------------------------------------------------------------- user code
+def test_user_code_names_the_code_and_the_exception_and_keeps_the_cause():
+    with pytest.raises(flopcli.UserCodeError) as caught:
+        with flopcli.user_code("--config c.py: get_config()"):
+            {}["missing"]
+    assert str(caught.value) == "--config c.py: get_config() raised KeyError: 'missing'"
+    assert isinstance(caught.value, ValueError) and isinstance(caught.value.__cause__, KeyError)
+    with pytest.raises(flopcli.UserCodeError, match=r"^m raised AssertionError$"):  # no message: the type alone
+        with flopcli.user_code("m"):
+            raise AssertionError
+    inner = flopcli.UserCodeError("inner raised X")
+    with pytest.raises(flopcli.UserCodeError) as caught:  # user code calling user code: not wrapped twice
+        with flopcli.user_code("outer"):
+            raise inner
+    assert caught.value is inner
+    with pytest.raises(KeyboardInterrupt):
+        with flopcli.user_code("m"):
+            raise KeyboardInterrupt
+
+
+def test_user_code_error_is_one_line_and_debug_shows_the_original(capsys):
+    def body(args):
+        with flopcli.user_code("method pkg:Cls: building it"):
+            raise RuntimeError("deep\nfailure")
+
+    assert flopcli.run(flopcli.ArgumentParser(), body, []) == 2
+    assert capsys.readouterr().err == "error: method pkg:Cls: building it raised RuntimeError: deep failure\n"
+    assert flopcli.run(flopcli.ArgumentParser(), body, ["--debug"]) == 2
+    err = capsys.readouterr().err
+    assert "Traceback" in err and 'raise RuntimeError("deep' in err and err.endswith("deep failure\n")
+
+
+def test_debug_shows_the_cause_of_a_flag_type_error(capsys):
+    def kind(text):
+        try:
+            raise RuntimeError(f"user module failed on {text}")
+        except RuntimeError as error:
+            raise argparse.ArgumentTypeError(f"bad {text}") from error
+
+    parser = flopcli.ArgumentParser()
+    parser.add_argument("--method", type=kind)
+    assert flopcli.run(parser, lambda args: 0, ["--method", "x"]) == 2
+    assert capsys.readouterr().err == "error: argument --method: bad x\n"
+    assert flopcli.run(parser, lambda args: 0, ["--method", "x", "--debug"]) == 2
+    err = capsys.readouterr().err
+    assert "user module failed on x" in err and err.splitlines()[-1] == "error: argument --method: bad x"

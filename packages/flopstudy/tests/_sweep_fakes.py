@@ -12,6 +12,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
+import signal
 import time
 from pathlib import Path
 
@@ -28,7 +29,8 @@ def _write_json(path: Path, obj: dict) -> None:
 @dataclasses.dataclass(frozen=True)
 class FakeStages(Stages):
     """``fail_methods``: pre-training of these methods raises; ``fail_task_methods``: their fine-tuning raises;
-    ``preempt_methods``: their pre-training stops once (checkpoint marker), then resumes; ``sleep``: seconds per
+    ``preempt_methods``: their pre-training stops once (checkpoint marker), then resumes; ``kill_methods``: their
+pre-training kills its own process with SIGKILL; ``sleep``: seconds per
     stage (lets racing executors interleave); ``flops_per_step``: per method name, default 1e9."""
 
     log_path: str
@@ -36,6 +38,7 @@ class FakeStages(Stages):
     fail_methods: tuple[str, ...] = ()
     fail_task_methods: tuple[str, ...] = ()
     preempt_methods: tuple[str, ...] = ()
+    kill_methods: tuple[str, ...] = ()
 
     def _log(self, run_id: str, stage: str) -> None:
         fd = os.open(self.log_path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
@@ -85,6 +88,8 @@ class FakeStages(Stages):
             marker.write_text(str(steps // 2))
             return {"status": "preempted", "steps": steps // 2}
         self._log(run.run_id, "pretrain-resume" if marker.exists() else "pretrain")
+        if run.method in self.kill_methods:
+            os.kill(os.getpid(), signal.SIGKILL)  # a worker killed with -9 (or by the OOM killer) mid-run
         if run.method in self.fail_methods:
             raise RuntimeError(f"boom in {run.run_id}")
         summary = {"status": "completed", "method": run.method, "model": run.backbone, "dataset": run.dataset,

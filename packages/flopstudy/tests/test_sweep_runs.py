@@ -1,6 +1,7 @@
 """Running sweeps with fast fake stages: skip, resume, failure recording, FLOP budgets, extra seeds, claims, two
 executors on one output, worker processes, submitit's local executor, and the table rebuilt from run folders."""
 
+import dataclasses
 import json
 import multiprocessing
 import os
@@ -13,8 +14,10 @@ from pathlib import Path
 import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
+import flopcli  # noqa: E402
 from _sweep_fakes import FakeStages, race, read_log  # noqa: E402
 from flopstudy import load_results  # noqa: E402
+from flopstudy.stages import Stages  # noqa: E402
 from flopstudy.sweep import (  # noqa: E402
     LocalExecutor,
     SubmititExecutor,
@@ -26,6 +29,7 @@ from flopstudy.sweep import (  # noqa: E402
     run_sweep,
     try_claim,
 )
+from flopstudy.sweep.executors import WorkerLost  # noqa: E402
 
 TESTS = str(Path(__file__).parent)
 
@@ -268,3 +272,61 @@ def test_a_chain_fails_when_its_first_stage_failed(tmp_path):
     chained = next(r for r in rows if r["variant"] == "after mae 50 steps")
     assert chained["status"] == "failed" and "its first stage mae-" in chained["error"]
     assert next(r for r in rows if r["variant"] == "")["status"] == "done"
+
+
+_USER_METHOD = """from sslmethods.simclr import SimCLR
+
+
+class Picky(SimCLR):
+    def __check_init__(self):
+        raise RuntimeError("picky refuses")
+"""
+
+
+@dataclasses.dataclass(frozen=True)
+class _BuildingStages(FakeStages):
+    """Fake stages whose check and pre-training build each run's method for real (as `Stages` does)."""
+
+    def check_run(self, run):
+        Stages.check_run(self, run)
+
+    def pretrain(self, run, **kwargs):
+        Stages.check_run(self, run)
+        return super().pretrain(run, **kwargs)
+
+
+def test_a_users_method_failing_its_check_is_a_failed_run_and_the_sweep_goes_on(tmp_path, monkeypatch):
+    # issue 25: the driver crashed with the method's traceback before anything was recorded
+    (tmp_path / "u25_picky.py").write_text(_USER_METHOD)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    config = _config(methods=("mae", "u25_picky:Picky"), budgets=(100,))
+    lines = []
+    status = run_sweep(load_sweep(config), tmp_path / "out", stages=_BuildingStages(str(tmp_path / "stages.log")),
+                       log=lines.append)
+    assert (status.done, status.failed) == (2, 1)  # mae and scratch ran; the picky run is recorded as failed
+    failed = next((tmp_path / "out" / "runs").glob("*/failed.json"))
+    record = json.loads(failed.read_text())
+    assert record["stage"] == "check" and "RuntimeError: picky refuses" in record["error"], record
+    assert "u25_picky:Picky" in record["error"] and "picky refuses" in record["traceback"]
+    assert {r["status"] for r in _rows(tmp_path) if r["method"] == "u25_picky:Picky"} == {"failed"}
+    assert any("check failed" in line for line in lines)
+    # --retry-failed: tried again, fails the same way, recorded again (no crash)
+    status = run_sweep(load_sweep(config), tmp_path / "out", stages=_BuildingStages(str(tmp_path / "stages.log")),
+                       retry_failed=True, log=lambda m: None)
+    assert (status.done, status.failed) == (2, 1)
+    assert (failed.parent / "failed.previous.json").is_file()
+    assert "picky refuses" in json.loads(failed.read_text())["error"]
+
+
+def test_a_killed_worker_ends_the_sweep_as_interrupted_and_a_rerun_finishes(tmp_path, capsys):
+    # issue 25: the driver printed a traceback and exited 1; a worker's death is an interruption (status 3)
+    config = load_sweep(_config(budgets=(100,)))
+    with pytest.raises(WorkerLost) as lost:
+        run_sweep(config, tmp_path / "out", executor=LocalExecutor(workers=1), log=lambda m: None,
+                  stages=FakeStages(str(tmp_path / "stages.log"), kill_methods=("simclr",)))
+    code = flopcli.run(flopcli.ArgumentParser(), lambda args: (_ for _ in ()).throw(lost.value), [])
+    err = capsys.readouterr().err
+    assert code == 3 and err.startswith("interrupted: a worker process died") and "Traceback" not in err, err
+    status = run_sweep(config, tmp_path / "out", stages=FakeStages(str(tmp_path / "stages.log")),
+                       log=lambda m: None)
+    assert (status.done, status.failed, status.left) == (3, 0, 0)

@@ -1,7 +1,8 @@
 """The command-line convention every flopwise command shares (standard library only): one line ``error: ...``
 and exit status 2 for bad input, no traceback unless ``--debug``; status 3 and ``interrupted: ...`` for a
 command stopped by a signal that a rerun resumes; numeric flag types checked while parsing; flags generated
-from a spec dataclass and back (`add_spec_flags`, `spec_from_flags`, `spec_to_flags`)."""
+from a spec dataclass and back (`add_spec_flags`, `spec_from_flags`, `spec_to_flags`); errors of the
+user's own code (a method class, a config file) as one line naming the code and the exception (`user_code`)."""
 
 from flopcli.arguments import (
     fraction,
@@ -24,6 +25,7 @@ from flopcli.convention import (
     run,
 )
 from flopcli.spec_flags import add_spec_flags, flag_name, spec_from_flags, spec_to_flags
+from flopcli.user_code import UserCodeError, user_code
 
 __all__ = [
     "EXIT_FAILED",
@@ -34,6 +36,7 @@ __all__ = [
     "ArgumentParser",
     "CommandError",
     "Interrupted",
+    "UserCodeError",
     "about",
     "add_spec_flags",
     "flag_name",
@@ -46,6 +49,7 @@ __all__ = [
     "run",
     "spec_from_flags",
     "spec_to_flags",
+    "user_code",
 ]
 
 __version__ = "0.2.0"

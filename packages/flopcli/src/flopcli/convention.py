@@ -77,7 +77,8 @@ class Interrupted(Exception):
 
 
 class _UsageError(Exception):
-    """An argparse usage error, raised instead of argparse's print-and-exit."""
+    """An argparse usage error, raised instead of argparse's print-and-exit. Raised inside argparse's own
+    ``except`` when a flag's type function failed, so its ``__context__`` keeps that error for ``--debug``."""
 
 
 class ArgumentParser(argparse.ArgumentParser):
@@ -152,6 +153,8 @@ def run(
             args, unknown = parser.parse_known_args(argv)
             setattr(args, unknown_into, unknown)
     except _UsageError as error:
+        if "--debug" in (sys.argv[1:] if argv is None else argv):  # not parsed: the flag's type function failed
+            traceback.print_exception(error)
         _say("error", str(error))
         return EXIT_USAGE
     except SystemExit as done:  # --help, --version

@@ -44,5 +44,7 @@ def build(name: str, *, data_dir: str | Path | None = None, **options) -> Path:
                 f"{builder.data_dir} was built with options {existing.get('build_options')}, not "
                 f"{builder.build_options}; delete that folder or pass another data_dir"
             )
+    else:
+        builder.check_source()  # a missing source is refused before the data dir gets its first folder
     builder.download_and_prepare(download_config=tfds.download.DownloadConfig(try_download_gcs=False))
     return Path(builder.data_dir)

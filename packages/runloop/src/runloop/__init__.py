@@ -38,7 +38,8 @@ from .durations import steps_to_epochs, steps_to_examples, to_steps
 from .jsonable import to_jsonable
 from .loop import HeldOut, LoopResult, TrainTask, train
 from .loop_config import LoopConfig
-from .metrics_log import MetricsLog, read_metrics
+from .memory import available_memory_bytes, check_fits_memory
+from .metrics_log import MetricsLog, check_tensorboard, read_metrics
 from .nonfinite import NonFiniteError, NonFiniteGuard, OptionNames
 from .optim import agc, per_tensor_clip, sam, scale_by_tree, standard_promotion
 from .progress import Co2Model, Progress, detect_hardware
@@ -82,6 +83,9 @@ __all__ = [
     "LoopConfig",
     "LoopResult",
     "MetricsLog",
+    "available_memory_bytes",
+    "check_fits_memory",
+    "check_tensorboard",
     "NonFiniteError",
     "NonFiniteGuard",
     "OptionNames",

@@ -7,10 +7,10 @@ a missing ``tensorboardX``, a bad cadence): a run directory is never created for
 from __future__ import annotations
 
 import dataclasses
-import importlib.util
 
 import flopmeter
 
+from .metrics_log import check_tensorboard
 from .nonfinite import OptionNames
 from .sharding import PARAM_MODES
 
@@ -80,8 +80,8 @@ class LoopConfig:
         if self.hardware is not None:
             flopmeter.hardware(self.hardware)  # ValueError listing the known names
         flopmeter.region(self.region)
-        if self.tensorboard and importlib.util.find_spec("tensorboardX") is None:
-            raise ValueError("tensorboard=True but tensorboardX is not installed; pip install tensorboardX")
+        if self.tensorboard:
+            check_tensorboard()
 
     def record(self) -> dict:
         """The config as JSON data (for a run's config.json)."""

@@ -23,7 +23,15 @@ from typing import Any
 from .atomic_files import write_bytes_atomic
 from .jsonable import to_jsonable
 
-__all__ = ["MetricsLog", "read_metrics"]
+__all__ = ["MetricsLog", "check_tensorboard", "read_metrics"]
+
+
+def check_tensorboard(option: str = "tensorboard=True") -> None:
+    """ValueError naming ``option`` (how the caller spells it, e.g. ``--tensorboard``) when tensorboardX, the
+    optional extra ``runloop[tensorboard]``, is not installed."""
+    if importlib.util.find_spec("tensorboardX") is None:
+        raise ValueError(f"{option}: TensorBoard event files need tensorboardX, which is not installed; install "
+                         "the extra with pip install 'runloop[tensorboard]' (or pip install tensorboardX)")
 
 
 def read_metrics(path: str | Path) -> list[dict[str, Any]]:
@@ -64,8 +72,8 @@ class MetricsLog:
         self._tb = None
         if not enabled:
             return
-        if tensorboard and importlib.util.find_spec("tensorboardX") is None:
-            raise ValueError("tensorboard=True but tensorboardX is not installed; pip install tensorboardX")
+        if tensorboard:
+            check_tensorboard()
         if self.path.exists():
             kept = [r for r in read_metrics(self.path) if r["step"] <= resume_step]
             write_bytes_atomic(self.path, "".join(_line(r) for r in kept).encode())

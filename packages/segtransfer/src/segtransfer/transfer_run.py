@@ -104,7 +104,11 @@ def run_in_directory(
     with runloop.open_run(out_dir, run_config, resume=resume, may_change=(*may_change, *legacy),
                           primary=jax.process_index() == 0, resume_flag=resume_flag, paths=paths) as run:
         if (out_dir / RUN_FILE).exists():
-            return json.loads((out_dir / RUN_FILE).read_text())
+            try:
+                return json.loads((out_dir / RUN_FILE).read_text())
+            except (json.JSONDecodeError, UnicodeDecodeError) as error:
+                raise ValueError(f"{out_dir / RUN_FILE} is not valid JSON ({error}); move it away to run again, "
+                                 "or restore it") from None
         task, data, provenance = start()
         trained = runloop.train(task, data, loop, run, mesh=mesh, stop=stop, log=log)
         if not trained.completed:

@@ -19,6 +19,8 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+import flopcli
+
 from .backbones import check_method_backbone
 from .method import AbstractMethod
 from .optim import OptimConfig
@@ -103,7 +105,12 @@ def build_method(
         vitcore.family_of(backbone)  # TypeError naming the valid config classes
         config = dataclasses.replace(backbone, **backbone_kwargs)
     check_method_backbone(cls.name, cls.vit_only, config, model=model)
-    return cls(backbone=config, total_steps=total_steps, **{**overrides, **(method_overrides or {})}), optim
+    fields = {**overrides, **(method_overrides or {})}
+    if cls in _registry().values():
+        return cls(backbone=config, total_steps=total_steps, **fields), optim
+    # a user's class may raise anything while it checks its fields: one error naming it
+    with flopcli.user_code(f"method {cls.__module__}:{cls.__qualname__}: building it"):
+        return cls(backbone=config, total_steps=total_steps, **fields), optim
 
 
 def dataset_overrides(method: str | type[AbstractMethod], dataset_dir: str | Path | None) -> dict[str, Any]:
@@ -111,7 +118,11 @@ def dataset_overrides(method: str | type[AbstractMethod], dataset_dir: str | Pat
     the class count of supervised, the class names of CLIP, ``{}`` for most); ``{}`` without a dataset."""
     if dataset_dir is None:
         return {}
-    return method_class(method).dataset_fields(dataset_dir)
+    cls = method_class(method)
+    if cls in _registry().values():
+        return cls.dataset_fields(dataset_dir)
+    with flopcli.user_code(f"method {cls.__module__}:{cls.__qualname__}: dataset_fields({str(dataset_dir)!r})"):
+        return cls.dataset_fields(dataset_dir)
 
 
 def knn_splits(directory: str | Path, *, image_size: int, bank_size: int = 1000, query_size: int = 500,

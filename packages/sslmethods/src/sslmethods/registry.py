@@ -12,6 +12,8 @@ from __future__ import annotations
 import importlib
 from types import MappingProxyType
 
+import flopcli
+
 from .byol import BYOL
 from .clip import CLIP
 from .dino import DINO
@@ -32,8 +34,9 @@ _EXPECTED = "expected a registered name ({names}) or 'package.module:ClassName' 
 def get_method(name: str) -> type[AbstractMethod]:
     """The method class registered as ``name``, or the class at the import path ``"package.module:ClassName"``.
 
-    Raises ValueError for an unknown name or a path that does not import (naming it and what was expected), and
-    TypeError when the path names something that is not a concrete ``AbstractMethod`` subclass.
+    Raises ValueError for an unknown name or a path that does not import (naming it and what was expected; a
+    module that raises anything else at import is a `flopcli.UserCodeError`, a ValueError naming the path and the
+    exception), and TypeError when the path names something that is not a concrete ``AbstractMethod`` subclass.
     """
     expected = _EXPECTED.format(names=", ".join(METHODS))
     if not isinstance(name, str):
@@ -46,12 +49,15 @@ def get_method(name: str) -> type[AbstractMethod]:
     if not module_name or not attribute.isidentifier():
         raise ValueError(f"method={name!r} is not a well-formed import path; {expected}")
     try:
-        module = importlib.import_module(module_name)
-    except ImportError as error:
+        with flopcli.user_code(f"method={name!r}: importing module {module_name!r}"):
+            module = importlib.import_module(module_name)
+    except flopcli.UserCodeError as error:
+        if not isinstance(error.__cause__, ImportError):
+            raise
         raise ValueError(
-            f"method={name!r}: cannot import module {module_name!r} ({type(error).__name__}: {error}); is it on "
-            f"PYTHONPATH? {expected}"
-        ) from error
+            f"method={name!r}: cannot import module {module_name!r} ({type(error.__cause__).__name__}: "
+            f"{error.__cause__}); is it on PYTHONPATH? {expected}"
+        ) from error.__cause__
     try:
         cls = getattr(module, attribute)
     except AttributeError:

@@ -12,7 +12,8 @@ Public API (flat, as in Equinox):
     text: TextConfig, TextEncoder, TextOutput, TEXT_PRESETS, create_text, tokenize, MAX_CAPTION_CHARS, VOCAB_SIZE,
         WordPieceVocab, load_vocab, wordpiece (a real vocab.txt, when the user has one);
     layers: Linear, LayerNorm, trunc_normal;
-    files: encoder_files, load_pretrained, ENCODER_WEIGHTS_FILE, ENCODER_CONFIG_FILE.
+    files: encoder_files, load_pretrained, ENCODER_WEIGHTS_FILE, ENCODER_CONFIG_FILE;
+    memory: example_memory_floor (a lower bound of one example's memory in a training step).
 """
 
 from .backbone import AbstractBackbone, FeatureInfo
@@ -21,6 +22,7 @@ from .factory import BACKBONE_FAMILIES, BackboneFamily, build, create, family_of
 from .linear import LayerNorm, Linear, trunc_normal
 from .mae_decoder import MAE_DECODER_PRESETS, MAEDecoder, MAEDecoderConfig, create_mae_decoder
 from .masking import patchify, random_masking, unpatchify
+from .memory_floor import example_memory_floor
 from .nfnet import NFNet, NFNetOutput
 from .nfnet_config import NFNetConfig
 from .nfnet_presets import NFNET_PRESETS
@@ -70,6 +72,7 @@ __all__ = [
     "TextOutput",
     "ViT",
     "ViTConfig",
+    "example_memory_floor",
     "ViTOutput",
     "WordPieceVocab",
     "build",

@@ -29,5 +29,9 @@ class OfflineBuilder(tfds.core.GeneratorBasedBuilder, skip_registration=True):
         self.build_options = json.loads(json.dumps(build_options, default=str))
         super().__init__(**kwargs)
 
+    def check_source(self) -> None:
+        """Raises (naming the file) when the source cannot be built from; called before anything is written.
+        Builders that read their source in ``__init__`` have checked it there."""
+
     def _metadata(self, **extra) -> tfds.core.MetadataDict:
         return tfds.core.MetadataDict(build_options=self.build_options, **extra)

@@ -55,6 +55,12 @@ def encode_segmentation(segmentation, height: int, width: int, *, where: str) ->
     return counts.decode("ascii") if isinstance(counts, bytes) else str(counts)
 
 
+_REQUIRED = {
+    "images": ("id", "file_name", "height", "width"),
+    "annotations": ("id", "image_id", "category_id", "bbox", "area", "segmentation"),
+}
+
+
 class CocoInstances(OfflineBuilder):
     """COCO 2017 instance annotations with masks."""
 
@@ -82,11 +88,24 @@ class CocoInstances(OfflineBuilder):
         path = self._annotation_file(split)
         if not path.exists():
             raise ValueError(f"COCO split {split!r}: annotation file {str(path)!r} does not exist")
-        with open(path) as handle:
-            data = json.load(handle)
+        try:
+            with open(path) as handle:
+                data = json.load(handle)
+        except (json.JSONDecodeError, UnicodeDecodeError) as error:
+            raise ValueError(f"{str(path)!r} is not valid JSON: {error}") from error
+        if not isinstance(data, dict):
+            raise ValueError(f"{str(path)!r} holds a JSON {type(data).__name__}; expected an object with images, "
+                             "annotations and categories")
         for key in ("images", "annotations", "categories"):
-            if key not in data:
+            if not isinstance(data.get(key), list):
                 raise ValueError(f"{str(path)!r} has no {key!r} list; is it an instances_*.json file?")
+        # Every field the builder reads, checked before anything is written.
+        for key, fields in _REQUIRED.items():
+            for number, entry in enumerate(data[key]):
+                missing = [f for f in fields if not isinstance(entry, dict) or f not in entry]
+                if missing:
+                    shown = f"id {entry['id']}" if isinstance(entry, dict) and "id" in entry else f"#{number}"
+                    raise ValueError(f"{str(path)!r}: {key[:-1]} {shown} has no {', '.join(map(repr, missing))}")
         return data
 
     def _info(self):

@@ -47,6 +47,9 @@ class _FmnistBuilder(OfflineBuilder):
         options = {"source": resolved, "num_examples": num_examples, "seed": seed, "image_size": image_size}
         super().__init__(build_options=options, **kwargs)
 
+    def check_source(self) -> None:
+        fmnist_idx.check_source(self._source)
+
     def _split_generators(self, dl_manager):
         del dl_manager
         generators = {}

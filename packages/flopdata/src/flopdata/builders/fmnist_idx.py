@@ -43,6 +43,17 @@ def _open(path: Path) -> bytes:
     raise FileNotFoundError(f"Fashion-MNIST idx file {str(path)!r}(.gz) not found")
 
 
+def check_source(source: Path | None = None) -> None:
+    """FileNotFoundError naming the first idx file (plain or .gz) missing from ``source`` (default
+    `default_source`), so a build is refused before anything is written."""
+    folder = Path(source) if source is not None else default_source()
+    for names in _FILES.values():
+        for name in names:
+            path = folder / name
+            if not (path.exists() or path.with_name(name + ".gz").exists()):
+                raise FileNotFoundError(f"Fashion-MNIST idx file {str(path)!r}(.gz) not found")
+
+
 def _parse_idx(raw: bytes, name: str) -> np.ndarray:
     if len(raw) < 4 or raw[0] != 0 or raw[1] != 0 or raw[2] != 0x08:
         raise ValueError(f"{name!r} is not a uint8 idx file (magic bytes {raw[:4]!r})")

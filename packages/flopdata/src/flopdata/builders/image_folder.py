@@ -31,7 +31,10 @@ def read_table(path: Path) -> list[dict]:
     rows = []
     if path.suffix == ".csv":
         with open(path, newline="") as handle:
-            for row in csv.DictReader(handle):
+            reader = csv.DictReader(handle)
+            if not reader.fieldnames or "image" not in reader.fieldnames:
+                raise ValueError(f"{str(path)!r} has no 'image' column in its header (got {reader.fieldnames})")
+            for row in reader:
                 if "labels" in row:
                     row["labels"] = [name for name in (row["labels"] or "").split("|") if name]
                 rows.append(row)
@@ -49,6 +52,8 @@ def read_table(path: Path) -> list[dict]:
                         f"{str(path)!r} line {number}: 'labels' must be a list, got {row['labels']!r}"
                     )
                 rows.append(row)
+    if not rows:
+        raise ValueError(f"{str(path)!r} holds no rows (a header only?); a split needs at least one image")
     for number, row in enumerate(rows, start=1):
         if not row.get("image"):
             raise ValueError(f"{str(path)!r} row {number} has no 'image' path: {row!r}")

@@ -15,6 +15,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, ClassVar
 
+from ..sweep.ranges import check_ranges
 from ..sweep.tasks import Preempted, TaskResult
 from .dataset_task import DatasetTask
 from .datasets import resolve_dataset
@@ -62,6 +63,12 @@ class DetectionSettings:
             raise ValueError(f"layer_decay={self.layer_decay!r}: expected a value in (0, 1] (1: none)")
         if not self.lr > 0 or not self.wd >= 0:
             raise ValueError(f"lr={self.lr!r}, wd={self.wd!r}: expected lr > 0 and wd >= 0")
+        check_ranges(self, {"lr": ">0", "wd": ">=0", "warmup": ">=0", "workers": ">=0", "min_scale": ">0",
+                            "max_scale": ">0", "drop_path": ">=0"})
+        if not self.drop_path < 1:
+            raise ValueError(f"drop_path={self.drop_path!r}: expected a probability in [0, 1)")
+        if not self.min_scale <= self.max_scale:
+            raise ValueError(f"min_scale={self.min_scale!r}, max_scale={self.max_scale!r}: expected min <= max")
 
 
 class DetectionTask(DatasetTask):

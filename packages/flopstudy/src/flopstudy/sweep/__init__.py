@@ -24,7 +24,7 @@ from .config import (
     sweep_from_mapping,
 )
 from .config_file import apply_overrides, load_config_file
-from .executors import AbstractExecutor, LocalExecutor, SubmititExecutor
+from .executors import AbstractExecutor, LocalExecutor, SubmititExecutor, WorkerLost
 from .job import Job, JobOutcome, execute, pretrain_steps
 from .plan import Plan, PlannedTask, expand, extra_seed_points, variant_label
 from .progress import SweepProgress, SweepStatus, sweep_status
@@ -55,6 +55,7 @@ __all__ = [
     "RunSpec",
     "SubmititExecutor",
     "SweepProgress",
+    "WorkerLost",
     "SweepSpec",
     "SweepStatus",
     "TaskResult",

@@ -24,11 +24,14 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import math
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 from flopmeter import STUDY_CHIPS, STUDY_HARDWARE, STUDY_REGION
+
+from .ranges import check_ranges
 
 __all__ = ["BackboneSettings", "Co2Settings", "MethodSettings", "PrepretrainSettings", "PretrainSettings", "SweepSpec",
            "load_sweep", "sweep_from_mapping"]
@@ -46,6 +49,9 @@ class MethodSettings:
     batch: int | None = None
     variants: tuple[str, ...] = ("",)
     set: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        check_ranges(self, {"batch": ">=1"})
 
 
 @dataclasses.dataclass(frozen=True)
@@ -73,6 +79,9 @@ class PrepretrainSettings:
     set: tuple[str, ...] = ()
     batch: int | None = None
 
+    def __post_init__(self) -> None:
+        check_ranges(self, {"batch": ">=1"})
+
 
 @dataclasses.dataclass(frozen=True)
 class PretrainSettings:
@@ -85,6 +94,10 @@ class PretrainSettings:
     print_progress: bool = True
     hardware: str | None = None  # flopmeter hardware name for the trainer's local energy/CO2 estimate
     watts: float | None = None  # or the watts per device
+
+    def __post_init__(self) -> None:
+        check_ranges(self, {"log_every": ">=1", "checkpoint_every": ">=1", "eval_every": ">=0", "workers": ">=0",
+                            "watts": ">0"})
 
 
 @dataclasses.dataclass(frozen=True)
@@ -100,6 +113,11 @@ class Co2Settings:
     region: str = STUDY_REGION
     fit_a: float | None = None
     fit_b: float | None = None
+
+    def __post_init__(self) -> None:
+        check_ranges(self, {"chips": ">=1", "fit_a": ">0"})
+        if self.fit_b is not None and not math.isfinite(self.fit_b):
+            raise ValueError(f"fit_b={self.fit_b!r}: expected a finite exponent")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -138,6 +156,12 @@ class SweepSpec:
     data_dir: str = ""
     build_datasets: Mapping[str, Mapping[str, Any]] = dataclasses.field(default_factory=dict)
     slurm: Mapping[str, Any] = dataclasses.field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        check_ranges(self, {"batch": ">=1", "image_size": ">=1", "seed": ">=0", "knn_bank": ">=0",
+                            "knn_query": ">=0", "extra_seeds": ">=1"})
+        if not self.name.strip():
+            raise ValueError(f"name={self.name!r}: expected a name for the sweep")
 
     def method_settings(self, method: str) -> MethodSettings:
         """The per-method settings of ``method`` (a name or import path), keyed by its class's ``name``."""
@@ -210,7 +234,10 @@ def sweep_from_mapping(raw: Mapping[str, Any]) -> SweepSpec:
         if key in raw:
             nested[key] = {k: dict(v) if isinstance(v, Mapping) else v for k, v in dict(raw.pop(key) or {}).items()}
     top = check_fields(SweepSpec, raw, where="config", skip=tuple(_NESTED))
-    return SweepSpec(**top, **nested)
+    try:
+        return SweepSpec(**top, **nested)
+    except ValueError as err:  # the range checks of SweepSpec's own fields: "seed=-1: expected ..."
+        raise ValueError(f"config.{err}") from None
 
 
 def _check_names(sweep: SweepSpec) -> None:
@@ -228,7 +255,8 @@ def _check_names(sweep: SweepSpec) -> None:
         raise ValueError(f"config.budget_unit={sweep.budget_unit!r}: expected 'steps' or 'flops'")
     for where, budgets in (("budgets", sweep.budgets),
                            *((f"per_method.{k}.budgets", v.budgets or ()) for k, v in sweep.per_method.items())):
-        bad = [b for b in budgets if not b > 0 or (sweep.budget_unit == "steps" and b != int(b))]
+        bad = [b for b in budgets if not (math.isfinite(b) and b > 0)  # 1e999 reads as inf
+               or (sweep.budget_unit == "steps" and b != int(b))]
         if bad:
             raise ValueError(f"config.{where}: {bad[0]:g}; expected positive {sweep.budget_unit}"
                              f"{' (whole numbers)' if sweep.budget_unit == 'steps' else ''}")
@@ -270,6 +298,7 @@ def _check_names(sweep: SweepSpec) -> None:
                 overrides.parse_overrides(entry.split(), classes[name])
             except ValueError as err:
                 raise ValueError(f"config.per_method.{name}: {err}") from None
+    _check_builds(sweep)
     bad = [f for f in sweep.extra_seeds_by if f not in GROUP_FIELDS]
     if bad:
         raise ValueError(f"config.extra_seeds_by: {bad[0]!r}; expected some of {', '.join(GROUP_FIELDS)}")
@@ -283,6 +312,22 @@ def _check_names(sweep: SweepSpec) -> None:
     for field in ("batch", "extra_seeds"):
         if getattr(sweep, field) < 1:
             raise ValueError(f"config.{field}={getattr(sweep, field)!r}: expected >= 1")
+
+
+def _check_builds(sweep: SweepSpec) -> None:
+    """config.build_datasets: known builders and the options each takes (nothing is built here)."""
+    import flopdata
+
+    for name, options in sweep.build_datasets.items():
+        if name not in flopdata.BUILDERS:
+            raise ValueError(f"config.build_datasets.{name}: not a dataset builder; expected some of "
+                             f"{', '.join(sorted(flopdata.BUILDERS))}")
+        if not isinstance(options, Mapping):
+            raise ValueError(f"config.build_datasets.{name}={options!r}: expected a dict of builder options")
+        unknown = sorted(set(options) - set(flopdata.BUILDERS[name].OPTIONS))
+        if unknown:
+            raise ValueError(f"config.build_datasets.{name}: {', '.join(unknown)} not an option of {name}; it takes "
+                             f"{', '.join(flopdata.BUILDERS[name].OPTIONS)}")
 
 
 def _check_prepretrain(sweep: SweepSpec, classes: Mapping[str, type]) -> None:
@@ -301,7 +346,8 @@ def _check_prepretrain(sweep: SweepSpec, classes: Mapping[str, type]) -> None:
         overrides.parse_overrides(pp.set, first)
     except ValueError as err:
         raise ValueError(f"config.prepretrain: {err}") from None
-    bad = [b for b in pp.budgets if not b > 0 or (sweep.budget_unit == "steps" and b != int(b))]
+    bad = [b for b in pp.budgets if not (math.isfinite(b) and b > 0)
+           or (sweep.budget_unit == "steps" and b != int(b))]
     if bad:
         raise ValueError(f"config.prepretrain.budgets: {bad[0]:g}; expected positive {sweep.budget_unit}")
     if not pp.then:
@@ -376,6 +422,11 @@ def load_sweep(config: Any, overrides: Sequence[str] = ()) -> SweepSpec:
     # with_defaults' empty entries are no settings; nor are those of methods an override dropped (the config's
     # settings for its supervised runs do not stop `--config.methods=('mae',)`)
     dropped = _method_names(before) - _method_names(sweep.methods)
+    names = _method_names(sweep.methods)
+    unknown = sorted(k for k in sweep.per_method if k not in names and k not in dropped)
+    if unknown and all(_method_names((method,)) for method in sweep.methods):  # else _check_names names it
+        raise ValueError(f"config.per_method.{unknown[0]}: not a method of this sweep; its methods are "
+                         f"{', '.join(sorted(names))}")
     sweep = dataclasses.replace(sweep, per_method={k: v for k, v in sweep.per_method.items()
                                                    if v != MethodSettings() and k not in dropped})
     _check_names(sweep)

@@ -19,11 +19,14 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+import flopcli
+
 __all__ = ["apply_overrides", "load_config_file", "split_override_args"]
 
 
 def load_config_file(spec: str) -> Any:
-    """``get_config(arg)`` of the file ``path.py`` or ``path.py:arg``; ValueError naming the file otherwise."""
+    """``get_config(arg)`` of the file ``path.py`` or ``path.py:arg``; ValueError naming the file otherwise (a
+    `flopcli.UserCodeError` when the file or its ``get_config`` raises)."""
     import ml_collections
 
     path_text, arg = spec.rsplit(":", 1) if ":" in spec and not Path(spec).exists() else (spec, "")
@@ -36,11 +39,20 @@ def load_config_file(spec: str) -> Any:
         raise ValueError(f"--config {spec!r}: not a Python file")
     module = importlib.util.module_from_spec(loader_spec)
     sys.modules[module_name] = module  # dataclasses and pickling in the config module look themselves up here
-    loader_spec.loader.exec_module(module)
+    # The file is the user's code: whatever it raises (a SyntaxError, an ImportError, a KeyError in get_config)
+    # is one error naming the file (flopcli.UserCodeError; --debug shows the traceback).
+    try:
+        with flopcli.user_code(f"--config {spec}: loading {str(path)!r}"):
+            loader_spec.loader.exec_module(module)
+    except flopcli.UserCodeError:
+        sys.modules.pop(module_name, None)
+        raise
     get_config = getattr(module, "get_config", None)
     if not callable(get_config):
         raise ValueError(f"--config {spec!r}: {str(path)!r} defines no get_config(arg)")
-    config = get_config(arg) if arg else get_config()
+    with flopcli.user_code(f"--config {spec}: get_config({arg!r}) of {str(path)!r}" if arg
+                           else f"--config {spec}: get_config() of {str(path)!r}"):
+        config = get_config(arg) if arg else get_config()
     if not isinstance(config, ml_collections.ConfigDict):
         raise ValueError(f"--config {spec!r}: get_config returned {type(config).__name__}; expected a ConfigDict")
     return config

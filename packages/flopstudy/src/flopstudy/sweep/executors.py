@@ -22,11 +22,18 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+import flopcli
+
 from .claims import release_dead_job
 from .job import Job, JobOutcome, execute
 from .rundir import RunDir
 
-__all__ = ["AbstractExecutor", "LocalExecutor", "SubmititExecutor"]
+__all__ = ["AbstractExecutor", "LocalExecutor", "SubmititExecutor", "WorkerLost"]
+
+
+class WorkerLost(flopcli.Interrupted):
+    """A local worker process died without reporting (kill -9, out of memory): the sweep stops like an
+    interrupted command (status 3, one ``interrupted:`` line); running it again resumes."""
 
 OnOutcome = Callable[[JobOutcome], None]
 
@@ -64,8 +71,9 @@ class LocalExecutor(AbstractExecutor):
                     try:
                         outcomes.append(future.result())
                     except concurrent.futures.process.BrokenProcessPool:
-                        raise RuntimeError("a worker process died (killed, out of memory?); its run keeps a stale "
-                                           "claim, which the next sweep takes over: run the sweep again") from None
+                        raise WorkerLost("a worker process died (killed, out of memory?); what the runs saved is "
+                                         "kept and a stale claim is taken over: run the same command again to "
+                                         "resume") from None
                     on_outcome(outcomes[-1])
                     if outcomes[-1].status == "preempted":
                         break

@@ -2,7 +2,8 @@
 
 ``run_sweep(load_sweep("configs/demo.py"), "runs/demo")``:
 
-1. before any run starts: expand the grid, build every run's method (a bad value is an error naming it), build
+1. before any run starts: expand the grid, build every run's method (a bad value is an error naming it; a user's
+   method class that fails its own checks makes its run a recorded failure, and the sweep goes on), build
    the datasets the config asks for, check every dataset and task (building the embedded Fashion-MNIST sets on
    first use, here, so workers never build one at the same time); create every run and task folder with its
    ``spec.json`` (a folder holding another spec is an error) and write ``sweep.json``;
@@ -24,6 +25,8 @@ import dataclasses
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
+
+import flopcli
 
 from .config import SweepSpec
 from .executors import AbstractExecutor, LocalExecutor
@@ -51,13 +54,19 @@ def _write_plan(out: Path, sweep: SweepSpec, plan: Plan) -> None:
     write_json_atomic(out / SWEEP_FILE, record)
 
 
-def prepare_sweep(sweep: SweepSpec, out: str | Path, *, stages: object) -> Plan:
-    """Step 1 of the module docstring; returns the plan. Raises ValueError before any run starts."""
+def prepare_sweep(sweep: SweepSpec, out: str | Path, *, stages: object,
+                  log: Callable[[str], None] = print) -> Plan:
+    """Step 1 of the module docstring; returns the plan. Raises ValueError before any run starts, except for a
+    run whose method is the user's class and fails its own checks (any exception, `flopcli.UserCodeError`): that
+    run is recorded as failed (``failed.json``, stage "check") and the others go on."""
     out = Path(out)
     plan = expand(sweep)
+    unusable: dict[str, BaseException] = {}  # runs of a user's method whose own checks fail: recorded as failed
     for run in plan.runs:
         try:
             stages.check_run(run)
+        except flopcli.UserCodeError as err:
+            unusable[run.run_id] = err
         except (TypeError, ValueError) as err:
             raise ValueError(f"{run.describe()}: {err}") from None
     data_dir = sweep.data_dir_for(out)
@@ -78,7 +87,11 @@ def prepare_sweep(sweep: SweepSpec, out: str | Path, *, stages: object) -> Plan:
     for dataset in dict.fromkeys([*sweep.datasets, *task_sets]):
         stages.ensure_dataset(dataset, data_dir=data_dir)
     for run in plan.runs:
-        RunDir(out, run).ensure([t.spec for t in plan.tasks[run.run_id]])
+        rd = RunDir(out, run)
+        rd.ensure([t.spec for t in plan.tasks[run.run_id]])
+        if run.run_id in unusable and rd.failure() is None:
+            rd.record_failure("check", unusable[run.run_id])
+            log(f"{run.run_id}: check failed: {unusable[run.run_id]}")
     _write_plan(out, sweep, plan)
     return plan
 
@@ -122,7 +135,7 @@ def run_sweep(sweep: SweepSpec, out: str | Path, *, executor: AbstractExecutor |
 
     out, stages = Path(out), stages if stages is not None else Stages()
     executor = executor if executor is not None else LocalExecutor()
-    plan = prepare_sweep(sweep, out, stages=stages)
+    plan = prepare_sweep(sweep, out, stages=stages, log=log)
     if (cache_dir := cache_dir_for(out)) is not None:
         import runloop
 

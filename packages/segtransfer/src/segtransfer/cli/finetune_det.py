@@ -92,6 +92,19 @@ def check_arguments(args: argparse.Namespace) -> None:
     if not 0 < args.scale_range[0] <= args.scale_range[1]:
         raise flopcli.CommandError(
             f"--scale-range {args.scale_range[0]} {args.scale_range[1]}: expected 0 < MIN <= MAX")
+    model = args.model
+    if kind == "run" and model is None:  # the run's own preset: --image-size and --batch are checked against it
+        from ..encoders import load_encoder
+
+        with flopcli.about("--encoder"):
+            model = load_encoder(args.encoder)[1].model
+    if model in vitcore.PRESETS:
+        size = args.image_size or DATASETS[args.dataset][0]
+        with flopcli.about(f"--image-size {size}" if args.image_size else "--model"):
+            config = vitcore.get_config(model, image_size=size)
+        # before compiling: a batch far beyond the devices' memory would end in XLA aborting the process
+        runloop.check_fits_memory(args.batch * vitcore.example_memory_floor(config), runloop.make_mesh(),
+                                  option=f"--batch {args.batch}")
     with flopcli.about("--out"):
         check_study_dir(args.out, resume=args.resume, resume_flag="--resume")
 

@@ -85,14 +85,21 @@ def check_arguments(args: argparse.Namespace) -> SegmentationSpec:
     if (args.mean is not None or args.std is not None) and kind != "timm":
         raise flopcli.CommandError(f"--mean/--std: only a timm weights file takes a normalisation; --encoder "
                                    f"{args.encoder} has its own (a run records it, scratch uses its preset's)")
+    model = args.model
     if kind != "scratch":  # read the weights once now: a corrupt or foreign file is named before any work
         with flopcli.about("--encoder"):
-            load_encoder(args.encoder, model=args.model, mean=args.mean, std=args.std,
-                         normalisation_flags="--mean/--std")
+            _, info = load_encoder(args.encoder, model=args.model, mean=args.mean, std=args.std,
+                                   normalisation_flags="--mean/--std")
+        model = model or info.model  # a run's own preset: --image-size is checked against it too
     spec = spec_of(args)
-    if hasattr(args, "image_size") and args.model is not None:
-        with flopcli.about(f"--image-size {spec.image_size}"):
-            vitcore.get_config(args.model, image_size=spec.image_size)
+    if model in vitcore.PRESETS:
+        with flopcli.about(f"--image-size {spec.image_size}" if hasattr(args, "image_size") else "--model"):
+            config = vitcore.get_config(model, image_size=spec.image_size)
+        # before compiling: a batch far beyond the devices' memory would end in XLA aborting the process
+        runloop.check_fits_memory(spec.batch * vitcore.example_memory_floor(config), runloop.make_mesh(),
+                                  option=f"--batch {spec.batch}")
+    if spec.tensorboard:
+        runloop.check_tensorboard("--tensorboard")
     with flopcli.about("--out"):
         check_out_dir(args.out, resume=args.resume, resume_flag="--resume")
     return spec

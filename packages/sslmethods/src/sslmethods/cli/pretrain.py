@@ -13,9 +13,11 @@ status 3; --resume continues from the last checkpoint. Bad input: one line "erro
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
+import re
 import sys
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 import flopcli
@@ -37,8 +39,8 @@ def method_arg(text: str) -> str:
     """A registered name or 'package.module:ClassName', checked while parsing."""
     try:
         get_method(text)
-    except (ValueError, TypeError) as error:
-        raise argparse.ArgumentTypeError(str(error)) from None
+    except (ValueError, TypeError) as error:  # chained: --debug shows the user's module failing
+        raise argparse.ArgumentTypeError(str(error)) from error
     return text
 
 
@@ -78,6 +80,25 @@ def check_image_size(model: str, image_size: int | None) -> None:
             vitcore.get_config(model, image_size=image_size)
 
 
+@contextlib.contextmanager
+def naming_flags(args: argparse.Namespace) -> Iterator[None]:
+    """Names the flag behind an error of building the method: the ``--set`` item whose field the message names
+    (``mask_ratio=1.5; expected ...`` came from ``--set method.mask_ratio=1.5``), else ``--method``/``--model``."""
+    try:
+        yield
+    except (ValueError, TypeError) as error:
+        message = str(error)
+        if message.startswith("--"):
+            raise
+        if isinstance(error, flopcli.UserCodeError):  # the message names the method's class already
+            raise flopcli.CommandError(f"--method: {message}") from error
+        for item in args.set:
+            field = item.partition("=")[0].strip().partition(".")[2]
+            if re.search(rf"\b{re.escape(field)}\b", message):
+                raise flopcli.CommandError(f"--set {item}: {message}") from error
+        raise flopcli.CommandError(f"--method {args.method} --model {args.model}: {message}") from error
+
+
 def body(args: argparse.Namespace) -> int:
     # Every cheap check first: the dataset may be built and the run directory is created only after them.
     try:
@@ -88,11 +109,22 @@ def body(args: argparse.Namespace) -> int:
     if args.hardware is not None:
         with flopcli.about("--hardware"):
             flopmeter.hardware(args.hardware)
+    if args.tensorboard:
+        runloop.check_tensorboard("--tensorboard")
+    kwargs = chosen.build_kwargs()
+    # The method built once without the dataset's fields: a bad --set value, or a method that does not suit
+    # --model, is refused before the dataset is built or the run folder exists.
+    with naming_flags(args):
+        checked, _ = recipes.build_method(args.method, args.model, preset=args.preset, total_steps=args.steps,
+                                          image_size=args.image_size, **kwargs)
     runloop.initialize_distributed()
     runloop.enable_compilation_cache()  # $FLOPWISE_JAX_CACHE, else ~/.cache/flopwise/jax
     out = args.out or f"runs/{args.method}-{args.model}-{Path(args.dataset).name}"
+    mesh = runloop.make_mesh()
     with flopcli.about("--batch"):
-        runloop.check_batch_size(args.batch, runloop.make_mesh())
+        runloop.check_batch_size(args.batch, mesh)
+    runloop.check_fits_memory(args.batch * vitcore.example_memory_floor(checked.backbone), mesh,
+                              option=f"--batch {args.batch}")
     cfg = trainer.TrainConfig(out_dir=out, seed=args.seed, resume=args.resume, loop=runloop.LoopConfig(
         steps=args.steps, batch_size=args.batch, checkpoint_every=args.checkpoint_every, log_every=args.log_every,
         eval_every=args.eval_every, hardware=args.hardware, watts=args.watts, resume_from=args.resume_from,
@@ -106,10 +138,10 @@ def body(args: argparse.Namespace) -> int:
                                    "start a new run there")
     with flopcli.about("--dataset"):
         directory = flopdata.resolve(args.dataset)
-    kwargs = chosen.build_kwargs()
     kwargs["method_overrides"] = recipes.dataset_overrides(args.method, directory) | kwargs["method_overrides"]
-    method, optim = recipes.build_method(args.method, args.model, preset=args.preset, total_steps=args.steps,
-                                         image_size=args.image_size, **kwargs)
+    with naming_flags(args):
+        method, optim = recipes.build_method(args.method, args.model, preset=args.preset, total_steps=args.steps,
+                                             image_size=args.image_size, **kwargs)
     size = vitcore.image_hw(method.backbone.image_size)[0]  # --image-size or model.image_size win
     data = iter(pretrain_loader(PretrainData(str(directory), batch_size=args.batch, image_size=size,
                                              seed=args.seed, worker_count=args.workers)))

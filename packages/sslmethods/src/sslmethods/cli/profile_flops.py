@@ -103,8 +103,15 @@ def body(args: argparse.Namespace) -> int:
     if args.image_size is not None:
         with flopcli.about(f"--image-size {args.image_size}"):
             vitcore.get_config(args.model, image_size=args.image_size)
-    result = step_cost.profile(args.method, args.model, args.batch, image_size=args.image_size,
-                               method_overrides=overrides_for(args))
+    overrides = overrides_for(args)
+    try:
+        result = step_cost.profile(args.method, args.model, args.batch, image_size=args.image_size,
+                                   method_overrides=overrides)
+    except (ValueError, TypeError) as error:  # "mask_ratio=0.99 keeps none ...": name the flag that set it
+        flag = next((FIELD_FLAGS[f] for f in overrides if str(error).startswith(f"{f}=")), None)
+        if flag is None or str(error).startswith("--"):
+            raise
+        raise flopcli.CommandError(f"{flag} {overrides[flag.removeprefix('--').replace('-', '_')]}: {error}") from error
     print(json.dumps(result, indent=None if args.json else 2))
     return flopcli.EXIT_OK
 
