@@ -1,6 +1,7 @@
 """The study layer: sweeps (`flopstudy.sweep`: configs, run directories, executors), the results table, its
 analysis (curves, efficiency front, power laws, crossovers, saturation, compute-optimal frontier), the report and
-the budget planner. Top of the dependency list: it may import every other package; nothing imports it."""
+the budget planner, and the verdicts vs scratch (`flopstudy.verdicts`). Top of the dependency list: it may import
+every other package; nothing imports it."""
 
 from flopstudy.analysis import Analysis, CurveFit, Panel, SaturationResult, analyse
 from flopstudy.crossover import Crossover, fit_crossover
@@ -29,13 +30,14 @@ from flopstudy.loaded_results import LoadedResults, Problem
 from flopstudy.loading import load_results, read_results_file, write_results_csv, write_results_jsonl
 from flopstudy.planner import Option, Plan, plan, rank_options
 from flopstudy.report import ReportOptions, write_report
-from flopstudy.results import COLUMNS, REQUIRED_COLUMNS, STATUS_DONE, Column, CurveKey, ResultRow
+from flopstudy.results import COLUMNS, REQUIRED_COLUMNS, SEED_ROLES, STATUS_DONE, Column, CurveKey, ResultRow
 from flopstudy.saturation import SaturationFit, fit_saturation
 from flopstudy.scaling import ScalingFit, fit_power_law
 from flopstudy.summary import summary_lines
 from flopstudy.sweep import LocalExecutor, SubmititExecutor, SweepSpec, load_sweep, rebuild_results, run_sweep
 from flopstudy.table import Table
 from flopstudy.upstream import FrontierPoint, UpstreamLaw, backbone_family, compute_optimal_frontier, fit_upstream_laws
+from flopstudy.verdicts import Verdict, compare_to_scratch
 
 # The one place the version is written (pyproject.toml reads it: [tool.setuptools.dynamic]).
 __version__ = "0.2.0"
@@ -44,6 +46,7 @@ __all__ = [
     "COLUMNS",
     "FLOP_CONVENTIONS",
     "REQUIRED_COLUMNS",
+    "SEED_ROLES",
     "STATUS_DONE",
     "Analysis",
     "Baseline",
@@ -75,12 +78,14 @@ __all__ = [
     "Table",
     "Throughput",
     "UpstreamLaw",
+    "Verdict",
     "analyse",
     "apply_flop_convention",
     "backbone_family",
     "budget_flops",
     "build_curves",
     "collect_finetune_results",
+    "compare_to_scratch",
     "compute_optimal_frontier",
     "efficiency_front",
     "figure3_figure",

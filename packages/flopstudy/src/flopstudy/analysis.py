@@ -7,6 +7,7 @@
     analysis.saturation  # per (task, dataset): e_DS = k * e_US ** a + e_IR across runs
     analysis.reach       # per curve: FLOPs to reach ``reach_fraction`` of the panel's best score
     analysis.upstream    # per backbone family: upstream loss law and compute-optimal frontier
+    analysis.verdicts    # per point with confirm seeds: vs scratch, Welch t-test, Holm (`flopstudy.verdicts`)
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from .results import CurveKey, ResultRow
 from .saturation import MIN_POINTS, SaturationFit, fit_saturation
 from .scaling import ScalingFit, fit_power_law
 from .upstream import UpstreamLaw, fit_upstream_laws
+from .verdicts import Verdict, compare_to_scratch
 
 __all__ = ["Analysis", "CurveFit", "Panel", "SaturationResult", "analyse"]
 
@@ -94,6 +96,8 @@ class Analysis:
     size_rank: dict[str, int]
     problems: tuple[Problem, ...]
     not_done: dict[str, int]
+    verdicts: tuple[Verdict, ...] = ()
+    alpha: float = 0.05
 
     @property
     def tasks(self) -> list[str]:
@@ -149,9 +153,10 @@ def _saturation(rows: Sequence[ResultRow], n_boot: int, seed: int) -> list[Satur
 
 
 def analyse(rows: Sequence[ResultRow], *, convention: str = "whole-program", reach_fraction: float = 0.9,
-            n_boot: int = 1000, seed: int = 0) -> Analysis:
+            n_boot: int = 1000, seed: int = 0, alpha: float = 0.05) -> Analysis:
     """Analyses ``rows`` (rows not 'done' are counted in ``not_done`` and left out). ``reach_fraction``: the
-    "FLOPs to reach X% of the best" target as a fraction (0-1]; ``seed`` drives every bootstrap."""
+    "FLOPs to reach X% of the best" target as a fraction (0-1]; ``seed`` drives every bootstrap; ``alpha``: the
+    verdicts' level (Holm-adjusted p below it: significant)."""
     if not 0 < reach_fraction <= 1:
         raise ValueError(f"reach_fraction={reach_fraction!r}: expected a fraction in (0, 1]")
     rows, problems = apply_flop_convention(rows, convention)
@@ -175,4 +180,5 @@ def analyse(rows: Sequence[ResultRow], *, convention: str = "whole-program", rea
         reach=tuple(reach), reach_fraction=reach_fraction,
         upstream=tuple(fit_upstream_laws(rows, n_boot=n_boot, seed=seed)), size_rank=rank,
         problems=tuple(problems), not_done=dict(Counter(r.status for r in rows if not r.done)),
+        verdicts=compare_to_scratch(rows, alpha=alpha), alpha=alpha,
     )

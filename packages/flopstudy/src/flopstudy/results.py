@@ -18,9 +18,11 @@ import math
 from collections.abc import Mapping
 from typing import Any, NamedTuple
 
-__all__ = ["COLUMNS", "REQUIRED_COLUMNS", "STATUS_DONE", "Column", "CurveKey", "ResultRow"]
+__all__ = ["COLUMNS", "REQUIRED_COLUMNS", "SEED_ROLES", "STATUS_DONE", "Column", "CurveKey", "ResultRow"]
 
 STATUS_DONE = "done"
+# A fine-tuning seed used to choose points, or one run only to test a chosen point (docs/statistics.md).
+SEED_ROLES = ("explore", "confirm")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -77,6 +79,9 @@ COLUMNS: tuple[Column, ...] = (
     Column("prepretrain_steps", "int", False, "steps of the first stage", low=0),
     Column("prepretrain_flops", "float", False, "FLOPs of the first stage, whole program (included in "
            "pretrain_flops)", low=0),
+    Column("seed_role", "str", False, "'explore' (a seed used to choose points) or 'confirm' (a seed run only to "
+           "test a chosen point; every scratch seed); empty in tables from before seed roles: scratch rows count "
+           "as 'confirm', the others as 'explore'"),
     Column("run_dir", "str", False, "the run directory the row was built from"),
     Column("error", "str", False, "why the run failed (status 'failed')"),
 )
@@ -178,6 +183,7 @@ class ResultRow:
     prepretrain_method: str | None = None
     prepretrain_steps: int | None = None
     prepretrain_flops: float | None = None
+    seed_role: str | None = None
     run_dir: str | None = None
     error: str | None = None
     extras: dict[str, Any] = dataclasses.field(default_factory=dict, compare=False, hash=False)
@@ -187,6 +193,8 @@ class ResultRow:
             raise ValueError("score is empty but status is 'done': a finished row needs its score")
         if self.pretrain_flops == 0 and self.pretrain_steps not in (0, None):
             raise ValueError(f"pretrain_flops=0 (scratch) but pretrain_steps={self.pretrain_steps}: expected 0")
+        if self.seed_role is not None and self.seed_role not in SEED_ROLES:
+            raise ValueError(f"seed_role={self.seed_role!r}: expected one of {', '.join(SEED_ROLES)} (or empty)")
 
     @classmethod
     def from_record(cls, record: Mapping[str, Any]) -> ResultRow:
@@ -212,6 +220,14 @@ class ResultRow:
     def is_scratch(self) -> bool:
         """Trained from scratch: no pre-training (``pretrain_flops == 0``)."""
         return self.pretrain_flops == 0
+
+    @property
+    def role(self) -> str:
+        """The seed's role: ``seed_role``, else (a table from before seed roles) 'confirm' for scratch and
+        'explore' otherwise, so such a table's pre-trained seeds, which chose the points, never enter a verdict."""
+        if self.seed_role is not None:
+            return self.seed_role
+        return "confirm" if self.is_scratch else "explore"
 
     @property
     def curve_key(self) -> CurveKey:
