@@ -50,7 +50,9 @@ def get_config(arg="i1k"):
     config.tasks = ml_collections.ConfigDict()
     config.tasks.segmentation = dict(dataset="ade20k", epochs=80.0, batch=16, image_size=512,
                                      lrs=(1e-5, 5e-5, 1e-4, 5e-4), wds=(0.1, 0.05, 0.01), seeds=5)
-    config.extra_seeds = 1  # every point already gets the study's 5 seeds
+    # every point gets the study's 5 seeds (explore: they choose each group's best point); that point and scratch
+    # get 5 more, the confirm seeds its verdict vs scratch is tested on
+    config.confirm_seeds = 5
     config.pretrain = dict(log_every=100, checkpoint_every=5000, eval_every=25_000)
     config.co2 = dict(hardware="tpu-v3", chips=32, region="gcp:europe-west1")
     # slurm_partition: the site's name, e.g. --config.slurm.slurm_partition=gpu (None: the cluster's default).
