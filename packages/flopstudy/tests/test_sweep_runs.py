@@ -13,8 +13,8 @@ from pathlib import Path
 import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
-from _sweep_fakes import FakeStages, race, read_log  # noqa: E402
 import flopstudy  # noqa: E402
+from _sweep_fakes import FakeStages, race, read_log  # noqa: E402
 from flopstudy import load_results  # noqa: E402
 from flopstudy.sweep import (  # noqa: E402
     LocalExecutor,

@@ -66,17 +66,26 @@ class Verdict:
         return record
 
 
-def _welch(point: np.ndarray, base: np.ndarray) -> tuple[float | None, tuple[float, float] | None]:
-    """Two-sided Welch p-value and 95% interval of mean(point) - mean(base); (None, None) with no variance."""
+def _welch(points: list[np.ndarray], bases: list[np.ndarray]) -> list[tuple[float | None,
+                                                                   tuple[float, float] | None]]:
+    """Two-sided Welch p-value and 95% interval of mean(point) - mean(base) for each pair; (None, None) where both
+    have zero variance. Pairs of equal sizes go through one vectorised `scipy.stats.ttest_ind` call."""
     from scipy import stats
 
-    if np.ptp(point) == 0 and np.ptp(base) == 0:
-        return None, None
-    with warnings.catch_warnings():  # nearly equal scores: scipy warns of precision loss, the result stands
-        warnings.simplefilter("ignore", RuntimeWarning)
-        result = stats.ttest_ind(point, base, equal_var=False)
-        ci = result.confidence_interval(0.95)
-    return float(result.pvalue), (float(ci.low), float(ci.high))
+    out: list[tuple[float | None, tuple[float, float] | None]] = [(None, None)] * len(points)
+    sizes: dict[tuple[int, int], list[int]] = defaultdict(list)
+    for i, (point, base) in enumerate(zip(points, bases, strict=True)):
+        if np.ptp(point) > 0 or np.ptp(base) > 0:
+            sizes[(point.size, base.size)].append(i)
+    for index in sizes.values():
+        with warnings.catch_warnings():  # nearly equal scores: scipy warns of precision loss, the result stands
+            warnings.simplefilter("ignore", RuntimeWarning)
+            result = stats.ttest_ind(np.stack([points[i] for i in index]), np.stack([bases[i] for i in index]),
+                                     axis=1, equal_var=False)
+            ci = result.confidence_interval(0.95)
+        for k, i in enumerate(index):
+            out[i] = float(result.pvalue[k]), (float(ci.low[k]), float(ci.high[k]))
+    return out
 
 
 def compare_to_scratch(rows: Sequence[ResultRow], *, alpha: float = 0.05) -> tuple[Verdict, ...]:
@@ -94,12 +103,13 @@ def compare_to_scratch(rows: Sequence[ResultRow], *, alpha: float = 0.05) -> tup
         else:
             key = (row.task, row.method, row.variant, row.backbone, row.pretrain_dataset, row.pretrain_flops)
             points[key].append(float(row.score))
-    tested = []
+    pairs = []
     for key, scores in sorted(points.items()):
         base = scratch.get((key[3], key[0]), [])
         if len(scores) >= MIN_SEEDS and len(base) >= MIN_SEEDS:
-            point, baseline = np.array(scores, np.float64), np.array(base, np.float64)
-            tested.append((key, point, baseline, *_welch(point, baseline)))
+            pairs.append((key, np.array(scores, np.float64), np.array(base, np.float64)))
+    tests = _welch([p for _, p, _ in pairs], [b for _, _, b in pairs])
+    tested = [(*pair, *test) for pair, test in zip(pairs, tests, strict=True)]
     ps = [p for *_, p, _ in tested if p is not None]
     adjusted = iter(_holm(ps, alpha))
     out = []
