@@ -118,7 +118,7 @@ def test_report_json_holds_the_verdicts_contract(tmp_path):
         assert [record[f] for f in fields] == [list(getattr(verdict, f)) if f == "effect_interval"
                                               else getattr(verdict, f) for f in fields]
     first = saved["summary"][0]
-    assert first.startswith("seg, pre-trained vs scratch (Welch's t-test, two-sided on confirm seeds, "
+    assert first.startswith("seg, pre-trained vs scratch (Welch's two-sided t-test on confirm seeds, "
                             "Holm-adjusted over the report's 3 compared points, alpha 0.05): 1 of 3 points beats "
                             "scratch significantly; the best, mae vit-b16 on i1k at 1e+15 FLOPs, by +2.85 points")
     assert first.endswith("1 point is significantly below scratch.")

@@ -28,7 +28,7 @@ from .results import ResultRow
 
 __all__ = ["BASELINE", "MIN_SEEDS", "TEST", "Verdict", "compare_to_scratch"]
 
-TEST = "Welch's t-test, two-sided"
+TEST = "Welch's two-sided t-test"
 BASELINE = "scratch"
 MIN_SEEDS = 2  # a sample variance needs two seeds on each side
 
