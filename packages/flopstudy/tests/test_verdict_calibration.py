@@ -120,5 +120,27 @@ def _table(sweeps: int) -> str:
     return "\n".join(lines)
 
 
+def _power_table(draws: int = 100_000) -> str:
+    """Power of Welch's two-sided test alone (no selection): n confirm seeds vs n + 1 scratch seeds, one true
+    effect, at alpha and at alpha / 6 (Holm's first step over the demo's six points)."""
+    from scipy import stats
+
+    rng = np.random.default_rng(0)
+    effects = (1, 2, 3, 4, 6)
+    head = " / ".join(str(d) for d in effects) + " sigma"
+    lines = [f"| seeds (point vs scratch) | p < 0.05, effect {head} | p < 0.05/6, effect {head} |", "|---|---|---|"]
+    for n in (3, 4, 5):
+        cells = []
+        for level in (0.05, 0.05 / 6):
+            for d in effects:
+                p = stats.ttest_ind(d + rng.standard_normal((draws, n)), rng.standard_normal((draws, n + 1)), axis=1,
+                                    equal_var=False).pvalue
+                cells.append(f"{100 * np.mean(p < level):.0f}%")
+        lines.append(f"| {n} vs {n + 1} | {' / '.join(cells[:5])} | {' / '.join(cells[5:])} |")
+    return "\n".join(lines)
+
+
 if __name__ == "__main__":
+    print(_power_table())
+    print()
     print(_table(int(sys.argv[1]) if len(sys.argv) > 1 else 2000))
