@@ -490,7 +490,7 @@ def test_config_file_get_config_raises_for_its_argument(capsys, tmp_path):
     pytest.param("build_datasets={'fmnist_scenes': {'num_exmples': 3}}",
                  "config.build_datasets.fmnist_scenes: num_exmples not an option", id="build-datasets-unknown-option"),
     pytest.param("tasks.segmentation.batch=0", "config.tasks.segmentation: batch=0", id="seg-batch-0"),
-    pytest.param("extra_seeds=0", "config.extra_seeds=0", id="extra-seeds-0"),
+    pytest.param("confirm_seeds=-1", "config.confirm_seeds=-1", id="confirm-seeds-negative"),
 ])
 def test_sweep_values_checked_when_the_config_loads(capsys, tmp_path, override, named):
     out = tmp_path / "out"

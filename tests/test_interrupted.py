@@ -103,7 +103,7 @@ def test_a_preempted_finetuning_exits_3_naming_the_resume_flag(tiny_data, tmp_pa
 SWEEP = ["--config.methods=('mae',)", "--config.budgets=(120,)", "--config.budget_unit=steps",
          "--config.datasets=('fmnist_objects',)",
          "--config.batch=8", "--config.image_size=32", "--config.scratch=False", "--config.knn_bank=16",
-         "--config.knn_query=8", "--config.extra_seeds=1", "--config.pretrain.log_every=1",
+         "--config.knn_query=8", "--config.confirm_seeds=0", "--config.pretrain.log_every=1",
          "--config.pretrain.checkpoint_every=50",
          "--config.build_datasets={'fmnist_objects': {'num_examples': 48}, 'fmnist_scenes': {'num_examples': 16}}",
          "--config.tasks.segmentation.steps=2", "--config.tasks.segmentation.batch=4",

@@ -3,11 +3,13 @@ HTML page, bad input reported and skipped, all-or-nothing output, one-line CLI e
 (a fine-tune of a run without summary.json) is warned about and kept off the FLOP axis and the front."""
 
 import base64
+import dataclasses
 import json
 import re
 from pathlib import Path
 
 import flopstudy
+import numpy as np
 import pytest
 import runloop
 from flopstudy.cli import plan as plan_tool
@@ -195,35 +197,67 @@ def test_plan_cli_recommends_and_warns(tmp_path, capsys):
         assert err.startswith(message) and err.count("\n") == 1
 
 
-SCRATCH = "seg, pre-trained vs scratch (21.00% (median of 3, range 20.00-22.00)), on the 2 points with seeds: "
+def _welch_holm(points, scratch):
+    """Effect, 95% interval and Holm-adjusted p of Welch's two-sided test per point, from the formulas."""
+    from scipy import stats
+
+    out = []
+    for scores in points:
+        a, b = np.asarray(scores, np.float64), np.asarray(scratch, np.float64)
+        va, vb = a.var(ddof=1) / a.size, b.var(ddof=1) / b.size
+        df = (va + vb) ** 2 / (va ** 2 / (a.size - 1) + vb ** 2 / (b.size - 1))
+        d, se = a.mean() - b.mean(), np.sqrt(va + vb)
+        half = stats.t.ppf(0.975, df) * se
+        out.append([d, d - half, d + half, 2 * stats.t.sf(abs(d) / se, df), a.mean()])
+    order = np.argsort([o[3] for o in out])
+    running = 0.0
+    for rank, k in enumerate(order):
+        running = max(running, min(1.0, (len(out) - rank) * out[k][3]))
+        out[k][3] = running
+    return out
+
+
+SCRATCH = (20.0, 21.0, 22.0, 20.5, 21.5)
+HEAD = ("seg, pre-trained vs scratch (Welch's two-sided t-test on confirm seeds, Holm-adjusted over the report's 2 "
+        "compared points, alpha 0.05): ")
 
 
 @pytest.mark.parametrize("tight, wide, words", [
-    # both beat scratch by more than the seed range: the best of them is named
-    ((30.0, 31.0, 29.0), (26.0, 25.0, 27.0), "2 beat scratch by more than the larger seed range; the best, mae "
-     "vit-b16 on i1k at 4e+15 FLOPs, 30.00% (median of 3, range 29.00-31.00), by +9.00 points (range 2.00)."),
-    # the highest median has a wide range: it does not count, the tight one does, and both are named
-    ((24.5, 24.0, 25.0), (25.0, 19.0, 27.0), "1 beats scratch by more than the larger seed range; the best, mae "
-     "vit-b16 on i1k at 4e+15 FLOPs, 24.50% (median of 3, range 24.00-25.00), by +3.50 points (range 2.00). The "
-     "highest median, mae vit-b16 on i1k at 1.6e+16 FLOPs, 25.00% (median of 3, range 19.00-27.00), is within "
-     "the seed range of scratch (+4.00 points)."),
-    ((22.5, 21.5, 23.0), (22.0, 21.0, 22.5), "none beats scratch by more than the seed range; the highest median, "
-     "mae vit-b16 on i1k at 4e+15 FLOPs, 22.50% (median of 3, range 21.50-23.00), is within the seed range of "
-     "scratch (+1.50 points)."),
-    ((19.0, 20.0, 18.0), (18.0, 17.0, 19.0), "none beats scratch by more than the seed range; the highest median, "
-     "mae vit-b16 on i1k at 4e+15 FLOPs, 19.00% (median of 3, range 18.00-20.00), is below scratch (-2.00 "
-     "points)."),
+    # both beat scratch significantly: the larger effect is named with its evidence, the other after it
+    ((30.0, 31.0, 29.0, 30.5), (26.0, 25.0, 27.0, 26.5), "2 of 2 points beat scratch significantly; the best, mae "
+     "vit-b16 on i1k at 4e+15 FLOPs, by {0}. Also significant: mae vit-b16 on i1k at 1.6e+16 FLOPs, {1:+.2f} "
+     "(adjusted p {1p:.2g})."),
+    # the higher mean is too noisy to count; the tight one does
+    ((24.5, 24.0, 25.0, 24.5), (25.0, 19.0, 30.0, 26.0), "1 of 2 points beats scratch significantly; the best, mae "
+     "vit-b16 on i1k at 4e+15 FLOPs, by {0}."),
+    # nothing survives: said plainly, with the largest effect and its evidence
+    ((22.5, 21.5, 23.0, 20.0), (22.0, 21.0, 22.5, 19.0), "no pre-trained point beats scratch significantly (2 points "
+     "tested); the largest effect, mae vit-b16 on i1k at 4e+15 FLOPs, is {0}."),
+    ((17.0, 18.0, 16.0, 17.5), (21.0, 20.0, 22.0, 21.0), "no pre-trained point beats scratch significantly (2 points "
+     "tested); the largest effect, mae vit-b16 on i1k at 1.6e+16 FLOPs, is {1}. 1 point is significantly below "
+     "scratch."),
 ])
-def test_summary_says_whether_pre_training_beats_scratch_beyond_seed_noise(tight, wide, words):
-    rows = [_row(method="scratch", pretrain_dataset="", pretrain_steps=0, pretrain_flops=0.0, seed=s, score=v)
-            for s, v in enumerate((20.0, 21.0, 22.0))]
-    rows += [_row(pretrain_flops=1e15, score=40.0)]  # one seed: the highest score, but not judged
-    rows += [_row(pretrain_flops=4e15, seed=s, score=v) for s, v in enumerate(tight)]
-    rows += [_row(pretrain_flops=1.6e16, seed=s, score=v) for s, v in enumerate(wide)]
+def test_summary_gives_the_verdict_from_confirm_seeds(tight, wide, words):
+    rows = [_row(method="scratch", pretrain_dataset="", pretrain_steps=0, pretrain_flops=0.0, seed=s, score=v,
+                 seed_role="confirm") for s, v in enumerate(SCRATCH)]
+    rows += [_row(pretrain_flops=1e15, score=40.0, seed_role="explore")]  # the highest score, but not confirmed
+    for flops, scores in ((4e15, tight), (1.6e16, wide)):
+        rows += [_row(pretrain_flops=flops, seed=0, score=35.0, seed_role="explore")]  # the choosing seed: unused
+        rows += [_row(pretrain_flops=flops, seed=1 + s, score=v, seed_role="confirm") for s, v in enumerate(scores)]
     analysis = flopstudy.analysis.analyse(rows)
     line = flopstudy.summary.versus_scratch(analysis, "seg")
-    assert line == SCRATCH + words
+    ref = _welch_holm((tight, wide), SCRATCH)
+
+    def evidence(d, lo, hi, p, mean):
+        return (f"{d:+.2f} points (95% interval {lo:+.2f} to {hi:+.2f}, adjusted p {p:.2g}; {mean:.2f}% on 4 "
+                f"confirm seeds vs {np.mean(SCRATCH):.2f}% on 5)")
+
+    assert line == HEAD + words.replace("{1:+.2f}", f"{ref[1][0]:+.2f}").replace("{1p:.2g}", f"{ref[1][3]:.2g}") \
+        .format(evidence(*ref[0]), evidence(*ref[1]))
     assert line == flopstudy.summary.summary_lines(analysis)[0]
+    # a table from before seed roles (no seed_role column): its pre-trained seeds chose the points, no verdict
+    old = [dataclasses.replace(r, seed_role=None) for r in rows]
+    assert flopstudy.summary.versus_scratch(flopstudy.analysis.analyse(old), "seg") is None
 
 
 def test_tables_1_2_sit_at_the_budget_most_methods_share_in_steps_or_flops():

@@ -42,7 +42,7 @@ def test_sweep_tool_errors_are_one_line(tmp_path, capsys):
 MINI = [
     "--config.methods=('mae','simsiam:SimSiam')", "--config.budgets=(2,4)", "--config.budget_unit=steps",
     "--config.datasets=('fmnist_objects',)", "--config.batch=8", "--config.image_size=32",
-    "--config.knn_bank=16", "--config.knn_query=8", "--config.extra_seeds=1", "--config.pretrain.log_every=2",
+    "--config.knn_bank=16", "--config.knn_query=8", "--config.confirm_seeds=0", "--config.pretrain.log_every=2",
     "--config.build_datasets={'fmnist_objects': {'num_examples': 48}, 'fmnist_scenes': {'num_examples': 24}}",
     "--config.tasks.segmentation.steps=2", "--config.tasks.segmentation.batch=4",
     "--config.tasks.segmentation.image_size=32", "--config.tasks.segmentation.head_channels=8",
@@ -65,6 +65,8 @@ def test_miniature_sweep_end_to_end(tmp_path, monkeypatch, capsys):
     for row in rows:
         assert row["status"] == "done" and 0 <= float(row["score"]) <= 100 and float(row["finetune_flops"]) > 0
         assert row["task"] == "fmnist_scenes segmentation" and row["score_metric"] == "mIoU"
+        # no confirm seeds asked for: every pre-trained seed is an explore seed, every scratch seed a confirm seed
+        assert row["seed_role"] == ("confirm" if row["method"] == "scratch" else "explore")
         if row["method"] != "scratch":
             flops = json.loads((Path(row["run_dir"]) / "flops.json").read_text())
             assert float(row["flops_per_step"]) == flops["flops_per_step"] > 0

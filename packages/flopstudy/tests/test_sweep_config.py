@@ -110,7 +110,10 @@ def test_a_run_directory_written_by_another_spec_is_an_error_naming_it(tmp_path)
     (["--config.per_method.mae.set=('optim.lr=fast',)"], r"config.per_method.mae: optim.lr='fast': expected float"),
     (["--config.per_method.moco.batch=1"], r"--config.per_method.moco: no such field; valid fields: byol, clip"),
     (["--config.co2.hardware=tpu-v9"], r"config.co2.hardware: hardware='tpu-v9' is unknown"),
-    (["--config.extra_seeds_by=('seed',)"], r"config.extra_seeds_by: 'seed'; expected some of method, variant"),
+    (["--config.confirm_by=('seed',)"], r"config.confirm_by: 'seed'; expected some of method, variant"),
+    (["--config.confirm_seeds=-1"], r"config.confirm_seeds=-1: expected >= 0"),
+    (["--config.extra_seeds=3"], r"--config.extra_seeds: renamed config.confirm_seeds, and it now counts only the "
+                                 r"confirm seeds"),
     (["--config.budgets"], r"--config.budgets: expected a value"),
     (["--config.budgets=(100,0)"], r"config.budgets: 0; expected positive flops"),
     (["--config.budgets=(2.5,)", "--config.budget_unit=steps"], r"config.budgets: 2.5; expected positive steps"),
@@ -124,6 +127,9 @@ def test_config_errors_name_the_field_and_the_valid_ones(overrides, message):
 def test_unknown_top_level_keys_and_tasks_are_errors():
     with pytest.raises(ValueError, match=r"config.budgetz: not a sweep setting; valid settings: backbones"):
         load_sweep(_sweep(budgetz=1))
+    # a config written before confirm seeds is told what the setting became
+    with pytest.raises(ValueError, match=r"config.extra_seeds_by: renamed config.confirm_by"):
+        load_sweep(_sweep(extra_seeds_by=("method",)))
     with pytest.raises(ValueError, match=r"config.tasks.classification: not a task; valid tasks: segmentation, "
                                          r"detection"):
         load_sweep(_sweep(tasks={"classification": {}}))
@@ -137,7 +143,13 @@ def test_demo_config_and_its_overrides():
     plan = expand(sweep)
     methods, sets, budgets = len(sweep.methods), len(sweep.datasets), len(sweep.budgets)
     assert len(plan.runs) == methods * sets * budgets + 1 and plan.runs[0].is_scratch
-    assert sweep.extra_seeds == 3 and sweep.extra_seeds_by == ("method",)
+    assert sweep.confirm_seeds == 4 and sweep.confirm_by == ("method",)
+    # every point's explore seed is the task's seed 0; confirm seeds come after it
+    assert {t.seeds for ts in plan.tasks.values() for t in ts} == {t.explore for ts in plan.tasks.values()
+                                                                   for t in ts} == {(0,)}
+    confirmed = plan.with_confirm([(plan.runs[0].run_id, plan.tasks[plan.runs[0].run_id][0].spec.task_id)], 4)
+    assert [t.seeds for t in confirmed.tasks[plan.runs[0].run_id]] == [(0, 1, 2, 3, 4)]
+    assert [t.seeds for t in confirmed.tasks[plan.runs[1].run_id]] == [(0,)]
     small = load_sweep(str(CONFIGS / "demo.py"), ["--config.methods=('mae','clip')", "--config.budgets=(50,)",
                                                   "--config.tasks.segmentation.steps", "7"])
     assert len(expand(small).runs) == 2 * sets + 1 and small.tasks["segmentation"].steps == 7
@@ -208,23 +220,25 @@ def test_prepretrain_settings_are_checked_at_load_time():
     assert "-after-mae10s-" in extra[1].run_id and RunSpec.from_json(extra[1].to_json()) == extra[1]
 
 
-def test_extra_seed_points_do_not_move_when_the_sweep_runs_again():
-    # What the demo met: byol's best first-pass point (10.76) got its extra seeds (10.76, 9.65, 9.28: median
-    # 9.65), below another point's single seed (10.2). Compared on the seeds both have (seed 0), the choice stays.
+def test_confirm_points_are_chosen_on_explore_seeds_only():
+    # The old choice used the median of the seeds all points shared, the choosing seed included in the chosen
+    # point's verdict. Now: the best explore median per group; confirm seeds neither choose nor move the choice.
     import flopstudy
-    from flopstudy.sweep.plan import extra_seed_points
+    from flopstudy.sweep import confirm_points
 
-    def row(run, seed, score, flops, method="byol"):
+    def row(run, seed, score, flops, method="byol", role="explore"):
         return flopstudy.ResultRow.from_record(
             {"method": method, "variant": "", "backbone": "vit-test", "pretrain_dataset": "fmnist_scenes",
-             "pretrain_steps": 10, "pretrain_flops": flops, "task": "seg", "seed": seed, "score": score,
-             "status": "done", "score_metric": "mIoU", "run_id": run, "task_id": "t"})
+             "pretrain_steps": 0 if method == "scratch" else 10, "pretrain_flops": flops, "task": "seg",
+             "seed": seed, "score": score, "status": "done", "score_metric": "mIoU", "run_id": run, "task_id": "t",
+             "seed_role": role})
 
-    sweep = load_sweep(str(CONFIGS / "demo.py"))
-    first = [row("a", 0, 10.76, 8e11), row("b", 0, 10.2, 1.6e12), row("c", 0, 9.0, 4e11)]
-    assert extra_seed_points(sweep, first) == [("a", "t")]
-    again = first + [row("a", 1, 9.65, 8e11), row("a", 2, 9.28, 8e11)]
-    assert extra_seed_points(sweep, again) == [("a", "t")]
-    # once every point has the same seeds, their medians decide (fewer FLOPs on a tie)
-    full = again + [row(r, s, 10.0, f) for r, f in (("b", 1.6e12), ("c", 4e11)) for s in (1, 2)]
-    assert extra_seed_points(sweep, full) == [("c", "t")]
+    first = [row("a", 0, 10.76, 8e11), row("b", 0, 10.2, 1.6e12), row("c", 0, 9.0, 4e11),
+             row("d", 0, 12.0, 4e11, method="mae"), row("s", 0, 9.5, 0.0, method="scratch", role="confirm")]
+    assert confirm_points(first, ("method",)) == [("a", "t"), ("d", "t"), ("s", "t")]
+    # a's confirm seeds fall below b's explore seed: the choice stays
+    again = first + [row("a", s, v, 8e11, role="confirm") for s, v in ((1, 9.65), (2, 9.28))]
+    assert confirm_points(again, ("method",)) == [("a", "t"), ("d", "t"), ("s", "t")]
+    # a tie on the explore median goes to fewer FLOPs
+    tie = [row("a", 0, 10.0, 8e11), row("c", 0, 10.0, 4e11)]
+    assert confirm_points(tie, ("method",)) == [("c", "t")]

@@ -1,4 +1,4 @@
-"""Running sweeps with fast fake stages: skip, resume, failure recording, FLOP budgets, extra seeds, claims, two
+"""Running sweeps with fast fake stages: skip, resume, failure recording, FLOP budgets, confirm seeds, claims, two
 executors on one output, worker processes, submitit's local executor, and the table rebuilt from run folders."""
 
 import dataclasses
@@ -15,6 +15,7 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
 import flopcli  # noqa: E402
+import flopstudy  # noqa: E402
 from _sweep_fakes import FakeStages, race, read_log  # noqa: E402
 from flopstudy import load_results  # noqa: E402
 from flopstudy.stages import Stages  # noqa: E402
@@ -97,7 +98,7 @@ def test_an_interrupted_pretraining_resumes_and_flop_budgets_become_steps(tmp_pa
 
 
 def test_results_table_is_rebuilt_from_the_run_directories(tmp_path):
-    _run(tmp_path, _config(extra_seeds=3, extra_seeds_by=("method",)))
+    _run(tmp_path, _config(confirm_seeds=2, confirm_by=("method",)))
     out = tmp_path / "out"
     csv, jsonl = (out / "results.csv").read_bytes(), (out / "results.jsonl").read_bytes()
     (out / "results.csv").unlink()
@@ -107,9 +108,20 @@ def test_results_table_is_rebuilt_from_the_run_directories(tmp_path):
     loaded = load_results([out])
     assert not loaded.problems and len(loaded.rows) == len(_rows(tmp_path))
     rows = {(r.method, r.pretrain_steps, r.seed): r for r in loaded.rows}
-    # extra seeds: the best point of each method (the longer budget scores higher) and scratch, three seeds each
+    # confirm seeds 1 and 2 (after the explore seed 0): the best point of each method (the longer budget scores
+    # higher) and scratch; every scratch seed is a confirm seed
     assert sorted(k for k in rows if k[2] > 0) == [("mae", 200, 1), ("mae", 200, 2), ("scratch", 0, 1),
                                                    ("scratch", 0, 2), ("simclr", 200, 1), ("simclr", 200, 2)]
+    assert {k: r.seed_role for k, r in rows.items() if k[0] == "mae"} == {
+        ("mae", 100, 0): "explore", ("mae", 200, 0): "explore", ("mae", 200, 1): "confirm",
+        ("mae", 200, 2): "confirm"}
+    assert {r.seed_role for k, r in rows.items() if k[0] == "scratch"} == {"confirm"}
+    # the verdicts test each method's chosen point on its confirm seeds only (fake scores: 22% + 1% per seed,
+    # scratch 10% + 1% per seed)
+    verdicts = flopstudy.compare_to_scratch(loaded.rows)
+    assert [(v.method, v.pretrain_flops, v.n_confirm, v.n_baseline) for v in verdicts] == [
+        ("mae", 4e11, 2, 3), ("simclr", 2e11, 2, 3)]
+    assert verdicts[0].effect == pytest.approx((23.0 + 24.0) / 2 - (10.0 + 11.0 + 12.0) / 3)
     mae = rows[("mae", 200, 0)]
     assert (mae.pretrain_flops, mae.flops_per_step, mae.num_devices, mae.flops_per_step_per_device) == \
         (4e11, 2e9, 2, 1e9)
@@ -152,7 +164,7 @@ def test_claims_are_exclusive_and_a_dead_owners_claim_is_taken_over(tmp_path):
 
 
 def test_two_executors_on_one_output_never_run_a_stage_twice(tmp_path):
-    config = _config(methods=("mae", "simclr", "byol"), extra_seeds=2)
+    config = _config(methods=("mae", "simclr", "byol"), confirm_seeds=1)
     out, log = str(tmp_path / "out"), str(tmp_path / "stages.log")
     context = multiprocessing.get_context("spawn")
     barrier = context.Barrier(2)  # both start together, after their imports

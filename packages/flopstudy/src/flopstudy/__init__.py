@@ -1,7 +1,7 @@
 """The study layer: sweeps (`flopstudy.sweep`: configs, run directories, executors), the results table, its
 analysis (curves, efficiency front, fitted laws checked by extrapolation, crossovers, saturation, compute-optimal
-frontier), the report and the budget planner. Top of the dependency list: it may import every other package;
-nothing imports it."""
+frontier), the report and the budget planner, and the verdicts vs scratch (`flopstudy.verdicts`). Top of the
+dependency list: it may import every other package; nothing imports it."""
 
 from sslmethods.figure3 import StepCost, load_figure3
 
@@ -35,7 +35,7 @@ from flopstudy.loading import load_results, read_results_file, write_results_csv
 from flopstudy.planner import Option, Plan, plan, rank_options
 from flopstudy.report import ReportOptions, write_report
 from flopstudy.report_figure3 import figure3_figure, figure3_table
-from flopstudy.results import COLUMNS, REQUIRED_COLUMNS, STATUS_DONE, Column, CurveKey, ResultRow
+from flopstudy.results import COLUMNS, REQUIRED_COLUMNS, SEED_ROLES, STATUS_DONE, Column, CurveKey, ResultRow
 from flopstudy.saturation import (
     FrontierSaturation,
     SaturationFit,
@@ -48,6 +48,7 @@ from flopstudy.summary import summary_lines
 from flopstudy.sweep import LocalExecutor, SubmititExecutor, SweepSpec, load_sweep, rebuild_results, run_sweep
 from flopstudy.table import Table
 from flopstudy.upstream import FrontierPoint, UpstreamLaw, backbone_family, compute_optimal_frontier, fit_upstream_laws
+from flopstudy.verdicts import Verdict, compare_to_scratch
 
 # The one place the version is written (pyproject.toml reads it: [tool.setuptools.dynamic]).
 __version__ = "0.2.0"
@@ -57,6 +58,7 @@ __all__ = [
     "FLOP_CONVENTIONS",
     "FORMS",
     "REQUIRED_COLUMNS",
+    "SEED_ROLES",
     "STATUS_DONE",
     "Analysis",
     "Baseline",
@@ -93,6 +95,7 @@ __all__ = [
     "Table",
     "Throughput",
     "UpstreamLaw",
+    "Verdict",
     "analyse",
     "apply_flop_convention",
     "backbone_family",
@@ -102,6 +105,7 @@ __all__ = [
     "checkable_forms",
     "choose_form",
     "collect_finetune_results",
+    "compare_to_scratch",
     "compute_optimal_frontier",
     "efficiency_front",
     "estimate_noise",

@@ -8,6 +8,7 @@
     analysis.saturation  # per pre-training setup and task: e_DS = k * e_US ** a + e_IR on the upper frontier
     analysis.reach       # per curve: FLOPs to reach ``reach_fraction`` of the panel's best score
     analysis.upstream    # per backbone family: upstream loss law and compute-optimal frontier
+    analysis.verdicts    # per point with confirm seeds: vs scratch, Welch t-test, Holm (`flopstudy.verdicts`)
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from .loaded_results import Problem
 from .results import SCORE_RANGE, CurveKey, ResultRow
 from .saturation import FrontierSaturation, SaturationFit, fit_frontier_saturation
 from .upstream import UpstreamLaw, backbone_family, fit_upstream_laws
+from .verdicts import Verdict, compare_to_scratch
 
 __all__ = ["Analysis", "CurveFit", "Panel", "SaturationResult", "analyse", "fit_curves"]
 
@@ -137,6 +139,8 @@ class Analysis:
     size_rank: dict[str, int]
     problems: tuple[Problem, ...]
     not_done: dict[str, int]
+    verdicts: tuple[Verdict, ...] = ()
+    alpha: float = 0.05
 
     @property
     def tasks(self) -> list[str]:
@@ -250,10 +254,11 @@ def _saturation(rows: Sequence[ResultRow], n_boot: int, seed: int) -> list[Satur
 
 
 def analyse(rows: Sequence[ResultRow], *, convention: str = "whole-program", reach_fraction: float = 0.9,
-            n_boot: int = 1000, seed: int = 0) -> Analysis:
+            n_boot: int = 1000, seed: int = 0, alpha: float = 0.05) -> Analysis:
     """Analyses ``rows`` (rows not 'done' are counted in ``not_done`` and left out). ``reach_fraction``: the
     "FLOPs to reach X% of the best" target as a fraction (0-1]; ``seed`` is the root of every bootstrap (each
-    curve draws from its own stream, `curve_laws.stream`)."""
+    curve draws from its own stream, `curve_laws.stream`); ``alpha``: the verdicts' level (Holm-adjusted p
+    below it: significant)."""
     if not 0 < reach_fraction <= 1:
         raise ValueError(f"reach_fraction={reach_fraction!r}: expected a fraction in (0, 1]")
     rows, problems = apply_flop_convention(rows, convention)
@@ -281,4 +286,5 @@ def analyse(rows: Sequence[ResultRow], *, convention: str = "whole-program", rea
         reach=tuple(reach), reach_fraction=reach_fraction,
         upstream=tuple(fit_upstream_laws(rows, n_boot=n_boot, seed=seed)), size_rank=rank,
         problems=tuple(problems), not_done=dict(Counter(r.status for r in rows if not r.done)),
+        verdicts=compare_to_scratch(rows, alpha=alpha), alpha=alpha,
     )

@@ -7,8 +7,8 @@ Output: ``accuracy_vs_flops.png`` (every panel), one ``accuracy_<dataset>_<task>
 (with ``figure3``), ``saturation.png`` and ``upstream_loss.png`` (when the table has upstream metrics),
 ``layer_transfer.png`` (with layer-probe rows), ``prepretrain.png`` (with MAE pre-pretraining chains; it reads the
 second stages' loss curves from their run folders),
-``report.md``, ``report.html`` (self-contained), ``report.json`` (the rows, every fit, ``extrapolation_checks``
-and ``crossovers``: the contract in the flopstudy README) and ``results.csv``
+``report.md``, ``report.html`` (self-contained), ``report.json`` (the rows, the ``verdicts``, every fit,
+``extrapolation_checks`` and ``crossovers``: the contract in the flopstudy README) and ``results.csv``
 (the validated rows, every status).
 """
 
@@ -69,7 +69,8 @@ class ReportOptions:
     --table`` JSON (None: no Figure 3) and ``figure3_devices`` for its per-device bars; ``table_steps``: the
     budget of Tables 1/2 in steps (None: the length most methods share, in steps or FLOPs:
     `tables.default_table_budget`); ``reach_fraction``: "FLOPs to reach X%" target;
-    ``hardware``/``chips``/``region``/``mfu``: the study's CO2 model (32 TPUv3 in europe-west1)."""
+    ``hardware``/``chips``/``region``/``mfu``: the study's CO2 model (32 TPUv3 in europe-west1); ``alpha``: the
+    verdicts' level (`flopstudy.verdicts`)."""
 
     convention: str = "whole-program"
     figure3: str | Path | None = None
@@ -82,6 +83,7 @@ class ReportOptions:
     mfu: float = 0.4
     n_boot: int = 1000
     seed: int = 0
+    alpha: float = 0.05
 
     def __post_init__(self) -> None:
         if self.convention not in FLOP_CONVENTIONS:
@@ -92,6 +94,8 @@ class ReportOptions:
             raise ValueError(f"--table-steps {self.table_steps}: expected >= 1")
         if not 0 < self.reach_fraction <= 1:
             raise ValueError(f"--reach {self.reach_fraction}: expected a fraction in (0, 1]")
+        if not 0 < self.alpha < 1:
+            raise ValueError(f"--alpha {self.alpha}: expected a level in (0, 1)")
 
 
 def _slug(text: str) -> str:
@@ -163,7 +167,7 @@ def write_report(loaded: LoadedResults, out_dir: str | Path, options: ReportOpti
     check_replaceable(Path(out_dir), loaded.sources)
     costs = None if options.figure3 is None else load_figure3(options.figure3)
     analysis = analyse(loaded.rows, convention=options.convention, reach_fraction=options.reach_fraction,
-                       n_boot=options.n_boot, seed=options.seed)
+                       n_boot=options.n_boot, seed=options.seed, alpha=options.alpha)
     problems = [str(p) for p in loaded.problems + analysis.problems]
     done = sum(r.done for r in loaded.rows)
     not_done = ", ".join(f"{n} {status}" for status, n in sorted(analysis.not_done.items()))
@@ -186,7 +190,7 @@ def write_report(loaded: LoadedResults, out_dir: str | Path, options: ReportOpti
     report: dict[str, Any] = {
         "generator": GENERATOR, "convention": options.convention, "sources": list(loaded.sources),
         "rows": [r.to_record() for r in loaded.rows], "problems": problems, "summary": summary,
-        "not_done": analysis.not_done,
+        "not_done": analysis.not_done, "verdicts": [v.to_json() for v in analysis.verdicts],
         "front": [{"pretrain_dataset": p.pretrain_dataset, "task": p.task,
                    "points": [{"label": f.label, "flops": f.flops, "score": f.score} for f in p.front]}
                   for p in analysis.panels],

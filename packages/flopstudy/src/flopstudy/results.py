@@ -18,11 +18,13 @@ import math
 from collections.abc import Mapping
 from typing import Any, NamedTuple
 
-__all__ = ["COLUMNS", "REQUIRED_COLUMNS", "SCORE_RANGE", "SCRATCH_METHOD", "STATUS_DONE", "Column", "CurveKey",
-           "ResultRow"]
+__all__ = ["COLUMNS", "REQUIRED_COLUMNS", "SCORE_RANGE", "SCRATCH_METHOD", "SEED_ROLES", "STATUS_DONE", "Column",
+           "CurveKey", "ResultRow"]
 
 STATUS_DONE = "done"
 SCRATCH_METHOD = "scratch"  # the method of a from-scratch row (and of a sweep's scratch runs)
+# A fine-tuning seed used to choose points, or one run only to test a chosen point (docs/statistics.md).
+SEED_ROLES = ("explore", "confirm")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -84,8 +86,9 @@ COLUMNS: tuple[Column, ...] = (
     Column("prepretrain_steps", "int", False, "steps of the first stage", low=0),
     Column("prepretrain_flops", "float", False, "FLOPs of the first stage, whole program (included in "
            "pretrain_flops)", low=0),
-    Column("seed_role", "str", False, "'explore' (a fine-tuning seed used to choose points; the default when "
-           "empty) or 'confirm' (a seed run only to test a chosen point; scratch seeds are 'confirm')"),
+    Column("seed_role", "str", False, "'explore' (a seed used to choose points) or 'confirm' (a seed run only to "
+           "test a chosen point; every scratch seed); empty in tables from before seed roles: scratch rows count "
+           "as 'confirm', the others as 'explore'"),
     Column("run_dir", "str", False, "the run directory the row was built from"),
     Column("error", "str", False, "why the run failed (status 'failed')"),
 )
@@ -200,6 +203,8 @@ class ResultRow:
             raise ValueError("score is empty but status is 'done': a finished row needs its score")
         if self.pretrain_flops == 0 and self.pretrain_steps not in (0, None):
             raise ValueError(f"pretrain_flops=0 (scratch) but pretrain_steps={self.pretrain_steps}: expected 0")
+        if self.seed_role is not None and self.seed_role not in SEED_ROLES:
+            raise ValueError(f"seed_role={self.seed_role!r}: expected one of {', '.join(SEED_ROLES)} (or empty)")
 
     @classmethod
     def from_record(cls, record: Mapping[str, Any]) -> ResultRow:
@@ -226,6 +231,14 @@ class ResultRow:
         """Trained from scratch: method ``"scratch"`` and no pre-training (``pretrain_flops == 0``). A pre-trained
         method at 0 FLOPs is not a baseline (the analysis leaves it out, saying why)."""
         return self.pretrain_flops == 0 and self.method == SCRATCH_METHOD
+
+    @property
+    def role(self) -> str:
+        """The seed's role: ``seed_role``, else (a table from before seed roles) 'confirm' for scratch and
+        'explore' otherwise, so such a table's pre-trained seeds, which chose the points, never enter a verdict."""
+        if self.seed_role is not None:
+            return self.seed_role
+        return "confirm" if self.is_scratch else "explore"
 
     @property
     def curve_key(self) -> CurveKey:

@@ -1,6 +1,6 @@
-"""The plain-language answer: whether pre-training beats scratch by more than the noise of fine-tuning seeds;
-"at budget X, run Y", from the fits, saying where that is an extrapolation; then the efficiency front, the
-crossovers and the saturation estimates in one sentence each."""
+"""The plain-language answer: whether pre-trained points beat scratch, from the verdicts (`flopstudy.verdicts`:
+confirm seeds, Welch's t-test, Holm-adjusted); "at budget X, run Y", from the fits, saying where that is an
+extrapolation; then the efficiency front, the crossovers and the saturation estimates in one sentence each."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ import math
 
 from .analysis import Analysis
 from .planner import rank_options
+from .verdicts import TEST, Verdict
 
 __all__ = ["summary_lines", "versus_scratch"]
 
@@ -17,46 +18,46 @@ def _budgets(lo: float, hi: float) -> list[float]:
     return sorted({lo, math.sqrt(lo * hi), hi}) + [10.0 * hi]
 
 
-def _describe(point) -> str:
-    return f"{point.median:.2f}% (median of {point.seeds}, range {point.low:.2f}-{point.high:.2f})"
+def _plural(n: int, word: str) -> str:
+    return f"{n} {word}{'' if n == 1 else 's'}"
 
 
-def _beats(point, scratch) -> bool:
-    """Better than scratch by more than the larger of the two seed ranges (max - min over seeds)."""
-    return point.median - scratch.median > max(point.high - point.low, scratch.high - scratch.low)
+def _evidence(v: Verdict) -> str:
+    """Effect, interval, adjusted p and seed counts of one verdict."""
+    if v.effect_interval is None:
+        return f"{v.effect:+.2f} points (no seed variance: untested)"
+    lo, hi = v.effect_interval
+    return (f"{v.effect:+.2f} points (95% interval {lo:+.2f} to {hi:+.2f}, adjusted p {v.p_adjusted:.2g}; "
+            f"{v.mean:.2f}% on {v.n_confirm} confirm seeds vs {v.baseline_mean:.2f}% on {v.n_baseline})")
 
 
 def versus_scratch(analysis: Analysis, task: str) -> str | None:
-    """Does pre-training beat scratch by more than seed noise? Judged on the points with at least two fine-tuning
-    seeds, against the best scratch baseline: a point beats scratch when its median is higher by more than the
-    larger of the two seed ranges (max - min). Says how many do and names the best of them; names the highest
-    median too when that one does not. None without a seeded point or a baseline."""
-    seeded = [(curve.key, point) for panel in analysis.panels if panel.task == task for curve in panel.curves
-              for point in curve.points if point.seeds >= 2]
-    baselines = [b for b in analysis.baselines(task) if b.point.seeds >= 2]
-    if not seeded or not baselines:
+    """Does pre-training beat scratch on ``task``? From the analysis' verdicts: how many compared points beat
+    scratch significantly, the best of them (or the largest effect when none does) with effect, 95% interval and
+    Holm-adjusted p, and how many are significantly below. None when no point of the task was compared."""
+    mine = [v for v in analysis.verdicts if v.task == task]
+    if not mine:
         return None
-    scratch = max(baselines, key=lambda b: b.point.median).point
-
-    def name(key, point) -> str:
-        return f"{key.label} {key.backbone} on {key.pretrain_dataset} at {point.flops:.3g} FLOPs"
-
-    top_key, top = max(seeded, key=lambda kp: kp[1].median)
-    winners = [(key, point) for key, point in seeded if _beats(point, scratch)]
-    points = f"{len(seeded)} point{'' if len(seeded) == 1 else 's'}"
-    head = f"{task}, pre-trained vs scratch ({_describe(scratch)}), on the {points} with seeds: "
-    if not winners:
-        verdict = ("within the seed range of scratch" if top.median > scratch.median else "below scratch")
-        return (f"{head}none beats scratch by more than the seed range; the highest median, {name(top_key, top)}, "
-                f"{_describe(top)}, is {verdict} ({top.median - scratch.median:+.2f} points).")
-    key, best = max(winners, key=lambda kp: kp[1].median)
-    spread = max(best.high - best.low, scratch.high - scratch.low)
-    verb = "beats" if len(winners) == 1 else "beat"
-    line = (f"{head}{len(winners)} {verb} scratch by more than the larger seed range; the best, {name(key, best)}, "
-            f"{_describe(best)}, by {best.median - scratch.median:+.2f} points (range {spread:.2f}).")
-    if (top_key, top) not in winners:
-        line += (f" The highest median, {name(top_key, top)}, {_describe(top)}, is within the seed range of "
-                 f"scratch ({top.median - scratch.median:+.2f} points).")
+    family = len([v for v in analysis.verdicts if v.p_value is not None])
+    head = (f"{task}, pre-trained vs scratch ({TEST} on confirm seeds, Holm-adjusted over the report's "
+            f"{_plural(family, 'compared point')}, alpha {analysis.alpha:g}): ")
+    better = sorted((v for v in mine if v.significant and v.effect > 0), key=lambda v: -v.effect)
+    worse = [v for v in mine if v.significant and v.effect < 0]
+    tested = _plural(len(mine), "point")
+    if better:
+        best = better[0]
+        verb = "beats" if len(better) == 1 else "beat"
+        line = (f"{head}{len(better)} of {tested} {verb} scratch significantly; the best, {best.name()}, by "
+                f"{_evidence(best)}.")
+        if len(better) > 1:
+            others = "; ".join(f"{v.name()}, {v.effect:+.2f} (adjusted p {v.p_adjusted:.2g})" for v in better[1:])
+            line += f" Also significant: {others}."
+    else:
+        top = max(mine, key=lambda v: v.effect)
+        line = (f"{head}no pre-trained point beats scratch significantly ({tested} tested); the largest effect, "
+                f"{top.name()}, is {_evidence(top)}.")
+    if worse:
+        line += f" {_plural(len(worse), 'point')} {'is' if len(worse) == 1 else 'are'} significantly below scratch."
     return line
 
 

@@ -5,7 +5,8 @@
 (also `python tools/report.py ...` in a checkout). RESULTS: a sweep root (its results.csv, else
 results.jsonl), a results .csv/.jsonl file, or a folder of fine-tuning result.json files (flopwise-finetune-seg).
 Broken files, out-of-range values and points without a FLOP count are listed under "Left out" (a warning line
-each) and skipped. Writes into --out (replaced whole, never mixed): accuracy_vs_flops.png and one PNG per
+each) and skipped. --alpha: the verdicts' level (pre-trained points vs scratch on confirm seeds, Welch t-test,
+Holm-adjusted). Writes into --out (replaced whole, never mixed): accuracy_vs_flops.png and one PNG per
 (pre-training dataset, task), figure3.png, saturation.png, upstream_loss.png, report.md, report.html,
 report.json, results.csv and .flopwise-report.json (the list of files it wrote). --out must be new, empty, or a
 report folder holding only those files: a folder with anything else, or one that is or holds a RESULTS input,
@@ -42,13 +43,15 @@ def build_parser() -> flopcli.ArgumentParser:
     p.add_argument("--chips", type=flopcli.positive_int, default=flopmeter.STUDY_CHIPS)
     p.add_argument("--region", default=flopmeter.STUDY_REGION)
     p.add_argument("--mfu", type=flopcli.fraction, default=0.4, help="assumed MFU where no fitted steps/s exists")
+    p.add_argument("--alpha", type=flopcli.fraction, default=0.05,
+                   help="level of the verdicts vs scratch: significant when the Holm-adjusted p is below it (0.05)")
     return p
 
 
 def body(args: argparse.Namespace) -> int:
     options = ReportOptions(convention=args.flops, figure3=args.figure3, figure3_devices=args.devices,
                             table_steps=args.table_steps, reach_fraction=args.reach, hardware=args.hardware,
-                            chips=args.chips, region=args.region, mfu=args.mfu)
+                            chips=args.chips, region=args.region, mfu=args.mfu, alpha=args.alpha)
     check_replaceable(args.out, args.results)  # before reading anything
     loaded = load_results(args.results)
     report = write_report(loaded, args.out, options)

@@ -9,7 +9,7 @@ The config format (every key, its type and default) is `SweepSpec` and its parts
     config.per_method.dino = dict(batch=1024, budgets=(1_000_000,))
     config.per_method.mae = dict(variants=("", "method.mask_ratio=0.55", "method.decoder=mae-decoder-tiny"))
     config.tasks.segmentation = dict(dataset="ade20k", epochs=80, lrs=(1e-5, 1e-4), wds=(0.05,), seeds=1)
-    config.extra_seeds = 5                                       # seeds for the best point per group, and scratch
+    config.confirm_seeds = 4                       # confirm seeds for the best point per group, and scratch
     config.per_backbone = {"nfnet-f0": dict(set=("optim.agc=0.01", "optim.clip_norm=None"))}  # per backbone
     config.prepretrain = dict(method="mae", budgets=(50_000,), then=("supervised",))  # MAE pre-pretraining
 
@@ -37,6 +37,13 @@ __all__ = ["BackboneSettings", "Co2Settings", "MethodSettings", "PrepretrainSett
            "load_sweep", "sweep_from_mapping"]
 
 GROUP_FIELDS = ("method", "variant", "backbone", "pretrain_dataset")
+# Settings that were renamed, with what to write instead (an old config gets this, not "not a sweep setting").
+RENAMED = {
+    "extra_seeds": "renamed config.confirm_seeds, and it now counts only the confirm seeds, numbered after the "
+                   "explore seeds (the old extra_seeds=N reran seeds 0..N-1, the choosing seed included): "
+                   "extra_seeds=N is about confirm_seeds=N-1, and 1 is confirm_seeds=0",
+    "extra_seeds_by": "renamed config.confirm_by (the groups whose best point gets confirm seeds)",
+}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -125,8 +132,10 @@ class SweepSpec:
     """Every setting of a sweep (see the module docstring). ``budgets`` are in ``budget_unit`` ("steps": steps at
     the method's batch; "flops": total pre-training FLOPs, converted with the measured FLOPs per step).
     ``image_size``: pre-training resolution (None: the backbone preset's). ``knn_bank``/``knn_query``: the
-    upstream kNN monitor's sizes (0: no monitor). ``extra_seeds``: seeds for the best point of each group of
-    ``extra_seeds_by`` (and every scratch baseline) once all points are done (1: none extra). ``data_dir``: where
+    upstream kNN monitor's sizes (0: no monitor). ``confirm_seeds``: once all points are done, this many confirm
+    seeds (fine-tuning seeds after the tasks' own explore seeds) for the best point of each group of ``confirm_by``
+    (chosen on explore seeds only) and for every scratch baseline; the verdicts test those points on them (0:
+    none, no verdicts). ``data_dir``: where
     datasets are found ('' = $FLOPWISE_DATA or data/; a relative path is under the sweep's output folder);
     ``build_datasets``: builder options of datasets to build
     first (e.g. ``{"fmnist_scenes": {"num_examples": 2000}}``). ``slurm``: submitit parameters for
@@ -149,8 +158,8 @@ class SweepSpec:
     per_backbone: Mapping[str, BackboneSettings] = dataclasses.field(default_factory=dict)
     prepretrain: PrepretrainSettings = PrepretrainSettings()
     scratch: bool = True
-    extra_seeds: int = 1
-    extra_seeds_by: tuple[str, ...] = ("method", "backbone", "pretrain_dataset")
+    confirm_seeds: int = 0
+    confirm_by: tuple[str, ...] = ("method", "backbone", "pretrain_dataset")
     pretrain: PretrainSettings = PretrainSettings()
     co2: Co2Settings = Co2Settings()
     data_dir: str = ""
@@ -159,7 +168,7 @@ class SweepSpec:
 
     def __post_init__(self) -> None:
         check_ranges(self, {"batch": ">=1", "image_size": ">=1", "seed": ">=0", "knn_bank": ">=0",
-                            "knn_query": ">=0", "extra_seeds": ">=1"})
+                            "knn_query": ">=0", "confirm_seeds": ">=0"})
         if not self.name.strip():
             raise ValueError(f"name={self.name!r}: expected a name for the sweep")
 
@@ -208,6 +217,9 @@ def sweep_from_mapping(raw: Mapping[str, Any]) -> SweepSpec:
 
     raw = dict(raw)
     valid = {f.name for f in dataclasses.fields(SweepSpec)}
+    renamed = sorted(set(raw) & set(RENAMED))
+    if renamed:
+        raise ValueError(f"config.{renamed[0]}: {RENAMED[renamed[0]]}")
     unknown = sorted(set(raw) - valid)
     if unknown:
         raise ValueError(f"config.{unknown[0]}: not a sweep setting; valid settings: {', '.join(sorted(valid))}")
@@ -299,9 +311,9 @@ def _check_names(sweep: SweepSpec) -> None:
             except ValueError as err:
                 raise ValueError(f"config.per_method.{name}: {err}") from None
     _check_builds(sweep)
-    bad = [f for f in sweep.extra_seeds_by if f not in GROUP_FIELDS]
+    bad = [f for f in sweep.confirm_by if f not in GROUP_FIELDS]
     if bad:
-        raise ValueError(f"config.extra_seeds_by: {bad[0]!r}; expected some of {', '.join(GROUP_FIELDS)}")
+        raise ValueError(f"config.confirm_by: {bad[0]!r}; expected some of {', '.join(GROUP_FIELDS)}")
     for field, lookup in (("hardware", flopmeter.hardware), ("region", flopmeter.region)):
         try:
             lookup(getattr(sweep.co2, field))
@@ -309,9 +321,10 @@ def _check_names(sweep: SweepSpec) -> None:
             raise ValueError(f"config.co2.{field}: {err.args[0]}") from None
     if (sweep.co2.fit_a is None) != (sweep.co2.fit_b is None):
         raise ValueError("config.co2: give both fit_a and fit_b (steps/s = fit_a * FLOPs**fit_b) or neither")
-    for field in ("batch", "extra_seeds"):
-        if getattr(sweep, field) < 1:
-            raise ValueError(f"config.{field}={getattr(sweep, field)!r}: expected >= 1")
+    if sweep.batch < 1:
+        raise ValueError(f"config.batch={sweep.batch!r}: expected >= 1")
+    if sweep.confirm_seeds < 0:
+        raise ValueError(f"config.confirm_seeds={sweep.confirm_seeds!r}: expected >= 0")
 
 
 def _check_builds(sweep: SweepSpec) -> None:

@@ -98,12 +98,16 @@ def apply_overrides(config: Any, args: Sequence[str]) -> Any:
     import ml_collections
     from sslmethods.overrides import parse_value
 
+    from .config import RENAMED
+
     for key, text in split_override_args(args):
         node, parts = config, key.split(".")
         for depth, part in enumerate(parts):
             where = "config." + ".".join(parts[: depth + 1])
             if not isinstance(node, ml_collections.ConfigDict):
                 raise ValueError(f"--{where}: {'config.' + '.'.join(parts[:depth])} is a value, not a group")
+            if part not in node and depth == 0 and part in RENAMED:
+                raise ValueError(f"--{where}: {RENAMED[part]}")
             if part not in node:
                 raise ValueError(f"--{where}: no such field; valid fields: {', '.join(sorted(node.keys()))}")
             if depth < len(parts) - 1:

@@ -1,12 +1,14 @@
-"""A sweep's grid expanded into runs and tasks, and the choice of points that get extra fine-tuning seeds.
+"""A sweep's grid expanded into runs and tasks, and the choice of points that get confirm seeds.
 
 `expand(sweep)` gives every `RunSpec` (datasets x backbones x methods x variants x budgets, then one scratch
 baseline per backbone first) and every task; each run gets every task with the task's own seeds. With
 ``config.prepretrain``, the first-stage runs follow (one per dataset x backbone x first-stage budget, unless a plain
 run of the sweep is that run already), then every chain: each run of a ``then`` method again, after each first
-stage, its variant label ending in "after <method> <budget>". After the
-first pass, `extra_seed_points` picks, per group of ``sweep.extra_seeds_by`` and task, the point with the best
-median score over its seeds, plus every scratch baseline; those get ``sweep.extra_seeds`` seeds.
+stage, its variant label ending in "after <method> <budget>". The task's own seeds are
+every point's explore seeds. After the first pass, `confirm_points` picks, per group of ``sweep.confirm_by`` and
+task, the point with the best median score over its explore seeds, plus every scratch baseline; those get
+``sweep.confirm_seeds`` confirm seeds (`confirm_seed_numbers`: numbers after the explore seeds, so the seed that
+chose a point never tests it; docs/statistics.md, "Verdicts").
 """
 
 from __future__ import annotations
@@ -20,16 +22,25 @@ from .config import SweepSpec
 from .spec import RunSpec, TaskSpec
 from .tasks import get_task, task_spec
 
-__all__ = ["Plan", "PlannedTask", "expand", "extra_seed_points", "variant_label"]
+__all__ = ["Plan", "PlannedTask", "confirm_points", "confirm_seed_numbers", "expand", "variant_label"]
 
 
 @dataclasses.dataclass(frozen=True)
 class PlannedTask:
-    """A task of a run: its identity, full settings and the seeds asked for."""
+    """A task of a run: its identity, full settings, the seeds asked for and which of them are explore seeds (the
+    task's own, which every point gets; the others are confirm seeds)."""
 
     spec: TaskSpec
     settings: Any
     seeds: tuple[int, ...]
+    explore: tuple[int, ...]
+
+
+def confirm_seed_numbers(explore: Sequence[int], count: int) -> tuple[int, ...]:
+    """``count`` confirm seeds: the numbers after the largest explore seed (distinct from every explore seed, and
+    the same for every point of a task, so a chosen point and scratch share them: common random numbers)."""
+    start = max(explore, default=-1) + 1
+    return tuple(range(start, start + count))
 
 
 @dataclasses.dataclass(frozen=True)
@@ -39,11 +50,15 @@ class Plan:
     runs: tuple[RunSpec, ...]
     tasks: dict[str, tuple[PlannedTask, ...]]
 
-    def with_seeds(self, points: Iterable[tuple[str, str]], seeds: Sequence[int]) -> Plan:
-        """This plan with ``seeds`` (at least) for the (run_id, task_id) ``points``."""
+    def with_confirm(self, points: Iterable[tuple[str, str]], count: int) -> Plan:
+        """This plan with ``count`` confirm seeds (`confirm_seed_numbers`) for the (run_id, task_id) ``points``."""
         chosen = set(points)
-        tasks = {run_id: tuple(dataclasses.replace(t, seeds=tuple(sorted(set(t.seeds) | set(seeds))))
-                               if (run_id, t.spec.task_id) in chosen else t for t in planned)
+
+        def more(t: PlannedTask) -> PlannedTask:
+            seeds = set(t.seeds) | set(confirm_seed_numbers(t.explore, count))
+            return dataclasses.replace(t, seeds=tuple(sorted(seeds)))
+
+        tasks = {run_id: tuple(more(t) if (run_id, t.spec.task_id) in chosen else t for t in planned)
                  for run_id, planned in self.tasks.items()}
         return Plan(self.runs, tasks)
 
@@ -120,40 +135,34 @@ def expand(sweep: SweepSpec) -> Plan:
             raise ValueError(f"two entries of the sweep give the same run {run.describe()} (variants "
                              f"{seen[run.run_id].variant!r} and {run.variant!r}); make them differ or drop one")
         seen[run.run_id] = run
-    planned = tuple(PlannedTask(task_spec(kind, settings), settings, get_task(kind).seeds(settings))
-                    for kind, settings in sweep.tasks.items())
+    planned = tuple(PlannedTask(task_spec(kind, settings), settings, seeds, seeds)
+                    for kind, settings in sweep.tasks.items() for seeds in [get_task(kind).seeds(settings)])
     return Plan(tuple(runs), {run.run_id: planned for run in runs})
 
 
-def extra_seed_points(sweep: SweepSpec, rows: Sequence[ResultRow]) -> list[tuple[str, str]]:
-    """(run_id, task_id) of every scratch baseline and of the best point (highest median score over the seeds
-    every point of its group has done, so a point that already got its extra seeds is compared with the others on
-    the seeds they share and the choice does not move when the sweep is run again; fewer FLOPs on a tie) of each
-    group of ``sweep.extra_seeds_by`` per task. Rows need the ``run_id`` and ``task_id`` extras the sweep's table
-    writes."""
+def confirm_points(rows: Sequence[ResultRow], by: Sequence[str]) -> list[tuple[str, str]]:
+    """(run_id, task_id) of every scratch baseline and of the best point of each group of ``by`` (fields of
+    `GROUP_FIELDS`) per task: the highest median score over its explore seeds only (fewer FLOPs on a tie), so
+    confirm seeds never take part in the choice and it does not move when the sweep runs again. Rows need the
+    ``run_id`` and ``task_id`` extras the sweep's table writes."""
     import numpy as np
 
-    scores: dict[tuple[str, str], dict[int, float]] = {}
+    explore: dict[tuple[str, str], list[float]] = {}
     info: dict[tuple[str, str], ResultRow] = {}
     for row in rows:
         if row.done:
             key = (str(row.extras["run_id"]), str(row.extras["task_id"]))
-            scores.setdefault(key, {})[int(row.seed)] = float(row.score)
             info[key] = row
-    groups: dict[tuple, list[tuple[str, str]]] = {}
-    points = []
-    for key in scores:
+            if row.role == "explore":
+                explore.setdefault(key, []).append(float(row.score))
+    points = sorted(key for key, row in info.items() if row.is_scratch)
+    best: dict[tuple, tuple[float, float, tuple[str, str]]] = {}
+    for key, scores in sorted(explore.items()):
         row = info[key]
         if row.is_scratch:
-            points.append(key)
             continue
-        groups.setdefault((row.task, *(getattr(row, f) for f in sweep.extra_seeds_by)), []).append(key)
-    best: dict[tuple, tuple[float, float, tuple[str, str]]] = {}
-    for group, keys in groups.items():
-        shared = set.intersection(*(set(scores[key]) for key in keys)) or None
-        for key in keys:
-            values = [v for seed, v in scores[key].items() if shared is None or seed in shared]
-            candidate = (float(np.median(values)), -(info[key].pretrain_flops or 0.0), key)
-            if group not in best or candidate[:2] > best[group][:2]:
-                best[group] = candidate
+        group = (row.task, *(getattr(row, f) for f in by))
+        candidate = (float(np.median(scores)), -(row.pretrain_flops or 0.0), key)
+        if group not in best or candidate[:2] > best[group][:2]:
+            best[group] = candidate
     return sorted(points + [c[2] for c in best.values()])

@@ -1,4 +1,4 @@
-"""Running a whole sweep: check, lay out, run every job, pick the points that get extra seeds, run those.
+"""Running a whole sweep: check, lay out, run every job, pick the points that get confirm seeds, run those.
 
 ``run_sweep(load_sweep("configs/demo.py"), "runs/demo")``:
 
@@ -10,8 +10,8 @@
 2. run the jobs on the executor; after each finished job, rebuild the results table (the "record" stage) and
    report progress. A run another executor holds is waited for (polling its claim) and then revisited: its
    finished stages are skipped, so no stage runs twice;
-3. with ``extra_seeds > 1``: choose the best point per group (`plan.extra_seed_points`) and every scratch
-   baseline, record the seeds in ``sweep.json`` and run the missing seeds;
+3. with ``confirm_seeds > 0``: choose the best point per group on explore seeds only (`plan.confirm_points`)
+   and every scratch baseline, record their confirm seeds in ``sweep.json`` and run the missing seeds;
 4. rebuild the table one last time and return the status.
 
 JAX's persistent compilation cache is ``$FLOPWISE_JAX_CACHE`` if set (``off``: none), else ``OUT/.jax_cache``:
@@ -31,7 +31,7 @@ import flopcli
 from .config import SweepSpec
 from .executors import AbstractExecutor, LocalExecutor
 from .job import Job, JobOutcome
-from .plan import Plan, expand, extra_seed_points
+from .plan import Plan, confirm_points, expand
 from .progress import SweepProgress, SweepStatus
 from .rundir import RunDir, write_json_atomic
 from .table import SWEEP_FILE, build_rows, rebuild_results, sweep_file_record
@@ -145,14 +145,14 @@ def run_sweep(sweep: SweepSpec, out: str | Path, *, executor: AbstractExecutor |
     outcomes = _run_all(_jobs(sweep, out, plan, plan.runs, retry_failed=retry_failed), executor, stages, progress,
                         out, poll_seconds=poll_seconds, log=log)
     preempted = any(o.status == "preempted" for o in outcomes)
-    if sweep.extra_seeds > 1 and not preempted:
-        points = extra_seed_points(sweep, build_rows(out))
-        plan = plan.with_seeds(points, range(sweep.extra_seeds))
+    if sweep.confirm_seeds > 0 and not preempted:
+        points = confirm_points(build_rows(out), sweep.confirm_by)
+        plan = plan.with_confirm(points, sweep.confirm_seeds)
         _write_plan(out, sweep, plan)
         progress.set_plan(plan)
         runs = sorted({run_id for run_id, _ in points})
-        log(f"extra seeds: {sweep.extra_seeds} seeds for {len(points)} point(s) (the best of each group of "
-            f"{', '.join(sweep.extra_seeds_by)}, and scratch)")
+        log(f"confirm seeds: {sweep.confirm_seeds} seeds for {len(points)} point(s) (the best of each group of "
+            f"{', '.join(sweep.confirm_by)} on its explore seeds, and scratch)")
         chosen = [run for run in plan.runs if run.run_id in runs]
         _run_all(_jobs(sweep, out, plan, chosen, retry_failed=False), executor, stages, progress, out,
                  poll_seconds=poll_seconds, log=log)

@@ -15,6 +15,9 @@ the local estimate when the trainer had a power figure, upstream loss and accura
 (`flopstudy.upstream_columns`: held-out where recorded), the score; for the second
 stage of a chain, its first stage's method, steps and FLOPs, which ``pretrain_flops`` includes. Extra columns:
 ``run_id``, ``task_id``, ``budget``, ``budget_unit`` and the task's own (e.g. ``finetune_lr``, ``finetune_wd``).
+``seed_role``: 'explore' for the task's own seeds (``explore_seeds`` in ``sweep.json``), 'confirm' for the seeds
+added to chosen points and for every scratch seed; a ``sweep.json`` from before seed roles records no explore
+seeds, and its rows get no role (`ResultRow.role` then counts the pre-trained ones as explore).
 """
 
 from __future__ import annotations
@@ -39,13 +42,16 @@ __all__ = ["SWEEP_FILE", "build_rows", "read_sweep_file", "rebuild_results"]
 SWEEP_FILE = "sweep.json"
 
 
-def read_sweep_file(out: str | Path) -> tuple[list[tuple[RunSpec, list[tuple[TaskSpec, tuple[int, ...]]]]],
-                                              Co2Settings]:
-    """The plan recorded in ``out/sweep.json``: runs with their (task, seeds), and the CO2 settings."""
+def read_sweep_file(out: str | Path) -> tuple[list[tuple[RunSpec, list[tuple[TaskSpec, tuple[int, ...],
+                                                                          tuple[int, ...] | None]]]], Co2Settings]:
+    """The plan recorded in ``out/sweep.json``: runs with their (task, seeds, explore seeds or None when the file
+    predates seed roles), and the CO2 settings."""
     data = read_json(Path(out) / SWEEP_FILE)
     if data is None:
         raise ValueError(f"{Path(out) / SWEEP_FILE} does not exist: {out} is not a sweep's output folder")
-    plan = [(RunSpec.from_json(r["spec"]), [(TaskSpec.from_json(t["spec"]), tuple(t["seeds"])) for t in r["tasks"]])
+    plan = [(RunSpec.from_json(r["spec"]),
+             [(TaskSpec.from_json(t["spec"]), tuple(t["seeds"]),
+               tuple(t["explore_seeds"]) if "explore_seeds" in t else None) for t in r["tasks"]])
             for r in data["runs"]]
     return plan, Co2Settings(**data["co2"])
 
@@ -95,8 +101,15 @@ def _upstream(rd: RunDir, flops: dict[str, Any] | None, root: str | Path) -> dic
     return out
 
 
-def _task_rows(rd: RunDir, task: TaskSpec, seeds: tuple[int, ...], base: dict[str, Any], error: str | None,
-               running: bool) -> list[dict[str, Any]]:
+def _role(run: RunSpec, seed: int, explore: tuple[int, ...] | None) -> str | None:
+    """The seed's role (module docstring); None without recorded explore seeds."""
+    if explore is None:
+        return None
+    return "confirm" if run.is_scratch or seed not in explore else "explore"
+
+
+def _task_rows(rd: RunDir, task: TaskSpec, seeds: tuple[int, ...], explore: tuple[int, ...] | None,
+               base: dict[str, Any], error: str | None, running: bool) -> list[dict[str, Any]]:
     kind = get_task(task.kind)
     result, broken = read_task_result(rd, task)
     task_error = rd.task_failure(task)
@@ -105,7 +118,7 @@ def _task_rows(rd: RunDir, task: TaskSpec, seeds: tuple[int, ...], base: dict[st
     rows = []
     for seed in sorted(set(seeds) | set(scores)):
         row = base | {"task": task.label, "task_id": task.task_id, "seed": seed, "score_metric": kind.score_metric,
-                      "score": None}
+                      "score": None, "seed_role": _role(rd.run, seed, explore)}
         if result is not None:
             row |= {"finetune_flops": result.finetune_flops, **result.extras}
         if seed in scores:
@@ -151,8 +164,8 @@ def build_rows(out: str | Path) -> list[ResultRow]:
                 "budget": run.budget, "budget_unit": run.budget_unit, **_upstream(rd, read_json(rd.flops_file), out)}
         running = claim_holder(rd.claim_file) is not None
         error = str(failure.get("error")) if failure else None
-        for task, seeds in tasks:
-            records += _task_rows(rd, task, seeds, base, error, running)
+        for task, seeds, explore in tasks:
+            records += _task_rows(rd, task, seeds, explore, base, error, running)
     rows = [_checked_row(r) for r in records]
     return _study_columns(rows, co2)
 
@@ -185,5 +198,5 @@ def sweep_file_record(plan: list[tuple[RunSpec, tuple[PlannedTask, ...]]], sweep
     """What ``sweep.json`` holds: the settings (for people) and the plan (for the table)."""
     return {"settings": sweep_json, "co2": dataclasses.asdict(co2),
             "runs": [{"run_id": run.run_id, "spec": run.to_json(),
-                      "tasks": [{"task_id": t.spec.task_id, "spec": t.spec.to_json(), "seeds": list(t.seeds)}
-                                for t in tasks]} for run, tasks in plan]}
+                      "tasks": [{"task_id": t.spec.task_id, "spec": t.spec.to_json(), "seeds": list(t.seeds),
+                                 "explore_seeds": list(t.explore)} for t in tasks]} for run, tasks in plan]}
