@@ -111,7 +111,7 @@ def test_a_run_directory_written_by_another_spec_is_an_error_naming_it(tmp_path)
     (["--config.per_method.moco.batch=1"], r"--config.per_method.moco: no such field; valid fields: byol, clip"),
     (["--config.co2.hardware=tpu-v9"], r"config.co2.hardware: hardware='tpu-v9' is unknown"),
     (["--config.confirm_by=('seed',)"], r"config.confirm_by: 'seed'; expected some of method, variant"),
-    (["--config.confirm_seeds=-1"], r"config.confirm_seeds=-1: expected >= 0"),
+    (["--config.confirm_seeds=-1"], r"config.confirm_seeds=-1: expected a finite number >= 0"),
     (["--config.extra_seeds=3"], r"--config.extra_seeds: renamed config.confirm_seeds, and it now counts only the "
                                  r"confirm seeds"),
     (["--config.budgets"], r"--config.budgets: expected a value"),

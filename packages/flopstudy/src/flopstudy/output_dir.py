@@ -56,8 +56,8 @@ def check_replaceable(out: Path, inputs: Sequence[str | Path] = ()) -> None:
         return
     owned = _owned(out)
     if owned is None:
-        raise ValueError(f"--out {str(out)!r} is not empty and was not written by flopwise-report (no {MARKER}); "
-                         "choose an empty or new folder (nothing is overwritten)")
+        raise ValueError(f"--out {str(out)!r} is not empty and was not written by flopwise-report (no {MARKER}; "
+                         f"it holds {sorted(names)[:5]}); choose an empty or new folder (nothing is overwritten)")
     foreign = sorted(names - owned)
     if foreign:
         raise ValueError(f"--out {str(out)!r} holds files the report did not write ({foreign[:5]}); move them "
