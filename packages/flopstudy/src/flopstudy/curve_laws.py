@@ -34,7 +34,7 @@ from jaxtyping import Float
 from scipy.optimize import least_squares
 
 from .curves import EncoderPoint
-from .scaling import percentile_interval
+from .scaling import outside_range, percentile_interval
 
 __all__ = ["FORMS", "MIN_BUDGETS", "CurveLaw", "NoiseModel", "estimate_noise", "fit_law", "stream"]
 
@@ -262,11 +262,7 @@ class CurveLaw:
 
     def extrapolation(self, x: float) -> str | None:
         """None inside the fitted range, else how far outside, e.g. "3.2x beyond the largest measured budget"."""
-        if x > self.x_max * (1 + 1e-9):
-            return f"{x / self.x_max:.3g}x beyond the largest measured budget ({self.x_max:.3g} FLOPs)"
-        if x < self.x_min * (1 - 1e-9):
-            return f"{self.x_min / x:.3g}x below the smallest measured budget ({self.x_min:.3g} FLOPs)"
-        return None
+        return outside_range(x, self.x_min, self.x_max)
 
     def factor_outside(self, x: float) -> float:
         """How many times outside the fitted range ``x`` lies (1 inside)."""

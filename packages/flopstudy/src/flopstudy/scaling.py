@@ -17,7 +17,7 @@ import flopmeter
 import numpy as np
 from jaxtyping import Float
 
-__all__ = ["ScalingFit", "fit_scaling_law", "percentile_interval"]
+__all__ = ["ScalingFit", "fit_scaling_law", "outside_range", "percentile_interval"]
 
 MIN_POINTS_FOR_INTERVAL = 3
 
@@ -78,11 +78,7 @@ class ScalingFit:
 
     def extrapolation(self, x: float) -> str | None:
         """None inside the fitted range, else how far outside, e.g. "3.2x beyond the largest measured budget"."""
-        if x > self.x_max * (1 + 1e-9):
-            return f"{x / self.x_max:.3g}x beyond the largest measured budget ({self.x_max:.3g} FLOPs)"
-        if x < self.x_min * (1 - 1e-9):
-            return f"{self.x_min / x:.3g}x below the smallest measured budget ({self.x_min:.3g} FLOPs)"
-        return None
+        return outside_range(x, self.x_min, self.x_max)
 
     def to_json(self) -> dict:
         return {"prefactor": self.prefactor, "exponent": self.exponent, "r_squared": self.r_squared, "n": self.n,
@@ -121,3 +117,13 @@ def fit_scaling_law(
     return ScalingFit(prefactor=line.a, exponent=line.b, r_squared=line.r_squared,
                       n=int(x.size), x_min=float(x.min()), x_max=float(x.max()),
                       boot_log_prefactor=boot_a, boot_exponent=boot_b)
+
+
+def outside_range(x: float, x_min: float, x_max: float) -> str | None:
+    """None when ``x`` lies in [x_min, x_max] (measured budgets), else how far outside, e.g. "3.2x beyond the
+    largest measured budget (1e12 FLOPs)"."""
+    if x > x_max * (1 + 1e-9):
+        return f"{x / x_max:.3g}x beyond the largest measured budget ({x_max:.3g} FLOPs)"
+    if x < x_min * (1 - 1e-9):
+        return f"{x_min / x:.3g}x below the smallest measured budget ({x_min:.3g} FLOPs)"
+    return None
