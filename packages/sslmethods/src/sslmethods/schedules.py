@@ -100,7 +100,7 @@ def warmup_cosine(
     # optax's pieces: linear_schedule(init, peak, warmup) joined at the warm-up's end with
     # cosine_decay_schedule(peak, total - warmup, alpha=end / peak).
     ramp = jnp.maximum(jnp.asarray(warmup_steps), 1)
-    decay_steps = jnp.asarray(total_steps - warmup_steps).astype(jnp.float32)
+    decay_steps = jnp.asarray(total_steps - warmup_steps)
     alpha = 0.0 if peak_value == 0.0 else end_value / peak_value
 
     def linear(count: Int[Array, ""]) -> Float[Array, ""]:
@@ -108,7 +108,7 @@ def warmup_cosine(
         return (init_value - peak_value) * frac + peak_value
 
     def cosine(count: Int[Array, ""]) -> Float[Array, ""]:
-        count = jnp.minimum(count.astype(jnp.float32), decay_steps)
+        count = jnp.minimum(count.astype(jnp.float32), decay_steps.astype(jnp.float32))
         cosine_decay = 0.5 * (1 + jnp.cos(divide(jnp.pi * count, decay_steps)))
         return peak_value * ((1 - alpha) * cosine_decay + alpha)
 
