@@ -70,24 +70,30 @@ def _float64_cosine(start, end, k, total):
     return end + (start - end) * (1 + math.cos(math.pi * min(k, total) / total)) / 2
 
 
+def _schedule_values(total, counts):
+    """DINO's, BYOL's and the weight decay's schedules at ``counts`` (traced, as the optimizer's counter in a
+    step), with the length ``total`` compiled in as a Python int and given as data."""
+    cfg = OptimConfig(weight_decay=0.04, weight_decay_end=0.4)
+    backbone = vitcore.get_config("vit-test")
+    dino, byol = DINO(backbone=backbone, total_steps=total), BYOL(backbone=backbone, total_steps=total)
+
+    def values(dino_, byol_, wd, steps):
+        return {"temp": jax.vmap(dino_.teacher_temp)(steps), "momentum": jax.vmap(dino_.teacher_momentum)(steps),
+                "frozen": steps < dino_.frozen_last_layer_steps, "tau": jax.vmap(byol_.tau)(steps),
+                "wd": jax.vmap(wd)(steps)}
+
+    constant = jax.jit(lambda c: values(dino, byol, weight_decay_schedule(cfg, total), c))(counts)
+    data = jax.jit(lambda c, n: values(dino.with_run_length(n), byol.with_run_length(n),
+                                       weight_decay_schedule(cfg, RunLength(n, jnp.int32(0))), c)
+                   )(counts, jnp.int32(total))
+    return constant, data
+
+
 def test_method_and_weight_decay_schedules_from_a_run_length_equal_the_constant_ones():
     """DINO's teacher temperature, momentum and frozen last layer, BYOL's target rate and the weight-decay cosine:
     the same float32 values from a traced length as from the Python int compiled in, and the closed forms."""
-    cfg = OptimConfig(weight_decay=0.04, weight_decay_end=0.4)
-    backbone = vitcore.get_config("vit-test")
     for total in (1, 3, 224, 896, 40_000):
-        counts = _counts(total)
-        dino, byol = DINO(backbone=backbone, total_steps=total), BYOL(backbone=backbone, total_steps=total)
-
-        def values(dino_, byol_, wd, steps):  # the steps are traced, as the optimizer's counter in a step
-            return {"temp": jax.vmap(dino_.teacher_temp)(steps), "momentum": jax.vmap(dino_.teacher_momentum)(steps),
-                    "frozen": steps < dino_.frozen_last_layer_steps, "tau": jax.vmap(byol_.tau)(steps),
-                    "wd": jax.vmap(wd)(steps)}
-
-        constant = jax.jit(lambda c: values(dino, byol, weight_decay_schedule(cfg, total), c))(counts)
-        data = jax.jit(lambda c, n: values(dino.with_run_length(n), byol.with_run_length(n),
-                                           weight_decay_schedule(cfg, RunLength(n, jnp.int32(0))), c)
-                       )(counts, jnp.int32(total))
+        constant, data = _schedule_values(total, _counts(total))
         for name in constant:
             np.testing.assert_array_equal(np.asarray(data[name]), np.asarray(constant[name]), err_msg=name)
         warm = min(30 * 1252, total)  # DINO's 30 ImageNet epochs at batch 1024, at most the run
@@ -181,3 +187,21 @@ def test_a_step_with_its_length_as_data_trains_as_the_step_with_constants():
     for a, b in zip(jax.tree.leaves(eqx.filter(states[0], eqx.is_inexact_array)),
                     jax.tree.leaves(eqx.filter(states[1], eqx.is_inexact_array)), strict=True):
         np.testing.assert_allclose(np.asarray(a), np.asarray(b), rtol=1e-6, atol=1e-7)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", ["supervised", "clip", "simclr", "byol", "dino", "mae"])
+def test_every_methods_demo_step_is_one_program_for_every_budget(name):
+    """The demo's recipe of each method (`vit-test`, its optimizer preset with its warm-up) lowers to the same
+    program text at the step counts of two budgets: nothing of the run length is a constant of the step."""
+    from sslmethods import recipes
+    from sslmethods.train_state import abstract_train_state
+
+    fields = {"supervised": {"num_classes": 10}, "clip": {"class_names": tuple("abcdefghij")}}.get(name, {})
+    texts = []
+    for steps in (224, 896):  # DINO's demo budgets 4e11 and 1.6e12
+        method, optim = recipes.build_method(name, "vit-test", preset="demo", total_steps=steps,
+                                             method_overrides=fields)
+        state, batch = abstract_train_state(method, method_optimizer(method, optim, steps), method.batch_spec(8))
+        texts.append(jax.jit(make_run_step_fn(method, optim)).lower(state, batch, run_length(optim, steps)).as_text())
+    assert texts[0] == texts[1]
