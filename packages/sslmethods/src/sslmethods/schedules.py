@@ -24,6 +24,7 @@ __all__ = [
     "dino_teacher_momentum",
     "dino_teacher_temperature",
     "dino_weight_decay",
+    "divide",
     "warmup_cosine",
 ]
 
@@ -32,14 +33,14 @@ Length = int | Int[Array, ""]
 """A number of steps: a Python int, or an int32 scalar array (the run's length as data inside a compiled step)."""
 
 
-def is_length_array(value: object) -> bool:
+def _is_length_array(value: object) -> bool:
     """Whether ``value`` is a length given as data: an integer scalar array (possibly traced)."""
     return isinstance(value, jax.Array | np.ndarray) and np.shape(value) == () and \
         jnp.issubdtype(value.dtype, jnp.integer)
 
 
 def _check_steps(name: str, value: Length, *, allow_zero: bool = False) -> None:
-    if is_length_array(value):
+    if _is_length_array(value):
         return
     if isinstance(value, bool) or not isinstance(value, int) or value < (0 if allow_zero else 1):
         expected = "a non-negative int" if allow_zero else "a positive int"
