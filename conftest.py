@@ -63,3 +63,20 @@ def uncompressed_rle():
     """``uncompressed_rle(mask)``: COCO's uncompressed RLE of a binary [h, w] mask (column-major run lengths,
     starting with a run of zeros), written independently of pycocotools."""
     return _uncompressed_rle
+
+
+@pytest.fixture
+def fresh_compilation_cache(tmp_path, monkeypatch):
+    """JAX's persistent compilation cache on, empty, in ``tmp_path/jax_cache``, keeping every program (however
+    fast it compiled); the cache settings are restored afterwards. Yields the directory."""
+    from jax.experimental.compilation_cache import compilation_cache
+    from runloop import CACHE_ENV, enable_compilation_cache
+
+    before = (jax.config.jax_compilation_cache_dir, jax.config.jax_enable_compilation_cache,
+              jax.config.jax_persistent_cache_min_compile_time_secs)
+    monkeypatch.delenv(CACHE_ENV, raising=False)
+    yield enable_compilation_cache(tmp_path / "jax_cache", min_compile_seconds=0.0)
+    jax.config.update("jax_compilation_cache_dir", before[0])
+    jax.config.update("jax_enable_compilation_cache", before[1])
+    jax.config.update("jax_persistent_cache_min_compile_time_secs", before[2])
+    compilation_cache.reset_cache()

@@ -64,7 +64,7 @@ def step_rate(task: runloop.TrainTask, host_batch: dict[str, Any], steps: int) -
     state = runloop.init_sharded(task.init, task.init_args, abstract, shardings)
     batch = runloop.put_batch(task.prepare_batch(host_batch) if task.prepare_batch else host_batch, mesh)
     program = runloop.compile_step(task.step, state, batch, mesh=mesh, state_shardings=shardings,
-                                   skip_nonfinite=False, measure_flops=False)
+                                   skip_nonfinite=False, measure_flops=False, args=task.step_args)
     for index in range(steps + 2):  # two warm-up steps
         if index == 2:
             jax.block_until_ready(state)

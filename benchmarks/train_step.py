@@ -83,7 +83,7 @@ class Engine:
         self.state = runloop.init_sharded(task.init, (), abstract, shardings)
         self.batch = runloop.put_batch(batch, mesh)  # already prepare_batch's output (batch_spec's form)
         self.program = runloop.compile_step(task.step, self.state, self.batch, mesh=mesh, state_shardings=shardings,
-                                            skip_nonfinite=False, measure_flops=True)
+                                            skip_nonfinite=False, measure_flops=True, args=task.step_args)
         self.flops = self.program.cost.flops
         self.views = jax.jit(lambda b, s: method.views(b, step=s, key=jax.random.key(1)))(
             self.batch, self.state.step)

@@ -62,6 +62,29 @@ def test_step_compiled_once_and_its_flops_measured(tmp_path):
     assert result.cost.num_devices == 4 and result.total_flops == result.flops_per_step * 12 and result.completed
 
 
+def test_runs_that_differ_only_in_step_args_share_one_program(tmp_path, fresh_compilation_cache):
+    """The step's ``step_args`` are data: runs with other values lower to the same program, so the second run reads
+    it from the persistent cache (and says so in its log) and still computes with its own value."""
+
+    def step(state, batch, scale):  # w accumulates scale * mean(x): a closed form to check the value used
+        return {"w": state["w"] + scale * jnp.mean(batch["x"], axis=0)}, {"loss": jnp.sum(state["w"])}
+
+    logs, results = [], {}
+    for name, scale in (("first", 0.5), ("second", -2.0)):
+        task = TrainTask(init=lambda: {"w": jnp.zeros(_toys.IN, jnp.float32)}, step=step,
+                         step_args=(jnp.float32(scale),))
+        with open_run(tmp_path / name, {"toy": name}, resume=False) as run:
+            results[name] = train(task, ArrayData(), LoopConfig(steps=3, batch_size=8, **QUIET), run,
+                                  log=logs.append)
+    assert [results[n].step_source for n in ("first", "second")] == ["compiled", "cache"]
+    lines = [line for line in logs if "step program" in line]
+    assert lines[0].startswith(f"{tmp_path.name}/first: step program compiled in ")
+    assert lines[1].startswith(f"{tmp_path.name}/second: step program read from the compilation cache in ")
+    means = sum(ArrayData().batch_at(i)["x"].astype(np.float64).mean(axis=0) for i in range(3))
+    for name, scale in (("first", 0.5), ("second", -2.0)):
+        np.testing.assert_allclose(np.asarray(results[name].state["w"]), scale * means, rtol=1e-5, atol=1e-6)
+
+
 def test_no_host_sync_per_step(tmp_path, monkeypatch):
     calls = []
     real = jax.device_get

@@ -40,8 +40,8 @@ def test_warmup_cosine_no_warmup_starts_at_peak_and_jits():
 
 
 def test_warmup_cosine_rejects_bad_lengths():
-    with pytest.raises(ValueError, match="warmup_steps"):
-        schedules.warmup_cosine(1.0, 10, warmup_steps=10)
+    with pytest.raises(ValueError, match="warmup_steps=11: expected at most total_steps=10"):
+        schedules.warmup_cosine(1.0, 10, warmup_steps=11)
     with pytest.raises(ValueError, match="total_steps"):
         schedules.warmup_cosine(1.0, 0)
 

@@ -33,7 +33,7 @@ from . import (
 from .atomic_files import json_bytes, write_bytes_atomic, write_files_atomic, write_json_atomic
 from .cadence import due
 from .checkpoints import Checkpointer, Restored, all_finite
-from .compilation_cache import CACHE_ENV, compilation_cache_dir, enable_compilation_cache
+from .compilation_cache import CACHE_ENV, compilation_cache_dir, enable_compilation_cache, persistent_cache_hits
 from .durations import steps_to_epochs, steps_to_examples, to_steps
 from .jsonable import to_jsonable
 from .loop import HeldOut, LoopResult, TrainTask, train
@@ -125,6 +125,7 @@ __all__ = [
     "nonfinite",
     "open_run",
     "optim",
+    "persistent_cache_hits",
     "progress",
     "put_batch",
     "read_metrics",

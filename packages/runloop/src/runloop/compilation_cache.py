@@ -12,6 +12,9 @@ Programs that compile in under ``min_compile_seconds`` are not written (JAX's ow
 the cache to the steps and evaluations that matter). JAX reads the setting when a process first compiles; this
 function also resets JAX's record of that decision, so it takes effect when called after earlier compilations.
 The cache is trusted code: keep it in a directory only you can write.
+
+`persistent_cache_hits()` counts the executables this process has read from the cache (JAX's monitoring event),
+so a caller can tell whether a compilation was a compile or a read (`runloop.compile_step` does).
 """
 
 from __future__ import annotations
@@ -20,12 +23,28 @@ import os
 from pathlib import Path
 
 import jax
+import jax.monitoring
 from jax.experimental.compilation_cache import compilation_cache
 
-__all__ = ["CACHE_ENV", "compilation_cache_dir", "enable_compilation_cache"]
+__all__ = ["CACHE_ENV", "compilation_cache_dir", "enable_compilation_cache", "persistent_cache_hits"]
 
 CACHE_ENV = "FLOPWISE_JAX_CACHE"
 OFF = "off"
+_HIT_EVENT = "/jax/compilation_cache/cache_hits"
+_hits = [0]
+
+
+def _count_hit(event: str, **_: object) -> None:
+    if event == _HIT_EVENT:
+        _hits[0] += 1
+
+
+jax.monitoring.register_event_listener(_count_hit)  # once, when runloop is first imported
+
+
+def persistent_cache_hits() -> int:
+    """How many executables this process has read from JAX's persistent compilation cache so far."""
+    return _hits[0]
 
 
 def compilation_cache_dir(path: str | os.PathLike[str] | None = None) -> Path | None:

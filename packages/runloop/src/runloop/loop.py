@@ -76,14 +76,17 @@ class HeldOut:
 @dataclasses.dataclass(frozen=True)
 class TrainTask:
     """What to train. ``init(*init_args) -> state`` builds the initial state (traced under jit; put loaded
-    weights in ``init_args`` so they are passed in, not compiled in as constants); ``step(state, batch) ->
-    (state, metrics)`` is pure (see `runloop.step_program`); ``prepare_batch(host_batch) -> arrays`` runs on the
+    weights in ``init_args`` so they are passed in, not compiled in as constants); ``step(state, batch,
+    *step_args) -> (state, metrics)`` is pure (see `runloop.step_program`); ``step_args``: arrays (pytrees of
+    them, the same in every process) the step reads as data, e.g. a schedule's length, so that runs differing
+    only in them share one compiled program; ``prepare_batch(host_batch) -> arrays`` runs on the
     host before each batch goes to the devices (held-out batches too); ``evaluate(state, step) -> {name: value}``
     is the eval hook; ``heldout`` the batches scored with the step at each evaluation (`HeldOut`)."""
 
     init: Callable[..., Any]
     step: StepFn
     init_args: tuple[Any, ...] = ()
+    step_args: tuple[Any, ...] = ()
     prepare_batch: Callable[[dict[str, Any]], dict[str, Any]] | None = None
     evaluate: Callable[[Any, int], Mapping[str, Any]] | None = None
     heldout: HeldOut | None = None
@@ -97,8 +100,10 @@ class TrainTask:
 @dataclasses.dataclass(frozen=True)
 class LoopResult:
     """How a run ended (``status``: ``"completed"`` or ``"preempted"``), its final ``state`` and ``step``, the
-    last step's metrics, the last losses, every eval record, skipped steps, the step's `flopmeter.Cost` and this
-    run's time/energy accounting (``wall_seconds`` includes earlier processes of the same run)."""
+    last step's metrics, the last losses, every eval record, skipped steps, the step's `flopmeter.Cost`, how this
+    process got the step program (``compile_seconds``; ``step_source``: ``"compiled"`` or ``"cache"``, read from
+    the persistent compilation cache) and this run's time/energy accounting (``wall_seconds`` includes earlier
+    processes of the same run)."""
 
     status: str
     state: Any
@@ -115,6 +120,7 @@ class LoopResult:
     energy_kwh: float | None
     kg_co2e: float | None
     watts_per_device: float | None
+    step_source: str = "compiled"
 
     @property
     def completed(self) -> bool:
@@ -136,6 +142,11 @@ class LoopResult:
 
 def _stderr(message: str) -> None:
     print(message, file=sys.stderr, flush=True)
+
+
+def _run_name(run: RunDirectory) -> str:
+    """The run folder with its parent (a sweep's runs are all named ``pretrain`` or by task, inside their run)."""
+    return "/".join(run.path.parts[-2:])
 
 
 def _check_iterator(data: Any) -> None:
@@ -188,7 +199,8 @@ class _Loop:
         self.ahead: tuple[Any, dict[str, jax.Array]] | None = self._fetch()
         self.program: CompiledStep = compile_step(
             task.step, self.state, self.ahead[1], mesh=mesh, state_shardings=self.shardings,
-            skip_nonfinite=cfg.on_nonfinite == "skip", measure_flops=cfg.measure_flops)
+            skip_nonfinite=cfg.on_nonfinite == "skip", measure_flops=cfg.measure_flops, args=task.step_args)
+        self.log(f"{_run_name(run)}: {self.program.describe()}")  # one compile per distinct program
         self.progress = Progress(total_steps=cfg.steps, batch_size=cfg.batch_size, start_step=self.book.step,
                                  flops_per_step=None if self.program.cost is None else self.program.cost.flops,
                                  co2=self.co2, previous_seconds=previous_seconds, started_at=started_at)
@@ -372,7 +384,8 @@ class _Loop:
             recent_losses=tuple(self.book.recent), evals=tuple(self.book.evals), skipped_steps=self.book.skipped,
             cost=self.program.cost, compile_seconds=self.program.compile_seconds, devices=self.mesh.devices.size,
             wall_seconds=seconds, images_per_second=self.progress.images_per_second(step),
-            energy_kwh=self.co2.kwh(seconds), kg_co2e=self.co2.kg_co2e(seconds), watts_per_device=self.co2.watts)
+            energy_kwh=self.co2.kwh(seconds), kg_co2e=self.co2.kg_co2e(seconds), watts_per_device=self.co2.watts,
+            step_source=self.program.source)
 
 
 def train(task: TrainTask, data: Any, cfg: LoopConfig, run: RunDirectory, *, mesh: Mesh | None = None,

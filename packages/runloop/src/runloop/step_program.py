@@ -5,6 +5,10 @@
   builds only its shard (FSDP never materialises the whole model on one device).
 - `compile_step(step, state, batch, ...)`: ``jax.jit(step, donate, in/out shardings).lower(...).compile()``; the
   FLOPs of that very executable are read with ``flopmeter.cost_from_compiled`` (no second, abstract compile).
+  ``args`` are arrays the step reads as data, ``step(state, batch, *args)`` (e.g. a schedule's length): not
+  constants of the program, so runs that differ only in them lower to the same program, which JAX's persistent
+  cache (`runloop.enable_compilation_cache`) then serves without compiling; `CompiledStep.source` says which
+  happened.
 
 The step the caller writes is pure: ``step(state, batch) -> (state, metrics)`` with scalar metrics including
 ``"loss"`` (and optionally ``"finite"``: 0.0 when the step saw a NaN/inf elsewhere, e.g. in its gradients). The
@@ -23,13 +27,16 @@ import equinox as eqx
 import flopmeter
 import jax
 import jax.numpy as jnp
+import numpy as np
 from jax.sharding import Mesh
 
+from .compilation_cache import persistent_cache_hits
 from .sharding import batch_sharding, is_array_like, replicated
 
 __all__ = ["CompiledStep", "abstract_state", "compile_step", "init_sharded"]
 
-StepFn = Callable[[Any, dict[str, jax.Array]], tuple[Any, dict[str, jax.Array]]]
+StepFn = Callable[..., tuple[Any, dict[str, jax.Array]]]
+"""``step(state, batch, *args) -> (state, metrics)``."""
 
 
 def abstract_state(init: Callable[..., Any], *args: Any) -> Any:
@@ -54,9 +61,10 @@ def _select(ok: jax.Array, new: Any, old: Any) -> Any:
     return jax.tree.map(lambda n, o: jnp.where(ok, n, o), new, old)
 
 
-def _guarded(step: StepFn, static: Any, skip_nonfinite: bool) -> Callable[[Any, Any], tuple[Any, Any]]:
-    def runloop_step(dynamic: Any, batch: dict[str, jax.Array]) -> tuple[Any, dict[str, jax.Array]]:
-        new_state, metrics = step(eqx.combine(dynamic, static), batch)
+def _guarded(step: StepFn, static: Any, skip_nonfinite: bool) -> Callable[[Any, Any, Any], tuple[Any, Any]]:
+    def runloop_step(dynamic: Any, batch: dict[str, jax.Array], args: tuple[Any, ...]
+                     ) -> tuple[Any, dict[str, jax.Array]]:
+        new_state, metrics = step(eqx.combine(dynamic, static), batch, *args)
         new_dynamic = eqx.filter(new_state, eqx.is_array)
         if jax.tree.structure(new_dynamic) != jax.tree.structure(dynamic):
             raise TypeError("the step returned a state of another structure than it was given; a step must "
@@ -76,29 +84,53 @@ def _guarded(step: StepFn, static: Any, skip_nonfinite: bool) -> Callable[[Any, 
     return runloop_step
 
 
-class CompiledStep:
-    """The step's one executable: call it as ``state, metrics = compiled(state, device_batch)``. ``cost`` is
-    the executable's `flopmeter.Cost` (None when not measured); ``compile_seconds`` the lowering + compile time."""
+def _put_replicated(args: tuple[Any, ...], mesh: Mesh) -> tuple[Any, ...]:
+    """Array leaves of ``args`` (the same values in every process) as global arrays whole on every device."""
+    sharding = replicated(mesh)
 
-    def __init__(self, executable: Any, static: Any, cost: flopmeter.Cost | None, compile_seconds: float) -> None:
-        self._executable, self._static = executable, static
-        self.cost, self.compile_seconds = cost, compile_seconds
+    def put(x: Any) -> Any:
+        host = np.asarray(x)
+        return jax.make_array_from_callback(host.shape, sharding, lambda index: host[index])
+
+    return jax.tree.map(put, args)
+
+
+class CompiledStep:
+    """The step's one executable: call it as ``state, metrics = compiled(state, device_batch)`` (the step's
+    ``args`` are passed on every call). ``cost`` is the executable's `flopmeter.Cost` (None when not measured);
+    ``compile_seconds`` the lowering + compile (or cache read) time; ``source`` is ``"compiled"``, or
+    ``"cache"`` when JAX's persistent compilation cache held the program (compiled by an earlier run)."""
+
+    def __init__(self, executable: Any, static: Any, cost: flopmeter.Cost | None, compile_seconds: float,
+                 args: tuple[Any, ...] = (), source: str = "compiled") -> None:
+        self._executable, self._static, self._args = executable, static, args
+        self.cost, self.compile_seconds, self.source = cost, compile_seconds, source
 
     def __call__(self, state: Any, batch: dict[str, jax.Array]) -> tuple[Any, dict[str, jax.Array]]:
-        dynamic, new_metrics = self._executable(eqx.filter(state, eqx.is_array), batch)
+        dynamic, new_metrics = self._executable(eqx.filter(state, eqx.is_array), batch, self._args)
         return eqx.combine(dynamic, self._static), new_metrics
+
+    def describe(self) -> str:
+        """One line for a run's log: whether the program was compiled or read from the cache, and how long."""
+        if self.source == "cache":
+            return f"step program read from the compilation cache in {self.compile_seconds:.1f} s"
+        return f"step program compiled in {self.compile_seconds:.1f} s"
 
 
 def compile_step(step: StepFn, state: Any, batch: dict[str, jax.Array], *, mesh: Mesh, state_shardings: Any,
-                 skip_nonfinite: bool, measure_flops: bool) -> CompiledStep:
-    """Lowers and compiles the guarded ``step`` once for ``state`` and ``batch`` (global arrays, batch axis
-    sharded over ``mesh``), donating the state; measures its FLOPs when ``measure_flops``."""
+                 skip_nonfinite: bool, measure_flops: bool, args: tuple[Any, ...] = ()) -> CompiledStep:
+    """Lowers and compiles the guarded ``step`` once for ``state``, ``batch`` (global arrays, batch axis sharded
+    over ``mesh``) and ``args`` (arrays, replicated; passed as ``step(state, batch, *args)``), donating the state;
+    measures its FLOPs when ``measure_flops``."""
     dynamic, static = eqx.partition(state, eqx.is_array)
+    args = _put_replicated(tuple(args), mesh)
     jitted = jax.jit(_guarded(step, static, skip_nonfinite), donate_argnums=0,
-                     in_shardings=(state_shardings, batch_sharding(mesh)),
+                     in_shardings=(state_shardings, batch_sharding(mesh), replicated(mesh)),
                      out_shardings=(state_shardings, replicated(mesh)))
+    hits = persistent_cache_hits()
     start = time.perf_counter()
-    executable = jitted.lower(dynamic, batch).compile()
+    executable = jitted.lower(dynamic, batch, args).compile()
     seconds = time.perf_counter() - start
+    source = "cache" if persistent_cache_hits() > hits else "compiled"
     cost = flopmeter.cost_from_compiled(executable, compile_seconds=seconds) if measure_flops else None
-    return CompiledStep(executable, static, cost, seconds)
+    return CompiledStep(executable, static, cost, seconds, args, source)

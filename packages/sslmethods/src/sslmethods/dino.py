@@ -43,6 +43,11 @@ NUM_GLOBAL_CROPS = 2
 _I1K_STEPS_PER_EPOCH = 1252  # ceil(1,281,167 / 1024): one ImageNet-1K epoch at the study's DINO batch 1024
 
 
+def _at_most_the_run(steps: int, total_steps: int | Int[Array, ""]) -> int | Int[Array, ""]:
+    """``min(steps, total_steps)``; an int32 array when the run length is (data of the compiled step)."""
+    return min(steps, total_steps) if isinstance(total_steps, int) else jnp.minimum(steps, total_steps)
+
+
 class DINO(AbstractMethod):
     """DINO on a ``vitcore`` backbone.
 
@@ -121,16 +126,16 @@ class DINO(AbstractMethod):
 
     def teacher_temp(self, step: Int[Array, ""] | int) -> Float[Array, ""]:
         warmup = self.teacher_temp_warmup_steps
-        warmup = min(30 * _I1K_STEPS_PER_EPOCH, self.total_steps) if warmup is None else warmup
+        warmup = _at_most_the_run(30 * _I1K_STEPS_PER_EPOCH, self.total_steps) if warmup is None else warmup
         return dino_teacher_temperature(warmup, start=self.teacher_temp_start, end=self.teacher_temp_end)(step)
 
     def teacher_momentum(self, step: Int[Array, ""] | int) -> Float[Array, ""]:
         return dino_teacher_momentum(self.total_steps, base=self.momentum_start, final=1.0)(step)
 
     @property
-    def frozen_last_layer_steps(self) -> int:
+    def frozen_last_layer_steps(self) -> int | Int[Array, ""]:
         steps = self.freeze_last_layer_steps
-        return min(_I1K_STEPS_PER_EPOCH, self.total_steps) if steps is None else steps
+        return _at_most_the_run(_I1K_STEPS_PER_EPOCH, self.total_steps) if steps is None else steps
 
     def init(self, *, key: PRNGKeyArray) -> tuple[EncoderWithHead, dict[str, Any]]:
         k_backbone, k_head = jax.random.split(key)

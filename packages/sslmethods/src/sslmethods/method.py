@@ -46,6 +46,12 @@ an ``aux["metrics"]["accuracy"]`` (supervised: top-1) its held-out upstream accu
 
 Everything that changes with the step (EMA momentum, teacher temperature, ...) is a schedule evaluated from the
 ``step`` argument, which the engine takes from the optimizer's step counter, so a resumed run is exact.
+
+The run length is data too: inside the engine's step, ``self.total_steps`` is an int32 scalar argument of the
+compiled program (`with_run_length`), so runs that differ only in length share one program. Hooks use it with
+``jnp`` operations (the functions of `sslmethods.schedules` take it), never as a Python int (``min(n,
+self.total_steps)``, ``range``); a method that needs a Python int declares the field static again
+(``total_steps: int = eqx.field(static=True, kw_only=True)``) and then compiles one program per run length.
 """
 
 from __future__ import annotations
@@ -74,6 +80,11 @@ Metrics = dict[str, Float[Array, ""]]
 _PROTOCOL_FIELDS = ("backbone", "total_steps")
 
 
+def _is_static_field(cls: type, name: str) -> bool:
+    """Whether ``cls`` declares field ``name`` static (``eqx.field(static=True)``): structure, not a leaf."""
+    return any(f.name == name and f.metadata.get("static", False) for f in dataclasses.fields(cls))
+
+
 def _kind(dtype: np.dtype) -> str:
     """bool, int (signed or not) or float: what ``prepare_batch`` may cast within."""
     return "i" if np.dtype(dtype).kind == "u" else np.dtype(dtype).kind
@@ -85,8 +96,9 @@ class AbstractMethod(eqx.Module):
     ``backbone``: the config of the vitcore backbone the method trains, of any family (``vitcore.ViTConfig``,
     ``vitcore.NFNetConfig``; a method may turn it into its own flavour, e.g. MAE's sin-cos ViT, and builds it
     with ``vitcore.build``). A method that needs a ViT says why in ``vit_only`` and refuses other families here.
-    ``total_steps``: the run length, which step schedules (EMA, temperatures) are fitted to. Both are
-    keyword-only and validated here, so every method takes them the same way.
+    ``total_steps``: the run length, which step schedules (EMA, temperatures) are fitted to; a Python int here,
+    an int32 scalar inside the engine's compiled step (`with_run_length`). Both are keyword-only and validated
+    here, so every method takes them the same way.
     """
 
     name: eqx.AbstractClassVar[str]
@@ -96,7 +108,8 @@ class AbstractMethod(eqx.Module):
     """Why the method needs a ViT backbone (e.g. it masks patch tokens), or None: any vitcore family works."""
 
     backbone: BackboneConfig = eqx.field(static=True, kw_only=True)
-    total_steps: int = eqx.field(static=True, kw_only=True)
+    # Not static: a pytree leaf, so that the compiled step can put the run length in as data (with_run_length).
+    total_steps: int | Int[Array, ""] = eqx.field(kw_only=True)
 
     def __post_init__(self) -> None:
         # Runs before any subclass's __check_init__ (which may read the backbone), so those only validate their
@@ -111,6 +124,21 @@ class AbstractMethod(eqx.Module):
         check_method_backbone(self.name, self.vit_only, self.backbone)
         if type(self.total_steps) is not int or self.total_steps < 1:
             raise ValueError(f"total_steps={self.total_steps!r}; expected a positive int")
+
+    def with_run_length(self, total_steps: Int[Array, ""]) -> AbstractMethod:
+        """This method with ``total_steps`` replaced by an int32 scalar array (traced inside a compiled step):
+        what the engine's step (`step.make_run_step_fn`) calls, so that the hooks' schedules read the run length
+        as data. A method whose class declares ``total_steps`` static is returned as it is (its schedules keep
+        their Python int: one program per run length)."""
+        if not self.run_length_is_data:
+            return self
+        return eqx.tree_at(lambda m: m.total_steps, self, total_steps)
+
+    @property
+    def run_length_is_data(self) -> bool:
+        """Whether the compiled step gives this method its run length as data (`with_run_length`): True unless
+        the class declares ``total_steps`` static."""
+        return not _is_static_field(type(self), "total_steps")
 
     # ------------------------------------------------------------------------------------------------ required
     @abc.abstractmethod

@@ -20,13 +20,15 @@ from __future__ import annotations
 import dataclasses
 from typing import Any
 
-import jax
 import jax.numpy as jnp
 import optax
 from jaxtyping import Array, Float, Int
 from runloop import standard_promotion
 from runloop.optim import adaptive_grad_clip, per_tensor_clip_by_norm
 from vitcore import stacked_axes
+
+from .run_length import RunLength
+from .schedules import divide, warmup_cosine
 
 _OPTIMIZERS = ("adam", "adamw", "sgd")
 # How ``clip_norm`` applies: to the norm of all gradients together, or to each gradient tensor on its own (DINO).
@@ -119,47 +121,48 @@ def _check_total_steps(total_steps: int) -> None:
         raise ValueError(f"total_steps={total_steps!r}; expected an integer >= 1")
 
 
-def learning_rate_schedule(cfg: OptimConfig, total_steps: int) -> optax.Schedule:
-    """Linear warmup ``start_lr -> lr`` over the warmup, then cosine ``lr -> min_lr`` ending exactly at
-    ``total_steps`` (the study fits the cosine to each run length)."""
+def _lengths(cfg: OptimConfig, total_steps: int | RunLength) -> tuple[Any, Any]:
+    """(run length, warm-up length): Python ints, or the int32 arrays of a `RunLength` (data of the step)."""
+    if isinstance(total_steps, RunLength):
+        return total_steps.total_steps, total_steps.warmup_steps
     _check_total_steps(total_steps)
-    warmup = cfg.warmup_for(total_steps)
-    if warmup == total_steps:
-        inner = optax.linear_schedule(cfg.start_lr, cfg.lr, max(warmup, 1))
-    else:
-        inner = optax.warmup_cosine_decay_schedule(
-            init_value=cfg.start_lr,
-            peak_value=cfg.lr,
-            warmup_steps=warmup,
-            decay_steps=total_steps,  # optax counts the warmup inside decay_steps
-            end_value=cfg.min_lr,
-        )
+    return total_steps, cfg.warmup_for(total_steps)
+
+
+def learning_rate_schedule(cfg: OptimConfig, total_steps: int | RunLength) -> optax.Schedule:
+    """Linear warmup ``start_lr -> lr`` over the warmup, then cosine ``lr -> min_lr`` ending exactly at
+    ``total_steps`` (the study fits the cosine to each run length); a warmup of the whole run ends at ``lr``.
+    ``total_steps``: an int, or a `RunLength` (the lengths as data of a compiled step: the same values).
+    The values of ``optax.warmup_cosine_decay_schedule`` (`schedules.warmup_cosine`)."""
+    total, warmup = _lengths(cfg, total_steps)
+    inner = warmup_cosine(cfg.lr, total, warmup_steps=warmup, init_value=cfg.start_lr, end_value=cfg.min_lr)
 
     def schedule(count: Int[Array, ""] | int) -> Float[Array, ""]:
-        with jax.numpy_dtype_promotion("standard"):  # optax mixes the int count with float constants
-            return jnp.asarray(inner(count), jnp.float32)
+        return jnp.asarray(inner(count), jnp.float32)
 
     return schedule
 
 
-def weight_decay_schedule(cfg: OptimConfig, total_steps: int) -> optax.Schedule:
+def weight_decay_schedule(cfg: OptimConfig, total_steps: int | RunLength) -> optax.Schedule:
     """Constant ``weight_decay``, or a cosine from ``weight_decay`` to ``weight_decay_end`` over the whole run
-    (DINO's ``cosine_scheduler(wd, wd_end, epochs)`` without warmup)."""
-    _check_total_steps(total_steps)
+    (DINO's ``cosine_scheduler(wd, wd_end, epochs)`` without warmup). ``total_steps``: as in
+    `learning_rate_schedule`."""
+    total, _ = _lengths(cfg, total_steps)
     if cfg.weight_decay_end is None:
         return optax.constant_schedule(cfg.weight_decay)
     start, end = cfg.weight_decay, cfg.weight_decay_end
 
     def schedule(count: Int[Array, ""] | int) -> Float[Array, ""]:
-        frac = jnp.clip(jnp.asarray(count, jnp.float32) / float(total_steps), 0.0, 1.0)
+        frac = jnp.clip(divide(jnp.asarray(count, jnp.float32), total), 0.0, 1.0)
         return jnp.float32(end) + jnp.float32(0.5 * (start - end)) * (1.0 + jnp.cos(jnp.float32(jnp.pi) * frac))
 
     return schedule
 
 
-def make_optimizer(cfg: OptimConfig, total_steps: int, wd_mask: Any = None, agc_mask: Any = None
+def make_optimizer(cfg: OptimConfig, total_steps: int | RunLength, wd_mask: Any = None, agc_mask: Any = None
                    ) -> optax.GradientTransformation:
-    """The optax chain for ``cfg`` over a run of ``total_steps`` optimizer steps.
+    """The optax chain for ``cfg`` over a run of ``total_steps`` optimizer steps (an int, or a `RunLength`: the
+    lengths as data of a compiled step; the chain's structure and state do not depend on the length).
 
     ``wd_mask``: pytree of Python bools matching the parameters (``eqx.filter(trainable,
     eqx.is_inexact_array)``), True where weight decay applies, or a callable ``params -> mask`` (e.g.

@@ -1,9 +1,11 @@
 """One training step: augment on device -> loss and grads -> adjust_grads -> update -> post_update -> method state
 update.
 
-``make_step_fn`` returns the pure function: what the engine (``runloop.train``) compiles once and runs, and what
-``flopmeter.measure`` compiles on ``abstract_train_state`` shapes; ``make_train_step`` returns it jitted with
-``eqx.filter_jit`` and the state donated (for scripts and tests that step by hand). The composition is exactly the
+``make_step_fn`` returns the pure function: what ``flopmeter.measure`` compiles on ``abstract_train_state`` shapes;
+``make_train_step`` returns it jitted with ``eqx.filter_jit`` and the state donated (for scripts and tests that
+step by hand). ``make_run_step_fn`` is the same step with the run's length as data (`sslmethods.run_length`):
+``step(state, batch, length)``, what the engine (``runloop.train``) compiles once and runs, so the budgets of one
+method, backbone, batch and data shapes share one compiled program. The composition is exactly the
 one in ``sslmethods.method``'s docstring. The step returns the new parameters, optimizer and method state (so XLA
 keeps the backward pass and the update when the step is measured) and scalar metrics. Dropping non-finite updates
 is the engine's job (``runloop.LoopConfig(on_nonfinite="skip")``), from the ``finite`` metric returned here.
@@ -21,12 +23,15 @@ import optax
 from jaxtyping import Array, Float
 
 from .method import AbstractMethod, Batch
-from .train_state import TrainState
+from .optim import OptimConfig, learning_rate_schedule
+from .run_length import RunLength
+from .train_state import TrainState, method_optimizer
 
 STEP_METRICS = ("grad_norm", "param_norm", "finite", "lr")
 """The metrics the step adds to ``loss`` and the method's own (about the update, not the data)."""
 
 StepFn = Callable[[TrainState, Batch], tuple[TrainState, dict[str, Float[Array, ""]]]]
+RunStepFn = Callable[[TrainState, Batch, RunLength], tuple[TrainState, dict[str, Float[Array, ""]]]]
 
 
 def _global_norm(tree: Any) -> Float[Array, ""]:
@@ -85,6 +90,32 @@ def make_step_fn(
         for name, value in dict(aux.get("metrics", {})).items():
             metrics[name] = jnp.asarray(value).astype(jnp.float32)
         return new_state, metrics
+
+    return step_fn
+
+
+def make_run_step_fn(
+    method: AbstractMethod,
+    optim_cfg: OptimConfig,
+    *,
+    state_sharding: Any = None,
+    batch_sharding: Any = None,
+) -> RunStepFn:
+    """The un-jitted step with the run's length as data: ``(state, batch, length) -> (new_state, metrics)``.
+
+    ``length`` (`run_length.run_length(optim_cfg, steps)`) is what every schedule reads: the method's
+    (``method.with_run_length``), the learning rate and weight decay of the optimizer built from ``optim_cfg``
+    (`train_state.method_optimizer`). Otherwise exactly `make_step_fn`'s step (with the ``lr`` metric), with the
+    same values as ``make_step_fn(method, method_optimizer(method, optim_cfg, steps), ...)`` for a method built
+    with ``total_steps=steps``; the optimizer state is the same pytree (built by ``init_train_state`` with the
+    optimizer of any length).
+    """
+
+    def step_fn(state: TrainState, batch: Batch, length: RunLength) -> tuple[TrainState, dict[str, Float[Array, ""]]]:
+        fitted = method.with_run_length(length.total_steps)
+        return make_step_fn(fitted, method_optimizer(fitted, optim_cfg, length),
+                            lr_schedule=learning_rate_schedule(optim_cfg, length), state_sharding=state_sharding,
+                            batch_sharding=batch_sharding)(state, batch)
 
     return step_fn
 

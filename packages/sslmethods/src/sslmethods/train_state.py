@@ -19,6 +19,7 @@ from jaxtyping import Array, Int, PRNGKeyArray
 
 from .method import AbstractMethod
 from .optim import OptimConfig, make_optimizer
+from .run_length import RunLength
 
 
 class TrainState(eqx.Module):
@@ -64,9 +65,10 @@ def agc_mask(method: AbstractMethod, trainable: eqx.Module) -> Any:
                        replace_fn=lambda _: False)
 
 
-def method_optimizer(method: AbstractMethod, cfg: OptimConfig, total_steps: int) -> optax.GradientTransformation:
+def method_optimizer(method: AbstractMethod, cfg: OptimConfig, total_steps: int | RunLength
+                     ) -> optax.GradientTransformation:
     """``make_optimizer`` with the method's weight-decay mask (``decay_mask``) and, with ``cfg.agc``, its
-    adaptive-clipping mask (``agc_mask``)."""
+    adaptive-clipping mask (``agc_mask``). ``total_steps``: an int or a `RunLength` (lengths as data)."""
     return make_optimizer(cfg, total_steps, wd_mask=lambda p: decay_mask(method, p),
                           agc_mask=lambda p: agc_mask(method, p))
 

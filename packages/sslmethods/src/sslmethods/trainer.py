@@ -39,7 +39,8 @@ from .init_from import check_stage_one, load_stage_one
 from .knn import extract_features, knn_accuracy
 from .method import AbstractMethod
 from .optim import OptimConfig, learning_rate_schedule
-from .step import make_step_fn
+from .run_length import run_length
+from .step import make_run_step_fn
 from .train_state import TrainState, init_train_state, method_optimizer
 
 # The fields of config.json that are paths: recorded relative to the run directory (a sweep folder moved whole
@@ -106,11 +107,23 @@ def knn_monitor(method: AbstractMethod, state: TrainState, splits: KnnSplits, k:
                         k=min(k, len(splits.train_labels)))
 
 
+def _check_run_length(method: AbstractMethod, cfg: TrainConfig) -> None:
+    """A method whose schedules read the run length as data must be built for this run's length: the step puts
+    ``cfg.loop.steps`` in place of its ``total_steps`` (`step.make_run_step_fn`). ValueError otherwise."""
+    if method.run_length_is_data and method.total_steps != cfg.loop.steps:
+        raise ValueError(f"{type(method).__name__}(total_steps={method.total_steps}) for a run of {cfg.loop.steps} "
+                         f"steps; build the method with total_steps={cfg.loop.steps} (its schedules are fitted to "
+                         "the run)")
+
+
 def pretrain_task(method: AbstractMethod, optim_cfg: OptimConfig, cfg: TrainConfig,
                   knn: KnnSplits | None = None, heldout: HeldOutSet | None = None) -> runloop.TrainTask:
     """The engine's task: the method's state and step, its host-side batch preparation, the held-out set scored
-    with the step (`sslmethods.heldout`) and the kNN monitor."""
-    tx, lr_schedule = build_optimizer(method, optim_cfg, cfg.loop.steps)
+    with the step (`sslmethods.heldout`) and the kNN monitor. The step takes the run's length as data
+    (`step.make_run_step_fn`, `run_length`): the budgets of one method, backbone, batch and data shapes compile
+    one program."""
+    _check_run_length(method, cfg)
+    tx = method_optimizer(method, optim_cfg, cfg.loop.steps)  # builds the optimizer state (any length's would)
 
     def knn_eval(state: TrainState, step: int) -> dict[str, float]:
         del step
@@ -120,8 +133,8 @@ def pretrain_task(method: AbstractMethod, optim_cfg: OptimConfig, cfg: TrainConf
         return init_train_state(method, tx, key=jax.random.key(cfg.seed), encoder=encoder[0] if encoder else None)
 
     init_args = () if cfg.init_from is None else (load_stage_one(cfg.init_from),)
-    return runloop.TrainTask(init=init, init_args=init_args,
-                             step=make_step_fn(method, tx, lr_schedule=lr_schedule),
+    return runloop.TrainTask(init=init, init_args=init_args, step=make_run_step_fn(method, optim_cfg),
+                             step_args=(run_length(optim_cfg, cfg.loop.steps),),
                              prepare_batch=method.prepare_batch, evaluate=None if knn is None else knn_eval,
                              heldout=None if heldout is None else engine_heldout(heldout))
 
