@@ -50,7 +50,9 @@ def test_second_stage_starts_from_the_first_stages_encoder_exactly(tmp_path):
     for a, b in zip(loaded, _arrays(first), strict=True):
         np.testing.assert_array_equal(a, b)
     config = json.loads((tmp_path / "sup" / "config.json").read_text())
-    assert config["train"]["init_from"] == str((tmp_path / "mae").resolve())
+    # recorded relative to the run's folder, so a moved sweep still finds it (runloop.open_run(paths=))
+    assert config["train"]["init_from"] == "../mae"
+    assert (tmp_path / "sup" / config["train"]["init_from"]).resolve() == (tmp_path / "mae").resolve()
 
 
 def test_an_ema_teacher_starts_from_the_loaded_encoder_too():
