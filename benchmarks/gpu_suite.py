@@ -366,7 +366,7 @@ def run_engine_task(task: Any, host: dict[str, Any], cfg: Settings, out: Path, *
     state = [runloop.init_sharded(task.init, task.init_args, abstract, shardings)]
     batch = runloop.put_batch(host if prepared or not task.prepare_batch else task.prepare_batch(host), mesh)
     program = runloop.compile_step(task.step, state[0], batch, mesh=mesh, state_shardings=shardings,
-                                   skip_nonfinite=False, measure_flops=True)
+                                   skip_nonfinite=False, measure_flops=True, args=task.step_args)
     memory = compiled_memory(program._executable, len(next(iter(host.values()))))  # our own engine's executable
     if memory.get("limit_bytes") and memory["needed_bytes"] > memory["limit_bytes"]:
         raise TooBig(memory)
