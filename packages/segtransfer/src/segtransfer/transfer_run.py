@@ -59,12 +59,24 @@ def _check_same_encoder(out_dir: Path, run_config: dict[str, Any]) -> tuple[str,
         return ()  # no run yet, or a broken config.json: runloop.open_run says so
     if not isinstance(recorded, dict) or "encoder_identity" not in recorded:
         return ("encoder_identity",)
+    if not _same_place(out_dir, recorded.get("encoder"), run_config["encoder"]):
+        return ()  # another --encoder: the same-run check names that change
     if recorded["encoder_identity"] != run_config["encoder_identity"]:
         raise ValueError(
             f"encoder {run_config['encoder']!r} is not the encoder the run in {out_dir} started from: its files "
             f"changed since ({recorded['encoder_identity']} -> {run_config['encoder_identity']}); fine-tune this "
             "encoder into a new folder, or put the original encoder back to continue")
     return ()
+
+
+def _same_place(out_dir: Path, recorded: Any, given: str) -> bool:
+    """Whether a recorded encoder (a path relative to the run folder, an absolute one, or "scratch") names the
+    place ``given`` names."""
+    if recorded == given:
+        return True
+    if not isinstance(recorded, str) or "scratch" in (recorded, given):
+        return False
+    return (out_dir / recorded).resolve() == Path(given).resolve()
 
 
 def data_parallel_mesh(batch_size: int, log: Callable[[str], None]) -> jax.sharding.Mesh:
