@@ -9,7 +9,8 @@ effect * (FLOPs / top budget) ** 0.5; every pre-trained encoder adds its own off
 With ``config.pretrain_seeds`` P > 1 each chosen point also has P - 1 new encoders (their own offsets), each with
 the confirm seeds.
 
-    python packages/flopstudy/tests/test_verdict_calibration.py [SWEEPS [pretrain_seeds]]   # docs/statistics.md's tables
+    # the tables of docs/statistics.md, "Verdicts" (pretrain_seeds: only the last one)
+    python packages/flopstudy/tests/test_verdict_calibration.py [SWEEPS [pretrain_seeds]]
 """
 
 from __future__ import annotations

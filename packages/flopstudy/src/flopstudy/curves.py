@@ -5,9 +5,10 @@ pre-training FLOPs; each point carries the median score over fine-tuning seeds (
 min/max and standard deviation. Rows with ``pretrain_flops == 0`` are from-scratch baselines, one per (backbone,
 task). A finished row without a FLOP count is left out with a `Problem` that names it: never drawn at 0.
 
-For fitting, a curve is also a list of `EncoderPoint`s: one per pre-trained encoder (rows sharing a ``run_dir``
-and ``pretrain_seed``; rows without a ``run_dir`` share an encoder per budget and ``pretrain_seed``), scored by the mean of its confirm seeds, or of its explore seeds
-when it has no confirm seed (``seed_role``; empty = explore), so a seed used to pick a point never scores it.
+For fitting, a curve is also a list of `EncoderPoint`s: one per pre-trained encoder (rows sharing a ``run_dir`` and
+``pretrain_seed``; rows without a ``run_dir`` share an encoder per budget and ``pretrain_seed``), scored by the mean
+of its confirm seeds, or of its explore seeds when it has no confirm seed (``seed_role``; empty = explore), so a
+seed used to pick a point never scores it.
 """
 
 from __future__ import annotations

@@ -6,10 +6,11 @@ directories, run on this machine or a SLURM cluster, and one results table rebui
     rebuild_results("runs/demo")            # results.csv + results.jsonl at the output root
 
 Modules: `config` (SweepSpec, load_sweep), `config_file` (get_config files, --config.x overrides), `spec`
-(RunSpec/TaskSpec and their stable hashes), `plan` (grid expansion, confirm seeds, repeated pre-training), `tasks` (the task protocol and
-registry), `rundir` (layout, atomic files, failures), `claims` (O_EXCL claims), `job` (one run's stages),
-`executors` (local, processes, submitit), `progress`, `table`, `runner` (run_sweep), `step_costs` (every distinct
-step of a plan measured abstractly), `presets` (the study's paper-scale settings that configs start from).
+(RunSpec/TaskSpec and their stable hashes), `plan` (grid expansion, confirm seeds, repeated pre-training), `tasks`
+(the task protocol and registry), `rundir` (layout, atomic files, failures), `claims` (O_EXCL claims), `job` (one
+run's stages), `executors` (local, processes, submitit), `progress`, `table`, `runner` (run_sweep), `step_costs`
+(every distinct step of a plan measured abstractly), `presets` (the study's paper-scale settings that configs start
+from).
 """
 
 from .claims import Claim, claim_holder, release, try_claim
