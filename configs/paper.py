@@ -53,6 +53,11 @@ def get_config(arg="i1k"):
     # every point gets the study's 5 seeds (explore: they choose each group's best point); that point and scratch
     # get 5 more, the confirm seeds its verdict vs scratch is tested on
     config.confirm_seeds = 5
+    # the study pre-trained each point once, and so does this config: a verdict is about the encoder tested
+    # (report.json variance "finetune_seeds"). Each repeat of a chosen point would be one more full pre-training
+    # run (ViT-L/16 for up to 250K steps at batch 4096, a dozen chosen points per dataset); a reader who wants the
+    # variance between pre-training runs in the verdicts passes --config.pretrain_seeds=3 (docs/statistics.md)
+    config.pretrain_seeds = 1
     config.pretrain = dict(PAPER_PRETRAIN)
     config.slurm = dict(PAPER_SLURM)  # e.g. --config.slurm.slurm_partition=gpu
     return config

@@ -101,8 +101,10 @@ pre-training kills its own process with SIGKILL; ``sleep``: seconds per
 
     def finetune(self, task, settings, *, encoder, model, out_dir, seeds, data_dir):
         run_id = Path(out_dir).parents[1].name
+        pretrain_seed = 0
         if encoder != "scratch":
-            method = json.loads((Path(encoder).parent / "spec.json").read_text())["method"]
+            spec = json.loads((Path(encoder).parent / "spec.json").read_text())
+            method, pretrain_seed = spec["method"], spec["seed"]
             if method in self.fail_task_methods:
                 self._log(run_id, "finetune-fail")
                 raise ValueError(f"fine-tuning boom in {run_id}")
@@ -113,8 +115,9 @@ pre-training kills its own process with SIGKILL; ``sleep``: seconds per
         for seed in seeds:
             if seed not in scores:
                 self._log(run_id, f"finetune-seed{seed}")
-                # scratch 10%; pre-trained 20% + steps/100 (more budget, better), seeds 1% apart
-                base = 0.10 if encoder == "scratch" else 0.20 + steps / 10_000
+                # scratch 10%; pre-trained 20% + steps/100 (more budget, better), seeds 1% apart, pre-training
+                # seeds 0.2% apart
+                base = 0.10 if encoder == "scratch" else 0.20 + steps / 10_000 + 0.002 * pretrain_seed
                 scores[seed] = base + 0.01 * seed
         ordered = sorted(scores)
         _write_json(path, {"seeds": ordered, "per_seed_miou": [scores[s] for s in ordered], "lr": settings.lrs[0],

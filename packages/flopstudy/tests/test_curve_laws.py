@@ -31,9 +31,12 @@ def test_encoder_points_use_confirm_seeds_else_explore_seeds(make_row):
             make_row(pretrain_flops=1e15, run_dir="a", seed=2, score=42.0, seed_role="confirm"),
             make_row(pretrain_flops=1e15, run_dir="b", seed=0, score=45.0, seed_role="explore"),
             # No run directory and no role (an older table): one encoder per budget, every seed counts.
-            make_row(pretrain_flops=1e16, seed=0, score=47.0), make_row(pretrain_flops=1e16, seed=1, score=49.0)]
+            make_row(pretrain_flops=1e16, seed=0, score=47.0), make_row(pretrain_flops=1e16, seed=1, score=49.0),
+            # Without a run directory, a repeated pre-training (config.pretrain_seeds) is still its own encoder.
+            make_row(pretrain_flops=1e16, seed=1, score=44.0, pretrain_seed=1)]
     (curve,), _, _ = build_curves(rows)
-    assert [(p.flops, p.mean, p.n) for p in curve.encoders] == [(1e15, 41.0, 2), (1e15, 45.0, 1), (1e16, 48.0, 2)]
+    assert [(p.flops, p.mean, p.n) for p in curve.encoders] == [(1e15, 41.0, 2), (1e15, 45.0, 1), (1e16, 48.0, 2),
+                                                                (1e16, 44.0, 1)]
 
 
 def test_power_law_is_a_weighted_line_in_log_error():

@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from flopstudy.sweep import RunDir, RunSpec, expand, load_sweep, task_spec
+from flopstudy.sweep import RunDir, RunSpec, expand, load_sweep, repeat_run, task_spec
 from flopstudy.sweep.spec import spec_hash
 
 ROOT = Path(__file__).resolve().parents[3]
@@ -218,6 +218,33 @@ def test_prepretrain_settings_are_checked_at_load_time():
     assert [(r.method, r.budget, r.init is None) for r in extra] == [("mae", 10, True), ("simclr", 100, False),
                                                                       ("simclr", 200, False)]
     assert "-after-mae10s-" in extra[1].run_id and RunSpec.from_json(extra[1].to_json()) == extra[1]
+
+
+def test_pretrain_seeds_add_repeats_of_the_chosen_points_only_and_are_checked():
+    with pytest.raises(ValueError, match=r"config.pretrain_seeds=0: expected an integer >= 1"):
+        load_sweep(_sweep(pretrain_seeds=0))
+    with pytest.raises(ValueError, match=r"config.pretrain_seeds=2: repeated pre-training is fine-tuned with the "
+                                         r"confirm seeds; set config.confirm_seeds >= 1"):
+        load_sweep(_sweep(pretrain_seeds=2))
+    once, thrice = load_sweep(_sweep(confirm_seeds=2)), load_sweep(_sweep(confirm_seeds=2, pretrain_seeds=3))
+    assert "pretrain_seeds" not in once.to_json() and thrice.to_json()["pretrain_seeds"] == 3
+    plan = expand(thrice)
+    assert plan == expand(once) and not plan.repeats  # the first pass is the same sweep
+    mae, scratch = next(r for r in plan.runs if r.method == "mae" and r.budget == 200), plan.runs[0]
+    task = plan.tasks[mae.run_id][0].spec.task_id
+    points = [(mae.run_id, task), (scratch.run_id, task)]
+    assert plan.with_confirm(points, 2, 1) == plan.with_confirm(points, 2)  # one pre-training: no repeats
+    confirmed = plan.with_confirm(points, 2, 3)
+    assert confirmed.runs[:len(plan.runs)] == plan.runs  # the repeats come after every first-pass run
+    again = confirmed.runs[len(plan.runs):]
+    # scratch has no encoder to repeat; mae 200 is pre-trained with seeds 1 and 2, each its own run
+    assert [(r.method, r.budget, r.seed) for r in again] == [("mae", 200, 1), ("mae", 200, 2)]
+    assert again == (repeat_run(mae, 1), repeat_run(mae, 2)) and repeat_run(mae, 0) == mae
+    assert len({mae.run_id, *(r.run_id for r in again)}) == 3
+    assert [confirmed.pretrain_seed(r.run_id) for r in (mae, scratch, *again)] == [0, 0, 1, 2]
+    # the task's 5 explore seeds stay recorded (the repeat's rows are confirm rows); its seeds are the confirm ones
+    assert [(t.seeds, t.explore) for t in confirmed.tasks[again[0].run_id]] == [((5, 6), (0, 1, 2, 3, 4))]
+    assert [t.seeds for t in confirmed.tasks[mae.run_id]] == [(0, 1, 2, 3, 4, 5, 6)]
 
 
 def test_confirm_points_are_chosen_on_explore_seeds_only():

@@ -136,6 +136,73 @@ def test_results_table_is_rebuilt_from_the_run_directories(tmp_path):
     assert next(r for r in build_rows(out) if r.method == "mae" and r.pretrain_steps == 100).score == 50.0
 
 
+def test_pretrain_seeds_pre_train_each_chosen_point_again_and_its_verdict_compares_encoders(tmp_path):
+    """config.pretrain_seeds=2: each method's chosen point is pre-trained once more (pre-training seed 1: its own
+    run and folder), that encoder is fine-tuned with the confirm seeds only, and the verdict's unit is the encoder
+    (fake scores: 20% + steps/100 + 0.2% per pre-training seed + 1% per fine-tuning seed; scratch 10% + 1% per
+    seed)."""
+    from flopstudy import ReportOptions, write_report
+
+    config = _config(confirm_seeds=2, confirm_by=("method",), pretrain_seeds=2)
+    status, lines = _run(tmp_path, config)
+    assert (status.done, status.failed, status.left) == (7, 0, 0)  # scratch, 2 methods x 2 budgets, 2 repeats
+    assert any("pre-training seeds: 2 for each chosen pre-trained point (2 more" in line for line in lines)
+    out = tmp_path / "out"
+    specs = [json.loads((d / "spec.json").read_text()) for d in (out / "runs").iterdir()]
+    assert sorted((s["method"], s["budget"], s["seed"]) for s in specs) == [
+        ("mae", 100, 0), ("mae", 200, 0), ("mae", 200, 1), ("scratch", 0, 0), ("simclr", 100, 0),
+        ("simclr", 200, 0), ("simclr", 200, 1)]
+    loaded = load_results([out])
+    assert not loaded.problems
+    rows = {(r.method, r.pretrain_steps, r.pretrain_seed, r.seed): r for r in loaded.rows}
+    # the first pass's run stays pre-training seed 0; the repeat has the confirm seeds only
+    assert sorted(k for k in rows if k[0] == "mae") == [("mae", 100, 0, 0), ("mae", 200, 0, 0), ("mae", 200, 0, 1),
+                                                        ("mae", 200, 0, 2), ("mae", 200, 1, 1), ("mae", 200, 1, 2)]
+    assert {r.seed_role for k, r in rows.items() if k[2] == 1} == {"confirm"}
+    assert rows[("mae", 200, 1, 1)].run_dir != rows[("mae", 200, 0, 1)].run_dir
+    assert rows[("mae", 200, 1, 1)].score == pytest.approx(23.2)
+    assert {k[2] for k in rows if k[0] == "scratch"} == {0}
+    assert max(Counter(read_log(tmp_path / "stages.log")).values()) == 1
+    verdicts = flopstudy.compare_to_scratch(loaded.rows)
+    assert [(v.method, v.n_confirm, v.n_encoders, v.variance, v.n_baseline) for v in verdicts] == [
+        ("mae", 2, 2, "pretrain_and_finetune", 3), ("simclr", 2, 2, "pretrain_and_finetune", 3)]
+    encoders = [(23.0 + 24.0) / 2, (23.2 + 24.2) / 2]  # mae 200 steps: each encoder's confirm-seed mean
+    assert verdicts[0].mean == pytest.approx(sum(encoders) / 2)
+    assert verdicts[0].effect == pytest.approx(sum(encoders) / 2 - (10.0 + 11.0 + 12.0) / 3)
+    report = write_report(loaded, tmp_path / "report", ReportOptions(n_boot=20))
+    saved = json.loads((tmp_path / "report" / "report.json").read_text())
+    assert saved["verdicts"] == report["verdicts"]
+    assert [(v["method"], v["variance"], v["n_confirm"]) for v in saved["verdicts"]] == [
+        ("mae", "pretrain_and_finetune", 2), ("simclr", "pretrain_and_finetune", 2)]
+    assert "on 2 pre-training runs (the mean of each one's confirm seeds)" in saved["summary"][0]
+    # the same sweep again: the same points and repeats, nothing runs twice, the same table
+    table = (out / "results.csv").read_bytes()
+    before = read_log(tmp_path / "stages.log")
+    _run(tmp_path, config)
+    assert read_log(tmp_path / "stages.log") == before and (out / "results.csv").read_bytes() == table
+
+
+def test_pretrain_seeds_repeat_a_chain_from_its_first_stage(tmp_path):
+    """A chosen chain (MAE pre-pretraining, then supervised) is pre-trained again from a repeated first stage,
+    which is a run without tasks of its own."""
+    config = _config(methods=("mae", "supervised"), budgets=(100,), scratch=False, confirm_seeds=1,
+                     confirm_by=("method", "variant"), pretrain_seeds=2,
+                     prepretrain={"method": "mae", "budgets": (50,), "then": ("supervised",)})
+    status, _ = _run(tmp_path, config)
+    assert (status.done, status.failed, status.left) == (8, 0, 0)  # 4 runs, 3 chosen points repeated, 1 first stage
+    specs = {d.name: json.loads((d / "spec.json").read_text()) for d in (tmp_path / "out" / "runs").iterdir()}
+    again = {name: s for name, s in specs.items() if s["seed"] == 1}
+    assert sorted((s["method"], s["budget"], s.get("init", {}).get("seed", -1)) for s in again.values()) == [
+        ("mae", 50, -1), ("mae", 100, -1), ("supervised", 100, -1), ("supervised", 100, 1)]
+    first = next(name for name, s in again.items() if s["budget"] == 50)
+    chain = next(name for name, s in again.items() if "init" in s)
+    assert (chain, f"init-from:{first}") in read_log(tmp_path / "stages.log")
+    rows = _rows(tmp_path)
+    assert not [r for r in rows if r["run_id"] == first]  # the repeated first stage has no task rows
+    assert sorted((r["seed"], r["seed_role"]) for r in rows if r["run_id"] == chain) == [(1, "confirm")]
+    assert {r["pretrain_seed"] for r in rows} == {0, 1}
+
+
 def test_study_co2_columns_from_a_configured_fit(tmp_path):
     _run(tmp_path, _config(methods=("mae",), budgets=(100,), co2={"fit_a": 1e6, "fit_b": -0.5, "chips": 4}))
     mae = next(r for r in _rows(tmp_path) if r["method"] == "mae")

@@ -65,7 +65,8 @@ def test_verdicts_match_welch_and_holm_re_derived():
         assert v.effect == pytest.approx(effect, abs=1e-12) and v.p_value == pytest.approx(p, rel=1e-9)
         assert v.effect_interval == pytest.approx(interval, rel=1e-9)
         assert v.p_adjusted == pytest.approx(p_adj, rel=1e-9) and v.significant == (p_adj < 0.05)
-        assert (v.n_confirm, v.n_baseline, v.baseline) == (4, 5, "scratch")
+        assert (v.n_confirm, v.n_baseline, v.baseline, v.variance, v.n_encoders) == (4, 5, "scratch",
+                                                                                    "finetune_seeds", 1)
         assert v.mean == pytest.approx(np.mean(POINTS[(v.method, v.pretrain_flops)]))
     # mae clearly above, byol clearly below (two-sided: also a verdict), clip within noise
     assert [v.significant for v in verdicts] == [True, False, True] and verdicts[0].effect < 0
@@ -75,6 +76,33 @@ def test_verdicts_match_welch_and_holm_re_derived():
     assert not any(v.significant for v in strict)
     with pytest.raises(ValueError, match=r"alpha=1.0: expected a level in \(0, 1\)"):
         compare_to_scratch(_rows(), alpha=1.0)
+
+
+def test_a_point_pre_trained_several_times_is_tested_on_its_encoders_means():
+    # config.pretrain_seeds: encoder k's confirm seeds carry pretrain_seed k; the unit is the encoder (the mean of
+    # its seeds, whatever their count), so Welch compares 3 encoder means with the 5 scratch seeds
+    encoders = {0: (23.0, 24.5, 22.0, 23.5), 1: (21.0, 22.5, 20.0), 2: (24.0, 25.5, 23.0, 24.5)}
+    rows = [_row("scratch", seed=s, score=v) for s, v in enumerate(SCRATCH)]
+    rows.append(_row("mae", seed=0, score=60.0, role="explore"))  # the choosing seed of encoder 0: never tested
+    rows += [_row("mae", seed=1 + s, score=v, pretrain_seed=k) for k, scores in encoders.items()
+             for s, v in enumerate(scores)]
+    rows += [_row("clip", seed=1 + s, score=v) for s, v in enumerate(POINTS[("clip", 1e15)])]  # one encoder
+    clip, mae = compare_to_scratch(rows)
+    means = [np.mean(scores) for scores in encoders.values()]
+    effect, interval, p = _welch(means, SCRATCH)
+    assert (mae.variance, mae.n_confirm, mae.n_encoders, mae.n_baseline) == ("pretrain_and_finetune", 3, 3, 5)
+    assert mae.mean == pytest.approx(np.mean(means)) and mae.effect == pytest.approx(effect, abs=1e-12)
+    assert mae.p_value == pytest.approx(p, rel=1e-9) and mae.effect_interval == pytest.approx(interval, rel=1e-9)
+    assert mae.p_adjusted == pytest.approx(_holm(np.array([_welch(POINTS[("clip", 1e15)], SCRATCH)[2], p]))[1])
+    # a point with one encoder is tested on its seeds, exactly as before repeats existed
+    assert (clip.variance, clip.n_confirm, clip.n_encoders) == ("finetune_seeds", 4, 1)
+    assert clip.p_value == pytest.approx(_welch(POINTS[("clip", 1e15)], SCRATCH)[2], rel=1e-9)
+    # a table from before repeats has no pretrain_seed column: every row is encoder 0
+    record = {k: ("" if v is None else str(v)) for k, v in rows[-1].to_record().items() if k != "pretrain_seed"}
+    assert ResultRow.from_record(record).pretrain_seed == 0
+    assert ResultRow.from_record(record | {"pretrain_seed": ""}).pretrain_seed == 0
+    with pytest.raises(ValueError, match=r"pretrain_seed='-1' is out of range: expected >= 0"):
+        ResultRow.from_record(record | {"pretrain_seed": "-1"})
 
 
 def test_the_choosing_seed_never_enters_a_verdict():
@@ -111,7 +139,8 @@ def test_report_json_holds_the_verdicts_contract(tmp_path):
     saved = json.loads((tmp_path / "r" / "report.json").read_text())
     assert saved["verdicts"] == report["verdicts"]
     fields = ["task", "method", "variant", "backbone", "pretrain_dataset", "pretrain_flops", "baseline", "effect",
-              "effect_interval", "p_value", "p_adjusted", "significant", "n_confirm", "n_baseline"]
+              "effect_interval", "p_value", "p_adjusted", "significant", "n_confirm", "n_baseline", "variance",
+              "n_encoders"]
     assert [v["method"] for v in saved["verdicts"]] == ["byol", "clip", "mae"]
     for record, verdict in zip(saved["verdicts"], compare_to_scratch(rows), strict=True):
         assert set(fields) <= set(record)

@@ -5,9 +5,10 @@ pre-training FLOPs; each point carries the median score over fine-tuning seeds (
 min/max and standard deviation. Rows with ``pretrain_flops == 0`` are from-scratch baselines, one per (backbone,
 task). A finished row without a FLOP count is left out with a `Problem` that names it: never drawn at 0.
 
-For fitting, a curve is also a list of `EncoderPoint`s: one per pre-trained encoder (rows sharing a ``run_dir``;
-rows without one share an encoder per budget), scored by the mean of its confirm seeds, or of its explore seeds
-when it has no confirm seed (``seed_role``; empty = explore), so a seed used to pick a point never scores it.
+For fitting, a curve is also a list of `EncoderPoint`s: one per pre-trained encoder (rows sharing a ``run_dir`` and
+``pretrain_seed``; rows without a ``run_dir`` share an encoder per budget and ``pretrain_seed``), scored by the mean
+of its confirm seeds, or of its explore seeds when it has no confirm seed (``seed_role``; empty = explore), so a
+seed used to pick a point never scores it.
 """
 
 from __future__ import annotations
@@ -66,11 +67,11 @@ class EncoderPoint:
 
 def encoder_points(rows: Sequence[ResultRow]) -> list[EncoderPoint]:
     """The rows (one curve's finished rows with FLOPs) as encoders, by increasing FLOPs (module docstring)."""
-    groups: dict[tuple[float, str], list[ResultRow]] = defaultdict(list)
+    groups: dict[tuple[float, str, int], list[ResultRow]] = defaultdict(list)
     for row in rows:
-        groups[(float(row.pretrain_flops), row.run_dir or "")].append(row)
+        groups[(float(row.pretrain_flops), row.run_dir or "", row.pretrain_seed)].append(row)
     out = []
-    for (flops, _), mine in sorted(groups.items()):
+    for (flops, _, _), mine in sorted(groups.items()):
         confirm = [r.score for r in mine if r.seed_role == "confirm"]
         out.append(EncoderPoint(flops, tuple(confirm or [r.score for r in mine])))
     return out

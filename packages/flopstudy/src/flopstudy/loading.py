@@ -93,7 +93,7 @@ def _drop_duplicates(loaded: LoadedResults) -> LoadedResults:
     seen: dict[tuple, ResultRow] = {}
     problems = list(loaded.problems)
     for row in loaded.rows:
-        key = (*row.curve_key, row.pretrain_steps, row.pretrain_flops, row.seed)
+        key = (*row.curve_key, row.pretrain_steps, row.pretrain_flops, row.pretrain_seed, row.seed)
         if key in seen:
             problems.append(Problem(row.run_dir or "results", f"duplicate row left out: {row.describe()}"))
         else:

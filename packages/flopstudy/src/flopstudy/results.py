@@ -38,6 +38,7 @@ class Column:
     low: float | int | None = None
     high: float | int | None = None
     nullable: bool = True
+    empty: Any = None  # what an empty cell (or a table without the column) loads as
 
 
 COLUMNS: tuple[Column, ...] = (
@@ -89,6 +90,9 @@ COLUMNS: tuple[Column, ...] = (
     Column("seed_role", "str", False, "'explore' (a seed used to choose points) or 'confirm' (a seed run only to "
            "test a chosen point; every scratch seed); empty in tables from before seed roles: scratch rows count "
            "as 'confirm', the others as 'explore'"),
+    Column("pretrain_seed", "int", False, "which pre-training run of its point the encoder is: 0 = the sweep's "
+           "own, k = its k-th repeat (config.pretrain_seeds; pre-trained with the sweep's seed + k); 0 for scratch "
+           "and in tables from before repeats", low=0, empty=0),
     Column("run_dir", "str", False, "the run directory the row was built from"),
     Column("error", "str", False, "why the run failed (status 'failed')"),
 )
@@ -194,6 +198,7 @@ class ResultRow:
     prepretrain_steps: int | None = None
     prepretrain_flops: float | None = None
     seed_role: str | None = None
+    pretrain_seed: int = 0
     run_dir: str | None = None
     error: str | None = None
     extras: dict[str, Any] = dataclasses.field(default_factory=dict, compare=False, hash=False)
@@ -213,7 +218,7 @@ class ResultRow:
         missing = [name for name in REQUIRED_COLUMNS if name not in record]
         if missing:
             raise ValueError(f"missing required column(s) {missing}; the contract needs {list(REQUIRED_COLUMNS)}")
-        fields = {name: _parse(column, record.get(name)) for name, column in _BY_NAME.items()}
+        fields = {name: _or_empty(_parse(column, record.get(name)), column) for name, column in _BY_NAME.items()}
         extras = {str(k): _extra(v) for k, v in record.items() if k not in _BY_NAME and _extra(v) is not None}
         return cls(**fields, extras=extras)
 
@@ -257,7 +262,13 @@ class ResultRow:
         """The row in words, for messages: curve, steps, seed and run directory."""
         steps = "?" if self.pretrain_steps is None else self.pretrain_steps
         where = f" ({self.run_dir})" if self.run_dir else ""
-        return f"{self.curve_key.name}, {steps} steps, seed {self.seed}{where}"
+        again = f", pre-training seed {self.pretrain_seed}" if self.pretrain_seed else ""
+        return f"{self.curve_key.name}, {steps} steps{again}, seed {self.seed}{where}"
+
+
+def _or_empty(value: Any, column: Column) -> Any:
+    """``value``, or the column's value for an empty cell."""
+    return column.empty if value is None else value
 
 
 def _extra(value: Any) -> Any:

@@ -27,8 +27,10 @@ def _evidence(v: Verdict) -> str:
     if v.effect_interval is None:
         return f"{v.effect:+.2f} points (no seed variance: untested)"
     lo, hi = v.effect_interval
+    units = (_plural(v.n_confirm, "confirm seed") if v.n_encoders == 1
+             else f"{v.n_confirm} pre-training runs (the mean of each one's confirm seeds)")
     return (f"{v.effect:+.2f} points (95% interval {lo:+.2f} to {hi:+.2f}, adjusted p {v.p_adjusted:.2g}; "
-            f"{v.mean:.2f}% on {v.n_confirm} confirm seeds vs {v.baseline_mean:.2f}% on {v.n_baseline})")
+            f"{v.mean:.2f}% on {units} vs {v.baseline_mean:.2f}% on {v.n_baseline})")
 
 
 def versus_scratch(analysis: Analysis, task: str) -> str | None:

@@ -6,10 +6,11 @@ directories, run on this machine or a SLURM cluster, and one results table rebui
     rebuild_results("runs/demo")            # results.csv + results.jsonl at the output root
 
 Modules: `config` (SweepSpec, load_sweep), `config_file` (get_config files, --config.x overrides), `spec`
-(RunSpec/TaskSpec and their stable hashes), `plan` (grid expansion, confirm seeds), `tasks` (the task protocol and
-registry), `rundir` (layout, atomic files, failures), `claims` (O_EXCL claims), `job` (one run's stages),
-`executors` (local, processes, submitit), `progress`, `table`, `runner` (run_sweep), `step_costs` (every distinct
-step of a plan measured abstractly), `presets` (the study's paper-scale settings that configs start from).
+(RunSpec/TaskSpec and their stable hashes), `plan` (grid expansion, confirm seeds, repeated pre-training), `tasks`
+(the task protocol and registry), `rundir` (layout, atomic files, failures), `claims` (O_EXCL claims), `job` (one
+run's stages), `executors` (local, processes, submitit), `progress`, `table`, `runner` (run_sweep), `step_costs`
+(every distinct step of a plan measured abstractly), `presets` (the study's paper-scale settings that configs start
+from).
 """
 
 from .claims import Claim, claim_holder, release, try_claim
@@ -26,7 +27,7 @@ from .config import (
 from .config_file import apply_overrides, load_config_file
 from .executors import AbstractExecutor, LocalExecutor, SubmititExecutor, WorkerLost
 from .job import Job, JobOutcome, execute, pretrain_steps
-from .plan import Plan, PlannedTask, confirm_points, confirm_seed_numbers, expand, variant_label
+from .plan import Plan, PlannedTask, confirm_points, confirm_seed_numbers, expand, repeat_run, variant_label
 from .progress import SweepProgress, SweepStatus, sweep_status
 from .rundir import RunDir
 from .runner import cache_dir_for, prepare_sweep, run_sweep
@@ -76,6 +77,7 @@ __all__ = [
     "read_sweep_file",
     "rebuild_results",
     "release",
+    "repeat_run",
     "run_sweep",
     "spec_hash",
     "sweep_from_mapping",

@@ -10,6 +10,7 @@ The config format (every key, its type and default) is `SweepSpec` and its parts
     config.per_method.mae = dict(variants=("", "method.mask_ratio=0.55", "method.decoder=mae-decoder-tiny"))
     config.tasks.segmentation = dict(dataset="ade20k", epochs=80, lrs=(1e-5, 1e-4), wds=(0.05,), seeds=1)
     config.confirm_seeds = 4                       # confirm seeds for the best point per group, and scratch
+    config.pretrain_seeds = 3                      # and its encoder pre-trained 3 times (2 repeats)
     config.per_backbone = {"nfnet-f0": dict(set=("optim.agc=0.01", "optim.clip_norm=None"))}  # per backbone
     config.prepretrain = dict(method="mae", budgets=(50_000,), then=("supervised",))  # MAE pre-pretraining
 
@@ -135,7 +136,10 @@ class SweepSpec:
     upstream kNN monitor's sizes (0: no monitor). ``confirm_seeds``: once all points are done, this many confirm
     seeds (fine-tuning seeds after the tasks' own explore seeds) for the best point of each group of ``confirm_by``
     (chosen on explore seeds only) and for every scratch baseline; the verdicts test those points on them (0:
-    none, no verdicts). ``data_dir``: where
+    none, no verdicts). ``pretrain_seeds``: how many times each of those chosen points is pre-trained (1: once,
+    by the first pass; P > 1: P - 1 repeats with the pre-training seeds ``seed + 1`` .. ``seed + P - 1``, each
+    fine-tuned with the confirm seeds), so its verdict includes the variance between pre-training runs; needs
+    ``confirm_seeds >= 1``. ``data_dir``: where
     datasets are found ('' = $FLOPWISE_DATA or data/; a relative path is under the sweep's output folder);
     ``build_datasets``: builder options of datasets to build
     first (e.g. ``{"fmnist_scenes": {"num_examples": 2000}}``). ``slurm``: submitit parameters for
@@ -160,6 +164,7 @@ class SweepSpec:
     scratch: bool = True
     confirm_seeds: int = 0
     confirm_by: tuple[str, ...] = ("method", "backbone", "pretrain_dataset")
+    pretrain_seeds: int = 1
     pretrain: PretrainSettings = PretrainSettings()
     co2: Co2Settings = Co2Settings()
     data_dir: str = ""
@@ -168,7 +173,7 @@ class SweepSpec:
 
     def __post_init__(self) -> None:
         check_ranges(self, {"batch": ">=1", "image_size": ">=1", "seed": ">=0", "knn_bank": ">=0",
-                            "knn_query": ">=0", "confirm_seeds": ">=0"})
+                            "knn_query": ">=0", "confirm_seeds": ">=0", "pretrain_seeds": ">=1"})
         if not self.name.strip():
             raise ValueError(f"name={self.name!r}: expected a name for the sweep")
 
@@ -189,7 +194,10 @@ class SweepSpec:
         return str(Path(self.data_dir) if Path(self.data_dir).is_absolute() else Path(out) / self.data_dir)
 
     def to_json(self) -> dict[str, Any]:
-        return dataclasses.asdict(self) | {"tasks": {k: dataclasses.asdict(v) for k, v in self.tasks.items()}}
+        out = dataclasses.asdict(self) | {"tasks": {k: dataclasses.asdict(v) for k, v in self.tasks.items()}}
+        if self.pretrain_seeds == 1:  # added later: recorded only when it differs, so older settings read the same
+            del out["pretrain_seeds"]
+        return out
 
 
 _NESTED = {"per_method", "per_backbone", "prepretrain", "tasks", "pretrain", "co2", "build_datasets", "slurm"}
@@ -325,6 +333,9 @@ def _check_names(sweep: SweepSpec) -> None:
         raise ValueError(f"config.batch={sweep.batch!r}: expected >= 1")
     if sweep.confirm_seeds < 0:
         raise ValueError(f"config.confirm_seeds={sweep.confirm_seeds!r}: expected >= 0")
+    if sweep.pretrain_seeds > 1 and sweep.confirm_seeds == 0:
+        raise ValueError(f"config.pretrain_seeds={sweep.pretrain_seeds}: repeated pre-training is fine-tuned with "
+                         "the confirm seeds; set config.confirm_seeds >= 1 (or pretrain_seeds=1)")
 
 
 def _check_builds(sweep: SweepSpec) -> None:

@@ -8,7 +8,10 @@ stage, its variant label ending in "after <method> <budget>". The task's own see
 every point's explore seeds. After the first pass, `confirm_points` picks, per group of ``sweep.confirm_by`` and
 task, the point with the best median score over its explore seeds, plus every scratch baseline; those get
 ``sweep.confirm_seeds`` confirm seeds (`confirm_seed_numbers`: numbers after the explore seeds, so the seed that
-chose a point never tests it; docs/statistics.md, "Verdicts").
+chose a point never tests it; docs/statistics.md, "Verdicts"). With ``sweep.pretrain_seeds`` P > 1, each chosen
+pre-trained point is also pre-trained P - 1 more times (`repeat_run`: the same run with pre-training seed
+``seed + k``, so a new run id and folder; a chain repeats its first stage too), each repeat fine-tuned with the
+confirm seeds only; the first pass's run stays pre-training seed 0 of the point (`Plan.pretrain_seed`).
 """
 
 from __future__ import annotations
@@ -22,7 +25,7 @@ from .config import SweepSpec
 from .spec import RunSpec, TaskSpec
 from .tasks import get_task, task_spec
 
-__all__ = ["Plan", "PlannedTask", "confirm_points", "confirm_seed_numbers", "expand", "variant_label"]
+__all__ = ["Plan", "PlannedTask", "confirm_points", "confirm_seed_numbers", "expand", "repeat_run", "variant_label"]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -43,15 +46,32 @@ def confirm_seed_numbers(explore: Sequence[int], count: int) -> tuple[int, ...]:
     return tuple(range(start, start + count))
 
 
+def repeat_run(run: RunSpec, k: int) -> RunSpec:
+    """Pre-training seed ``k`` of ``run``'s point: the same run with its seed + ``k`` (and its first stage's, so a
+    chain is pre-trained again from the start); ``k`` = 0 is ``run`` itself."""
+    init = None if run.init is None else dataclasses.replace(run.init, seed=run.init.seed + k)
+    return dataclasses.replace(run, seed=run.seed + k, init=init)
+
+
 @dataclasses.dataclass(frozen=True)
 class Plan:
-    """Runs in execution order, each with its tasks (``tasks[run_id]``)."""
+    """Runs in execution order, each with its tasks (``tasks[run_id]``); ``repeats``: run_id -> pre-training
+    seed k >= 1 of the runs that repeat a chosen point's pre-training (every other run is its point's seed 0)."""
 
     runs: tuple[RunSpec, ...]
     tasks: dict[str, tuple[PlannedTask, ...]]
+    repeats: dict[str, int] = dataclasses.field(default_factory=dict)
 
-    def with_confirm(self, points: Iterable[tuple[str, str]], count: int) -> Plan:
-        """This plan with ``count`` confirm seeds (`confirm_seed_numbers`) for the (run_id, task_id) ``points``."""
+    def pretrain_seed(self, run_id: str) -> int:
+        """Which pre-training of its point the run is: 0 for the first pass's runs, k for the k-th repeat."""
+        return self.repeats.get(run_id, 0)
+
+    def with_confirm(self, points: Iterable[tuple[str, str]], count: int, pretrain_seeds: int = 1) -> Plan:
+        """This plan with ``count`` confirm seeds (`confirm_seed_numbers`) for the (run_id, task_id) ``points``,
+        and with ``pretrain_seeds`` > 1, ``pretrain_seeds - 1`` repeats (`repeat_run`) of each pre-trained point's
+        run, after every other run, each with that point's task and the confirm seeds only (their explore seeds
+        recorded, so their rows are confirm rows). A repeated chain's first stage is a run without tasks (or the
+        repeat of a chosen first stage, whose tasks it keeps)."""
         chosen = set(points)
 
         def more(t: PlannedTask) -> PlannedTask:
@@ -60,7 +80,21 @@ class Plan:
 
         tasks = {run_id: tuple(more(t) if (run_id, t.spec.task_id) in chosen else t for t in planned)
                  for run_id, planned in self.tasks.items()}
-        return Plan(self.runs, tasks)
+        runs, repeats = list(self.runs), dict(self.repeats)
+        for run in self.runs:
+            picked = [t for t in self.tasks[run.run_id] if (run.run_id, t.spec.task_id) in chosen]
+            if run.is_scratch or run.run_id in self.repeats or not picked:
+                continue
+            confirm = [dataclasses.replace(t, seeds=confirm_seed_numbers(t.explore, count)) for t in picked]
+            for k in range(1, pretrain_seeds):
+                again = repeat_run(run, k)
+                for extra, own in (((again.init, []),) if again.init is not None else ()) + ((again, confirm),):
+                    if extra.run_id not in tasks:
+                        runs.append(extra)
+                        tasks[extra.run_id], repeats[extra.run_id] = (), k
+                    known = {t.spec.task_id for t in tasks[extra.run_id]}
+                    tasks[extra.run_id] += tuple(t for t in own if t.spec.task_id not in known)
+        return Plan(tuple(runs), tasks, repeats)
 
 
 def variant_label(assignments: Sequence[str]) -> str:

@@ -11,7 +11,9 @@
    report progress. A run another executor holds is waited for (polling its claim) and then revisited: its
    finished stages are skipped, so no stage runs twice;
 3. with ``confirm_seeds > 0``: choose the best point per group on explore seeds only (`plan.confirm_points`)
-   and every scratch baseline, record their confirm seeds in ``sweep.json`` and run the missing seeds;
+   and every scratch baseline, record their confirm seeds in ``sweep.json`` and run the missing seeds; with
+   ``pretrain_seeds`` P > 1, also pre-train each chosen pre-trained point P - 1 more times (`Plan.with_confirm`)
+   and fine-tune those encoders with the confirm seeds;
 4. rebuild the table one last time and return the status.
 
 JAX's persistent compilation cache is ``$FLOPWISE_JAX_CACHE`` if set (``off``: none), else ``OUT/.jax_cache``:
@@ -50,7 +52,7 @@ def cache_dir_for(out: str | Path) -> str | None:
 
 
 def _write_plan(out: Path, sweep: SweepSpec, plan: Plan) -> None:
-    record = sweep_file_record([(run, plan.tasks[run.run_id]) for run in plan.runs], sweep.to_json(), sweep.co2)
+    record = sweep_file_record(plan, sweep.to_json(), sweep.co2)
     write_json_atomic(out / SWEEP_FILE, record)
 
 
@@ -147,12 +149,15 @@ def run_sweep(sweep: SweepSpec, out: str | Path, *, executor: AbstractExecutor |
     preempted = any(o.status == "preempted" for o in outcomes)
     if sweep.confirm_seeds > 0 and not preempted:
         points = confirm_points(build_rows(out), sweep.confirm_by)
-        plan = plan.with_confirm(points, sweep.confirm_seeds)
+        plan = plan.with_confirm(points, sweep.confirm_seeds, sweep.pretrain_seeds)
         _write_plan(out, sweep, plan)
         progress.set_plan(plan)
-        runs = sorted({run_id for run_id, _ in points})
+        runs = {run_id for run_id, _ in points} | set(plan.repeats)
         log(f"confirm seeds: {sweep.confirm_seeds} seeds for {len(points)} point(s) (the best of each group of "
             f"{', '.join(sweep.confirm_by)} on its explore seeds, and scratch)")
+        if plan.repeats:
+            log(f"pre-training seeds: {sweep.pretrain_seeds} for each chosen pre-trained point "
+                f"({len(plan.repeats)} more pre-training run(s))")
         chosen = [run for run in plan.runs if run.run_id in runs]
         _run_all(_jobs(sweep, out, plan, chosen, retry_failed=False), executor, stages, progress, out,
                  poll_seconds=poll_seconds, log=log)

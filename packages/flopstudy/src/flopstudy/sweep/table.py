@@ -18,6 +18,8 @@ stage of a chain, its first stage's method, steps and FLOPs, which ``pretrain_fl
 ``seed_role``: 'explore' for the task's own seeds (``explore_seeds`` in ``sweep.json``), 'confirm' for the seeds
 added to chosen points and for every scratch seed; a ``sweep.json`` from before seed roles records no explore
 seeds, and its rows get no role (`ResultRow.role` then counts the pre-trained ones as explore).
+``pretrain_seed``: which pre-training of its point the row's encoder is (``sweep.json``'s ``pretrain_seed``: k >=
+1 for the repeats of ``config.pretrain_seeds``, 0 otherwise and for scratch).
 """
 
 from __future__ import annotations
@@ -32,7 +34,7 @@ from ..upstream_columns import upstream_columns
 from .claims import claim_holder
 from .config import Co2Settings
 from .job import pretrain_steps
-from .plan import PlannedTask
+from .plan import Plan
 from .rundir import RunDir, read_json, read_task_result
 from .spec import RunSpec, TaskSpec
 from .tasks import get_task
@@ -43,15 +45,18 @@ SWEEP_FILE = "sweep.json"
 
 
 def read_sweep_file(out: str | Path) -> tuple[list[tuple[RunSpec, list[tuple[TaskSpec, tuple[int, ...],
-                                                                          tuple[int, ...] | None]]]], Co2Settings]:
+                                                                          tuple[int, ...] | None]], int]],
+                                               Co2Settings]:
     """The plan recorded in ``out/sweep.json``: runs with their (task, seeds, explore seeds or None when the file
-    predates seed roles), and the CO2 settings."""
+    predates seed roles) and their pre-training seed (`Plan.pretrain_seed`; 0 when the file predates repeats), and
+    the CO2 settings."""
     data = read_json(Path(out) / SWEEP_FILE)
     if data is None:
         raise ValueError(f"{Path(out) / SWEEP_FILE} does not exist: {out} is not a sweep's output folder")
     plan = [(RunSpec.from_json(r["spec"]),
              [(TaskSpec.from_json(t["spec"]), tuple(t["seeds"]),
-               tuple(t["explore_seeds"]) if "explore_seeds" in t else None) for t in r["tasks"]])
+               tuple(t["explore_seeds"]) if "explore_seeds" in t else None) for t in r["tasks"]],
+             int(r.get("pretrain_seed", 0)))
             for r in data["runs"]]
     return plan, Co2Settings(**data["co2"])
 
@@ -156,12 +161,13 @@ def build_rows(out: str | Path) -> list[ResultRow]:
     """Every row of the sweep in ``out`` (module docstring), in plan order."""
     plan, co2 = read_sweep_file(out)
     records: list[dict[str, Any]] = []
-    for run, tasks in plan:
+    for run, tasks, pretrain_seed in plan:
         rd = RunDir(out, run)
         failure = rd.failure()
         base = {"method": run.method, "variant": run.variant, "backbone": run.backbone,
                 "pretrain_dataset": run.dataset, "run_dir": str(rd.path), "run_id": run.run_id,
-                "budget": run.budget, "budget_unit": run.budget_unit, **_upstream(rd, read_json(rd.flops_file), out)}
+                "budget": run.budget, "budget_unit": run.budget_unit, "pretrain_seed": pretrain_seed,
+                **_upstream(rd, read_json(rd.flops_file), out)}
         running = claim_holder(rd.claim_file) is not None
         error = str(failure.get("error")) if failure else None
         for task, seeds, explore in tasks:
@@ -171,7 +177,7 @@ def build_rows(out: str | Path) -> list[ResultRow]:
 
 
 _AXES = ("method", "variant", "backbone", "pretrain_dataset", "task", "seed", "run_dir", "run_id", "task_id",
-         "budget", "budget_unit", "score_metric")
+         "budget", "budget_unit", "score_metric", "pretrain_seed")
 
 
 def _checked_row(record: dict[str, Any]) -> ResultRow:
@@ -193,10 +199,12 @@ def rebuild_results(out: str | Path) -> Path:
     return Path(out) / "results.csv"
 
 
-def sweep_file_record(plan: list[tuple[RunSpec, tuple[PlannedTask, ...]]], sweep_json: dict[str, Any],
-                      co2: Co2Settings) -> dict[str, Any]:
-    """What ``sweep.json`` holds: the settings (for people) and the plan (for the table)."""
+def sweep_file_record(plan: Plan, sweep_json: dict[str, Any], co2: Co2Settings) -> dict[str, Any]:
+    """What ``sweep.json`` holds: the settings (for people) and the plan (for the table); a run's
+    ``pretrain_seed`` only where it is a repeat (k >= 1), so the files of sweeps without repeats read as before."""
     return {"settings": sweep_json, "co2": dataclasses.asdict(co2),
             "runs": [{"run_id": run.run_id, "spec": run.to_json(),
+                      **({"pretrain_seed": k} if (k := plan.pretrain_seed(run.run_id)) else {}),
                       "tasks": [{"task_id": t.spec.task_id, "spec": t.spec.to_json(), "seeds": list(t.seeds),
-                                 "explore_seeds": list(t.explore)} for t in tasks]} for run, tasks in plan]}
+                                 "explore_seeds": list(t.explore)} for t in plan.tasks[run.run_id]]}
+                     for run in plan.runs]}
