@@ -75,6 +75,7 @@ def get_config(arg=None):
         photometric="none", log_every=250, checkpoint_every=500)
     config.confirm_seeds = CONFIRM_SEEDS
     config.confirm_by = ("method",)
+    config.pretrain_seeds = 1  # each chosen point pre-trained once: verdicts hold fine-tuning seed variance
     config.pretrain = dict(log_every=300, checkpoint_every=1500)
     config.data_dir = "data"  # relative: under the sweep's output folder, so its dataset sizes clash with nothing
     config.build_datasets = ml_collections.ConfigDict({
