@@ -214,6 +214,10 @@ def test_image_folder_class_folders(tmp_path):
             file_name = example["file_name"].decode()
             assert file_name.split("/")[0] == split and names[int(example["label"])] == file_name.split("/")[1]
             np.testing.assert_array_equal(example["image"], pixels[file_name])  # the JPEG's bytes, kept as they are
+    # the same folder and options again: the build is reused (its options are recorded); other options are refused
+    assert flopdata.build("image_folder", data_dir=tmp_path / "out", source=source) == directory
+    with pytest.raises(ValueError, match="was built with options"):
+        flopdata.build("image_folder", data_dir=tmp_path / "out", source=source, num_examples=2)
 
 
 def test_image_folder_class_folders_interleave_classes_for_num_examples(tmp_path):

@@ -151,8 +151,8 @@ class ImageFolder(OfflineBuilder):
             features["labels"] = tfds.features.Sequence(tfds.features.ClassLabel(names=self._class_names))
         if "caption" in self._columns:
             features["caption"] = tfds.features.Text()
-        return self.dataset_info_from_configs(
-            description=__doc__, features=tfds.features.FeaturesDict(features)
+        return self.dataset_info_from_configs(  # the options recorded, so that the same build is reused
+            description=__doc__, features=tfds.features.FeaturesDict(features), metadata=self._metadata()
         )
 
     def _split_generators(self, dl_manager):
