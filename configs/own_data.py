@@ -5,9 +5,9 @@
         --config.build_datasets.ade20k.source=/path/to/my_segmentation
 
 The walk-through, with the folder layouts, the report and the plan: docs/own-data.md. ``configs/own_data.py:smoke``
-is the same sweep at toy size (`SMOKE`: `vit-test` at 32 px, 2 and 4 pre-training steps, 2 fine-tuning steps,
-supervised and MAE): minutes on a CPU, to check that the pipeline runs on the folders before the real sweep; its
-scores mean nothing.
+is the same sweep at toy size (`SMOKE`: supervised `vit-test` at 32 px, 2 and 4 pre-training steps, 2 fine-tuning
+steps, scratch, 2 confirm seeds): minutes on a CPU, to check that the pipeline runs on the folders before the real
+sweep (other methods: ``--config.methods``); its scores mean nothing.
 
 The sweep builds both datasets first, under OUT/data (an identical earlier build there is reused), from the two
 folders named on the command line; a missing or unreadable folder is one error line naming
@@ -21,9 +21,11 @@ folders named on the command line; a missing or unreadable folder is one error l
 
 Defaults, for one GPU (every one can be changed with --config.<field>=value):
 - six methods (supervised, CLIP, SimCLR, BYOL, DINO, MAE) pre-train ViT-S/16 at 224 px, batch 256, with the
-  study's ImageNet recipe (``preset="paper:i1k"``) at three budgets of pre-training FLOPs, 1e17, 3e17 and 1e18;
-  the study's recipe warms up for a fixed 6,000-12,000 steps at batch 4096 (supervised, CLIP, DINO), longer
-  than the shortest runs here, so their warmup is 5% of the run, as the other methods' is; MAE's learning rate
+  study's ImageNet recipe (``preset="paper:i1k"``) at three budgets of pre-training FLOPs, 1e17, 3e17 and 1e18
+  (a supervised step is 7.1e12 FLOPs, an MAE step 1.0e13, measured by ``tools/profile_flops.py --model vit-s16
+  --batch 256``: 1e17 is ~14,000 supervised steps, 1e18 ~141,000);
+  the study's recipe warms up for a fixed 6,000-12,000 steps (supervised, CLIP, DINO), a large part of the
+  shortest runs here, so their warmup is 5% of the run, as the other methods' is; MAE's learning rate
   follows MAE's own scaling rule (1.5e-4 x batch / 256) instead of the study's value for batch 4096;
 - every encoder and a from-scratch baseline are fine-tuned for segmentation with the study's protocol (FCN head,
   512 px crops, batch 16, the study's augmentations) shortened to 16 epochs (the study: 80) and one learning
@@ -48,7 +50,7 @@ CONFIRM_SEEDS = 4
 WARMUP = ("optim.warmup_steps=None", "optim.warmup_fraction=0.05")  # the study's fixed warmups outlast short runs
 MAE_LR = f"optim.lr={1.5e-4 * BATCH / 256:g}"  # facebookresearch/mae: blr 1.5e-4 x batch / 256
 # The toy size of `:smoke` (a check of the pipeline, not a result): every field that sets the cost.
-SMOKE = {"methods": ("supervised", "mae"), "backbones": ("vit-test",), "image_size": 32, "batch": 8,
+SMOKE = {"methods": ("supervised",), "backbones": ("vit-test",), "image_size": 32, "batch": 8,
          "budgets": (2, 4), "budget_unit": "steps", "preset": "demo", "confirm_seeds": 2}
 SMOKE_SEGMENTATION = {"epochs": None, "steps": 2, "batch": 4, "image_size": 32, "head_channels": 8, "norm_groups": 4}
 

@@ -36,7 +36,7 @@ BEFORE = {
                             ("ade20k_layer_probe-c8f82ab10829", "ade20k_segmentation-3de884d7c949")),
     # the study on a user's own folders (docs/own-data.md), as first released
     "own_data.py": (19, "fd75759aac00ec87", "1659edee072ecb11", ("ade20k_segmentation-91375033bd90",)),
-    "own_data.py:smoke": (5, "0fd0f7cae134e33e", "365d105e0e2fe033", ("ade20k_segmentation-120d56c96b5d",)),
+    "own_data.py:smoke": (3, "cd82ed7e676f4829", "4ba68e11f4bf41d9", ("ade20k_segmentation-120d56c96b5d",)),
 }
 # `slurm` as it was: the paper-scale block (72 h, one node of 8 GPUs and 32 CPUs) where a config had one.
 # convnets.py:paper and prepretrain.py:paper now also hold slurm_partition=None (submitit's own default, so the
