@@ -34,12 +34,17 @@ BEFORE = {
     "saturation.py": (9, "75e774c9cf16909a", "d0eb9c45dde90e00", ("fmnist_scenes_layer_probe-6fc3b93a85e8",)),
     "saturation.py:paper": (98, "ad9e14fd9d852080", "6852845075212303",
                             ("ade20k_layer_probe-c8f82ab10829", "ade20k_segmentation-3de884d7c949")),
+    # the study on a user's own folders (docs/own-data.md), as first released
+    "own_data.py": (19, "fd75759aac00ec87", "1659edee072ecb11", ("ade20k_segmentation-91375033bd90",)),
+    "own_data.py:smoke": (3, "cd82ed7e676f4829", "4ba68e11f4bf41d9", ("ade20k_segmentation-120d56c96b5d",)),
 }
 # `slurm` as it was: the paper-scale block (72 h, one node of 8 GPUs and 32 CPUs) where a config had one.
 # convnets.py:paper and prepretrain.py:paper now also hold slurm_partition=None (submitit's own default, so the
 # jobs are the same), which lets `--config.slurm.slurm_partition=gpu` name a partition for them too.
 SLURM = {"timeout_min": 4320, "gpus_per_node": 8, "tasks_per_node": 1, "cpus_per_task": 32, "slurm_partition": None}
 PAPER_SCALE = [name for name in BEFORE if name.endswith(":paper") or name.startswith("paper.py")]
+# `slurm` of the configs sized for one GPU a run: one GPU and 8 CPUs of a node, 24 h a job.
+ONE_GPU = {"timeout_min": 1440, "gpus_per_node": 1, "tasks_per_node": 1, "cpus_per_task": 8, "slurm_partition": None}
 
 
 def _digest(obj) -> str:
@@ -65,7 +70,7 @@ def test_each_config_loads_to_the_sweep_it_always_did(name):
     # one comparison, so that a failure shows every value next to the expected one
     assert (len(plan.runs), _digest(ids), _digest({k: v for k, v in settings.items() if k != "slurm"}),
             task_ids) == BEFORE[name]
-    assert settings["slurm"] == (SLURM if name in PAPER_SCALE else {})
+    assert settings["slurm"] == (SLURM if name in PAPER_SCALE else ONE_GPU if name.startswith("own_data") else {})
 
 
 @pytest.mark.parametrize("name", PAPER_SCALE)

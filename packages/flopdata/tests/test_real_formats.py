@@ -181,3 +181,108 @@ def test_image_folder_csv_and_jsonl(tmp_path):
     (source / "img" / "1.jpg").write_bytes(b"\xff\xd8 truncated")
     with pytest.raises(ValueError, match=r"train row 2.*img/1.jpg"):
         flopdata.build("image_folder", data_dir=tmp_path / "again", source=source)
+
+
+def _class_folders(root, rng, counts):
+    """``root/SPLIT/CLASS/i.JPEG`` (ImageNet's upper-case suffix) for {split: {class: count}}; returns the
+    pixels written per relative path."""
+    pixels = {}
+    for split, classes in counts.items():
+        for name, count in classes.items():
+            for i in range(count):
+                path = root / split / name / f"{i}.JPEG"
+                _jpeg(path, rng, 8 + i, 10)
+                pixels[f"{split}/{name}/{i}.JPEG"] = np.asarray(Image.open(path).convert("RGB"))
+    return pixels
+
+
+def test_image_folder_class_folders(tmp_path):
+    rng = np.random.default_rng(3)
+    source = tmp_path / "imagenet_like"
+    pixels = _class_folders(source, rng, {"train": {"dog": 3, "cat": 1, "emu": 2}, "test": {"cat": 1, "dog": 1}})
+    (source / "train" / "dog" / "notes.txt").write_text("not an image")  # other files are not read
+    (source / ".cache").mkdir()  # nor hidden folders
+    directory = flopdata.build("image_folder", data_dir=tmp_path / "out", source=source)
+    builder = tfds.builder_from_directory(str(directory))
+    names = builder.info.features["label"].names
+    assert names == ["cat", "dog", "emu"]  # sorted union over the splits
+    assert {s: builder.info.splits[s].num_examples for s in ("train", "test")} == {"train": 6, "test": 2}
+    assert set(builder.info.features.keys()) == {"image", "file_name", "label"}
+    for split in ("train", "test"):
+        data = builder.as_data_source(split)
+        for example in (data[i] for i in range(len(data))):
+            file_name = example["file_name"].decode()
+            assert file_name.split("/")[0] == split and names[int(example["label"])] == file_name.split("/")[1]
+            np.testing.assert_array_equal(example["image"], pixels[file_name])  # the JPEG's bytes, kept as they are
+    # the same folder and options again: the build is reused (its options are recorded); other options are refused
+    assert flopdata.build("image_folder", data_dir=tmp_path / "out", source=source) == directory
+    with pytest.raises(ValueError, match="was built with options"):
+        flopdata.build("image_folder", data_dir=tmp_path / "out", source=source, num_examples=2)
+
+
+def test_image_folder_class_folders_interleave_classes_for_num_examples(tmp_path):
+    from flopdata.builders.image_folder import class_folder_tables
+
+    _class_folders(tmp_path, np.random.default_rng(4), {"train": {"a": 3, "b": 1, "c": 2}})
+    rows = class_folder_tables(tmp_path)["train"]
+    # first image of every class, then the second, ...: a prefix of N rows holds about N / classes of each
+    assert [r["image"] for r in rows] == ["train/a/0.JPEG", "train/b/0.JPEG", "train/c/0.JPEG", "train/a/1.JPEG",
+                                          "train/c/1.JPEG", "train/a/2.JPEG"]
+    assert [r["label"] for r in rows] == ["a", "b", "c", "a", "c", "a"]
+
+
+@pytest.mark.parametrize(("layout", "message"), [
+    ({"train/x.jpg": None}, r"holds images outside class folders \(x.jpg"),
+    ({"train/cat/notes.txt": "text"}, r"class folder .*cat' holds no .jpg/.jpeg/.png image"),
+    ({"train/": None}, r"split folder .*train' holds no class folders"),
+    ({"readme.md": "text"}, r"no SPLIT.csv or SPLIT.jsonl table and no SPLIT/CLASS/ image folders"),
+])
+def test_image_folder_class_folder_errors_name_the_folder(tmp_path, layout, message):
+    source = tmp_path / "bad"
+    source.mkdir()
+    for relative, text in layout.items():
+        path = source / relative
+        if relative.endswith("/"):
+            path.mkdir(parents=True)
+        elif text is None:
+            _jpeg(path, np.random.default_rng(5), 8, 8)
+        else:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(text)
+    with pytest.raises(ValueError, match=message):
+        flopdata.check_build("image_folder", data_dir=tmp_path / "out", source=source)
+    assert not (tmp_path / "out").exists()
+
+
+def test_ade20k_png_images_and_check_build_writes_nothing(ade_root, tmp_path):
+    root, masks = ade_root
+    path = root / "images" / "validation" / "ADE_val_00000001.jpg"
+    pixels = np.asarray(Image.open(path).convert("RGB"))
+    Image.fromarray(pixels).save(path.with_suffix(".png"))  # a user's own set may hold PNG images
+    path.unlink()
+    flopdata.check_build("ade20k", data_dir=tmp_path / "out", source=root)
+    assert not (tmp_path / "out").exists()
+    directory = flopdata.build("ade20k", data_dir=tmp_path / "out", source=root)
+    example = tfds.builder_from_directory(str(directory)).as_data_source("validation")[0]
+    assert example["file_name"].decode() == "ADE_val_00000001.png"
+    np.testing.assert_array_equal(example["image"], pixels)  # PNG: lossless
+    raw = masks["ADE_val_00000001"].astype(np.int64)
+    np.testing.assert_array_equal(example["segmentation_mask"][..., 0], np.where(raw == 0, 255, raw - 1))
+    flopdata.check_build("ade20k", data_dir=tmp_path / "out", source=root)  # built with these options: fine
+    with pytest.raises(ValueError, match="was built with options"):
+        flopdata.check_build("ade20k", data_dir=tmp_path / "out", source=root, num_examples=1)
+
+
+@pytest.mark.parametrize(("change", "message"), [
+    (lambda root: (root / "annotations" / "training" / "ADE_train_00000002.png").unlink(),
+     r"ADE_train_00000002.jpg' has no annotation"),
+    (lambda root: [p.unlink() for p in (root / "images" / "validation").iterdir()],
+     r"ADE20K split 'validation': no .jpg/.jpeg/.png files in"),
+    (lambda root: root.rename(root.with_name("elsewhere")), r"ade20k: source '.*' is not a folder"),
+])
+def test_ade20k_check_build_names_what_is_missing(ade_root, tmp_path, change, message):
+    root, _ = ade_root
+    change(root)
+    with pytest.raises(ValueError, match=message):
+        flopdata.check_build("ade20k", data_dir=tmp_path / "out", source=root)
+    assert not (tmp_path / "out").exists()

@@ -185,3 +185,17 @@ def test_dataset_fields_come_from_the_dataset(tmp_path):
     method, _ = recipes.build_method("supervised", "vit-test", preset="demo", total_steps=5,
                                      method_overrides=recipes.dataset_overrides("supervised", directory))
     assert method.num_classes == 3
+
+
+def test_clip_on_captions_only_takes_no_class_names(tmp_path):
+    import flopdata
+    from PIL import Image
+    from sslmethods import recipes
+
+    (tmp_path / "src").mkdir()
+    Image.new("RGB", (8, 8)).save(tmp_path / "src" / "a.png")
+    (tmp_path / "src" / "train.csv").write_text("image,caption\na.png,a black square\n")
+    directory = flopdata.build("image_folder", data_dir=tmp_path / "data", source=tmp_path / "src")
+    assert recipes.dataset_overrides("clip", directory) == {}  # every example has its own caption
+    with pytest.raises(ValueError, match="has no ClassLabel feature"):
+        recipes.dataset_overrides("supervised", directory)  # supervised needs labels: named, not guessed

@@ -16,7 +16,7 @@ Metadata without reading records: `describe`, `label_names`, `num_segmentation_c
 """
 
 from . import builders
-from .build import BUILDERS, build
+from .build import BUILDERS, build, check_build
 from .contact_sheet import contact_sheet, write_contact_sheet
 from .data_dir import DATA_ENV, default_data_dir
 from .dataset_info import DatasetSummary, describe, label_names, num_segmentation_classes, open_builder
@@ -53,6 +53,7 @@ __all__ = [
     "allow_worker_processes",
     "build",
     "builders",
+    "check_build",
     "contact_sheet",
     "decode_gray",
     "decode_rgb",

@@ -10,7 +10,11 @@ import numpy as np
 from jaxtyping import Integer, UInt8
 from PIL import Image, UnidentifiedImageError
 
-__all__ = ["decode_gray", "decode_rgb", "encode_png", "read_label_png", "read_rgb_image_bytes", "resize_image"]
+__all__ = ["IMAGE_SUFFIXES", "decode_gray", "decode_rgb", "encode_png", "read_label_png", "read_rgb_image_bytes",
+           "resize_image"]
+
+IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png")
+"""The image files the builders read from a folder (compared lower-cased: ImageNet's files end in .JPEG)."""
 
 # What PIL raises for bytes that are not an image, or a truncated / corrupt one.
 _DECODE_ERRORS = (UnidentifiedImageError, OSError, SyntaxError, ValueError)

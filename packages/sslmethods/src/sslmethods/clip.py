@@ -136,9 +136,12 @@ class CLIP(AbstractMethod):
 
     @classmethod
     def dataset_fields(cls, dataset_dir: str | Path) -> dict[str, Any]:
-        """``class_names``: the dataset's label names, for the pseudo-captions of examples without a caption."""
-        from flopdata import label_names  # here: a method is usable without the dataset readers installed
+        """``class_names``: the dataset's label names, for the pseudo-captions of examples without a caption;
+        ``{}`` for a dataset without labels (captions only: every example brings its own)."""
+        from flopdata import label_names, open_builder  # here: a method is usable without the dataset readers
 
+        if not {"label", "labels"} & set(open_builder(str(dataset_dir)).info.features.keys()):
+            return {}
         return {"class_names": tuple(label_names(dataset_dir))}
 
     def batch_spec(self, batch_size: int) -> dict[str, jax.ShapeDtypeStruct]:

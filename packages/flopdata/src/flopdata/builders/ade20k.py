@@ -1,9 +1,10 @@
 """`ade20k`: the 150-class ADE20K scene-parsing benchmark from the official ADEChallengeData2016 folder.
 
 Layout read: `SOURCE/images/{training,validation}/*.jpg` and `SOURCE/annotations/{training,validation}/*.png`
-(SOURCE is the `ADEChallengeData2016` folder). Masks are stored after mmsegmentation's `reduce_zero_label`:
-0 ("other") -> 255 (ignored), v -> v - 1, so stored labels are 0..149 or 255. (TFDS `scene_parse150` is a
-different, instance-style labelling and is not used.)
+(SOURCE is the `ADEChallengeData2016` folder, or a user's own set in the same layout: images may also be
+`.jpeg`/`.png`; each image's annotation is the `.png` of the same stem). Masks are stored after mmsegmentation's
+`reduce_zero_label`: 0 ("other") -> 255 (ignored), v -> v - 1, so stored labels are 0..149 or 255. (TFDS
+`scene_parse150` is a different, instance-style labelling and is not used.)
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ import numpy as np
 import tensorflow_datasets as tfds
 from jaxtyping import Integer, UInt8
 
-from ..images import encode_png, read_label_png, read_rgb_image_bytes
+from ..images import IMAGE_SUFFIXES, encode_png, read_label_png, read_rgb_image_bytes
 from .base import OfflineBuilder
 
 NUM_CLASSES = 150
@@ -63,20 +64,32 @@ class Ade20k(OfflineBuilder):
             metadata=self._metadata(num_classes=NUM_CLASSES, ignore_index=IGNORE_INDEX),
         )
 
+    def _split_files(self, split: str) -> list[Path]:
+        """The image files of ``split`` (at most ``num_examples``); ValueError naming the folder or file when the
+        split's folder, its images or an image's annotation is missing."""
+        image_dir = self._source / "images" / _SPLITS[split]
+        if not image_dir.is_dir():
+            raise ValueError(f"ADE20K split {split!r}: folder {str(image_dir)!r} does not exist")
+        files = sorted(p for p in image_dir.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
+        if not files:
+            raise ValueError(f"ADE20K split {split!r}: no {'/'.join(IMAGE_SUFFIXES)} files in {str(image_dir)!r}")
+        files = files[: self._num_examples] if self._num_examples is not None else files
+        for path in files:
+            label_path = self._source / "annotations" / _SPLITS[split] / (path.stem + ".png")
+            if not label_path.exists():
+                raise ValueError(f"image {str(path)!r} has no annotation {str(label_path)!r}")
+        return files
+
+    def check_source(self) -> None:
+        if not self._source.is_dir():
+            raise ValueError(f"ade20k: source {str(self._source)!r} is not a folder")
+        for split in _SPLITS:
+            self._split_files(split)
+
     def _split_generators(self, dl_manager):
         del dl_manager
-        generators = {}
-        for split, folder in _SPLITS.items():
-            image_dir = self._source / "images" / folder
-            if not image_dir.is_dir():
-                raise ValueError(f"ADE20K split {split!r}: folder {str(image_dir)!r} does not exist")
-            files = sorted(image_dir.glob("*.jpg"))
-            if not files:
-                raise ValueError(f"ADE20K split {split!r}: no *.jpg files in {str(image_dir)!r}")
-            if self._num_examples is not None:
-                files = files[: self._num_examples]
-            generators[split] = self._generate_examples(files, self._source / "annotations" / folder)
-        return generators
+        return {split: self._generate_examples(self._split_files(split), self._source / "annotations" / folder)
+                for split, folder in _SPLITS.items()}
 
     def _generate_examples(self, files, annotation_dir):
         for path in files:

@@ -1,11 +1,16 @@
-"""`image_folder`: a user's own image set (JFT/ALIGN-like) from a folder of images plus label/caption tables.
+"""`image_folder`: a user's own image set (ImageNet-, JFT- or ALIGN-like) from a folder of images.
 
-SOURCE holds one table per split, `SPLIT.csv` or `SPLIT.jsonl` (e.g. `train.csv`, `validation.jsonl`), whose
-rows name an image by its path relative to SOURCE (column `image`) and carry any of:
+Two layouts. **Tables**: SOURCE holds one table per split, `SPLIT.csv` or `SPLIT.jsonl` (e.g. `train.csv`,
+`validation.jsonl`), whose rows name an image by its path relative to SOURCE (column `image`) and carry any of:
 - `label`: one class name;
 - `labels`: class names (a JSON list in JSONL; `|`-separated in CSV). At most 8 are kept (the first 8; the
   study's multi-label targets use at most 8 labels per image);
 - `caption`: free text (stored whole; text encoders truncate to their own length).
+**Class folders** (ImageNet's layout, used when SOURCE holds no table): `SOURCE/SPLIT/CLASS/IMAGE`, e.g.
+`train/cat/001.jpg`; each folder of SOURCE is a split, each folder of a split a class (its name is the `label`),
+each `.jpg`/`.jpeg`/`.png` file in it an image (other files are not read). Rows alternate between the classes
+(the first image of every class, then the second, ...), so `num_examples=N` keeps about N / classes of each.
+
 Class names are the sorted union of all `label`/`labels` values over every split. Every table must have the
 same columns. Images that are not RGB JPEG/PNG are converted to RGB PNG; unreadable images are an error naming
 the file and row.
@@ -19,11 +24,46 @@ from pathlib import Path
 
 import tensorflow_datasets as tfds
 
-from ..images import read_rgb_image_bytes
+from ..images import IMAGE_SUFFIXES, read_rgb_image_bytes
 from .base import OfflineBuilder
 
 MAX_LABELS = 8
 _OPTIONAL = ("label", "labels", "caption")
+
+
+def _folders(path: Path) -> list[Path]:
+    return sorted(p for p in path.iterdir() if p.is_dir() and not p.name.startswith("."))
+
+
+def _images(path: Path) -> list[Path]:
+    return sorted(p for p in path.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
+
+
+def class_folder_tables(source: Path) -> dict[str, list[dict]]:
+    """The rows (`image` relative to ``source``, `label`) of each split of a `SOURCE/SPLIT/CLASS/IMAGE` folder,
+    classes interleaved; ValueError naming the folder when the layout is not that."""
+    tables = {}
+    for split in _folders(source):
+        loose = _images(split)
+        if loose:
+            raise ValueError(f"image_folder: {str(split)!r} holds images outside class folders ({loose[0].name}, "
+                             f"...); expected SOURCE/SPLIT/CLASS/IMAGE or a SPLIT.csv/SPLIT.jsonl table in SOURCE")
+        per_class = []
+        for folder in _folders(split):
+            images = _images(folder)
+            if not images:
+                raise ValueError(f"image_folder: class folder {str(folder)!r} holds no "
+                                 f"{'/'.join(IMAGE_SUFFIXES)} image")
+            per_class.append([{"image": p.relative_to(source).as_posix(), "label": folder.name} for p in images])
+        if not per_class:
+            raise ValueError(f"image_folder: split folder {str(split)!r} holds no class folders; expected "
+                             "SOURCE/SPLIT/CLASS/IMAGE")
+        longest = max(len(rows) for rows in per_class)
+        tables[split.name] = [rows[i] for i in range(longest) for rows in per_class if i < len(rows)]
+    if not tables:
+        raise ValueError(f"image_folder: no SPLIT.csv or SPLIT.jsonl table and no SPLIT/CLASS/ image folders in "
+                         f"{str(source)!r}")
+    return tables
 
 
 def read_table(path: Path) -> list[dict]:
@@ -67,17 +107,20 @@ class ImageFolder(OfflineBuilder):
         self, *, source: str | Path | None = None, num_examples: int | None = None, seed: int = 0, **kwargs
     ):
         if source is None:
-            raise ValueError("image_folder needs source=<folder with SPLIT.csv/SPLIT.jsonl>, got source=None")
+            raise ValueError("image_folder needs source=<folder with SPLIT.csv/SPLIT.jsonl tables or "
+                             "SPLIT/CLASS/ image folders>, got source=None")
         self._source = Path(source)
         del seed  # rows keep the table order
+        if not self._source.is_dir():
+            raise ValueError(f"image_folder: source {str(self._source)!r} is not a folder")
         tables = sorted(self._source.glob("*.csv")) + sorted(self._source.glob("*.jsonl"))
-        if not tables:
-            raise ValueError(f"image_folder: no SPLIT.csv or SPLIT.jsonl table in {str(self._source)!r}")
         self._tables = {}
         for path in tables:
             if path.stem in self._tables:
                 raise ValueError(f"image_folder: split {path.stem!r} has both a .csv and a .jsonl table")
             self._tables[path.stem] = read_table(path)[:num_examples]
+        if not tables:
+            self._tables = {split: rows[:num_examples] for split, rows in class_folder_tables(self._source).items()}
         columns = {
             split: tuple(c for c in _OPTIONAL if rows and c in rows[0])
             for split, rows in self._tables.items()
@@ -108,8 +151,8 @@ class ImageFolder(OfflineBuilder):
             features["labels"] = tfds.features.Sequence(tfds.features.ClassLabel(names=self._class_names))
         if "caption" in self._columns:
             features["caption"] = tfds.features.Text()
-        return self.dataset_info_from_configs(
-            description=__doc__, features=tfds.features.FeaturesDict(features)
+        return self.dataset_info_from_configs(  # the options recorded, so that the same build is reused
+            description=__doc__, features=tfds.features.FeaturesDict(features), metadata=self._metadata()
         )
 
     def _split_generators(self, dl_manager):

@@ -3,7 +3,7 @@
     flopwise-build-dataset fmnist_scenes --num-examples 10000
     flopwise-build-dataset ade20k --source /data/ADEChallengeData2016
     flopwise-build-dataset coco_instances --source /data/coco
-    flopwise-build-dataset image_folder --source /data/my_images   # train.csv / train.jsonl inside
+    flopwise-build-dataset image_folder --source /data/my_images   # train.csv / train.jsonl, or train/CLASS/*.jpg
 
 (also `python tools/build_dataset.py ...` in a checkout). Prints the directory to pass to
 `tfds.builder_from_directory` or to the data pipelines (`flopdata.resolve`).

@@ -40,6 +40,12 @@ class Stages:
 
         resolve_dataset(name, data_dir=data_dir)
 
+    def check_build(self, name: str, options: dict[str, Any], *, data_dir: str | None) -> None:
+        """ValueError (naming the folder or file) unless ``name`` can be built with ``options``; writes nothing."""
+        import flopdata
+
+        flopdata.check_build(name, data_dir=data_dir, **options)
+
     def build_dataset(self, name: str, options: dict[str, Any], *, data_dir: str | None) -> None:
         from .datasets import build_dataset
 

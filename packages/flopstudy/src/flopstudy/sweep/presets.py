@@ -23,7 +23,7 @@ from typing import Any
 from segtransfer import SegmentationSpec
 from segtransfer.protocol import STUDY_EPOCHS
 
-__all__ = ["ADE20K_SEGMENTATION", "PAPER_PRETRAIN", "PAPER_SLURM"]
+__all__ = ["ADE20K_SEGMENTATION", "ONE_GPU_SLURM", "PAPER_PRETRAIN", "PAPER_SLURM"]
 
 ADE20K_SEGMENTATION: Mapping[str, Any] = MappingProxyType(
     dataclasses.asdict(SegmentationSpec(epochs=float(STUDY_EPOCHS))))
@@ -43,3 +43,8 @@ PAPER_SLURM: Mapping[str, Any] = MappingProxyType({
 """submitit parameters of ``--executor slurm`` at paper scale (``config.slurm``): one node of 8 GPUs and 32 CPUs
 per run with one process that uses all of them, 72 h a job. ``slurm_partition``: the site's name (None: the
 cluster's default), e.g. ``--config.slurm.slurm_partition=gpu``."""
+
+ONE_GPU_SLURM: Mapping[str, Any] = MappingProxyType(dict(PAPER_SLURM, timeout_min=24 * 60, gpus_per_node=1,
+                                                         cpus_per_task=8))
+"""submitit parameters of ``--executor slurm`` for sweeps sized for one GPU a run (``configs/own_data.py``): one
+GPU and 8 CPUs of a node per run, 24 h a job; ``slurm_partition`` as in `PAPER_SLURM`."""

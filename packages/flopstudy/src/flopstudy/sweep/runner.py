@@ -4,8 +4,9 @@
 
 1. before any run starts: expand the grid, build every run's method (a bad value is an error naming it; a user's
    method class that fails its own checks makes its run a recorded failure, and the sweep goes on), build
-   the datasets the config asks for, check every dataset and task (building the embedded Fashion-MNIST sets on
-   first use, here, so workers never build one at the same time); create every run and task folder with its
+   the datasets the config asks for (every source checked before the first build writes), check every dataset
+   and task (building the embedded Fashion-MNIST sets on first use, here, so workers never build one at the same
+   time); create every run and task folder with its
    ``spec.json`` (a folder holding another spec is an error) and write ``sweep.json``;
 2. run the jobs on the executor; after each finished job, rebuild the results table (the "record" stage) and
    report progress. A run another executor holds is waited for (polling its claim) and then revisited: its
@@ -78,6 +79,11 @@ def prepare_sweep(sweep: SweepSpec, out: str | Path, *, stages: object,
                 stages.check_dataset(dataset, data_dir=data_dir)
             except ValueError as err:
                 raise ValueError(f"config.datasets: {err}") from None
+    for name, options in sweep.build_datasets.items():  # every build checked before the first one writes
+        try:
+            stages.check_build(name, dict(options), data_dir=data_dir)
+        except ValueError as err:
+            raise ValueError(f"config.build_datasets.{name}: {err}") from None
     for name, options in sweep.build_datasets.items():
         stages.build_dataset(name, dict(options), data_dir=data_dir)
     for kind, settings in sweep.tasks.items():
