@@ -11,7 +11,8 @@ The convention (every guide that a test runs follows it):
       <!-- tiny: "--steps 2000" -> "--steps 4"; "--out runs/x" -> "--out $FLOPWISE_TMP/x" -->
 
   Each ``"old" -> "new"`` pair is a plain-text substitution (every occurrence), applied in order; the strings
-  are JSON string literals (``\\"`` for a quote inside). Every old text must occur in the block when its turn
+  are JSON string literals (``\\"`` for a quote inside; a line break inside one, with the spaces around it,
+  reads as one space, so long ones can wrap). Every old text must occur in the block when its turn
   comes, otherwise the test fails: a stale comment cannot silently do nothing. A tiny comment may span lines
   (it ends on the line above the fence). Use it to shrink steps, budgets, sizes and batches and to send outputs
   into ``$FLOPWISE_TMP`` (doc commands write ``runs/...``; a block must write nothing into the checkout).
@@ -176,11 +177,19 @@ def parse_directive(block: Block) -> tuple[str, list[tuple[str, str]] | str] | N
         if pair is None:
             raise DocError(f'{block.where}: cannot read the tiny substitutions at {body[pos:]!r}; write "old" -> '
                            '"new" pairs separated by ";" (JSON strings)')
-        pairs.append((json.loads(f'"{pair.group(1)}"'), json.loads(f'"{pair.group(2)}"')))
+        try:
+            pairs.append((_string(pair.group(1)), _string(pair.group(2))))
+        except json.JSONDecodeError as e:
+            raise DocError(f"{block.where}: a tiny substitution's string does not read as JSON: {e}") from None
         pos = pair.end()
     if not pairs:
         raise DocError(f"{block.where}: a tiny comment without substitutions")
     return kind, pairs
+
+
+def _string(body: str) -> str:
+    """A JSON string literal's value; a line break inside it, with the spaces around it, reads as one space."""
+    return json.loads('"' + re.sub(r"\s*\n\s*", " ", body) + '"')
 
 
 def script_for(block: Block) -> str | None:

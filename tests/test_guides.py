@@ -50,7 +50,8 @@ def test_blocks_run_in_order_shrunk_with_the_environments_python_and_a_temp_dir(
     doc = _doc(tmp_path, f"""# A guide
 Some prose.
 
-<!-- tiny: "--steps 1000" -> "--steps 2"; "runs/x" -> "$FLOPWISE_TMP/x" -->
+<!-- tiny: "--steps 1000" -> "--steps
+   2"; "runs/x" -> "$FLOPWISE_TMP/x" -->
 {FENCE}bash
 pip install packages/flopcli \\
     packages/flopdata      # left out by rule
@@ -85,6 +86,7 @@ cat "$FLOPWISE_TMP/x/args"; pwd; echo "$GREETING"
     (f'<!-- tiny: "a" -> "b" -->\n{FENCE}python\nprint("a")\n{FENCE}\n', "not directly above"),
     (f'<!-- tiny: a -> b -->\n{FENCE}bash\necho a\n{FENCE}\n', "cannot read the tiny substitutions"),
     (f'<!-- tiny -->\n{FENCE}bash\necho a\n{FENCE}\n', "malformed comment"),
+    (f'<!-- tiny: "a\\q" -> "b" -->\n{FENCE}bash\necho a\n{FENCE}\n', "does not read as JSON"),
     (f"{FENCE}bash\necho a\n", "never closed"),
 ])
 def test_stale_or_malformed_comments_fail_before_anything_runs(tmp_path, text, message):
