@@ -69,7 +69,8 @@ def _row(method, backbone, flops, seed, score, role):
 
 def _finished_sweep(folder: Path, backbones: tuple[str, ...]) -> Path:
     """A finished sweep's results.csv: clip on each backbone at three budgets (explore seed 0; confirm seeds 1-3
-    at the largest), clearly above scratch (confirm seeds 0-3, first backbone); a larger backbone starts lower and rises faster."""
+    at the largest), clearly above scratch (confirm seeds 0-3, first backbone); a larger backbone starts lower and
+    rises faster."""
     rows = [_row("scratch", backbones[0], 0.0, s, 9.0 + 0.1 * s, "confirm") for s in range(4)]
     for rank, backbone in enumerate(backbones):
         for k, flops in enumerate((4e11, 8e11, 1.6e12)):

@@ -111,7 +111,7 @@ def test_a_block_that_writes_into_the_checkout_fails(tmp_path, monkeypatch):
     checkout = tmp_path / "checkout"  # a stand-in for the repository root, so the test writes only under tmp_path
     (checkout / "runs").mkdir(parents=True)
     monkeypatch.setattr(doc_blocks, "ROOT", checkout)
-    doc = _doc(tmp_path, f"{FENCE}bash\necho ok > \"$FLOPWISE_TMP/x\"\n{FENCE}\n{FENCE}bash\nmkdir runs/mine\n{FENCE}\n")
+    doc = _doc(tmp_path, f'{FENCE}bash\necho ok > "$FLOPWISE_TMP/x"\n{FENCE}\n{FENCE}bash\nmkdir runs/mine\n{FENCE}\n')
     with pytest.raises(DocError, match=r"guide.md:4: the block wrote \['runs/mine'\] into the checkout"):
         run_blocks(doc, tmp_path / "out")
     assert (checkout / "runs" / "mine").is_dir() and (tmp_path / "out" / "x").is_file()

@@ -8,8 +8,8 @@ Output: ``accuracy_vs_flops.png`` (every panel), one ``accuracy_<dataset>_<task>
 ``layer_transfer.png`` (with layer-probe rows), ``prepretrain.png`` (with MAE pre-pretraining chains; it reads the
 second stages' loss curves from their run folders),
 ``report.md``, ``report.html`` (self-contained), ``report.json`` (the rows, the ``verdicts``, every fit,
-``extrapolation_checks``, ``crossovers`` and the ``headline`` sentences: the contract in the flopstudy README) and ``results.csv``
-(the validated rows, every status).
+``extrapolation_checks``, ``crossovers`` and the ``headline`` sentences: the contract in the flopstudy README)
+and ``results.csv`` (the validated rows, every status).
 """
 
 from __future__ import annotations

@@ -7,8 +7,9 @@ report.
 two pre-training sets, a from-scratch baseline, segmentation transfer of fmnist_scenes, confirm fine-tuning
 seeds for the best point of each method and for scratch) into OUT (`OUT/results.csv`), then writes the report
 (with the verdicts vs scratch) into OUT/report (report.html, report.md, figures) and prints its summary, then
-last the verdict and crossover sentences, where report.html is and the command that opens it. Interrupted? Run the same command again: finished stages are kept and interrupted ones resume (exit
-status 3 until then, and no report is written from an unfinished sweep). Any --config.<field>=value changes the
+last the verdict and crossover sentences, where report.html is and the command that opens it. Interrupted? Run
+the same command again: finished stages are kept and interrupted ones resume (exit status 3 until then, and no
+report is written from an unfinished sweep). Any --config.<field>=value changes the
 sweep (see configs/demo.py). Exit status 1 if a run failed (the report is still written, without it), 2 on bad input.
 """
 
