@@ -176,7 +176,7 @@ def test_user_guide_runs(tmp_path):
     printed = "\n".join(output for _, _, output in results)
     assert '"flops_per_step"' in printed  # step 1: the profile's JSON
     report = json.loads((tmp_path / "guide" / "report" / "report.json").read_text())
-    assert {r["method"] for r in report["rows"]} == {"clip", "mae", "scratch"} and report["verdicts"]
+    assert {r["method"] for r in report["rows"]} == {"clip", "scratch"} and report["verdicts"]
     assert (tmp_path / "guide" / "report" / "report.html").is_file()
     assert "best: pre-train" in printed  # step 4: the plan
     assert (tmp_path / "simsiam" / "summary.json").is_file()  # section 2: the composed method pre-trained
