@@ -235,11 +235,12 @@ def block_env(tmp_dir: Path, env: Mapping[str, str] | None = None) -> dict[str, 
 
 
 def _checkout_entries() -> set[str]:
-    """What a block could leave in the checkout: the entries of the root and of runs/, data/ and docs/."""
+    """What a block could leave in the checkout: the entries of the root and of runs/, data/ and docs/ (hidden
+    ones aside: tools' caches such as .pytest_cache may appear at any time)."""
     out = set()
     for folder in (ROOT, ROOT / "runs", ROOT / "data", ROOT / "docs"):
         if folder.is_dir():
-            out |= {str(p.relative_to(ROOT)) for p in folder.iterdir()}
+            out |= {str(p.relative_to(ROOT)) for p in folder.iterdir() if not p.name.startswith(".")}
     return out
 
 
