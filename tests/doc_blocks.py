@@ -25,7 +25,8 @@ The convention (every guide that a test runs follows it):
 - A ``<!-- tiny`` or ``<!-- no-run`` comment anywhere else (not directly above a bash block), or one that does
   not parse, fails the test.
 
-`run_blocks(doc_path, tmp_dir, env=None)` runs one file; `RUN_BY` records which test runs which Markdown file,
+`run_blocks(doc_path, tmp_dir, env=None)` runs one file and returns the scripts that ran (`run_doc`: with each
+block's output); `RUN_BY` records which test runs which Markdown file,
 so that tests/test_guides.py can check that every docs/*.md file with bash blocks is run by some test.
 """
 
@@ -244,21 +245,30 @@ def _checkout_entries() -> set[str]:
     return out
 
 
-def run_blocks(doc_path: str | Path, tmp_dir: str | Path, env: Mapping[str, str] | None = None, *,
-               under: str | None = None) -> list[tuple[Block, str | None, str]]:
-    """Run a Markdown file's bash blocks in order at tiny size (see the module docstring); ``under`` keeps only
-    blocks under a heading containing it. Returns (block, script run or None for no-run, output) per block. Fails
-    (DocError) at the first block that exits non-zero, with the block, its script and its output, or that left a
-    new file in the checkout's root, runs/, data/ or docs/."""
+@dataclass(frozen=True)
+class BlockRun:
+    """One block of a run: the block, the script it ran as (None: a no-run block) and its output."""
+
+    block: Block
+    script: str | None
+    output: str
+
+
+def run_doc(doc_path: str | Path, tmp_dir: str | Path, env: Mapping[str, str] | None = None, *,
+            under: str | None = None) -> list[BlockRun]:
+    """Runs a Markdown file's bash blocks in order at tiny size (see the module docstring); ``under`` keeps only
+    blocks under a heading containing it. Every comment is checked before anything runs. Fails (DocError) at the
+    first block that exits non-zero, with the block, its script and its output, or that left a new entry in the
+    checkout's root, runs/, data/ or docs/."""
     path = Path(doc_path) if Path(doc_path).is_absolute() else ROOT / doc_path
     tmp_dir = Path(tmp_dir)
     tmp_dir.mkdir(parents=True, exist_ok=True)
     blocks = runnable_blocks(path, under=under)
-    scripts = [script_for(b) for b in blocks]  # every comment is checked before anything runs
-    results = []
+    scripts = [script_for(b) for b in blocks]
+    runs = []
     for block, script in zip(blocks, scripts, strict=True):
         if script is None:
-            results.append((block, None, ""))
+            runs.append(BlockRun(block, None, ""))
             continue
         before = _checkout_entries()
         try:
@@ -274,8 +284,14 @@ def run_blocks(doc_path: str | Path, tmp_dir: str | Path, env: Mapping[str, str]
         if left:
             raise DocError(f"{block.where}: the block wrote {left} into the checkout; send its outputs to "
                            f"$FLOPWISE_TMP with a tiny substitution:\n{script}")
-        results.append((block, script, run.stdout))
-    return results
+        runs.append(BlockRun(block, script, run.stdout))
+    return runs
+
+
+def run_blocks(doc_path: str | Path, tmp_dir: str | Path, env: Mapping[str, str] | None = None, *,
+               under: str | None = None) -> list[str]:
+    """`run_doc`, returning the scripts that ran (tiny substitutions applied; no-run blocks left out), in order."""
+    return [r.script for r in run_doc(doc_path, tmp_dir, env, under=under) if r.script is not None]
 
 
 def _tail(text: str | bytes | None, limit: int = 6000) -> str:
@@ -285,5 +301,5 @@ def _tail(text: str | bytes | None, limit: int = 6000) -> str:
     return text if len(text) <= limit else "...\n" + text[-limit:]
 
 
-__all__ = ["RUN_BY", "Block", "DocError", "fenced_blocks", "install_commands", "parse_directive", "run_blocks",
-           "runnable_blocks", "script_for", "without_install_lines"]
+__all__ = ["RUN_BY", "Block", "BlockRun", "DocError", "fenced_blocks", "install_commands", "parse_directive",
+           "run_blocks", "run_doc", "runnable_blocks", "script_for", "without_install_lines"]

@@ -25,6 +25,7 @@ from doc_blocks import (
     DocError,
     fenced_blocks,
     run_blocks,
+    run_doc,
     runnable_blocks,
     script_for,
 )
@@ -70,11 +71,13 @@ cat "$FLOPWISE_TMP/x/args"; pwd; echo "$GREETING"
 {FENCE}
 """)
     out = tmp_path / "out"
-    results = run_blocks(doc, out, env={"GREETING": "hello"})
-    assert [script is None for _, script, _ in results] == [False, True, False]
-    assert "pip install" not in results[0][1] and "packages/flopdata" not in results[0][1]
+    runs = run_doc(doc, out, env={"GREETING": "hello"})
+    assert [(r.block.line, r.script is None) for r in runs] == [(6, False), (13, True), (19, False)]
+    assert "pip install" not in runs[0].script and "packages/flopdata" not in runs[0].script
     assert (out / "python").read_text().strip() == sys.executable  # `python` is this environment's
-    assert results[2][2].splitlines() == ["--steps 2", str(ROOT), "hello"]  # block 1's file, from the root
+    assert runs[2].output.splitlines() == ["--steps 2", str(ROOT), "hello"]  # block 1's file, from the root
+    # run_blocks: the scripts that ran
+    assert run_blocks(doc, tmp_path / "again", {"GREETING": "hi"}) == [runs[0].script, runs[2].script]
 
 
 @pytest.mark.parametrize(("text", "message"), [
@@ -155,7 +158,8 @@ def test_every_guide_with_bash_blocks_is_run_by_a_test():
     for guide, test in RUN_BY.items():
         if (ROOT / guide).is_file():
             source = (ROOT / test).read_text()
-            assert "run_blocks(" in source and f'"{guide}"' in source, f"{test} does not run {guide}"
+            assert ("run_blocks(" in source or "run_doc(" in source) and f'"{guide}"' in source, \
+                f"{test} does not run {guide}"
     # what this file runs has blocks that run, so the tests below cannot cover nothing
     assert any(script_for(b) is not None for b in runnable_blocks(ROOT / "docs/guide.md"))
     assert runnable_blocks(ROOT / "README.md", under=QUICK_START), "README.md has no bash block under a quick start"
@@ -172,8 +176,7 @@ def test_every_tiny_comment_parses_and_matches_its_block(guide):
 @pytest.mark.slow
 @pytest.mark.skipif(not FMNIST.exists(), reason="Fashion-MNIST (Debian dataset-fashion-mnist) is not installed")
 def test_user_guide_runs(tmp_path):
-    results = run_blocks("docs/guide.md", tmp_path)
-    printed = "\n".join(output for _, _, output in results)
+    printed = "\n".join(r.output for r in run_doc("docs/guide.md", tmp_path))
     assert '"flops_per_step"' in printed  # step 1: the profile's JSON
     report = json.loads((tmp_path / "guide" / "report" / "report.json").read_text())
     assert {r["method"] for r in report["rows"]} == {"clip", "scratch"} and report["verdicts"]
@@ -192,5 +195,4 @@ def test_beyond_the_study_flop_measurements_run(tmp_path):
 
 @pytest.mark.slow
 def test_readme_quick_start_runs(tmp_path):
-    results = run_blocks("README.md", tmp_path, under=QUICK_START)
-    assert results
+    assert run_doc("README.md", tmp_path, under=QUICK_START)
