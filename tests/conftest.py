@@ -1,4 +1,5 @@
-"""Root tests: put `tools/` on sys.path so tests import the command-line tools as modules; `fake_idx_source`: fake
+"""Root tests: put `tools/` on sys.path so tests import the command-line tools as modules, and `tests/` so they
+import the helpers beside them (`doc_blocks`); `fake_idx_source`: fake
 Fashion-MNIST idx files (no Debian package needed), and `tiny_data`: a data dir with tiny sets built from them."""
 
 import sys
@@ -8,8 +9,9 @@ import numpy as np
 import pytest
 
 TOOLS = Path(__file__).resolve().parents[1] / "tools"
-if str(TOOLS) not in sys.path:
-    sys.path.insert(0, str(TOOLS))
+for folder in (TOOLS, Path(__file__).resolve().parent):
+    if str(folder) not in sys.path:
+        sys.path.insert(0, str(folder))
 
 
 @pytest.fixture(scope="session")

@@ -26,6 +26,7 @@ import venv
 from pathlib import Path
 
 import pytest
+from doc_blocks import fenced_blocks, install_commands
 
 ROOT = Path(__file__).resolve().parents[1]
 DOCS = sorted([ROOT / "README.md", *ROOT.glob("packages/*/README.md"), *ROOT.glob("docs/*.md")])
@@ -40,23 +41,7 @@ def _norm(name: str) -> str:
 
 def install_lines(path: Path) -> list[tuple[int, str]]:
     """(line number, command) of every install line of a Markdown file (see the module docstring)."""
-    out, fenced, pending = [], False, None
-    for number, raw in enumerate(path.read_text().splitlines(), start=1):
-        if _FENCE.match(raw):
-            fenced = not fenced
-            continue
-        line = raw.strip()
-        if pending is not None:
-            pending = (pending[0], pending[1] + " " + line.rstrip("\\").strip())
-            if not line.endswith("\\"):
-                out.append(pending)
-                pending = None
-        elif fenced and line.startswith("pip install "):
-            if line.endswith("\\"):
-                pending = (number, line.rstrip("\\").strip())
-            else:
-                out.append((number, line))
-    return out
+    return [line for block in fenced_blocks(path) for line in install_commands(block.text, block.line + 1)]
 
 
 def requirements(command: str) -> list[str]:

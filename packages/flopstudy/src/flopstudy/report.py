@@ -8,8 +8,8 @@ Output: ``accuracy_vs_flops.png`` (every panel), one ``accuracy_<dataset>_<task>
 ``layer_transfer.png`` (with layer-probe rows), ``prepretrain.png`` (with MAE pre-pretraining chains; it reads the
 second stages' loss curves from their run folders),
 ``report.md``, ``report.html`` (self-contained), ``report.json`` (the rows, the ``verdicts``, every fit,
-``extrapolation_checks`` and ``crossovers``: the contract in the flopstudy README) and ``results.csv``
-(the validated rows, every status).
+``extrapolation_checks``, ``crossovers`` and the ``headline`` sentences: the contract in the flopstudy README)
+and ``results.csv`` (the validated rows, every status).
 """
 
 from __future__ import annotations
@@ -43,7 +43,7 @@ from .loading import write_results_csv
 from .output_dir import check_replaceable, staged_dir
 from .prepretrain import ChainSeries, chain_series
 from .report_figure3 import figure3_figure, figure3_table
-from .summary import summary_lines
+from .summary import headline, summary_lines
 from .table import Table
 from .tables import (
     budget_table,
@@ -190,6 +190,7 @@ def write_report(loaded: LoadedResults, out_dir: str | Path, options: ReportOpti
     report: dict[str, Any] = {
         "generator": GENERATOR, "convention": options.convention, "sources": list(loaded.sources),
         "rows": [r.to_record() for r in loaded.rows], "problems": problems, "summary": summary,
+        "headline": headline(analysis),
         "not_done": analysis.not_done, "verdicts": [v.to_json() for v in analysis.verdicts],
         "front": [{"pretrain_dataset": p.pretrain_dataset, "task": p.task,
                    "points": [{"label": f.label, "flops": f.flops, "score": f.score} for f in p.front]}

@@ -1,6 +1,8 @@
 """The plain-language answer: whether pre-trained points beat scratch, from the verdicts (`flopstudy.verdicts`:
 confirm seeds, Welch's t-test, Holm-adjusted); "at budget X, run Y", from the fits, saying where that is an
-extrapolation; then the efficiency front, the crossovers and the saturation estimates in one sentence each."""
+extrapolation; then the efficiency front, the crossovers (or why there is none) and the saturation estimates in one
+sentence each. `headline` holds the verdict and crossover sentences alone, each with a sentence saying why where
+there is none (report.json's ``headline``: what a command prints last, in the report's own words)."""
 
 from __future__ import annotations
 
@@ -10,7 +12,7 @@ from .analysis import Analysis
 from .planner import rank_options
 from .verdicts import TEST, Verdict
 
-__all__ = ["summary_lines", "versus_scratch"]
+__all__ = ["crossover_lines", "headline", "summary_lines", "verdict_lines", "versus_scratch"]
 
 
 def _budgets(lo: float, hi: float) -> list[float]:
@@ -63,6 +65,33 @@ def versus_scratch(analysis: Analysis, task: str) -> str | None:
     return line
 
 
+def verdict_lines(analysis: Analysis) -> list[str]:
+    """The verdict sentence of each task with compared points (`versus_scratch`); when no task has one, a sentence
+    saying so."""
+    lines = [line for line in (versus_scratch(analysis, task) for task in analysis.tasks) if line]
+    return lines or ["No verdict vs scratch: no pre-trained point was compared with scratch on confirm seeds (a "
+                     "sweep runs them with a scratch baseline and config.confirm_seeds > 0)."]
+
+
+def crossover_lines(analysis: Analysis) -> list[str]:
+    """One sentence per backbone crossover (`flopstudy.crossover`); when there is none, one sentence saying why."""
+    if analysis.crossovers:
+        return [f"{c.describe()}." for c in analysis.crossovers]
+    fitted = sorted({key.backbone for key, fit in analysis.fits.items() if fit.law is not None})
+    if not fitted:
+        return ["No backbone crossover: no curve has 2 measured budgets to fit."]
+    if len(fitted) == 1:
+        return [f"No backbone crossover: every fitted curve uses one backbone ({fitted[0]}); a crossover compares "
+                "two backbone sizes with the same method and pre-training set."]
+    return [f"No backbone crossover: of the fitted backbones ({', '.join(fitted)}), no two share a method, "
+            "pre-training set and task."]
+
+
+def headline(analysis: Analysis) -> dict[str, list[str]]:
+    """The sentences a reader needs first: ``verdicts`` (`verdict_lines`) and ``crossovers`` (`crossover_lines`)."""
+    return {"verdicts": verdict_lines(analysis), "crossovers": crossover_lines(analysis)}
+
+
 def summary_lines(analysis: Analysis) -> list[str]:
     """Sentences for the report's summary (Markdown-free plain text)."""
     if not analysis.panels:
@@ -97,7 +126,8 @@ def summary_lines(analysis: Analysis) -> list[str]:
             points = ", ".join(f"{p.label} at {p.flops:.3g} FLOPs ({p.score:.1f}%)" for p in panel.front)
             lines.append(f"Efficient (Pareto front, scratch included) for {panel.task} after pre-training on "
                          f"{panel.pretrain_dataset or '-'}: {points}.")
-    lines += [f"{c.describe()}." for c in analysis.crossovers]
+    if any(fit.law is not None for fit in analysis.fits.values()):  # else the lines above said there is no fit
+        lines += crossover_lines(analysis)
     for s in analysis.saturation:
         if s.fit is not None:
             ci = s.fit.interval("e_ir")

@@ -6,15 +6,18 @@ report.
 (also `python tools/demo.py ...` in a checkout). Runs the sweep of configs/demo.py (six methods x three budgets x
 two pre-training sets, a from-scratch baseline, segmentation transfer of fmnist_scenes, confirm fine-tuning
 seeds for the best point of each method and for scratch) into OUT (`OUT/results.csv`), then writes the report
-(with the verdicts vs scratch) into OUT/report (report.html, report.md, figures) and prints its summary and
-where it is. Interrupted? Run the same command again: finished stages are kept and interrupted ones resume (exit
-status 3 until then, and no report is written from an unfinished sweep). Any --config.<field>=value changes the
+(with the verdicts vs scratch) into OUT/report (report.html, report.md, figures) and prints its summary, then
+last the verdict and crossover sentences, where report.html is and the command that opens it. Interrupted? Run
+the same command again: finished stages are kept and interrupted ones resume (exit status 3 until then, and no
+report is written from an unfinished sweep). Any --config.<field>=value changes the
 sweep (see configs/demo.py). Exit status 1 if a run failed (the report is still written, without it), 2 on bad input.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
+import shlex
 import sys
 import time
 from collections.abc import Sequence
@@ -52,12 +55,36 @@ def body(args: argparse.Namespace) -> int:
     if status.left or status.running:
         raise flopcli.Interrupted(f"the demo stopped with {status.done}/{status.total} runs done (their progress "
                                   "saved; no report yet); run the same command again to resume")
-    report = write_report(load_results([args.out]), args.out / "report",
+    report_and_close(args.out, start)
+    return flopcli.EXIT_FAILED if status.failed else flopcli.EXIT_OK
+
+
+def report_and_close(out: Path, start: float) -> dict:
+    """Writes the report of the finished sweep in ``out`` into ``out/report``, prints its summary, then last (so
+    nothing needs scrolling back for) the report's own verdict and crossover sentences (report.json
+    ``headline``), where report.html is and the command that opens it. Returns what report.json holds."""
+    report = write_report(load_results([out]), out / "report",
                           ReportOptions(figure3=FIGURE3 if FIGURE3.is_file() else None))
     print("\n".join(f"- {line}" for line in report["summary"]))
-    print(f"\ndemo finished in {(time.time() - start) / 60:.1f} min; report: {args.out / 'report' / 'report.html'} "
-          f"(also report.md and the figures beside it); results: {args.out / 'results.csv'}")
-    return flopcli.EXIT_FAILED if status.failed else flopcli.EXIT_OK
+    print(f"\ndemo finished in {(time.time() - start) / 60:.1f} min; results: {out / 'results.csv'}")
+    print("\n".join(closing_lines(report, out / "report")))
+    return report
+
+
+def closing_lines(report: dict, folder: Path) -> list[str]:
+    """The lines a run ends with: ``verdict:`` and ``crossover:`` sentences from ``report["headline"]``, the path
+    of ``folder/report.html`` and one command that opens it in a browser (Python's webbrowser, any platform)."""
+    page = folder / "report.html"
+    return [*(f"verdict: {line}" for line in report["headline"]["verdicts"]),
+            *(f"crossover: {line}" for line in report["headline"]["crossovers"]),
+            f"report: {page} (also report.md and the figures beside it)",
+            f"open it: {shlex.join([_python(), '-m', 'webbrowser', page.resolve().as_uri()])}"]
+
+
+def _python() -> str:
+    """This interpreter as a user can type it: relative when it lives under the current folder (``.venv``)."""
+    exe = Path(sys.executable)
+    return os.path.relpath(exe) if exe.is_relative_to(Path.cwd()) else str(exe)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
