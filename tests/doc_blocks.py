@@ -51,6 +51,8 @@ RUN_BY = {
     "docs/guide.md": "tests/test_guides.py",
     "docs/beyond.md": "tests/test_guides.py",
     "docs/own-data.md": "tests/test_own_data.py",
+    "docs/scale-out.md": "tests/test_guides.py",
+    "docs/commands.md": "tests/test_guides.py",
 }
 
 _FENCE = re.compile(r"^\s*(```|~~~)\s*([\w+-]*)")

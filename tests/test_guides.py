@@ -194,5 +194,16 @@ def test_beyond_the_study_flop_measurements_run(tmp_path):
 
 
 @pytest.mark.slow
+def test_scale_out_cpu_twins_run(tmp_path):
+    run_blocks("docs/scale-out.md", tmp_path)  # the GPU and SLURM blocks are no-run; their CPU twins run
+    for name in ("scale-cpu4", "scale-2hosts"):
+        assert json.loads((tmp_path / name / "summary.json").read_text())["devices"] == 4
+
+
+def test_the_command_list_is_marked_not_run(tmp_path):
+    assert run_blocks("docs/commands.md", tmp_path) == []  # a reference list; each command has its own tests
+
+
+@pytest.mark.slow
 def test_readme_quick_start_runs(tmp_path):
     assert run_doc("README.md", tmp_path, under=QUICK_START)
