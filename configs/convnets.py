@@ -19,7 +19,7 @@ al. do (after Brock et al. 2021): SGD with Nesterov momentum 0.9, AGC 0.01, lr 0
 import ml_collections
 from flopstudy.sweep.presets import ADE20K_SEGMENTATION, PAPER_PRETRAIN, PAPER_SLURM
 
-# CPU demonstration: small, meant to finish in minutes on a laptop (see README for the measured wall time).
+# CPU demonstration: small, meant to finish in minutes on a laptop (docs/beyond.md gives the measured wall time).
 BACKBONES = ("vit-test", "vit-demo", "nfnet-test", "nfnet-demo")
 BUDGETS = (5e10, 1.5e11)  # total pre-training FLOPs per run (whole program), the same for every backbone
 BATCH = 32

@@ -14,7 +14,7 @@ against scratch on them (Welch's t-test, Holm over the six points: docs/statisti
 so that a method ahead by 6 seed standard deviations is found in 90% of sweeps). Every constant below can also
 be changed with --config.<field>=value.
 
-Demo choices (not the study's protocol; each measured on the 2-core CPU machine, see issue 15 and the README):
+Demo choices (not the study's protocol; each measured on a 2-core AMD EPYC, XLA:CPU; docs/demo.md):
 - Pre-training at 32 px (items fill 70-95% of an `fmnist_objects` image: ~26 px), fine-tuning at 56 px on
   scenes rendered at 64 px (items are 30-60% of a scene: 17-34 px at 56 px), so objects have about the same
   size in both. Fine-tuning at 32 px (a 4x4 token grid) left every encoder and scratch at 6.8-8.9% mIoU, near
@@ -24,13 +24,12 @@ Demo choices (not the study's protocol; each measured on the 2-core CPU machine,
   short a run), a 32-channel FCN head (the study's 256 channels would be most of `vit-test`'s fine-tuning
   FLOPs). One fine-tune: 2.8e11 FLOPs (measured).
 - Budgets in FLOPs, 4e11 / 8e11 / 1.6e12: pre-training FLOPs above fine-tuning FLOPs at every point (1.4x, 2.9x
-  and 5.7x one fine-tune), the study's regime as far as 20 minutes of this machine allow (5e11-2e12 took 26
+  and 5.7x one fine-tune), the study's regime as far as about 20 minutes of a 2-core CPU allow (5e11-2e12 took 26
   min with other jobs running; the study's own ratio is larger still).
 - Supervised pre-training with weight decay 0.05 instead of the study's 0.3, which is harsh at this size.
 - A smaller kNN monitor (500 bank / 250 query images), read from the decoded splits the worker holds;
   pre-training checkpoints every 1500 steps (a killed demo redoes at most that much of a run).
-- Measured (README, "What `make demo` does"): see the README for the wall time, figure and summary of a run
-  from a clean clone.
+- Measured: docs/demo.md gives the wall time, CPU time, figure and verdicts of a run from a clean clone.
 """
 
 import ml_collections

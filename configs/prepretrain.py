@@ -19,7 +19,7 @@ with the study's ADE20K transfer.
 import ml_collections
 from flopstudy.sweep.presets import ADE20K_SEGMENTATION, PAPER_PRETRAIN, PAPER_SLURM
 
-# CPU demonstration: small, meant to finish in minutes on a laptop (see README for the measured wall time).
+# CPU demonstration: small, meant to finish in minutes on a laptop (docs/beyond.md gives the measured wall time).
 BUDGETS = (100, 300)  # second-stage (and plain) supervised steps at BATCH
 FIRST_STAGE = (200, 600)  # MAE steps before it
 BATCH = 64

@@ -18,7 +18,7 @@ per-block probes.
 
 import ml_collections
 
-# CPU demonstration: small, meant to finish in minutes on a laptop (see README for the measured wall time).
+# CPU demonstration: small, meant to finish in minutes on a laptop (docs/beyond.md gives the measured wall time).
 METHODS = ("supervised", "simclr", "byol", "mae")
 BUDGETS = (100, 400)
 BATCH = 64
