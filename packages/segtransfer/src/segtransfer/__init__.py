@@ -6,13 +6,14 @@ fine-tuning pieces (`FinetuneState`, `make_finetune_step`, `evaluate`), and the 
 pre-training run, a timm file or scratch (`load_encoder`), `SegmentationSpec` (every option of a fine-tuning
 study, declared once) and `SegmentationRun` (one run of it), `finetune_run` (one run through the
 `runloop` engine: checkpointed, resumable, the same-run check), fine-tune FLOPs (`train_step_cost`) and the
-grid/seed selection writing ``result.json`` (`run_study`; `run_segmentation`/`read_segmentation` for a spec).
-`segtransfer.data` holds the input pipelines; `segtransfer.layer_probe` the layer-wise linear probes of a frozen
-encoder (`probe_layers`, `probe_dataset`).
+grid/seed selection writing ``result.json`` (`run_study`; `run_segmentation`/`read_segmentation` for a spec),
+a `FinetuneResult` (`segtransfer.records`, with `DetectionResult` and `EncoderInfo`). `segtransfer.data` holds
+the input pipelines; `segtransfer.layer_probe` the layer-wise linear probes of a frozen encoder (`probe_layers`,
+`probe_dataset`).
 """
 
 from . import layer_probe, metrics, protocol
-from .encoders import EncoderInfo, check_provenance, encoder_kind, load_encoder, load_timm_state_dict
+from .encoders import check_provenance, encoder_kind, load_encoder, load_timm_state_dict
 from .fcn_head import FCNHead, upsample_bilinear
 from .finetune import (
     FinetuneState,
@@ -27,6 +28,7 @@ from .loss import pixel_cross_entropy
 from .metrics import confusion_matrix, miou
 from .optim import finetune_optimizer, warmup_poly_schedule
 from .protocol import finetune_steps, study_grid, warmup_steps
+from .records import ENCODER_KINDS, DetectionResult, EncoderInfo, FinetuneResult
 from .run import finetune_run
 from .segmenter import (
     Segmenter,
@@ -69,6 +71,9 @@ __all__ = [
     "evaluate",
     "protocol",
     "EncoderInfo",
+    "ENCODER_KINDS",
+    "FinetuneResult",
+    "DetectionResult",
     "check_provenance",
     "encoder_kind",
     "load_encoder",

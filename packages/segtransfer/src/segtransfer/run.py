@@ -31,9 +31,10 @@ import runloop
 from runloop.optim.sam import sam
 
 from .data import SegmentationData, segmentation_loader
-from .encoders import EncoderInfo, load_encoder
+from .encoders import load_encoder
 from .finetune import evaluate, init_finetune_state, make_finetune_step, prepare_batch
 from .optim import finetune_optimizer, warmup_poly_schedule
+from .records import EncoderInfo
 from .segmenter import Segmenter, create_segmenter, segmenter_weight_decay_mask
 from .spec import SegmentationRun
 from .transfer_data import whole_image_batches

@@ -13,7 +13,7 @@
    axis counts), ``finetune_flops_all_runs`` adds every grid and seed run actually done.
 
 Runs live in ``out_dir/runs/<lr>-<wd>-<seed>/`` and are resumable one by one; the study holds a lock on
-``out_dir`` while it runs; ``result.json`` (`runloop.FinetuneResult`) is written last, atomically.
+``out_dir`` while it runs; ``result.json`` (`FinetuneResult`) is written last, atomically.
 """
 
 from __future__ import annotations
@@ -28,6 +28,7 @@ import numpy as np
 import runloop
 
 from .encoders import check_provenance
+from .records import EncoderInfo, FinetuneResult
 from .run import build_model, build_optimizer, finetune_run, run_name
 from .spec import COMMAND_FILE, SegmentationRun, SegmentationSpec
 from .step_flops import train_step_cost
@@ -149,7 +150,7 @@ def run_study(
         config = dataclasses.replace(base, lr=chosen[0]["lr"], wd=chosen[0]["wd"], seed=seeds[0])
         flops, macs, source = _flops(chosen[0], config, encoder, model)
         per_seed = [r["miou"] for r in chosen]
-        record = runloop.FinetuneResult(
+        record = FinetuneResult(
             dataset=dataset, miou=float(np.median(per_seed)), aacc=float(np.median([r["aacc"] for r in chosen])),
             iou=_median_iou([[np.nan if v is None else v for v in r["iou"]] for r in chosen]),
             finetune_flops=flops * config.steps, finetune_flops_per_step=flops,
@@ -157,7 +158,7 @@ def run_study(
             finetune_flops_source=source, steps=config.steps, warmup_steps=config.warmup_steps,
             batch_size=config.spec.batch, image_size=config.spec.image_size, lr=config.lr, wd=config.wd,
             seeds=seeds, per_seed_miou=per_seed, eval_mode=config.spec.eval_mode, eval_split=config.eval_split,
-            num_classes=config.num_classes, encoder=runloop.EncoderInfo.from_json(chosen[0]["encoder"]),
+            num_classes=config.num_classes, encoder=EncoderInfo.from_json(chosen[0]["encoder"]),
             grid=grid_rows)
         record.write(out_dir / RESULT_FILE)
     return record.to_json()
@@ -201,4 +202,4 @@ def read_segmentation(out_dir: str | Path) -> dict[str, Any] | None:
     """The finished ``out_dir/result.json`` of a study (None when there is none yet); ValueError naming the
     file when it is not a fine-tuning result."""
     path = Path(out_dir) / RESULT_FILE
-    return runloop.FinetuneResult.read(path).to_json() if path.is_file() else None
+    return FinetuneResult.read(path).to_json() if path.is_file() else None

@@ -28,7 +28,8 @@ import jax.random as jr
 import numpy as np
 import runloop
 
-from ..encoders import EncoderInfo, load_encoder
+from ..encoders import load_encoder
+from ..records import EncoderInfo
 from ..transfer_run import RUN_FILE, encoder_fields, path_fields, run_in_directory, stderr_log
 from .data import DetectionData, detection_loader
 from .evaluate import evaluate_detector
