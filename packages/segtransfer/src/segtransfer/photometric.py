@@ -13,7 +13,7 @@ Two recipes, chosen by name (`SegmentationData.photometric`, `PHOTOMETRIC`):
   (`tests/test_photometric.py` measures it); the usual choice in mmseg configs.
 - ``"none"``: the image unchanged.
 
-Why this is not `sslmethods.augment_colour`: that module is the pre-training jitter, on device inside the jitted
+Why this is not `sslmethods.blocks.augment_colour`: that module is the pre-training jitter, on device inside the jitted
 step and with torchvision's ops (DINO's, MAE's, open_clip's canonical code), while segmentation augments on the
 host in grain workers (decode, random rescale and crop at variable sizes come first) and the study asks for
 BYOL's ops here. The two differ in math as well as in place, and segtransfer does not import sslmethods.

@@ -19,11 +19,11 @@ import jax.numpy as jnp
 import vitcore
 from jaxtyping import Array, Float, Int, PRNGKeyArray
 
-from .augment import make_views, simclr_views
-from .backbones import BackboneConfig, mae_flavour, train_macs
-from .encoder_with_head import EncoderWithHead
-from .heads import HEAD_NORMS, simclr_projector
-from .losses import cosine_similarity, nt_xent
+from ..blocks.augment import make_views, simclr_views
+from ..blocks.backbones import BackboneConfig, mae_flavour, train_macs
+from ..blocks.encoder_with_head import EncoderWithHead
+from ..blocks.heads import HEAD_NORMS, simclr_projector
+from ..blocks.losses import cosine_similarity, nt_xent
 from .method import AbstractMethod, Batch
 
 __all__ = ["SimCLR"]
@@ -36,7 +36,7 @@ class SimCLR(AbstractMethod):
     ``encoder_config`` (`backbones.mae_flavour`). ``total_steps``: the run length
     (unused by SimCLR's loss; kept so every method is built the same way). ``temperature``: NT-Xent's 0.1.
     ``proj_hidden_dim`` (default: the backbone's ``num_features``), ``proj_dim`` (128), ``proj_layers`` (3),
-    ``head_norm`` (see ``sslmethods.heads``). Views: ``simclr_views`` (``color_strength`` 1.0).
+    ``head_norm`` (see ``sslmethods.blocks.heads``). Views: ``simclr_views`` (``color_strength`` 1.0).
     """
 
     name: ClassVar[str] = "simclr"

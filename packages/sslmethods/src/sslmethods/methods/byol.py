@@ -19,14 +19,14 @@ import jax.numpy as jnp
 import vitcore
 from jaxtyping import Array, Float, Int, PRNGKeyArray
 
-from .augment import byol_views, make_views
-from .backbones import BackboneConfig, forward_macs, mae_flavour, train_macs
-from .ema import ema_update
-from .encoder_with_head import EncoderWithHead
-from .heads import HEAD_NORMS, MLPHead, byol_mlp
-from .losses import byol_loss, cosine_similarity
+from ..blocks.augment import byol_views, make_views
+from ..blocks.backbones import BackboneConfig, forward_macs, mae_flavour, train_macs
+from ..blocks.ema import ema_update
+from ..blocks.encoder_with_head import EncoderWithHead
+from ..blocks.heads import HEAD_NORMS, MLPHead, byol_mlp
+from ..blocks.losses import byol_loss, cosine_similarity
+from ..blocks.schedules import byol_tau
 from .method import AbstractMethod, Batch
-from .schedules import byol_tau
 
 __all__ = ["BYOL", "BYOLOnline"]
 
@@ -49,7 +49,7 @@ class BYOL(AbstractMethod):
 
     ``tau_base``: the target EMA rate at step 0 (0.996 for ImageNet; 0.99 JFT/ALIGN, 0.97 COCO in the study),
     reaching 1 at ``total_steps``. Heads: projector ``proj_hidden_dim`` (4096) -> ``proj_dim`` (256), predictor
-    ``pred_hidden_dim`` (4096) -> ``proj_dim``; ``head_norm`` as in ``sslmethods.heads``. Views: ``byol_views``.
+    ``pred_hidden_dim`` (4096) -> ``proj_dim``; ``head_norm`` as in ``sslmethods.blocks.heads``. Views: ``byol_views``.
     The loss is ``byol_loss(p1, z2') + byol_loss(p2, z1')`` (BYOL adds the two view orders; each term is
     ``mean_b (2 - 2 cos)``), with the target outputs under a stop-gradient. The target runs deterministically
     (``inference=True``: no drop path), like a teacher.

@@ -3,12 +3,12 @@ update.
 
 ``make_step_fn`` returns the pure function: what ``flopmeter.measure`` compiles on ``abstract_train_state`` shapes;
 ``make_train_step`` returns it jitted with ``eqx.filter_jit`` and the state donated (for scripts and tests that
-step by hand). ``make_run_step_fn`` is the same step with the run's length as data (`sslmethods.run_length`):
+step by hand). ``make_run_step_fn`` is the same step with the run's length as data (`sslmethods.pretrain.run_length`):
 ``step(state, batch, length)``, what the engine (``runloop.train``) compiles once and runs, so the budgets of one
 method, backbone, batch and data shapes share one compiled program. The composition is exactly the
-one in ``sslmethods.method``'s docstring. The step returns the new parameters, optimizer and method state (so XLA
-keeps the backward pass and the update when the step is measured) and scalar metrics. Dropping non-finite updates
-is the engine's job (``runloop.LoopConfig(on_nonfinite="skip")``), from the ``finite`` metric returned here.
+one in ``sslmethods.methods.method``'s docstring. The step returns the new parameters, optimizer and method
+state (so XLA keeps the backward pass and the update when the step is measured) and scalar metrics. Dropping non-finite
+updates is the engine's job (``runloop.LoopConfig(on_nonfinite="skip")``), from the ``finite`` metric returned here.
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ import jax.numpy as jnp
 import optax
 from jaxtyping import Array, Float
 
-from .method import AbstractMethod, Batch
+from ..methods.method import AbstractMethod, Batch
 from .optim import OptimConfig, learning_rate_schedule
 from .run_length import RunLength
 from .train_state import TrainState, method_optimizer

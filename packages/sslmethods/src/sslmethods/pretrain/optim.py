@@ -27,8 +27,8 @@ from runloop import standard_promotion
 from runloop.optim import adaptive_grad_clip, per_tensor_clip_by_norm
 from vitcore import stacked_axes
 
+from ..blocks.schedules import divide, warmup_cosine
 from .run_length import RunLength
-from .schedules import divide, warmup_cosine
 
 _OPTIMIZERS = ("adam", "adamw", "sgd")
 # How ``clip_norm`` applies: to the norm of all gradients together, or to each gradient tensor on its own (DINO).

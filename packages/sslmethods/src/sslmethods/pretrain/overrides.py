@@ -24,6 +24,10 @@ import typing
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+import vitcore
+
+from .optim import OptimConfig
+
 __all__ = ["SECTIONS", "Overrides", "check_fields", "check_overrides", "field_types", "parse_overrides",
            "parse_value"]
 
@@ -63,12 +67,8 @@ def field_types(section: str, method_cls: type) -> dict[str, Any]:
     if section == "method":
         owner: type = method_cls
     elif section == "optim":
-        from .optim import OptimConfig
-
         owner = OptimConfig
     elif section == "model":
-        import vitcore
-
         owner = vitcore.ViTConfig
     else:
         raise ValueError(f"section={section!r}; expected one of {', '.join(SECTIONS)}")

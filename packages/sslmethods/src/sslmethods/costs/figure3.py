@@ -21,6 +21,7 @@ from __future__ import annotations
 import concurrent.futures
 import dataclasses
 import hashlib
+import importlib.util
 import io
 import json
 import multiprocessing
@@ -29,9 +30,13 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
+import equinox
+import jax
+import jaxlib
+import optax
 from runloop import write_bytes_atomic, write_json_atomic
 
-from .presets import STUDY_BATCH_SIZE
+from ..pretrain.presets import STUDY_BATCH_SIZE
 from .step_cost import COUNTS, profile
 
 __all__ = ["CONVENTION_NOTE", "MODELS", "ROWS", "StepCost", "bar_chart", "decoder_blocks_share", "label",
@@ -56,20 +61,9 @@ Task = tuple[str, str, int, dict[str, Any]]  # (method, model, batch, overrides)
 
 def _code_fingerprint() -> str:
     """SHA-256 of the source of the packages a step is built from and of the versions of its libraries."""
-    import equinox
-    import flopdata
-    import flopmeter
-    import jax
-    import jaxlib
-    import optax
-    import runloop
-    import vitcore
-
-    from . import __file__ as sslmethods_init
-
     digest = hashlib.sha256()
-    for init in (flopdata.__file__, flopmeter.__file__, runloop.__file__, vitcore.__file__, sslmethods_init):
-        root = Path(init).parent
+    for package in ("flopdata", "flopmeter", "runloop", "vitcore", "sslmethods"):
+        root = Path(importlib.util.find_spec(package).origin).parent  # found, not imported: flopdata loads grain
         for path in sorted(root.rglob("*.py")):
             digest.update(path.relative_to(root).as_posix().encode() + b"\0" + path.read_bytes())
     for module in (jax, jaxlib, equinox, optax):
@@ -189,6 +183,7 @@ def markdown(rows: list[dict[str, Any]], seconds: float) -> str:
 
 def bar_chart(rows: list[dict[str, Any]]) -> bytes:
     """PNG bytes: PFLOPs per step of every row, one bar per model (log scale)."""
+    # Here, not at the top: the Agg backend is chosen before pyplot loads, and only by a caller that draws.
     import matplotlib
 
     matplotlib.use("Agg")

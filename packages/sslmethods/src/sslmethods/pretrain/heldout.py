@@ -60,6 +60,7 @@ def heldout_set(directory: str | Path, *, image_size: int, batch_size: int, batc
     """The first ``batches`` full global batches of ``split`` in file order (fewer when the split is smaller),
     each cut to this process's share; None when the dataset has no such split or it holds less than one batch
     (the run then records no held-out metrics)."""
+    # Here, not at the top: the dataset readers (grain, flopdata) load only for a run that reads a dataset.
     from flopdata import RecordSource, open_builder
 
     from .data import PretrainData, pretrain_loader

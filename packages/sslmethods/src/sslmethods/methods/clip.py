@@ -4,7 +4,7 @@ Radford et al. 2021; the loss follows mlfoundations/open_clip ``ClipLoss`` (``lo
 (Koppula et al. 2022, A.3) uses MAE's ViT (sin-cos position embedding) as the image encoder, a ``mini``
 (4 x 256) or ``medium`` (8 x 512) text encoder, linear projections to a 768-d joint space, captions of at most
 55 characters and, on labelled data, pseudo-captions "This is a photo of <label> and <label2> ..."
-(``sslmethods.captions``)::
+(``sslmethods.blocks.captions``)::
 
     method = CLIP(backbone=vitcore.get_config("vit-b16"), total_steps=250_000, class_names=names)
     host = method.prepare_batch(numpy_batch)     # image, caption_ids, caption_mask: tokenized on the host
@@ -31,10 +31,10 @@ import vitcore
 from jaxtyping import Array, Bool, Float, Int, PRNGKeyArray
 from vitcore import Linear
 
-from .augment import clip_views, make_views
-from .backbones import BackboneConfig, mae_flavour, train_macs
-from .captions import MAX_CAPTION_CHARS, batch_captions
-from .losses import CLIP_MAX_LOG_SCALE, clip_loss
+from ..blocks.augment import clip_views, make_views
+from ..blocks.backbones import BackboneConfig, mae_flavour, train_macs
+from ..blocks.captions import MAX_CAPTION_CHARS, batch_captions
+from ..blocks.losses import CLIP_MAX_LOG_SCALE, clip_loss
 from .method import AbstractMethod, Batch
 
 __all__ = ["CLIP", "CLIPModel", "INIT_LOG_LOGIT_SCALE"]

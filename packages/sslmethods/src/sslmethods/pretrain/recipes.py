@@ -20,16 +20,18 @@ from pathlib import Path
 from typing import Any
 
 import flopcli
+import numpy as np
+import vitcore
 
-from .backbones import check_method_backbone
-from .method import AbstractMethod
+from ..blocks.backbones import check_method_backbone
+from ..methods.method import AbstractMethod
+from ..methods.registry import METHODS, get_method
 from .optim import OptimConfig
 from .presets import get_preset
+from .trainer import KnnSplits
 
 
 def _registry() -> Mapping[str, type[AbstractMethod]]:
-    from .registry import METHODS  # late: the method modules import much more than the engine needs
-
     return METHODS
 
 
@@ -41,8 +43,6 @@ def method_names() -> tuple[str, ...]:
 def method_class(method: str | type[AbstractMethod]) -> type[AbstractMethod]:
     """``method`` as a class: a registered name or ``"package.module:ClassName"`` resolved by
     ``registry.get_method``; a class is checked and returned."""
-    from .registry import get_method
-
     if isinstance(method, type):
         if not issubclass(method, AbstractMethod):
             raise TypeError(f"method={method!r}; expected an AbstractMethod subclass")
@@ -82,8 +82,6 @@ def build_method(
     its own field defaults and SimCLR's optimizer). Unknown names and override keys raise ValueError listing the
     valid ones, before anything is built.
     """
-    import vitcore
-
     cls = method_class(method)
     if model not in vitcore.PRESETS:
         raise ValueError(f"model={model!r}; expected one of {', '.join(vitcore.PRESETS)}")
@@ -131,11 +129,10 @@ def knn_splits(directory: str | Path, *, image_size: int, bank_size: int = 1000,
     examples of the ``test`` split as queries (DINO's protocol). Multi-label sets vote with their first label.
     Every process of a multi-host run reads the whole split (the monitor runs the same on each), not its shard.
     Returns a ``trainer.KnnSplits``."""
-    import numpy as np
-    from flopdata import RecordSource
+    # Here, not at the top: the dataset readers (grain, flopdata) load only for a run that reads a dataset.
+    from flopdata import RecordSource, label_names
 
     from .data import PretrainData, pretrain_loader
-    from .trainer import KnnSplits
 
     def take(split: str, n: int) -> tuple[np.ndarray, np.ndarray]:
         n = min(n, len(RecordSource(str(directory), split)))  # small builds have small test splits
@@ -147,6 +144,4 @@ def knn_splits(directory: str | Path, *, image_size: int, bank_size: int = 1000,
 
     bank_x, bank_y = take("train", bank_size)
     query_x, query_y = take("test", query_size)
-    from flopdata import label_names
-
     return KnnSplits(bank_x, bank_y, query_x, query_y, num_classes=len(label_names(directory)))

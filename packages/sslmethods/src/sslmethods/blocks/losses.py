@@ -235,7 +235,7 @@ def dino_loss(
     with ``i != j`` the cross-entropy is averaged over the batch; the result is the mean over the
     ``g * v - g`` pairs.
 
-    The centre is *not* updated here: call ``sslmethods.ema.dino_center_update`` with the same teacher
+    The centre is *not* updated here: call ``sslmethods.blocks.ema.dino_center_update`` with the same teacher
     outputs. With uniform teacher and student distributions the loss is ``log k``.
 
     Example::

@@ -5,9 +5,9 @@ Python int or a traced integer array, e.g. the optimizer's step counter) and con
 so a run that is extended or resumed never reads a schedule outside its range.
 
 Lengths (``total_steps``, ``warmup_steps``) are Python ints or int32 scalar arrays: inside a compiled
-pre-training step they are the run's length passed in as data (`sslmethods.run_length`), so that runs which differ
-only in length share one program. An array length gives the same float32 values as the same Python int; it is
-checked where it is made (`run_length.run_length`), not here.
+pre-training step they are the run's length passed in as data (`sslmethods.pretrain.run_length`), so that runs
+which differ only in length share one program. An array length gives the same float32 values as the same Python int; it
+is checked where it is made (`run_length.run_length`), not here.
 """
 
 from __future__ import annotations

@@ -17,7 +17,8 @@ import jax.numpy as jnp
 import optax
 from jaxtyping import Array, Int, PRNGKeyArray
 
-from .method import AbstractMethod
+from ..methods.method import AbstractMethod
+from .init_from import load_encoder_into
 from .optim import OptimConfig, make_optimizer
 from .run_length import RunLength
 
@@ -83,8 +84,6 @@ def init_train_state(
     k_init, k_root = jax.random.split(key)
     trainable, method_state = method.init(key=k_init)
     if encoder is not None:
-        from .init_from import load_encoder_into
-
         trainable, method_state = load_encoder_into(method, trainable, method_state, encoder)
     opt_state = optimizer.init(params(trainable))
     state = TrainState(trainable, opt_state, method_state, jnp.zeros((), jnp.int32), k_root)

@@ -26,9 +26,9 @@ import numpy as np
 import vitcore
 from jaxtyping import Array, Float, Int, PRNGKeyArray
 
-from .augment import make_views, supervised_views
-from .backbones import BackboneConfig, classifier_config, train_macs
-from .losses import multilabel_targets, softmax_xent
+from ..blocks.augment import make_views, supervised_views
+from ..blocks.backbones import BackboneConfig, classifier_config, train_macs
+from ..blocks.losses import multilabel_targets, softmax_xent
 from .method import AbstractMethod, Batch
 
 __all__ = ["Supervised", "batch_labels"]

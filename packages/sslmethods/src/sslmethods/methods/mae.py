@@ -20,9 +20,9 @@ import jax.numpy as jnp
 import vitcore
 from jaxtyping import Array, Float, Int, PRNGKeyArray
 
-from .augment import mae_views, make_views
-from .backbones import BackboneConfig, mae_vit_config  # noqa: F401 (the generated __init__'s annotation, for pdoc)
-from .losses import mae_loss
+from ..blocks.augment import mae_views, make_views
+from ..blocks.backbones import BackboneConfig, mae_vit_config  # noqa: F401 (the generated __init__'s annotation, for pdoc)
+from ..blocks.losses import mae_loss
 from .method import AbstractMethod, Batch
 
 __all__ = ["MAE", "MAEModel", "Reconstruction"]

@@ -20,7 +20,8 @@ from __future__ import annotations
 import dataclasses
 from typing import Any
 
-from .method import AbstractMethod
+from ..methods.method import AbstractMethod
+from ..methods.registry import METHODS
 from .optim import OptimConfig
 
 METHOD_NAMES = ("supervised", "clip", "simclr", "byol", "dino", "mae")
@@ -113,8 +114,6 @@ def get_preset(method: str | type[AbstractMethod], name: str) -> tuple[dict[str,
     if name not in PRESET_NAMES:
         raise ValueError(f"preset={name!r}; expected one of {', '.join(PRESET_NAMES)}")
     if isinstance(method, type):
-        from .registry import METHODS  # late: the registry imports every method module
-
         builtin = next((key for key, cls in METHODS.items() if cls is method), None)
         if builtin is None:
             return {}, get_preset(FALLBACK_OPTIM_METHOD, name)[1]

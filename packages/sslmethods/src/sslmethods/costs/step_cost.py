@@ -29,11 +29,11 @@ import flopmeter
 import jax
 from runloop import is_array_like, write_json_atomic
 
-from .method import AbstractMethod
-from .optim import OptimConfig
-from .recipes import build_method
-from .step import make_step_fn
-from .train_state import abstract_train_state, method_optimizer
+from ..methods.method import AbstractMethod
+from ..pretrain.optim import OptimConfig
+from ..pretrain.recipes import build_method
+from ..pretrain.step import make_step_fn
+from ..pretrain.train_state import abstract_train_state, method_optimizer
 
 __all__ = ["COUNTS", "profile", "step_cost"]
 

@@ -41,15 +41,15 @@ The engine runs ``prepare_batch`` on every host batch (numpy, outside jit), then
     state = method.update_state(trainable, state, aux, step=step)
 
 At each evaluation and at the end of pre-training the engine runs this same step on a fixed held-out set
-(`sslmethods.heldout`), on a throw-away copy of the state: its ``loss`` is the run's held-out upstream loss, and
-an ``aux["metrics"]["accuracy"]`` (supervised: top-1) its held-out upstream accuracy.
+(`sslmethods.pretrain.heldout`), on a throw-away copy of the state: its ``loss`` is the run's held-out upstream
+loss, and an ``aux["metrics"]["accuracy"]`` (supervised: top-1) its held-out upstream accuracy.
 
 Everything that changes with the step (EMA momentum, teacher temperature, ...) is a schedule evaluated from the
 ``step`` argument, which the engine takes from the optimizer's step counter, so a resumed run is exact.
 
 The run length is data too: inside the engine's step, ``self.total_steps`` is an int32 scalar argument of the
 compiled program (`with_run_length`), so runs that differ only in length share one program. Hooks use it with
-``jnp`` operations (the functions of `sslmethods.schedules` take it), never as a Python int (``min(n,
+``jnp`` operations (the functions of `sslmethods.blocks.schedules` take it), never as a Python int (``min(n,
 self.total_steps)``, ``range``); a method that needs a Python int declares the field static again
 (``total_steps: int = eqx.field(static=True, kw_only=True)``) and then compiles one program per run length.
 """
@@ -69,7 +69,7 @@ import numpy as np
 import vitcore
 from jaxtyping import Array, Float, Int, PRNGKeyArray
 
-from .backbones import BackboneConfig, check_backbone, check_method_backbone, square_image_size
+from ..blocks.backbones import BackboneConfig, check_backbone, check_method_backbone, square_image_size
 
 Batch = dict[str, Array]
 """Keys a step may receive: ``image`` [b h w c] float32 in [0, 1]; optionally ``label`` [b] int32,
@@ -164,7 +164,7 @@ class AbstractMethod(eqx.Module):
     def analytic_macs(self, batch_size: int) -> float:
         """Closed-form multiply-accumulates of one training step at ``batch_size`` examples (forward, backward and
         teacher work of the backbones, from ``flopmeter``'s counts; heads and the optimizer may be left out).
-        FLOPs are twice this. A cross-check for the measured step (``sslmethods.step_cost``)."""
+        FLOPs are twice this. A cross-check for the measured step (``sslmethods.costs.step_cost``)."""
 
     # ------------------------------------------------------------------------------------------ with defaults
     @property

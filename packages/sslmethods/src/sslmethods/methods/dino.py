@@ -28,14 +28,14 @@ import jax.numpy as jnp
 import vitcore
 from jaxtyping import Array, Float, Int, PRNGKeyArray
 
-from .augment import dino_local_size, dino_views, make_views
-from .backbones import BackboneConfig, vit_forward_macs, vit_train_macs  # noqa: F401 (the generated __init__'s annotation, for pdoc)
-from .ema import dino_center_update, ema_update
-from .encoder_with_head import EncoderWithHead
-from .heads import DINOHead
-from .losses import dino_loss
+from ..blocks.augment import dino_local_size, dino_views, make_views
+from ..blocks.backbones import BackboneConfig, vit_forward_macs, vit_train_macs  # noqa: F401 (the generated __init__'s annotation, for pdoc)
+from ..blocks.ema import dino_center_update, ema_update
+from ..blocks.encoder_with_head import EncoderWithHead
+from ..blocks.heads import DINOHead
+from ..blocks.losses import dino_loss
+from ..blocks.schedules import dino_teacher_momentum, dino_teacher_temperature
 from .method import AbstractMethod, Batch
-from .schedules import dino_teacher_momentum, dino_teacher_temperature
 
 __all__ = ["DINO"]
 

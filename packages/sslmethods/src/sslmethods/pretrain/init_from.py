@@ -23,8 +23,8 @@ import equinox as eqx
 import jax
 import vitcore
 
-from .backbones import BackboneConfig
-from .method import AbstractMethod
+from ..blocks.backbones import BackboneConfig
+from ..methods.method import AbstractMethod
 
 __all__ = ["check_stage_one", "exported_encoder_config", "load_encoder_into", "load_stage_one"]
 

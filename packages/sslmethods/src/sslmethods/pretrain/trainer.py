@@ -5,7 +5,7 @@
     out_dir/config.json        what defines the run: run info, seed and loop settings, optimizer
     out_dir/metrics.jsonl      one record per log interval: loss, lr, grad/param norm, images/s, FLOPs, kgCO2e
     out_dir/checkpoints/<step> orbax checkpoints (state + data iterator state + loss history)
-    out_dir/encoder.eqx/.json  the final encoder (``sslmethods.export.load_encoder`` rebuilds a ViT)
+    out_dir/encoder.eqx/.json  the final encoder (``sslmethods.pretrain.export.load_encoder`` rebuilds a ViT)
     out_dir/summary.json       `runloop.PretrainSummary`: method, model, dataset, steps, FLOPs, wall time, CO2,
                                ``final_metrics`` (the last step's, and the held-out ``heldout_loss``, ...)
 
@@ -33,11 +33,11 @@ import numpy as np
 import optax
 import runloop
 
+from ..methods.method import AbstractMethod
 from .export import export_encoder
 from .heldout import HeldOutSet, engine_heldout
 from .init_from import check_stage_one, load_stage_one
 from .knn import extract_features, knn_accuracy
-from .method import AbstractMethod
 from .optim import OptimConfig, learning_rate_schedule
 from .run_length import run_length
 from .step import make_run_step_fn
@@ -59,7 +59,7 @@ class TrainConfig:
     """Where and how to pre-train: ``out_dir``, the engine's ``loop`` settings (steps, global batch, cadences,
     NaN policy, sharding, CO2), the ``seed`` of every random draw, ``knn_k`` neighbours of the kNN monitor,
     ``resume`` (continue the run in ``out_dir``; an error when it holds none) and ``init_from``: a finished run
-    whose encoder the run starts from (the second stage of MAE pre-pretraining; `sslmethods.init_from`; the
+    whose encoder the run starts from (the second stage of MAE pre-pretraining; `sslmethods.pretrain.init_from`; the
     method must be built on that run's architecture, ``init_from.exported_encoder_config``)."""
 
     out_dir: str
@@ -119,7 +119,7 @@ def _check_run_length(method: AbstractMethod, cfg: TrainConfig) -> None:
 def pretrain_task(method: AbstractMethod, optim_cfg: OptimConfig, cfg: TrainConfig,
                   knn: KnnSplits | None = None, heldout: HeldOutSet | None = None) -> runloop.TrainTask:
     """The engine's task: the method's state and step, its host-side batch preparation, the held-out set scored
-    with the step (`sslmethods.heldout`) and the kNN monitor. The step takes the run's length as data
+    with the step (`sslmethods.pretrain.heldout`) and the kNN monitor. The step takes the run's length as data
     (`step.make_run_step_fn`, `run_length`): the budgets of one method, backbone, batch and data shapes compile
     one program."""
     _check_run_length(method, cfg)
