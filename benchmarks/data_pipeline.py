@@ -33,8 +33,8 @@ import flopmeter
 import jax
 import runloop
 from segtransfer import SegmentationRun, SegmentationSpec, describe_segmentation_dataset, finetune_run
-from segtransfer.data import SegmentationData, segmentation_loader
-from segtransfer.run import build_model, finetune_task
+from segtransfer.segmentation.data import SegmentationData, segmentation_loader
+from segtransfer.segmentation.run import build_model, finetune_task
 from sslmethods.pretrain import recipes, trainer
 from sslmethods.pretrain.data import PretrainData, pretrain_loader
 from sslmethods.pretrain.presets import METHOD_NAMES

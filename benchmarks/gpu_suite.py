@@ -390,8 +390,8 @@ def run_segmentation(cfg: Settings, out: Path) -> dict[str, Any]:
     import numpy as np
     import vitcore
     from segtransfer import SegmentationRun, SegmentationSpec
-    from segtransfer.run import finetune_task
-    from segtransfer.segmenter import create_segmenter
+    from segtransfer.segmentation.run import finetune_task
+    from segtransfer.segmentation.segmenter import create_segmenter
 
     channels, groups = cfg.seg_head
     spec = SegmentationSpec(steps=1000, batch=cfg.seg_batch, image_size=cfg.seg_size, lrs=(1e-4,), wds=(0.05,),

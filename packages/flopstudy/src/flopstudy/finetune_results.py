@@ -25,7 +25,7 @@ from .upstream_columns import upstream_columns
 
 __all__ = ["RESULT_FILE", "collect_finetune_results"]
 
-RESULT_FILE = "result.json"  # segtransfer.study.RESULT_FILE (not imported: that would pull in JAX)
+RESULT_FILE = "result.json"  # segtransfer.segmentation.study.RESULT_FILE (not imported: that would pull in JAX)
 
 
 def _pretrain_summary(encoder: dict[str, Any]) -> dict[str, Any]:

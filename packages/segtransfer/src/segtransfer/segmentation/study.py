@@ -27,14 +27,14 @@ import flopdata
 import numpy as np
 import runloop
 
-from .encoders import check_provenance
-from .records import EncoderInfo, FinetuneResult
+from ..encoders import check_provenance
+from ..records import EncoderInfo, FinetuneResult
+from ..transfer_run import encoder_source, stderr_log
+from ..transfer_study import RESULT_FILE, check_seeds, check_study_dir
 from .run import build_model, build_optimizer, finetune_run, run_name
 from .spec import COMMAND_FILE, SegmentationRun, SegmentationSpec
 from .step_flops import train_step_cost
 from .transfer_data import describe_segmentation_dataset
-from .transfer_run import encoder_source, stderr_log
-from .transfer_study import RESULT_FILE, check_seeds, check_study_dir
 
 __all__ = ["check_out_dir", "read_segmentation", "run_segmentation", "run_study", "RESULT_FILE"]
 

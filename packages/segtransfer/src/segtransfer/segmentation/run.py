@@ -30,15 +30,15 @@ import optax
 import runloop
 from runloop.optim.sam import sam
 
+from ..encoders import load_encoder
+from ..records import EncoderInfo
+from ..transfer_run import RUN_FILE, data_parallel_mesh, encoder_fields, path_fields, run_in_directory, stderr_log
 from .data import SegmentationData, segmentation_loader
-from .encoders import load_encoder
 from .finetune import evaluate, init_finetune_state, make_finetune_step, prepare_batch
 from .optim import finetune_optimizer, warmup_poly_schedule
-from .records import EncoderInfo
 from .segmenter import Segmenter, create_segmenter, segmenter_weight_decay_mask
 from .spec import SegmentationRun
 from .transfer_data import whole_image_batches
-from .transfer_run import RUN_FILE, data_parallel_mesh, encoder_fields, path_fields, run_in_directory, stderr_log
 
 __all__ = ["RUN_FILE", "build_model", "build_optimizer", "data_parallel_mesh", "finetune_run", "run_name"]
 

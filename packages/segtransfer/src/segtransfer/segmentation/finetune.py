@@ -2,8 +2,8 @@
 once and runs), host-side batch preparation, and centre-crop / sliding-window evaluation.
 
 Batches are dicts of numpy arrays ``{"image": float32 [B, H, W, 3], "mask": int32 [B, H, W]}`` with 255 = ignore
-(what `segtransfer.data` produces). Data parallelism is the engine's: the batch is split over the devices of its
-mesh along B and the state replicated; the step is one SPMD program whose loss and gradients are global-batch
+(what `segtransfer.segmentation.data` produces). Data parallelism is the engine's: the batch is split over the devices
+of its mesh along B and the state replicated; the step is one SPMD program whose loss and gradients are global-batch
 means, because the loss is a mean over the whole sharded batch. Randomness (dropout, drop path) is
 ``fold_in(state.key, state.step)``, so a resumed run draws the same masks.
 """
@@ -179,7 +179,7 @@ def evaluate(
     stride: int | tuple[int, int] | None = None,
     ignore_index: int = 255,
 ) -> dict[str, Any]:
-    """mIoU / aAcc / per-class IoU over ``batches`` (mmseg semantics, see `segtransfer.metrics`).
+    """mIoU / aAcc / per-class IoU over ``batches`` (mmseg semantics, see `segtransfer.segmentation.metrics`).
 
     ``mode``: "center_crop" (the study: one central ``crop_size`` window, default the encoder's size),
     "slide" (mmseg sliding window over the whole image, ``crop_size`` default the encoder's size, ``stride``

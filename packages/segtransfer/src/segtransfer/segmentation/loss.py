@@ -20,7 +20,7 @@ def pixel_cross_entropy(
     ``CrossEntropyLoss(avg_non_ignore=True)``; mmseg's default ``avg_non_ignore=False`` divides by all pixels, which
     only rescales the loss by the valid fraction). A batch with no valid pixel gives 0 (and zero gradients), not NaN.
     A label outside ``[0, k)`` that is not ``ignore_index`` is treated as ignored as well, because we cannot raise
-    inside jit; `segtransfer.metrics.confusion_matrix` on numpy masks is the place to validate data.
+    inside jit; `segtransfer.segmentation.metrics.confusion_matrix` on numpy masks is the place to validate data.
 
     Example:
         >>> logits = jnp.zeros((1, 2, 2, 3))

@@ -19,8 +19,8 @@ import flopdata
 import numpy as np
 from flopdata import RecordSource, resize_image
 
+from ..dataset_info import TransferDatasetInfo, describe_transfer_dataset
 from .data import SegmentationData, SegmentationTransform
-from .dataset_info import TransferDatasetInfo, describe_transfer_dataset
 
 __all__ = ["SegmentationDatasetInfo", "describe_segmentation_dataset", "whole_image_batches"]
 

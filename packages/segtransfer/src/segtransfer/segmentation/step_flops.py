@@ -2,8 +2,8 @@
 
 A run gets its FLOPs from the executable the engine compiled and ran (``runloop``: ``flops_per_step`` in each
 run's ``run.json``); this measures the same step function without a run, for planning, or for runs that did not
-measure. The step is the one `segtransfer.run` executes: forward + backward through encoder and FCN head, global
-norm clip, Adam, weight decay and the learning-rate schedule, returning the new model and optimizer state (so XLA
+measure. The step is the one `segtransfer.segmentation.run` executes: forward + backward through encoder and FCN head,
+global norm clip, Adam, weight decay and the learning-rate schedule, returning the new model and optimizer state (so XLA
 keeps the backward pass and the update; docs/design.md section 6). Arguments are `jax.ShapeDtypeStruct`s: nothing is
 allocated or run. The count is for the global batch as one program on one device; data parallelism adds
 communication and the replicated optimizer work of each device.

@@ -35,8 +35,8 @@ import optax
 import vitcore
 from jaxtyping import Array, Float, Int, PRNGKeyArray
 
-from .data import SegmentationData, segmentation_loader
-from .metrics import confusion_matrix, miou
+from ..segmentation.data import SegmentationData, segmentation_loader
+from ..segmentation.metrics import confusion_matrix, miou
 
 __all__ = ["VAL_FRACTION", "LayerScore", "LinearProbe", "ProbeConfig", "carve_validation", "cell_targets",
            "choose_layer", "fit_probe", "layer_features", "probe_dataset", "probe_layers", "probe_logits",
@@ -253,8 +253,8 @@ def segmentation_arrays(directory: str, split: str, *, num_classes: int, image_s
 def probe_dataset(encoder: vitcore.AbstractBackbone, directory: str, *, num_classes: int, image_size: int,
                   train_split: str, eval_split: str, train_examples: int, eval_examples: int, key: PRNGKeyArray,
                   config: ProbeConfig = ProbeConfig(), val_fraction: float = VAL_FRACTION) -> list[LayerScore]:
-    """`probe_layers` on a segmentation dataset (a TFDS directory, `segtransfer.data`): probes fitted on the first
-    ``train_examples`` of ``train_split`` less the validation split carved from them, scored on that split and
+    """`probe_layers` on a segmentation dataset (a TFDS directory, `segtransfer.segmentation.data`): probes fitted on
+    the first ``train_examples`` of ``train_split`` less the validation split carved from them, scored on that split and
     on the first ``eval_examples`` of ``eval_split``."""
     train = segmentation_arrays(directory, train_split, num_classes=num_classes, image_size=image_size,
                                 examples=train_examples)

@@ -1,4 +1,4 @@
-"""Transfer input pipelines on grain: segmentation (image + mask) here; detection in `segtransfer.detection.data`.
+"""The segmentation input pipeline on grain (image + mask); detection's is `segtransfer.detection.data`.
 
 Reads TFDS directories written by `flopdata.build` (`ade20k`, `fmnist_scenes`, `coco_instances`) through
 array_record without TensorFlow (`flopdata.RecordSource`). Images come out float32 [b, s, s, 3] in [0, 1]
@@ -8,13 +8,13 @@ Segmentation (`segmentation_loader`), records with `image` + `segmentation_mask`
 - train: random rescale by a factor from {0.5, 0.75, ..., 2.0} of a base size whose short side is `base_size`
   (mmseg `Resize(ratio_range=(0.5, 2.0))` with the study's 0.25 steps), random `crop_size` crop with the image
   padded by 0 and the mask by 255 (ignore) where the rescaled image is smaller, horizontal flip (p=0.5), and
-  photometric jitter `photometric` (`segtransfer.photometric`: the study's BYOL colour transform by default,
-  mmseg's PhotoMetricDistortion as "mmseg"). mmseg's `cat_max_ratio` crop retry is not done.
+  photometric jitter `photometric` (`segtransfer.segmentation.photometric`: the study's BYOL colour transform by
+  default, mmseg's PhotoMetricDistortion as "mmseg"). mmseg's `cat_max_ratio` crop retry is not done.
 - eval: short side resized to `crop_size`, then a centre `crop_size` crop (mask by nearest neighbour).
 Output `mask` int32 [b, s, s]: class ids, 255 = ignore. Labels outside 0..num_classes-1 (other than 255)
 raise a ValueError naming the example.
 
-Detection (`segtransfer.detection.detection_loader`) shares `record_loader` (sharding, shuffling, batching).
+Sharding, shuffling and batching are `segtransfer.record_loader`'s, which detection's loader shares.
 """
 
 from __future__ import annotations
@@ -22,21 +22,18 @@ from __future__ import annotations
 import dataclasses
 
 import grain
-import jax
 import numpy as np
 from flopdata import (
     DecodedSource,
-    RecordLoader,
     RecordSource,
-    allow_worker_processes,
     decode_gray,
     decode_rgb,
     parse_example,
-    read_options,
     resize_image,
     use_decoded,
 )
 
+from ..record_loader import record_loader
 from .photometric import PHOTOMETRIC
 
 IGNORE_INDEX = 255
@@ -59,7 +56,7 @@ class SegmentationData:
     worker_count: int = 0
     shard_index: int | None = None
     shard_count: int | None = None
-    photometric: str = "byol"  # a name of segtransfer.photometric.PHOTOMETRIC (train only)
+    photometric: str = "byol"  # a name of segtransfer.segmentation.photometric.PHOTOMETRIC (train only)
     # decode the split once per process and serve it from memory (`flopdata.DecodedSource`; augmentation stays
     # per epoch, the batches are the same); None = when its decoded size is below flopdata.DECODE_LIMIT_BYTES
     decoded: bool | None = None
@@ -158,40 +155,6 @@ class AugmentDecoded(SegmentationTransform):
 
     def random_map(self, element: dict, rng: np.random.Generator) -> dict:
         return self.augment(element["image"], element["mask"], rng)
-
-
-def record_loader(
-    source: RecordSource | DecodedSource, config, transform: grain.transforms.RandomMap
-) -> grain.DataLoader:
-    """A grain loader over `source` applying `transform` then batching: sharded over processes (or
-    `config.shard_index/shard_count`), shuffled and repeated `config.num_epochs` when `config.train`, one ordered
-    epoch otherwise (last batch may be smaller). `config` has batch_size, train, seed, num_epochs, worker_count,
-    shard_index, shard_count."""
-    if config.shard_count is None:
-        index, count = jax.process_index(), jax.process_count()
-    else:
-        index, count = config.shard_index, config.shard_count
-    if config.batch_size % count:
-        raise ValueError(f"batch_size={config.batch_size} does not split over {count} processes")
-    if config.worker_count:
-        allow_worker_processes()
-    sampler = grain.samplers.IndexSampler(
-        num_records=len(source),
-        shard_options=grain.sharding.ShardOptions(shard_index=index, shard_count=count, drop_remainder=True),
-        shuffle=config.train,
-        num_epochs=config.num_epochs if config.train else (config.num_epochs or 1),
-        seed=config.seed,
-    )
-    return RecordLoader(  # grain.DataLoader; resumes after the data moved with the run
-        data_source=source,
-        sampler=sampler,
-        operations=[
-            transform,
-            grain.transforms.Batch(config.batch_size // count, drop_remainder=config.train),
-        ],
-        worker_count=config.worker_count,
-        read_options=read_options(config.batch_size // count),
-    )
 
 
 def segmentation_loader(config: SegmentationData) -> grain.DataLoader:

@@ -2,10 +2,10 @@
 
 `SegmentationSpec` is what ``flopwise-finetune-seg`` parses (its flags are generated from the fields:
 `flopcli.add_spec_flags`) and what a sweep's segmentation task holds (its canonical JSON is hashed into the
-task's id). Defaults are the study's ADE20K protocol (Koppula et al. 2022, appendix A.4; `segtransfer.protocol`):
-80 epochs at batch 16, 512 px, the 4 x 3 LR x WD grid, the median of 5 seeds, a 256-channel FCN head, BYOL's
-colour jitter, evaluation on a centre crop. `run_segmentation`/`read_segmentation` (`segtransfer.study`) run
-one in a folder and read its ``result.json`` back.
+task's id). Defaults are the study's ADE20K protocol (Koppula et al. 2022, appendix A.4;
+`segtransfer.segmentation.protocol`): 80 epochs at batch 16, 512 px, the 4 x 3 LR x WD grid, the median of 5 seeds, a
+256-channel FCN head, BYOL's colour jitter, evaluation on a centre crop. `run_segmentation`/`read_segmentation`
+(`segtransfer.segmentation.study`) run one in a folder and read its ``result.json`` back.
 
 `SegmentationRun` is one run of a spec once the dataset and the grid have answered: the spec, the dataset
 directory, class count and evaluation split, the length in steps, one (lr, wd) and one seed. Its ``to_json()``
