@@ -3,10 +3,11 @@
     python benchmarks/budget_compiles.py                       # the demo's six methods, 3 and 5 steps
     python benchmarks/budget_compiles.py --methods dino --steps 224,896
 
-Each run is `sslmethods.trainer.train` (what `tools/pretrain.py` and a sweep's pre-training stage run) of the demo
-recipe (`configs/demo.py`: backbone, image size, batch, preset) on one fixed random batch, with JAX's persistent
-compilation cache on in a fresh temporary directory (its default 1 s threshold, as the tools). The step's run
-length is data (`sslmethods.run_length`), so the second budget of a method reads the program the first compiled.
+Each run is `sslmethods.pretrain.trainer.train` (what `tools/pretrain.py` and a sweep's pre-training stage run)
+of the demo recipe (`configs/demo.py`: backbone, image size, batch, preset) on one fixed random batch, with JAX's
+persistent compilation cache on in a fresh temporary directory (its default 1 s threshold, as the tools). The
+step's run length is data (`sslmethods.pretrain.run_length`), so the second budget of a method reads the program
+the first compiled.
 Prints, per run, the step program's source (`runloop.LoopResult.step_source`), the seconds `runloop.compile_step`
 took (process CPU and wall) and the per-step losses' fingerprint; then the CPU seconds a reused program saves.
 A script, not a test; the CPU seconds are the figure to compare on a loaded machine.
@@ -22,8 +23,8 @@ from pathlib import Path
 import numpy as np
 import runloop
 import runloop.loop
-from sslmethods import recipes, trainer
-from sslmethods.presets import METHOD_NAMES
+from sslmethods.pretrain import recipes, trainer
+from sslmethods.pretrain.presets import METHOD_NAMES
 from train_step import DATASET_OVERRIDES, ROOT, demo_settings
 
 

@@ -5,10 +5,10 @@ gets with both, at the demo config (configs/demo.py: backbone, image size, batch
     python benchmarks/data_pipeline.py --methods mae,clip --workers 0 2 --steps 60
 
 Per pre-training method and grain worker count, on `fmnist_scenes` (the demo's build, 2000 images):
-- pipeline: `sslmethods.data.pretrain_loader` + the method's `prepare_batch` (host side), batches/s x batch, and
-  the process's CPU time per image while reading (robust to the load of a shared machine);
+- pipeline: `sslmethods.pretrain.data.pretrain_loader` + the method's `prepare_batch` (host side), batches/s x
+  batch, and the process's CPU time per image while reading (robust to the load of a shared machine);
 - step: the engine's compiled step (`runloop.compile_step` of the run's task) on a batch already on the device;
-- loop: `sslmethods.trainer.train` (runloop) reading the real pipeline; the rate of its last logged interval
+- loop: `sslmethods.pretrain.trainer.train` (runloop) reading the real pipeline; the rate of its last logged interval
   (after compilation and warm-up, before the final checkpoint);
 - serial: what the loop would reach if reading a batch and running a step never overlapped,
   1 / (1 / pipeline + 1 / step); overlap = (loop - serial) / (min(pipeline, step) - serial): 100% when the loop
@@ -33,11 +33,11 @@ import flopmeter
 import jax
 import runloop
 from segtransfer import SegmentationRun, SegmentationSpec, describe_segmentation_dataset, finetune_run
-from segtransfer.data import SegmentationData, segmentation_loader
-from segtransfer.run import build_model, finetune_task
-from sslmethods import recipes, trainer
-from sslmethods.data import PretrainData, pretrain_loader
-from sslmethods.presets import METHOD_NAMES
+from segtransfer.segmentation.data import SegmentationData, segmentation_loader
+from segtransfer.segmentation.run import build_model, finetune_task
+from sslmethods.pretrain import recipes, trainer
+from sslmethods.pretrain.data import PretrainData, pretrain_loader
+from sslmethods.pretrain.presets import METHOD_NAMES
 
 ROOT = Path(__file__).resolve().parents[1]
 

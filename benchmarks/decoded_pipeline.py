@@ -2,8 +2,8 @@
 
     python benchmarks/decoded_pipeline.py data/fmnist_objects/1.0.0 data/fmnist_scenes/1.0.0
 
-Pre-training: `sslmethods.data.pretrain_loader` at 32 px, batch 64, 100 batches; segmentation:
-`segtransfer.data.segmentation_loader` at 32 px, batch 16, no photometric jitter, 300 batches; each with
+Pre-training: `sslmethods.pretrain.data.pretrain_loader` at 32 px, batch 64, 100 batches; segmentation:
+`segtransfer.segmentation.data.segmentation_loader` at 32 px, batch 16, no photometric jitter, 300 batches; each with
 `decoded=False` (streaming), then twice with `decoded=True` (the first builds the decoded split and puts it in
 `flopdata.MEMO`: its time is the "first batch"; the second finds it there). The batch after the first is where
 timing starts. A script, not a test.
@@ -13,8 +13,8 @@ import argparse
 import time
 
 import flopdata
-from segtransfer.data import SegmentationData, segmentation_loader
-from sslmethods.data import PretrainData, pretrain_loader
+from segtransfer.segmentation.data import SegmentationData, segmentation_loader
+from sslmethods.pretrain.data import PretrainData, pretrain_loader
 
 
 def rate(make, batch: int, batches: int) -> tuple[float, float]:

@@ -244,7 +244,7 @@ def mfu_pair(flops: float, seconds: float, out: Path) -> dict[str, float | None]
 def run_method(cfg: Settings, out: Path, name: str) -> dict[str, Any]:
     import flopmeter
     import runloop
-    from sslmethods import recipes, trainer
+    from sslmethods.pretrain import recipes, trainer
     from train_step import host_batch
 
     overrides = {"supervised": {"num_classes": 1000}, "clip": {"class_names": tuple("abcdefghij")}}.get(name, {})
@@ -303,7 +303,7 @@ def run_timm(cfg: Settings, out: Path) -> dict[str, Any]:
     import timm_reference
     import torch
     import vitcore
-    from sslmethods import recipes
+    from sslmethods.pretrain import recipes
 
     device = "cuda" if torch.cuda.is_available() else "cpu"
     c = vitcore.get_config(cfg.model)
@@ -390,8 +390,8 @@ def run_segmentation(cfg: Settings, out: Path) -> dict[str, Any]:
     import numpy as np
     import vitcore
     from segtransfer import SegmentationRun, SegmentationSpec
-    from segtransfer.run import finetune_task
-    from segtransfer.segmenter import create_segmenter
+    from segtransfer.segmentation.run import finetune_task
+    from segtransfer.segmentation.segmenter import create_segmenter
 
     channels, groups = cfg.seg_head
     spec = SegmentationSpec(steps=1000, batch=cfg.seg_batch, image_size=cfg.seg_size, lrs=(1e-4,), wds=(0.05,),
@@ -478,8 +478,8 @@ def run_data(cfg: Settings, out: Path) -> dict[str, Any]:
 
 
 def run_pipeline(cfg: Settings, out: Path) -> dict[str, Any]:
-    from sslmethods import recipes
-    from sslmethods.data import PretrainData, pretrain_loader
+    from sslmethods.pretrain import recipes
+    from sslmethods.pretrain.data import PretrainData, pretrain_loader
 
     data = section_result(out, "data")
     step = section_result(out, "method:supervised")

@@ -4,9 +4,10 @@
     python benchmarks/train_step.py --model vit-b16 --dtype bfloat16 --methods supervised,mae --batch 256 \
         --preset paper:i1k                            # GPU: the study's heads and MAE decoder (demo's are tiny)
 
-- engine step: exactly what `sslmethods.trainer` runs through runloop: `trainer.pretrain_task`'s step (on-device
-  augmentations, the method's loss, gradient clipping / schedules / weight-decay mask of its optimizer recipe,
-  method-state update, metrics) compiled once by `runloop.compile_step` with the engine's shardings and donation.
+- engine step: exactly what `sslmethods.pretrain.trainer` runs through runloop: `trainer.pretrain_task`'s step
+  (on-device augmentations, the method's loss, gradient clipping / schedules / weight-decay mask of its optimizer
+  recipe, method-state update, metrics) compiled once by `runloop.compile_step` with the engine's shardings and
+  donation.
 - bare model step: forward + backward + `optax.adamw` of the same trainable model on the same batch, with the
   views made once outside the step (no augmentation, no schedule, no metrics, no NaN guard).
 - augment: the method's on-device augmentations (`method.views`) alone, compiled on their own: what the engine
@@ -37,8 +38,8 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 import runloop
-from sslmethods import recipes, trainer
-from sslmethods.presets import METHOD_NAMES
+from sslmethods.pretrain import recipes, trainer
+from sslmethods.pretrain.presets import METHOD_NAMES
 
 ROOT = Path(__file__).resolve().parents[1]
 DATASET_OVERRIDES = {"supervised": {"num_classes": 10}, "clip": {"class_names": tuple("abcdefghij")}}  # fmnist

@@ -364,9 +364,9 @@ _USER_METHODS = {
     "raises_at_import": "raise RuntimeError('boom at import')\n",
     "asserts_at_import": "assert False, 'module assertion'\n",
     "divides_at_import": "x = 1 / 0\n",
-    "init_raises": ("from sslmethods.simclr import SimCLR\n\n\nclass Bad(SimCLR):\n"
+    "init_raises": ("from sslmethods.methods.simclr import SimCLR\n\n\nclass Bad(SimCLR):\n"
                     "    def __check_init__(self):\n        raise RuntimeError('init boom')\n"),
-    "init_keyerror": ("from sslmethods.simclr import SimCLR\n\n\nclass Bad(SimCLR):\n"
+    "init_keyerror": ("from sslmethods.methods.simclr import SimCLR\n\n\nclass Bad(SimCLR):\n"
                       "    def __check_init__(self):\n        raise KeyError('missing key')\n"),
 }
 

@@ -9,6 +9,7 @@ import jax.random as jr
 import pytest
 import report
 import runloop
+import segtransfer
 import vitcore
 
 FMNIST = Path("/usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz")
@@ -29,14 +30,14 @@ def test_end_to_end_from_a_run_directory(tmp_path, capsys):
     argv = ["--encoder", str(run), "--dataset", "fmnist_scenes", "--data-dir", str(tmp_path / "data"), "--out",
             str(out), "--steps", "2", "--batch", "4", "--image-size", "32", "--log-every", "1"]
     assert finetune_det.main(argv) == 0
-    result = runloop.DetectionResult.read(out / "result.json")
+    result = segtransfer.DetectionResult.read(out / "result.json")
     assert (result.dataset, result.steps, result.batch_size, result.image_size, result.seeds) == (
         "fmnist_scenes", 2, 4, 32, [0])
     assert result.num_classes == 10 and result.eval_split == "test" and result.num_eval_images == 2  # 12 // 6
     assert result.finetune_flops == 2 * result.finetune_flops_per_step > 0
-    assert result.encoder == runloop.EncoderInfo(kind="run", path=str(run.resolve()), method="mae", model="vit-test",
-                                                 pretrain_dataset="fmnist_objects", pretrain_steps=10,
-                                                 pretrain_flops=3e9, pretrain_kg_co2e=1e-7)
+    assert result.encoder == segtransfer.EncoderInfo(kind="run", path=str(run.resolve()), method="mae",
+                                                     model="vit-test", pretrain_dataset="fmnist_objects",
+                                                     pretrain_steps=10, pretrain_flops=3e9, pretrain_kg_co2e=1e-7)
     assert json.loads(capsys.readouterr().out)["score"] == result.score
     assert report.main([str(out), "--out", str(out / "report")]) == 0
     rep = json.loads((out / "report" / "report.json").read_text())

@@ -18,8 +18,8 @@ import pytest
 import runloop
 from flopstudy.cli import demo
 from segtransfer.cli import finetune_seg
-from sslmethods import trainer
 from sslmethods.cli import pretrain
+from sslmethods.pretrain import trainer
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -51,7 +51,7 @@ def test_flags_set_the_fields_of_the_same_name(tool):
 
 def test_a_row_names_its_variant(monkeypatch):
     # Readers of the --table JSON (flopstudy's Figure 3) label rows by the variant fields at the top level.
-    from sslmethods import step_cost
+    from sslmethods.costs import step_cost
 
     fake = {"flops_per_step": 2.0, "macs_per_step": 1.0, "analytic_flops_per_step": 1.0,
             "analytic_macs_per_step": 0.5, "params": 1, "compile_seconds": 0.0, "notes": []}

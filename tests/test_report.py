@@ -11,7 +11,7 @@ from pathlib import Path
 import flopstudy
 import numpy as np
 import pytest
-import runloop
+import segtransfer
 from flopstudy.cli import plan as plan_tool
 from flopstudy.cli import report
 
@@ -132,10 +132,10 @@ def test_report_from_finetune_results_and_all_or_nothing_rewrites(tmp_path, monk
 def test_a_point_of_unknown_flops_is_named_and_kept_off_the_axis_and_the_front(tmp_path, capsys):
     # What `flopwise-finetune-seg --allow-unknown-flops` writes for a run folder without summary.json: an encoder
     # record with no method, steps or FLOPs (segtransfer.load_encoder), next to a normal run and scratch.
-    unknown = runloop.EncoderInfo(kind="run", path=str(tmp_path / "hand-saved"), model="vit-test")
-    known = runloop.EncoderInfo(kind="run", path=str(tmp_path / "mae-run"), method="mae", model="vit-test",
-                                pretrain_dataset="fmnist_objects", pretrain_steps=10, pretrain_flops=1e12)
-    scratch = runloop.EncoderInfo(kind="scratch", model="vit-test", pretrain_flops=0.0, pretrain_steps=0)
+    unknown = segtransfer.EncoderInfo(kind="run", path=str(tmp_path / "hand-saved"), model="vit-test")
+    known = segtransfer.EncoderInfo(kind="run", path=str(tmp_path / "mae-run"), method="mae", model="vit-test",
+                                    pretrain_dataset="fmnist_objects", pretrain_steps=10, pretrain_flops=1e12)
+    scratch = segtransfer.EncoderInfo(kind="scratch", model="vit-test", pretrain_flops=0.0, pretrain_steps=0)
     for name, encoder, miou in (("unknown", unknown, 0.9), ("mae", known, 0.3), ("scratch", scratch, 0.2)):
         (tmp_path / "seg" / name).mkdir(parents=True)
         (tmp_path / "seg" / name / "result.json").write_text(json.dumps(

@@ -4,12 +4,12 @@ read back as table rows (by the sweep and by `collect_finetune_results` for fold
 import json
 
 import pytest
-import runloop
+import segtransfer
 from flopstudy import collect_finetune_results
 from flopstudy.stages.detection import DetectionSettings, DetectionTask
 from flopstudy.sweep import TASKS, load_sweep, task_spec
 
-ENCODER = runloop.EncoderInfo(kind="run", path="/nowhere/mae", method="mae", model="vit-test",
+ENCODER = segtransfer.EncoderInfo(kind="run", path="/nowhere/mae", method="mae", model="vit-test",
                               pretrain_dataset="fmnist_objects", pretrain_steps=30, pretrain_flops=3e12)
 
 
@@ -26,7 +26,7 @@ def _result(**kw):
                 finetune_flops_per_step=1e10, finetune_flops_all_runs=8e12, finetune_macs_per_step=5e9, steps=400,
                 warmup_steps=5, batch_size=16, image_size=64, lr=3e-4, wd=0.1, layer_decay=0.7, num_classes=10,
                 eval_split="test", num_eval_images=166, encoder=ENCODER)
-    return runloop.DetectionResult(**{**base, **kw})
+    return segtransfer.DetectionResult(**{**base, **kw})
 
 
 def test_sweep_config_lists_detection_with_its_identity():

@@ -353,7 +353,7 @@ def test_a_chain_fails_when_its_first_stage_failed(tmp_path):
     assert next(r for r in rows if r["variant"] == "")["status"] == "done"
 
 
-_USER_METHOD = """from sslmethods.simclr import SimCLR
+_USER_METHOD = """from sslmethods.methods.simclr import SimCLR
 
 
 class Picky(SimCLR):

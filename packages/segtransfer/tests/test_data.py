@@ -1,4 +1,4 @@
-"""segtransfer.data: the segmentation pipeline on tiny TFDS directories written by the test (detection:
+"""segtransfer.segmentation.data: the segmentation pipeline on tiny TFDS directories written by the test (detection:
 tests/detection/test_data.py)."""
 
 import io
@@ -9,12 +9,12 @@ import pytest
 import tensorflow_datasets as tfds
 from flopdata import DecodedSource
 from PIL import Image
-from segtransfer.data import (
+from segtransfer.segmentation.data import (
     IGNORE_INDEX,
     SegmentationData,
     segmentation_loader,
 )
-from segtransfer.photometric import PHOTOMETRIC
+from segtransfer.segmentation.photometric import PHOTOMETRIC
 
 H, W = 12, 16
 

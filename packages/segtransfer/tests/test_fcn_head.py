@@ -6,7 +6,7 @@ import jax.numpy as jnp
 import jax.random as jr
 import numpy as np
 import pytest
-from segtransfer.fcn_head import FCNHead, upsample_bilinear
+from segtransfer.segmentation.fcn_head import FCNHead, upsample_bilinear
 
 # jitted call (size is static): one compile per shape instead of op-by-op dispatch
 _call = eqx.filter_jit(lambda h, t, size, key=None, inference=True: h(t, size, key=key, inference=inference))

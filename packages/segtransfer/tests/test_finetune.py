@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 from runloop import make_mesh, put_batch, shard_state, state_shardings
 from runloop.optim.sam import sam_gradients
-from segtransfer.finetune import (
+from segtransfer.segmentation.finetune import (
     center_crop,
     evaluate,
     init_finetune_state,
@@ -20,12 +20,12 @@ from segtransfer.finetune import (
     prepare_batch,
     slide_logits,
 )
-from segtransfer.loss import pixel_cross_entropy
-from segtransfer.metrics import confusion_matrix, miou
-from segtransfer.optim import finetune_optimizer
-from segtransfer.run import build_optimizer
-from segtransfer.segmenter import segmenter_from_scratch, segmenter_lr_scale, segmenter_weight_decay_mask
-from segtransfer.spec import SegmentationRun, SegmentationSpec
+from segtransfer.segmentation.loss import pixel_cross_entropy
+from segtransfer.segmentation.metrics import confusion_matrix, miou
+from segtransfer.segmentation.optim import finetune_optimizer
+from segtransfer.segmentation.run import build_optimizer
+from segtransfer.segmentation.segmenter import segmenter_from_scratch, segmenter_lr_scale, segmenter_weight_decay_mask
+from segtransfer.segmentation.spec import SegmentationRun, SegmentationSpec
 
 HEAD = {"head_channels": 16, "norm_groups": 4}
 COLORS = np.array([[0.9, 0.1, 0.1], [0.1, 0.9, 0.1], [0.1, 0.2, 0.9]], np.float32)

@@ -7,7 +7,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 import vitcore
-from segtransfer.layer_probe import (
+from segtransfer.probe.layer_probe import (
     LayerScore,
     ProbeConfig,
     carve_validation,
@@ -18,7 +18,7 @@ from segtransfer.layer_probe import (
     probe_layers,
     probe_logits,
 )
-from segtransfer.metrics import confusion_matrix, miou
+from segtransfer.segmentation.metrics import confusion_matrix, miou
 
 COLORS = np.array([[0.9, 0.1, 0.1], [0.1, 0.9, 0.1], [0.1, 0.2, 0.9]], np.float32)
 

@@ -4,7 +4,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
-from segtransfer.loss import pixel_cross_entropy
+from segtransfer.segmentation.loss import pixel_cross_entropy
 
 
 def _reference(logits, labels, ignore_index=255):

@@ -4,7 +4,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
-from segtransfer.metrics import confusion_matrix, miou
+from segtransfer.segmentation.metrics import confusion_matrix, miou
 
 
 def _mmseg_reference(preds, labels, num_classes, ignore_index=255):

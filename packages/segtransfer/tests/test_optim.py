@@ -3,7 +3,7 @@
 import jax.numpy as jnp
 import numpy as np
 import pytest
-from segtransfer.optim import finetune_optimizer, warmup_poly_schedule
+from segtransfer.segmentation.optim import finetune_optimizer, warmup_poly_schedule
 
 
 def _closed_form(t, peak, total, warmup, f, end, power):

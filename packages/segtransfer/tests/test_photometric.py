@@ -1,5 +1,5 @@
-"""segtransfer.photometric: BYOL's color_transform (the study's segmentation jitter) against float64 colorsys
-re-derivations of each op, its draws, and mmseg's PhotoMetricDistortion as an option (the pipeline's default:
+"""segtransfer.segmentation.photometric: BYOL's color_transform (the study's segmentation jitter) against float64
+colorsys re-derivations of each op, its draws, and mmseg's PhotoMetricDistortion as an option (the pipeline's default:
 test_data.py)."""
 
 import colorsys
@@ -7,7 +7,7 @@ import itertools
 
 import numpy as np
 import pytest
-from segtransfer.photometric import (
+from segtransfer.segmentation.photometric import (
     ByolColourDraw,
     apply_byol_colour,
     byol_colour_transform,

@@ -3,7 +3,8 @@
 import math
 
 import pytest
-from segtransfer import SegmentationRun, SegmentationSpec, finetune_steps, protocol, warmup_steps
+from segtransfer import SegmentationRun, SegmentationSpec, finetune_steps, warmup_steps
+from segtransfer.segmentation import protocol
 
 
 def test_study_length_and_grid():

@@ -18,7 +18,7 @@ from segtransfer import (
     run_study,
     whole_image_batches,
 )
-from segtransfer.run import _run_config, build_model, finetune_task
+from segtransfer.segmentation.run import _run_config, build_model, finetune_task
 
 S = 16
 

@@ -8,8 +8,8 @@ import numpy as np
 import optax
 import pytest
 import vitcore
-from segtransfer.optim import finetune_optimizer
-from segtransfer.segmenter import (
+from segtransfer.segmentation.optim import finetune_optimizer
+from segtransfer.segmentation.segmenter import (
     create_segmenter,
     segmenter_from_scratch,
     segmenter_from_timm,

@@ -4,7 +4,8 @@ built-in name is accepted (the module must be importable, here via PYTHONPATH)::
 
     PYTHONPATH=packages/sslmethods/examples python tools/profile_flops.py --method simsiam:SimSiam \\
         --model vit-b16 --batch 4096 --json
-    method, optim = sslmethods.recipes.build_method("simsiam:SimSiam", "vit-test", preset="demo", total_steps=50)
+    method, optim = sslmethods.pretrain.recipes.build_method("simsiam:SimSiam", "vit-test", preset="demo",
+                                                             total_steps=50)
 """
 
 from __future__ import annotations

@@ -16,7 +16,7 @@ import jax.numpy as jnp
 import numpy as np
 import vitcore
 from jaxtyping import Array, Float, Int, PRNGKeyArray
-from sslmethods.method import AbstractMethod, Batch
+from sslmethods.methods.method import AbstractMethod, Batch
 
 # The toys are no ViTs; a config is what every method's constructor takes (its input size: 8x8, one channel).
 TOY_BACKBONE = vitcore.get_config("vit-test", image_size=8, patch_size=4, in_channels=1, mean=(0.0,), std=(1.0,))

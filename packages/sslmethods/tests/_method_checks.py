@@ -19,11 +19,11 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 import vitcore
-from sslmethods.data import PretrainData, pretrain_loader
-from sslmethods.optim import make_optimizer
-from sslmethods.presets import get_preset
-from sslmethods.step import make_train_step
-from sslmethods.train_state import decay_mask, init_train_state
+from sslmethods.pretrain.data import PretrainData, pretrain_loader
+from sslmethods.pretrain.optim import make_optimizer
+from sslmethods.pretrain.presets import get_preset
+from sslmethods.pretrain.step import make_train_step
+from sslmethods.pretrain.train_state import decay_mask, init_train_state
 
 FMNIST_DIR = Path("/usr/share/datasets/fashion-mnist")  # flopdata.builders.fmnist_idx DEBIAN_DIR
 IMAGE_SIZE = 32

@@ -2,7 +2,8 @@
 
 The dataset is written by flopdata's builder (`flopdata.build`, what `tools/build_dataset.py` runs) into
 pytest's session temp folder, once per session (`flopdata.build` reuses a build made with the same options), and
-read back through `sslmethods.data`, the real pipeline. Without the Fashion-MNIST idx files the smoke tests skip.
+read back through `sslmethods.pretrain.data`, the real pipeline. Without the Fashion-MNIST idx files the smoke
+tests skip.
 """
 
 from __future__ import annotations
@@ -17,11 +18,11 @@ import numpy as np
 import pytest
 import vitcore
 from flopdata.builders import fmnist_idx
-from sslmethods.data import PretrainData, pretrain_loader
-from sslmethods.method import AbstractMethod
-from sslmethods.optim import OptimConfig, make_optimizer
-from sslmethods.step import make_train_step
-from sslmethods.train_state import TrainState, decay_mask, init_train_state
+from sslmethods.methods.method import AbstractMethod
+from sslmethods.pretrain.data import PretrainData, pretrain_loader
+from sslmethods.pretrain.optim import OptimConfig, make_optimizer
+from sslmethods.pretrain.step import make_train_step
+from sslmethods.pretrain.train_state import TrainState, decay_mask, init_train_state
 
 SMOKE_STEPS = 30
 SMOKE_BATCH = 32
@@ -150,7 +151,8 @@ def zero_grad_leaves(grads) -> list[str]:
 
 
 def random_batch(size: int = 8, *, seed: int = 0, num_classes: int = 10) -> dict[str, np.ndarray]:
-    """A host batch like `sslmethods.data` yields: images in [0, 1], `label` [b] and `labels` [b, 8] (-1 padded)."""
+    """A host batch like `sslmethods.pretrain.data` yields: images in [0, 1], `label` [b] and `labels` [b, 8]
+    (-1 padded)."""
     rng = np.random.default_rng(seed)
     labels = np.full((size, 8), -1, np.int32)
     for i in range(size):

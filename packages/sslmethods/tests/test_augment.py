@@ -8,9 +8,9 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
-from sslmethods import augment as A
-from sslmethods import augment_colour as C
-from sslmethods import augment_geometry as G
+from sslmethods.blocks import augment as A
+from sslmethods.blocks import augment_colour as C
+from sslmethods.blocks import augment_geometry as G
 
 rng = np.random.default_rng(0)
 IMG = jnp.asarray(rng.uniform(size=(16, 16, 3)), jnp.float32)

@@ -15,11 +15,11 @@ import vitcore
 sys.path.insert(0, str(Path(__file__).parent))
 from _engine_toys import SyntheticData  # noqa: E402
 from runloop import LoopConfig  # noqa: E402
-from sslmethods import recipes  # noqa: E402
-from sslmethods.optim import OptimConfig  # noqa: E402
-from sslmethods.step import make_step_fn  # noqa: E402
-from sslmethods.train_state import abstract_train_state, init_train_state, method_optimizer  # noqa: E402
-from sslmethods.trainer import KnnSplits, TrainConfig, knn_monitor, train  # noqa: E402
+from sslmethods.pretrain import recipes  # noqa: E402
+from sslmethods.pretrain.optim import OptimConfig  # noqa: E402
+from sslmethods.pretrain.step import make_step_fn  # noqa: E402
+from sslmethods.pretrain.train_state import abstract_train_state, init_train_state, method_optimizer  # noqa: E402
+from sslmethods.pretrain.trainer import KnnSplits, TrainConfig, knn_monitor, train  # noqa: E402
 
 ANY_FAMILY = ("supervised", "clip", "simclr", "byol")
 NAMES = tuple(f"class {i}" for i in range(10))

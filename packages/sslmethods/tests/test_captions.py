@@ -3,7 +3,7 @@
 
 import numpy as np
 import pytest
-from sslmethods.captions import batch_captions, pseudo_caption
+from sslmethods.blocks.captions import batch_captions, pseudo_caption
 
 NAMES = ("t-shirt", "trouser", "pullover", "dress", "coat", "sandal", "shirt", "sneaker", "bag", "ankle boot")
 

@@ -1,4 +1,4 @@
-"""sslmethods.data: the pre-training pipeline on a tiny TFDS directory written by the test."""
+"""sslmethods.pretrain.data: the pre-training pipeline on a tiny TFDS directory written by the test."""
 
 import io
 
@@ -8,7 +8,7 @@ import pytest
 import tensorflow_datasets as tfds
 from flopdata import DecodedBatches, DecodedSource
 from PIL import Image
-from sslmethods.data import PretrainData, pretrain_loader
+from sslmethods.pretrain.data import PretrainData, pretrain_loader
 
 NUM = 40
 
@@ -172,7 +172,7 @@ def test_knn_splits_read_the_whole_split_on_every_process(directory, monkeypatch
     # In a multi-host run the kNN monitor runs the same on every process: each reads the whole split, not its
     # shard (the data pipeline's default). Seen as process 1 of 2, the bank must still hold all 40 examples.
     import jax
-    from sslmethods import recipes
+    from sslmethods.pretrain import recipes
 
     monkeypatch.setattr(jax, "process_count", lambda: 2)
     monkeypatch.setattr(jax, "process_index", lambda: 1)

@@ -6,7 +6,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 from jax.sharding import Mesh, NamedSharding, PartitionSpec
-from sslmethods import ema
+from sslmethods.blocks import ema
 
 
 def _mlp(seed):

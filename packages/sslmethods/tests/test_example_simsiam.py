@@ -9,10 +9,10 @@ import numpy as np
 import pytest
 import runloop
 import vitcore
-from sslmethods import recipes
-from sslmethods.optim import make_optimizer
-from sslmethods.step import make_train_step
-from sslmethods.train_state import decay_mask, init_train_state
+from sslmethods.pretrain import recipes
+from sslmethods.pretrain.optim import make_optimizer
+from sslmethods.pretrain.step import make_train_step
+from sslmethods.pretrain.train_state import decay_mask, init_train_state
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
 

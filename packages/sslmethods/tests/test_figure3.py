@@ -5,8 +5,8 @@ import json
 from pathlib import Path
 
 import pytest
-from sslmethods import figure3
-from sslmethods.figure3 import load_figure3
+from sslmethods.costs import figure3
+from sslmethods.costs.figure3 import load_figure3
 
 
 def _row(method, overrides, flops, analytic, model="vit-b16"):
@@ -41,7 +41,7 @@ def test_rows_cover_the_studys_figure():
 
 
 def test_lowered_count_agrees_with_the_compiled_count():
-    from sslmethods import step_cost
+    from sslmethods.costs import step_cost
 
     for method, overrides in (("supervised", {}), ("mae", {"decoder_depth": 1})):
         lowered = step_cost.profile(method, "vit-test", 8, method_overrides=overrides, count="lowered")

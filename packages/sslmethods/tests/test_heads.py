@@ -1,4 +1,4 @@
-"""sslmethods.heads against float64 numpy re-derivations of the canonical heads (SimCLR, BYOL, DINO)."""
+"""sslmethods.blocks.heads against float64 numpy re-derivations of the canonical heads (SimCLR, BYOL, DINO)."""
 
 import math
 
@@ -8,7 +8,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 import vitcore
-from sslmethods.heads import DINOHead, MLPHead, byol_mlp, simclr_projector
+from sslmethods.blocks.heads import DINOHead, MLPHead, byol_mlp, simclr_projector
 
 
 def _np(x):

@@ -15,9 +15,9 @@ sys.path.insert(0, str(Path(__file__).parent))
 from _engine_toys import SyntheticData, ToyClassifier  # noqa: E402
 from _method_smoke import fmnist_objects  # noqa: E402
 from runloop import LoopConfig  # noqa: E402
-from sslmethods.heldout import HELDOUT_KEY, HeldOutSet, heldout_set  # noqa: E402
-from sslmethods.optim import OptimConfig  # noqa: E402
-from sslmethods.trainer import TrainConfig, train  # noqa: E402
+from sslmethods.pretrain.heldout import HELDOUT_KEY, HeldOutSet, heldout_set  # noqa: E402
+from sslmethods.pretrain.optim import OptimConfig  # noqa: E402
+from sslmethods.pretrain.trainer import TrainConfig, train  # noqa: E402
 
 SHAPE = (8, 8, 1)
 

@@ -13,11 +13,11 @@ import vitcore
 sys.path.insert(0, str(Path(__file__).parent))
 from _engine_toys import SyntheticData  # noqa: E402
 from runloop import LoopConfig  # noqa: E402
-from sslmethods import recipes  # noqa: E402
-from sslmethods.init_from import exported_encoder_config, load_encoder_into  # noqa: E402
-from sslmethods.optim import OptimConfig  # noqa: E402
-from sslmethods.train_state import init_train_state, method_optimizer  # noqa: E402
-from sslmethods.trainer import TrainConfig, train  # noqa: E402
+from sslmethods.pretrain import recipes  # noqa: E402
+from sslmethods.pretrain.init_from import exported_encoder_config, load_encoder_into  # noqa: E402
+from sslmethods.pretrain.optim import OptimConfig  # noqa: E402
+from sslmethods.pretrain.train_state import init_train_state, method_optimizer  # noqa: E402
+from sslmethods.pretrain.trainer import TrainConfig, train  # noqa: E402
 
 QUIET = {"print_progress": False, "measure_flops": False}
 FROZEN = OptimConfig(lr=0.0, weight_decay=0.0, clip_norm=None)  # an update of exactly zero

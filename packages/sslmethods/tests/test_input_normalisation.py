@@ -7,7 +7,7 @@ import jax.numpy as jnp
 import jax.random as jr
 import numpy as np
 import vitcore
-from sslmethods.export import export_encoder, load_encoder
+from sslmethods.pretrain.export import export_encoder, load_encoder
 
 
 def test_exported_encoder_json_records_mean_and_std(tmp_path):

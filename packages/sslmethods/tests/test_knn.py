@@ -9,7 +9,7 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
 from _engine_toys import ToyClassifier  # noqa: E402
-from sslmethods.knn import extract_features, knn_accuracy, knn_predict  # noqa: E402
+from sslmethods.pretrain.knn import extract_features, knn_accuracy, knn_predict  # noqa: E402
 
 
 def _dino_knn_numpy(train, train_labels, test, k, temperature, num_classes):

@@ -8,7 +8,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 from jax.sharding import NamedSharding, PartitionSpec
-from sslmethods import losses
+from sslmethods.blocks import losses
 
 RTOL = ATOL = 1e-5
 
@@ -251,7 +251,7 @@ def test_dino_matches_dinoloss(v, g, rng):
 
 
 def test_dino_traced_temperature_from_schedule(rng):
-    from sslmethods.schedules import dino_teacher_temperature
+    from sslmethods.blocks.schedules import dino_teacher_temperature
 
     s, t, c = rng.normal(size=(3, 2, 16)), rng.normal(size=(2, 2, 16)), rng.normal(size=(16,))
     temp = dino_teacher_temperature(30)

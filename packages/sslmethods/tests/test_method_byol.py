@@ -13,7 +13,7 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
 import _method_checks as checks  # noqa: E402
-from sslmethods.byol import BYOL  # noqa: E402
+from sslmethods.methods.byol import BYOL  # noqa: E402
 
 TOTAL = 40
 

@@ -20,7 +20,7 @@ from _method_smoke import (  # noqa: E402
     tiny_backbone,
     zero_grad_leaves,
 )
-from sslmethods.clip import CLIP, INIT_LOG_LOGIT_SCALE  # noqa: E402
+from sslmethods.methods.clip import CLIP, INIT_LOG_LOGIT_SCALE  # noqa: E402
 
 NAMES = ("t-shirt", "trouser", "pullover", "dress", "coat", "sandal", "shirt", "sneaker", "bag", "ankle boot")
 

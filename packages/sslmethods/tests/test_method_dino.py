@@ -15,8 +15,8 @@ import vitcore
 
 sys.path.insert(0, str(Path(__file__).parent))
 import _method_checks as checks  # noqa: E402
-from sslmethods.augment import dino_local_size  # noqa: E402
-from sslmethods.dino import DINO  # noqa: E402
+from sslmethods.blocks.augment import dino_local_size  # noqa: E402
+from sslmethods.methods.dino import DINO  # noqa: E402
 
 TOTAL = 40
 WARMUP = 10

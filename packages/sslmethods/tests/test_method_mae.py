@@ -19,7 +19,7 @@ from _method_smoke import (  # noqa: E402
     tiny_backbone,
     zero_grad_leaves,
 )
-from sslmethods.mae import MAE  # noqa: E402
+from sslmethods.methods.mae import MAE  # noqa: E402
 
 
 def _method(**kw):

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 import sslmethods
 import vitcore
-from sslmethods.method import AbstractMethod
+from sslmethods.methods.method import AbstractMethod
 
 TINY = vitcore.get_config("vit-test", width=32, depth=1, num_heads=2)
 NAMES = tuple(f"class {i}" for i in range(10))
@@ -174,7 +174,7 @@ def test_dataset_fields_come_from_the_dataset(tmp_path):
 
     builder = Named(data_dir=str(tmp_path), file_format="array_record")
     builder.download_and_prepare()
-    from sslmethods import recipes
+    from sslmethods.pretrain import recipes
 
     directory = builder.data_dir
     assert recipes.dataset_overrides("supervised", directory) == {"num_classes": 3}

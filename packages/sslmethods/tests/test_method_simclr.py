@@ -13,7 +13,7 @@ from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
 sys.path.insert(0, str(Path(__file__).parent))
 import _method_checks as checks  # noqa: E402
-from sslmethods.simclr import SimCLR  # noqa: E402
+from sslmethods.methods.simclr import SimCLR  # noqa: E402
 
 
 def _method(**overrides):

@@ -17,7 +17,7 @@ from _method_smoke import (  # noqa: E402
     tiny_backbone,
     zero_grad_leaves,
 )
-from sslmethods.supervised import Supervised, batch_labels  # noqa: E402
+from sslmethods.methods.supervised import Supervised, batch_labels  # noqa: E402
 
 
 def _method(**kw):

@@ -8,7 +8,7 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 import pytest
-from sslmethods.optim import OptimConfig, learning_rate_schedule, make_optimizer, weight_decay_schedule
+from sslmethods.pretrain.optim import OptimConfig, learning_rate_schedule, make_optimizer, weight_decay_schedule
 
 
 def test_learning_rate_closed_forms():

@@ -4,8 +4,9 @@ field and the valid ones, and the result builds the method the overrides describ
 import dataclasses
 
 import pytest
-from sslmethods import CLIP, MAE, overrides, recipes
-from sslmethods.optim import OptimConfig
+from sslmethods import CLIP, MAE
+from sslmethods.pretrain import overrides, recipes
+from sslmethods.pretrain.optim import OptimConfig
 
 
 def test_values_are_typed_by_the_fields_annotations():

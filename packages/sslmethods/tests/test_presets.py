@@ -3,7 +3,7 @@
 import dataclasses
 
 import pytest
-from sslmethods.presets import METHOD_NAMES, PRESET_NAMES, STUDY_BATCH_SIZE, get_preset
+from sslmethods.pretrain.presets import METHOD_NAMES, PRESET_NAMES, STUDY_BATCH_SIZE, get_preset
 
 
 def test_study_batch_sizes():
@@ -68,7 +68,7 @@ def test_unknown_names_list_the_valid_ones():
 
 
 def test_a_user_method_falls_back_to_its_own_fields_and_simclrs_optimizer():
-    from sslmethods.method import AbstractMethod
+    from sslmethods.methods.method import AbstractMethod
 
     class Custom(AbstractMethod):  # get_preset only looks at the class: the abstract hooks do not matter
         name = "custom"

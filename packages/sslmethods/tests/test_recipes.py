@@ -6,8 +6,8 @@ import textwrap
 
 import pytest
 import sslmethods
-from sslmethods import recipes
-from sslmethods.presets import get_preset
+from sslmethods.pretrain import recipes
+from sslmethods.pretrain.presets import get_preset
 
 
 @pytest.fixture

@@ -7,7 +7,7 @@ import textwrap
 import pytest
 import sslmethods
 import vitcore
-from sslmethods.method import AbstractMethod
+from sslmethods.methods.method import AbstractMethod
 
 TINY = vitcore.get_config("vit-test", width=32, depth=1, num_heads=2)
 

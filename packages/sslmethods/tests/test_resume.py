@@ -22,8 +22,8 @@ def _worker(out_dir: str, steps: int) -> None:
     sys.path.insert(0, str(HERE))
     from _engine_toys import SyntheticData, ToyTeacher
     from runloop import LoopConfig
-    from sslmethods.optim import OptimConfig
-    from sslmethods.trainer import TrainConfig, train
+    from sslmethods.pretrain.optim import OptimConfig
+    from sslmethods.pretrain.trainer import TrainConfig, train
 
     class SlowData(SyntheticData):
         def __next__(self):
@@ -74,9 +74,9 @@ def _final_state(out_dir: Path):
     sys.path.insert(0, str(HERE))
     from _engine_toys import ToyTeacher
     from runloop import Checkpointer
-    from sslmethods.optim import OptimConfig
-    from sslmethods.train_state import abstract_train_state
-    from sslmethods.trainer import build_optimizer
+    from sslmethods.pretrain.optim import OptimConfig
+    from sslmethods.pretrain.train_state import abstract_train_state
+    from sslmethods.pretrain.trainer import build_optimizer
 
     method = ToyTeacher(noise=0.1)
     tx, _ = build_optimizer(method, OptimConfig(lr=1e-2, weight_decay=0.05, warmup_fraction=0.1), STEPS)

@@ -18,13 +18,14 @@ from runloop import LoopConfig
 
 sys.path.insert(0, str(Path(__file__).parent))
 from _engine_toys import SyntheticData, ToyTeacher  # noqa: E402
-from sslmethods import BYOL, DINO, schedules  # noqa: E402
-from sslmethods.method import Batch  # noqa: E402
-from sslmethods.optim import OptimConfig, learning_rate_schedule, weight_decay_schedule  # noqa: E402
-from sslmethods.run_length import RunLength, run_length  # noqa: E402
-from sslmethods.step import make_run_step_fn, make_step_fn  # noqa: E402
-from sslmethods.train_state import init_train_state, method_optimizer  # noqa: E402
-from sslmethods.trainer import TrainConfig, train  # noqa: E402
+from sslmethods import BYOL, DINO  # noqa: E402
+from sslmethods.blocks import schedules  # noqa: E402
+from sslmethods.methods.method import Batch  # noqa: E402
+from sslmethods.pretrain.optim import OptimConfig, learning_rate_schedule, weight_decay_schedule  # noqa: E402
+from sslmethods.pretrain.run_length import RunLength, run_length  # noqa: E402
+from sslmethods.pretrain.step import make_run_step_fn, make_step_fn  # noqa: E402
+from sslmethods.pretrain.train_state import init_train_state, method_optimizer  # noqa: E402
+from sslmethods.pretrain.trainer import TrainConfig, train  # noqa: E402
 
 LENGTHS = (1, 2, 7, 100, 224, 896, 1637, 6549)
 CONFIGS = (
@@ -194,8 +195,8 @@ def test_a_step_with_its_length_as_data_trains_as_the_step_with_constants():
 def test_every_methods_demo_step_is_one_program_for_every_budget(name):
     """The demo's recipe of each method (`vit-test`, its optimizer preset with its warm-up) lowers to the same
     program text at the step counts of two budgets: nothing of the run length is a constant of the step."""
-    from sslmethods import recipes
-    from sslmethods.train_state import abstract_train_state
+    from sslmethods.pretrain import recipes
+    from sslmethods.pretrain.train_state import abstract_train_state
 
     fields = {"supervised": {"num_classes": 10}, "clip": {"class_names": tuple("abcdefghij")}}.get(name, {})
     texts = []

@@ -7,7 +7,7 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 import pytest
-from sslmethods import schedules
+from sslmethods.blocks import schedules
 
 STEPS = [0, 1, 7, 50, 99, 100, 150]
 

@@ -13,9 +13,9 @@ from jax.sharding import PartitionSpec
 sys.path.insert(0, str(Path(__file__).parent))
 from _engine_toys import SyntheticData, ToyTeacher  # noqa: E402
 from runloop import batch_sharding, make_mesh, put_batch, shard_state, state_shardings  # noqa: E402
-from sslmethods.optim import OptimConfig, make_optimizer  # noqa: E402
-from sslmethods.step import make_train_step  # noqa: E402
-from sslmethods.train_state import decay_mask, init_train_state  # noqa: E402
+from sslmethods.pretrain.optim import OptimConfig, make_optimizer  # noqa: E402
+from sslmethods.pretrain.step import make_train_step  # noqa: E402
+from sslmethods.pretrain.train_state import decay_mask, init_train_state  # noqa: E402
 
 # Methods whose batch statistics must be global (the lead adds SimCLR and DINO here once they exist).
 METHODS = {"toy_teacher": lambda: ToyTeacher(image_shape=(8, 8, 1), hidden=32)}

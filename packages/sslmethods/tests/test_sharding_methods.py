@@ -8,9 +8,9 @@ import pytest
 import vitcore
 from runloop import batch_sharding, make_mesh, put_batch, shard_state, state_shardings
 from sslmethods import DINO, SimCLR
-from sslmethods.optim import OptimConfig, make_optimizer
-from sslmethods.step import make_train_step
-from sslmethods.train_state import decay_mask, init_train_state
+from sslmethods.pretrain.optim import OptimConfig, make_optimizer
+from sslmethods.pretrain.step import make_train_step
+from sslmethods.pretrain.train_state import decay_mask, init_train_state
 
 BACKBONE = vitcore.get_config("vit-test")  # 32x32, patch 8, width 32, depth 2
 

@@ -12,9 +12,9 @@ import optax
 
 sys.path.insert(0, str(Path(__file__).parent))
 from _engine_toys import SyntheticData, ToyClassifier, ToyTeacher  # noqa: E402
-from sslmethods.optim import OptimConfig, learning_rate_schedule, make_optimizer  # noqa: E402
-from sslmethods.step import make_step_fn, make_train_step  # noqa: E402
-from sslmethods.train_state import abstract_train_state, decay_mask, init_train_state  # noqa: E402
+from sslmethods.pretrain.optim import OptimConfig, learning_rate_schedule, make_optimizer  # noqa: E402
+from sslmethods.pretrain.step import make_step_fn, make_train_step  # noqa: E402
+from sslmethods.pretrain.train_state import abstract_train_state, decay_mask, init_train_state  # noqa: E402
 
 
 class FrozenHeadToy(ToyClassifier):

@@ -13,10 +13,10 @@ import pytest
 sys.path.insert(0, str(Path(__file__).parent))
 from _engine_toys import SyntheticData, ToyClassifier, ToyTeacher  # noqa: E402
 from runloop import Checkpointer, LoopConfig, NonFiniteError, OptionNames, all_finite  # noqa: E402
-from sslmethods.export import export_encoder, load_encoder  # noqa: E402
-from sslmethods.optim import OptimConfig  # noqa: E402
-from sslmethods.train_state import init_train_state  # noqa: E402
-from sslmethods.trainer import KnnSplits, TrainConfig, build_optimizer, train  # noqa: E402
+from sslmethods.pretrain.export import export_encoder, load_encoder  # noqa: E402
+from sslmethods.pretrain.optim import OptimConfig  # noqa: E402
+from sslmethods.pretrain.train_state import init_train_state  # noqa: E402
+from sslmethods.pretrain.trainer import KnnSplits, TrainConfig, build_optimizer, train  # noqa: E402
 
 OPTIM = OptimConfig(lr=1e-2, weight_decay=0.05, warmup_fraction=0.1)
 

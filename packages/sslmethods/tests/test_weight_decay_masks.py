@@ -12,8 +12,8 @@ import jax
 import jax.numpy as jnp
 import pytest
 import vitcore
-from sslmethods.dino import DINO
-from sslmethods.mae import MAE
+from sslmethods.methods.dino import DINO
+from sslmethods.methods.mae import MAE
 
 _TORCH_BATCH_AXIS = ("cls_token", "mask_token", "pos_embed")
 

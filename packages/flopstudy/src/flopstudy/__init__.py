@@ -3,7 +3,7 @@ analysis (curves, efficiency front, fitted laws checked by extrapolation, crosso
 frontier), the report and the budget planner, and the verdicts vs scratch (`flopstudy.verdicts`). Top of the
 dependency list: it may import every other package; nothing imports it."""
 
-from sslmethods.figure3 import StepCost, load_figure3
+from sslmethods.costs.figure3 import StepCost, load_figure3
 
 from flopstudy.analysis import Analysis, CurveFit, Panel, SaturationResult, analyse, fit_curves
 from flopstudy.crossover import Crossover, fit_crossover

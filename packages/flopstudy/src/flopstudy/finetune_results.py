@@ -1,5 +1,6 @@
 """Result rows from today's fine-tuning outputs: the ``result.json`` files `segtransfer.run_study` (segmentation,
-`runloop.FinetuneResult`) and `segtransfer.detection.detection_study` (detection, `runloop.DetectionResult`) write.
+`segtransfer.FinetuneResult`) and `segtransfer.detection.detection_study` (detection,
+`segtransfer.DetectionResult`) write.
 
 Each ``result.json`` names its encoder (``kind`` run/timm/scratch, method, model, pre-training dataset, steps and
 FLOPs) and holds one headline number per fine-tuning seed, so it becomes one row per seed. When the encoder came
@@ -24,7 +25,7 @@ from .upstream_columns import upstream_columns
 
 __all__ = ["RESULT_FILE", "collect_finetune_results"]
 
-RESULT_FILE = "result.json"  # segtransfer.study.RESULT_FILE (not imported: that would pull in JAX)
+RESULT_FILE = "result.json"  # segtransfer.segmentation.study.RESULT_FILE (not imported: that would pull in JAX)
 
 
 def _pretrain_summary(encoder: dict[str, Any]) -> dict[str, Any]:

@@ -23,7 +23,7 @@ from typing import Any
 
 import flopmeter
 from matplotlib.figure import Figure
-from sslmethods.figure3 import load_figure3
+from sslmethods.costs.figure3 import load_figure3
 
 from .analysis import Analysis, analyse
 from .curves import FLOP_CONVENTIONS

@@ -1,6 +1,6 @@
 """The report's Figure 3 with a per-image column: FLOPs per training step and per image, measured vs closed form.
 
-Input: `sslmethods.figure3.load_figure3` of the JSON ``tools/profile_flops.py --table`` writes (the one home of
+Input: `sslmethods.costs.figure3.load_figure3` of the JSON ``tools/profile_flops.py --table`` writes (the one home of
 the Figure 3 rows, `StepCost`, and their labels). Per step alone hides that DINO, run at batch 1024, is among the
 dearest per image.
 
@@ -14,7 +14,7 @@ from __future__ import annotations
 import numpy as np
 from matplotlib import colormaps
 from matplotlib.figure import Figure
-from sslmethods.figure3 import StepCost
+from sslmethods.costs.figure3 import StepCost
 
 from .curves import FLOP_CONVENTIONS
 from .table import Table

@@ -196,7 +196,7 @@ def layer_table(curves: Sequence[LayerCurve]) -> Table:
              str(c.best_layer), c.choice, f"{c.best_depth:.2f}", f"{c.score:.1f}", f"{c.mious[-1]:.1f}")
             for c in curves]
     trend = best_layer_trend(curves)
-    note = ("Linear probes on each layer of the frozen encoder (segtransfer.layer_probe); depth = (layer + 1) / "
+    note = ("Linear probes on each layer of the frozen encoder (segtransfer.probe.layer_probe); depth = (layer + 1) / "
             "layers. The best layer is chosen on a validation split carved from the probe's training data and its "
             "test mIoU reported ('chosen on': test for results written before that split). ")
     note += ("Too few upstream accuracies for a trend." if trend is None else

@@ -1,8 +1,8 @@
 """The results table's upstream columns, read from a pre-training run's ``summary.json``.
 
-- ``upstream_loss``: the held-out loss (``final_metrics.heldout_loss``, `sslmethods.heldout`: the training step's
-  loss on the first examples of the dataset's test split, fixed key), ``upstream_loss_source`` ``"heldout"``;
-  older runs recorded none, so theirs is the last training batch's loss (``final_metrics.loss``), source
+- ``upstream_loss``: the held-out loss (``final_metrics.heldout_loss``, `sslmethods.pretrain.heldout`: the
+  training step's loss on the first examples of the dataset's test split, fixed key), ``upstream_loss_source``
+  ``"heldout"``; older runs recorded none, so theirs is the last training batch's loss (``final_metrics.loss``), source
   ``"last batch"``.
 - ``upstream_accuracy`` (%): the held-out accuracy where the method has one (``final_metrics.heldout_accuracy``,
   supervised: top-1), source ``"heldout"``; otherwise the kNN monitor's last accuracy on the test split, source

@@ -43,7 +43,7 @@ from .metrics_log import MetricsLog, check_tensorboard, read_metrics
 from .nonfinite import NonFiniteError, NonFiniteGuard, OptionNames
 from .optim import agc, per_tensor_clip, sam, scale_by_tree, standard_promotion
 from .progress import Co2Model, Progress, detect_hardware
-from .records import ENCODER_KINDS, DetectionResult, EncoderInfo, FinetuneResult, PretrainSummary
+from .records import PretrainSummary, Record
 from .run_directory import RunDirectory, config_differences, holds_run, open_run
 from .run_lock import RunInUseError, RunLock
 from .sharding import (
@@ -72,13 +72,9 @@ __version__ = "0.2.0"
 
 __all__ = [
     "CACHE_ENV",
-    "ENCODER_KINDS",
     "Checkpointer",
     "Co2Model",
     "CompiledStep",
-    "DetectionResult",
-    "EncoderInfo",
-    "FinetuneResult",
     "HeldOut",
     "LoopConfig",
     "LoopResult",
@@ -94,6 +90,7 @@ __all__ = [
     "Restored",
     "RunDirectory",
     "RunInUseError",
+    "Record",
     "RunLock",
     "StopSignal",
     "TrainTask",

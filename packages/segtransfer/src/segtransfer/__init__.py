@@ -1,20 +1,33 @@
-"""Transfer evaluation: ADE20K-protocol FCN segmentation with mIoU; COCO Mask R-CNN in `segtransfer.detection`.
+"""Transfer evaluation: ADE20K-protocol FCN segmentation with mIoU, COCO Mask R-CNN, layer-wise linear probes.
 
-Public API: `metrics.confusion_matrix` / `metrics.miou` (mmseg semantics), `FCNHead`, `pixel_cross_entropy`,
-`Segmenter` and its builders, the study's optimizer (`finetune_optimizer`, `warmup_poly_schedule`) and the
-fine-tuning pieces (`FinetuneState`, `make_finetune_step`, `evaluate`), and the protocol runner: encoders from a
-pre-training run, a timm file or scratch (`load_encoder`), `SegmentationSpec` (every option of a fine-tuning
-study, declared once) and `SegmentationRun` (one run of it), `finetune_run` (one run through the
-`runloop` engine: checkpointed, resumable, the same-run check), fine-tune FLOPs (`train_step_cost`) and the
-grid/seed selection writing ``result.json`` (`run_study`; `run_segmentation`/`read_segmentation` for a spec).
-`segtransfer.data` holds the input pipelines; `segtransfer.layer_probe` the layer-wise linear probes of a frozen
-encoder (`probe_layers`, `probe_dataset`).
+The package has three rooms over a shared floor:
+
+- the floor (this folder): where a fine-tuned encoder comes from (`encoders`: `load_encoder`), the studies'
+  ``result.json`` records (`records`: `FinetuneResult`, `DetectionResult`, `EncoderInfo`), what a transfer run
+  and a transfer study do in their directories (`transfer_run`, `transfer_study`), dataset facts
+  (`dataset_info`) and the grain loader both pipelines share (`record_loader`);
+- `segtransfer.segmentation`: the FCN head, `Segmenter` and its builders, the loss, mIoU with mmseg semantics
+  (`metrics`), the study's optimizer and protocol, photometric jitter, the input pipeline (`segmentation.data`),
+  fine-tuning (`FinetuneState`, `make_finetune_step`, `evaluate`), `SegmentationSpec` (every option of a
+  fine-tuning study, declared once) and `SegmentationRun` (one run of it), `finetune_run` (one run through the
+  `runloop` engine: checkpointed, resumable, the same-run check), fine-tune FLOPs (`train_step_cost`) and the
+  grid/seed selection writing ``result.json`` (`run_study`; `run_segmentation`/`read_segmentation` for a spec);
+- `segtransfer.detection`: Mask R-CNN on a plain ViT or an NFNet (its own public face);
+- `segtransfer.probe`: the layer-wise linear probes of a frozen encoder (`layer_probe`: `probe_layers`,
+  `probe_dataset`);
+
+and `segtransfer.cli` holds the commands (`flopwise-finetune-seg`, `flopwise-finetune-det`). The names below
+are the package's public face; `segtransfer.metrics` (`confusion_matrix`, `miou`) also imports as a module path.
 """
 
-from . import layer_probe, metrics, protocol
-from .encoders import EncoderInfo, check_provenance, encoder_kind, load_encoder, load_timm_state_dict
-from .fcn_head import FCNHead, upsample_bilinear
-from .finetune import (
+import sys
+
+from .encoders import check_provenance, encoder_kind, load_encoder, load_timm_state_dict
+from .probe import layer_probe
+from .records import ENCODER_KINDS, DetectionResult, EncoderInfo, FinetuneResult
+from .segmentation import metrics, protocol
+from .segmentation.fcn_head import FCNHead, upsample_bilinear
+from .segmentation.finetune import (
     FinetuneState,
     center_crop,
     evaluate,
@@ -23,12 +36,12 @@ from .finetune import (
     predict_logits,
     slide_logits,
 )
-from .loss import pixel_cross_entropy
-from .metrics import confusion_matrix, miou
-from .optim import finetune_optimizer, warmup_poly_schedule
-from .protocol import finetune_steps, study_grid, warmup_steps
-from .run import finetune_run
-from .segmenter import (
+from .segmentation.loss import pixel_cross_entropy
+from .segmentation.metrics import confusion_matrix, miou
+from .segmentation.optim import finetune_optimizer, warmup_poly_schedule
+from .segmentation.protocol import finetune_steps, study_grid, warmup_steps
+from .segmentation.run import finetune_run
+from .segmentation.segmenter import (
     Segmenter,
     create_segmenter,
     segmenter_from_scratch,
@@ -36,10 +49,14 @@ from .segmenter import (
     segmenter_lr_scale,
     segmenter_weight_decay_mask,
 )
-from .spec import SegmentationRun, SegmentationSpec
-from .step_flops import train_step_cost
-from .study import read_segmentation, run_segmentation, run_study
-from .transfer_data import describe_segmentation_dataset, whole_image_batches
+from .segmentation.spec import SegmentationRun, SegmentationSpec
+from .segmentation.step_flops import train_step_cost
+from .segmentation.study import read_segmentation, run_segmentation, run_study
+from .segmentation.transfer_data import describe_segmentation_dataset, whole_image_batches
+
+# `segtransfer.metrics` is a module path that docs/design.md section 2 names as a contract: it keeps importing
+# (`from segtransfer.metrics import miou`) now that the module lives in `segmentation`.
+sys.modules[f"{__name__}.metrics"] = metrics
 
 # The one place the version is written (pyproject.toml reads it: [tool.setuptools.dynamic]).
 __version__ = "0.2.0"
@@ -69,6 +86,9 @@ __all__ = [
     "evaluate",
     "protocol",
     "EncoderInfo",
+    "ENCODER_KINDS",
+    "FinetuneResult",
+    "DetectionResult",
     "check_provenance",
     "encoder_kind",
     "load_encoder",

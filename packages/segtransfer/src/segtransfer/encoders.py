@@ -28,10 +28,12 @@ from pathlib import Path
 import numpy as np
 import vitcore
 from jaxtyping import PRNGKeyArray
-from runloop import ENCODER_KINDS, EncoderInfo, PretrainSummary
+from runloop import PretrainSummary
 from vitcore import ENCODER_CONFIG_FILE as CONFIG_FILE
 
-__all__ = ["EncoderInfo", "ENCODER_KINDS", "TIMM_CONFIG_FILE", "check_provenance", "encoder_identity", "encoder_kind",
+from .records import EncoderInfo
+
+__all__ = ["TIMM_CONFIG_FILE", "check_provenance", "encoder_identity", "encoder_kind",
            "load_encoder", "load_timm_state_dict", "timm_normalisation"]
 
 _TIMM_SUFFIXES = (".safetensors", ".npz")

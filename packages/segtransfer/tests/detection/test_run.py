@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from runloop import DetectionResult
+from segtransfer import DetectionResult
 from segtransfer.detection import (
     DetectionRecipe,
     DetectionRunConfig,

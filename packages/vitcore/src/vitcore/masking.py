@@ -37,7 +37,7 @@ def patchify(images: Float[Array, "b h w c"], patch: int) -> Float[Array, "b n p
     """[b, h, w, c] -> [b, (h/p)(w/p), p*p*c]: patches in row-major order, each flattened as (p, p, c).
 
     This is MAE's ``patchify`` (``nchpwq -> nhwpqc``) for channels-last input; it defines the target layout
-    ``sslmethods.losses.mae_loss`` expects from the decoder."""
+    ``sslmethods.blocks.losses.mae_loss`` expects from the decoder."""
     if images.ndim != 4:
         raise ValueError(f"images has shape {images.shape}; expected [b, h, w, c]")
     b, h, w, c = images.shape

@@ -1,7 +1,8 @@
 """A backbone as two files, ``encoder.eqx`` (weights) + ``encoder.json`` (config): `encoder_files` /
 `load_pretrained`.
 
-The layout is the one pre-training run directories hold (``sslmethods.export``), so any run directory loads here:
+The layout is the one pre-training run directories hold (``sslmethods.pretrain.export``), so any run directory
+loads here:
 
     encoder.eqx   ``eqx.tree_serialise_leaves`` of the model (every array leaf, in tree order)
     encoder.json  {"class": "vitcore.ViT" | "vitcore.NFNet", "config": dataclasses.asdict(model.config)}

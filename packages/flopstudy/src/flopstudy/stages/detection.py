@@ -1,7 +1,7 @@
 """The fine-tuning stage's adapter into segtransfer's detection: Mask R-CNN box AP as a sweep task.
 
 Calls ``segtransfer.detection.detection_study`` in-process (as `flopstudy.stages.finetune` does for
-segmentation): one engine run per seed in ``runs/seed<s>/`` and ``result.json`` (`runloop.DetectionResult`,
+segmentation): one engine run per seed in ``runs/seed<s>/`` and ``result.json`` (`segtransfer.DetectionResult`,
 written last, atomically) with every seed's box and mask AP and the fine-tuning FLOPs. The study's detection
 protocol has one recipe (ViTDet's), so there is no grid; asking for more seeds later reuses the finished runs.
 A sweep config lists it as ``config.tasks.detection = dict(dataset=..., steps=..., ...)``; the table's score is

@@ -1,9 +1,9 @@
 """The layer-probe task's one adapter into segtransfer: linear segmentation probes on every layer of a frozen
-encoder (`segtransfer.layer_probe`), the layer-wise transfer of Abnar et al. 2021, as a sweep task.
+encoder (`segtransfer.probe.layer_probe`), the layer-wise transfer of Abnar et al. 2021, as a sweep task.
 
 For each seed (the probe's initialisation; and a scratch encoder's) it writes every layer's validation and test
 mIoU into ``result.json``. The layer is chosen on validation data only: a split carved from the training
-examples (``val_fraction`` of them, `segtransfer.layer_probe.carve_validation`), the layer with the highest
+examples (``val_fraction`` of them, `segtransfer.probe.layer_probe.carve_validation`), the layer with the highest
 validation mIoU averaged over the seeds. The table's score is that layer's *test* mIoU for each seed, with extra
 columns ``best_layer`` (the chosen layer), ``best_depth`` (its relative depth), ``num_layers``, ``layer_mious``
 and ``layer_val_mious`` (every layer's mean test and validation mIoU, space-separated %) and ``layer_choice``
@@ -32,7 +32,7 @@ class LayerProbeSettings:
     """Probing every layer for segmentation of ``dataset``: images at ``image_size`` (short side, centre crop),
     probes fitted on the first ``train_examples`` of the training split less the ``val_fraction`` carved from them
     to choose the layer, and scored on the first ``eval_examples`` of the evaluation split; ``steps`` of
-    full-batch Adam at ``lr`` with ``weight_decay`` (`segtransfer.layer_probe.ProbeConfig`); features extracted
+    full-batch Adam at ``lr`` with ``weight_decay`` (`segtransfer.probe.layer_probe.ProbeConfig`); features extracted
     ``batch`` images at a time; ``seeds`` probes."""
 
     dataset: str = "ade20k"
@@ -69,7 +69,7 @@ class LayerProbeTask(DatasetTask):
         import jax
         import segtransfer as st
         from runloop import write_json_atomic
-        from segtransfer.layer_probe import ProbeConfig, probe_dataset
+        from segtransfer.probe.layer_probe import ProbeConfig, probe_dataset
 
         info = st.describe_segmentation_dataset(resolve_dataset(settings.dataset, data_dir=data_dir))
         config = ProbeConfig(steps=settings.steps, lr=settings.lr, weight_decay=settings.weight_decay,

@@ -1,14 +1,15 @@
 """The pre-training and FLOP-measurement stages' one adapter into sslmethods: building a run's method, measuring
 its step, training it.
 
-Calls ``sslmethods.trainer.train`` in-process (not ``tools/pretrain.py`` in a subprocess): the runs of one worker
-process share JAX's compilation caches and the persistent cache, and an exception reaches the sweep with its type
-and message. Process isolation, where wanted, comes from the executor (``--workers N`` or SLURM jobs), not from
+Calls ``sslmethods.pretrain.trainer.train`` in-process (not ``tools/pretrain.py`` in a subprocess): the runs of
+one worker process share JAX's compilation caches and the persistent cache, and an exception reaches the sweep with its
+type and message. Process isolation, where wanted, comes from the executor (``--workers N`` or SLURM jobs), not from
 here. When the engine (``runloop``) or the Method protocol changes these calls, this module is the place.
 
 Method names: a registered name (``sslmethods.METHODS``) or an import path ``package.module:ClassName`` of an
 ``AbstractMethod`` subclass taking ``backbone=`` and ``total_steps=`` like the built-ins, resolved by
-``sslmethods.recipes`` (a class outside the registry gets its field defaults and the fallback optimizer preset).
+``sslmethods.pretrain.recipes`` (a class outside the registry gets its field defaults and the fallback optimizer
+preset).
 """
 
 from __future__ import annotations
@@ -27,14 +28,14 @@ __all__ = ["build_method", "measure_flops", "measure_step_abstract", "method_cla
 
 def method_class(name: str) -> type:
     """The method class of a registered name or of ``package.module:ClassName``; ValueError naming ``name``."""
-    from sslmethods import recipes
+    from sslmethods.pretrain import recipes
 
     return recipes.method_class(name)
 
 
 def run_overrides(spec: RunSpec) -> Any:
-    """The run's ``section.field=value`` overrides, typed (``sslmethods.overrides.Overrides``)."""
-    from sslmethods import overrides
+    """The run's ``section.field=value`` overrides, typed (``sslmethods.pretrain.overrides.Overrides``)."""
+    from sslmethods.pretrain import overrides
 
     return overrides.parse_overrides(spec.overrides, method_class(spec.method))
 
@@ -44,8 +45,8 @@ def build_method(spec: RunSpec, *, total_steps: int, dataset_dir: Path | None) -
     fields (class count, class names); None leaves the method's defaults (enough to check a configuration).
     A method outside the registry gets ``recipes.build_method``'s preset fallback. The second stage of a chain
     is built on the architecture its first stage exports (``init_from.exported_encoder_config``)."""
-    from sslmethods import recipes
-    from sslmethods.init_from import exported_encoder_config
+    from sslmethods.pretrain import recipes
+    from sslmethods.pretrain.init_from import exported_encoder_config
 
     cls, chosen = method_class(spec.method), run_overrides(spec)
     kwargs = chosen.build_kwargs()
@@ -60,7 +61,7 @@ def build_method(spec: RunSpec, *, total_steps: int, dataset_dir: Path | None) -
 
 def _loader(spec: RunSpec, method: Any, directory: Path, *, workers: int) -> Any:
     import vitcore
-    from sslmethods.data import PretrainData, pretrain_loader
+    from sslmethods.pretrain.data import PretrainData, pretrain_loader
 
     size = vitcore.image_hw(method.backbone.image_size)[0]
     return iter(pretrain_loader(PretrainData(str(directory), batch_size=spec.batch, image_size=size, seed=spec.seed,
@@ -72,7 +73,7 @@ def measure_flops(spec: RunSpec, *, data_dir: str | None) -> dict[str, Any]:
     compiled step (abstract inputs shaped like a real host batch of the dataset; nothing is trained)."""
     import flopmeter
     import jax
-    from sslmethods import step, train_state, trainer
+    from sslmethods.pretrain import step, train_state, trainer
 
     directory = resolve_dataset(spec.dataset, data_dir=data_dir)
     total = spec.budget if spec.budget_unit == "steps" else 1000  # the step program does not depend on it
@@ -117,11 +118,11 @@ def recorded_flops(spec: RunSpec, *, out_dir: Path, data_dir: str | None) -> dic
 
 
 def measure_step_abstract(spec: RunSpec) -> dict[str, Any]:
-    """The run's step measured without its dataset (``sslmethods.step_cost`` on the method's ``batch_spec``:
+    """The run's step measured without its dataset (``sslmethods.costs.step_cost`` on the method's ``batch_spec``:
     abstract inputs, nothing allocated or trained), for paper-scale configs on a laptop: ``flops_per_step``,
     ``macs_per_step``, the closed form ``analytic_flops_per_step``, trainable ``params``, ``compile_seconds``.
     Dataset-dependent fields keep the method's defaults (1000 classes; CLIP's captions are token ids anyway)."""
-    from sslmethods import step_cost
+    from sslmethods.costs import step_cost
 
     total = spec.budget if spec.budget_unit == "steps" else 1000  # the step program does not depend on it
     method, optim = build_method(spec, total_steps=int(total), dataset_dir=None)
@@ -137,8 +138,8 @@ def pretrain(spec: RunSpec, *, steps: int, out_dir: Path, data_dir: str | None,
         raise ValueError(f"{spec.describe()}: init_from={init_from!r}; a chain's second stage (and only it) starts "
                          "from its first stage's folder")
     import runloop
-    from sslmethods import recipes, trainer
-    from sslmethods.heldout import heldout_set
+    from sslmethods.pretrain import recipes, trainer
+    from sslmethods.pretrain.heldout import heldout_set
 
     directory = resolve_dataset(spec.dataset, data_dir=data_dir)
     method, optim = build_method(spec, total_steps=steps, dataset_dir=directory)

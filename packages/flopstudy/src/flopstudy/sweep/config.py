@@ -205,7 +205,7 @@ _NESTED = {"per_method", "per_backbone", "prepretrain", "tasks", "pretrain", "co
 
 def _typed(owner: type, values: Any, where: str) -> Any:
     """``owner(**values)`` with every key and type checked; errors name ``where``."""
-    from sslmethods.overrides import check_fields
+    from sslmethods.pretrain.overrides import check_fields
 
     if not isinstance(values, Mapping):
         raise ValueError(f"{where}={values!r}: expected a group of fields (a dict or ConfigDict)")
@@ -219,7 +219,7 @@ def _typed(owner: type, values: Any, where: str) -> Any:
 def sweep_from_mapping(raw: Mapping[str, Any]) -> SweepSpec:
     """A `SweepSpec` from plain values (``ConfigDict.to_dict()``), every key and type checked (not yet the
     names: `load_sweep` does that)."""
-    from sslmethods.overrides import check_fields
+    from sslmethods.pretrain.overrides import check_fields
 
     from .tasks import TASKS
 
@@ -263,8 +263,8 @@ def sweep_from_mapping(raw: Mapping[str, Any]) -> SweepSpec:
 def _check_names(sweep: SweepSpec) -> None:
     import flopmeter
     import vitcore
-    from sslmethods import overrides, presets
-    from sslmethods.backbones import check_method_backbone
+    from sslmethods.blocks.backbones import check_method_backbone
+    from sslmethods.pretrain import overrides, presets
 
     from ..stages.pretrain import method_class
 
@@ -356,7 +356,7 @@ def _check_builds(sweep: SweepSpec) -> None:
 
 def _check_prepretrain(sweep: SweepSpec, classes: Mapping[str, type]) -> None:
     """config.prepretrain: a known first-stage method, its overrides, budgets, and second stages of the sweep."""
-    from sslmethods import overrides
+    from sslmethods.pretrain import overrides
 
     from ..stages.pretrain import method_class
 

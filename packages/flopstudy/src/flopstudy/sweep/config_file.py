@@ -96,7 +96,7 @@ def _compatible(old: Any, new: Any) -> tuple[bool, Any]:
 def apply_overrides(config: Any, args: Sequence[str]) -> Any:
     """``config`` (a ConfigDict, changed in place and returned) with the ``--config.path=value`` ``args``."""
     import ml_collections
-    from sslmethods.overrides import parse_value
+    from sslmethods.pretrain.overrides import parse_value
 
     from .config import RENAMED
 

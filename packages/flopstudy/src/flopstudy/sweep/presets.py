@@ -21,7 +21,7 @@ from types import MappingProxyType
 from typing import Any
 
 from segtransfer import SegmentationSpec
-from segtransfer.protocol import STUDY_EPOCHS
+from segtransfer.segmentation.protocol import STUDY_EPOCHS
 
 __all__ = ["ADE20K_SEGMENTATION", "ONE_GPU_SLURM", "PAPER_PRETRAIN", "PAPER_SLURM"]
 

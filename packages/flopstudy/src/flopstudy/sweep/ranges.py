@@ -31,6 +31,6 @@ def check_ranges(settings: Any, rules: Mapping[str, str]) -> None:
         ok, expected = _RULES[rule]
         for entry in value if isinstance(value, tuple) else (value,):
             if isinstance(entry, bool) or not isinstance(entry, int | float):
-                continue  # the type checks (sslmethods.overrides.check_fields) name a value of another type
+                continue  # the type checks (sslmethods.pretrain.overrides.check_fields) name a value of another type
             if not math.isfinite(entry) or not ok(entry):
                 raise ValueError(f"{name}={value!r}: expected {expected}{' each' if isinstance(value, tuple) else ''}")

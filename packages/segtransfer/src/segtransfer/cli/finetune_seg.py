@@ -33,11 +33,11 @@ import runloop
 import vitcore
 
 from ..encoders import check_provenance, encoder_kind, load_encoder
-from ..photometric import PHOTOMETRIC
-from ..protocol import EVAL_MODES, LR_GRID, WD_GRID, warmup_steps
-from ..spec import SegmentationSpec
-from ..study import check_out_dir, run_segmentation
-from ..transfer_data import describe_segmentation_dataset
+from ..segmentation.photometric import PHOTOMETRIC
+from ..segmentation.protocol import EVAL_MODES, LR_GRID, WD_GRID, warmup_steps
+from ..segmentation.spec import SegmentationSpec
+from ..segmentation.study import check_out_dir, run_segmentation
+from ..segmentation.transfer_data import describe_segmentation_dataset
 
 DATASETS = {"ade20k": 512, "fmnist_scenes": 64}  # name -> default image size
 # The command's defaults where they differ from the study's: one (lr, wd), one seed (--grid --seeds 5: the study).

@@ -17,7 +17,7 @@ and evaluation: `detect` -> `Detections`, `coco_results` (boxes and RLE masks at
 Fine-tuning through the engine (``runloop.train``), as segmentation does: `DetectionRunConfig` (detector +
 recipe + data; `detection_recipe` scales the study's recipe to other lengths), `detection_run` (one seed: run
 directory, lock, same-run check, checkpoints, exact resume, FLOPs of the compiled step, pycocotools at the end)
-and `detection_study` (seeds, medians, ``result.json`` as `runloop.DetectionResult`). The command is
+and `detection_study` (seeds, medians, ``result.json`` as `segtransfer.DetectionResult`). The command is
 `segtransfer.cli.finetune_det` (``tools/finetune_det.py``).
 """
 

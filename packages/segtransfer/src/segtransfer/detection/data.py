@@ -39,7 +39,7 @@ import numpy as np
 from flopdata import RecordSource, decode_gray, decode_rgb, parse_example, resize_image
 from PIL import Image
 
-from ..data import record_loader
+from ..record_loader import record_loader
 
 __all__ = ["DetectionData", "DetectionTransform", "detection_loader", "image_id_of", "decode_object_masks"]
 

@@ -8,12 +8,12 @@
     checkpoints/<step>/  orbax: model + optimizer state + step + key, data iterator state, last losses, evals
     run.json             box and mask AP (the six COCO numbers each), final loss, FLOPs of the compiled step
 
-It is the segmentation run's twin (`segtransfer.run`; both live in `segtransfer.transfer_run.run_in_directory`):
-same engine, run directory, lock, same-run check on resume, exact resume (the data iterator's position is in the
-checkpoint; per-step randomness is ``fold_in(key, step)``), NaN guard and data parallelism (`data_parallel_mesh`).
-The encoder comes from a pre-training run directory, a timm file or ``"scratch"`` (`segtransfer.load_encoder`); it
-normalises its [0, 1] input itself, and the pipeline pads with its mean so the padding is 0 after normalisation.
-Evaluation runs once at the end, over every image of the evaluation split (pycocotools).
+It is the segmentation run's twin (`segtransfer.segmentation.run`; both live in
+`segtransfer.transfer_run.run_in_directory`): same engine, run directory, lock, same-run check on resume, exact resume
+(the data iterator's position is in the checkpoint; per-step randomness is ``fold_in(key, step)``), NaN guard and data
+parallelism (`data_parallel_mesh`). The encoder comes from a pre-training run directory, a timm file or ``"scratch"``
+(`segtransfer.load_encoder`); it normalises its [0, 1] input itself, and the pipeline pads with its mean so the padding
+is 0 after normalisation. Evaluation runs once at the end, over every image of the evaluation split (pycocotools).
 """
 
 from __future__ import annotations
@@ -28,7 +28,8 @@ import jax.random as jr
 import numpy as np
 import runloop
 
-from ..encoders import EncoderInfo, load_encoder
+from ..encoders import load_encoder
+from ..records import EncoderInfo
 from ..transfer_run import RUN_FILE, encoder_fields, path_fields, run_in_directory, stderr_log
 from .data import DetectionData, detection_loader
 from .evaluate import evaluate_detector

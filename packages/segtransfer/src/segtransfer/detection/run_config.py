@@ -6,7 +6,7 @@ The run is the detector (`DetectorConfig`: architecture, sampling, image size, c
 splits, padded object count) + how it is executed (cadences, workers; these may change on resume).
 
 Warmup at other lengths (`detection_warmup_steps`): ViTDet's 250 steps are 1.14% of the study's 22,000; a
-shorter run keeps that fraction (at least 1 step, at most 250), as `segtransfer.protocol.warmup_steps` does
+shorter run keeps that fraction (at least 1 step, at most 250), as `segtransfer.segmentation.protocol.warmup_steps` does
 for segmentation: a 300-step CPU run warms up for 3 steps.
 """
 

@@ -2,7 +2,7 @@
 
 ``detection_study(config, encoder=..., out_dir=..., dataset=..., seeds=...)`` runs `detection_run` for every seed
 in ``out_dir/runs/seed<s>/`` (each resumable on its own) while holding a lock on ``out_dir``, then writes
-``out_dir/result.json`` (`runloop.DetectionResult`, last, atomically): the headline ``score`` is the median box
+``out_dir/result.json`` (`DetectionResult`, last, atomically): the headline ``score`` is the median box
 AP@[.5:.95] over seeds in percent; ``box``/``mask`` hold the median of each COCO number. The study's detection
 protocol has no hyper-parameter grid (one recipe, `DETECTION_RECIPES`), so neither has this.
 
@@ -22,6 +22,7 @@ import numpy as np
 import runloop
 
 from .. import transfer_study
+from ..records import DetectionResult, EncoderInfo
 from ..transfer_run import stderr_log
 from ..transfer_study import RESULT_FILE, check_seeds
 from .coco_eval import AP_NAMES
@@ -88,7 +89,7 @@ def detection_study(
 
 
 def _record(config: DetectionRunConfig, dataset: str, seeds: list[int], runs: list[dict[str, Any]]
-            ) -> runloop.DetectionResult:
+            ) -> DetectionResult:
     first, recipe = runs[0], config.recipe
     per_step = first["flops_per_step"]
     per_seed = {which: [r[which]["AP"] for r in runs] for which in ("bbox", "segm")}
@@ -96,7 +97,7 @@ def _record(config: DetectionRunConfig, dataset: str, seeds: list[int], runs: li
         raise ValueError(f"AP is undefined on {config.dataset_dir} {config.eval_split}: it has no ground-truth "
                          f"object (box AP per seed {per_seed['bbox']}, mask AP {per_seed['segm']})")
     box, mask = _medians(runs, "bbox"), _medians(runs, "segm")
-    return runloop.DetectionResult(
+    return DetectionResult(
         dataset=dataset, score=box["AP"], box=box, mask=mask, seeds=seeds, per_seed_box_ap=per_seed["bbox"],
         per_seed_mask_ap=per_seed["segm"],
         finetune_flops=None if per_step is None else per_step * recipe.steps, finetune_flops_per_step=per_step,
@@ -106,4 +107,4 @@ def _record(config: DetectionRunConfig, dataset: str, seeds: list[int], runs: li
         steps=recipe.steps, warmup_steps=recipe.warmup_steps, batch_size=recipe.batch_size,
         image_size=recipe.image_size, lr=recipe.peak_lr, wd=recipe.weight_decay, layer_decay=recipe.layer_decay,
         num_classes=config.detector.num_classes, eval_split=config.eval_split,
-        num_eval_images=first["num_eval_images"], encoder=runloop.EncoderInfo.from_json(first["encoder"]))
+        num_eval_images=first["num_eval_images"], encoder=EncoderInfo.from_json(first["encoder"]))

@@ -26,10 +26,10 @@ import flopmeter
 import runloop
 import vitcore
 
-from .. import overrides, presets, recipes, trainer
-from ..data import PretrainData, pretrain_loader
-from ..heldout import heldout_set
-from ..registry import get_method
+from ..methods.registry import get_method
+from ..pretrain import overrides, presets, recipes, trainer
+from ..pretrain.data import PretrainData, pretrain_loader
+from ..pretrain.heldout import heldout_set
 
 FLAGS = runloop.OptionNames(skip_nonfinite="--skip-nonfinite", resume="--resume", resume_from="--resume-from STEP",
                             steps="--steps")

@@ -6,8 +6,8 @@
 
 (also `python tools/profile_flops.py ...` in a checkout). --method is a registered name or the import path of
 any AbstractMethod subclass (its module on PYTHONPATH). The step is compiled, never run, on
-jax.ShapeDtypeStruct inputs (sslmethods.step_cost), so paper-scale steps are measured on a laptop; --table counts
-the lowered steps in parallel processes, cached in OUT/.cache (sslmethods.figure3). FLOPs count 2 per
+jax.ShapeDtypeStruct inputs (sslmethods.costs.step_cost), so paper-scale steps are measured on a laptop; --table counts
+the lowered steps in parallel processes, cached in OUT/.cache (sslmethods.costs.figure3). FLOPs count 2 per
 multiply-add (XLA); MACs are half. "analytic" is the method's own closed form (analytic_macs). --mask-ratio,
 --decoder-depth and --text-encoder set the method fields of the same name; a flag the method has no field for is
 an error. Bad input: one line "error: ..." and status 2, before anything is compiled.
@@ -25,7 +25,8 @@ from pathlib import Path
 import flopcli
 import vitcore
 
-from .. import figure3, recipes, step_cost
+from ..costs import figure3, step_cost
+from ..pretrain import recipes
 from .pretrain import method_arg
 
 FIELD_FLAGS = {"mask_ratio": "--mask-ratio", "decoder_depth": "--decoder-depth", "text_encoder": "--text-encoder"}

@@ -1,0 +1,1 @@
+"""Layer-wise transfer: linear segmentation probes on each layer's features of a frozen encoder."""
