@@ -190,7 +190,7 @@ def test_dataset_fields_come_from_the_dataset(tmp_path):
 def test_clip_on_captions_only_takes_no_class_names(tmp_path):
     import flopdata
     from PIL import Image
-    from sslmethods import recipes
+    from sslmethods.pretrain import recipes
 
     (tmp_path / "src").mkdir()
     Image.new("RGB", (8, 8)).save(tmp_path / "src" / "a.png")
