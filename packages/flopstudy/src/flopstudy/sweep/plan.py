@@ -88,7 +88,8 @@ class Plan:
             confirm = [dataclasses.replace(t, seeds=confirm_seed_numbers(t.explore, count)) for t in picked]
             for k in range(1, pretrain_seeds):
                 again = repeat_run(run, k)
-                for extra, own in (((again.init, []),) if again.init is not None else ()) + ((again, confirm),):
+                stages = [(again.init, [])] if again.init is not None else []  # a chain's first stage, no tasks
+                for extra, own in [*stages, (again, confirm)]:
                     if extra.run_id not in tasks:
                         runs.append(extra)
                         tasks[extra.run_id], repeats[extra.run_id] = (), k
