@@ -1,8 +1,9 @@
 """runloop: the one training engine every flopwise loop runs through (pre-training, segmentation, detection).
 
-A caller brings a pure step, an init function, a checkpointable data iterator and a config; runloop owns the run
-directory (config, lock, atomic files, typed records), the loop (sharded init, one compile, FLOPs of the compiled
-step, host syncs only at cadences, NaN guard, checkpoints, evals, stop on signal), resume (same-run check,
+A caller brings a pure step, an init function, a checkpointable data iterator and a config; runloop owns the one
+train state and step every task uses (`TrainState`; `make_step_fn`: a loss and an optax transform in, the pure
+step out; `measure_step`: its FLOPs), the run directory (config, lock, atomic files, typed records), the loop
+(sharded init, one compile, FLOPs of the compiled step, host syncs only at cadences, NaN guard, checkpoints, evals, stop on signal), resume (same-run check,
 fallback past an unreadable checkpoint, ``resume_from``), metrics (JSONL, TensorBoard, one progress line with
 images/s, FLOPs, ETA and CO2), sharding and durations. The optax transforms the packages' optimizers compose
 (adaptive gradient clipping, SAM, per-tensor clipping, dtype promotion, per-leaf scales) live in `runloop.optim`.
@@ -29,6 +30,7 @@ from . import (
     sharding,
     step_program,
     stop_signal,
+    train_state,
 )
 from .atomic_files import json_bytes, write_bytes_atomic, write_files_atomic, write_json_atomic
 from .cadence import due
@@ -60,6 +62,7 @@ from .sharding import (
 )
 from .step_program import CompiledStep, abstract_state, compile_step, init_sharded
 from .stop_signal import StopSignal
+from .train_state import TrainState, count_step, global_norm, init_train_state, make_step_fn, measure_step
 
 # The transforms' modules were `runloop.agc`, `runloop.sam`, `runloop.per_tensor_clip` and `runloop.transforms`
 # before they moved into `runloop.optim`: those import paths keep working.
@@ -93,6 +96,7 @@ __all__ = [
     "Record",
     "RunLock",
     "StopSignal",
+    "TrainState",
     "TrainTask",
     "abstract_state",
     "all_finite",
@@ -104,13 +108,16 @@ __all__ = [
     "compilation_cache",
     "compilation_cache_dir",
     "compile_step",
+    "count_step",
     "config_differences",
     "detect_hardware",
     "due",
     "durations",
     "enable_compilation_cache",
+    "global_norm",
     "holds_run",
     "init_sharded",
+    "init_train_state",
     "initialize_distributed",
     "is_array_like",
     "json_bytes",
@@ -118,6 +125,8 @@ __all__ = [
     "loop",
     "loop_config",
     "make_mesh",
+    "make_step_fn",
+    "measure_step",
     "metrics_log",
     "nonfinite",
     "open_run",
@@ -143,6 +152,7 @@ __all__ = [
     "to_jsonable",
     "to_steps",
     "train",
+    "train_state",
     "transforms",
     "write_bytes_atomic",
     "write_files_atomic",
