@@ -1,4 +1,4 @@
-"""FLOPs per step and images/s of the Mask R-CNN training step (segtransfer.detection.make_step_fn).
+"""FLOPs per step and images/s of the Mask R-CNN training step (segtransfer.detection.make_detection_step).
 
     python benchmarks/detection_step.py                    # tiny detector (vit-test @64, batch 8) timed here, and
                                                            # the study's step (ViT-B/16 @1024, batch 64) measured
@@ -23,13 +23,13 @@ import jax.random as jr
 import numpy as np
 from segtransfer.detection import (
     STUDY_RECIPE,
-    abstract_train_state,
+    abstract_detection_state,
     batch_struct,
     detection_optimizer,
     detector_config,
     detector_from_scratch,
-    init_train_state,
-    make_step_fn,
+    init_detection_state,
+    make_detection_step,
 )
 
 
@@ -61,13 +61,13 @@ def measure(model_name, preset, image_size, batch, *, dtype, num_classes, max_ob
     def build(key):
         return detector_from_scratch(model_name, config, key=key, compute_dtype=dtype, drop_path=recipe.drop_path)
 
-    state, optimizer = abstract_train_state(build, lambda m: detection_optimizer(m, recipe), key=jr.key(0))
-    step = make_step_fn(optimizer)
+    state, optimizer = abstract_detection_state(build, lambda m: detection_optimizer(m, recipe), key=jr.key(0))
+    step = make_detection_step(optimizer)
     struct = batch_struct(batch, image_size, max_objects, mask_size)
     cost = flopmeter.measure(step, state, struct)
     row = {"flops": cost.flops, "compile": cost.compile_seconds, "notes": cost.notes, "seconds": None}
     if timed:
-        real = init_train_state(build(jr.key(0)), optimizer, key=jr.key(1))
+        real = init_detection_state(build(jr.key(0)), optimizer, key=jr.key(1))
         row["seconds"] = flopmeter.time_step(step, real, synthetic_batch(struct), warmup=1, repeats=repeats)
     return row
 

@@ -421,18 +421,18 @@ def run_detection(cfg: Settings, out: Path) -> dict[str, Any]:
         detection_optimizer,
         detector_config,
         detector_from_scratch,
-        init_train_state,
-        make_step_fn,
+        init_detection_state,
+        make_detection_step,
     )
 
     config = detector_config(cfg.det_preset, num_classes=80, image_size=cfg.det_size)
     model = detector_from_scratch(cfg.det_model, config, key=jr.key(0), compute_dtype=cfg.dtype,
                                   drop_path=STUDY_RECIPE.drop_path)
     optimizer = detection_optimizer(model, STUDY_RECIPE)
-    state = [init_train_state(model, optimizer, key=jr.key(1))]
+    state = [init_detection_state(model, optimizer, key=jr.key(1))]
     batch = synthetic_batch(batch_struct(cfg.det_batch, cfg.det_size, 100, 56))
     start = time.perf_counter()
-    compiled = jax.jit(make_step_fn(optimizer), donate_argnums=0).lower(state[0], batch).compile()
+    compiled = jax.jit(make_detection_step(optimizer), donate_argnums=0).lower(state[0], batch).compile()
     cost = flopmeter.cost_from_compiled(compiled, compile_seconds=time.perf_counter() - start)
 
     def run(n: int) -> None:

@@ -115,7 +115,7 @@ class Bare:
 
     def __init__(self, method: Any, engine: Engine) -> None:
         # copies: the engine's program donates (deletes) the state it was given
-        trainable, method_state = engine.state.trainable, _copy_arrays(engine.state.method_state)
+        trainable, method_state = engine.state.model, _copy_arrays(engine.state.extra)
         params, static = eqx.partition(trainable, eqx.is_inexact_array)
         tx = optax.adamw(1e-4)
 

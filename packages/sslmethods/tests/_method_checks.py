@@ -23,7 +23,7 @@ from sslmethods.pretrain.data import PretrainData, pretrain_loader
 from sslmethods.pretrain.optim import make_optimizer
 from sslmethods.pretrain.presets import get_preset
 from sslmethods.pretrain.step import make_train_step
-from sslmethods.pretrain.train_state import decay_mask, init_train_state
+from sslmethods.pretrain.train_state import decay_mask, init_pretrain_state
 
 FMNIST_DIR = Path("/usr/share/datasets/fashion-mnist")  # flopdata.builders.fmnist_idx DEBIAN_DIR
 IMAGE_SIZE = 32
@@ -54,7 +54,7 @@ def smoke_losses(method, *, steps: int = 30, batch_size: int = 32, seed: int = 0
     _, optim_cfg = get_preset(method.name, "demo")
     trainable, _ = method.init(key=jax.random.key(seed))
     tx = make_optimizer(optim_cfg, steps, decay_mask(method, trainable))
-    state = init_train_state(method, tx, key=jax.random.key(seed))
+    state = init_pretrain_state(method, tx, key=jax.random.key(seed))
     step_fn = make_train_step(method, tx)
     loader = pretrain_loader(PretrainData(str(fmnist_objects_dir()), batch_size=batch_size,
                                           image_size=IMAGE_SIZE, seed=seed, shard_index=0, shard_count=1))

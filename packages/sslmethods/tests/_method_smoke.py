@@ -18,11 +18,12 @@ import numpy as np
 import pytest
 import vitcore
 from flopdata.builders import fmnist_idx
+from runloop import TrainState
 from sslmethods.methods.method import AbstractMethod
 from sslmethods.pretrain.data import PretrainData, pretrain_loader
 from sslmethods.pretrain.optim import OptimConfig, make_optimizer
 from sslmethods.pretrain.step import make_train_step
-from sslmethods.pretrain.train_state import TrainState, decay_mask, init_train_state
+from sslmethods.pretrain.train_state import decay_mask, init_pretrain_state
 
 SMOKE_STEPS = 30
 SMOKE_BATCH = 32
@@ -87,7 +88,7 @@ def smoke_run(
         at_zero = eqx.tree_at(lambda s: s.step, _copy(state), jnp.zeros((), jnp.int32))
         return float(step(at_zero, put(held))[1]["loss"])
 
-    state = init_train_state(method, tx, key=jax.random.key(seed))
+    state = init_pretrain_state(method, tx, key=jax.random.key(seed))
     before = held_loss(state)
     data, losses = iter(loader), []
     for _ in range(SMOKE_STEPS):

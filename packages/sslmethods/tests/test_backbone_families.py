@@ -17,8 +17,8 @@ from _engine_toys import SyntheticData  # noqa: E402
 from runloop import LoopConfig  # noqa: E402
 from sslmethods.pretrain import recipes  # noqa: E402
 from sslmethods.pretrain.optim import OptimConfig  # noqa: E402
-from sslmethods.pretrain.step import make_step_fn  # noqa: E402
-from sslmethods.pretrain.train_state import abstract_train_state, init_train_state, method_optimizer  # noqa: E402
+from sslmethods.pretrain.step import make_method_step  # noqa: E402
+from sslmethods.pretrain.train_state import abstract_pretrain_state, init_pretrain_state, method_optimizer  # noqa: E402
 from sslmethods.pretrain.trainer import KnnSplits, TrainConfig, knn_monitor, train  # noqa: E402
 
 ANY_FAMILY = ("supervised", "clip", "simclr", "byol")
@@ -37,8 +37,8 @@ def test_a_method_builds_an_nfnet_and_traces_a_whole_step(name):
     encoder = method.encoder(trainable)
     assert isinstance(encoder, vitcore.NFNet) and encoder.config.num_classes in (0, 10)
     tx = method_optimizer(method, optim, 4)
-    state, batch = abstract_train_state(method, tx, method.batch_spec(4))
-    new_state, metrics = eqx.filter_eval_shape(make_step_fn(method, tx), state, batch)  # traced, not compiled
+    state, batch = abstract_pretrain_state(method, tx, method.batch_spec(4))
+    new_state, metrics = eqx.filter_eval_shape(make_method_step(method, tx), state, batch)  # traced, not compiled
     assert metrics["loss"].shape == () and jax.tree.structure(new_state) == jax.tree.structure(state)
     assert method.analytic_macs(4) > 0
 
@@ -61,7 +61,7 @@ def _splits():
 @pytest.mark.parametrize("name,model", [*((m, "vit-test") for m in sslmethods.METHODS), ("simclr", "nfnet-test")])
 def test_every_method_gets_the_same_upstream_knn_monitor(name, model):
     method, optim = _build(name, model)
-    state = init_train_state(method, method_optimizer(method, optim, 4), key=jax.random.key(0))
+    state = init_pretrain_state(method, method_optimizer(method, optim, 4), key=jax.random.key(0))
     accuracy = knn_monitor(method, state, _splits(), k=5)
     assert 0.0 <= accuracy <= 1.0
 

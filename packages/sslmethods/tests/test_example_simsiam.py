@@ -12,7 +12,7 @@ import vitcore
 from sslmethods.pretrain import recipes
 from sslmethods.pretrain.optim import make_optimizer
 from sslmethods.pretrain.step import make_train_step
-from sslmethods.pretrain.train_state import decay_mask, init_train_state
+from sslmethods.pretrain.train_state import decay_mask, init_pretrain_state
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
 
@@ -31,7 +31,7 @@ def test_simsiam_example_trains_by_import_path_and_exports_its_encoder(examples_
                                                                                      "pred_hidden_dim": 8})
     assert type(method).__module__ == "simsiam" and method.proj_dim == 16
     tx = make_optimizer(optim, method.total_steps, wd_mask=lambda p: decay_mask(method, p))
-    state = init_train_state(method, tx, key=jax.random.key(0))
+    state = init_pretrain_state(method, tx, key=jax.random.key(0))
     step = make_train_step(method, tx)
     rng = np.random.default_rng(0)
     losses = []
@@ -42,7 +42,7 @@ def test_simsiam_example_trains_by_import_path_and_exports_its_encoder(examples_
         losses.append(float(metrics["loss"]))
     assert np.all(np.isfinite(losses)) and int(state.step) == 3, losses
     assert all(-1.0 <= loss <= 1.0 for loss in losses) and len(set(losses)) == 3  # negative cosine, learning
-    encoder = method.encoder(state.trainable)
+    encoder = method.encoder(state.model)
     assert isinstance(encoder, vitcore.ViT) and encoder.config.pos_embed == "sincos"
     runloop.write_files_atomic(tmp_path, vitcore.encoder_files(encoder))
     loaded = vitcore.load_pretrained(tmp_path)

@@ -48,7 +48,7 @@ def test_the_run_records_the_heldout_loss_of_its_final_parameters(tmp_path):
     summary, state = train(method, OptimConfig(lr=1e-2), SyntheticData(32, image_shape=SHAPE, num_classes=4, seed=3),
                            TrainConfig(out_dir=str(tmp_path / "run"), loop=loop), heldout=held)
     written = json.loads((tmp_path / "run" / "summary.json").read_text())["final_metrics"]
-    losses, hits = zip(*(_toy_reference(state.trainable, b, 0.3) for b in held.batches), strict=True)
+    losses, hits = zip(*(_toy_reference(state.model, b, 0.3) for b in held.batches), strict=True)
     assert written["heldout_loss"] == pytest.approx(np.mean(losses), rel=1e-5)
     assert written["heldout_accuracy"] == pytest.approx(np.mean(hits), abs=1e-6)  # the method's own metric
     assert written["heldout_examples"] == 96

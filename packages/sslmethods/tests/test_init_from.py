@@ -16,7 +16,7 @@ from runloop import LoopConfig  # noqa: E402
 from sslmethods.pretrain import recipes  # noqa: E402
 from sslmethods.pretrain.init_from import exported_encoder_config, load_encoder_into  # noqa: E402
 from sslmethods.pretrain.optim import OptimConfig  # noqa: E402
-from sslmethods.pretrain.train_state import init_train_state, method_optimizer  # noqa: E402
+from sslmethods.pretrain.train_state import init_pretrain_state, method_optimizer  # noqa: E402
 from sslmethods.pretrain.trainer import TrainConfig, train  # noqa: E402
 
 QUIET = {"print_progress": False, "measure_flops": False}
@@ -58,12 +58,12 @@ def test_second_stage_starts_from_the_first_stages_encoder_exactly(tmp_path):
 def test_an_ema_teacher_starts_from_the_loaded_encoder_too():
     method, optim = recipes.build_method("byol", "vit-test", preset="demo", total_steps=5)
     encoder = vitcore.build(exported_encoder_config(method), key=jax.random.key(7))
-    state = init_train_state(method, method_optimizer(method, optim, 5), key=jax.random.key(0), encoder=encoder)
-    for module in (state.trainable.backbone, state.method_state["target"].backbone):
+    state = init_pretrain_state(method, method_optimizer(method, optim, 5), key=jax.random.key(0), encoder=encoder)
+    for module in (state.model.backbone, state.extra["target"].backbone):
         for a, b in zip(_arrays(module), _arrays(encoder), strict=True):
             np.testing.assert_array_equal(a, b)
-    fresh = init_train_state(method, method_optimizer(method, optim, 5), key=jax.random.key(0))
-    for a, b in zip(_arrays(state.trainable.projector), _arrays(fresh.trainable.projector), strict=True):
+    fresh = init_pretrain_state(method, method_optimizer(method, optim, 5), key=jax.random.key(0))
+    for a, b in zip(_arrays(state.model.projector), _arrays(fresh.model.projector), strict=True):
         np.testing.assert_array_equal(a, b)  # heads stay as initialised
 
 

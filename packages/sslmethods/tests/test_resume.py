@@ -75,12 +75,12 @@ def _final_state(out_dir: Path):
     from _engine_toys import ToyTeacher
     from runloop import Checkpointer
     from sslmethods.pretrain.optim import OptimConfig
-    from sslmethods.pretrain.train_state import abstract_train_state
+    from sslmethods.pretrain.train_state import abstract_pretrain_state
     from sslmethods.pretrain.trainer import build_optimizer
 
     method = ToyTeacher(noise=0.1)
     tx, _ = build_optimizer(method, OptimConfig(lr=1e-2, weight_decay=0.05, warmup_fraction=0.1), STEPS)
-    template, _ = abstract_train_state(method, tx, (8, 8, 8, 1))
+    template, _ = abstract_pretrain_state(method, tx, (8, 8, 8, 1))
     with Checkpointer(out_dir / "checkpoints") as ckpt:
         restored = ckpt.restore(template)
     state, data_state = restored.state, restored.data_state

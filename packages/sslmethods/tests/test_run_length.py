@@ -23,8 +23,8 @@ from sslmethods.blocks import schedules  # noqa: E402
 from sslmethods.methods.method import Batch  # noqa: E402
 from sslmethods.pretrain.optim import OptimConfig, learning_rate_schedule, weight_decay_schedule  # noqa: E402
 from sslmethods.pretrain.run_length import RunLength, run_length  # noqa: E402
-from sslmethods.pretrain.step import make_run_step_fn, make_step_fn  # noqa: E402
-from sslmethods.pretrain.train_state import init_train_state, method_optimizer  # noqa: E402
+from sslmethods.pretrain.step import make_run_step_fn, make_method_step  # noqa: E402
+from sslmethods.pretrain.train_state import init_pretrain_state, method_optimizer  # noqa: E402
 from sslmethods.pretrain.trainer import TrainConfig, train  # noqa: E402
 
 LENGTHS = (1, 2, 7, 100, 224, 896, 1637, 6549)
@@ -140,7 +140,7 @@ OPTIM = OptimConfig(lr=3e-2, start_lr=1e-3, min_lr=1e-4, weight_decay=0.05, weig
 
 
 def _lowered_text(step_fn, method, *args):
-    state = init_train_state(method, method_optimizer(method, OPTIM, 10), key=jax.random.key(0))
+    state = init_pretrain_state(method, method_optimizer(method, OPTIM, 10), key=jax.random.key(0))
     batch = {k: jnp.asarray(v) for k, v in SyntheticData(8).batch_at(0).items()}
     return jax.jit(step_fn).lower(state, batch, *args).as_text()
 
@@ -159,7 +159,7 @@ def test_two_budgets_of_a_method_share_one_compiled_step(tmp_path, fresh_compila
     texts = {n: _lowered_text(make_run_step_fn(ScheduledToy(total_steps=n), OPTIM), ScheduledToy(total_steps=n),
                               run_length(OPTIM, n)) for n in (4, 7)}
     assert texts[4] == texts[7]
-    constant = {n: _lowered_text(make_step_fn(ScheduledToy(total_steps=n),
+    constant = {n: _lowered_text(make_method_step(ScheduledToy(total_steps=n),
                                               method_optimizer(ScheduledToy(total_steps=n), OPTIM, n)),
                                  ScheduledToy(total_steps=n)) for n in (4, 7)}
     assert constant[4] != constant[7]
@@ -174,8 +174,8 @@ def test_a_step_with_its_length_as_data_trains_as_the_step_with_constants():
     method, total = ScheduledToy(total_steps=6, noise=0.3), 6
     tx = method_optimizer(method, OPTIM, total)
     data = jax.jit(make_run_step_fn(method, OPTIM))
-    constant = jax.jit(make_step_fn(method, tx, lr_schedule=learning_rate_schedule(OPTIM, total)))
-    states = [init_train_state(method, tx, key=jax.random.key(3)) for _ in range(2)]
+    constant = jax.jit(make_method_step(method, tx, lr_schedule=learning_rate_schedule(OPTIM, total)))
+    states = [init_pretrain_state(method, tx, key=jax.random.key(3)) for _ in range(2)]
     length = run_length(OPTIM, total)
     for index in range(4):
         batch = {k: jnp.asarray(v) for k, v in SyntheticData(8, seed=5).batch_at(index).items()}
@@ -196,13 +196,13 @@ def test_every_methods_demo_step_is_one_program_for_every_budget(name):
     """The demo's recipe of each method (`vit-test`, its optimizer preset with its warm-up) lowers to the same
     program text at the step counts of two budgets: nothing of the run length is a constant of the step."""
     from sslmethods.pretrain import recipes
-    from sslmethods.pretrain.train_state import abstract_train_state
+    from sslmethods.pretrain.train_state import abstract_pretrain_state
 
     fields = {"supervised": {"num_classes": 10}, "clip": {"class_names": tuple("abcdefghij")}}.get(name, {})
     texts = []
     for steps in (224, 896):  # DINO's demo budgets 4e11 and 1.6e12
         method, optim = recipes.build_method(name, "vit-test", preset="demo", total_steps=steps,
                                              method_overrides=fields)
-        state, batch = abstract_train_state(method, method_optimizer(method, optim, steps), method.batch_spec(8))
+        state, batch = abstract_pretrain_state(method, method_optimizer(method, optim, steps), method.batch_spec(8))
         texts.append(jax.jit(make_run_step_fn(method, optim)).lower(state, batch, run_length(optim, steps)).as_text())
     assert texts[0] == texts[1]

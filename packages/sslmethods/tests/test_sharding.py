@@ -15,7 +15,7 @@ from _engine_toys import SyntheticData, ToyTeacher  # noqa: E402
 from runloop import batch_sharding, make_mesh, put_batch, shard_state, state_shardings  # noqa: E402
 from sslmethods.pretrain.optim import OptimConfig, make_optimizer  # noqa: E402
 from sslmethods.pretrain.step import make_train_step  # noqa: E402
-from sslmethods.pretrain.train_state import decay_mask, init_train_state  # noqa: E402
+from sslmethods.pretrain.train_state import decay_mask, init_pretrain_state  # noqa: E402
 
 # Methods whose batch statistics must be global (the lead adds SimCLR and DINO here once they exist).
 METHODS = {"toy_teacher": lambda: ToyTeacher(image_shape=(8, 8, 1), hidden=32)}
@@ -46,12 +46,12 @@ def test_sharded_step_equals_single_device(name, params):
     batches = [data.batch_at(i) for i in range(3)]
 
     def fresh():
-        return init_train_state(method, tx, key=jax.random.key(0))
+        return init_pretrain_state(method, tx, key=jax.random.key(0))
 
     single, m1 = _run(method, tx, fresh(), batches)
     mesh = make_mesh()
     sharded, m4 = _run(method, tx, fresh(), batches, mesh=mesh, params=params)
-    hidden = sharded.trainable.hidden.weight
+    hidden = sharded.model.hidden.weight
     assert len(hidden.sharding.device_set) == 4
     if params == "fsdp":
         assert hidden.sharding.spec == PartitionSpec(None, "data")  # (32, 64): the larger axis is split

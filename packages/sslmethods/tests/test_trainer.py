@@ -15,7 +15,7 @@ from _engine_toys import SyntheticData, ToyClassifier, ToyTeacher  # noqa: E402
 from runloop import Checkpointer, LoopConfig, NonFiniteError, OptionNames, all_finite  # noqa: E402
 from sslmethods.pretrain.export import export_encoder, load_encoder  # noqa: E402
 from sslmethods.pretrain.optim import OptimConfig  # noqa: E402
-from sslmethods.pretrain.train_state import init_train_state  # noqa: E402
+from sslmethods.pretrain.train_state import init_pretrain_state  # noqa: E402
 from sslmethods.pretrain.trainer import KnnSplits, TrainConfig, build_optimizer, train  # noqa: E402
 
 OPTIM = OptimConfig(lr=1e-2, weight_decay=0.05, warmup_fraction=0.1)
@@ -97,7 +97,7 @@ def test_nan_stops_naming_the_step_and_last_good_checkpoint(tmp_path):
     ckpt = Checkpointer(tmp_path / "checkpoints")
     assert ckpt.latest_step() == 4  # nothing written after the bad step
     tx, _ = build_optimizer(ToyTeacher(), OPTIM, 10)
-    restored = ckpt.restore(init_train_state(ToyTeacher(), tx, key=jax.random.key(0)))
+    restored = ckpt.restore(init_pretrain_state(ToyTeacher(), tx, key=jax.random.key(0)))
     assert all_finite(restored.state)
     ckpt.close()
 

@@ -1,12 +1,13 @@
 """runloop: the one training engine every flopwise loop runs through (pre-training, segmentation, detection).
 
 A caller brings a pure step, an init function, a checkpointable data iterator and a config; runloop owns the one
-train state and step every task uses (`TrainState`; `make_step_fn`: a loss and an optax transform in, the pure
-step out; `measure_step`: its FLOPs), the run directory (config, lock, atomic files, typed records), the loop
-(sharded init, one compile, FLOPs of the compiled step, host syncs only at cadences, NaN guard, checkpoints, evals, stop on signal), resume (same-run check,
-fallback past an unreadable checkpoint, ``resume_from``), metrics (JSONL, TensorBoard, one progress line with
-images/s, FLOPs, ETA and CO2), sharding and durations. The optax transforms the packages' optimizers compose
-(adaptive gradient clipping, SAM, per-tensor clipping, dtype promotion, per-leaf scales) live in `runloop.optim`.
+train state and step every task uses (`TrainState`; `make_step_fn`: a loss and an optax transform in, the pure step
+out; `measure_step`: its FLOPs), the run directory (config, lock, atomic files, typed records), the loop (sharded
+init, one compile, FLOPs of the compiled step, host syncs only at cadences, NaN guard, checkpoints, evals, stop on
+signal), resume (same-run check, fallback past an unreadable checkpoint, ``resume_from``), metrics (JSONL,
+TensorBoard, one progress line with images/s, FLOPs, ETA and CO2), sharding and durations. The optax transforms the
+packages' optimizers compose (adaptive gradient clipping, SAM, per-tensor clipping, dtype promotion, per-leaf
+scales) live in `runloop.optim`.
 """
 
 import sys

@@ -8,7 +8,7 @@ The package has three rooms over a shared floor:
   (`dataset_info`) and the grain loader both pipelines share (`record_loader`);
 - `segtransfer.segmentation`: the FCN head, `Segmenter` and its builders, the loss, mIoU with mmseg semantics
   (`metrics`), the study's optimizer and protocol, photometric jitter, the input pipeline (`segmentation.data`),
-  fine-tuning (`FinetuneState`, `make_finetune_step`, `evaluate`), `SegmentationSpec` (every option of a
+  fine-tuning (`init_finetune_state`, `make_finetune_step` over `runloop.TrainState`, `evaluate`), `SegmentationSpec` (every option of a
   fine-tuning study, declared once) and `SegmentationRun` (one run of it), `finetune_run` (one run through the
   `runloop` engine: checkpointed, resumable, the same-run check), fine-tune FLOPs (`train_step_cost`) and the
   grid/seed selection writing ``result.json`` (`run_study`; `run_segmentation`/`read_segmentation` for a spec);
@@ -28,7 +28,6 @@ from .records import ENCODER_KINDS, DetectionResult, EncoderInfo, FinetuneResult
 from .segmentation import metrics, protocol
 from .segmentation.fcn_head import FCNHead, upsample_bilinear
 from .segmentation.finetune import (
-    FinetuneState,
     center_crop,
     evaluate,
     init_finetune_state,
@@ -77,7 +76,6 @@ __all__ = [
     "segmenter_weight_decay_mask",
     "finetune_optimizer",
     "warmup_poly_schedule",
-    "FinetuneState",
     "init_finetune_state",
     "make_finetune_step",
     "predict_logits",

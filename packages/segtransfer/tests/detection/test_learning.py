@@ -11,8 +11,8 @@ from segtransfer.detection import (
     coco_results,
     detect,
     detection_optimizer,
-    init_train_state,
-    make_step_fn,
+    init_detection_state,
+    make_detection_step,
 )
 
 COLOURS = np.asarray([[0.9, 0.1, 0.1], [0.1, 0.9, 0.1], [0.1, 0.2, 0.9]], np.float32)  # class = colour
@@ -59,8 +59,8 @@ def test_tiny_detector_overfits_synthetic_scenes(tiny_detector):
     recipe = DetectionRecipe(steps=steps, warmup_steps=10, peak_lr=1e-3, weight_decay=0.0, layer_decay=None,
                              decay_fractions=(0.8,))
     optimizer = detection_optimizer(tiny_detector, recipe)
-    state = init_train_state(tiny_detector, optimizer, key=jr.key(1))
-    step = jax.jit(make_step_fn(optimizer))  # no donation: the model's arrays belong to a session fixture
+    state = init_detection_state(tiny_detector, optimizer, key=jr.key(1))
+    step = jax.jit(make_detection_step(optimizer))  # no donation: the model's arrays belong to a session fixture
     device_batch = jax.tree.map(jnp.asarray, batch)
     first = None
     for _ in range(steps):

@@ -20,9 +20,9 @@ from segtransfer.detection import (
     detection_loss,
     detection_optimizer,
     detector_config,
-    init_train_state,
+    init_detection_state,
     layer_decay_scales,
-    make_step_fn,
+    make_detection_step,
 )
 
 sys.path.insert(0, str(Path(__file__).parent))
@@ -52,8 +52,8 @@ def _batch():
 def test_step_is_pure_jitted_and_free_of_host_transfers(micro):
     assert micro.strides == (4, 8, 16) and micro.encoder.config.image_size == 32
     optimizer = detection_optimizer(micro, DetectionRecipe(steps=10, warmup_steps=2, layer_decay=0.7))
-    state = init_train_state(micro, optimizer, key=jr.key(3))
-    step = jax.jit(make_step_fn(optimizer))
+    state = init_detection_state(micro, optimizer, key=jr.key(3))
+    step = jax.jit(make_detection_step(optimizer))
     batch = jax.device_put(_batch())
     with jax.transfer_guard("disallow"):  # any implicit host<->device copy inside the step would raise
         new, metrics = step(state, batch)
@@ -135,8 +135,8 @@ def test_an_nfnet_encoder_is_read_through_the_backbone_face():
     assert set(jax.tree.leaves(scales.encoder.final_conv)) == {1.0} and set(jax.tree.leaves(scales.rpn_head)) == {1.0}
     # the whole training step traces with it (abstractly: shapes only, nothing compiled)
     optimizer = detection_optimizer(detector, DetectionRecipe(steps=10, warmup_steps=2, layer_decay=0.7))
-    state = init_train_state(detector, optimizer, key=jr.key(3))
+    state = init_detection_state(detector, optimizer, key=jr.key(3))
     batch = {k: jnp.asarray(jax.image.resize(v, (2, 64, 64, 3), "nearest")) if k == "image" else v
              for k, v in _batch().items()}
-    _, metrics = eqx.filter_eval_shape(make_step_fn(optimizer), state, batch)
+    _, metrics = eqx.filter_eval_shape(make_detection_step(optimizer), state, batch)
     assert metrics["loss"].shape == () and metrics["loss"].dtype == jnp.float32

@@ -78,15 +78,15 @@ def test_optimizer_is_adamw_with_layer_scales(model):
 
 
 def test_abstract_train_state_matches_a_real_one(tiny_detector):
-    from segtransfer.detection import abstract_train_state, init_train_state
+    from segtransfer.detection import abstract_detection_state, init_detection_state
 
     config = tiny_detector.config
     recipe = DetectionRecipe(steps=10, warmup_steps=1)
-    abstract, optimizer = abstract_train_state(
+    abstract, optimizer = abstract_detection_state(
         lambda k: detector_from_scratch("vit-test", config, key=k), lambda m: detection_optimizer(m, recipe),
         key=jr.key(0),
     )
-    real = init_train_state(tiny_detector, optimizer, key=jr.key(0))
+    real = init_detection_state(tiny_detector, optimizer, key=jr.key(0))
     shapes = jax.tree.map(lambda x: (x.shape, x.dtype), abstract)
     assert shapes == jax.tree.map(lambda x: (x.shape, x.dtype), real)
     assert all(isinstance(x, jax.ShapeDtypeStruct) for x in jax.tree.leaves(abstract))

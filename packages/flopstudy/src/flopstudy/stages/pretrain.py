@@ -71,8 +71,8 @@ def _loader(spec: RunSpec, method: Any, directory: Path, *, workers: int) -> Any
 def measure_flops(spec: RunSpec, *, data_dir: str | None) -> dict[str, Any]:
     """FLOPs of one whole training step at the run's global batch, measured with ``flopmeter.measure`` on the
     compiled step (abstract inputs shaped like a real host batch of the dataset; nothing is trained)."""
-    import flopmeter
     import jax
+    import runloop
     from sslmethods.pretrain import step, train_state, trainer
 
     directory = resolve_dataset(spec.dataset, data_dir=data_dir)
@@ -81,8 +81,8 @@ def measure_flops(spec: RunSpec, *, data_dir: str | None) -> dict[str, Any]:
     batch = method.prepare_batch(next(_loader(spec, method, directory, workers=0)))
     shapes = {k: jax.ShapeDtypeStruct(v.shape, v.dtype) for k, v in batch.items()}
     tx, _ = trainer.build_optimizer(method, optim, int(total))
-    state, batch_struct = train_state.abstract_train_state(method, tx, shapes)
-    cost = flopmeter.measure(step.make_step_fn(method, tx), state, batch_struct)
+    state, batch_struct = train_state.abstract_pretrain_state(method, tx, shapes)
+    cost = runloop.measure_step(step.make_method_step(method, tx), state, batch_struct)
     return {"flops_per_step": float(cost.flops), "flops_per_step_per_device": float(cost.flops_per_device),
             "measured_devices": int(cost.num_devices), "macs_per_step": float(cost.macs),
             "params": _encoder_params(method),

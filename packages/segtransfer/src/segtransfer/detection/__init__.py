@@ -8,7 +8,8 @@ Building blocks (one concept per module, re-exported flat): boxes (`pairwise_iou
 The detector: `DetectorConfig` (presets ``"vitdet"`` and ``"tiny"``, `detector_config`), `MaskRCNN`,
 `create_detector` (around a pre-trained backbone, read through `vitcore.AbstractBackbone`),
 `detector_from_scratch`; training:
-`detection_loss`, `TrainState`, `init_train_state`, `make_step_fn` (a pure ``step_fn(state, batch)``),
+`detection_loss`, `init_detection_state`, `make_detection_step` (a pure ``step_fn(state, batch)`` over the engine's
+`runloop.TrainState`),
 `detection_optimizer` with `DetectionRecipe` / `STUDY_RECIPE` / `VITDET_RECIPE` (`DETECTION_RECIPES`); inference
 and evaluation: `detect` -> `Detections`, `coco_results` (boxes and RLE masks at the original size), `paste_masks`,
 `coco_ground_truth`, `coco_evaluate`, `evaluate_detector`; data: `DetectionData`, `detection_loader`,
@@ -56,7 +57,7 @@ from .rpn import AnchorTargets, Proposals, RPNHead, anchor_targets, propose
 from .run import build_detector, detection_run
 from .run_config import DetectionRunConfig, detection_recipe, detection_warmup_steps
 from .study import check_study_dir, detection_study
-from .train_step import TrainState, abstract_train_state, batch_struct, init_train_state, make_step_fn
+from .train_step import abstract_detection_state, batch_struct, init_detection_state, make_detection_step
 
 __all__ = [
     "DETECTION_RECIPES",
@@ -83,8 +84,7 @@ __all__ = [
     "RPNConfig",
     "RPNHead",
     "SimpleFeaturePyramid",
-    "TrainState",
-    "abstract_train_state",
+    "abstract_detection_state",
     "anchor_targets",
     "assign_levels",
     "batch_struct",
@@ -113,10 +113,10 @@ __all__ = [
     "detector_weight_decay_mask",
     "encode_boxes",
     "evaluate_detector",
-    "init_train_state",
+    "init_detection_state",
     "layer_decay_scales",
     "level_anchors",
-    "make_step_fn",
+    "make_detection_step",
     "mask_loss",
     "mask_targets",
     "match_boxes",

@@ -37,7 +37,7 @@ from .model import MaskRCNN, create_detector
 from .objective import BATCH_FIELDS
 from .optim import detection_optimizer
 from .run_config import HOW_FIELDS, DetectionRunConfig
-from .train_step import init_train_state, make_step_fn
+from .train_step import init_detection_state, make_detection_step
 
 __all__ = ["RUN_FILE", "build_detector", "detection_task", "detection_run", "prepare_batch"]
 
@@ -93,8 +93,8 @@ def detection_task(detector: MaskRCNN, config: DetectionRunConfig) -> runloop.Tr
     optimizer = detection_optimizer(detector, config.recipe)
     k_train = jr.split(jr.key(config.seed), 3)[2]
     return runloop.TrainTask(
-        init=lambda model: init_train_state(model, optimizer, key=k_train), init_args=(detector,),
-        step=make_step_fn(optimizer, schedule=config.recipe.schedule()), prepare_batch=prepare_batch,
+        init=lambda model: init_detection_state(model, optimizer, key=k_train), init_args=(detector,),
+        step=make_detection_step(optimizer, schedule=config.recipe.schedule()), prepare_batch=prepare_batch,
         evaluate=lambda state, step: _evaluate(state.model, config))
 
 

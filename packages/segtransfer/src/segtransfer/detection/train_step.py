@@ -1,15 +1,17 @@
-"""The detection training step as a pure function ``step_fn(state, batch) -> (new_state, metrics)``.
+"""The detection training step as a pure function ``step_fn(state, batch) -> (new_state, metrics)``:
+`detection_loss` given to the engine's one step (`runloop.make_step_fn`).
 
-The state is an explicit pytree (`TrainState`: model, optimizer state, step, root key), so a training engine can
-compile the step once, donate the state, shard the batch and checkpoint the state without knowing what is inside.
+The state is the engine's explicit pytree (`runloop.TrainState`: model, optimizer state, step, root key; no
+``extra``), so a training engine can compile the step once, donate the state, shard the batch and checkpoint the
+state without knowing what is inside.
 Per-step randomness is ``fold_in(key, step)`` (a resumed run draws the same samples). Nothing in the step syncs to
 the host: metrics are device scalars; the engine decides when to read them (and guards against a non-finite
 ``loss``).
 
 `segtransfer.detection.detection_run` runs it through the engine (``runloop.train``); a plain loop works too::
 
-    state = init_train_state(model, optimizer, key=jr.key(0))
-    step = jax.jit(make_step_fn(optimizer), donate_argnums=0)
+    state = init_detection_state(model, optimizer, key=jr.key(0))
+    step = jax.jit(make_detection_step(optimizer), donate_argnums=0)
     for batch in batches:
         state, metrics = step(state, {k: batch[k] for k in BATCH_FIELDS})
 """
@@ -22,45 +24,39 @@ import equinox as eqx
 import jax
 import jax.numpy as jnp
 import optax
-from jaxtyping import Array, Int, PRNGKeyArray, PyTree
+from jaxtyping import Array, PRNGKeyArray
+from runloop import TrainState, init_train_state, make_step_fn
 
 from .model import MaskRCNN
 from .objective import detection_loss
 
-__all__ = ["TrainState", "init_train_state", "abstract_train_state", "make_step_fn", "batch_struct"]
+__all__ = ["init_detection_state", "abstract_detection_state", "make_detection_step", "batch_struct"]
 
 
-class TrainState(eqx.Module):
-    model: MaskRCNN
-    opt_state: PyTree
-    step: Int[Array, ""]
-    key: PRNGKeyArray
-
-
-def init_train_state(model: MaskRCNN, optimizer: optax.GradientTransformation, *, key: PRNGKeyArray) -> TrainState:
+def init_detection_state(model: MaskRCNN, optimizer: optax.GradientTransformation, *,
+                         key: PRNGKeyArray) -> TrainState:
     """Step 0 of a run: the optimizer initialised on the model's arrays; ``key`` is the run's root key."""
-    opt_state = optimizer.init(eqx.filter(model, eqx.is_array))
-    return TrainState(model=model, opt_state=opt_state, step=jnp.zeros((), jnp.int32), key=key)
+    return init_train_state(model, optimizer, key=key, params_filter=eqx.is_array)
 
 
-def abstract_train_state(
+def abstract_detection_state(
     build_model: Callable[[PRNGKeyArray], MaskRCNN],
     build_optimizer: Callable[[MaskRCNN], optax.GradientTransformation],
     *,
     key: PRNGKeyArray,
 ) -> tuple[TrainState, optax.GradientTransformation]:
-    """The `TrainState` as ``jax.ShapeDtypeStruct`` leaves, and the optimizer, without allocating a parameter.
+    """The `runloop.TrainState` as ``jax.ShapeDtypeStruct`` leaves, and the optimizer, without allocating a parameter.
 
     ``build_model(key)`` and ``build_optimizer(model)`` run once under ``eqx.filter_eval_shape``; the optimizer's
     parameter groups (decay mask, layer scales) depend only on the model's structure, so the one built there is
-    the one to train with. For FLOP counts of the study-size step (`flopmeter.measure`) and sharding plans.
+    the one to train with. For FLOP counts of the study-size step (`runloop.measure_step`) and sharding plans.
     """
     built = {}
 
     def init(k):
         model = build_model(k)
         built["optimizer"] = build_optimizer(model)
-        return init_train_state(model, built["optimizer"], key=k)
+        return init_detection_state(model, built["optimizer"], key=k)
 
     state = eqx.filter_eval_shape(init, key)
     return state, built["optimizer"]
@@ -79,7 +75,7 @@ def batch_struct(batch_size: int, image_size: int, max_objects: int, mask_size: 
     }
 
 
-def make_step_fn(
+def make_detection_step(
     optimizer: optax.GradientTransformation, *, schedule: optax.Schedule | None = None
 ) -> Callable[[TrainState, dict], tuple[TrainState, dict]]:
     """The pure step for ``optimizer``; with ``schedule`` the metrics also report the step's learning rate.
@@ -89,18 +85,8 @@ def make_step_fn(
     ``finite`` (1.0 when the loss and the gradients are finite: the engine's NaN guard reads it).
     """
 
-    def step_fn(state: TrainState, batch: dict) -> tuple[TrainState, dict]:
-        key = jax.random.fold_in(state.key, state.step)
-        (_, metrics), grads = eqx.filter_value_and_grad(detection_loss, has_aux=True)(state.model, batch, key=key)
-        params = eqx.filter(state.model, eqx.is_array)
-        updates, opt_state = optimizer.update(grads, state.opt_state, params)
-        model = eqx.apply_updates(state.model, updates)
-        grad_norm = optax.tree.norm(grads)
-        finite = jnp.isfinite(metrics["loss"]) & jnp.isfinite(grad_norm)
-        metrics = dict(metrics, grad_norm=grad_norm, finite=finite.astype(jnp.float32))
-        if schedule is not None:
-            metrics["lr"] = jnp.asarray(schedule(state.step), jnp.float32)
-        new_state = TrainState(model=model, opt_state=opt_state, step=state.step + 1, key=state.key)
-        return new_state, metrics
+    def loss_fn(model: MaskRCNN, extra: None, batch: dict, *, step: Array, key: PRNGKeyArray) -> tuple[Array, dict]:
+        loss, metrics = detection_loss(model, batch, key=key)
+        return loss, {"metrics": metrics}
 
-    return step_fn
+    return make_step_fn(loss_fn, optimizer, params_filter=eqx.is_array, lr_schedule=schedule)

@@ -1,5 +1,6 @@
-"""Fine-tuning a `Segmenter`: its training state and pure step (what the engine, ``runloop.train``, compiles
-once and runs), host-side batch preparation, and centre-crop / sliding-window evaluation.
+"""Fine-tuning a `Segmenter`: its training state (`runloop.TrainState`) and pure step (its pixel cross-entropy
+given to `runloop.make_step_fn`: what the engine, ``runloop.train``, compiles once and runs), host-side batch
+preparation, and centre-crop / sliding-window evaluation.
 
 Batches are dicts of numpy arrays ``{"image": float32 [B, H, W, 3], "mask": int32 [B, H, W]}`` with 255 = ignore
 (what `segtransfer.segmentation.data` produces). Data parallelism is the engine's: the batch is split over the devices
@@ -16,17 +17,16 @@ from typing import Any, Literal
 
 import equinox as eqx
 import jax.numpy as jnp
-import jax.random as jr
 import numpy as np
 import optax
-from jaxtyping import Array, Float, Int, PRNGKeyArray, PyTree
+from jaxtyping import Array, Float, Int, PRNGKeyArray
+from runloop import TrainState, init_train_state, make_step_fn
 
 from .loss import pixel_cross_entropy
 from .metrics import confusion_matrix, miou
 from .segmenter import Segmenter
 
 __all__ = [
-    "FinetuneState",
     "init_finetune_state",
     "make_finetune_step",
     "prepare_batch",
@@ -36,52 +36,30 @@ __all__ = [
     "evaluate",
 ]
 
-class FinetuneState(eqx.Module):
-    """Everything a fine-tuning step reads and writes: the model, the optimizer state (over the model's arrays),
-    the int32 count of applied updates and the root key of the step's randomness (never split in place)."""
-
-    model: Segmenter
-    opt_state: PyTree
-    step: Int[Array, ""]
-    key: PRNGKeyArray
-
-
-StepFn = Callable[[FinetuneState, dict[str, Array]], tuple[FinetuneState, dict[str, Array]]]
+StepFn = Callable[[TrainState, dict[str, Array]], tuple[TrainState, dict[str, Array]]]
 
 
 def init_finetune_state(model: Segmenter, optimizer: optax.GradientTransformation, *,
-                        key: PRNGKeyArray) -> FinetuneState:
-    """The state at step 0 (``key``: the root of the per-step dropout keys)."""
-    return FinetuneState(model, optimizer.init(eqx.filter(model, eqx.is_array)), jnp.zeros((), jnp.int32), key)
+                        key: PRNGKeyArray) -> TrainState:
+    """The state at step 0 (`runloop.TrainState` without ``extra``; the optimizer over the model's arrays;
+    ``key``: the root of the per-step dropout keys)."""
+    return init_train_state(model, optimizer, key=key, params_filter=eqx.is_array)
 
 
 def make_finetune_step(optimizer: optax.GradientTransformation, *, ignore_index: int = 255) -> StepFn:
-    """The pure step ``(state, batch) -> (state, metrics)``: one optimizer update on the mean pixel
+    """The pure step ``(state, batch) -> (state, metrics)``: `runloop.make_step_fn` on the mean pixel
     cross-entropy, with dropout keys ``fold_in(state.key, state.step)``. Metrics: ``loss``, ``grad_norm``
     (before clipping) and ``finite`` (1.0 when the loss and gradients are finite). It returns the new model and
     optimizer state, so XLA keeps the backward pass and the update when the step is measured. The optimizer's
     ``update`` also gets ``grad_fn`` (the same batch's loss gradient at any parameters, same dropout keys), which
     sharpness-aware minimisation needs for its second gradient (`runloop.optim.sam`); other optimizers ignore it."""
 
-    def finetune_step(state: FinetuneState, batch: dict[str, Array]) -> tuple[FinetuneState, dict[str, Array]]:
-        key = jr.fold_in(state.key, state.step)
+    def loss_fn(model: Segmenter, extra: None, batch: dict[str, Array], *, step: Array,
+                key: PRNGKeyArray) -> tuple[Array, dict]:
+        logits = model(batch["image"], key=key, inference=False)
+        return pixel_cross_entropy(logits, batch["mask"], ignore_index), {}
 
-        def loss_fn(m: Segmenter) -> Array:
-            return pixel_cross_entropy(m(batch["image"], key=key, inference=False), batch["mask"], ignore_index)
-
-        params, static = eqx.partition(state.model, eqx.is_array)
-
-        def grad_fn(p: PyTree) -> PyTree:
-            return eqx.filter_grad(lambda q: loss_fn(eqx.combine(q, static)))(p)
-
-        loss, grads = eqx.filter_value_and_grad(loss_fn)(state.model)
-        grad_norm = optax.tree.norm(grads)
-        updates, opt_state = optimizer.update(grads, state.opt_state, params, grad_fn=grad_fn)
-        new = FinetuneState(eqx.apply_updates(state.model, updates), opt_state, state.step + 1, state.key)
-        finite = jnp.isfinite(loss) & jnp.isfinite(grad_norm)
-        return new, {"loss": loss, "grad_norm": grad_norm, "finite": finite.astype(jnp.float32)}
-
-    return finetune_step
+    return make_step_fn(loss_fn, optimizer, params_filter=eqx.is_array)
 
 
 def prepare_batch(batch: dict[str, Any]) -> dict[str, np.ndarray]:

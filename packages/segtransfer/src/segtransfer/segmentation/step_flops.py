@@ -1,4 +1,4 @@
-"""FLOPs of one fine-tuning step, measured by `flopmeter.measure` on the real step, abstractly.
+"""FLOPs of one fine-tuning step, measured by `runloop.measure_step` on the real step, abstractly.
 
 A run gets its FLOPs from the executable the engine compiled and ran (``runloop``: ``flops_per_step`` in each
 run's ``run.json``); this measures the same step function without a run, for planning, or for runs that did not
@@ -22,6 +22,7 @@ import jax
 import jax.numpy as jnp
 import jax.random as jr
 import optax
+import runloop
 
 from .finetune import init_finetune_state, make_finetune_step
 from .segmenter import Segmenter
@@ -38,4 +39,4 @@ def train_step_cost(model: Segmenter, optimizer: optax.GradientTransformation, *
     state = eqx.filter_eval_shape(lambda m: init_finetune_state(m, optimizer, key=jr.key(0)), model)
     batch = {"image": jax.ShapeDtypeStruct((batch_size, image_size, image_size, 3), jnp.float32),
              "mask": jax.ShapeDtypeStruct((batch_size, image_size, image_size), jnp.int32)}
-    return flopmeter.measure(make_finetune_step(optimizer, ignore_index=ignore_index), state, batch)
+    return runloop.measure_step(make_finetune_step(optimizer, ignore_index=ignore_index), state, batch)

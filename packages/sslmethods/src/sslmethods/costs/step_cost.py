@@ -27,17 +27,16 @@ from typing import Any
 import equinox as eqx
 import flopmeter
 import jax
-from runloop import is_array_like, write_json_atomic
+from runloop import count_step, is_array_like, write_json_atomic
+from runloop.train_state import COUNTS
 
 from ..methods.method import AbstractMethod
 from ..pretrain.optim import OptimConfig
 from ..pretrain.recipes import build_method
-from ..pretrain.step import make_step_fn
-from ..pretrain.train_state import abstract_train_state, method_optimizer
+from ..pretrain.step import make_method_step
+from ..pretrain.train_state import abstract_pretrain_state, method_optimizer
 
 __all__ = ["COUNTS", "profile", "step_cost"]
-
-COUNTS = ("compiled", "lowered")
 
 
 def _count(lowered: jax.stages.Lowered, count: str, lower_seconds: float, cache_dir: Path | None) -> dict[str, Any]:
@@ -51,10 +50,7 @@ def _count(lowered: jax.stages.Lowered, count: str, lower_seconds: float, cache_
         path = Path(cache_dir) / f"{key.hexdigest()}.json"
         if path.exists():
             return json.loads(path.read_text())
-    if count == "compiled":
-        cost = flopmeter.cost_from_compiled(lowered.compile(), compile_seconds=0.0)
-    else:
-        cost = flopmeter.cost_from_lowered(lowered, lower_seconds=0.0, hlo_text=text)
+    cost = count_step(lowered, count=count, hlo_text=text)
     result = {"flops": cost.flops, "macs": cost.macs, "notes": list(cost.notes),
               "compile_seconds": lower_seconds + time.perf_counter() - start}
     if path is not None:
@@ -72,11 +68,11 @@ def step_cost(method: AbstractMethod, optim: OptimConfig, batch_size: int, *, co
     if count not in COUNTS:
         raise ValueError(f"count={count!r}; expected one of {COUNTS}")
     tx = method_optimizer(method, optim, method.total_steps)
-    state, batch = abstract_train_state(method, tx, method.batch_spec(batch_size))
+    state, batch = abstract_pretrain_state(method, tx, method.batch_spec(batch_size))
     start = time.perf_counter()
-    lowered = flopmeter.lower_abstract(make_step_fn(method, tx), state, batch)
+    lowered = flopmeter.lower_abstract(make_method_step(method, tx), state, batch)
     cost = _count(lowered, count, time.perf_counter() - start, None if cache_dir is None else Path(cache_dir))
-    params = sum(x.size for x in jax.tree.leaves(eqx.filter(state.trainable, is_array_like)))
+    params = sum(x.size for x in jax.tree.leaves(eqx.filter(state.model, is_array_like)))
     analytic = float(method.analytic_macs(batch_size))
     return {"flops_per_step": cost["flops"], "macs_per_step": cost["macs"],
             "analytic_flops_per_step": flopmeter.macs_to_flops(analytic), "analytic_macs_per_step": analytic,

@@ -91,7 +91,7 @@ class BYOL(AbstractMethod):
         predictor = byol_mlp(self.proj_dim, key=k_pred, hidden_dim=self.pred_hidden_dim, out_dim=self.proj_dim,
                              norm=self.head_norm)
         online = BYOLOnline(backbone, projector, predictor)
-        # The target starts as a copy of the online network (init_train_state un-aliases the shared buffers).
+        # The target starts as a copy of the online network (init_pretrain_state un-aliases the shared buffers).
         return online, {"target": online.projection_network()}
 
     def views(self, batch: Batch, *, step: Int[Array, ""], key: PRNGKeyArray) -> Batch:

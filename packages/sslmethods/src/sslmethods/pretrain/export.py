@@ -8,7 +8,7 @@ like-shaped module.
 
 Example::
 
-    export_encoder(method.encoder(state.trainable), run_dir)
+    export_encoder(method.encoder(state.model), run_dir)
     vit = load_encoder(run_dir)
 """
 

@@ -30,9 +30,9 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import runloop
+from runloop import TrainState
 
 from .step import STEP_METRICS
-from .train_state import TrainState
 
 __all__ = ["HELDOUT_BATCHES", "HELDOUT_KEY", "HELDOUT_SPLIT", "HeldOutSet", "engine_heldout", "heldout_set",
            "heldout_state"]
@@ -86,7 +86,7 @@ def heldout_set(directory: str | Path, *, image_size: int, batch_size: int, batc
 
 def heldout_state(state: TrainState) -> TrainState:
     """``state`` with the held-out key and step 0 (the engine copies it before the step consumes it)."""
-    return TrainState(state.trainable, state.opt_state, state.method_state, jnp.zeros_like(state.step),
+    return TrainState(state.model, state.opt_state, state.extra, jnp.zeros_like(state.step),
                       jax.random.key(HELDOUT_KEY))
 
 

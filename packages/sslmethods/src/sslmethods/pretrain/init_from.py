@@ -63,7 +63,7 @@ def load_encoder_into(method: AbstractMethod, trainable: eqx.Module, state: Any,
                       encoder: vitcore.AbstractBackbone) -> tuple[eqx.Module, Any]:
     """``(trainable, state)`` with ``encoder``'s arrays in place of ``method.encoder(trainable)``'s (a head of
     the method's encoder is kept), also where ``state`` holds the same arrays (a teacher initialised as the
-    student). ``trainable`` and ``state`` must come straight from ``method.init`` (before ``init_train_state``
+    student). ``trainable`` and ``state`` must come straight from ``method.init`` (before ``init_pretrain_state``
     copies shared buffers). ValueError when the architectures or the input normalisations differ."""
     current = method.encoder(trainable)
     if not isinstance(current, vitcore.AbstractBackbone) or type(current) is not type(encoder):

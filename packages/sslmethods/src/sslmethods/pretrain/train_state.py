@@ -1,9 +1,12 @@
-"""The training state: everything a step reads and writes, as one explicit pytree.
+"""A method's training state: `runloop.TrainState` built from an `AbstractMethod`.
 
-``TrainState`` holds the trainable module, the optimizer state, the method's non-trainable state, the step counter
-and the run's root PRNG key (per-step randomness is ``fold_in(key, step)``, so a resumed run draws the same crops
-and masks). ``abstract_train_state`` builds the same pytree with ``eqx.filter_eval_shape`` (no allocation), so a
-paper-scale step can be measured by ``flopmeter.measure`` on a laptop.
+The state is the engine's one ``TrainState(model, opt_state, extra, step, key)``: ``model`` is the method's
+trainable module, ``extra`` its non-trainable state (EMA teacher, centre, ...), ``opt_state`` the optax state over
+``params(model)`` (its floating-point arrays); the run's root key makes per-step randomness ``fold_in(key, step)``,
+so a resumed run draws the same crops and masks. The leaf order (model, opt_state, extra, step, key) is the one
+every pre-training checkpoint holds. ``abstract_pretrain_state`` builds the same pytree with
+``eqx.filter_eval_shape`` (no allocation), so a paper-scale step can be measured on a laptop
+(`runloop.measure_step`).
 """
 
 from __future__ import annotations
@@ -15,24 +18,13 @@ import equinox as eqx
 import jax
 import jax.numpy as jnp
 import optax
-from jaxtyping import Array, Int, PRNGKeyArray
+from jaxtyping import PRNGKeyArray
+from runloop import TrainState, init_train_state
 
 from ..methods.method import AbstractMethod
 from .init_from import load_encoder_into
 from .optim import OptimConfig, make_optimizer
 from .run_length import RunLength
-
-
-class TrainState(eqx.Module):
-    """``trainable``: the method's trainable module (arrays + static structure); ``opt_state``: optax state over
-    ``params(trainable)``; ``method_state``: EMA teacher, centre, ... (any pytree); ``step``: int32 count of
-    applied optimizer updates; ``key``: the run's root key (never split in place)."""
-
-    trainable: eqx.Module
-    opt_state: optax.OptState
-    method_state: Any
-    step: Int[Array, ""]
-    key: PRNGKeyArray
 
 
 def params(trainable: eqx.Module) -> Any:
@@ -74,36 +66,19 @@ def method_optimizer(method: AbstractMethod, cfg: OptimConfig, total_steps: int 
                           agc_mask=lambda p: agc_mask(method, p))
 
 
-def init_train_state(
+def init_pretrain_state(
     method: AbstractMethod, optimizer: optax.GradientTransformation, *, key: PRNGKeyArray,
     encoder: Any = None,
 ) -> TrainState:
     """A fresh state at step 0. ``key`` is split once: one part initialises the method, the other is the root of
     all per-step randomness. ``encoder`` (a ``vitcore`` backbone, e.g. a first stage's): loaded in place of the
-    method's encoder (`init_from.load_encoder_into`) before the optimizer state is built."""
+    method's encoder (`init_from.load_encoder_into`) before the optimizer state is built. An EMA teacher built as
+    a copy of the student gets its own buffers (`runloop.init_train_state`)."""
     k_init, k_root = jax.random.split(key)
     trainable, method_state = method.init(key=k_init)
     if encoder is not None:
         trainable, method_state = load_encoder_into(method, trainable, method_state, encoder)
-    opt_state = optimizer.init(params(trainable))
-    state = TrainState(trainable, opt_state, method_state, jnp.zeros((), jnp.int32), k_root)
-    return _unalias(state)
-
-
-def _unalias(state: TrainState) -> TrainState:
-    """Copies leaves that share a buffer with an earlier leaf (an EMA teacher initialised as the student), since
-    a donated state must not hold the same buffer twice."""
-    seen: set[int] = set()
-
-    def fresh(x: Any) -> Any:
-        if not isinstance(x, jax.Array) or isinstance(x, jax.core.Tracer):
-            return x
-        if id(x) in seen:
-            return jnp.copy(x)
-        seen.add(id(x))
-        return x
-
-    return jax.tree.map(fresh, state)
+    return init_train_state(trainable, optimizer, key=k_root, extra=method_state)
 
 
 def batch_struct(batch_shape: Mapping[str, jax.ShapeDtypeStruct] | tuple[int, ...]) -> dict[str, Any]:
@@ -115,12 +90,12 @@ def batch_struct(batch_shape: Mapping[str, jax.ShapeDtypeStruct] | tuple[int, ..
     return dict(batch_shape)
 
 
-def abstract_train_state(
+def abstract_pretrain_state(
     method: AbstractMethod,
     optimizer: optax.GradientTransformation,
     batch_shape: Mapping[str, jax.ShapeDtypeStruct] | tuple[int, ...],
 ) -> tuple[TrainState, dict[str, Any]]:
     """``(state, batch)`` as ``jax.ShapeDtypeStruct`` leaves (static structure kept), built without allocating,
-    ready for ``flopmeter.measure(make_step_fn(method, optimizer), state, batch)``."""
-    state = eqx.filter_eval_shape(lambda k: init_train_state(method, optimizer, key=k), jax.random.key(0))
+    ready for ``runloop.measure_step(make_method_step(method, optimizer), state, batch)``."""
+    state = eqx.filter_eval_shape(lambda k: init_pretrain_state(method, optimizer, key=k), jax.random.key(0))
     return state, batch_struct(batch_shape)

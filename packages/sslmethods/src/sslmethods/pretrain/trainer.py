@@ -32,6 +32,7 @@ import jax
 import numpy as np
 import optax
 import runloop
+from runloop import TrainState
 
 from ..methods.method import AbstractMethod
 from .export import export_encoder
@@ -41,7 +42,7 @@ from .knn import extract_features, knn_accuracy
 from .optim import OptimConfig, learning_rate_schedule
 from .run_length import run_length
 from .step import make_run_step_fn
-from .train_state import TrainState, init_train_state, method_optimizer
+from .train_state import init_pretrain_state, method_optimizer
 
 # The fields of config.json that are paths: recorded relative to the run directory (a sweep folder moved whole
 # resumes; runloop.open_run).
@@ -100,7 +101,7 @@ def build_optimizer(method: AbstractMethod, optim_cfg: OptimConfig, total_steps:
 
 def knn_monitor(method: AbstractMethod, state: TrainState, splits: KnnSplits, k: int) -> float:
     """Top-1 weighted cosine kNN accuracy of the encoder's pooled features on the held-out split."""
-    encoder = method.encoder(state.trainable)
+    encoder = method.encoder(state.model)
     bank = extract_features(encoder, splits.train_images)
     queries = extract_features(encoder, splits.test_images)
     return knn_accuracy(bank, splits.train_labels, queries, splits.test_labels, num_classes=splits.num_classes,
@@ -130,7 +131,7 @@ def pretrain_task(method: AbstractMethod, optim_cfg: OptimConfig, cfg: TrainConf
         return {"knn_top1": knn_monitor(method, state, knn, cfg.knn_k)}
 
     def init(*encoder: Any) -> TrainState:  # the first stage's encoder comes in as an argument, not a constant
-        return init_train_state(method, tx, key=jax.random.key(cfg.seed), encoder=encoder[0] if encoder else None)
+        return init_pretrain_state(method, tx, key=jax.random.key(cfg.seed), encoder=encoder[0] if encoder else None)
 
     init_args = () if cfg.init_from is None else (load_stage_one(cfg.init_from),)
     return runloop.TrainTask(init=init, init_args=init_args, step=make_run_step_fn(method, optim_cfg),
@@ -208,6 +209,6 @@ def train(method: AbstractMethod, optim_cfg: OptimConfig, data: Any, cfg: TrainC
         result = runloop.train(task, data, cfg.loop, run, mesh=mesh, log=log)
         summary = summarise(config["run"], cfg, result)
         if result.completed and run.primary:
-            export_encoder(method.encoder(result.state.trainable), run.path)
+            export_encoder(method.encoder(result.state.model), run.path)
             summary.write(run.path / "summary.json")
     return summary, result.state
