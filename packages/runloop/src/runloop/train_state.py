@@ -130,7 +130,7 @@ def make_step_fn(
 
     Metrics: ``loss``, ``grad_norm`` (`global_norm` after ``adjust_grads``, before the optimizer), ``finite`` (1.0
     when loss and gradients are finite: the engine's NaN guard reads it), ``lr`` (with ``lr_schedule``: the rate
-    of this update), ``param_norm`` (with ``param_norm=True``: after the update) and ``aux["metrics"]`` (float32).
+    of this update), ``param_norm`` (with ``param_norm=True``: of the model's floating-point arrays after the update) and ``aux["metrics"]`` (float32).
     ``state_sharding`` / ``batch_sharding`` (shardings matching ``eqx.filter(state, eqx.is_array)`` / the batch)
     pin the layouts inside the compiled program.
     """
@@ -167,7 +167,7 @@ def make_step_fn(
         metrics = {"loss": jnp.asarray(loss).astype(jnp.float32), "grad_norm": grad_norm,
                    "finite": finite.astype(jnp.float32)}
         if param_norm:
-            metrics["param_norm"] = global_norm(eqx.filter(model, params_filter))
+            metrics["param_norm"] = global_norm(eqx.filter(model, eqx.is_inexact_array))
         if lr_schedule is not None:
             metrics["lr"] = jnp.asarray(lr_schedule(step), jnp.float32)
         if isinstance(aux, dict):
