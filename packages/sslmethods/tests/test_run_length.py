@@ -23,7 +23,7 @@ from sslmethods.blocks import schedules  # noqa: E402
 from sslmethods.methods.method import Batch  # noqa: E402
 from sslmethods.pretrain.optim import OptimConfig, learning_rate_schedule, weight_decay_schedule  # noqa: E402
 from sslmethods.pretrain.run_length import RunLength, run_length  # noqa: E402
-from sslmethods.pretrain.step import make_run_step_fn, make_method_step  # noqa: E402
+from sslmethods.pretrain.step import make_method_step, make_run_step_fn  # noqa: E402
 from sslmethods.pretrain.train_state import init_pretrain_state, method_optimizer  # noqa: E402
 from sslmethods.pretrain.trainer import TrainConfig, train  # noqa: E402
 

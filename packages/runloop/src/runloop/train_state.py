@@ -130,7 +130,8 @@ def make_step_fn(
 
     Metrics: ``loss``, ``grad_norm`` (`global_norm` after ``adjust_grads``, before the optimizer), ``finite`` (1.0
     when loss and gradients are finite: the engine's NaN guard reads it), ``lr`` (with ``lr_schedule``: the rate
-    of this update), ``param_norm`` (with ``param_norm=True``: of the model's floating-point arrays after the update) and ``aux["metrics"]`` (float32).
+    of this update), ``param_norm`` (with ``param_norm=True``: of the model's floating-point arrays after the
+    update) and ``aux["metrics"]`` (float32).
     ``state_sharding`` / ``batch_sharding`` (shardings matching ``eqx.filter(state, eqx.is_array)`` / the batch)
     pin the layouts inside the compiled program.
     """

@@ -8,10 +8,11 @@ The package has three rooms over a shared floor:
   (`dataset_info`) and the grain loader both pipelines share (`record_loader`);
 - `segtransfer.segmentation`: the FCN head, `Segmenter` and its builders, the loss, mIoU with mmseg semantics
   (`metrics`), the study's optimizer and protocol, photometric jitter, the input pipeline (`segmentation.data`),
-  fine-tuning (`init_finetune_state`, `make_finetune_step` over `runloop.TrainState`, `evaluate`), `SegmentationSpec` (every option of a
-  fine-tuning study, declared once) and `SegmentationRun` (one run of it), `finetune_run` (one run through the
-  `runloop` engine: checkpointed, resumable, the same-run check), fine-tune FLOPs (`train_step_cost`) and the
-  grid/seed selection writing ``result.json`` (`run_study`; `run_segmentation`/`read_segmentation` for a spec);
+  fine-tuning (`init_finetune_state`, `make_finetune_step` over `runloop.TrainState`, `evaluate`),
+  `SegmentationSpec` (every option of a fine-tuning study, declared once) and `SegmentationRun` (one run of it),
+  `finetune_run` (one run through the `runloop` engine: checkpointed, resumable, the same-run check), fine-tune
+  FLOPs (`train_step_cost`) and the grid/seed selection writing ``result.json`` (`run_study`;
+  `run_segmentation`/`read_segmentation` for a spec);
 - `segtransfer.detection`: Mask R-CNN on a plain ViT or an NFNet (its own public face);
 - `segtransfer.probe`: the layer-wise linear probes of a frozen encoder (`layer_probe`: `probe_layers`,
   `probe_dataset`);
