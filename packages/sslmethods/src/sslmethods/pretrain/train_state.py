@@ -81,7 +81,7 @@ def init_pretrain_state(
     return init_train_state(trainable, optimizer, key=k_root, extra=method_state)
 
 
-def batch_struct(batch_shape: Mapping[str, jax.ShapeDtypeStruct] | tuple[int, ...]) -> dict[str, Any]:
+def _batch_struct(batch_shape: Mapping[str, jax.ShapeDtypeStruct] | tuple[int, ...]) -> dict[str, Any]:
     """A batch of ``jax.ShapeDtypeStruct``: a tuple is the ``image`` shape (b, h, w, c) in float32."""
     if isinstance(batch_shape, tuple):
         if len(batch_shape) != 4:
@@ -98,4 +98,4 @@ def abstract_pretrain_state(
     """``(state, batch)`` as ``jax.ShapeDtypeStruct`` leaves (static structure kept), built without allocating,
     ready for ``runloop.measure_step(make_method_step(method, optimizer), state, batch)``."""
     state = eqx.filter_eval_shape(lambda k: init_pretrain_state(method, optimizer, key=k), jax.random.key(0))
-    return state, batch_struct(batch_shape)
+    return state, _batch_struct(batch_shape)
