@@ -37,8 +37,6 @@ from .blocks.backbones import (
     mae_vit_config,
     square_image_size,
     train_macs,
-    vit_forward_macs,
-    vit_train_macs,
 )
 from .blocks.ema import dino_center_update, ema_update
 from .blocks.encoder_with_head import EncoderWithHead
@@ -137,7 +135,5 @@ __all__ = [
     "square_image_size",
     "supervised_views",
     "vicreg_loss",
-    "vit_forward_macs",
-    "vit_train_macs",
     "warmup_cosine",
 ]

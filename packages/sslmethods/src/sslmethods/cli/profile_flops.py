@@ -67,7 +67,7 @@ def overrides_for(args: argparse.Namespace) -> dict:
     return given
 
 
-def check_out_dir(out: Path) -> None:
+def _check_out_dir(out: Path) -> None:
     """--out must be a folder that can be created or written, checked before minutes of compiling."""
     if out.exists() and not out.is_dir():
         raise flopcli.CommandError(f"--out {out} is a file; expected a folder for figure3.json/.md/.png")
@@ -77,7 +77,7 @@ def check_out_dir(out: Path) -> None:
 
 
 def run_table(out: Path, *, compiled: bool) -> int:
-    check_out_dir(out)
+    _check_out_dir(out)
     start = time.perf_counter()
     rows = figure3.table(progress=lambda r: print(f"  {figure3.label(r)} {r['model']}: {r['flops_per_step']:.3e}",
                                                   file=sys.stderr, flush=True),
