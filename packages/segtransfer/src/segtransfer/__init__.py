@@ -49,6 +49,8 @@ from .segmentation.segmenter import (
     segmenter_lr_scale,
     segmenter_weight_decay_mask,
 )
+from .detection.spec import DetectionSpec
+from .detection.study import run_detection
 from .segmentation.spec import SegmentationRun, SegmentationSpec
 from .segmentation.step_flops import train_step_cost
 from .segmentation.study import read_segmentation, run_segmentation, run_study
@@ -94,6 +96,8 @@ __all__ = [
     "load_encoder",
     "load_timm_state_dict",
     "SegmentationSpec",
+    "DetectionSpec",
+    "run_detection",
     "SegmentationRun",
     "finetune_steps",
     "warmup_steps",
