@@ -109,3 +109,13 @@ def test_the_command_in_the_task_folder_reruns_the_same_study(tmp_path, monkeypa
     by_hand, *by_hand_rest, _ = calls[str(tmp_path / "by-hand")]
     assert by_hand == config and by_hand_rest == rest == ["scratch", "fmnist_scenes", "vit-test", [0, 1]]
     assert config.recipe.steps == 30 and config.min_scale == 0.5 and config.log_every == 3
+
+
+@pytest.mark.parametrize(("settings", "task_id"), [
+    ({}, "coco_instances_detection-ccb5a54b45e8"),
+    (dict(dataset="fmnist_scenes", steps=300, batch=16, image_size=64, detector="tiny", lr=3e-4, layer_decay=1.0,
+          warmup=5, truncate=True, min_scale=0.5, seeds=3, log_every=7), "fmnist_scenes_detection-4c20168d5a60"),
+])
+def test_task_ids_are_those_the_settings_had_before_the_spec(settings, task_id):
+    # the ids DetectionSettings (the sweep's own schema before DetectionSpec) gave: finished task folders are found
+    assert task_spec("detection", DetectionSpec(**settings)).task_id == task_id

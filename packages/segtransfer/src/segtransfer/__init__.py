@@ -12,11 +12,13 @@ The package has three rooms over a shared floor:
   fine-tuning study, declared once) and `SegmentationRun` (one run of it), `finetune_run` (one run through the
   `runloop` engine: checkpointed, resumable, the same-run check), fine-tune FLOPs (`train_step_cost`) and the
   grid/seed selection writing ``result.json`` (`run_study`; `run_segmentation`/`read_segmentation` for a spec);
-- `segtransfer.detection`: Mask R-CNN on a plain ViT or an NFNet (its own public face);
+- `segtransfer.detection`: Mask R-CNN on a plain ViT or an NFNet (its own public face; `DetectionSpec`, every
+  option of a detection study, and `run_detection` are also exported here);
 - `segtransfer.probe`: the layer-wise linear probes of a frozen encoder (`layer_probe`: `probe_layers`,
-  `probe_dataset`);
+  `probe_dataset`), `LayerProbeSpec` (every option of a probe study) and `run_layer_probe`;
 
-and `segtransfer.cli` holds the commands (`flopwise-finetune-seg`, `flopwise-finetune-det`). The names below
+and `segtransfer.cli` holds the commands (`flopwise-finetune-seg`, `flopwise-finetune-det`,
+`flopwise-probe-layers`); each parses its spec, with one flag per field. The names below
 are the package's public face; `segtransfer.metrics` (`confusion_matrix`, `miou`) also imports as a module path.
 """
 
@@ -51,6 +53,8 @@ from .segmentation.segmenter import (
 )
 from .detection.spec import DetectionSpec
 from .detection.study import run_detection
+from .probe.spec import LayerProbeSpec
+from .probe.study import run_layer_probe
 from .segmentation.spec import SegmentationRun, SegmentationSpec
 from .segmentation.step_flops import train_step_cost
 from .segmentation.study import read_segmentation, run_segmentation, run_study
@@ -98,6 +102,8 @@ __all__ = [
     "SegmentationSpec",
     "DetectionSpec",
     "run_detection",
+    "LayerProbeSpec",
+    "run_layer_probe",
     "SegmentationRun",
     "finetune_steps",
     "warmup_steps",
