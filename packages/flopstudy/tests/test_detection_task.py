@@ -7,8 +7,8 @@ import pytest
 import segtransfer
 from flopstudy import collect_finetune_results
 from flopstudy.stages.detection import DetectionTask
-from segtransfer import DetectionSpec
 from flopstudy.sweep import TASKS, load_sweep, task_spec
+from segtransfer import DetectionSpec
 
 ENCODER = segtransfer.EncoderInfo(kind="run", path="/nowhere/mae", method="mae", model="vit-test",
                               pretrain_dataset="fmnist_objects", pretrain_steps=30, pretrain_flops=3e12)

@@ -5,8 +5,8 @@ import flopstudy
 import pytest
 from flopstudy.layer_transfer import layer_curves
 from flopstudy.stages.layer_probe import LayerProbeTask
-from segtransfer import LayerProbeSpec
 from flopstudy.sweep.tasks import task_spec
+from segtransfer import LayerProbeSpec
 
 
 def _layers(test, val=None):

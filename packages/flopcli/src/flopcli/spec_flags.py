@@ -2,7 +2,8 @@
 
 A *spec* is a frozen dataclass whose fields carry ``metadata={"help": ...}`` (and optionally ``"type"``: a flag
 type such as `flopcli.positive_float` for the value, or for each item of a tuple; ``"metavar"``; ``"nargs"``)
-and which has a ``validate()`` raising ValueError; `spec_field` declares such a field. Each field ``name`` becomes the flag ``--name`` (underscores as dashes):
+and which has a ``validate()`` raising ValueError; `spec_field` declares such a field. Each field ``name``
+becomes the flag ``--name`` (underscores as dashes):
 
 =====================  ===========================================================================
 field type             flag
@@ -11,7 +12,7 @@ field type             flag
 ``bool``               ``--name`` / ``--no-name``
 ``tuple[T, ...]``      ``--name A,B,C`` (a comma list; ``--name A`` is a one-item tuple)
 ``T | None``           ``--name VALUE``, or ``--name none`` for None
-``tuple`` + ``nargs``  ``--name A B C`` (metadata ``"nargs": "+"``: items that may hold commas)
+``tuple`` + ``nargs``  ``--name A B C`` (``"nargs": "+"``: items that may hold commas)
 =====================  ===========================================================================
 
 `add_spec_flags(parser, Spec, base=...)` adds them (help = the field's docstring and ``base``'s value as the

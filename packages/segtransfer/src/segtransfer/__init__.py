@@ -24,8 +24,12 @@ are the package's public face; `segtransfer.metrics` (`confusion_matrix`, `miou`
 
 import sys
 
+from .detection.spec import DetectionSpec
+from .detection.study import run_detection
 from .encoders import check_provenance, encoder_kind, load_encoder, load_timm_state_dict
 from .probe import layer_probe
+from .probe.spec import LayerProbeSpec
+from .probe.study import run_layer_probe
 from .records import ENCODER_KINDS, DetectionResult, EncoderInfo, FinetuneResult
 from .segmentation import metrics, protocol
 from .segmentation.fcn_head import FCNHead, upsample_bilinear
@@ -51,10 +55,6 @@ from .segmentation.segmenter import (
     segmenter_lr_scale,
     segmenter_weight_decay_mask,
 )
-from .detection.spec import DetectionSpec
-from .detection.study import run_detection
-from .probe.spec import LayerProbeSpec
-from .probe.study import run_layer_probe
 from .segmentation.spec import SegmentationRun, SegmentationSpec
 from .segmentation.step_flops import train_step_cost
 from .segmentation.study import read_segmentation, run_segmentation, run_study

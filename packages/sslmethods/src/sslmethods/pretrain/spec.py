@@ -45,6 +45,7 @@ __all__ = ["COMMAND", "COMMAND_FILE", "HOW_FIELDS", "PretrainSpec", "encoder_par
 COMMAND = "flopwise-pretrain"
 COMMAND_FILE = "command.txt"  # in a run directory: the command that reruns it
 # Fields that say how a run is executed or reported, never what it computes.
+_ENGINE_NAMES = runloop.OptionNames()  # the engine's own spelling of its options, for error hints
 HOW_FIELDS = ("checkpoint_every", "log_every", "eval_every", "workers", "fsdp", "skip_nonfinite", "hardware",
               "watts", "tensorboard", "print_progress")
 
@@ -195,7 +196,7 @@ class PretrainSpec:
                 "source": "flopmeter.measure (compiled step, abstract inputs)"}
 
     def loop_config(self, *, resume_from: int | None = None,
-                    option_names: runloop.OptionNames = runloop.OptionNames()) -> runloop.LoopConfig:
+                    option_names: runloop.OptionNames = _ENGINE_NAMES) -> runloop.LoopConfig:
         """The engine's settings of the run (``option_names``: how the caller spells the engine's options)."""
         return runloop.LoopConfig(
             steps=self.steps, batch_size=self.batch, checkpoint_every=self.checkpoint_every,
@@ -211,7 +212,7 @@ class PretrainSpec:
                 "method_repr": repr(method), "overrides": list(self.set)}
 
     def train(self, out_dir: str | Path, *, dataset_dir: str | Path, resume: bool = False, data_dir: str | None = None,
-              resume_from: int | None = None, option_names: runloop.OptionNames = runloop.OptionNames(),
+              resume_from: int | None = None, option_names: runloop.OptionNames = _ENGINE_NAMES,
               method: tuple[AbstractMethod, OptimConfig] | None = None) -> runloop.PretrainSummary:
         """Pre-trains (or, with ``resume``, continues the run in ``out_dir``); returns the trainer's summary
         (``status`` "completed", also written to ``out_dir/summary.json``, or "preempted") and writes
