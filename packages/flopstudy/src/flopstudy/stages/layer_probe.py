@@ -6,12 +6,13 @@ its fields; the task's id hashes their canonical JSON less the fields that only 
 ``segtransfer.probe.study.run_layer_probe`` in-process, which also writes the ``flopwise-probe-layers`` command
 that reruns the task (``command.txt``). For each seed (the probe's initialisation; and a scratch encoder's) it
 writes every layer's validation and test mIoU into ``result.json``. The layer is chosen on validation data
-only: a split carved from the training examples (``val_fraction`` of them, `segtransfer.probe.layer_probe.carve_validation`), the layer with the highest
-validation mIoU averaged over the seeds. The table's score is that layer's *test* mIoU for each seed, with extra
-columns ``best_layer`` (the chosen layer), ``best_depth`` (its relative depth), ``num_layers``, ``layer_mious``
-and ``layer_val_mious`` (every layer's mean test and validation mIoU, space-separated %) and ``layer_choice``
-("validation"; "test" for a result written before the validation split, whose layer was the best on test),
-which the report draws by layer and against upstream accuracy.
+only: a split carved from the training examples (``val_fraction`` of them,
+`segtransfer.probe.layer_probe.carve_validation`), the layer with the highest validation mIoU averaged over the
+seeds. The table's score is that layer's *test* mIoU for each seed, with extra columns ``best_layer`` (the
+chosen layer), ``best_depth`` (its relative depth), ``num_layers``, ``layer_mious`` and ``layer_val_mious``
+(every layer's mean test and validation mIoU, space-separated %) and ``layer_choice`` ("validation"; "test" for
+a result written before the validation split, whose layer was the best on test), which the report draws by
+layer and against upstream accuracy.
 """
 
 from __future__ import annotations
