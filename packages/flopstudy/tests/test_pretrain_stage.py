@@ -82,7 +82,7 @@ def test_a_run_recorded_without_the_image_size_resumes_as_recorded(tmp_path, dat
 def test_a_flop_budget_is_measured_at_a_fixed_length_and_check_builds_the_same_method():
     flops = RunSpec(**{**RUN.__dict__, "budget": 1e12, "budget_unit": "flops"})
     assert stage.pretrain_spec(flops).steps == stage.MEASURE_STEPS
-    method, optim = stage.build_method(RUN, total_steps=3, dataset_dir=None)
+    method, optim = stage.build_run(RUN, total_steps=3, dataset_dir=None)
     assert method.mask_ratio == 0.6 and optim.lr == 0.001 and method.backbone.image_size == 32
     assert repr(method) == repr(PretrainSpec(method="mae", model="vit-test", steps=3, batch=8, image_size=32,
                                              set=("optim.lr=1e-3", "method.mask_ratio=0.6")).build()[0])

@@ -10,8 +10,8 @@ wanted, comes from the executor (``--workers N`` or SLURM jobs), not from here.
 
 Method names: a registered name (``sslmethods.METHODS``) or an import path ``package.module:ClassName`` of an
 ``AbstractMethod`` subclass taking ``backbone=`` and ``total_steps=`` like the built-ins, resolved by
-``sslmethods.pretrain.recipes`` (a class outside the registry gets its field defaults and the fallback optimizer
-preset).
+``sslmethods.pretrain.recipes.method_class`` (a class outside the registry gets its field defaults and the
+fallback optimizer preset).
 """
 
 from __future__ import annotations
@@ -27,17 +27,9 @@ if TYPE_CHECKING:
     from ..sweep.config import PretrainSettings
     from ..sweep.spec import RunSpec
 
-__all__ = ["build_method", "measure_flops", "measure_step_abstract", "method_class", "pretrain", "pretrain_spec",
-           "recorded_flops"]
+__all__ = ["build_run", "measure_flops", "measure_step_abstract", "pretrain", "pretrain_spec", "recorded_flops"]
 
 MEASURE_STEPS = 1000  # the run length a FLOP budget's step is measured at: the step program does not depend on it
-
-
-def method_class(name: str) -> type:
-    """The method class of a registered name or of ``package.module:ClassName``; ValueError naming ``name``."""
-    from sslmethods.pretrain import recipes
-
-    return recipes.method_class(name)
 
 
 def pretrain_spec(spec: RunSpec, *, steps: int | None = None, settings: PretrainSettings | None = None,
@@ -72,7 +64,7 @@ def _backbone(spec: RunSpec, dataset_dir: Path | None) -> Any:
     return exported_encoder_config(first)
 
 
-def build_method(spec: RunSpec, *, total_steps: int, dataset_dir: Path | None) -> tuple[Any, Any]:
+def build_run(spec: RunSpec, *, total_steps: int, dataset_dir: Path | None) -> tuple[Any, Any]:
     """``(method, OptimConfig)`` of a run (no arrays are built). ``dataset_dir`` fills the dataset-dependent
     fields (class count, class names); None leaves the method's defaults (enough to check a configuration)."""
     return pretrain_spec(spec, steps=total_steps).build(dataset_dir, backbone=_backbone(spec, dataset_dir))
@@ -95,7 +87,7 @@ def recorded_flops(spec: RunSpec, *, out_dir: Path, data_dir: str | None) -> dic
     summary = runloop.PretrainSummary.read(Path(out_dir) / "summary.json")
     if summary.flops_per_step is None:
         raise ValueError(f"{Path(out_dir) / 'summary.json'} has no flops_per_step (the step was not measured)")
-    method, _ = build_method(spec, total_steps=summary.steps, dataset_dir=resolve_dataset(spec.dataset,
+    method, _ = build_run(spec, total_steps=summary.steps, dataset_dir=resolve_dataset(spec.dataset,
                                                                                           data_dir=data_dir))
     flops = float(summary.flops_per_step)
     return {"flops_per_step": flops, "flops_per_step_per_device": flops / summary.devices,
@@ -111,7 +103,7 @@ def measure_step_abstract(spec: RunSpec) -> dict[str, Any]:
     Dataset-dependent fields keep the method's defaults (1000 classes; CLIP's captions are token ids anyway)."""
     from sslmethods.costs import step_cost
 
-    method, optim = build_method(spec, total_steps=pretrain_spec(spec).steps, dataset_dir=None)
+    method, optim = build_run(spec, total_steps=pretrain_spec(spec).steps, dataset_dir=None)
     return step_cost.step_cost(method, optim, spec.batch)
 
 
