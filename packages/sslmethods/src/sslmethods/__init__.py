@@ -8,8 +8,9 @@ The package has four rooms, each importing only the ones before it:
 - ``sslmethods.methods``: the method contract (``AbstractMethod``, ``methods.method``: the hooks and their
   defaults), the study's six methods and their registry ``METHODS``; ``get_method`` also resolves a user's method
   from ``"package.module:ClassName"``;
-- ``sslmethods.pretrain``: pre-training a method through the engine: data pipeline, optimizers, presets,
-  recipes, overrides, train state, step, kNN monitor, held-out set, stage-one encoders, export, the trainer;
+- ``sslmethods.pretrain``: pre-training a method through the engine: every option of a run (``PretrainSpec``:
+  what ``flopwise-pretrain`` parses and a sweep builds), data pipeline, optimizers, presets, recipes, overrides,
+  train state, step, kNN monitor, held-out set, stage-one encoders, export, the trainer;
 - ``sslmethods.costs``: what one training step costs (``step_cost``) and the study's Figure 3 (``figure3``);
 
 and ``sslmethods.cli`` holds the commands (``flopwise-pretrain``, ``flopwise-profile``).
@@ -70,6 +71,7 @@ from .methods.registry import METHODS, get_method
 from .methods.simclr import SimCLR
 from .methods.supervised import Supervised
 from .pretrain import init_from
+from .pretrain.spec import PretrainSpec
 
 # `sslmethods.losses` is a module path that docs/design.md section 2 names as a contract: it keeps importing
 # (`from sslmethods.losses import nt_xent`) now that the module lives in `blocks`.
@@ -87,6 +89,7 @@ __all__ = [
     "Supervised",
     "METHODS",
     "AbstractMethod",
+    "PretrainSpec",
     "get_method",
     "DINOHead",
     "EncoderWithHead",
