@@ -53,6 +53,8 @@ RUN_BY = {
     "docs/own-data.md": "tests/test_own_data.py",
     "docs/scale-out.md": "tests/test_guides.py",
     "docs/commands.md": "tests/test_guides.py",
+    "packages/segtransfer/README.md": "tests/test_guides.py",
+    "packages/sslmethods/README.md": "tests/test_guides.py",
 }
 
 _FENCE = re.compile(r"^\s*(```|~~~)\s*([\w+-]*)")

@@ -28,6 +28,7 @@ from doc_blocks import (
     run_doc,
     runnable_blocks,
     script_for,
+    without_install_lines,
 )
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -145,13 +146,16 @@ echo three
 # ---- every guide is run by some test, and every comment in them is current ------------------------------------
 
 def _guides_with_bash_blocks() -> list[str]:
-    docs = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
-    return [str(d.relative_to(ROOT)) for d in docs if any(b.lang in RUNNABLE for b in fenced_blocks(d))]
+    """Every Markdown file (README, docs, package READMEs) with a bash block that runs more than pip installs."""
+    docs = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md")), *sorted(ROOT.glob("packages/*/README.md"))]
+    return [str(d.relative_to(ROOT)) for d in docs
+            if any(b.lang in RUNNABLE and without_install_lines(b.text).strip() for b in fenced_blocks(d))]
 
 
 def test_every_guide_with_bash_blocks_is_run_by_a_test():
     guides = _guides_with_bash_blocks()
-    assert {"README.md", "docs/guide.md"} <= set(guides)
+    assert {"README.md", "docs/guide.md", "packages/segtransfer/README.md"} <= set(guides)
+    assert "packages/flopcli/README.md" not in guides  # pip lines only: tests/test_install_lines.py runs those
     for guide in guides:
         assert guide in RUN_BY, f"{guide} has ```bash blocks that no test runs: add it to doc_blocks.RUN_BY and " \
                                 "call run_blocks on it from a test"
@@ -207,3 +211,17 @@ def test_the_command_list_is_marked_not_run(tmp_path):
 @pytest.mark.slow
 def test_readme_quick_start_runs(tmp_path):
     assert run_doc("README.md", tmp_path, under=QUICK_START)
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not FMNIST.exists(), reason="Fashion-MNIST (Debian dataset-fashion-mnist) is not installed")
+def test_segtransfer_readme_detection_walkthrough_runs(tmp_path):
+    # the README builds its sets under data/; here they go to a temporary data dir (FLOPWISE_DATA)
+    run_blocks("packages/segtransfer/README.md", tmp_path, env={"FLOPWISE_DATA": str(tmp_path / "data")})
+    report = json.loads((tmp_path / "exp" / "report" / "report.json").read_text())
+    assert {r["method"] for r in report["rows"]} >= {"supervised", "scratch"}
+
+
+def test_sslmethods_readme_profiles_the_example_method_by_import_path(tmp_path):
+    printed = "\n".join(r.output for r in run_doc("packages/sslmethods/README.md", tmp_path))
+    assert json.loads(printed[printed.index("{"):])["flops_per_step"] > 0

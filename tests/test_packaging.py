@@ -103,3 +103,35 @@ def test_root_project_citation_and_changelog_agree():
     assert re.search(r"version = \{([^}]+)\}", software).group(1) == versions[0]
     for arxiv in ("2209.15589", "2310.16764", "2303.13496", "2110.02095"):  # the study and the three it extends
         assert f"arXiv:{arxiv}" in readme and f"arXiv:{arxiv}" in citation, arxiv
+
+
+# A public name defined in two packages is either one concept written twice (it gets one home) or two concepts
+# that share a name (a reader cannot tell which one a docstring means). Allowed, with why:
+SHARED_NAMES = {
+    # flopcli's convention: every command module has these three (docs/design.md, the commands)
+    "main": "every command's entry point", "body": "every command's work", "build_parser": "every command's flags",
+    # namespaced verbs on different objects: vitcore.build(config) a model, flopdata.build(name) a dataset
+    "build": "vitcore.build (a backbone) and flopdata.build (a dataset)",
+    # the same colour-space maths for two runtimes: numpy on the host (segmentation's photometric jitter) and
+    # jax inside the compiled pre-training step; segtransfer does not depend on sslmethods
+    "rgb_to_hsv": "numpy (segtransfer) and jax (sslmethods)", "hsv_to_rgb": "numpy (segtransfer) and jax (sslmethods)",
+}
+
+
+def _public_definitions() -> dict[str, set[str]]:
+    """Public top-level function and class name -> the packages whose sources define it."""
+    found: dict[str, set[str]] = {}
+    for package in PACKAGES:
+        for path in (ROOT / "packages" / package / "src").rglob("*.py"):
+            for node in ast.parse(path.read_text(), str(path)).body:
+                if isinstance(node, ast.FunctionDef | ast.ClassDef) and not node.name.startswith("_"):
+                    found.setdefault(node.name, set()).add(package)
+    return found
+
+
+def test_no_public_name_is_defined_in_two_packages():
+    found = _public_definitions()
+    twice = {name: sorted(packages) for name, packages in found.items()
+             if len(packages) > 1 and name not in SHARED_NAMES}
+    assert not twice, f"public names defined in more than one package (give each one home or its own name): {twice}"
+    assert {"main", "build"} <= {n for n, p in found.items() if len(p) > 1}  # the scan sees the packages' sources

@@ -102,3 +102,26 @@ def test_a_field_without_help_or_an_unknown_name_is_a_programming_error():
         flopcli.add_spec_flags(flopcli.ArgumentParser(), Bare, base=Bare())
     with pytest.raises(TypeError, match="'size' is not a field of Toy"):
         _parser(aliases={"size": ["--s"]})
+
+
+@dataclasses.dataclass(frozen=True)
+class Words:
+    items: tuple[str, ...] = flopcli.spec_field((), "items, one word each", metavar="ITEM", nargs="+")
+    size: int = flopcli.spec_field(2, "a size", flopcli.positive_int)
+
+    def validate(self) -> None:
+        if any("=" not in item for item in self.items):
+            raise ValueError(f"items {[i for i in self.items if '=' not in i][0]!r}: expected key=value")
+
+
+def test_a_nargs_field_takes_one_word_per_item_and_an_error_may_name_the_item(capsys):
+    parser = flopcli.ArgumentParser(prog="words")
+    flopcli.add_spec_flags(parser, Words, base=Words())
+    spec = flopcli.spec_from_flags(Words, parser.parse_args(["--items", "a=(1, 2)", "b=x,y", "--size", "3"]),
+                                   base=Words())
+    assert spec == Words(items=("a=(1, 2)", "b=x,y"), size=3)  # commas stay inside an item
+    assert flopcli.spec_to_flags(spec) == ["--items", "a=(1, 2)", "b=x,y", "--size", "3"]
+    assert flopcli.spec_to_flags(Words()) == ["--size", "2"]  # no items: no flag (the default is empty)
+    with pytest.raises(flopcli.CommandError, match=r"^--items 'nope': expected key=value$"):
+        flopcli.spec_from_flags(Words, parser.parse_args(["--items", "a=1", "nope"]), base=Words())
+    assert "--items ITEM [ITEM ...]" in parser.format_help()

@@ -49,7 +49,7 @@ pre-training kills its own process with SIGKILL; ``sleep``: seconds per
         time.sleep(self.sleep)
 
     def check_run(self, run):
-        from flopstudy.stages.pretrain import method_class
+        from sslmethods.pretrain.recipes import method_class
 
         if not run.is_scratch:
             method_class(run.method)

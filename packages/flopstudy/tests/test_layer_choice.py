@@ -4,8 +4,9 @@ table and the layer curves; results written before the validation split keep the
 import flopstudy
 import pytest
 from flopstudy.layer_transfer import layer_curves
-from flopstudy.stages.layer_probe import LayerProbeSettings, LayerProbeTask
+from flopstudy.stages.layer_probe import LayerProbeTask
 from flopstudy.sweep.tasks import task_spec
+from segtransfer import LayerProbeSpec
 
 
 def _layers(test, val=None):
@@ -34,11 +35,11 @@ def test_an_older_result_without_validation_keeps_its_best_test_layer_labelled()
 
 
 def test_the_validation_split_is_part_of_the_task_identity():
-    assert task_spec("layer_probe", LayerProbeSettings()).settings["val_fraction"] == 0.2
-    assert task_spec("layer_probe", LayerProbeSettings(val_fraction=0.3)) != task_spec("layer_probe",
-                                                                                     LayerProbeSettings())
+    assert task_spec("layer_probe", LayerProbeSpec()).settings["val_fraction"] == 0.2
+    assert task_spec("layer_probe", LayerProbeSpec(val_fraction=0.3)) != task_spec("layer_probe",
+                                                                                     LayerProbeSpec())
     with pytest.raises(ValueError, match="val_fraction=1.0"):
-        LayerProbeSettings(val_fraction=1.0)
+        LayerProbeSpec(val_fraction=1.0)
 
 
 def _row(**fields):
@@ -53,3 +54,37 @@ def test_layer_curves_choose_on_validation_where_the_table_has_it():
     new, old = layer_curves(rows)
     assert (new.best_layer, new.score, new.choice) == (1, 25.0, "validation")
     assert (old.best_layer, old.score, old.choice) == (2, 31.0, "test")
+
+
+def test_task_ids_are_those_the_settings_had_before_the_spec():
+    # the id LayerProbeSettings (the sweep's own schema before LayerProbeSpec) gave: finished task folders are found
+    assert task_spec("layer_probe", LayerProbeSpec()).task_id == "ade20k_layer_probe-6e7a1ecc5f0c"
+
+
+def test_the_task_and_its_command_probe_the_same_way(tmp_path, monkeypatch, capsys):
+    import json
+    import shlex
+
+    import flopdata
+    from segtransfer.cli import probe_layers
+    from segtransfer.probe import study
+    from segtransfer.probe.layer_probe import LayerScore
+
+    flopdata.build("fmnist_scenes", data_dir=tmp_path / "data", num_examples=12, image_size=32)
+    capsys.readouterr()
+    calls = []
+
+    def fake_probe(backbone, directory, **kwargs):
+        calls.append({k: v for k, v in kwargs.items() if k != "key"} | {"directory": directory})
+        return [LayerScore(0, "block0", 16, 8, 0.5, miou=0.25, aacc=0.5, val_miou=0.3, val_aacc=0.6)]
+
+    monkeypatch.setattr(study, "probe_dataset", fake_probe)
+    spec = LayerProbeSpec(dataset="fmnist_scenes", image_size=32, train_examples=10, eval_examples=6, steps=5, seeds=2)
+    LayerProbeTask().run(spec, encoder="scratch", model="vit-test", out_dir=tmp_path / "task", seeds=[0, 1],
+                         data_dir=str(tmp_path / "data"))
+    words = shlex.split((tmp_path / "task" / "command.txt").read_text())
+    words[words.index("--out") + 1] = str(tmp_path / "by-hand")
+    assert probe_layers.main(words[1:]) == 0, capsys.readouterr().err
+    assert len(calls) == 4 and calls[:2] == calls[2:]
+    assert (json.loads((tmp_path / "task" / "result.json").read_text())
+            == json.loads((tmp_path / "by-hand" / "result.json").read_text()))

@@ -17,9 +17,9 @@ SCRATCH = ["--encoder", "scratch", "--model", "vit-test"]
         ([*SCRATCH, "--dataset", "fmnist_scenes", "--steps", "0"],
          "error: argument --steps: expected an integer >= 1, got '0'"),
         ([*SCRATCH, "--dataset", "fmnist_scenes", "--layer-decay", "1.5"],
-         "error: --layer-decay 1.5: expected a value in (0, 1]"),
+         "error: --layer-decay: layer_decay=1.5: expected a value in (0, 1]"),
         ([*SCRATCH, "--dataset", "fmnist_scenes", "--steps", "10", "--warmup", "10"],
-         "error: --warmup 10: expected 0 <= warmup < --steps 10"),
+         "error: --warmup: warmup=10: expected 0 <= warmup < steps=10"),
         ([*SCRATCH, "--dataset", "fmnist_scenes", "--resume"], "holds no detection runs; there is nothing to resume"),
         ([*SCRATCH, "--dataset", "coco_instances"], "error: --dataset: dataset 'coco_instances' is not built; run: "
                                                      "flopwise-build-dataset coco_instances"),

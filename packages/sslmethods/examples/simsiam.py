@@ -58,4 +58,4 @@ class SimSiam(sslmethods.AbstractMethod):
 
     def analytic_macs(self, batch_size: int) -> float:
         # Forward + backward of the encoder on both views; the heads are left out, as for the built-ins.
-        return float(2 * batch_size * sslmethods.vit_train_macs(sslmethods.mae_vit_config(self.backbone)))
+        return float(2 * batch_size * sslmethods.train_macs(sslmethods.mae_vit_config(self.backbone)))

@@ -75,7 +75,7 @@ class Minimal(AbstractMethod):
         return trainable
 
     def analytic_macs(self, batch_size):
-        return float(batch_size * sslmethods.vit_train_macs(self.backbone))
+        return float(batch_size * sslmethods.train_macs(self.backbone))
 
 
 def test_the_defaults_of_the_protocol(tmp_path):

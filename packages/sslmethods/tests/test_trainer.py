@@ -13,10 +13,11 @@ import pytest
 sys.path.insert(0, str(Path(__file__).parent))
 from _engine_toys import SyntheticData, ToyClassifier, ToyTeacher  # noqa: E402
 from runloop import Checkpointer, LoopConfig, NonFiniteError, OptionNames, all_finite  # noqa: E402
-from sslmethods.pretrain.export import export_encoder, load_encoder  # noqa: E402
+from sslmethods.pretrain.export import export_encoder  # noqa: E402
 from sslmethods.pretrain.optim import OptimConfig  # noqa: E402
 from sslmethods.pretrain.train_state import init_pretrain_state  # noqa: E402
 from sslmethods.pretrain.trainer import KnnSplits, TrainConfig, build_optimizer, train  # noqa: E402
+from vitcore import load_pretrained  # noqa: E402
 
 OPTIM = OptimConfig(lr=1e-2, weight_decay=0.05, warmup_fraction=0.1)
 
@@ -140,7 +141,7 @@ def test_vit_encoder_export_round_trip(tmp_path):
 
     vit = vitcore.create("vit-test", key=jax.random.key(0))
     export_encoder(vit, tmp_path)
-    loaded = load_encoder(tmp_path)
+    loaded = load_pretrained(tmp_path)
     assert loaded.config == vit.config
     images = jax.random.uniform(jax.random.key(1), (2, 32, 32, 3))
     np.testing.assert_array_equal(np.asarray(loaded(images).pooled), np.asarray(vit(images).pooled))

@@ -1,7 +1,7 @@
 """The command-line convention every flopwise command shares (standard library only): one line ``error: ...``
 and exit status 2 for bad input, no traceback unless ``--debug``; status 3 and ``interrupted: ...`` for a
 command stopped by a signal that a rerun resumes; numeric flag types checked while parsing; flags generated
-from a spec dataclass and back (`add_spec_flags`, `spec_from_flags`, `spec_to_flags`); errors of the
+from a spec dataclass and back (`spec_field`, `add_spec_flags`, `spec_from_flags`, `spec_to_flags`); errors of the
 user's own code (a method class, a config file) as one line naming the code and the exception (`user_code`)."""
 
 from flopcli.arguments import (
@@ -24,7 +24,7 @@ from flopcli.convention import (
     about,
     run,
 )
-from flopcli.spec_flags import add_spec_flags, flag_name, spec_from_flags, spec_to_flags
+from flopcli.spec_flags import add_spec_flags, flag_name, spec_field, spec_from_flags, spec_to_flags
 from flopcli.user_code import UserCodeError, user_code
 
 __all__ = [
@@ -48,6 +48,7 @@ __all__ = [
     "positive_int",
     "run",
     "spec_from_flags",
+    "spec_field",
     "spec_to_flags",
     "user_code",
 ]

@@ -1,8 +1,9 @@
 """Command-line flags generated from a frozen spec dataclass, and back: one list of options, every one reachable.
 
 A *spec* is a frozen dataclass whose fields carry ``metadata={"help": ...}`` (and optionally ``"type"``: a flag
-type such as `flopcli.positive_float` for the value, or for each item of a tuple) and which has a
-``validate()`` raising ValueError. Each field ``name`` becomes the flag ``--name`` (underscores as dashes):
+type such as `flopcli.positive_float` for the value, or for each item of a tuple; ``"metavar"``; ``"nargs"``)
+and which has a ``validate()`` raising ValueError; `spec_field` declares such a field. Each field ``name``
+becomes the flag ``--name`` (underscores as dashes):
 
 =====================  ===========================================================================
 field type             flag
@@ -11,6 +12,7 @@ field type             flag
 ``bool``               ``--name`` / ``--no-name``
 ``tuple[T, ...]``      ``--name A,B,C`` (a comma list; ``--name A`` is a one-item tuple)
 ``T | None``           ``--name VALUE``, or ``--name none`` for None
+``tuple`` + ``nargs``  ``--name A B C`` (``"nargs": "+"``: items that may hold commas)
 =====================  ===========================================================================
 
 `add_spec_flags(parser, Spec, base=...)` adds them (help = the field's docstring and ``base``'s value as the
@@ -36,9 +38,15 @@ from typing import Any
 
 from flopcli.convention import CommandError
 
-__all__ = ["add_spec_flags", "flag_name", "spec_from_flags", "spec_to_flags"]
+__all__ = ["add_spec_flags", "flag_name", "spec_field", "spec_from_flags", "spec_to_flags"]
 
 NONE_TEXT = "none"
+
+
+def spec_field(default: Any, help: str, type: Any = None, **flag: Any) -> Any:  # noqa: A002 (the metadata's keys)
+    """A spec's field: its default, its documentation, optionally the flag type of its value (or items) and
+    ``metavar``/``nargs`` of its flag."""
+    return dataclasses.field(default=default, metadata={"help": help, **({"type": type} if type else {}), **flag})
 
 
 def flag_name(field: str) -> str:
@@ -83,6 +91,8 @@ def _parser_of(field: dataclasses.Field, tp: Any) -> Callable[[str], Any]:
         if optional and text.strip().lower() == NONE_TEXT:
             return None
         try:
+            if many and "nargs" in field.metadata:  # one word per item: argparse collects them into a list
+                return one(text)
             if many:
                 items = [t.strip() for t in text.split(",")]
                 if not all(items):
@@ -158,15 +168,19 @@ def add_spec_flags(
             target.add_argument(*flags, action=argparse.BooleanOptionalAction, **options)
             continue
         kind, optional, many = _shape(tp)
-        metavar = "A,B,..." if many else None if field.name in choices else field.name.upper()
+        nargs = field.metadata.get("nargs") if many else None
+        metavar = (field.metadata.get("metavar", "A,B,...") if many else None if field.name in choices
+                   else field.metadata.get("metavar", field.name.upper()))
         target.add_argument(*flags, type=_parser_of(field, tp), metavar=metavar, required=field.name in required,
-                            choices=choices.get(field.name), **options)
+                            choices=choices.get(field.name), nargs=nargs, **options)
 
 
 def spec_from_flags(spec_type: type, args: argparse.Namespace, *, base: Any) -> Any:
     """``base`` with every field the user gave in ``args``, validated; a `CommandError` naming the flag of
-    the field ``validate()`` complains about (its message starts with the field's name)."""
+    the field ``validate()`` complains about (its message starts with the field's name: ``name=value: ...``
+    becomes ``--name: name=value: ...``, ``name rest`` becomes ``--name rest``)."""
     given = {f.name: getattr(args, f.name) for f, _ in _fields(spec_type) if hasattr(args, f.name)}
+    given = {k: tuple(v) if isinstance(v, list) else v for k, v in given.items()}  # nargs lists as tuples
     try:
         spec = dataclasses.replace(base, **given)
         spec.validate()
@@ -175,6 +189,8 @@ def spec_from_flags(spec_type: type, args: argparse.Namespace, *, base: Any) -> 
         named = [f.name for f, _ in _fields(spec_type) if message.startswith((f"{f.name}=", f"{f.name} "))]
         if not named:
             raise
+        if message.startswith(f"{named[0]} "):  # "set method.foo: ..." -> "--set method.foo: ..."
+            raise CommandError(f"{flag_name(named[0])} {message[len(named[0]) + 1:]}") from error
         raise CommandError(f"{flag_name(named[0])}: {message}") from error
     return spec
 
@@ -188,6 +204,9 @@ def spec_to_flags(spec: Any, *, skip: Sequence[str] = ()) -> list[str]:
         value = getattr(spec, field.name)
         if tp is bool:
             out.append(flag_name(field.name) if value else "--no-" + field.name.replace("_", "-"))
+        elif "nargs" in field.metadata and isinstance(value, tuple):
+            # an empty list has no flag form: the field's default must then be empty (checked by the tests)
+            out += [flag_name(field.name), *map(_text, value)] if value else []
         else:
             out += [flag_name(field.name), _text(value)]
     return out

@@ -8,8 +8,9 @@ The package has four rooms, each importing only the ones before it:
 - ``sslmethods.methods``: the method contract (``AbstractMethod``, ``methods.method``: the hooks and their
   defaults), the study's six methods and their registry ``METHODS``; ``get_method`` also resolves a user's method
   from ``"package.module:ClassName"``;
-- ``sslmethods.pretrain``: pre-training a method through the engine: data pipeline, optimizers, presets,
-  recipes, overrides, train state, step, kNN monitor, held-out set, stage-one encoders, export, the trainer;
+- ``sslmethods.pretrain``: pre-training a method through the engine: every option of a run (``PretrainSpec``:
+  what ``flopwise-pretrain`` parses and a sweep builds), data pipeline, optimizers, presets, recipes, overrides,
+  train state, step, kNN monitor, held-out set, stage-one encoders, export, the trainer;
 - ``sslmethods.costs``: what one training step costs (``step_cost``) and the study's Figure 3 (``figure3``);
 
 and ``sslmethods.cli`` holds the commands (``flopwise-pretrain``, ``flopwise-profile``).
@@ -37,8 +38,6 @@ from .blocks.backbones import (
     mae_vit_config,
     square_image_size,
     train_macs,
-    vit_forward_macs,
-    vit_train_macs,
 )
 from .blocks.ema import dino_center_update, ema_update
 from .blocks.encoder_with_head import EncoderWithHead
@@ -72,6 +71,7 @@ from .methods.registry import METHODS, get_method
 from .methods.simclr import SimCLR
 from .methods.supervised import Supervised
 from .pretrain import init_from
+from .pretrain.spec import PretrainSpec
 
 # `sslmethods.losses` is a module path that docs/design.md section 2 names as a contract: it keeps importing
 # (`from sslmethods.losses import nt_xent`) now that the module lives in `blocks`.
@@ -89,6 +89,7 @@ __all__ = [
     "Supervised",
     "METHODS",
     "AbstractMethod",
+    "PretrainSpec",
     "get_method",
     "DINOHead",
     "EncoderWithHead",
@@ -137,7 +138,5 @@ __all__ = [
     "square_image_size",
     "supervised_views",
     "vicreg_loss",
-    "vit_forward_macs",
-    "vit_train_macs",
     "warmup_cosine",
 ]

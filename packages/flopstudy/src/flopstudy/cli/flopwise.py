@@ -24,6 +24,7 @@ COMMANDS = {
     "profile": ("sslmethods.cli.profile_flops", "FLOPs of one training step; --table: the study's Figure 3"),
     "finetune-seg": ("segtransfer.cli.finetune_seg", "fine-tune an encoder for semantic segmentation"),
     "finetune-det": ("segtransfer.cli.finetune_det", "fine-tune an encoder as a Mask R-CNN backbone (box/mask AP)"),
+    "probe-layers": ("segtransfer.cli.probe_layers", "linear segmentation probes on every layer of a frozen encoder"),
     "sweep": ("flopstudy.cli.sweep", "run a sweep of methods x budgets x backbones x datasets"),
     "sweep-flops": ("flopstudy.cli.sweep_flops", "FLOPs per step of every distinct step of a sweep config, abstractly"),
     "report": ("flopstudy.cli.report", "the study's report from a results table"),

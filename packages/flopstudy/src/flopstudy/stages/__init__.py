@@ -22,11 +22,11 @@ class Stages:
 
     def check_run(self, run: RunSpec) -> None:
         """Builds the run's method and optimizer (no arrays): a bad value is an error before anything runs."""
-        from .pretrain import build_method
+        from .pretrain import build_run
 
         if not run.is_scratch:
             total = run.budget if run.budget_unit == "steps" else 1000
-            build_method(run, total_steps=int(total), dataset_dir=None)
+            build_run(run, total_steps=int(total), dataset_dir=None)
 
     def check_dataset(self, name: str, *, data_dir: str | None) -> None:
         """ValueError unless ``name`` is built or embedded (builds nothing)."""

@@ -179,7 +179,7 @@ class SweepSpec:
 
     def method_settings(self, method: str) -> MethodSettings:
         """The per-method settings of ``method`` (a name or import path), keyed by its class's ``name``."""
-        from ..stages.pretrain import method_class
+        from sslmethods.pretrain.recipes import method_class
 
         return self.per_method.get(method_class(method).name, MethodSettings())
 
@@ -265,8 +265,7 @@ def _check_names(sweep: SweepSpec) -> None:
     import vitcore
     from sslmethods.blocks.backbones import check_method_backbone
     from sslmethods.pretrain import overrides, presets
-
-    from ..stages.pretrain import method_class
+    from sslmethods.pretrain.recipes import method_class
 
     for field in ("methods", "backbones", "datasets", "budgets"):
         if not getattr(sweep, field):
@@ -357,8 +356,7 @@ def _check_builds(sweep: SweepSpec) -> None:
 def _check_prepretrain(sweep: SweepSpec, classes: Mapping[str, type]) -> None:
     """config.prepretrain: a known first-stage method, its overrides, budgets, and second stages of the sweep."""
     from sslmethods.pretrain import overrides
-
-    from ..stages.pretrain import method_class
+    from sslmethods.pretrain.recipes import method_class
 
     pp = sweep.prepretrain
     if not pp.budgets:
@@ -394,8 +392,8 @@ def with_defaults(config: Any) -> Any:
     """A ConfigDict holding every setting (the config's values over the dataclasses' defaults), so that any
     field of the schema can be overridden from the command line, and its errors list every valid field."""
     import ml_collections
+    from sslmethods.pretrain.recipes import method_class
 
-    from ..stages.pretrain import method_class
     from .tasks import TASKS
 
     raw = config.to_dict()
@@ -418,7 +416,7 @@ def with_defaults(config: Any) -> Any:
 
 def _method_names(methods: Sequence[str]) -> set[str]:
     """The class names of ``methods`` that resolve (an unknown one is reported by `_check_names`)."""
-    from ..stages.pretrain import method_class
+    from sslmethods.pretrain.recipes import method_class
 
     names = set()
     for method in methods:

@@ -106,8 +106,7 @@ def variant_label(assignments: Sequence[str]) -> str:
 def _first_stages(sweep: SweepSpec, dataset: str, backbone: str) -> list[RunSpec]:
     """The first-stage runs of ``config.prepretrain`` on ``backbone`` and ``dataset``."""
     from sslmethods.pretrain import overrides
-
-    from ..stages.pretrain import method_class
+    from sslmethods.pretrain.recipes import method_class
 
     pp = sweep.prepretrain
     cls = method_class(pp.method)
@@ -127,8 +126,7 @@ def _unit(sweep: SweepSpec) -> str:
 def expand(sweep: SweepSpec) -> Plan:
     """Every run and task of ``sweep`` (ValueError when two variants of a method give the same run)."""
     from sslmethods.pretrain import overrides
-
-    from ..stages.pretrain import method_class
+    from sslmethods.pretrain.recipes import method_class
 
     runs: list[RunSpec] = []
     chains: list[RunSpec] = []

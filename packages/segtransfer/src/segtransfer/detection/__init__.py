@@ -18,7 +18,9 @@ and evaluation: `detect` -> `Detections`, `coco_results` (boxes and RLE masks at
 Fine-tuning through the engine (``runloop.train``), as segmentation does: `DetectionRunConfig` (detector +
 recipe + data; `detection_recipe` scales the study's recipe to other lengths), `detection_run` (one seed: run
 directory, lock, same-run check, checkpoints, exact resume, FLOPs of the compiled step, pycocotools at the end)
-and `detection_study` (seeds, medians, ``result.json`` as `segtransfer.DetectionResult`). The command is
+and `detection_study` (seeds, medians, ``result.json`` as `segtransfer.DetectionResult`); `DetectionSpec`
+(every option of a study: what the command parses and a sweep's detection task holds) and `run_detection` (the
+study of a spec, with the command that reruns it in ``command.txt``). The command is
 `segtransfer.cli.finetune_det` (``tools/finetune_det.py``).
 """
 
@@ -56,7 +58,8 @@ from .roi_targets import ROISample, mask_targets, sample_rois
 from .rpn import AnchorTargets, Proposals, RPNHead, anchor_targets, propose
 from .run import build_detector, detection_run
 from .run_config import DetectionRunConfig, detection_recipe, detection_warmup_steps
-from .study import check_study_dir, detection_study
+from .spec import DetectionSpec
+from .study import check_study_dir, detection_study, run_detection
 from .train_step import abstract_detection_state, batch_struct, init_detection_state, make_detection_step
 
 __all__ = [
@@ -107,6 +110,8 @@ __all__ = [
     "detection_recipe",
     "detection_run",
     "detection_study",
+    "DetectionSpec",
+    "run_detection",
     "detection_warmup_steps",
     "detector_config",
     "detector_from_scratch",

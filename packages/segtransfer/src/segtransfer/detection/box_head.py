@@ -13,7 +13,7 @@ import jax
 import jax.random as jr
 from jaxtyping import Array, Float, PRNGKeyArray
 
-from .layers import ChannelNorm, Conv2d, Linear
+from .layers import ChannelNorm, Conv2d, Dense
 
 __all__ = ["BoxHead"]
 
@@ -23,9 +23,9 @@ class BoxHead(eqx.Module):
 
     convs: tuple[Conv2d, ...]
     norms: tuple[ChannelNorm, ...]
-    fc: Linear
-    classifier: Linear
-    regressor: Linear
+    fc: Dense
+    classifier: Dense
+    regressor: Dense
 
     def __init__(self, channels: int, pool_size: int, num_classes: int, *, conv_channels: int, num_convs: int,
                  fc_dim: int, key: PRNGKeyArray):
@@ -36,9 +36,9 @@ class BoxHead(eqx.Module):
             for i, k in enumerate(jr.split(k_convs, num_convs))
         )
         self.norms = tuple(ChannelNorm(conv_channels) for _ in range(num_convs))
-        self.fc = Linear(conv_channels * pool_size * pool_size, fc_dim, key=k_fc)
-        self.classifier = Linear(fc_dim, num_classes + 1, std=0.01, key=k_cls)
-        self.regressor = Linear(fc_dim, 4 * num_classes, std=0.001, key=k_reg)
+        self.fc = Dense(conv_channels * pool_size * pool_size, fc_dim, key=k_fc)
+        self.classifier = Dense(fc_dim, num_classes + 1, std=0.01, key=k_cls)
+        self.regressor = Dense(fc_dim, 4 * num_classes, std=0.001, key=k_reg)
 
     def _one(self, x: Float[Array, "s s c"]) -> Float[Array, " f"]:
         for conv, norm in zip(self.convs, self.norms, strict=True):

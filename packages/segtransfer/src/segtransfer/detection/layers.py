@@ -1,4 +1,5 @@
-"""NHWC convolution, 2x2 stride-2 transposed convolution, channel LayerNorm and Linear: the detector's layers.
+"""NHWC convolution, 2x2 stride-2 transposed convolution, channel LayerNorm and `Dense` (a linear layer in
+detectron2's [in, out] layout and init): the detector's layers.
 
 They take one example (``[h, w, c]``; ``jax.vmap`` over images or ROIs), keep float32 parameters and compute in
 float32. Kernels are stored HWIO and named ``weight`` (the weight-decay rule matches that name). Initialisation
@@ -18,7 +19,7 @@ import jax.numpy as jnp
 import jax.random as jr
 from jaxtyping import Array, Float, PRNGKeyArray
 
-__all__ = ["Conv2d", "ConvTranspose2x2", "ChannelNorm", "Linear"]
+__all__ = ["Conv2d", "ConvTranspose2x2", "ChannelNorm", "Dense"]
 
 
 def _he_normal_fan_out(key: PRNGKeyArray, shape: tuple[int, ...]) -> Float[Array, "..."]:
@@ -102,7 +103,7 @@ class ChannelNorm(eqx.Module):
         return (x - mean) * jax.lax.rsqrt(var + 1e-6) * self.scale + self.bias
 
 
-class Linear(eqx.Module):
+class Dense(eqx.Module):
     """y = x @ weight + bias with weight [in, out]; ``std`` > 0 draws normal(0, std) weights (detectron2's
     box predictor), otherwise c2_xavier_fill."""
 

@@ -6,6 +6,10 @@ in ``out_dir/runs/seed<s>/`` (each resumable on its own) while holding a lock on
 AP@[.5:.95] over seeds in percent; ``box``/``mask`` hold the median of each COCO number. The study's detection
 protocol has no hyper-parameter grid (one recipe, `DETECTION_RECIPES`), so neither has this.
 
+``run_detection(spec, encoder=..., out_dir=...)`` runs the study a `DetectionSpec` describes (what
+``flopwise-finetune-det`` parses and a sweep's detection task holds): it resolves the dataset, records the
+command that reruns the study in ``out_dir/command.txt`` and calls ``detection_study``.
+
 FLOPs per step are those of the executable the engine compiled and ran (`runloop.LoopResult.flops_per_step`;
 they do not depend on the seed); ``finetune_flops`` = per step x steps (one run: the study's compute axis),
 ``finetune_flops_all_runs`` = per step x steps x the runs done.
@@ -18,18 +22,21 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
+import flopdata
 import numpy as np
 import runloop
 
 from .. import transfer_study
 from ..records import DetectionResult, EncoderInfo
-from ..transfer_run import stderr_log
+from ..transfer_run import encoder_source, stderr_log
 from ..transfer_study import RESULT_FILE, check_seeds
 from .coco_eval import AP_NAMES
+from .dataset_info import describe_detection_dataset
 from .run import detection_run
 from .run_config import DetectionRunConfig
+from .spec import COMMAND_FILE, DetectionSpec
 
-__all__ = ["RESULT_FILE", "check_study_dir", "detection_study", "run_dir_name"]
+__all__ = ["RESULT_FILE", "check_study_dir", "detection_study", "run_detection", "run_dir_name"]
 
 
 def run_dir_name(seed: int) -> str:
@@ -64,17 +71,21 @@ def detection_study(
     log: Callable[[str], None] = stderr_log,
     stop: Callable[[int], bool] | None = None,
     resume_flag: str = "resume=True",
+    command: str | None = None,
 ) -> dict[str, Any]:
     """Runs every seed, writes and returns ``out_dir/result.json`` (module docstring); ``{"status": "preempted"}``
     without a result when a run was stopped. ``dataset``: the name recorded in the result (e.g.
     "fmnist_scenes"). ``resume=True`` continues the runs already there (each must be the same run) and starts the
-    missing ones; ``resume_flag`` is how the caller's users spell it (for errors)."""
+    missing ones; ``resume_flag`` is how the caller's users spell it (for errors); ``command``: the command that
+    reruns the study, written to ``out_dir/command.txt``."""
     seeds, out_dir = [int(s) for s in seeds], Path(out_dir)
     check_seeds(seeds)
     check_study_dir(out_dir, resume=resume, resume_flag=resume_flag)
     out_dir.mkdir(parents=True, exist_ok=True)
     runs: list[dict[str, Any]] = []
     with runloop.RunLock(out_dir / runloop.run_directory.LOCK_FILE):
+        if command is not None:
+            runloop.write_bytes_atomic(out_dir / COMMAND_FILE, (command + "\n").encode())
         for seed in seeds:
             run_dir = out_dir / "runs" / run_dir_name(seed)
             result = detection_run(dataclasses.replace(config, seed=seed), encoder=encoder, model=model,
@@ -108,3 +119,24 @@ def _record(config: DetectionRunConfig, dataset: str, seeds: list[int], runs: li
         image_size=recipe.image_size, lr=recipe.peak_lr, wd=recipe.weight_decay, layer_decay=recipe.layer_decay,
         num_classes=config.detector.num_classes, eval_split=config.eval_split,
         num_eval_images=first["num_eval_images"], encoder=EncoderInfo.from_json(first["encoder"]))
+
+
+def run_detection(spec: DetectionSpec, *, encoder: str, out_dir: str | Path, model: str | None = None,
+                  seeds: Sequence[int] | None = None, data_dir: str | Path | None = None,
+                  mean: Sequence[float] | None = None, std: Sequence[float] | None = None,
+                  **options: Any) -> dict[str, Any]:
+    """Runs the study ``spec`` describes for ``encoder`` in ``out_dir`` and returns its ``result.json``.
+
+    Resolves ``spec.dataset`` under ``data_dir`` (`flopdata.resolve`: an embedded set is built on first use),
+    records the ``flopwise-finetune-det`` command that reruns the study in ``out_dir/command.txt`` and calls
+    `detection_study` with ``seeds`` (default 0..spec.seeds-1); ``mean``/``std``: a timm weights file's input
+    normalisation where its own files do not say; ``options``: `detection_study`'s ``resume``, ``log``,
+    ``stop``, ``resume_flag``."""
+    spec.validate()
+    seeds = list(range(spec.seeds)) if seeds is None else list(seeds)
+    data_dir = Path(data_dir) if data_dir is not None else flopdata.default_data_dir()
+    info = describe_detection_dataset(flopdata.resolve(spec.dataset, data_dir=data_dir))
+    command = spec.command(encoder=encoder_source(encoder), out_dir=str(Path(out_dir).resolve()), model=model,
+                           data_dir=str(data_dir.resolve()), seeds=seeds or None, mean=mean, std=std)
+    return detection_study(spec.run_config(info, mean=mean, std=std), encoder=encoder, out_dir=out_dir,
+                           dataset=spec.dataset, model=model, seeds=seeds, command=command, **options)

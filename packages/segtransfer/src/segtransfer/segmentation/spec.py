@@ -41,10 +41,7 @@ COMMAND = "flopwise-finetune-seg"
 COMMAND_FILE = "command.txt"  # in a study's folder: the command that reruns it
 
 
-def _option(default: Any, help: str, type: Any = None) -> Any:  # noqa: A002 (the metadata's key)
-    """A spec field: its default, its documentation and optionally the flag type of its value (or items)."""
-    return dataclasses.field(default=default, metadata={"help": help, **({"type": type} if type else {})})
-
+_option = flopcli.spec_field
 
 @dataclasses.dataclass(frozen=True)
 class SegmentationSpec:

@@ -25,7 +25,7 @@ import flopmeter
 import vitcore
 
 __all__ = ["BackboneConfig", "check_backbone", "check_method_backbone", "classifier_config", "forward_macs",
-           "mae_flavour", "mae_vit_config", "square_image_size", "train_macs", "vit_forward_macs", "vit_train_macs"]
+           "mae_flavour", "mae_vit_config", "square_image_size", "train_macs"]
 
 BackboneConfig = vitcore.ViTConfig | vitcore.NFNetConfig
 """The config of any vitcore backbone family (what ``AbstractMethod.backbone`` holds)."""
@@ -111,30 +111,13 @@ def _nfnet_kwargs(backbone: vitcore.NFNetConfig, image_size: int | None) -> dict
             "final_conv_mult": backbone.final_conv_mult, "in_channels": backbone.in_channels}
 
 
-def vit_forward_macs(
-    backbone: vitcore.ViTConfig, *, image_size: int | None = None, num_classes: int = 0,
-    kept_patches: int | None = None,
-) -> int:
-    """MACs of one image through the ViT ``backbone`` (``flopmeter.vit_forward_macs``): at ``image_size``
-    (default: the config's; other sizes are DINO's local crops), with a ``num_classes`` head, on
-    ``kept_patches`` patch tokens only (MAE's encoder)."""
-    return flopmeter.vit_forward_macs(**_vit_kwargs(backbone, image_size), num_classes=num_classes,
-                                      kept_patches=kept_patches)
-
-
-def vit_train_macs(backbone: vitcore.ViTConfig, *, image_size: int | None = None, num_classes: int = 0) -> int:
-    """MACs of forward + backward of one image (``flopmeter.vit_train_macs``: 3 forwards minus the patch
-    embedding's input gradient)."""
-    return flopmeter.vit_train_macs(**_vit_kwargs(backbone, image_size), num_classes=num_classes)
-
-
 # Per family: its closed forms (forward, forward + backward) and the config fields they take.
 _COSTS = {vitcore.ViTConfig: (_vit_kwargs, flopmeter.vit_forward_macs, flopmeter.vit_train_macs),
           vitcore.NFNetConfig: (_nfnet_kwargs, flopmeter.nfnet_forward_macs, flopmeter.nfnet_train_macs)}
 
 
 def forward_macs(backbone: BackboneConfig, *, image_size: int | None = None, num_classes: int = 0) -> int:
-    """MACs of one image through any backbone family (ViT: `vit_forward_macs`; NFNet:
+    """MACs of one image through any backbone family (ViT: ``flopmeter.vit_forward_macs``; NFNet:
     ``flopmeter.nfnet_forward_macs``, every conv tap counted), with a ``num_classes`` head."""
     check_backbone(backbone)
     kwargs, forward, _ = _COSTS[type(backbone)]

@@ -27,7 +27,7 @@ import vitcore
 
 from ..costs import figure3, step_cost
 from ..pretrain import recipes
-from .pretrain import method_arg
+from ..pretrain.spec import method_name
 
 FIELD_FLAGS = {"mask_ratio": "--mask-ratio", "decoder_depth": "--decoder-depth", "text_encoder": "--text-encoder"}
 STEP_FLAGS = ("method", "model", "batch", "image_size", *FIELD_FLAGS)
@@ -35,7 +35,7 @@ STEP_FLAGS = ("method", "model", "batch", "image_size", *FIELD_FLAGS)
 
 def build_parser() -> flopcli.ArgumentParser:
     p = flopcli.ArgumentParser(description=__doc__)
-    p.add_argument("--method", type=method_arg, metavar="NAME|MODULE:CLASS",
+    p.add_argument("--method", type=method_name, metavar="NAME|MODULE:CLASS",
                    help="a registered name (supervised, clip, simclr, byol, dino, mae) or package.module:ClassName")
     p.add_argument("--model", choices=list(vitcore.PRESETS))
     p.add_argument("--batch", type=flopcli.positive_int)
@@ -67,7 +67,7 @@ def overrides_for(args: argparse.Namespace) -> dict:
     return given
 
 
-def check_out_dir(out: Path) -> None:
+def _check_out_dir(out: Path) -> None:
     """--out must be a folder that can be created or written, checked before minutes of compiling."""
     if out.exists() and not out.is_dir():
         raise flopcli.CommandError(f"--out {out} is a file; expected a folder for figure3.json/.md/.png")
@@ -77,7 +77,7 @@ def check_out_dir(out: Path) -> None:
 
 
 def run_table(out: Path, *, compiled: bool) -> int:
-    check_out_dir(out)
+    _check_out_dir(out)
     start = time.perf_counter()
     rows = figure3.table(progress=lambda r: print(f"  {figure3.label(r)} {r['model']}: {r['flops_per_step']:.3e}",
                                                   file=sys.stderr, flush=True),

@@ -29,7 +29,7 @@ import vitcore
 from jaxtyping import Array, Float, Int, PRNGKeyArray
 
 from ..blocks.augment import dino_local_size, dino_views, make_views
-from ..blocks.backbones import BackboneConfig, vit_forward_macs, vit_train_macs  # noqa: F401 (the generated __init__'s annotation, for pdoc)
+from ..blocks.backbones import BackboneConfig, forward_macs, train_macs  # noqa: F401 (the generated __init__'s annotation, for pdoc)
 from ..blocks.ema import dino_center_update, ema_update
 from ..blocks.encoder_with_head import EncoderWithHead
 from ..blocks.heads import DINOHead
@@ -120,8 +120,8 @@ class DINO(AbstractMethod):
         """Forward + backward of the student on the 2 global and ``num_local_crops`` local crops (at their
         size), and a forward of the teacher on the 2 global crops (the head is left out)."""
         cfg = self.encoder_config
-        local = vit_train_macs(cfg, image_size=self.crop_size_local) if self.num_local_crops else 0
-        per_image = NUM_GLOBAL_CROPS * (vit_train_macs(cfg) + vit_forward_macs(cfg)) + self.num_local_crops * local
+        local = train_macs(cfg, image_size=self.crop_size_local) if self.num_local_crops else 0
+        per_image = NUM_GLOBAL_CROPS * (train_macs(cfg) + forward_macs(cfg)) + self.num_local_crops * local
         return float(batch_size * per_image)
 
     def teacher_temp(self, step: Int[Array, ""] | int) -> Float[Array, ""]:

@@ -1,15 +1,15 @@
 """The exported encoder of a run: ``encoder.eqx`` (``eqx.tree_serialise_leaves``) + ``encoder.json``, written
 atomically through runloop, weights first and config last.
 
-A vitcore backbone's files come from `vitcore.encoder_files` (its config in the JSON), so ``load_encoder``
-here, `vitcore.load_pretrained` and `segtransfer` all read run directories the same way. Other encoders (e.g. a
-user's toy backbone) record their class name; read them back with ``eqx.tree_deserialise_leaves`` given a
-like-shaped module.
+A vitcore backbone's files come from `vitcore.encoder_files` (its config in the JSON), so
+`vitcore.load_pretrained` (which rebuilds it) and `segtransfer` read run directories the same way. Other encoders
+(e.g. a user's toy backbone) record their class name; read them back with ``eqx.tree_deserialise_leaves`` given
+a like-shaped module.
 
 Example::
 
     export_encoder(method.encoder(state.model), run_dir)
-    vit = load_encoder(run_dir)
+    vit = vitcore.load_pretrained(run_dir)
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ import runloop
 import vitcore
 
 
-def encoder_files(encoder: eqx.Module) -> dict[str, bytes]:
+def _files(encoder: eqx.Module) -> dict[str, bytes]:
     """The two files of ``encoder`` (weights first): vitcore's for its backbones, else its leaves and class name."""
     if isinstance(encoder, vitcore.AbstractBackbone):
         return vitcore.encoder_files(encoder)
@@ -34,11 +34,5 @@ def encoder_files(encoder: eqx.Module) -> dict[str, bytes]:
 
 def export_encoder(encoder: eqx.Module, directory: str | Path) -> Path:
     """Writes the encoder's weights and config into ``directory`` (atomically); returns the weights path."""
-    runloop.write_files_atomic(directory, encoder_files(encoder))
+    runloop.write_files_atomic(directory, _files(encoder))
     return Path(directory) / vitcore.ENCODER_WEIGHTS_FILE
-
-
-def load_encoder(directory: str | Path) -> vitcore.AbstractBackbone:
-    """Rebuilds the vitcore backbone (ViT, NFNet) exported by ``export_encoder`` (ValueError for other encoder
-    classes)."""
-    return vitcore.load_pretrained(directory)

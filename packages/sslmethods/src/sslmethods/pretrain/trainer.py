@@ -5,7 +5,7 @@
     out_dir/config.json        what defines the run: run info, seed and loop settings, optimizer
     out_dir/metrics.jsonl      one record per log interval: loss, lr, grad/param norm, images/s, FLOPs, kgCO2e
     out_dir/checkpoints/<step> orbax checkpoints (state + data iterator state + loss history)
-    out_dir/encoder.eqx/.json  the final encoder (``sslmethods.pretrain.export.load_encoder`` rebuilds a ViT)
+    out_dir/encoder.eqx/.json  the final encoder (``vitcore.load_pretrained`` rebuilds the backbone)
     out_dir/summary.json       `runloop.PretrainSummary`: method, model, dataset, steps, FLOPs, wall time, CO2,
                                ``final_metrics`` (the last step's, and the held-out ``heldout_loss``, ...)
 
