@@ -23,7 +23,7 @@ from segtransfer.segmentation.finetune import (
 from segtransfer.segmentation.loss import pixel_cross_entropy
 from segtransfer.segmentation.metrics import confusion_matrix, miou
 from segtransfer.segmentation.optim import finetune_optimizer
-from segtransfer.segmentation.run import build_optimizer
+from segtransfer.segmentation.run import segmentation_optimizer
 from segtransfer.segmentation.segmenter import segmenter_from_scratch, segmenter_lr_scale, segmenter_weight_decay_mask
 from segtransfer.segmentation.spec import SegmentationRun, SegmentationSpec
 
@@ -172,9 +172,9 @@ def test_sam_option_takes_the_gradient_at_the_perturbed_point():
                              wd=0.0)
     images, masks = _shapes(2, np.random.default_rng(3))
     batch = {"image": jnp.asarray(images), "mask": jnp.asarray(masks)}
-    plain = build_optimizer(model, dataclasses.replace(config, spec=dataclasses.replace(spec, sam_rho=None)))
-    with_sam, _ = jax.jit(make_finetune_step(build_optimizer(model, config)))(
-        init_finetune_state(model, build_optimizer(model, config), key=jr.key(1)), batch)
+    plain = segmentation_optimizer(model, dataclasses.replace(config, spec=dataclasses.replace(spec, sam_rho=None)))
+    with_sam, _ = jax.jit(make_finetune_step(segmentation_optimizer(model, config)))(
+        init_finetune_state(model, segmentation_optimizer(model, config), key=jr.key(1)), batch)
 
     params, static = eqx.partition(model, eqx.is_array)
     key = jr.fold_in(jr.key(1), 0)

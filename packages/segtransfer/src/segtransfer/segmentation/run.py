@@ -40,7 +40,7 @@ from .segmenter import Segmenter, create_segmenter, segmenter_weight_decay_mask
 from .spec import SegmentationRun
 from .transfer_data import whole_image_batches
 
-__all__ = ["RUN_FILE", "build_model", "build_optimizer", "data_parallel_mesh", "finetune_run", "run_name"]
+__all__ = ["RUN_FILE", "build_model", "segmentation_optimizer", "data_parallel_mesh", "finetune_run", "run_name"]
 
 # How a run is executed, never what it computes: may differ when it is resumed.
 MAY_CHANGE = tuple(f"finetune.{name}" for name in ("checkpoint_every", "keep_checkpoints", "log_every", "workers",
@@ -62,7 +62,7 @@ def build_model(config: SegmentationRun, encoder: str, *, model: str | None = No
     return segmenter, info
 
 
-def build_optimizer(model: Segmenter, config: SegmentationRun) -> optax.GradientTransformation:
+def segmentation_optimizer(model: Segmenter, config: SegmentationRun) -> optax.GradientTransformation:
     """Adam(0.9, 0.999, 1e-8) + constant decoupled weight decay + warmup/poly schedule + clip 1 (the study);
     with ``config.spec.sam_rho``, SAM first (`runloop.optim.sam.sam`: the gradient at the perturbed point goes on)."""
     schedule = warmup_poly_schedule(config.lr, config.steps, config.warmup_steps)
@@ -87,7 +87,7 @@ def _evaluate(model: Segmenter, config: SegmentationRun) -> dict[str, Any]:
 
 def finetune_task(segmenter: Segmenter, config: SegmentationRun) -> runloop.TrainTask:
     """The engine's task: the state (the segmenter passed in, not compiled in), the step, batch checks, eval."""
-    optimizer = build_optimizer(segmenter, config)
+    optimizer = segmentation_optimizer(segmenter, config)
     k_train = jr.split(jr.key(config.seed), 3)[2]
     return runloop.TrainTask(init=lambda model: init_finetune_state(model, optimizer, key=k_train),
                              init_args=(segmenter,), step=make_finetune_step(optimizer), prepare_batch=prepare_batch,

@@ -31,7 +31,7 @@ from ..encoders import check_provenance
 from ..records import EncoderInfo, FinetuneResult
 from ..transfer_run import encoder_source, stderr_log
 from ..transfer_study import RESULT_FILE, check_seeds, check_study_dir
-from .run import build_model, build_optimizer, finetune_run, run_name
+from .run import build_model, finetune_run, run_name, segmentation_optimizer
 from .spec import COMMAND_FILE, SegmentationRun, SegmentationSpec
 from .step_flops import train_step_cost
 from .transfer_data import describe_segmentation_dataset
@@ -56,7 +56,7 @@ def _flops(chosen: dict[str, Any], config: SegmentationRun, encoder: str, model:
     if chosen.get("flops_per_step") is not None:
         return chosen["flops_per_step"], chosen["macs_per_step"], "compiled step (runloop)"
     segmenter, _ = build_model(config, encoder, model=model)
-    cost = train_step_cost(segmenter, build_optimizer(segmenter, config), batch_size=config.spec.batch,
+    cost = train_step_cost(segmenter, segmentation_optimizer(segmenter, config), batch_size=config.spec.batch,
                            image_size=config.spec.image_size)
     return cost.flops, cost.macs, "abstract step (train_step_cost): the run did not record its FLOPs"
 
