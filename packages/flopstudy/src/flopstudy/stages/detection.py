@@ -15,8 +15,11 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, ClassVar
 
-from ..sweep.ranges import check_ranges
-from ..sweep.tasks import Preempted, TaskResult
+from segtransfer import detection
+from segtransfer.detection import detection_study
+
+from ..specs.ranges import check_ranges
+from ..specs.task_protocol import Preempted, TaskResult
 from .dataset_task import DatasetTask
 from .datasets import resolve_dataset
 
@@ -80,8 +83,6 @@ class DetectionTask(DatasetTask):
     how_fields: ClassVar[tuple[str, ...]] = ("seeds", "checkpoint_every", "log_every", "workers", "eval_batch")
 
     def check(self, settings: DetectionSettings, *, data_dir: str | None) -> None:
-        from segtransfer import detection
-
         # both raise a ValueError naming the bad setting (an unknown preset lists the valid ones)
         detection.detector_config(settings.detector, num_classes=1, image_size=settings.image_size)
         detection.detection_recipe(steps=settings.steps or detection.STUDY_RECIPE.steps, batch_size=settings.batch,
@@ -90,8 +91,6 @@ class DetectionTask(DatasetTask):
 
     def config(self, settings: DetectionSettings, *, data_dir: str | None) -> Any:
         """The `segtransfer.detection.DetectionRunConfig` of seed 0 (the dataset resolved, built if embedded)."""
-        from segtransfer import detection
-
         info = detection.describe_detection_dataset(resolve_dataset(settings.dataset, data_dir=data_dir))
         recipe = detection.detection_recipe(
             steps=settings.steps or detection.STUDY_RECIPE.steps, batch_size=settings.batch,
@@ -108,8 +107,6 @@ class DetectionTask(DatasetTask):
 
     def run(self, settings: DetectionSettings, *, encoder: str, model: str, out_dir: Path, seeds: Sequence[int],
             data_dir: str | None) -> None:
-        from segtransfer.detection import detection_study
-
         result = detection_study(self.config(settings, data_dir=data_dir), encoder=encoder, out_dir=out_dir,
                                  dataset=settings.dataset, model=model, seeds=list(seeds),
                                  resume=(Path(out_dir) / "runs").is_dir())  # segtransfer's per-seed folders

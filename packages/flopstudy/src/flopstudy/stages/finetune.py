@@ -20,7 +20,7 @@ from typing import Any, ClassVar
 
 from segtransfer import SegmentationSpec, run_segmentation
 
-from ..sweep.tasks import Preempted, TaskResult
+from ..specs.task_protocol import Preempted, TaskResult
 from .dataset_task import DatasetTask
 
 __all__ = ["SegmentationTask"]

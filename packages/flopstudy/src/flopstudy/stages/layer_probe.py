@@ -19,8 +19,13 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, ClassVar
 
-from ..finetune_results import RESULT_FILE
-from ..sweep.tasks import TaskResult
+import jax
+import segtransfer as st
+from runloop import write_json_atomic
+from segtransfer.probe.layer_probe import ProbeConfig, probe_dataset
+
+from ..results.finetune_outputs import RESULT_FILE
+from ..specs.task_protocol import TaskResult
 from .dataset_task import DatasetTask
 from .datasets import resolve_dataset
 
@@ -66,11 +71,6 @@ class LayerProbeTask(DatasetTask):
 
     def run(self, settings: LayerProbeSettings, *, encoder: str, model: str, out_dir: Path, seeds: Sequence[int],
             data_dir: str | None) -> None:
-        import jax
-        import segtransfer as st
-        from runloop import write_json_atomic
-        from segtransfer.probe.layer_probe import ProbeConfig, probe_dataset
-
         info = st.describe_segmentation_dataset(resolve_dataset(settings.dataset, data_dir=data_dir))
         config = ProbeConfig(steps=settings.steps, lr=settings.lr, weight_decay=settings.weight_decay,
                              batch_size=settings.batch)

@@ -17,26 +17,33 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import equinox as eqx
+import flopmeter
+import jax
+import runloop
+import vitcore
+from sslmethods.costs import step_cost
+from sslmethods.pretrain import overrides, recipes, step, train_state, trainer
+from sslmethods.pretrain.data import PretrainData, pretrain_loader
+from sslmethods.pretrain.heldout import heldout_set
+from sslmethods.pretrain.init_from import exported_encoder_config
+
 from .datasets import resolve_dataset
 
 if TYPE_CHECKING:
-    from ..sweep.config import PretrainSettings
-    from ..sweep.spec import RunSpec
+    from ..specs.runs import RunSpec
+    from ..specs.settings import PretrainSettings
 
 __all__ = ["build_method", "measure_flops", "measure_step_abstract", "method_class", "pretrain", "recorded_flops",
            "run_overrides"]
 
 def method_class(name: str) -> type:
     """The method class of a registered name or of ``package.module:ClassName``; ValueError naming ``name``."""
-    from sslmethods.pretrain import recipes
-
     return recipes.method_class(name)
 
 
 def run_overrides(spec: RunSpec) -> Any:
     """The run's ``section.field=value`` overrides, typed (``sslmethods.pretrain.overrides.Overrides``)."""
-    from sslmethods.pretrain import overrides
-
     return overrides.parse_overrides(spec.overrides, method_class(spec.method))
 
 
@@ -45,9 +52,6 @@ def build_method(spec: RunSpec, *, total_steps: int, dataset_dir: Path | None) -
     fields (class count, class names); None leaves the method's defaults (enough to check a configuration).
     A method outside the registry gets ``recipes.build_method``'s preset fallback. The second stage of a chain
     is built on the architecture its first stage exports (``init_from.exported_encoder_config``)."""
-    from sslmethods.pretrain import recipes
-    from sslmethods.pretrain.init_from import exported_encoder_config
-
     cls, chosen = method_class(spec.method), run_overrides(spec)
     kwargs = chosen.build_kwargs()
     if spec.init is not None:
@@ -60,9 +64,6 @@ def build_method(spec: RunSpec, *, total_steps: int, dataset_dir: Path | None) -
 
 
 def _loader(spec: RunSpec, method: Any, directory: Path, *, workers: int) -> Any:
-    import vitcore
-    from sslmethods.pretrain.data import PretrainData, pretrain_loader
-
     size = vitcore.image_hw(method.backbone.image_size)[0]
     return iter(pretrain_loader(PretrainData(str(directory), batch_size=spec.batch, image_size=size, seed=spec.seed,
                                              worker_count=workers)))
@@ -71,10 +72,6 @@ def _loader(spec: RunSpec, method: Any, directory: Path, *, workers: int) -> Any
 def measure_flops(spec: RunSpec, *, data_dir: str | None) -> dict[str, Any]:
     """FLOPs of one whole training step at the run's global batch, measured with ``flopmeter.measure`` on the
     compiled step (abstract inputs shaped like a real host batch of the dataset; nothing is trained)."""
-    import flopmeter
-    import jax
-    from sslmethods.pretrain import step, train_state, trainer
-
     directory = resolve_dataset(spec.dataset, data_dir=data_dir)
     total = spec.budget if spec.budget_unit == "steps" else 1000  # the step program does not depend on it
     method, optim = build_method(spec, total_steps=int(total), dataset_dir=directory)
@@ -91,9 +88,6 @@ def measure_flops(spec: RunSpec, *, data_dir: str | None) -> dict[str, Any]:
 
 
 def _encoder_params(method: Any) -> int:
-    import equinox as eqx
-    import jax
-
     trainable, _ = eqx.filter_eval_shape(lambda key: method.init(key=key), jax.random.key(0))
     encoder = method.encoder(trainable)
     return sum(int(x.size) for x in jax.tree.leaves(encoder) if isinstance(x, jax.ShapeDtypeStruct | jax.Array))
@@ -103,8 +97,6 @@ def recorded_flops(spec: RunSpec, *, out_dir: Path, data_dir: str | None) -> dic
     """The ``measure_flops`` record of a run whose pre-training finished, from the FLOPs per step the engine
     measured on the compiled step that trained (``out_dir/summary.json``; nothing is compiled). ValueError when
     the summary has no FLOPs."""
-    import runloop
-
     summary = runloop.PretrainSummary.read(Path(out_dir) / "summary.json")
     if summary.flops_per_step is None:
         raise ValueError(f"{Path(out_dir) / 'summary.json'} has no flops_per_step (the step was not measured)")
@@ -122,8 +114,6 @@ def measure_step_abstract(spec: RunSpec) -> dict[str, Any]:
     abstract inputs, nothing allocated or trained), for paper-scale configs on a laptop: ``flops_per_step``,
     ``macs_per_step``, the closed form ``analytic_flops_per_step``, trainable ``params``, ``compile_seconds``.
     Dataset-dependent fields keep the method's defaults (1000 classes; CLIP's captions are token ids anyway)."""
-    from sslmethods.costs import step_cost
-
     total = spec.budget if spec.budget_unit == "steps" else 1000  # the step program does not depend on it
     method, optim = build_method(spec, total_steps=int(total), dataset_dir=None)
     return step_cost.step_cost(method, optim, spec.batch)
@@ -137,10 +127,6 @@ def pretrain(spec: RunSpec, *, steps: int, out_dir: Path, data_dir: str | None,
     if (spec.init is None) != (init_from is None):
         raise ValueError(f"{spec.describe()}: init_from={init_from!r}; a chain's second stage (and only it) starts "
                          "from its first stage's folder")
-    import runloop
-    from sslmethods.pretrain import recipes, trainer
-    from sslmethods.pretrain.heldout import heldout_set
-
     directory = resolve_dataset(spec.dataset, data_dir=data_dir)
     method, optim = build_method(spec, total_steps=steps, dataset_dir=directory)
     size = method.backbone.image_size

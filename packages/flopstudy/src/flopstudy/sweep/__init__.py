@@ -13,6 +13,9 @@ run's stages), `executors` (local, processes, submitit), `progress`, `table`, `r
 from).
 """
 
+from ..specs.runs import SCRATCH, RunSpec, TaskSpec, spec_hash
+from ..specs.task_protocol import AbstractTask, TaskResult
+from ..stages.registry import TASKS, get_task, task_spec
 from .claims import Claim, claim_holder, release, try_claim
 from .config import (
     BackboneSettings,
@@ -26,15 +29,13 @@ from .config import (
 )
 from .config_file import apply_overrides, load_config_file
 from .executors import AbstractExecutor, LocalExecutor, SubmititExecutor, WorkerLost
+from .expansion import Plan, PlannedTask, confirm_points, confirm_seed_numbers, expand, repeat_run, variant_label
 from .job import Job, JobOutcome, execute, pretrain_steps
-from .plan import Plan, PlannedTask, confirm_points, confirm_seed_numbers, expand, repeat_run, variant_label
 from .progress import SweepProgress, SweepStatus, sweep_status
+from .rebuild import build_rows, read_sweep_file, rebuild_results
 from .rundir import RunDir
 from .runner import cache_dir_for, prepare_sweep, run_sweep
-from .spec import SCRATCH, RunSpec, TaskSpec, spec_hash
 from .step_costs import sweep_step_costs
-from .table import build_rows, read_sweep_file, rebuild_results
-from .tasks import TASKS, AbstractTask, TaskResult, get_task, task_spec
 
 __all__ = [
     "SCRATCH",
