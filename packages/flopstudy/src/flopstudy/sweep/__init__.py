@@ -5,12 +5,13 @@ directories, run on this machine or a SLURM cluster, and one results table rebui
     status = run_sweep(sweep, "runs/demo", executor=LocalExecutor(workers=2))
     rebuild_results("runs/demo")            # results.csv + results.jsonl at the output root
 
-Modules: `config` (SweepSpec, load_sweep), `config_file` (get_config files, --config.x overrides), `spec`
-(RunSpec/TaskSpec and their stable hashes), `plan` (grid expansion, confirm seeds, repeated pre-training), `tasks`
-(the task protocol and registry), `rundir` (layout, atomic files, failures), `claims` (O_EXCL claims), `job` (one
-run's stages), `executors` (local, processes, submitit), `progress`, `table`, `runner` (run_sweep), `step_costs`
-(every distinct step of a plan measured abstractly), `presets` (the study's paper-scale settings that configs start
-from).
+Modules: `config` (SweepSpec, load_sweep), `config_file` (get_config files, --config.x overrides), `expansion`
+(grid expansion into a `Plan`, confirm seeds, repeated pre-training), `rundir` (layout, atomic files, failures),
+`claims` (O_EXCL claims), `job` (one run's stages), `executors` (local, processes, submitit), `progress`,
+`rebuild` (the results table rebuilt from the run directories), `runner` (run_sweep), `step_costs` (every distinct
+step of a plan measured abstractly), `presets` (the study's paper-scale settings that configs start from). Run and
+task identities, the task protocol and the settings' parts are in `flopstudy.specs`; the task kinds in
+`flopstudy.stages.registry`; both are re-exported here.
 """
 
 from ..specs.runs import SCRATCH, RunSpec, TaskSpec, spec_hash

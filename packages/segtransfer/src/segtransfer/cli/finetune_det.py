@@ -25,15 +25,27 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import flopcli
+import flopdata
 import runloop
+import vitcore
+
+from ..detection import (
+    DETECTOR_PRESETS,
+    STUDY_RECIPE,
+    DetectionRunConfig,
+    check_study_dir,
+    describe_detection_dataset,
+    detection_recipe,
+    detection_study,
+)
+from ..detection import detector_config as make_detector_config
+from ..encoders import encoder_kind, load_encoder, timm_normalisation
 
 # dataset -> (image size, detector preset, padded objects per image)
 DATASETS = {"coco_instances": (1024, "vitdet", 100), "fmnist_scenes": (64, "tiny", 8)}
 
 
 def build_parser() -> flopcli.ArgumentParser:
-    from ..detection import DETECTOR_PRESETS, STUDY_RECIPE
-
     p = flopcli.ArgumentParser(description=__doc__)
     p.add_argument("--encoder", required=True, help="RUN_DIR | file.safetensors | file.npz | scratch")
     p.add_argument("--dataset", required=True, choices=sorted(DATASETS))
@@ -70,11 +82,6 @@ def build_parser() -> flopcli.ArgumentParser:
 
 def check_arguments(args: argparse.Namespace) -> None:
     """Every check that needs no dataset and writes nothing (`flopcli.CommandError` naming the flag)."""
-    import vitcore
-
-    from ..detection import check_study_dir
-    from ..encoders import encoder_kind, timm_normalisation
-
     with flopcli.about("--encoder"):
         kind = encoder_kind(args.encoder)
     if kind != "run" and args.model not in vitcore.PRESETS:
@@ -94,8 +101,6 @@ def check_arguments(args: argparse.Namespace) -> None:
             f"--scale-range {args.scale_range[0]} {args.scale_range[1]}: expected 0 < MIN <= MAX")
     model = args.model
     if kind == "run" and model is None:  # the run's own preset: --image-size and --batch are checked against it
-        from ..encoders import load_encoder
-
         with flopcli.about("--encoder"):
             model = load_encoder(args.encoder)[1].model
     if model in vitcore.PRESETS:
@@ -110,11 +115,6 @@ def check_arguments(args: argparse.Namespace) -> None:
 
 
 def body(args: argparse.Namespace) -> int:
-    import flopdata
-
-    from ..detection import DetectionRunConfig, describe_detection_dataset, detection_recipe, detection_study
-    from ..detection import detector_config as make_detector_config
-
     check_arguments(args)
     size, preset, max_objects = DATASETS[args.dataset]
     with flopcli.about("--dataset"):
