@@ -68,7 +68,7 @@ class ReportOptions:
     """``convention``: the FLOP axis ("whole-program" or "per-device"); ``figure3``: a ``profile_flops.py
     --table`` JSON (None: no Figure 3) and ``figure3_devices`` for its per-device bars; ``table_steps``: the
     budget of Tables 1/2 in steps (None: the length most methods share, in steps or FLOPs:
-    `tables.default_table_budget`); ``reach_fraction``: "FLOPs to reach X%" target;
+    `study_tables.default_table_budget`); ``reach_fraction``: "FLOPs to reach X%" target;
     ``hardware``/``chips``/``region``/``mfu``: the study's CO2 model (32 TPUv3 in europe-west1); ``alpha``: the
     verdicts' level (`flopstudy.analysis.verdicts`)."""
 

@@ -11,7 +11,7 @@
 2. run the jobs on the executor; after each finished job, rebuild the results table (the "record" stage) and
    report progress. A run another executor holds is waited for (polling its claim) and then revisited: its
    finished stages are skipped, so no stage runs twice;
-3. with ``confirm_seeds > 0``: choose the best point per group on explore seeds only (`plan.confirm_points`)
+3. with ``confirm_seeds > 0``: choose the best point per group on explore seeds only (`expansion.confirm_points`)
    and every scratch baseline, record their confirm seeds in ``sweep.json`` and run the missing seeds; with
    ``pretrain_seeds`` P > 1, also pre-train each chosen pre-trained point P - 1 more times (`Plan.with_confirm`)
    and fine-tune those encoders with the confirm seeds;
