@@ -95,7 +95,7 @@ def test_report_files_and_self_contained_html(tmp_path, capsys):
     # results.csv is the validated table: every valid row (the failed one too), not the bad one.
     copy = flopstudy.load_results([out / "results.csv"])
     assert len(copy.rows) == 30 and all(r.seed != 7 for r in copy.rows)
-    assert json.loads((out / "report.json").read_text())["generator"] == "flopstudy.report.writer"
+    assert json.loads((out / "report.json").read_text())["generator"] == "flopstudy.report"
     output = capsys.readouterr()
     assert "wrote" in output.out and "warning: left out: " in output.err
 
