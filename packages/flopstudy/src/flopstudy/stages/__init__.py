@@ -12,7 +12,10 @@ from typing import TYPE_CHECKING, Any
 import flopdata
 
 from .datasets import build_dataset, check_dataset, resolve_dataset
-from .pretrain import build_method, measure_flops, pretrain, recorded_flops
+
+# `pretrain` under another name: the package's attribute `pretrain` stays the module
+from .pretrain import build_method, measure_flops, recorded_flops
+from .pretrain import pretrain as _pretrain
 from .registry import get_task
 
 if TYPE_CHECKING:
@@ -57,7 +60,7 @@ class Stages:
                  settings: PretrainSettings, init_from: Path | None = None) -> dict[str, Any]:
         """``init_from``: the finished first stage's pre-training folder (given only for a chain's second
         stage)."""
-        return pretrain(run, steps=steps, out_dir=out_dir, data_dir=data_dir, settings=settings, init_from=init_from)
+        return _pretrain(run, steps=steps, out_dir=out_dir, data_dir=data_dir, settings=settings, init_from=init_from)
 
     def finetune(self, task: TaskSpec, settings: Any, *, encoder: str, model: str, out_dir: Path,
                  seeds: Sequence[int], data_dir: str | None) -> None:
