@@ -25,8 +25,8 @@ from pathlib import Path
 
 import flopcli
 
-from ..loading import load_results
-from ..report import ReportOptions, write_report
+from ..report.writer import ReportOptions, write_report
+from ..results.files import load_results
 from ..sweep import LocalExecutor, load_sweep, run_sweep
 
 CONFIG = Path("configs/demo.py")  # the checkout's demo config (make demo runs from the checkout)
