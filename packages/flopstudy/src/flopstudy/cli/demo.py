@@ -24,6 +24,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import flopcli
+import flopmeter
 
 from ..report.writer import ReportOptions, write_report
 from ..results.files import load_results
@@ -88,6 +89,7 @@ def _python() -> str:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    flopmeter.reuse_host_memory()  # before any JAX work: XLA:CPU reuses its step buffers (docs/benchmarks.md)
     return flopcli.run(build_parser(), body, argv, unknown_into="overrides")
 
 

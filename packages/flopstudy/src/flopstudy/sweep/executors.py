@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 import flopcli
+import flopmeter
 import submitit
 
 from .claims import release_dead_job
@@ -66,7 +67,8 @@ class LocalExecutor(AbstractExecutor):
                     break  # a signal stopped the run: stop here, the next sweep resumes
             return outcomes
         context = multiprocessing.get_context("spawn")
-        with concurrent.futures.ProcessPoolExecutor(self.workers, mp_context=context) as pool:
+        with concurrent.futures.ProcessPoolExecutor(self.workers, mp_context=context,
+                                                    initializer=flopmeter.reuse_host_memory) as pool:
             futures = [pool.submit(execute, job, stages) for job in jobs]
             try:
                 for future in concurrent.futures.as_completed(futures):
