@@ -118,7 +118,8 @@ def test_report_from_finetune_results_and_all_or_nothing_rewrites(tmp_path, monk
     first = (out / "report.md").read_text()
     assert "mae vit-test at 1e+12 FLOPs (31.0%)" in first  # median of 2 seeds, on the front above scratch
     # A report killed while writing leaves the previous one whole and no staging folder.
-    monkeypatch.setattr(flopstudy.report, "write_results_csv", lambda *a: (_ for _ in ()).throw(OSError("killed")))
+    monkeypatch.setattr(flopstudy.report.writer, "write_results_csv",
+                        lambda *a: (_ for _ in ()).throw(OSError("killed")))
     assert report.main([str(tmp_path / "seg"), "--out", str(out)]) == 2
     assert (out / "report.md").read_text() == first
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]
@@ -244,8 +245,8 @@ def test_summary_gives_the_verdict_from_confirm_seeds(tight, wide, words):
     for flops, scores in ((4e15, tight), (1.6e16, wide)):
         rows += [_row(pretrain_flops=flops, seed=0, score=35.0, seed_role="explore")]  # the choosing seed: unused
         rows += [_row(pretrain_flops=flops, seed=1 + s, score=v, seed_role="confirm") for s, v in enumerate(scores)]
-    analysis = flopstudy.analysis.analyse(rows)
-    line = flopstudy.summary.versus_scratch(analysis, "seg")
+    analysis = flopstudy.analysis.study.analyse(rows)
+    line = flopstudy.report.summary.versus_scratch(analysis, "seg")
     ref = _welch_holm((tight, wide), SCRATCH)
 
     def evidence(d, lo, hi, p, mean):
@@ -254,10 +255,10 @@ def test_summary_gives_the_verdict_from_confirm_seeds(tight, wide, words):
 
     assert line == HEAD + words.replace("{1:+.2f}", f"{ref[1][0]:+.2f}").replace("{1p:.2g}", f"{ref[1][3]:.2g}") \
         .format(evidence(*ref[0]), evidence(*ref[1]))
-    assert line == flopstudy.summary.summary_lines(analysis)[0]
+    assert line == flopstudy.report.summary.summary_lines(analysis)[0]
     # a table from before seed roles (no seed_role column): its pre-trained seeds chose the points, no verdict
     old = [dataclasses.replace(r, seed_role=None) for r in rows]
-    assert flopstudy.summary.versus_scratch(flopstudy.analysis.analyse(old), "seg") is None
+    assert flopstudy.report.summary.versus_scratch(flopstudy.analysis.study.analyse(old), "seg") is None
 
 
 def test_tables_1_2_sit_at_the_budget_most_methods_share_in_steps_or_flops():
@@ -265,18 +266,19 @@ def test_tables_1_2_sit_at_the_budget_most_methods_share_in_steps_or_flops():
     by_flops = [_row(method=m, pretrain_steps=steps, pretrain_flops=flops, pretrain_dataset=d, score=score)
                 for m, steps, flops in (("mae", 613, 4.0003e11), ("clip", 1102, 3.9998e11), ("mae", 1226, 8.0e11))
                 for d, score in (("objects", 30.0), ("scenes", 31.0))]
-    analysis = flopstudy.analysis.analyse(by_flops)
-    assert flopstudy.tables.default_table_budget(analysis, "seg") == ("flops", 4e11)
-    table = flopstudy.tables.budget_table(analysis, "seg", "vit-b16", flops=4e11)
+    analysis = flopstudy.analysis.study.analyse(by_flops)
+    assert flopstudy.report.study_tables.default_table_budget(analysis, "seg") == ("flops", 4e11)
+    table = flopstudy.report.study_tables.budget_table(analysis, "seg", "vit-b16", flops=4e11)
     assert table.title == "seg: score (%) by pre-training dataset, vit-b16, 4e+11 pre-training FLOPs"
     assert table.rows == (("clip", "30.0", "31.0"), ("mae", "30.0", "31.0"))
     # a sweep budgeted in steps (the study): the same steps, different FLOPs
     by_steps = [_row(method=m, pretrain_steps=500, pretrain_flops=f) for m, f in (("mae", 1e15), ("clip", 3e15))]
-    analysis = flopstudy.analysis.analyse(by_steps)
-    assert flopstudy.tables.default_table_budget(analysis, "seg") == ("steps", 500)
-    assert [r[0] for r in flopstudy.tables.budget_table(analysis, "seg", "vit-b16", 500).rows] == ["clip", "mae"]
+    analysis = flopstudy.analysis.study.analyse(by_steps)
+    assert flopstudy.report.study_tables.default_table_budget(analysis, "seg") == ("steps", 500)
+    rows = flopstudy.report.study_tables.budget_table(analysis, "seg", "vit-b16", 500).rows
+    assert [r[0] for r in rows] == ["clip", "mae"]
     with pytest.raises(ValueError, match="steps=500, flops=400000000000.0: give exactly one"):
-        flopstudy.tables.budget_table(analysis, "seg", "vit-b16", 500, flops=4e11)
+        flopstudy.report.study_tables.budget_table(analysis, "seg", "vit-b16", 500, flops=4e11)
 
 
 def _tree(folder):

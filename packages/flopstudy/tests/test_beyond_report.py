@@ -5,9 +5,9 @@ import json
 
 import flopstudy
 import pytest
-from flopstudy.layer_transfer import best_layer_trend, layer_curves
-from flopstudy.prepretrain import chain_series
-from flopstudy.report import ReportOptions, write_report
+from flopstudy.analysis.layer_transfer import best_layer_trend, layer_curves
+from flopstudy.analysis.prepretrain import chain_series
+from flopstudy.report.writer import ReportOptions, write_report
 
 
 def _row(**fields):

@@ -22,7 +22,7 @@ from flopstudy import (
     fit_law,
     stream,
 )
-from flopstudy.crossover import first_crossing
+from flopstudy.fits.crossover import first_crossing
 
 
 def test_encoder_points_use_confirm_seeds_else_explore_seeds(make_row):
@@ -209,7 +209,7 @@ def test_crossover_without_resamples_uses_the_fits():
 def test_bootstrap_refits_of_the_saturating_form_match_scipy():
     # The bootstrap profiles c on a grid (closed-form weighted least squares for s_max and A at each c); scipy's
     # bounded least squares on the same rows is the reference: the profile's cost is within the grid's reach.
-    from flopstudy.curve_laws import _saturating, _saturating_profile
+    from flopstudy.fits.curve_laws import _saturating, _saturating_profile
 
     rng = np.random.default_rng(0)
     lx = np.log(np.geomspace(1e15, 1e19, 5) / 1e17)

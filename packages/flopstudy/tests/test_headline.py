@@ -1,8 +1,8 @@
-"""The report's headline (`flopstudy.summary.headline`, report.json ``headline``): the verdict and crossover
+"""The report's headline (`flopstudy.report.summary.headline`, report.json ``headline``): the verdict and crossover
 sentences, each with a sentence saying why where there is none, in the summary's own words."""
 
-from flopstudy.analysis import analyse
-from flopstudy.summary import headline, summary_lines
+from flopstudy.analysis.study import analyse
+from flopstudy.report.summary import headline, summary_lines
 
 
 def _scratch(make_row, backbone="vit-b16", role=None):

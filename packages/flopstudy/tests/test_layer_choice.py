@@ -3,9 +3,9 @@ table and the layer curves; results written before the validation split keep the
 
 import flopstudy
 import pytest
-from flopstudy.layer_transfer import layer_curves
+from flopstudy.analysis.layer_transfer import layer_curves
 from flopstudy.stages.layer_probe import LayerProbeTask
-from flopstudy.sweep.tasks import task_spec
+from flopstudy.stages.registry import task_spec
 from segtransfer import LayerProbeSpec
 
 

@@ -9,9 +9,9 @@ import flopcli
 import flopdata
 import pytest
 import runloop
+from flopstudy.specs.runs import RunSpec
+from flopstudy.specs.settings import PretrainSettings
 from flopstudy.stages import pretrain as stage
-from flopstudy.sweep.config import PretrainSettings
-from flopstudy.sweep.spec import RunSpec
 from sslmethods.cli import pretrain as cli
 from sslmethods.pretrain import spec as spec_module
 from sslmethods.pretrain import trainer

@@ -8,8 +8,8 @@ import sys
 from pathlib import Path
 
 import pytest
+from flopstudy.specs.runs import spec_hash
 from flopstudy.sweep import RunDir, RunSpec, expand, load_sweep, repeat_run, task_spec
-from flopstudy.sweep.spec import spec_hash
 
 ROOT = Path(__file__).resolve().parents[3]
 CONFIGS = ROOT / "configs"

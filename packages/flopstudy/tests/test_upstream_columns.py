@@ -3,7 +3,7 @@ them, the last batch's loss and the kNN accuracy (labelled) where it did not; th
 
 import pytest
 from flopstudy import ResultRow, fit_upstream_laws
-from flopstudy.upstream_columns import upstream_columns
+from flopstudy.results.upstream_columns import upstream_columns
 
 
 def test_heldout_values_win_and_older_runs_fall_back_labelled():

@@ -24,9 +24,10 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import flopcli
+import flopmeter
 
-from ..loading import load_results
-from ..report import ReportOptions, write_report
+from ..report.writer import ReportOptions, write_report
+from ..results.files import load_results
 from ..sweep import LocalExecutor, load_sweep, run_sweep
 
 CONFIG = Path("configs/demo.py")  # the checkout's demo config (make demo runs from the checkout)
@@ -88,6 +89,7 @@ def _python() -> str:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    flopmeter.reuse_host_memory()  # before any JAX work: XLA:CPU reuses its step buffers (docs/benchmarks.md)
     return flopcli.run(build_parser(), body, argv, unknown_into="overrides")
 
 

@@ -22,10 +22,10 @@ from pathlib import Path
 import flopcli
 import flopmeter
 
-from ..analysis import analyse
-from ..hardware_cost import parse_budget
-from ..loading import load_results
-from ..planner import plan
+from ..analysis.study import analyse
+from ..budget.cost import parse_budget
+from ..budget.planner import plan
+from ..results.files import load_results
 
 
 def build_parser() -> flopcli.ArgumentParser:

@@ -23,10 +23,10 @@ from pathlib import Path
 import flopcli
 import flopmeter
 
-from ..curves import FLOP_CONVENTIONS
-from ..loading import load_results
-from ..output_dir import check_replaceable
-from ..report import ReportOptions, write_report
+from ..report.output_dir import check_replaceable
+from ..report.writer import ReportOptions, write_report
+from ..results.curves import FLOP_CONVENTIONS
+from ..results.files import load_results
 
 
 def build_parser() -> flopcli.ArgumentParser:

@@ -21,6 +21,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import flopcli
+import flopmeter
 
 from ..sweep import LocalExecutor, SubmititExecutor, load_sweep, rebuild_results, run_sweep
 
@@ -66,6 +67,7 @@ def body(args: argparse.Namespace) -> int:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    flopmeter.reuse_host_memory()  # before any JAX work: XLA:CPU reuses its step buffers (docs/benchmarks.md)
     return flopcli.run(build_parser(), body, argv, unknown_into="overrides")
 
 

@@ -16,9 +16,9 @@ import os
 from pathlib import Path
 from typing import Any, ClassVar
 
-from ..finetune_results import RESULT_FILE
-from ..results import SCORE_RANGE
-from ..sweep.tasks import AbstractTask, TaskResult
+from ..results.finetune_outputs import RESULT_FILE
+from ..results.rows import SCORE_RANGE
+from ..specs.task_protocol import AbstractTask, TaskResult
 from .datasets import check_dataset
 
 __all__ = ["DatasetTask"]

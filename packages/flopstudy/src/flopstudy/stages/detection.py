@@ -2,7 +2,7 @@
 
 A sweep's detection settings are a `segtransfer.DetectionSpec`, unchanged (``config.tasks.detection`` holds its
 fields; the task's id hashes their canonical JSON less the fields that only say how it runs,
-`flopstudy.sweep.tasks.task_spec`). The task folder's ``command.txt`` is the ``flopwise-finetune-det`` command
+`flopstudy.stages.registry.task_spec`). The task folder's ``command.txt`` is the ``flopwise-finetune-det`` command
 that reruns the task by hand. Calls ``segtransfer.run_detection`` in-process (as `flopstudy.stages.finetune` does for
 segmentation): one engine run per seed in ``runs/seed<s>/`` and ``result.json`` (`segtransfer.DetectionResult`,
 written last, atomically) with every seed's box and mask AP and the fine-tuning FLOPs. The study's detection
@@ -20,7 +20,7 @@ from typing import Any, ClassVar
 from segtransfer import DetectionSpec, run_detection
 from segtransfer.detection.spec import HOW_FIELDS
 
-from ..sweep.tasks import Preempted, TaskResult
+from ..specs.task_protocol import Preempted, TaskResult
 from .dataset_task import DatasetTask
 
 __all__ = ["DetectionTask"]

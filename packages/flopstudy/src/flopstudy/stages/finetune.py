@@ -1,7 +1,7 @@
 """The fine-tuning stage's one adapter into segtransfer: semantic segmentation as a sweep task.
 
 A sweep's segmentation settings are a `segtransfer.SegmentationSpec`, unchanged (``config.tasks.segmentation``
-holds its fields; the task's id hashes their canonical JSON, `flopstudy.sweep.tasks.task_spec`). The task calls
+holds its fields; the task's id hashes their canonical JSON, `flopstudy.stages.registry.task_spec`). The task calls
 ``segtransfer.run_segmentation`` in-process (not ``flopwise-finetune-seg`` in a subprocess): runs of one worker
 process then share JAX's compilation caches, and an exception reaches the sweep with its type and message. The
 task folder's ``command.txt`` is the ``flopwise-finetune-seg`` command that reruns the task by hand.
@@ -20,7 +20,7 @@ from typing import Any, ClassVar
 
 from segtransfer import SegmentationSpec, run_segmentation
 
-from ..sweep.tasks import Preempted, TaskResult
+from ..specs.task_protocol import Preempted, TaskResult
 from .dataset_task import DatasetTask
 
 __all__ = ["SegmentationTask"]

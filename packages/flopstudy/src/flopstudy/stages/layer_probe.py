@@ -24,7 +24,7 @@ from typing import Any, ClassVar
 from segtransfer.probe.spec import HOW_FIELDS, LayerProbeSpec
 from segtransfer.probe.study import run_layer_probe
 
-from ..sweep.tasks import TaskResult
+from ..specs.task_protocol import TaskResult
 from .dataset_task import DatasetTask
 
 __all__ = ["LayerProbeTask"]

@@ -19,13 +19,16 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import runloop
+from sslmethods.costs import step_cost
+from sslmethods.pretrain.init_from import exported_encoder_config
+from sslmethods.pretrain.spec import PretrainSpec, encoder_params
+
+from ..specs.settings import PretrainSettings
 from .datasets import resolve_dataset
 
 if TYPE_CHECKING:
-    from sslmethods.pretrain.spec import PretrainSpec
-
-    from ..sweep.config import PretrainSettings
-    from ..sweep.spec import RunSpec
+    from ..specs.runs import RunSpec
 
 __all__ = ["build_run", "measure_flops", "measure_step_abstract", "pretrain", "pretrain_spec", "recorded_flops"]
 
@@ -37,10 +40,6 @@ def pretrain_spec(spec: RunSpec, *, steps: int | None = None, settings: Pretrain
     """The ``PretrainSpec`` of the sweep's run ``spec`` trained for ``steps`` (default: its budget in steps, or
     `MEASURE_STEPS` for a FLOP budget) with ``settings`` (default: the sweep's defaults); ``init_from``: a
     chain's first stage's pre-training folder."""
-    from sslmethods.pretrain.spec import PretrainSpec
-
-    from ..sweep.config import PretrainSettings
-
     settings = settings or PretrainSettings()
     if steps is None:
         steps = int(spec.budget) if spec.budget_unit == "steps" else MEASURE_STEPS
@@ -58,8 +57,6 @@ def _backbone(spec: RunSpec, dataset_dir: Path | None) -> Any:
     (``init_from.exported_encoder_config``, found from the first stage's spec: it need not have run yet)."""
     if spec.init is None:
         return None
-    from sslmethods.pretrain.init_from import exported_encoder_config
-
     first, _ = pretrain_spec(spec.init, steps=1).build(dataset_dir)
     return exported_encoder_config(first)
 
@@ -81,9 +78,6 @@ def recorded_flops(spec: RunSpec, *, out_dir: Path, data_dir: str | None) -> dic
     """The ``measure_flops`` record of a run whose pre-training finished, from the FLOPs per step the engine
     measured on the compiled step that trained (``out_dir/summary.json``; nothing is compiled). ValueError when
     the summary has no FLOPs."""
-    import runloop
-    from sslmethods.pretrain.spec import encoder_params
-
     summary = runloop.PretrainSummary.read(Path(out_dir) / "summary.json")
     if summary.flops_per_step is None:
         raise ValueError(f"{Path(out_dir) / 'summary.json'} has no flops_per_step (the step was not measured)")
@@ -101,8 +95,6 @@ def measure_step_abstract(spec: RunSpec) -> dict[str, Any]:
     abstract inputs, nothing allocated or trained), for paper-scale configs on a laptop: ``flops_per_step``,
     ``macs_per_step``, the closed form ``analytic_flops_per_step``, trainable ``params``, ``compile_seconds``.
     Dataset-dependent fields keep the method's defaults (1000 classes; CLIP's captions are token ids anyway)."""
-    from sslmethods.costs import step_cost
-
     method, optim = build_run(spec, total_steps=pretrain_spec(spec).steps, dataset_dir=None)
     return step_cost.step_cost(method, optim, spec.batch)
 
@@ -115,8 +107,6 @@ def pretrain(spec: RunSpec, *, steps: int, out_dir: Path, data_dir: str | None,
     if (spec.init is None) != (init_from is None):
         raise ValueError(f"{spec.describe()}: init_from={init_from!r}; a chain's second stage (and only it) starts "
                          "from its first stage's folder")
-    import runloop
-
     directory = resolve_dataset(spec.dataset, data_dir=data_dir)
     run = pretrain_spec(spec, steps=steps, settings=settings, init_from=init_from)
     built = run.build(directory, backbone=_backbone(spec, directory))

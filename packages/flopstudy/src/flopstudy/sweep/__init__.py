@@ -5,14 +5,18 @@ directories, run on this machine or a SLURM cluster, and one results table rebui
     status = run_sweep(sweep, "runs/demo", executor=LocalExecutor(workers=2))
     rebuild_results("runs/demo")            # results.csv + results.jsonl at the output root
 
-Modules: `config` (SweepSpec, load_sweep), `config_file` (get_config files, --config.x overrides), `spec`
-(RunSpec/TaskSpec and their stable hashes), `plan` (grid expansion, confirm seeds, repeated pre-training), `tasks`
-(the task protocol and registry), `rundir` (layout, atomic files, failures), `claims` (O_EXCL claims), `job` (one
-run's stages), `executors` (local, processes, submitit), `progress`, `table`, `runner` (run_sweep), `step_costs`
-(every distinct step of a plan measured abstractly), `presets` (the study's paper-scale settings that configs start
-from).
+Modules: `config` (SweepSpec, load_sweep), `config_file` (get_config files, --config.x overrides), `expansion`
+(grid expansion into a `Plan`, confirm seeds, repeated pre-training), `rundir` (layout, atomic files, failures),
+`claims` (O_EXCL claims), `job` (one run's stages), `executors` (local, processes, submitit), `progress`,
+`rebuild` (the results table rebuilt from the run directories), `runner` (run_sweep), `step_costs` (every distinct
+step of a plan measured abstractly), `presets` (the study's paper-scale settings that configs start from). Run and
+task identities, the task protocol and the settings' parts are in `flopstudy.specs`; the task kinds in
+`flopstudy.stages.registry`; both are re-exported here.
 """
 
+from ..specs.runs import SCRATCH, RunSpec, TaskSpec, spec_hash
+from ..specs.task_protocol import AbstractTask, TaskResult
+from ..stages.registry import TASKS, get_task, task_spec
 from .claims import Claim, claim_holder, release, try_claim
 from .config import (
     BackboneSettings,
@@ -26,15 +30,13 @@ from .config import (
 )
 from .config_file import apply_overrides, load_config_file
 from .executors import AbstractExecutor, LocalExecutor, SubmititExecutor, WorkerLost
+from .expansion import Plan, PlannedTask, confirm_points, confirm_seed_numbers, expand, repeat_run, variant_label
 from .job import Job, JobOutcome, execute, pretrain_steps
-from .plan import Plan, PlannedTask, confirm_points, confirm_seed_numbers, expand, repeat_run, variant_label
 from .progress import SweepProgress, SweepStatus, sweep_status
+from .rebuild import build_rows, read_sweep_file, rebuild_results
 from .rundir import RunDir
 from .runner import cache_dir_for, prepare_sweep, run_sweep
-from .spec import SCRATCH, RunSpec, TaskSpec, spec_hash
 from .step_costs import sweep_step_costs
-from .table import build_rows, read_sweep_file, rebuild_results
-from .tasks import TASKS, AbstractTask, TaskResult, get_task, task_spec
 
 __all__ = [
     "SCRATCH",

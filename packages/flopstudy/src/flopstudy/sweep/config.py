@@ -30,102 +30,24 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from flopmeter import STUDY_CHIPS, STUDY_HARDWARE, STUDY_REGION
+import flopdata
+import flopmeter
+import ml_collections
+import vitcore
+from sslmethods.blocks.backbones import check_method_backbone
+from sslmethods.pretrain import overrides, presets
+from sslmethods.pretrain.overrides import check_fields
+from sslmethods.pretrain.recipes import method_class
 
-from .ranges import check_ranges
+from ..specs.ranges import check_ranges
+from ..specs.settings import BackboneSettings, Co2Settings, MethodSettings, PrepretrainSettings, PretrainSettings
+from ..stages.registry import TASKS
+from .config_file import RENAMED, apply_overrides, load_config_file
 
 __all__ = ["BackboneSettings", "Co2Settings", "MethodSettings", "PrepretrainSettings", "PretrainSettings", "SweepSpec",
            "load_sweep", "sweep_from_mapping"]
 
 GROUP_FIELDS = ("method", "variant", "backbone", "pretrain_dataset")
-# Settings that were renamed, with what to write instead (an old config gets this, not "not a sweep setting").
-RENAMED = {
-    "extra_seeds": "renamed config.confirm_seeds, and it now counts only the confirm seeds, numbered after the "
-                   "explore seeds (the old extra_seeds=N reran seeds 0..N-1, the choosing seed included): "
-                   "extra_seeds=N is about confirm_seeds=N-1, and 1 is confirm_seeds=0",
-    "extra_seeds_by": "renamed config.confirm_by (the groups whose best point gets confirm seeds)",
-}
-
-
-@dataclasses.dataclass(frozen=True)
-class MethodSettings:
-    """Per-method settings (``config.per_method.<method name>``), each replacing the sweep-wide one: ``budgets``,
-    ``batch``; ``variants``: one run per entry, each a space-separated list of ``section.field=value`` overrides
-    ('' = the method's defaults); ``set``: overrides applied to every variant of the method."""
-
-    budgets: tuple[float, ...] | None = None
-    batch: int | None = None
-    variants: tuple[str, ...] = ("",)
-    set: tuple[str, ...] = ()
-
-    def __post_init__(self) -> None:
-        check_ranges(self, {"batch": ">=1"})
-
-
-@dataclasses.dataclass(frozen=True)
-class BackboneSettings:
-    """Per-backbone settings (``config.per_backbone.<preset>``): ``set``, ``section.field=value`` overrides of
-    every run on that backbone (after the method's ``set``, before its variant's), e.g. an NFNet's adaptive
-    gradient clipping ``optim.agc=0.01 optim.clip_norm=None``. They do not enter the variant label."""
-
-    set: tuple[str, ...] = ()
-
-
-@dataclasses.dataclass(frozen=True)
-class PrepretrainSettings:
-    """MAE pre-pretraining (Singh et al. 2023), ``config.prepretrain``: every run of a method in ``then`` (names
-    of ``config.methods``) is also run as the second stage of a chain whose first stage is ``method`` (with
-    ``set`` overrides; ``batch`` or the method's) trained for each of ``budgets`` (in ``budget_unit``), on the
-    same backbone and dataset. The second stage is built on the first stage's exported architecture and starts
-    from its encoder. A first stage is an ordinary run of the sweep (shared by every chain that needs it; the
-    same run as a plain run of ``method`` with the same settings); a chain's FLOPs are both stages'. Empty
-    ``budgets``: no chains."""
-
-    method: str = "mae"
-    budgets: tuple[float, ...] = ()
-    then: tuple[str, ...] = ()
-    set: tuple[str, ...] = ()
-    batch: int | None = None
-
-    def __post_init__(self) -> None:
-        check_ranges(self, {"batch": ">=1"})
-
-
-@dataclasses.dataclass(frozen=True)
-class PretrainSettings:
-    """How pre-training runs (not what it computes: none of these is part of a run's identity)."""
-
-    log_every: int = 50
-    checkpoint_every: int = 500
-    eval_every: int = 0
-    workers: int = 0
-    print_progress: bool = True
-    hardware: str | None = None  # flopmeter hardware name for the trainer's local energy/CO2 estimate
-    watts: float | None = None  # or the watts per device
-
-    def __post_init__(self) -> None:
-        check_ranges(self, {"log_every": ">=1", "checkpoint_every": ">=1", "eval_every": ">=0", "workers": ">=0",
-                            "watts": ">0"})
-
-
-@dataclasses.dataclass(frozen=True)
-class Co2Settings:
-    """The study's CO2 model for the ``study_*`` columns: steps/s = fit_a * (FLOPs/step) ** fit_b on ``chips``
-    x ``hardware`` (flopmeter's tables; defaults: the study's 32 TPUv3 in gcp europe-west1,
-    ``flopmeter.STUDY_*``), energy at the hardware's watts, CO2 at the region's intensity. Without
-    a fit, the columns are filled only when the sweep itself has runs measured on that hardware and chip count
-    (fitted from them); otherwise they stay empty (no guessed utilisation)."""
-
-    hardware: str = STUDY_HARDWARE
-    chips: int = STUDY_CHIPS
-    region: str = STUDY_REGION
-    fit_a: float | None = None
-    fit_b: float | None = None
-
-    def __post_init__(self) -> None:
-        check_ranges(self, {"chips": ">=1", "fit_a": ">0"})
-        if self.fit_b is not None and not math.isfinite(self.fit_b):
-            raise ValueError(f"fit_b={self.fit_b!r}: expected a finite exponent")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -179,8 +101,6 @@ class SweepSpec:
 
     def method_settings(self, method: str) -> MethodSettings:
         """The per-method settings of ``method`` (a name or import path), keyed by its class's ``name``."""
-        from sslmethods.pretrain.recipes import method_class
-
         return self.per_method.get(method_class(method).name, MethodSettings())
 
     def per_backbone_set(self, backbone: str) -> tuple[str, ...]:
@@ -205,8 +125,6 @@ _NESTED = {"per_method", "per_backbone", "prepretrain", "tasks", "pretrain", "co
 
 def _typed(owner: type, values: Any, where: str) -> Any:
     """``owner(**values)`` with every key and type checked; errors name ``where``."""
-    from sslmethods.pretrain.overrides import check_fields
-
     if not isinstance(values, Mapping):
         raise ValueError(f"{where}={values!r}: expected a group of fields (a dict or ConfigDict)")
     try:
@@ -219,9 +137,6 @@ def _typed(owner: type, values: Any, where: str) -> Any:
 def sweep_from_mapping(raw: Mapping[str, Any]) -> SweepSpec:
     """A `SweepSpec` from plain values (``ConfigDict.to_dict()``), every key and type checked (not yet the
     names: `load_sweep` does that)."""
-    from sslmethods.pretrain.overrides import check_fields
-
-    from .tasks import TASKS
 
     raw = dict(raw)
     valid = {f.name for f in dataclasses.fields(SweepSpec)}
@@ -261,11 +176,6 @@ def sweep_from_mapping(raw: Mapping[str, Any]) -> SweepSpec:
 
 
 def _check_names(sweep: SweepSpec) -> None:
-    import flopmeter
-    import vitcore
-    from sslmethods.blocks.backbones import check_method_backbone
-    from sslmethods.pretrain import overrides, presets
-    from sslmethods.pretrain.recipes import method_class
 
     for field in ("methods", "backbones", "datasets", "budgets"):
         if not getattr(sweep, field):
@@ -339,8 +249,6 @@ def _check_names(sweep: SweepSpec) -> None:
 
 def _check_builds(sweep: SweepSpec) -> None:
     """config.build_datasets: known builders and the options each takes (nothing is built here)."""
-    import flopdata
-
     for name, options in sweep.build_datasets.items():
         if name not in flopdata.BUILDERS:
             raise ValueError(f"config.build_datasets.{name}: not a dataset builder; expected some of "
@@ -355,8 +263,6 @@ def _check_builds(sweep: SweepSpec) -> None:
 
 def _check_prepretrain(sweep: SweepSpec, classes: Mapping[str, type]) -> None:
     """config.prepretrain: a known first-stage method, its overrides, budgets, and second stages of the sweep."""
-    from sslmethods.pretrain import overrides
-    from sslmethods.pretrain.recipes import method_class
 
     pp = sweep.prepretrain
     if not pp.budgets:
@@ -391,10 +297,6 @@ def _defaults(owner: type) -> dict[str, Any]:
 def with_defaults(config: Any) -> Any:
     """A ConfigDict holding every setting (the config's values over the dataclasses' defaults), so that any
     field of the schema can be overridden from the command line, and its errors list every valid field."""
-    import ml_collections
-    from sslmethods.pretrain.recipes import method_class
-
-    from .tasks import TASKS
 
     raw = config.to_dict()
     full = {k: v for k, v in _defaults(SweepSpec).items() if k not in _NESTED} | {
@@ -416,8 +318,6 @@ def with_defaults(config: Any) -> Any:
 
 def _method_names(methods: Sequence[str]) -> set[str]:
     """The class names of ``methods`` that resolve (an unknown one is reported by `_check_names`)."""
-    from sslmethods.pretrain.recipes import method_class
-
     names = set()
     for method in methods:
         with contextlib.suppress(ValueError):
@@ -428,9 +328,6 @@ def _method_names(methods: Sequence[str]) -> set[str]:
 def load_sweep(config: Any, overrides: Sequence[str] = ()) -> SweepSpec:
     """The checked `SweepSpec` of ``config`` (a ConfigDict, a mapping, or a config file ``path.py[:arg]``) with
     ``--config.x=value`` ``overrides``. ValueError naming the first bad key, name or value."""
-    import ml_collections
-
-    from .config_file import apply_overrides, load_config_file
 
     if isinstance(config, str):
         config = load_config_file(config)

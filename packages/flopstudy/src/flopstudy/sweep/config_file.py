@@ -20,15 +20,24 @@ from pathlib import Path
 from typing import Any
 
 import flopcli
+import ml_collections
+from sslmethods.pretrain.overrides import parse_value
 
 __all__ = ["apply_overrides", "load_config_file", "split_override_args"]
+
+
+# Settings that were renamed, with what to write instead (an old config gets this, not "not a sweep setting").
+RENAMED = {
+    "extra_seeds": "renamed config.confirm_seeds, and it now counts only the confirm seeds, numbered after the "
+                   "explore seeds (the old extra_seeds=N reran seeds 0..N-1, the choosing seed included): "
+                   "extra_seeds=N is about confirm_seeds=N-1, and 1 is confirm_seeds=0",
+    "extra_seeds_by": "renamed config.confirm_by (the groups whose best point gets confirm seeds)",
+}
 
 
 def load_config_file(spec: str) -> Any:
     """``get_config(arg)`` of the file ``path.py`` or ``path.py:arg``; ValueError naming the file otherwise (a
     `flopcli.UserCodeError` when the file or its ``get_config`` raises)."""
-    import ml_collections
-
     path_text, arg = spec.rsplit(":", 1) if ":" in spec and not Path(spec).exists() else (spec, "")
     path = Path(path_text)
     if not path.is_file():
@@ -76,8 +85,6 @@ def split_override_args(args: Sequence[str]) -> list[tuple[str, str]]:
 
 
 def _compatible(old: Any, new: Any) -> tuple[bool, Any]:
-    import ml_collections
-
     if old is None or new is None:
         return True, new
     if isinstance(old, ml_collections.ConfigDict):
@@ -95,11 +102,6 @@ def _compatible(old: Any, new: Any) -> tuple[bool, Any]:
 
 def apply_overrides(config: Any, args: Sequence[str]) -> Any:
     """``config`` (a ConfigDict, changed in place and returned) with the ``--config.path=value`` ``args``."""
-    import ml_collections
-    from sslmethods.pretrain.overrides import parse_value
-
-    from .config import RENAMED
-
     for key, text in split_override_args(args):
         node, parts = config, key.split(".")
         for depth, part in enumerate(parts):

@@ -17,12 +17,15 @@ from __future__ import annotations
 import abc
 import concurrent.futures
 import multiprocessing
+import shutil
 import time
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 import flopcli
+import flopmeter
+import submitit
 
 from .claims import release_dead_job
 from .job import Job, JobOutcome, execute
@@ -64,7 +67,8 @@ class LocalExecutor(AbstractExecutor):
                     break  # a signal stopped the run: stop here, the next sweep resumes
             return outcomes
         context = multiprocessing.get_context("spawn")
-        with concurrent.futures.ProcessPoolExecutor(self.workers, mp_context=context) as pool:
+        with concurrent.futures.ProcessPoolExecutor(self.workers, mp_context=context,
+                                                    initializer=flopmeter.reuse_host_memory) as pool:
             futures = [pool.submit(execute, job, stages) for job in jobs]
             try:
                 for future in concurrent.futures.as_completed(futures):
@@ -95,10 +99,6 @@ class SubmititExecutor(AbstractExecutor):
 
     def __init__(self, folder: str | Path, *, cluster: str | None = "slurm",
                  parameters: Mapping[str, Any] | None = None, poll_seconds: float = 10.0) -> None:
-        import shutil
-
-        import submitit
-
         if cluster == "slurm" and shutil.which("sbatch") is None:
             raise ValueError("--executor slurm: no sbatch on PATH; run the sweep on a SLURM login node, or use the "
                              "local executor")

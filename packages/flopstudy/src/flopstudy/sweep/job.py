@@ -20,12 +20,15 @@ import dataclasses
 import os
 from collections.abc import Callable
 
+import runloop
+
+from ..specs.runs import RunSpec
+from ..specs.settings import PretrainSettings
+from ..specs.task_protocol import Preempted
+from ..stages.registry import get_task
 from .claims import release, try_claim
-from .config import PretrainSettings
-from .plan import PlannedTask
+from .expansion import PlannedTask
 from .rundir import RunDir, read_json, write_json_atomic
-from .spec import RunSpec
-from .tasks import Preempted, get_task
 
 __all__ = ["Job", "JobOutcome", "execute", "pretrain_steps"]
 
@@ -71,8 +74,6 @@ def execute(job: Job, stages: object, *, log: Callable[[str], None] = print) -> 
     """Runs the stages of ``job.run`` that are not done (module docstring). ``stages``: a
     `flopstudy.stages.Stages`. Raises only KeyboardInterrupt and SystemExit."""
     if job.cache_dir:  # runs of one sweep share compiled steps (runloop.enable_compilation_cache)
-        import runloop
-
         runloop.enable_compilation_cache(job.cache_dir)
     rd = RunDir(job.out, job.run)
     claim = try_claim(rd.claim_file, log=log)

@@ -19,8 +19,8 @@ from pathlib import Path
 from typing import Any
 
 from .claims import claim_holder
+from .expansion import Plan
 from .job import pretrain_steps
-from .plan import Plan
 from .rundir import RunDir, read_json, read_task_result, write_json_atomic
 
 __all__ = ["SweepProgress", "SweepStatus", "run_state", "sweep_status"]

@@ -30,7 +30,8 @@ from typing import Any
 
 from runloop import write_json_atomic
 
-from .spec import RunSpec, TaskSpec, spec_hash
+from ..specs.runs import RunSpec, TaskSpec, spec_hash
+from ..stages.registry import get_task
 
 __all__ = ["RunDir", "read_json", "read_task_result", "write_json_atomic"]
 
@@ -53,8 +54,6 @@ def read_json(path: Path) -> dict[str, Any] | None:
 
 def read_task_result(rd: RunDir, task: TaskSpec) -> tuple[Any, str | None]:
     """``(TaskResult or None, None)``, or ``(None, error text)`` when the task's result file is broken."""
-    from .tasks import get_task
-
     try:
         return get_task(task.kind).read(rd.task_dir(task)), None
     except ValueError as err:

@@ -11,7 +11,7 @@
 2. run the jobs on the executor; after each finished job, rebuild the results table (the "record" stage) and
    report progress. A run another executor holds is waited for (polling its claim) and then revisited: its
    finished stages are skipped, so no stage runs twice;
-3. with ``confirm_seeds > 0``: choose the best point per group on explore seeds only (`plan.confirm_points`)
+3. with ``confirm_seeds > 0``: choose the best point per group on explore seeds only (`expansion.confirm_points`)
    and every scratch baseline, record their confirm seeds in ``sweep.json`` and run the missing seeds; with
    ``pretrain_seeds`` P > 1, also pre-train each chosen pre-trained point P - 1 more times (`Plan.with_confirm`)
    and fine-tune those encoders with the confirm seeds;
@@ -30,15 +30,17 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import flopcli
+import runloop
 
+from ..stages import Stages
+from ..stages.registry import get_task
 from .config import SweepSpec
 from .executors import AbstractExecutor, LocalExecutor
+from .expansion import Plan, confirm_points, expand
 from .job import Job, JobOutcome
-from .plan import Plan, confirm_points, expand
 from .progress import SweepProgress, SweepStatus
+from .rebuild import SWEEP_FILE, build_rows, rebuild_results, sweep_file_record
 from .rundir import RunDir, write_json_atomic
-from .table import SWEEP_FILE, build_rows, rebuild_results, sweep_file_record
-from .tasks import get_task
 
 __all__ = ["cache_dir_for", "prepare_sweep", "run_sweep"]
 
@@ -46,8 +48,6 @@ __all__ = ["cache_dir_for", "prepare_sweep", "run_sweep"]
 def cache_dir_for(out: str | Path) -> str | None:
     """Where the sweep's JAX compilation cache lives: ``$FLOPWISE_JAX_CACHE`` (None when ``off``) or
     ``OUT/.jax_cache`` (`runloop.compilation_cache_dir`)."""
-    import runloop
-
     directory = runloop.compilation_cache_dir(Path(out) / ".jax_cache")
     return None if directory is None else str(directory)
 
@@ -139,14 +139,10 @@ def run_sweep(sweep: SweepSpec, out: str | Path, *, executor: AbstractExecutor |
     """Runs ``sweep`` into ``out`` (module docstring) on ``executor`` (default: this process, one run after the
     other) with ``stages`` (default `flopstudy.stages.Stages`). ``retry_failed``: run failed runs again (their
     last error is kept as ``failed.previous.json``); otherwise they stay failed and are reported."""
-    from ..stages import Stages
-
     out, stages = Path(out), stages if stages is not None else Stages()
     executor = executor if executor is not None else LocalExecutor()
     plan = prepare_sweep(sweep, out, stages=stages, log=log)
     if (cache_dir := cache_dir_for(out)) is not None:
-        import runloop
-
         runloop.enable_compilation_cache(cache_dir)
     progress = SweepProgress(out, plan, name=sweep.name, log=log)
     progress.update()

@@ -16,9 +16,10 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+from ..specs.runs import RunSpec
+from ..stages.pretrain import measure_step_abstract
 from .config import SweepSpec
-from .plan import expand
-from .spec import RunSpec
+from .expansion import expand
 
 __all__ = ["sweep_step_costs"]
 
@@ -34,8 +35,6 @@ def sweep_step_costs(sweep: SweepSpec, *, log: Callable[[str], None] = lambda _:
     ``variant``, ``backbone``, ``batch``, ``first_stage`` (a chain's first-stage method, else None),
     ``flops_per_step`` / ``macs_per_step`` (whole compiled program, 2 FLOPs per multiply-add),
     ``analytic_flops_per_step`` (the method's closed form), ``params`` and ``compile_seconds``."""
-    from ..stages.pretrain import measure_step_abstract
-
     rows, seen = [], set()
     for run in expand(sweep).runs:
         if run.is_scratch or (program := _program(run)).run_id in seen:

@@ -29,6 +29,7 @@ from pathlib import Path
 
 import flopcli
 import flopdata
+import flopmeter
 import runloop
 import vitcore
 
@@ -129,6 +130,7 @@ def body(args: argparse.Namespace) -> int:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    flopmeter.reuse_host_memory()  # before any JAX work: XLA:CPU reuses its step buffers (docs/benchmarks.md)
     return flopcli.run(build_parser(), body, argv, errors=(runloop.NonFiniteError,))
 
 

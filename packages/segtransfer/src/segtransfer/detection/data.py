@@ -38,6 +38,7 @@ import grain
 import numpy as np
 from flopdata import RecordSource, decode_gray, decode_rgb, parse_example, resize_image
 from PIL import Image
+from pycocotools import mask as mask_utils
 
 from ..record_loader import record_loader
 
@@ -93,8 +94,6 @@ def decode_object_masks(fields: dict, count: int, height: int, width: int, where
         if item[:4] == b"\x89PNG":
             masks[i] = decode_gray(item, where=f"{where} object {i} mask") > 0
         else:  # COCO compressed RLE counts (coco_instances)
-            from pycocotools import mask as mask_utils
-
             masks[i] = mask_utils.decode({"size": [height, width], "counts": item})
     return masks
 

@@ -8,7 +8,7 @@
     analysis.saturation  # per pre-training setup and task: e_DS = k * e_US ** a + e_IR on the upper frontier
     analysis.reach       # per curve: FLOPs to reach ``reach_fraction`` of the panel's best score
     analysis.upstream    # per backbone family: upstream loss law and compute-optimal frontier
-    analysis.verdicts    # per point with confirm seeds: vs scratch, Welch t-test, Holm (`flopstudy.verdicts`)
+    analysis.verdicts    # per point with confirm seeds: vs scratch, Welch t-test, Holm (`flopstudy.analysis.verdicts`)
 """
 
 from __future__ import annotations
@@ -19,15 +19,15 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from .crossover import Crossover, fit_crossover
-from .curve_laws import CurveLaw, NoiseModel, estimate_noise, fit_law, stream
-from .curves import Baseline, Curve, apply_flop_convention, build_curves, size_ranks
+from ..fits.crossover import Crossover, fit_crossover
+from ..fits.curve_laws import CurveLaw, NoiseModel, estimate_noise, fit_law, stream
+from ..fits.extrapolation import ExtrapolationCheck, check_form, checkable_forms, choose_form
+from ..fits.saturation import FrontierSaturation, SaturationFit, fit_frontier_saturation
+from ..fits.upstream import UpstreamLaw, backbone_family, fit_upstream_laws
+from ..results.curves import Baseline, Curve, apply_flop_convention, build_curves, size_ranks
+from ..results.loaded import Problem
+from ..results.rows import SCORE_RANGE, CurveKey, ResultRow
 from .efficiency import FrontPoint, Reach, efficiency_front, flops_to_reach
-from .extrapolation import ExtrapolationCheck, check_form, checkable_forms, choose_form
-from .loaded_results import Problem
-from .results import SCORE_RANGE, CurveKey, ResultRow
-from .saturation import FrontierSaturation, SaturationFit, fit_frontier_saturation
-from .upstream import UpstreamLaw, backbone_family, fit_upstream_laws
 from .verdicts import Verdict, compare_to_scratch
 
 __all__ = ["Analysis", "CurveFit", "Panel", "SaturationResult", "analyse", "fit_curves"]

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 
-from .results import ResultRow
+from .rows import ResultRow
 
 __all__ = ["LoadedResults", "Problem"]
 

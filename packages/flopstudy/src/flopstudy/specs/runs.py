@@ -21,7 +21,7 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
-from ..results import SCRATCH_METHOD as SCRATCH
+from ..results.rows import SCRATCH_METHOD as SCRATCH
 
 __all__ = ["SCRATCH", "SPEC_VERSION", "RunSpec", "TaskSpec", "spec_hash"]
 

@@ -25,8 +25,14 @@ import flopmeter
 from matplotlib.figure import Figure
 from sslmethods.costs.figure3 import load_figure3
 
-from .analysis import Analysis, analyse
-from .curves import FLOP_CONVENTIONS
+from ..analysis.layer_transfer import LayerCurve, best_layer_trend, layer_curves
+from ..analysis.prepretrain import ChainSeries, chain_series
+from ..analysis.study import Analysis, analyse
+from ..budget.cost import throughput_model
+from ..results.curves import FLOP_CONVENTIONS
+from ..results.files import write_results_csv
+from ..results.loaded import LoadedResults
+from .figure3 import figure3_figure, figure3_table
 from .figures import (
     layer_figure,
     overview_figure,
@@ -35,17 +41,9 @@ from .figures import (
     saturation_figure,
     upstream_figure,
 )
-from .hardware_cost import throughput_model
-from .html_report import render_html
-from .layer_transfer import LayerCurve, best_layer_trend, layer_curves
-from .loaded_results import LoadedResults
-from .loading import write_results_csv
+from .html_page import render_html
 from .output_dir import check_replaceable, staged_dir
-from .prepretrain import ChainSeries, chain_series
-from .report_figure3 import figure3_figure, figure3_table
-from .summary import headline, summary_lines
-from .table import Table
-from .tables import (
+from .study_tables import (
     budget_table,
     co2_table,
     crossover_table,
@@ -57,6 +55,8 @@ from .tables import (
     saturation_table,
     upstream_table,
 )
+from .summary import headline, summary_lines
+from .table_markup import Table
 
 __all__ = ["GENERATOR", "ReportOptions", "write_report"]
 
@@ -68,9 +68,9 @@ class ReportOptions:
     """``convention``: the FLOP axis ("whole-program" or "per-device"); ``figure3``: a ``profile_flops.py
     --table`` JSON (None: no Figure 3) and ``figure3_devices`` for its per-device bars; ``table_steps``: the
     budget of Tables 1/2 in steps (None: the length most methods share, in steps or FLOPs:
-    `tables.default_table_budget`); ``reach_fraction``: "FLOPs to reach X%" target;
+    `study_tables.default_table_budget`); ``reach_fraction``: "FLOPs to reach X%" target;
     ``hardware``/``chips``/``region``/``mfu``: the study's CO2 model (32 TPUv3 in europe-west1); ``alpha``: the
-    verdicts' level (`flopstudy.verdicts`)."""
+    verdicts' level (`flopstudy.analysis.verdicts`)."""
 
     convention: str = "whole-program"
     figure3: str | Path | None = None
@@ -162,7 +162,7 @@ def _markdown(intro: list[str], summary: list[str], figures: list[tuple[str, str
 
 def write_report(loaded: LoadedResults, out_dir: str | Path, options: ReportOptions = ReportOptions()) -> dict:
     """Analyses ``loaded`` and writes the report into ``out_dir`` (replacing a previous report there, never a
-    folder with other files nor one holding an input: `flopstudy.output_dir`). Returns what ``report.json``
+    folder with other files nor one holding an input: `flopstudy.report.output_dir`). Returns what ``report.json``
     holds. ValueError for bad options or a bad Figure 3 file, raised before anything is written."""
     check_replaceable(Path(out_dir), loaded.sources)
     costs = None if options.figure3 is None else load_figure3(options.figure3)

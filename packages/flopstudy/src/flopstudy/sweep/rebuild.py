@@ -12,7 +12,7 @@ device count, batch, encoder parameters, total pre-training FLOPs (per step x st
 0 for scratch), fine-tuning FLOPs (one run of the chosen configuration), pre-training wall time and the device it
 ran on, MFU where the device has a datasheet peak in flopmeter's table, the study's CO2 model (`Co2Settings`) and
 the local estimate when the trainer had a power figure, upstream loss and accuracy with their sources
-(`flopstudy.upstream_columns`: held-out where recorded), the score; for the second
+(`flopstudy.results.upstream_columns`: held-out where recorded), the score; for the second
 stage of a chain, its first stage's method, steps and FLOPs, which ``pretrain_flops`` includes. Extra columns:
 ``run_id``, ``task_id``, ``budget``, ``budget_unit`` and the task's own (e.g. ``finetune_lr``, ``finetune_wd``).
 ``seed_role``: 'explore' for the task's own seeds (``explore_seeds`` in ``sweep.json``), 'confirm' for the seeds
@@ -28,16 +28,19 @@ import dataclasses
 from pathlib import Path
 from typing import Any
 
-from ..loading import write_results_csv, write_results_jsonl
-from ..results import STATUS_DONE, ResultRow
-from ..upstream_columns import upstream_columns
+import flopmeter
+
+from ..budget.cost import throughput_model
+from ..results.files import write_results_csv, write_results_jsonl
+from ..results.rows import STATUS_DONE, ResultRow
+from ..results.upstream_columns import upstream_columns
+from ..specs.runs import RunSpec, TaskSpec
+from ..specs.settings import Co2Settings
+from ..stages.registry import get_task
 from .claims import claim_holder
-from .config import Co2Settings
+from .expansion import Plan
 from .job import pretrain_steps
-from .plan import Plan
 from .rundir import RunDir, read_json, read_task_result
-from .spec import RunSpec, TaskSpec
-from .tasks import get_task
 
 __all__ = ["SWEEP_FILE", "build_rows", "read_sweep_file", "rebuild_results"]
 
@@ -73,8 +76,6 @@ def _first_stage(out: str | Path, run: RunSpec) -> dict[str, Any]:
 
 def _upstream(rd: RunDir, flops: dict[str, Any] | None, root: str | Path) -> dict[str, Any]:
     """The run's pre-training columns from flops.json and summary.json (and its first stage's)."""
-    import flopmeter
-
     run = rd.run
     if run.is_scratch:
         return {"pretrain_steps": 0, "pretrain_flops": 0.0}
@@ -137,10 +138,6 @@ def _task_rows(rd: RunDir, task: TaskSpec, seeds: tuple[int, ...], explore: tupl
 def _study_columns(rows: list[ResultRow], co2: Co2Settings) -> list[ResultRow]:
     """Adds the study's CO2 model: the configured fit, else one fitted on this sweep's own runs measured on
     ``co2.hardware`` x ``co2.chips`` (``flopstudy.throughput_model``); empty when neither exists."""
-    import flopmeter
-
-    from ..hardware_cost import throughput_model
-
     if co2.fit_a is not None and co2.fit_b is not None:
         fit = flopmeter.PowerLawFit(co2.fit_a, co2.fit_b, float("nan"))
     else:

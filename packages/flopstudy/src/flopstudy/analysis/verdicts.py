@@ -29,8 +29,9 @@ from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
+from scipy import stats
 
-from .results import ResultRow
+from ..results.rows import ResultRow
 
 __all__ = ["BASELINE", "MIN_SEEDS", "TEST", "VARIANCES", "Verdict", "compare_to_scratch"]
 
@@ -83,8 +84,6 @@ def _welch(points: list[np.ndarray], bases: list[np.ndarray]) -> list[tuple[floa
                                                                    tuple[float, float] | None]]:
     """Two-sided Welch p-value and 95% interval of mean(point) - mean(base) for each pair; (None, None) where both
     have zero variance. Pairs of equal sizes go through one vectorised `scipy.stats.ttest_ind` call."""
-    from scipy import stats
-
     out: list[tuple[float | None, tuple[float, float] | None]] = [(None, None)] * len(points)
     sizes: dict[tuple[int, int], list[int]] = defaultdict(list)
     for i, (point, base) in enumerate(zip(points, bases, strict=True)):

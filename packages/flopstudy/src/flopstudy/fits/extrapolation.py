@@ -15,9 +15,9 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from ..results.curves import EncoderPoint
+from ..results.rows import CurveKey
 from .curve_laws import FORMS, MIN_BUDGETS, NoiseModel, fit_law
-from .curves import EncoderPoint
-from .results import CurveKey
 from .scaling import percentile_interval
 
 __all__ = ["ExtrapolationCheck", "check_form", "checkable_forms", "choose_form"]

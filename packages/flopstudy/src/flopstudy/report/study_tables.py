@@ -8,12 +8,12 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from .analysis import Analysis
-from .hardware_cost import Throughput, run_cost
-from .layer_transfer import LayerCurve, best_layer_trend
-from .prepretrain import ChainSeries
-from .results import ResultRow
-from .table import Table, number
+from ..analysis.layer_transfer import LayerCurve, best_layer_trend
+from ..analysis.prepretrain import ChainSeries
+from ..analysis.study import Analysis
+from ..budget.cost import Throughput, run_cost
+from ..results.rows import ResultRow
+from .table_markup import Table, number
 
 __all__ = ["budget_table", "co2_table", "crossover_table", "default_table_budget", "fit_table", "layer_table",
            "prepretrain_table", "reach_table", "saturation_table", "upstream_table"]

@@ -7,7 +7,7 @@ import base64
 import html
 from collections.abc import Sequence
 
-from .table import Table
+from .table_markup import Table
 
 __all__ = ["render_html"]
 

@@ -19,7 +19,7 @@ from collections.abc import Sequence
 
 import flopmeter
 
-from .results import ResultRow
+from ..results.rows import ResultRow
 
 __all__ = ["Budget", "RunCost", "Throughput", "budget_flops", "parse_budget", "run_cost", "throughput_model"]
 

@@ -9,7 +9,7 @@ budget as is; device-hours and kgCO2e through the hardware's time model, so a ch
 law predicts the score with a bootstrap interval, and candidates are ranked by predicted score. A budget outside a
 candidate's measured FLOPs is flagged with the distance ("3.2x beyond the largest measured budget"), and the best
 option says how far it lies beyond the last validated budget (the largest, predicted by the held-out check of
-`flopstudy.extrapolation`) and the held-out error there. Options more than `MAX_EXTRAPOLATION` (10x) outside
+`flopstudy.fits.extrapolation`) and the held-out error there. Options more than `MAX_EXTRAPOLATION` (10x) outside
 their measured range are not ranked unless ``allow_extrapolation``: `plan` raises instead.
 """
 
@@ -20,10 +20,10 @@ from collections.abc import Callable, Sequence
 
 import flopmeter
 
-from .analysis import Analysis, CurveFit
-from .extrapolation import ExtrapolationCheck
-from .hardware_cost import Budget, RunCost, Throughput, budget_flops, run_cost, throughput_model
-from .results import CurveKey
+from ..analysis.study import Analysis, CurveFit
+from ..fits.extrapolation import ExtrapolationCheck
+from ..results.rows import CurveKey
+from .cost import Budget, RunCost, Throughput, budget_flops, run_cost, throughput_model
 
 __all__ = ["MAX_EXTRAPOLATION", "Option", "Plan", "plan", "rank_options", "task_of"]
 

@@ -19,8 +19,8 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from .loaded_results import Problem
-from .results import CurveKey, ResultRow
+from .loaded import Problem
+from .rows import CurveKey, ResultRow
 
 __all__ = ["FLOP_CONVENTIONS", "Baseline", "Curve", "CurvePoint", "EncoderPoint", "apply_flop_convention",
            "build_curves", "encoder_points", "size_ranks"]

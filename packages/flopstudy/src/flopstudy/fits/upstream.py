@@ -2,9 +2,9 @@
 
 Smith et al. 2023 ("ConvNets Match Vision Transformers at Scale") find held-out loss log-log linear in compute
 along the compute-optimal frontier, with model size and training length growing at about the same rate. From a
-grid of sizes x budgets (pre-training runs with ``upstream_loss``: the held-out loss, `flopstudy.upstream_columns`;
-runs that recorded none fall back to their last training batch's loss, and the law's ``note`` says how many),
-per (family, method, variant, dataset):
+grid of sizes x budgets (pre-training runs with ``upstream_loss``: the held-out loss,
+`flopstudy.results.upstream_columns`; runs that recorded none fall back to their last training batch's loss,
+and the law's ``note`` says how many), per (family, method, variant, dataset):
 
 - the frontier: the runs no cheaper-or-equal run beats on loss (`flopmeter.pareto_front` on (FLOPs, -loss));
 - a power law of loss vs FLOPs fitted on the frontier (`fit_scaling_law`, R^2, bootstrap interval);
@@ -23,9 +23,9 @@ from collections.abc import Sequence
 import numpy as np
 from flopmeter import pareto_front
 
-from .results import ResultRow
+from ..results.rows import ResultRow
+from ..results.upstream_columns import LOSS_HELDOUT
 from .scaling import ScalingFit, fit_scaling_law
-from .upstream_columns import LOSS_HELDOUT
 
 __all__ = ["FrontierPoint", "UpstreamLaw", "backbone_family", "compute_optimal_frontier", "fit_upstream_laws"]
 

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .results import ResultRow
+from ..results.rows import ResultRow
 
 __all__ = ["ChainSeries", "chain_series", "loss_curve"]
 

@@ -12,8 +12,8 @@ from collections.abc import Sequence
 
 from flopmeter import pareto_front
 
-from .curves import Baseline, Curve
-from .results import CurveKey
+from ..results.curves import Baseline, Curve
+from ..results.rows import CurveKey
 
 __all__ = ["FrontPoint", "Reach", "efficiency_front", "flops_to_reach"]
 

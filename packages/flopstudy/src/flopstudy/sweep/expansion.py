@@ -20,10 +20,14 @@ import dataclasses
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from ..results import ResultRow
+import numpy as np
+from sslmethods.pretrain import overrides
+from sslmethods.pretrain.recipes import method_class
+
+from ..results.rows import ResultRow
+from ..specs.runs import RunSpec, TaskSpec
+from ..stages.registry import get_task, task_spec
 from .config import SweepSpec
-from .spec import RunSpec, TaskSpec
-from .tasks import get_task, task_spec
 
 __all__ = ["Plan", "PlannedTask", "confirm_points", "confirm_seed_numbers", "expand", "repeat_run", "variant_label"]
 
@@ -105,9 +109,6 @@ def variant_label(assignments: Sequence[str]) -> str:
 
 def _first_stages(sweep: SweepSpec, dataset: str, backbone: str) -> list[RunSpec]:
     """The first-stage runs of ``config.prepretrain`` on ``backbone`` and ``dataset``."""
-    from sslmethods.pretrain import overrides
-    from sslmethods.pretrain.recipes import method_class
-
     pp = sweep.prepretrain
     cls = method_class(pp.method)
     own = overrides.parse_overrides(pp.set, cls)
@@ -125,9 +126,6 @@ def _unit(sweep: SweepSpec) -> str:
 
 def expand(sweep: SweepSpec) -> Plan:
     """Every run and task of ``sweep`` (ValueError when two variants of a method give the same run)."""
-    from sslmethods.pretrain import overrides
-    from sslmethods.pretrain.recipes import method_class
-
     runs: list[RunSpec] = []
     chains: list[RunSpec] = []
     firsts: list[RunSpec] = []
@@ -178,8 +176,6 @@ def confirm_points(rows: Sequence[ResultRow], by: Sequence[str]) -> list[tuple[s
     `GROUP_FIELDS`) per task: the highest median score over its explore seeds only (fewer FLOPs on a tie), so
     confirm seeds never take part in the choice and it does not move when the sweep runs again. Rows need the
     ``run_id`` and ``task_id`` extras the sweep's table writes."""
-    import numpy as np
-
     explore: dict[tuple[str, str], list[float]] = {}
     info: dict[tuple[str, str], ResultRow] = {}
     for row in rows:

@@ -33,7 +33,7 @@ import numpy as np
 from jaxtyping import Float
 from scipy.optimize import least_squares
 
-from .curves import EncoderPoint
+from ..results.curves import EncoderPoint
 from .scaling import outside_range, percentile_interval
 
 __all__ = ["FORMS", "MIN_BUDGETS", "CurveLaw", "NoiseModel", "estimate_noise", "fit_law", "stream"]

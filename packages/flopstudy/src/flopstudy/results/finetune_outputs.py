@@ -5,7 +5,7 @@
 Each ``result.json`` names its encoder (``kind`` run/timm/scratch, method, model, pre-training dataset, steps and
 FLOPs) and holds one headline number per fine-tuning seed, so it becomes one row per seed. When the encoder came
 from a pre-training run directory that still has its ``summary.json``, the run's FLOPs per step, devices, batch,
-wall time, energy, upstream loss and accuracy (`flopstudy.upstream_columns`) fill the optional columns.
+wall time, energy, upstream loss and accuracy (`flopstudy.results.upstream_columns`) fill the optional columns.
 
 Segmentation (a result without ``task``): task ``"<dataset> segmentation"``, score = the seed's mIoU in %, extra
 columns ``kind`` (the encoder's source) and ``miou`` (the seed's mIoU as a fraction, as segtransfer reports it).
@@ -19,8 +19,8 @@ import json
 from pathlib import Path
 from typing import Any
 
-from .loaded_results import LoadedResults, Problem
-from .results import STATUS_DONE, ResultRow
+from .loaded import LoadedResults, Problem
+from .rows import STATUS_DONE, ResultRow
 from .upstream_columns import upstream_columns
 
 __all__ = ["RESULT_FILE", "collect_finetune_results"]

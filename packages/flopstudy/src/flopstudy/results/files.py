@@ -17,9 +17,9 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
-from .finetune_results import collect_finetune_results
-from .loaded_results import LoadedResults, Problem
-from .results import COLUMNS, REQUIRED_COLUMNS, ResultRow
+from .finetune_outputs import collect_finetune_results
+from .loaded import LoadedResults, Problem
+from .rows import COLUMNS, REQUIRED_COLUMNS, ResultRow
 
 __all__ = ["LoadedResults", "Problem", "load_results", "read_results_file", "write_results_csv", "write_results_jsonl"]
 

@@ -1,10 +1,10 @@
-"""Downstream tasks of a sweep: what a task must answer (`AbstractTask`) and the registry of task kinds.
+"""Downstream tasks of a sweep: what a task must answer (`AbstractTask`), its result, and `Preempted`.
 
 A task fine-tunes an encoder (a pre-training run directory or ``"scratch"``) for each requested seed in its own
 folder and reads its result back. Kinds: ``segmentation`` (`flopstudy.stages.finetune.SegmentationTask`, mIoU),
 ``detection`` (`flopstudy.stages.detection.DetectionTask`, Mask R-CNN box AP) and ``layer_probe`` (the layer-wise
 linear probe, `flopstudy.stages.layer_probe.LayerProbeTask`); another kind plugs in as an `AbstractTask` with its
-settings dataclass and one entry in `TASKS`.
+settings dataclass and one entry in `flopstudy.stages.registry.TASKS`.
 
 A task's settings are a frozen dataclass of plain values (its ``settings_type``); ``how_fields`` names those that
 change only how it runs (cadences, workers, the seed count), which are left out of the task's identity.
@@ -16,12 +16,9 @@ import abc
 import dataclasses
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from types import MappingProxyType
 from typing import Any, ClassVar
 
-from .spec import TaskSpec
-
-__all__ = ["TASKS", "AbstractTask", "Preempted", "TaskResult", "get_task", "task_spec"]
+__all__ = ["AbstractTask", "Preempted", "TaskResult"]
 
 
 class Preempted(Exception):
@@ -83,31 +80,3 @@ class AbstractTask(abc.ABC):
     def set_aside_result(self, out_dir: Path) -> Path | None:
         """Moves the result file in ``out_dir`` out of the way (kept for inspection; the next `run` writes a new
         one); returns where it went (None when there was none). A retry does this to a broken result."""
-
-
-def _registry() -> Mapping[str, AbstractTask]:
-    # late: the adapter modules are the ones that know segtransfer
-    from ..stages.detection import DetectionTask
-    from ..stages.finetune import SegmentationTask
-    from ..stages.layer_probe import LayerProbeTask
-
-    return MappingProxyType({task.kind: task for task in (SegmentationTask(), DetectionTask(), LayerProbeTask())})
-
-
-TASKS: Mapping[str, AbstractTask] = _registry()
-"""Task kind -> task."""
-
-
-def get_task(kind: str) -> AbstractTask:
-    if kind not in TASKS:
-        raise ValueError(f"task {kind!r}: expected one of {', '.join(TASKS)}")
-    return TASKS[kind]
-
-
-def task_spec(kind: str, settings: Any) -> TaskSpec:
-    """The identity of a task: kind, label and the settings that change its result."""
-    task = get_task(kind)
-    defaults = {f.name: f.default for f in dataclasses.fields(settings)}
-    values = {k: v for k, v in dataclasses.asdict(settings).items()
-              if k not in task.how_fields and not (k in task.later_fields and v == defaults[k])}
-    return TaskSpec(kind, task.label(settings), values)

@@ -1,4 +1,4 @@
-"""The plain-language answer: whether pre-trained points beat scratch, from the verdicts (`flopstudy.verdicts`:
+"""The plain-language answer: whether pre-trained points beat scratch, from the verdicts (`flopstudy.analysis.verdicts`:
 confirm seeds, Welch's t-test, Holm-adjusted); "at budget X, run Y", from the fits, saying where that is an
 extrapolation; then the efficiency front, the crossovers (or why there is none) and the saturation estimates in one
 sentence each. `headline` holds the verdict and crossover sentences alone, each with a sentence saying why where
@@ -8,9 +8,9 @@ from __future__ import annotations
 
 import math
 
-from .analysis import Analysis
-from .planner import rank_options
-from .verdicts import TEST, Verdict
+from ..analysis.study import Analysis
+from ..analysis.verdicts import TEST, Verdict
+from ..budget.planner import rank_options
 
 __all__ = ["crossover_lines", "headline", "summary_lines", "verdict_lines", "versus_scratch"]
 
@@ -74,7 +74,7 @@ def verdict_lines(analysis: Analysis) -> list[str]:
 
 
 def crossover_lines(analysis: Analysis) -> list[str]:
-    """One sentence per backbone crossover (`flopstudy.crossover`); when there is none, one sentence saying why."""
+    """One sentence per backbone crossover (`flopstudy.fits.crossover`); when there is none, one sentence saying why."""
     if analysis.crossovers:
         return [f"{c.describe()}." for c in analysis.crossovers]
     fitted = sorted({key.backbone for key, fit in analysis.fits.items() if fit.law is not None})

@@ -20,9 +20,9 @@ from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 from matplotlib.ticker import NullFormatter
 
-from .analysis import Analysis, Panel
-from .layer_transfer import LayerCurve, best_layer_trend
-from .prepretrain import ChainSeries
+from ..analysis.layer_transfer import LayerCurve, best_layer_trend
+from ..analysis.prepretrain import ChainSeries
+from ..analysis.study import Analysis, Panel
 
 __all__ = ["LINE_STYLES", "layer_figure", "overview_figure", "panel_figure", "prepretrain_figure", "saturation_figure",
            "upstream_figure"]

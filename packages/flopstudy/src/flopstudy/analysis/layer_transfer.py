@@ -17,7 +17,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from .results import ResultRow
+from ..results.rows import ResultRow
 
 __all__ = ["LayerCurve", "best_layer_trend", "layer_curves"]
 

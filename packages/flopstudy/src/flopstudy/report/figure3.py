@@ -16,8 +16,8 @@ from matplotlib import colormaps
 from matplotlib.figure import Figure
 from sslmethods.costs.figure3 import StepCost
 
-from .curves import FLOP_CONVENTIONS
-from .table import Table
+from ..results.curves import FLOP_CONVENTIONS
+from .table_markup import Table
 
 __all__ = ["figure3_figure", "figure3_table"]
 

@@ -1,0 +1,95 @@
+"""The parts of a sweep's settings (`flopstudy.sweep.config.SweepSpec` holds them): per-method, per-backbone,
+MAE pre-pretraining, how pre-training runs, and the study's CO2 model. Plain frozen dataclasses, range-checked on
+construction; the pre-training stage reads `PretrainSettings`, so they sit below both the sweep and its stages."""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+
+from flopmeter import STUDY_CHIPS, STUDY_HARDWARE, STUDY_REGION
+
+from .ranges import check_ranges
+
+__all__ = ["BackboneSettings", "Co2Settings", "MethodSettings", "PrepretrainSettings", "PretrainSettings"]
+
+
+@dataclasses.dataclass(frozen=True)
+class MethodSettings:
+    """Per-method settings (``config.per_method.<method name>``), each replacing the sweep-wide one: ``budgets``,
+    ``batch``; ``variants``: one run per entry, each a space-separated list of ``section.field=value`` overrides
+    ('' = the method's defaults); ``set``: overrides applied to every variant of the method."""
+
+    budgets: tuple[float, ...] | None = None
+    batch: int | None = None
+    variants: tuple[str, ...] = ("",)
+    set: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        check_ranges(self, {"batch": ">=1"})
+
+
+@dataclasses.dataclass(frozen=True)
+class BackboneSettings:
+    """Per-backbone settings (``config.per_backbone.<preset>``): ``set``, ``section.field=value`` overrides of
+    every run on that backbone (after the method's ``set``, before its variant's), e.g. an NFNet's adaptive
+    gradient clipping ``optim.agc=0.01 optim.clip_norm=None``. They do not enter the variant label."""
+
+    set: tuple[str, ...] = ()
+
+
+@dataclasses.dataclass(frozen=True)
+class PrepretrainSettings:
+    """MAE pre-pretraining (Singh et al. 2023), ``config.prepretrain``: every run of a method in ``then`` (names
+    of ``config.methods``) is also run as the second stage of a chain whose first stage is ``method`` (with
+    ``set`` overrides; ``batch`` or the method's) trained for each of ``budgets`` (in ``budget_unit``), on the
+    same backbone and dataset. The second stage is built on the first stage's exported architecture and starts
+    from its encoder. A first stage is an ordinary run of the sweep (shared by every chain that needs it; the
+    same run as a plain run of ``method`` with the same settings); a chain's FLOPs are both stages'. Empty
+    ``budgets``: no chains."""
+
+    method: str = "mae"
+    budgets: tuple[float, ...] = ()
+    then: tuple[str, ...] = ()
+    set: tuple[str, ...] = ()
+    batch: int | None = None
+
+    def __post_init__(self) -> None:
+        check_ranges(self, {"batch": ">=1"})
+
+
+@dataclasses.dataclass(frozen=True)
+class PretrainSettings:
+    """How pre-training runs (not what it computes: none of these is part of a run's identity)."""
+
+    log_every: int = 50
+    checkpoint_every: int = 500
+    eval_every: int = 0
+    workers: int = 0
+    print_progress: bool = True
+    hardware: str | None = None  # flopmeter hardware name for the trainer's local energy/CO2 estimate
+    watts: float | None = None  # or the watts per device
+
+    def __post_init__(self) -> None:
+        check_ranges(self, {"log_every": ">=1", "checkpoint_every": ">=1", "eval_every": ">=0", "workers": ">=0",
+                            "watts": ">0"})
+
+
+@dataclasses.dataclass(frozen=True)
+class Co2Settings:
+    """The study's CO2 model for the ``study_*`` columns: steps/s = fit_a * (FLOPs/step) ** fit_b on ``chips``
+    x ``hardware`` (flopmeter's tables; defaults: the study's 32 TPUv3 in gcp europe-west1,
+    ``flopmeter.STUDY_*``), energy at the hardware's watts, CO2 at the region's intensity. Without
+    a fit, the columns are filled only when the sweep itself has runs measured on that hardware and chip count
+    (fitted from them); otherwise they stay empty (no guessed utilisation)."""
+
+    hardware: str = STUDY_HARDWARE
+    chips: int = STUDY_CHIPS
+    region: str = STUDY_REGION
+    fit_a: float | None = None
+    fit_b: float | None = None
+
+    def __post_init__(self) -> None:
+        check_ranges(self, {"chips": ">=1", "fit_a": ">0"})
+        if self.fit_b is not None and not math.isfinite(self.fit_b):
+            raise ValueError(f"fit_b={self.fit_b!r}: expected a finite exponent")
