@@ -3,7 +3,7 @@
     python benchmarks/budget_compiles.py                       # the demo's six methods, 3 and 5 steps
     python benchmarks/budget_compiles.py --methods dino --steps 224,896
 
-Each run is `sslmethods.pretrain.trainer.train` (what `tools/pretrain.py` and a sweep's pre-training stage run)
+Each run is `sslmethods.pretrain.trainer.train_method` (what `tools/pretrain.py` and a sweep's pre-training stage run)
 of the demo recipe (`configs/demo.py`: backbone, image size, batch, preset) on one fixed random batch, with JAX's
 persistent compilation cache on in a fresh temporary directory (its default 1 s threshold, as the tools). The
 step's run length is data (`sslmethods.pretrain.run_length`), so the second budget of a method reads the program
@@ -88,9 +88,10 @@ def main() -> None:
             cfg = trainer.TrainConfig(str(tmp / f"{name}-{steps}"), runloop.LoopConfig(
                 steps=steps, batch_size=settings["batch"], log_every=1, print_progress=False))
             sources: list[str] = []
-            summary, _ = trainer.train(method, optim, OneBatch(host_batch(settings["batch"], settings["image_size"])),
-                                       cfg, log=lambda line, s=sources: s.append(line) if "step program" in line
-                                       else None)
+            batches = OneBatch(host_batch(settings["batch"], settings["image_size"]))
+            summary, _ = trainer.train_method(method, optim, batches, cfg,
+                                              log=lambda line, s=sources: s.append(line) if "step program" in line
+                                              else None)
             losses = [r["loss"] for r in runloop.read_metrics(Path(cfg.out_dir) / "metrics.jsonl") if "loss" in r]
             cpu, wall = timings[-1]
             source = "cache" if "compilation cache" in sources[-1] else "compiled"

@@ -8,8 +8,8 @@ Per pre-training method and grain worker count, on `fmnist_scenes` (the demo's b
 - pipeline: `sslmethods.pretrain.data.pretrain_loader` + the method's `prepare_batch` (host side), batches/s x
   batch, and the process's CPU time per image while reading (robust to the load of a shared machine);
 - step: the engine's compiled step (`runloop.compile_step` of the run's task) on a batch already on the device;
-- loop: `sslmethods.pretrain.trainer.train` (runloop) reading the real pipeline; the rate of its last logged interval
-  (after compilation and warm-up, before the final checkpoint);
+- loop: `sslmethods.pretrain.trainer.train_method` (runloop) reading the real pipeline; the rate of its last logged
+  interval (after compilation and warm-up, before the final checkpoint);
 - serial: what the loop would reach if reading a batch and running a step never overlapped,
   1 / (1 / pipeline + 1 / step); overlap = (loop - serial) / (min(pipeline, step) - serial): 100% when the loop
   runs at the slower of the two, 0% when reading and stepping take turns.
@@ -100,7 +100,7 @@ def pretrain_row(name: str, settings: dict[str, Any], directory: Path, workers: 
     cfg = trainer.TrainConfig(out_dir=str(tmp / f"{name}-{workers}"), loop=runloop.LoopConfig(
         steps=steps, batch_size=batch, log_every=steps // 3, checkpoint_every=steps, print_progress=False))
     step = step_rate(trainer.pretrain_task(method, optim, cfg), next(loader()), steps)
-    trainer.train(method, optim, loader(), cfg, log=lambda _: None)
+    trainer.train_method(method, optim, loader(), cfg, log=lambda _: None)
     return {"pipeline": pipe, "cpu_ms": cpu, "step": step, "loop": last_interval_rate(Path(cfg.out_dir))}
 
 

@@ -53,7 +53,7 @@ def test_a_preempted_pretraining_exits_3_naming_the_resume_flag(tiny_data, tmp_p
                                        status="preempted", steps=3, batch_size=4, flops_per_step=None,
                                        total_flops=None), None
 
-    monkeypatch.setattr(trainer, "train", preempted)
+    monkeypatch.setattr(trainer, "train_method", preempted)
     out = tmp_path / "run"
     code = pretrain.main(["--method", "supervised", "--model", "vit-test", "--dataset",
                           str(tiny_data / "fmnist_objects" / "1.0.0"), "--steps", "9", "--batch", "4", "--image-size",

@@ -31,7 +31,7 @@ def data_dir(tmp_path_factory):
 
 @pytest.fixture
 def recorded(monkeypatch):
-    """The config.json each trainer.train call would record, by run directory (nothing is trained)."""
+    """The config.json each trainer.train_method call would record, by run directory (nothing is trained)."""
     configs = {}
 
     def fake_train(method, optim, data, cfg, *, knn=None, heldout=None, run_info=None):
@@ -43,7 +43,7 @@ def recorded(monkeypatch):
                                           flops_per_step=None, total_flops=None)
         return summary, None
 
-    monkeypatch.setattr(spec_module.trainer, "train", fake_train)
+    monkeypatch.setattr(spec_module.trainer, "train_method", fake_train)
     return configs
 
 

@@ -19,7 +19,7 @@ from sslmethods.pretrain import recipes  # noqa: E402
 from sslmethods.pretrain.optim import OptimConfig  # noqa: E402
 from sslmethods.pretrain.step import make_method_step  # noqa: E402
 from sslmethods.pretrain.train_state import abstract_pretrain_state, init_pretrain_state, method_optimizer  # noqa: E402
-from sslmethods.pretrain.trainer import KnnSplits, TrainConfig, knn_monitor, train  # noqa: E402
+from sslmethods.pretrain.trainer import KnnSplits, TrainConfig, knn_monitor, train_method  # noqa: E402
 
 ANY_FAMILY = ("supervised", "clip", "simclr", "byol")
 NAMES = tuple(f"class {i}" for i in range(10))
@@ -71,7 +71,7 @@ def test_an_nfnet_pretrains_end_to_end_and_its_run_records_upstream_accuracy(tmp
     method, optim = _build("supervised", "nfnet-test", steps=2)
     optim = OptimConfig(lr=1e-3, clip_norm=None, agc=0.01)  # the NFNet recipe's clipping
     cfg = TrainConfig(str(tmp_path), LoopConfig(steps=2, batch_size=8, print_progress=False))
-    summary, _ = train(method, optim, SyntheticData(8, image_shape=(32, 32, 3), num_classes=10), cfg,
+    summary, _ = train_method(method, optim, SyntheticData(8, image_shape=(32, 32, 3), num_classes=10), cfg,
                        knn=_splits())
     assert summary.status == "completed" and summary.flops_per_step > 0 and summary.knn[-1]["step"] == 2
     encoder = vitcore.load_pretrained(tmp_path)

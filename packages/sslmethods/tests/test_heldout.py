@@ -17,7 +17,7 @@ from _method_smoke import fmnist_objects  # noqa: E402
 from runloop import LoopConfig  # noqa: E402
 from sslmethods.pretrain.heldout import HELDOUT_KEY, HeldOutSet, heldout_set  # noqa: E402
 from sslmethods.pretrain.optim import OptimConfig  # noqa: E402
-from sslmethods.pretrain.trainer import TrainConfig, train  # noqa: E402
+from sslmethods.pretrain.trainer import TrainConfig, train_method  # noqa: E402
 
 SHAPE = (8, 8, 1)
 
@@ -45,8 +45,9 @@ def test_the_run_records_the_heldout_loss_of_its_final_parameters(tmp_path):
     held = HeldOutSet(tuple(SyntheticData(32, image_shape=SHAPE, num_classes=4, seed=99).batch_at(i)
                             for i in range(3)), "test")
     loop = LoopConfig(steps=6, batch_size=32, eval_every=3, print_progress=False, measure_flops=False)
-    summary, state = train(method, OptimConfig(lr=1e-2), SyntheticData(32, image_shape=SHAPE, num_classes=4, seed=3),
-                           TrainConfig(out_dir=str(tmp_path / "run"), loop=loop), heldout=held)
+    summary, state = train_method(method, OptimConfig(lr=1e-2),
+                                  SyntheticData(32, image_shape=SHAPE, num_classes=4, seed=3),
+                                  TrainConfig(out_dir=str(tmp_path / "run"), loop=loop), heldout=held)
     written = json.loads((tmp_path / "run" / "summary.json").read_text())["final_metrics"]
     losses, hits = zip(*(_toy_reference(state.model, b, 0.3) for b in held.batches), strict=True)
     assert written["heldout_loss"] == pytest.approx(np.mean(losses), rel=1e-5)
@@ -59,7 +60,7 @@ def test_the_run_records_the_heldout_loss_of_its_final_parameters(tmp_path):
     assert [r["step"] for r in records if "heldout_loss" in r] == [3, 6]
 
     # scoring the held-out set neither changes the training nor its final state: the same run without it
-    _, plain = train(method, OptimConfig(lr=1e-2), SyntheticData(32, image_shape=SHAPE, num_classes=4, seed=3),
+    _, plain = train_method(method, OptimConfig(lr=1e-2), SyntheticData(32, image_shape=SHAPE, num_classes=4, seed=3),
                      TrainConfig(out_dir=str(tmp_path / "plain"), loop=loop))
     for a, b in zip(jax.tree.leaves(eqx.filter(state, eqx.is_inexact_array)),
                     jax.tree.leaves(eqx.filter(plain, eqx.is_inexact_array)), strict=True):

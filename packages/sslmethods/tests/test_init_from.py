@@ -17,7 +17,7 @@ from sslmethods.pretrain import recipes  # noqa: E402
 from sslmethods.pretrain.init_from import exported_encoder_config, load_encoder_into  # noqa: E402
 from sslmethods.pretrain.optim import OptimConfig  # noqa: E402
 from sslmethods.pretrain.train_state import init_pretrain_state, method_optimizer  # noqa: E402
-from sslmethods.pretrain.trainer import TrainConfig, train  # noqa: E402
+from sslmethods.pretrain.trainer import TrainConfig, train_method  # noqa: E402
 
 QUIET = {"print_progress": False, "measure_flops": False}
 FROZEN = OptimConfig(lr=0.0, weight_decay=0.0, clip_norm=None)  # an update of exactly zero
@@ -34,7 +34,8 @@ def _data():
 @pytest.mark.slow
 def test_second_stage_starts_from_the_first_stages_encoder_exactly(tmp_path):
     mae, mae_optim = recipes.build_method("mae", "vit-test", preset="demo", total_steps=2)
-    train(mae, mae_optim, _data(), TrainConfig(str(tmp_path / "mae"), LoopConfig(steps=2, batch_size=8, **QUIET)))
+    train_method(mae, mae_optim, _data(),
+                 TrainConfig(str(tmp_path / "mae"), LoopConfig(steps=2, batch_size=8, **QUIET)))
     first = vitcore.load_pretrained(tmp_path / "mae")
 
     second, _ = recipes.build_method("supervised", "vit-test", preset="demo", total_steps=1,
@@ -42,7 +43,7 @@ def test_second_stage_starts_from_the_first_stages_encoder_exactly(tmp_path):
     assert second.backbone == first.config  # MAE's sin-cos ViT, not the preset's learned position embedding
     cfg = TrainConfig(str(tmp_path / "sup"), LoopConfig(steps=1, batch_size=8, **QUIET),
                       init_from=str(tmp_path / "mae"))
-    train(second, FROZEN, _data(), cfg)
+    train_method(second, FROZEN, _data(), cfg)
     exported = vitcore.load_pretrained(tmp_path / "sup")
     assert exported.head is not None
     loaded = _arrays(exported.without_head())
@@ -79,5 +80,5 @@ def test_another_architecture_or_an_unfinished_run_is_refused(tmp_path):
         load_encoder_into(plain, trainable, state, nfnet)
     cfg = TrainConfig(str(tmp_path / "out"), LoopConfig(steps=1, batch_size=8, **QUIET), init_from=str(tmp_path))
     with pytest.raises(ValueError, match="not a finished pre-training run"):
-        train(plain, FROZEN, _data(), cfg)
+        train_method(plain, FROZEN, _data(), cfg)
     assert not (tmp_path / "out").exists()

@@ -23,7 +23,7 @@ def _worker(out_dir: str, steps: int) -> None:
     from _engine_toys import SyntheticData, ToyTeacher
     from runloop import LoopConfig
     from sslmethods.pretrain.optim import OptimConfig
-    from sslmethods.pretrain.trainer import TrainConfig, train
+    from sslmethods.pretrain.trainer import TrainConfig, train_method
 
     class SlowData(SyntheticData):
         def __next__(self):
@@ -32,7 +32,7 @@ def _worker(out_dir: str, steps: int) -> None:
 
     loop = LoopConfig(steps=steps, batch_size=8, checkpoint_every=EVERY, log_every=5, measure_flops=False)
     cfg = TrainConfig(out_dir=out_dir, loop=loop, resume=(Path(out_dir) / "config.json").exists())
-    summary, _ = train(ToyTeacher(noise=0.1), OptimConfig(lr=1e-2, weight_decay=0.05, warmup_fraction=0.1),
+    summary, _ = train_method(ToyTeacher(noise=0.1), OptimConfig(lr=1e-2, weight_decay=0.05, warmup_fraction=0.1),
                        SlowData(8), cfg)
     print(json.dumps({"status": summary.status, "steps": summary.steps}), flush=True)
 

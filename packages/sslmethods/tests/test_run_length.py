@@ -25,7 +25,7 @@ from sslmethods.pretrain.optim import OptimConfig, learning_rate_schedule, weigh
 from sslmethods.pretrain.run_length import RunLength, run_length  # noqa: E402
 from sslmethods.pretrain.step import make_method_step, make_run_step_fn  # noqa: E402
 from sslmethods.pretrain.train_state import init_pretrain_state, method_optimizer  # noqa: E402
-from sslmethods.pretrain.trainer import TrainConfig, train  # noqa: E402
+from sslmethods.pretrain.trainer import TrainConfig, train_method  # noqa: E402
 
 LENGTHS = (1, 2, 7, 100, 224, 896, 1637, 6549)
 CONFIGS = (
@@ -150,7 +150,7 @@ def test_two_budgets_of_a_method_share_one_compiled_step(tmp_path, fresh_compila
     for steps in (4, 7):
         cfg = TrainConfig(str(tmp_path / f"budget{steps}"), LoopConfig(steps=steps, batch_size=8, log_every=1,
                                                                        print_progress=False))
-        runs[steps] = train(ScheduledToy(total_steps=steps), OPTIM, SyntheticData(8), cfg, log=logs.append)
+        runs[steps] = train_method(ScheduledToy(total_steps=steps), OPTIM, SyntheticData(8), cfg, log=logs.append)
     program_lines = [line for line in logs if "step program" in line]
     assert len(program_lines) == 2, logs
     assert program_lines[0].startswith(f"{tmp_path.name}/budget4: step program compiled in ")

@@ -16,7 +16,7 @@ from runloop import Checkpointer, LoopConfig, NonFiniteError, OptionNames, all_f
 from sslmethods.pretrain.export import export_encoder  # noqa: E402
 from sslmethods.pretrain.optim import OptimConfig  # noqa: E402
 from sslmethods.pretrain.train_state import init_pretrain_state  # noqa: E402
-from sslmethods.pretrain.trainer import KnnSplits, TrainConfig, build_optimizer, train  # noqa: E402
+from sslmethods.pretrain.trainer import KnnSplits, TrainConfig, build_optimizer, train_method  # noqa: E402
 from vitcore import load_pretrained  # noqa: E402
 
 OPTIM = OptimConfig(lr=1e-2, weight_decay=0.05, warmup_fraction=0.1)
@@ -56,7 +56,7 @@ def test_run_directory_and_accounting(tmp_path):
     method, b = ToyClassifier(image_shape=SHAPE, hidden=64, num_classes=8, noise=0.0), 256
     cfg = _cfg(tmp_path, steps=12, batch_size=b, log_every=4, checkpoint_every=6, eval_every=6, watts=100.0,
                print_progress=False)
-    summary, state = train(method, OPTIM, SyntheticData(b, image_shape=SHAPE, num_classes=8), cfg, knn=_knn(),
+    summary, state = train_method(method, OPTIM, SyntheticData(b, image_shape=SHAPE, num_classes=8), cfg, knn=_knn(),
                            run_info={"model": "toy-mlp", "dataset": "synthetic"})
     names = {p.name for p in tmp_path.iterdir()}
     assert {"config.json", "metrics.jsonl", "checkpoints", "encoder.eqx", "encoder.json", "summary.json"} <= names
@@ -94,7 +94,7 @@ def test_nan_stops_naming_the_step_and_last_good_checkpoint(tmp_path):
     cfg = _cfg(tmp_path, steps=10, batch_size=8, log_every=10, checkpoint_every=2, option_names=flags, **QUIET)
     with pytest.raises(NonFiniteError, match=r"at step 5 .*last good checkpoint: .*checkpoints/4 .*--resume "
                                              r"--resume-from 4, or pass --skip-nonfinite"):
-        train(ToyTeacher(), OPTIM, NanAt(8, bad=4), cfg)  # the 5th batch is bad
+        train_method(ToyTeacher(), OPTIM, NanAt(8, bad=4), cfg)  # the 5th batch is bad
     ckpt = Checkpointer(tmp_path / "checkpoints")
     assert ckpt.latest_step() == 4  # nothing written after the bad step
     tx, _ = build_optimizer(ToyTeacher(), OPTIM, 10)
@@ -105,31 +105,32 @@ def test_nan_stops_naming_the_step_and_last_good_checkpoint(tmp_path):
 
 def test_nan_skip_mode_drops_the_update(tmp_path):
     cfg = _cfg(tmp_path, steps=6, batch_size=8, log_every=3, checkpoint_every=3, on_nonfinite="skip", **QUIET)
-    summary, state = train(ToyTeacher(), OPTIM, NanAt(8, bad=2), cfg)
+    summary, state = train_method(ToyTeacher(), OPTIM, NanAt(8, bad=2), cfg)
     assert summary.skipped_steps == 1 and summary.steps == 6
     assert int(state.step) == 6 and all_finite(state)
 
 
 def test_resume_must_be_the_same_run(tmp_path):
-    train(ToyTeacher(), OPTIM, SyntheticData(8), _cfg(tmp_path, steps=2, batch_size=8, **QUIET),
+    train_method(ToyTeacher(), OPTIM, SyntheticData(8), _cfg(tmp_path, steps=2, batch_size=8, **QUIET),
           run_info={"model": "toy", "dataset": "a"})
     with pytest.raises(ValueError, match=r"train.batch_size: 8 -> 16; train.seed: 0 -> 1"):
-        train(ToyTeacher(), OPTIM, SyntheticData(16), TrainConfig(
+        train_method(ToyTeacher(), OPTIM, SyntheticData(16), TrainConfig(
             out_dir=str(tmp_path), loop=LoopConfig(steps=2, batch_size=16, **QUIET), seed=1, resume=True),
             run_info={"model": "toy", "dataset": "a"})
     # more steps (and other reporting) may change: the run continues from its last checkpoint
-    summary, _ = train(ToyTeacher(), OPTIM, SyntheticData(8), _cfg(tmp_path, resume=True, steps=4, batch_size=8,
+    summary, _ = train_method(ToyTeacher(), OPTIM, SyntheticData(8), _cfg(tmp_path, resume=True, steps=4, batch_size=8,
                                                                    log_every=1, **QUIET),
                        run_info={"model": "toy", "dataset": "a"})
     assert summary.steps == 4 and summary.status == "completed"
     with pytest.raises(ValueError, match=r"resume=True: .*nothing does not exist; there is nothing to resume"):
-        train(ToyTeacher(), OPTIM, SyntheticData(8), _cfg(tmp_path / "nothing", resume=True, steps=2, batch_size=8))
+        train_method(ToyTeacher(), OPTIM, SyntheticData(8),
+                     _cfg(tmp_path / "nothing", resume=True, steps=2, batch_size=8))
 
 
 def test_batch_size_mismatch_is_an_error_and_leaves_no_run(tmp_path):
     cfg = _cfg(tmp_path / "run", steps=2, batch_size=16, **QUIET)
     with pytest.raises(ValueError, match=r"sizes \{'image': 8, 'label': 8\}; expected 16"):
-        train(ToyTeacher(), OPTIM, SyntheticData(8), cfg)
+        train_method(ToyTeacher(), OPTIM, SyntheticData(8), cfg)
     assert not (tmp_path / "run").exists()  # the corrected command can run again
     with pytest.raises(ValueError, match="steps=0; expected a positive integer"):
         LoopConfig(steps=0, batch_size=8)

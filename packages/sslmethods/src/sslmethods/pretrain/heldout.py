@@ -18,7 +18,7 @@ against compute. So every pre-training run scores the same examples at its end (
 Four batches cost four training steps at the end of a run::
 
     held = heldout_set("data/fmnist_objects/1.0.0", image_size=32, batch_size=64)
-    train(method, optim, data, cfg, heldout=held)      # summary.final_metrics["heldout_loss"]
+    train_method(method, optim, data, cfg, heldout=held)      # summary.final_metrics["heldout_loss"]
 """
 
 from __future__ import annotations

@@ -7,7 +7,7 @@ ordinary run; the second stage is built on the architecture that run exported an
     first, _ = recipes.build_method("mae", "vit-b16", preset="paper:i1k", total_steps=100_000)
     second, optim = recipes.build_method("supervised", "vit-b16", preset="paper:i1k", total_steps=250_000,
                                          backbone=exported_encoder_config(first))     # MAE's sin-cos ViT
-    trainer.train(second, optim, data, TrainConfig(out_dir, loop, init_from="runs/mae"))
+    trainer.train_method(second, optim, data, TrainConfig(out_dir, loop, init_from="runs/mae"))
 
 `load_encoder_into` puts the loaded encoder's arrays in place of the new method's encoder (its classifier head,
 projectors and decoders stay freshly initialised), and in every piece of method state initialised as that encoder

@@ -224,7 +224,7 @@ class PretrainSpec:
                                                                  bank_size=self.knn_bank, query_size=self.knn_query)
         cfg = trainer.TrainConfig(out_dir=str(out_dir), seed=self.seed, resume=resume, init_from=self.init_from,
                                   loop=self.loop_config(resume_from=resume_from, option_names=option_names))
-        summary, _ = trainer.train(method, optim, self.loader(method, dataset_dir), cfg, knn=knn,
+        summary, _ = trainer.train_method(method, optim, self.loader(method, dataset_dir), cfg, knn=knn,
                                    heldout=heldout_set(dataset_dir, image_size=size, batch_size=self.batch),
                                    run_info=_as_recorded(self.run_info(method, dataset_dir), out_dir, resume))
         if jax.process_index() == 0:

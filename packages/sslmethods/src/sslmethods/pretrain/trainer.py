@@ -1,6 +1,6 @@
 """Pre-training: a method's step composed with the engine (``runloop.train``).
 
-``train(method, optim_cfg, data, cfg)`` runs (or, with ``cfg.resume``, continues) a run in ``cfg.out_dir``::
+``train_method(method, optim_cfg, data, cfg)`` runs (or, with ``cfg.resume``, continues) a run in ``cfg.out_dir``::
 
     out_dir/config.json        what defines the run: run info, seed and loop settings, optimizer
     out_dir/metrics.jsonl      one record per log interval: loss, lr, grad/param norm, images/s, FLOPs, kgCO2e
@@ -190,7 +190,7 @@ def _stderr(message: str) -> None:
     print(message, file=sys.stderr, flush=True)
 
 
-def train(method: AbstractMethod, optim_cfg: OptimConfig, data: Any, cfg: TrainConfig, *,
+def train_method(method: AbstractMethod, optim_cfg: OptimConfig, data: Any, cfg: TrainConfig, *,
           knn: KnnSplits | None = None, heldout: HeldOutSet | None = None, run_info: dict[str, Any] | None = None,
           log: Callable[[str], None] = _stderr) -> tuple[runloop.PretrainSummary, TrainState]:
     """Trains (or resumes) to ``cfg.loop.steps``; returns ``(summary, final state)``. ``knn``: the kNN monitor's
