@@ -8,6 +8,7 @@ import dataclasses
 import math
 
 from flopmeter import STUDY_CHIPS, STUDY_HARDWARE, STUDY_REGION
+from sslmethods.pretrain.spec import HOW_FIELDS, PretrainSpec
 
 from .ranges import check_ranges
 
@@ -58,21 +59,20 @@ class PrepretrainSettings:
         check_ranges(self, {"batch": ">=1"})
 
 
-@dataclasses.dataclass(frozen=True)
-class PretrainSettings:
-    """How pre-training runs (not what it computes: none of these is part of a run's identity)."""
+def _check_pretrain_settings(self: PretrainSettings) -> None:
+    PretrainSpec(**dataclasses.asdict(self))  # the spec's own checks: "log_every=0: expected an int >= 1"
 
-    log_every: int = 50
-    checkpoint_every: int = 500
-    eval_every: int = 0
-    workers: int = 0
-    print_progress: bool = True
-    hardware: str | None = None  # flopmeter hardware name for the trainer's local energy/CO2 estimate
-    watts: float | None = None  # or the watts per device
 
-    def __post_init__(self) -> None:
-        check_ranges(self, {"log_every": ">=1", "checkpoint_every": ">=1", "eval_every": ">=0", "workers": ">=0",
-                            "watts": ">0"})
+# How pre-training runs (``config.pretrain``): `PretrainSpec`'s fields that say how a run executes (`HOW_FIELDS`:
+# cadences, decoding workers, sharding, NaN policy, CO2 inputs, TensorBoard), with the spec's defaults and help.
+# None of them is part of a run's identity; each run's `PretrainSpec` takes them as they are.
+PretrainSettings = dataclasses.make_dataclass(
+    "PretrainSettings",
+    [(f.name, f.type, dataclasses.field(default=f.default, metadata=f.metadata))
+     for f in dataclasses.fields(PretrainSpec) if f.name in HOW_FIELDS],
+    frozen=True,
+    namespace={"__module__": __name__, "__post_init__": _check_pretrain_settings,
+               "__doc__": "How pre-training runs: `PretrainSpec`'s `HOW_FIELDS` (not what it computes)."})
 
 
 @dataclasses.dataclass(frozen=True)

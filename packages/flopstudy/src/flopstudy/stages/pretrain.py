@@ -16,6 +16,7 @@ fallback optimizer preset).
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -47,9 +48,7 @@ def pretrain_spec(spec: RunSpec, *, steps: int | None = None, settings: Pretrain
         method=spec.method, model=spec.backbone, dataset=spec.dataset, steps=steps, batch=spec.batch,
         preset=spec.preset, set=spec.overrides, image_size=spec.image_size, seed=spec.seed, knn_bank=spec.knn_bank,
         knn_query=spec.knn_query, init_from=None if init_from is None else str(init_from),
-        checkpoint_every=settings.checkpoint_every, log_every=settings.log_every, eval_every=settings.eval_every,
-        workers=settings.workers, hardware=settings.hardware, watts=settings.watts,
-        print_progress=settings.print_progress)
+        **dataclasses.asdict(settings))
 
 
 def _backbone(spec: RunSpec, dataset_dir: Path | None) -> Any:
