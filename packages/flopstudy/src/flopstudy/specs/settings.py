@@ -1,6 +1,7 @@
 """The parts of a sweep's settings (`flopstudy.sweep.config.SweepSpec` holds them): per-method, per-backbone,
-MAE pre-pretraining, how pre-training runs, and the study's CO2 model. Plain frozen dataclasses, range-checked on
-construction; the pre-training stage reads `PretrainSettings`, so they sit below both the sweep and its stages."""
+MAE pre-pretraining, how pre-training runs, and the study's CO2 model. Frozen dataclasses, checked on construction;
+`PretrainSettings` is `sslmethods.PretrainSpec`'s how-to-run fields (declared there once). The pre-training stage
+reads `PretrainSettings`, so these sit below both the sweep and its stages."""
 
 from __future__ import annotations
 
