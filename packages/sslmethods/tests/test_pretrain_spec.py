@@ -31,7 +31,7 @@ def test_help_lists_every_field(capsys):
 
 @pytest.mark.parametrize("spec", [pretrain.BASE, PretrainSpec(), NON_DEFAULT], ids=["command", "spec", "changed"])
 def test_flags_rebuild_the_spec(spec):
-    words = flopcli.spec_to_flags(spec)
+    words = spec.flags()
     assert _parse(words) == spec
     # through the printed command too (shell quoting of the space in a path and of the tuple's comma)
     assert _parse(shlex.split(spec.command(out_dir="runs/x y"))[3:]) == spec

@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any
 
 import runloop
 from sslmethods.costs import step_cost
+from sslmethods.pretrain.flop_budget import MEASURE_STEPS
 from sslmethods.pretrain.init_from import exported_encoder_config
 from sslmethods.pretrain.spec import PretrainSpec, encoder_params
 
@@ -32,8 +33,6 @@ if TYPE_CHECKING:
     from ..specs.runs import RunSpec
 
 __all__ = ["build_run", "measure_flops", "measure_step_abstract", "pretrain", "pretrain_spec", "recorded_flops"]
-
-MEASURE_STEPS = 1000  # the run length a FLOP budget's step is measured at: the step program does not depend on it
 
 
 def pretrain_spec(spec: RunSpec, *, steps: int | None = None, settings: PretrainSettings | None = None,

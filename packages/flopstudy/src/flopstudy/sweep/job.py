@@ -21,6 +21,7 @@ import os
 from collections.abc import Callable
 
 import runloop
+from sslmethods.pretrain.flop_budget import steps_for_flops
 
 from ..specs.runs import RunSpec
 from ..specs.settings import PretrainSettings
@@ -59,15 +60,16 @@ class JobOutcome:
 
 
 def pretrain_steps(run: RunSpec, flops: dict | None) -> int | None:
-    """Steps of a run: its budget in steps, or its FLOP budget / measured FLOPs per step (at least 1; None
-    before the FLOPs are measured)."""
+    """Steps of a run: its budget in steps, or its FLOP budget / measured FLOPs per step
+    (`sslmethods.pretrain.flop_budget.steps_for_flops`, the rule ``flopwise-pretrain --flops`` uses; None before
+    the FLOPs are measured)."""
     if run.is_scratch:
         return 0
     if run.budget_unit == "steps":
         return int(run.budget)
     if flops is None or not flops.get("flops_per_step"):
         return None
-    return max(1, round(float(run.budget) / float(flops["flops_per_step"])))
+    return steps_for_flops(float(run.budget), float(flops["flops_per_step"]))
 
 
 def execute(job: Job, stages: object, *, log: Callable[[str], None] = print) -> JobOutcome:

@@ -3,11 +3,14 @@
     flopwise-pretrain --method dino --model vit-test --dataset fmnist_objects --steps 50 --batch 64
     flopwise-pretrain --method mae --model vit-b16 --dataset /data/imagenet/1.0.0 --preset paper:i1k \\
         --steps 250000 --batch 4096 --out runs/mae-b16 --resume
+    flopwise-pretrain --method mae --model vit-test --dataset fmnist_objects --flops 4e11 --batch 64
 
 (also `python tools/pretrain.py ...` in a checkout). Writes config.json, metrics.jsonl, checkpoints/,
 encoder.eqx/.json and summary.json under --out. The embedded Fashion-MNIST sets are built on first use; other
 datasets are a name built by flopwise-build-dataset or a TFDS directory. SIGTERM checkpoints and exits with
-status 3; --resume continues from the last checkpoint. Bad input: one line "error: ..." and status 2.
+status 3; --resume continues from the last checkpoint. The length is --steps, or --flops: a FLOP budget, which
+becomes steps once the compiled step is measured (round(FLOPs / FLOPs per step), at least 1; recorded in
+config.json as run.flops and run.flops_per_step). Bad input: one line "error: ..." and status 2.
 
 Every option of the run (`sslmethods.PretrainSpec`, what a sweep's pre-training stage builds) is a flag below.
 OUT/command.txt records the command that reruns the run with every option spelled out (a sweep's pre-training
@@ -37,7 +40,7 @@ FLAGS = runloop.OptionNames(skip_nonfinite="--skip-nonfinite", resume="--resume"
                             steps="--steps")
 # The command's defaults where they differ from the spec's: a record every 10 steps.
 BASE = PretrainSpec(log_every=10)
-REQUIRED = ("method", "model", "dataset", "steps", "batch")
+REQUIRED = ("method", "model", "dataset", "batch")  # and the length: --steps or --flops
 
 
 def build_parser() -> flopcli.ArgumentParser:
@@ -47,7 +50,9 @@ def build_parser() -> flopcli.ArgumentParser:
     p.add_argument("--resume", action="store_true", help="continue the run in --out from its last checkpoint")
     p.add_argument("--resume-from", type=flopcli.non_negative_int, metavar="STEP",
                    help="with --resume: from this kept checkpoint")
-    flopcli.add_spec_flags(p, PretrainSpec, base=BASE, required=REQUIRED, notes={"set": "default: none"},
+    flopcli.add_spec_flags(p, PretrainSpec, base=BASE, required=REQUIRED, exclusive=[("steps", "flops")],
+                           notes={"set": "default: none", "steps": "this or --flops is required",
+                                  "flops": "this or --steps is required"},
                            choices={"model": list(vitcore.PRESETS), "preset": presets.PRESET_NAMES})
     return p
 
@@ -76,6 +81,10 @@ def naming_flags(spec: PretrainSpec) -> Iterator[None]:
 def body(args: argparse.Namespace) -> int:
     # Every cheap check first (the spec checks each flag): the dataset may be built and the run directory is
     # created only after them.
+    if not hasattr(args, "steps") and not hasattr(args, "flops"):
+        raise flopcli.CommandError("--steps or --flops: give the run's length (optimizer steps or total FLOPs)")
+    if hasattr(args, "flops"):
+        args.steps = None  # the length is the FLOP budget, not the command's default step count
     spec = flopcli.spec_from_flags(PretrainSpec, args, base=BASE)
     if spec.tensorboard:
         runloop.check_tensorboard("--tensorboard")
@@ -107,7 +116,8 @@ def body(args: argparse.Namespace) -> int:
                          resume_from=args.resume_from, option_names=FLAGS, method=built)
     print(json.dumps(summary.to_json(), indent=2))
     if summary.status != "completed":
-        raise flopcli.Interrupted(f"pre-training stopped at step {summary.steps} of {spec.steps} (checkpoint "
+        length = f"{spec.steps}" if spec.flops is None else f"the steps of {spec.flops:g} FLOPs"
+        raise flopcli.Interrupted(f"pre-training stopped at step {summary.steps} of {length} (checkpoint "
                                   f"saved in {out}); continue it with the same command and --resume")
     return flopcli.EXIT_OK
 
