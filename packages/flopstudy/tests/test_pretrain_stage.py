@@ -2,6 +2,7 @@
 the same config.json, the command the stage leaves in its folder rebuilds the stage's spec, and a sweep folder
 recorded before the two shared a record still resumes as the same run."""
 
+import dataclasses
 import json
 import shlex
 
@@ -15,11 +16,12 @@ from flopstudy.stages import pretrain as stage
 from sslmethods.cli import pretrain as cli
 from sslmethods.pretrain import spec as spec_module
 from sslmethods.pretrain import trainer
+from sslmethods.pretrain.flop_budget import MEASURE_STEPS
 from sslmethods.pretrain.spec import COMMAND_FILE, PretrainSpec
 
-RUN = RunSpec(method="mae", variant="", backbone="vit-test", dataset="fmnist_objects", budget=3, budget_unit="steps",
-              batch=8, preset="demo", image_size=32, seed=1, overrides=("method.mask_ratio=0.6", "optim.lr=0.001"),
-              knn_bank=16, knn_query=8)
+RUN = RunSpec(PretrainSpec(method="mae", model="vit-test", dataset="fmnist_objects", steps=3, batch=8, preset="demo",
+                           image_size=32, seed=1, set=("method.mask_ratio=0.6", "optim.lr=0.001"), knn_bank=16,
+                           knn_query=8))
 
 
 @pytest.fixture(scope="module")
@@ -59,7 +61,7 @@ def test_the_command_and_the_stage_record_the_same_run(tmp_path, data_dir, recor
     # how each spells the engine's options in error hints differs (a may-change field); nothing else does
     a["train"].pop("option_names"), b["train"].pop("option_names")
     assert a == b
-    assert a["run"]["overrides"] == list(RUN.overrides) and a["run"]["image_size"] == 32
+    assert a["run"]["overrides"] == list(RUN.pretrain.set) and a["run"]["image_size"] == 32
     assert a["train"]["seed"] == 1 and a["optim"]["lr"] == 0.001 and a["train"]["steps"] == 3
     # the stage's spec is exactly what the written command parses
     parsed = flopcli.spec_from_flags(PretrainSpec, cli.build_parser().parse_args(words[1:]), base=cli.BASE)
@@ -80,8 +82,8 @@ def test_a_run_recorded_without_the_image_size_resumes_as_recorded(tmp_path, dat
 
 
 def test_a_flop_budget_is_measured_at_a_fixed_length_and_check_builds_the_same_method():
-    flops = RunSpec(**{**RUN.__dict__, "budget": 1e12, "budget_unit": "flops"})
-    assert stage.pretrain_spec(flops).steps == stage.MEASURE_STEPS
+    flops = RunSpec(dataclasses.replace(RUN.pretrain, steps=None, flops=1e12))
+    assert stage.pretrain_spec(flops).total_steps == MEASURE_STEPS
     method, optim = stage.build_run(RUN, total_steps=3, dataset_dir=None)
     assert method.mask_ratio == 0.6 and optim.lr == 0.001 and method.backbone.image_size == 32
     assert repr(method) == repr(PretrainSpec(method="mae", model="vit-test", steps=3, batch=8, image_size=32,

@@ -16,9 +16,11 @@ CONFIGS = ROOT / "configs"
 
 
 def _run(**fields):
+    """The run of a canonical record (as a spec.json holds it) with ``fields`` changed."""
     base = dict(method="mae", variant="", backbone="vit-test", dataset="fmnist_objects", budget=300,
                 budget_unit="steps", batch=64, preset="demo", image_size=32, seed=0)
-    return RunSpec(**(base | fields))
+    record = base | fields
+    return RunSpec.from_json({"version": 1, **record, "overrides": list(record.get("overrides", ()))})
 
 
 def _sweep(**fields):
@@ -32,9 +34,10 @@ def test_run_id_is_the_sha256_of_the_canonical_spec_and_stable_across_processes(
     canonical = json.dumps(run.to_json(), sort_keys=True, separators=(",", ":"))
     assert run.run_id.endswith("-" + hashlib.sha256(canonical.encode()).hexdigest()[:12])
     assert run.run_id.startswith("mae-vit-test-fmnist_objects-300s-")
-    code = ("from flopstudy.sweep import RunSpec; print(RunSpec(method='mae', variant='', backbone='vit-test', "
-            "dataset='fmnist_objects', budget=300.0, budget_unit='steps', batch=64, preset='demo', image_size=32, "
-            "seed=0, overrides=('optim.lr=0.001', 'method.mask_ratio=0.65')).run_id)")
+    code = ("from flopstudy.sweep import RunSpec; print(RunSpec.from_json({'version': 1, 'method': 'mae', "
+            "'variant': '', 'backbone': 'vit-test', 'dataset': 'fmnist_objects', 'budget': 300.0, 'budget_unit': "
+            "'steps', 'batch': 64, 'preset': 'demo', 'image_size': 32, 'seed': 0, "
+            "'overrides': ['optim.lr=0.001', 'method.mask_ratio=0.65']}).run_id)")
     env = os.environ | {"PYTHONHASHSEED": "123"}
     other = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, check=True)
     assert other.stdout.strip() == run.run_id  # 300.0 == 300 steps, override order does not matter
@@ -171,7 +174,8 @@ def test_paper_configs_load_and_expand_to_the_studys_grid(arg):
     per_backbone = 3 * budgets[0] + budgets[1] + 2 * budgets[0] + 5 * budgets[2]
     assert len(runs) == 2 * (per_backbone + 1)
     assert len({r.run_id for r in runs}) == len(runs)
-    assert {r.backbone for r in runs} == {"vit-b16", "vit-l16"} and {r.preset for r in runs} == {"", f"paper:{arg}"}
+    assert {r.backbone for r in runs} == {"vit-b16", "vit-l16"} and {r.to_json()["preset"] for r in runs} == {
+        "", f"paper:{arg}"}
     assert {r.batch for r in runs if r.method == "dino"} == {1024}
     assert {r.batch for r in runs if r.method not in ("dino", "scratch")} == {4096}
     assert {r.variant for r in runs if r.method == "mae"} == {"", "mask_ratio=0.55", "mask_ratio=0.65",
@@ -190,8 +194,8 @@ def test_backbones_of_any_family_per_backbone_overrides_and_vit_only_methods():
                               per_backbone={"nfnet-test": {"set": ("optim.agc=0.01", "optim.clip_norm=None")}}))
     runs = [r for r in expand(sweep).runs if not r.is_scratch]
     assert {r.variant for r in runs} == {""}  # per-backbone overrides do not make a variant
-    assert {r.overrides for r in runs if r.backbone == "nfnet-test"} == {("optim.agc=0.01", "optim.clip_norm=None")}
-    assert {r.overrides for r in runs if r.backbone == "vit-test"} == {()}
+    assert {r.pretrain.set for r in runs if r.backbone == "nfnet-test"} == {("optim.agc=0.01", "optim.clip_norm=None")}
+    assert {r.pretrain.set for r in runs if r.backbone == "vit-test"} == {()}
     with pytest.raises(ValueError, match=r"config.methods: method 'mae' requires a ViT backbone \(it masks patch "
                                          r"tokens\); model='nfnet-test' is an NFNet: use a vit-\* preset"):
         load_sweep(_sweep(methods=("mae",), backbones=("vit-test", "nfnet-test")))

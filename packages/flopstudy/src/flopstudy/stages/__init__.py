@@ -10,7 +10,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import flopdata
-from sslmethods.pretrain.flop_budget import MEASURE_STEPS
 
 from .datasets import build_dataset, check_dataset, resolve_dataset
 
@@ -32,8 +31,7 @@ class Stages:
     def check_run(self, run: RunSpec) -> None:
         """Builds the run's method and optimizer (no arrays): a bad value is an error before anything runs."""
         if not run.is_scratch:
-            total = run.budget if run.budget_unit == "steps" else MEASURE_STEPS
-            build_run(run, total_steps=int(total), dataset_dir=None)
+            build_run(run, total_steps=run.pretrain.total_steps, dataset_dir=None)
 
     def check_dataset(self, name: str, *, data_dir: str | None) -> None:
         """ValueError unless ``name`` is built or embedded (builds nothing)."""

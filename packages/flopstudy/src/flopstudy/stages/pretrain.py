@@ -1,9 +1,11 @@
-"""The pre-training and FLOP-measurement stages' one adapter into sslmethods: a sweep's run as a
+"""The pre-training and FLOP-measurement stages' one adapter into sslmethods: a sweep's run's
 `sslmethods.PretrainSpec`, then its ``build``, ``measure`` and ``train``.
 
-A `RunSpec` (the run's identity, hashed into its run id) and the sweep's `PretrainSettings` (how runs execute)
-make one ``PretrainSpec`` (`pretrain_spec`): the same spec ``flopwise-pretrain`` parses, so a sweep's run and
-the command written to its folder (``command.txt``) record the same ``config.json``. Training runs in-process
+A `RunSpec` holds its run's ``PretrainSpec`` (the identity, hashed into its run id); the sweep's `PretrainSettings`
+(how runs execute) and the run's length in steps are put into it when it trains (`pretrain_spec`, a
+``dataclasses.replace``): the same spec ``flopwise-pretrain`` parses, so a sweep's run and the command written to
+its folder (``command.txt``) record the same ``config.json``. A FLOP budget is resolved by the sweep (its
+``flops.json``, `flopstudy.sweep.job.pretrain_steps`), so a sweep's folder records its length as ``--steps``. Training runs in-process
 (not ``flopwise-pretrain`` in a subprocess): the runs of one worker process share JAX's compilation caches and
 the persistent cache, and an exception reaches the sweep with its type and message. Process isolation, where
 wanted, comes from the executor (``--workers N`` or SLURM jobs), not from here.
@@ -22,7 +24,6 @@ from typing import TYPE_CHECKING, Any
 
 import runloop
 from sslmethods.costs import step_cost
-from sslmethods.pretrain.flop_budget import MEASURE_STEPS
 from sslmethods.pretrain.init_from import exported_encoder_config
 from sslmethods.pretrain.spec import PretrainSpec, encoder_params
 
@@ -37,17 +38,11 @@ __all__ = ["build_run", "measure_flops", "measure_step_abstract", "pretrain", "p
 
 def pretrain_spec(spec: RunSpec, *, steps: int | None = None, settings: PretrainSettings | None = None,
                   init_from: Path | None = None) -> PretrainSpec:
-    """The ``PretrainSpec`` of the sweep's run ``spec`` trained for ``steps`` (default: its budget in steps, or
-    `MEASURE_STEPS` for a FLOP budget) with ``settings`` (default: the sweep's defaults); ``init_from``: a
-    chain's first stage's pre-training folder."""
-    settings = settings or PretrainSettings()
-    if steps is None:
-        steps = int(spec.budget) if spec.budget_unit == "steps" else MEASURE_STEPS
-    return PretrainSpec(
-        method=spec.method, model=spec.backbone, dataset=spec.dataset, steps=steps, batch=spec.batch,
-        preset=spec.preset, set=spec.overrides, image_size=spec.image_size, seed=spec.seed, knn_bank=spec.knn_bank,
-        knn_query=spec.knn_query, init_from=None if init_from is None else str(init_from),
-        **dataclasses.asdict(settings))
+    """The run's ``PretrainSpec`` trained for ``steps`` (default: its own length, a FLOP budget still unresolved)
+    with ``settings`` (default: the sweep's defaults); ``init_from``: a chain's first stage's pre-training folder."""
+    length = {} if steps is None else {"steps": steps, "flops": None}
+    return dataclasses.replace(spec.pretrain, **length, init_from=None if init_from is None else str(init_from),
+                               **dataclasses.asdict(settings or PretrainSettings()))
 
 
 def _backbone(spec: RunSpec, dataset_dir: Path | None) -> Any:
@@ -55,7 +50,7 @@ def _backbone(spec: RunSpec, dataset_dir: Path | None) -> Any:
     (``init_from.exported_encoder_config``, found from the first stage's spec: it need not have run yet)."""
     if spec.init is None:
         return None
-    first, _ = pretrain_spec(spec.init, steps=1).build(dataset_dir)
+    first, _ = spec.init.pretrain.build(dataset_dir)
     return exported_encoder_config(first)
 
 
@@ -69,7 +64,7 @@ def measure_flops(spec: RunSpec, *, data_dir: str | None) -> dict[str, Any]:
     """FLOPs of one whole training step at the run's global batch (``PretrainSpec.measure``: the compiled step
     on abstract inputs shaped like a real host batch of the dataset; nothing is trained)."""
     directory = resolve_dataset(spec.dataset, data_dir=data_dir)
-    return pretrain_spec(spec).measure(directory, backbone=_backbone(spec, directory))
+    return spec.pretrain.measure(directory, backbone=_backbone(spec, directory))
 
 
 def recorded_flops(spec: RunSpec, *, out_dir: Path, data_dir: str | None) -> dict[str, Any]:
@@ -93,7 +88,7 @@ def measure_step_abstract(spec: RunSpec) -> dict[str, Any]:
     abstract inputs, nothing allocated or trained), for paper-scale configs on a laptop: ``flops_per_step``,
     ``macs_per_step``, the closed form ``analytic_flops_per_step``, trainable ``params``, ``compile_seconds``.
     Dataset-dependent fields keep the method's defaults (1000 classes; CLIP's captions are token ids anyway)."""
-    method, optim = build_run(spec, total_steps=pretrain_spec(spec).steps, dataset_dir=None)
+    method, optim = build_run(spec, total_steps=spec.pretrain.total_steps, dataset_dir=None)
     return step_cost.step_cost(method, optim, spec.batch)
 
 

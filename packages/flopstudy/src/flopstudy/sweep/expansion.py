@@ -23,6 +23,7 @@ from typing import Any
 import numpy as np
 from sslmethods.pretrain import overrides
 from sslmethods.pretrain.recipes import method_class
+from sslmethods.pretrain.spec import PretrainSpec
 
 from ..results.rows import ResultRow
 from ..specs.runs import RunSpec, TaskSpec
@@ -53,8 +54,8 @@ def confirm_seed_numbers(explore: Sequence[int], count: int) -> tuple[int, ...]:
 def repeat_run(run: RunSpec, k: int) -> RunSpec:
     """Pre-training seed ``k`` of ``run``'s point: the same run with its seed + ``k`` (and its first stage's, so a
     chain is pre-trained again from the start); ``k`` = 0 is ``run`` itself."""
-    init = None if run.init is None else dataclasses.replace(run.init, seed=run.init.seed + k)
-    return dataclasses.replace(run, seed=run.seed + k, init=init)
+    init = None if run.init is None else run.init.with_seed(run.init.seed + k)
+    return dataclasses.replace(run.with_seed(run.seed + k), init=init)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -107,17 +108,27 @@ def variant_label(assignments: Sequence[str]) -> str:
     return " ".join(a.removeprefix("method.") for a in assignments)
 
 
+def _pretrain(sweep: SweepSpec, method: str, backbone: str, dataset: str, budget: float, batch: int,
+              assignments: Sequence[str]) -> PretrainSpec:
+    """The `PretrainSpec` of one run of ``sweep``: its budget as ``steps`` or as ``flops`` (``budget_unit``),
+    the sweep-wide settings, the how-to-run fields at their defaults (the sweep's ``config.pretrain`` gives them
+    when the run trains)."""
+    length = {"steps": int(budget), "flops": None} if sweep.budget_unit == "steps" else {"steps": None,
+                                                                                         "flops": float(budget)}
+    return PretrainSpec(method=method, model=backbone, dataset=dataset, **length, batch=batch, preset=sweep.preset,
+                        set=tuple(assignments), image_size=sweep.image_size, seed=sweep.seed,
+                        knn_bank=sweep.knn_bank, knn_query=sweep.knn_query)
+
+
 def _first_stages(sweep: SweepSpec, dataset: str, backbone: str) -> list[RunSpec]:
     """The first-stage runs of ``config.prepretrain`` on ``backbone`` and ``dataset``."""
     pp = sweep.prepretrain
     cls = method_class(pp.method)
     own = overrides.parse_overrides(pp.set, cls)
     merged = overrides.parse_overrides(sweep.per_backbone_set(backbone), cls).merged(own).assignments()
-    return [RunSpec(method=pp.method, variant=variant_label(own.assignments()), backbone=backbone, dataset=dataset,
-                    budget=budget, budget_unit=sweep.budget_unit,
-                    batch=pp.batch or sweep.method_settings(pp.method).batch or sweep.batch, preset=sweep.preset,
-                    image_size=sweep.image_size, seed=sweep.seed, overrides=merged, knn_bank=sweep.knn_bank,
-                    knn_query=sweep.knn_query) for budget in pp.budgets]
+    batch = pp.batch or sweep.method_settings(pp.method).batch or sweep.batch
+    return [RunSpec(_pretrain(sweep, pp.method, backbone, dataset, budget, batch, merged),
+                    variant=variant_label(own.assignments())) for budget in pp.budgets]
 
 
 def _unit(sweep: SweepSpec) -> str:
@@ -144,11 +155,8 @@ def expand(sweep: SweepSpec) -> Plan:
                     own = overrides.parse_overrides(variant.split(), cls)  # the variant wins over ``set``
                     label, merged = variant_label(own.assignments()), common.merged(own).assignments()
                     for budget in ms.budgets or sweep.budgets:
-                        run = RunSpec(
-                            method=method, variant=label, backbone=backbone, dataset=dataset,
-                            budget=budget, budget_unit=sweep.budget_unit, batch=ms.batch or sweep.batch,
-                            preset=sweep.preset, image_size=sweep.image_size, seed=sweep.seed, overrides=merged,
-                            knn_bank=sweep.knn_bank, knn_query=sweep.knn_query)
+                        run = RunSpec(_pretrain(sweep, method, backbone, dataset, budget, ms.batch or sweep.batch,
+                                                merged), variant=label)
                         runs.append(run)
                         chains += [dataclasses.replace(
                             run, init=first, variant=" ".join(filter(None, (

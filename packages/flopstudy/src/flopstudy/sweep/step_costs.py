@@ -27,7 +27,8 @@ __all__ = ["sweep_step_costs"]
 def _program(run: RunSpec) -> RunSpec:
     """The run with what does not change its step program (budget, seed, kNN sizes) made equal."""
     init = None if run.init is None else _program(run.init)
-    return dataclasses.replace(run, budget=1, budget_unit="steps", seed=0, knn_bank=0, knn_query=0, init=init)
+    pretrain = dataclasses.replace(run.pretrain, steps=1, flops=None, seed=0, knn_bank=0, knn_query=0)
+    return dataclasses.replace(run, pretrain=pretrain, init=init)
 
 
 def sweep_step_costs(sweep: SweepSpec, *, log: Callable[[str], None] = lambda _: None) -> list[dict[str, Any]]:
