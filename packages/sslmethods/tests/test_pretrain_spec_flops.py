@@ -1,6 +1,6 @@
 """A FLOP budget as the length of a pre-training run: one rule (round(FLOPs / FLOPs per step), at least 1) for
 ``flopwise-pretrain --flops`` and a sweep, exclusive with --steps, checked before anything is written, recorded in
-the run, and resumed without measuring again."""
+the run, and resumed without measuring again. `read_pretrain` gives back the spec a run directory was made from."""
 
 import json
 import shlex
@@ -9,7 +9,10 @@ import flopcli
 import flopdata
 import numpy as np
 import pytest
+import runloop
+from sslmethods import read_pretrain
 from sslmethods.cli import pretrain
+from sslmethods.pretrain import spec as spec_module
 from sslmethods.pretrain.flop_budget import MEASURE_STEPS, steps_for_flops
 from sslmethods.pretrain.spec import COMMAND_FILE, PretrainSpec
 
@@ -87,7 +90,39 @@ def test_flopwise_pretrain_trains_the_steps_of_its_flop_budget(tmp_path, monkeyp
     assert config["train"]["steps"] == 3 == json.loads((out / "summary.json").read_text())["steps"]
     words = shlex.split((out / COMMAND_FILE).read_text())
     assert float(words[words.index("--flops") + 1]) == budget and "--steps" not in words
+    assert read_pretrain(out) == pretrain.command_line.spec_from_args(pretrain.build_parser().parse_args(argv))
     # a resume takes the recorded FLOPs per step: nothing is measured again, the length stays 3 steps
     monkeypatch.setattr(PretrainSpec, "measure", lambda *a, **k: pytest.fail("measured again on resume"))
     assert pretrain.main([*words[1:], "--resume"]) == 0, capsys.readouterr().err
     assert json.loads((out / "config.json").read_text())["train"]["steps"] == 3
+
+
+@pytest.fixture(scope="module")
+def dataset_dir(tmp_path_factory):
+    data = tmp_path_factory.mktemp("data")
+    flopdata.build("fmnist_objects", data_dir=str(data), num_examples=32, image_size=32)
+    return flopdata.resolve("fmnist_objects", data_dir=str(data))
+
+
+def test_read_pretrain_gives_back_the_spec_a_run_was_trained_from(tmp_path, dataset_dir, monkeypatch):
+    def fake_train(method, optim, data, cfg, *, knn=None, heldout=None, run_info=None):  # nothing is trained
+        return runloop.PretrainSummary(method=method.name, model=None, dataset=None, status="completed",
+                                       steps=cfg.loop.steps, batch_size=cfg.loop.batch_size, flops_per_step=None,
+                                       total_flops=None), None
+
+    monkeypatch.setattr(spec_module.trainer, "train_method", fake_train)
+    spec = PretrainSpec(method="mae", model="vit-test", dataset=str(dataset_dir), steps=3, batch=4, preset="paper:i1k",
+                        set=("method.mask_ratio=0.6", "model.mean=(0.5, 0.5, 0.5)"), image_size=32, seed=3,
+                        knn_bank=0, knn_query=7, checkpoint_every=11, log_every=2, eval_every=5, workers=1,
+                        skip_nonfinite=True, hardware="tpu-v3", watts=250.0, print_progress=False)
+    out = tmp_path / "run with space"
+    spec.train(out, dataset_dir=dataset_dir)
+    assert read_pretrain(out) == spec
+    with pytest.raises(ValueError, match=r"command.txt: no such file"):
+        read_pretrain(tmp_path)
+    (out / COMMAND_FILE).write_text("flopwise-pretrain --steps 0\n")
+    with pytest.raises(ValueError, match=r"command.txt: argument --steps: expected an integer >= 1"):
+        read_pretrain(out)
+    (out / COMMAND_FILE).write_text("rm -rf /\n")
+    with pytest.raises(ValueError, match=r"command.txt: not a flopwise-pretrain command"):
+        read_pretrain(out)

@@ -9,7 +9,8 @@ The package has four rooms, each importing only the ones before it:
   defaults), the study's six methods and their registry ``METHODS``; ``get_method`` also resolves a user's method
   from ``"package.module:ClassName"``;
 - ``sslmethods.pretrain``: pre-training a method through the engine: every option of a run (``PretrainSpec``:
-  what ``flopwise-pretrain`` parses and a sweep builds), data pipeline, optimizers, presets, recipes, overrides,
+  what ``flopwise-pretrain`` parses and a sweep builds; ``read_pretrain(out_dir)``: the spec a run directory was
+  made from; a FLOP budget as the run's length), data pipeline, optimizers, presets, recipes, overrides,
   train state, step, kNN monitor, held-out set, stage-one encoders, export, the trainer;
 - ``sslmethods.costs``: what one training step costs (``step_cost``) and the study's Figure 3 (``figure3``);
 
@@ -71,6 +72,7 @@ from .methods.registry import METHODS, get_method
 from .methods.simclr import SimCLR
 from .methods.supervised import Supervised
 from .pretrain import init_from
+from .pretrain.command_line import read_pretrain
 from .pretrain.spec import PretrainSpec
 
 # `sslmethods.losses` is a module path that docs/design.md section 2 names as a contract: it keeps importing
@@ -90,6 +92,7 @@ __all__ = [
     "METHODS",
     "AbstractMethod",
     "PretrainSpec",
+    "read_pretrain",
     "get_method",
     "DINOHead",
     "EncoderWithHead",

@@ -90,8 +90,9 @@ class RunSpec:
             return
         how = {k: getattr(self.pretrain, k) for k in _NOT_IDENTITY if getattr(self.pretrain, k) != _NOT_IDENTITY[k]}
         if how:
-            raise ValueError(f"pretrain: {', '.join(f'{k}={v!r}' for k, v in how.items())}: a run's identity holds no "
-                             "how-to-run settings or first-stage folder (the sweep's config.pretrain and init give them)")
+            given = ", ".join(f"{k}={v!r}" for k, v in how.items())
+            raise ValueError(f"pretrain: {given}: a run's identity holds no how-to-run settings or first-stage "
+                             "folder (the sweep's config.pretrain and init give them)")
         if self.init is not None and (self.init.is_scratch or self.init.init is not None
                                       or (self.init.backbone, self.init.dataset) != (self.backbone, self.dataset)):
             raise ValueError(f"init={self.init.describe()}: a first stage is a pre-training run (itself without a "
@@ -179,7 +180,8 @@ class RunSpec:
         pretrain = PretrainSpec(
             method=values["method"], model=values["backbone"], dataset=values["dataset"],
             steps=_whole_steps(budget) if unit == "steps" else None,
-            flops=_flop_budget(budget) if unit == "flops" else None, batch=values["batch"], preset=values["preset"], set=tuple(values["overrides"]),
+            flops=_flop_budget(budget) if unit == "flops" else None, batch=values["batch"],
+            preset=values["preset"], set=tuple(values["overrides"]),
             image_size=values["image_size"], seed=values["seed"], knn_bank=values["knn_bank"],
             knn_query=values["knn_query"])
         return cls(pretrain, values["variant"], init)

@@ -5,10 +5,10 @@ A `RunSpec` holds its run's ``PretrainSpec`` (the identity, hashed into its run 
 (how runs execute) and the run's length in steps are put into it when it trains (`pretrain_spec`, a
 ``dataclasses.replace``): the same spec ``flopwise-pretrain`` parses, so a sweep's run and the command written to
 its folder (``command.txt``) record the same ``config.json``. A FLOP budget is resolved by the sweep (its
-``flops.json``, `flopstudy.sweep.job.pretrain_steps`), so a sweep's folder records its length as ``--steps``. Training runs in-process
-(not ``flopwise-pretrain`` in a subprocess): the runs of one worker process share JAX's compilation caches and
-the persistent cache, and an exception reaches the sweep with its type and message. Process isolation, where
-wanted, comes from the executor (``--workers N`` or SLURM jobs), not from here.
+``flops.json``, `flopstudy.sweep.job.pretrain_steps`), so a sweep's folder records its length as ``--steps``.
+Training runs in-process (not ``flopwise-pretrain`` in a subprocess): the runs of one worker process share JAX's
+compilation caches and the persistent cache, and an exception reaches the sweep with its type and message.
+Process isolation, where wanted, comes from the executor (``--workers N`` or SLURM jobs), not from here.
 
 Method names: a registered name (``sslmethods.METHODS``) or an import path ``package.module:ClassName`` of an
 ``AbstractMethod`` subclass taking ``backbone=`` and ``total_steps=`` like the built-ins, resolved by

@@ -14,7 +14,7 @@ config.json as run.flops and run.flops_per_step). Bad input: one line "error: ..
 
 Every option of the run (`sslmethods.PretrainSpec`, what a sweep's pre-training stage builds) is a flag below.
 OUT/command.txt records the command that reruns the run with every option spelled out (a sweep's pre-training
-folders have one too).
+folders have one too); `sslmethods.read_pretrain(OUT)` gives back the spec it parses to.
 """
 
 from __future__ import annotations
@@ -33,28 +33,16 @@ import flopmeter
 import runloop
 import vitcore
 
-from ..pretrain import presets
+from ..pretrain import command_line
+from ..pretrain.command_line import BASE  # noqa: F401 (the command's defaults: callers read them here)
 from ..pretrain.spec import PretrainSpec
 
 FLAGS = runloop.OptionNames(skip_nonfinite="--skip-nonfinite", resume="--resume", resume_from="--resume-from STEP",
                             steps="--steps")
-# The command's defaults where they differ from the spec's: a record every 10 steps.
-BASE = PretrainSpec(log_every=10)
-REQUIRED = ("method", "model", "dataset", "batch")  # and the length: --steps or --flops
 
 
 def build_parser() -> flopcli.ArgumentParser:
-    p = flopcli.ArgumentParser(description=__doc__)
-    p.add_argument("--out", default=None, help="run directory (default runs/<method>-<model>-<dataset>)")
-    p.add_argument("--data-dir", default=None, help="where datasets are looked up (default $FLOPWISE_DATA or data/)")
-    p.add_argument("--resume", action="store_true", help="continue the run in --out from its last checkpoint")
-    p.add_argument("--resume-from", type=flopcli.non_negative_int, metavar="STEP",
-                   help="with --resume: from this kept checkpoint")
-    flopcli.add_spec_flags(p, PretrainSpec, base=BASE, required=REQUIRED, exclusive=[("steps", "flops")],
-                           notes={"set": "default: none", "steps": "this or --flops is required",
-                                  "flops": "this or --steps is required"},
-                           choices={"model": list(vitcore.PRESETS), "preset": presets.PRESET_NAMES})
-    return p
+    return command_line.build_parser(__doc__)
 
 
 @contextlib.contextmanager
@@ -81,11 +69,7 @@ def naming_flags(spec: PretrainSpec) -> Iterator[None]:
 def body(args: argparse.Namespace) -> int:
     # Every cheap check first (the spec checks each flag): the dataset may be built and the run directory is
     # created only after them.
-    if not hasattr(args, "steps") and not hasattr(args, "flops"):
-        raise flopcli.CommandError("--steps or --flops: give the run's length (optimizer steps or total FLOPs)")
-    if hasattr(args, "flops"):
-        args.steps = None  # the length is the FLOP budget, not the command's default step count
-    spec = flopcli.spec_from_flags(PretrainSpec, args, base=BASE)
+    spec = command_line.spec_from_args(args)
     if spec.tensorboard:
         runloop.check_tensorboard("--tensorboard")
     # The method built once without the dataset's fields: a bad --set value, or a method that does not suit
