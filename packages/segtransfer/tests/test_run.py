@@ -167,10 +167,11 @@ def test_options_added_later_are_recorded_only_when_a_run_differs_from_what_earl
     config = SegmentationRun(SegmentationSpec(), dataset_dir="d", num_classes=3, eval_split="validation", steps=4,
                              lr=1e-3, wd=0.05)
     recorded = _run_config(config, "scratch", "vit-test")["finetune"]
-    assert "photometric" not in recorded and "sam_rho" not in recorded  # what a run from before the options wrote
-    spec = SegmentationSpec(photometric="none", sam_rho=0.05)
-    changed = _run_config(dataclasses.replace(config, spec=spec), "scratch", "vit-test")
-    assert (changed["finetune"]["photometric"], changed["finetune"]["sam_rho"]) == ("none", 0.05)
+    # what a run from before the options wrote
+    assert not {"photometric", "sam_rho", "sam_shards"} & set(recorded)
+    spec = SegmentationSpec(photometric="none", sam_rho=0.05, sam_shards=4)
+    changed = _run_config(dataclasses.replace(config, spec=spec), "scratch", "vit-test")["finetune"]
+    assert (changed["photometric"], changed["sam_rho"], changed["sam_shards"]) == ("none", 0.05, 4)
 
 
 def test_a_run_records_what_run_directories_written_before_the_spec_recorded():

@@ -64,10 +64,13 @@ def build_model(config: SegmentationRun, encoder: str, *, model: str | None = No
 
 def segmentation_optimizer(model: Segmenter, config: SegmentationRun) -> optax.GradientTransformation:
     """Adam(0.9, 0.999, 1e-8) + constant decoupled weight decay + warmup/poly schedule + clip 1 (the study);
-    with ``config.spec.sam_rho``, SAM first (`runloop.optim.sam.sam`: the gradient at the perturbed point goes on)."""
+    with ``config.spec.sam_rho``, SAM first (`runloop.optim.sam.sam`: the gradient at the perturbed point goes on),
+    per slice of the batch with ``config.spec.sam_shards`` (its step: ``make_finetune_step(..., shards=...)``)."""
     schedule = warmup_poly_schedule(config.lr, config.steps, config.warmup_steps)
     optimizer = finetune_optimizer(schedule, config.wd, decay_mask=segmenter_weight_decay_mask(model))
-    return optimizer if config.spec.sam_rho is None else optax.chain(sam(config.spec.sam_rho), optimizer)
+    if config.spec.sam_rho is None:
+        return optimizer
+    return optax.chain(sam(config.spec.sam_rho, per_device=config.spec.sam_shards is not None), optimizer)
 
 
 def _evaluate(model: Segmenter, config: SegmentationRun) -> dict[str, Any]:
@@ -90,13 +93,14 @@ def finetune_task(segmenter: Segmenter, config: SegmentationRun) -> runloop.Trai
     optimizer = segmentation_optimizer(segmenter, config)
     k_train = jr.split(jr.key(config.seed), 3)[2]
     return runloop.TrainTask(init=lambda model: init_finetune_state(model, optimizer, key=k_train),
-                             init_args=(segmenter,), step=make_finetune_step(optimizer), prepare_batch=prepare_batch,
+                             init_args=(segmenter,), step=make_finetune_step(optimizer, shards=config.spec.sam_shards),
+                             prepare_batch=prepare_batch,
                              evaluate=lambda state, step: _evaluate(state.model, config))
 
 
 # Options added after runs were first written, with the value every earlier run had: recorded only when a run
 # differs from it, so a run directory from before the option still passes the same-run check on resume.
-LATER_OPTIONS = {"sam_rho": None, "photometric": "byol", "encoder_mean": None, "encoder_std": None}
+LATER_OPTIONS = {"sam_rho": None, "sam_shards": None, "photometric": "byol", "encoder_mean": None, "encoder_std": None}
 
 
 def _run_config(config: SegmentationRun, encoder: str, model: str | None) -> dict[str, Any]:

@@ -57,7 +57,7 @@ def _flops(chosen: dict[str, Any], config: SegmentationRun, encoder: str, model:
         return chosen["flops_per_step"], chosen["macs_per_step"], "compiled step (runloop)"
     segmenter, _ = build_model(config, encoder, model=model)
     cost = train_step_cost(segmenter, segmentation_optimizer(segmenter, config), batch_size=config.spec.batch,
-                           image_size=config.spec.image_size)
+                           image_size=config.spec.image_size, shards=config.spec.sam_shards)
     return cost.flops, cost.macs, "abstract step (train_step_cost): the run did not record its FLOPs"
 
 
