@@ -30,7 +30,7 @@ import runloop
 from ..encoders import check_provenance
 from ..records import EncoderInfo, FinetuneResult
 from ..transfer_run import encoder_source, stderr_log
-from ..transfer_study import RESULT_FILE, check_seeds, check_study_dir
+from ..transfer_study import RESULT_FILE, check_seeds, check_study_dir, read_result
 from .run import build_model, finetune_run, run_name, segmentation_optimizer
 from .spec import COMMAND_FILE, SegmentationRun, SegmentationSpec
 from .step_flops import train_step_cost
@@ -201,5 +201,4 @@ def run_segmentation(
 def read_segmentation(out_dir: str | Path) -> dict[str, Any] | None:
     """The finished ``out_dir/result.json`` of a study (None when there is none yet); ValueError naming the
     file when it is not a fine-tuning result."""
-    path = Path(out_dir) / RESULT_FILE
-    return FinetuneResult.read(path).to_json() if path.is_file() else None
+    return read_result(out_dir, FinetuneResult)
