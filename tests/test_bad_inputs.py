@@ -460,6 +460,8 @@ def test_config_file_get_config_raises_for_its_argument(capsys, tmp_path):
     pytest.param("tasks.segmentation.wds=(-0.1,)", "config.tasks.segmentation: wds=", id="seg-wds-negative"),
     pytest.param("tasks.segmentation.warmup=-5", "config.tasks.segmentation: warmup=-5", id="seg-warmup-negative"),
     pytest.param("tasks.segmentation.sam_rho=-1.0", "config.tasks.segmentation: sam_rho", id="seg-sam-negative"),
+    pytest.param("tasks.segmentation.sam_shards=2", "config.tasks.segmentation: sam_shards=2: per-device SAM needs "
+                 "sam_rho", id="seg-sam-shards-without-rho"),
     pytest.param("tasks.segmentation.photometric='zzz'", "photometric='zzz'", id="seg-photometric-unknown"),
     pytest.param("tasks.segmentation.eval_mode='zzz'", "eval_mode='zzz'", id="seg-eval-mode-unknown"),
     pytest.param("tasks.segmentation.workers=-1", "config.tasks.segmentation: workers=-1", id="seg-workers-neg"),

@@ -77,6 +77,11 @@ def test_segmentation_task_ids_of_earlier_sweeps_are_kept():
         sweep = load_sweep(_sweep(tasks={"segmentation": demo | how}))
         assert task_spec("segmentation", sweep.tasks["segmentation"]).task_id == expected
     assert expected == "fmnist_scenes_segmentation-ea2a041f5ec0"  # configs/demo.py's task folder before the spec
+    # SAM per slice is another computation: another id than whole-batch SAM (whose id left sam_shards out)
+    whole, sliced = (task_spec("segmentation", load_sweep(_sweep(tasks={"segmentation": demo | sam})).tasks[
+        "segmentation"]) for sam in ({"sam_rho": 0.05}, {"sam_rho": 0.05, "sam_shards": 2}))
+    assert "sam_shards" not in whole.settings and sliced.settings["sam_shards"] == 2
+    assert whole.task_id != sliced.task_id
 
 
 def test_bad_run_specs_are_rejected():

@@ -35,6 +35,12 @@ def _batch(seed: int = 1) -> dict[str, Array]:
             "y": jnp.asarray(rng.standard_normal((5, 2)), jnp.float32)}
 
 
+def _batch_of(n: int, seed: int = 2) -> dict[str, Array]:
+    rng = np.random.default_rng(seed)
+    return {"x": jnp.asarray(rng.standard_normal((n, 3)), jnp.float32),
+            "y": jnp.asarray(rng.standard_normal((n, 2)), jnp.float32)}
+
+
 def _mse(model: Affine, extra: Any, batch: dict[str, Array], *, step: Array, key: PRNGKeyArray) -> tuple[Array, dict]:
     pred = batch["x"] @ model.w + model.b
     return jnp.mean(jnp.square(pred - batch["y"])), {"metrics": {"bias_sum": jnp.sum(model.b)}}
@@ -131,6 +137,87 @@ def test_sam_gets_the_gradient_at_the_perturbed_point():
     _, sw, sb = _np_grads(w + scale * gw, b + scale * gb, x, y)
     np.testing.assert_allclose(_f64(new.model.w), w - LR * sw, rtol=1e-5, atol=1e-6)
     np.testing.assert_allclose(_f64(new.model.b), b - LR * sb, rtol=1e-5, atol=1e-6)
+
+
+def _np_sam_grads(w, b, x, y, rho):
+    _, gw, gb = _np_grads(w, b, x, y)
+    scale = rho / np.sqrt(np.sum(gw**2) + np.sum(gb**2))
+    return _np_grads(w + scale * gw, b + scale * gb, x, y)[1:]
+
+
+@pytest.mark.parametrize("params_filter", [eqx.is_inexact_array, eqx.is_array])
+@pytest.mark.parametrize("shards", [2, 3])
+def test_per_shard_sam_step_equals_a_numpy_rederivation(shards, params_filter):
+    """``grad_shards=K`` + ``sam(per_device=True)``: each slice k ascends along its own g_k to w + rho g_k/||g_k||,
+    takes its own gradient there, and the step averages them (google-research/sam's per-device m-sharpness)."""
+    rho, model, batch = 0.3, _model(), _batch_of(6)
+    tx = optax.chain(sam(rho, per_device=True), optax.sgd(LR))
+    step = make_step_fn(_mse, tx, params_filter=params_filter, grad_shards=shards)
+    new, metrics = jax.jit(step)(init_train_state(model, tx, key=jax.random.key(0), params_filter=params_filter),
+                                 batch)
+
+    w, b, x, y = _f64(model.w), _f64(model.b), _f64(batch["x"]), _f64(batch["y"])
+    per_shard = [_np_sam_grads(w, b, xk, yk, rho) for xk, yk in zip(np.split(x, shards), np.split(y, shards),
+                                                                      strict=True)]
+    sw, sb = (np.mean([g[i] for g in per_shard], axis=0) for i in range(2))
+    np.testing.assert_allclose(_f64(new.model.w), w - LR * sw, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(_f64(new.model.b), b - LR * sb, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(float(metrics["loss"]), _np_grads(w, b, x, y)[0], rtol=1e-5)  # equal slices
+    np.testing.assert_array_equal(np.asarray(new.model.index), np.arange(2))
+    whole_w, _ = _np_sam_grads(w, b, x, y, rho)  # not the whole-batch perturbation: the slices' directions differ
+    assert not np.allclose(sw, whole_w, rtol=1e-3)
+
+
+def _masked_mse(model: Affine, extra: Any, batch: dict[str, Array], *, step: Array,
+                key: PRNGKeyArray) -> tuple[Array, dict]:
+    """MSE of a prediction under a dropout-like mask of the weights drawn from ``key``."""
+    mask = jax.random.bernoulli(key, 0.7, model.w.shape).astype(jnp.float32)
+    pred = batch["x"] @ (model.w * mask) + model.b
+    return jnp.mean(jnp.square(pred - batch["y"])), {"metrics": {"n": jnp.float32(batch["x"].shape[0])}}
+
+
+@pytest.mark.parametrize("per_device", [False, True])
+def test_one_shard_is_the_whole_batch_sam_step(per_device):
+    """K=1 is the whole-batch form exactly, keys included (the loss draws a mask from its key)."""
+    model, batch = _model(), _batch_of(6)
+    whole_tx = optax.chain(sam(0.3), optax.sgd(LR))
+    state = init_train_state(model, whole_tx, key=jax.random.key(3))
+    want, want_metrics = jax.jit(make_step_fn(_masked_mse, whole_tx))(state, batch)
+    tx = optax.chain(sam(0.3, per_device=per_device), optax.sgd(LR))
+    got, metrics = jax.jit(make_step_fn(_masked_mse, tx, grad_shards=1))(state, batch)
+    for name in ("w", "b"):
+        np.testing.assert_allclose(_f64(getattr(got.model, name)), _f64(getattr(want.model, name)), rtol=1e-6,
+                                   atol=1e-7)
+    assert float(metrics["loss"]) == pytest.approx(float(want_metrics["loss"]), rel=1e-6)
+
+
+def test_shards_without_sam_average_the_slices_losses_with_their_own_keys():
+    """Without SAM, ``grad_shards=2`` steps along the mean of the slices' gradients, slice k's mask drawn from
+    ``fold_in(fold_in(key, step), k)``; aux metrics are the slices' means."""
+    model, batch, root = _model(), _batch_of(6), jax.random.key(5)
+    state = init_train_state(model, optax.sgd(LR), key=root)
+    new, metrics = jax.jit(make_step_fn(_masked_mse, optax.sgd(LR), grad_shards=2))(state, batch)
+
+    w, b = _f64(model.w), _f64(model.b)
+    losses, gws, gbs = [], [], []
+    for k, (xk, yk) in enumerate(zip(np.split(_f64(batch["x"]), 2), np.split(_f64(batch["y"]), 2), strict=True)):
+        mask = np.asarray(jax.random.bernoulli(jax.random.fold_in(jax.random.fold_in(root, 0), k), 0.7, w.shape),
+                          np.float64)
+        loss, gw, gb = _np_grads(w * mask, b, xk, yk)
+        losses.append(loss), gws.append(gw * mask), gbs.append(gb)
+    assert not np.array_equal(gws[0] != 0, gws[1] != 0), "the two slices should draw different masks"
+    np.testing.assert_allclose(_f64(new.model.w), w - LR * np.mean(gws, axis=0), rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(_f64(new.model.b), b - LR * np.mean(gbs, axis=0), rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(float(metrics["loss"]), np.mean(losses), rtol=1e-5)
+    assert float(metrics["n"]) == 3.0
+
+
+def test_grad_shards_must_divide_the_batch():
+    state = init_train_state(_model(), optax.sgd(LR), key=jax.random.key(0))
+    with pytest.raises(ValueError, match="shards=4"):
+        make_step_fn(_mse, optax.sgd(LR), grad_shards=4)(state, _batch_of(6))
+    with pytest.raises(ValueError, match="grad_shards=0"):
+        make_step_fn(_mse, optax.sgd(LR), grad_shards=0)
 
 
 def test_nonfinite_loss_is_reported():

@@ -10,7 +10,7 @@ import jax.random as jr
 import numpy as np
 import pytest
 from runloop import make_mesh, put_batch, shard_state, state_shardings
-from runloop.optim.sam import sam_gradients
+from runloop.optim.sam import per_device_sam_gradients, sam_gradients, sharded_grad_fn
 from segtransfer.segmentation.finetune import (
     center_crop,
     evaluate,
@@ -193,6 +193,48 @@ def test_sam_option_takes_the_gradient_at_the_perturbed_point():
     assert any(not np.allclose(np.asarray(a), np.asarray(b)) for a, b in zip(jax.tree.leaves(g), jax.tree.leaves(g_sam),
                                                                             strict=True))
     got = jax.tree.leaves(eqx.filter(with_sam.model, eqx.is_array))
+    ref = jax.tree.leaves(eqx.filter(eqx.apply_updates(model, updates), eqx.is_array))
+    for a, b in zip(got, ref, strict=True):
+        np.testing.assert_allclose(np.asarray(a), np.asarray(b), rtol=1e-4, atol=1e-6)
+
+
+@pytest.mark.slow  # compiles a per-slice SAM step and its reference (four backward passes): ~30-90 s on 2 cores
+def test_sam_shards_option_perturbs_each_slice_of_the_batch_along_its_own_gradient():
+    """SegmentationSpec.sam_shards=2 (per-device SAM): one step equals the plain optimizer applied to the mean of
+    each half-batch's gradient at its own perturbed weights, each half's dropout key ``fold_in(key, k)``; with
+    this rho it differs from the whole-batch perturbation."""
+    model = _model(head={"head_channels": 8, "norm_groups": 4, "dropout": 0.1})
+    spec = SegmentationSpec(batch=4, image_size=32, sam_rho=0.5, sam_shards=2)
+    config = SegmentationRun(spec, dataset_dir="unused", num_classes=4, eval_split="test", steps=10, lr=1e-2,
+                             wd=0.0)
+    images, masks = _shapes(4, np.random.default_rng(4))
+    batch = {"image": jnp.asarray(images), "mask": jnp.asarray(masks)}
+    plain = segmentation_optimizer(model, dataclasses.replace(config, spec=dataclasses.replace(spec, sam_rho=None,
+                                                                                               sam_shards=None)))
+    optimizer = segmentation_optimizer(model, config)
+    new, _ = jax.jit(make_finetune_step(optimizer, shards=2))(init_finetune_state(model, optimizer, key=jr.key(1)),
+                                                              batch)
+
+    params, static = eqx.partition(model, eqx.is_array)
+    key = jr.fold_in(jr.key(1), 0)
+
+    def shard_loss(p, part, k):
+        logits = eqx.combine(p, static)(part["image"], key=jr.fold_in(key, k), inference=False)
+        return pixel_cross_entropy(logits, part["mask"], 255)
+
+    @jax.jit
+    def reference(p):
+        halves = [jax.tree.map(lambda x, i=i: x[2 * i: 2 * i + 2], batch) for i in range(2)]
+        shard_grads = jax.tree.map(lambda *g: jnp.stack(g),
+                                   *[eqx.filter_grad(shard_loss)(p, h, i) for i, h in enumerate(halves)])
+        g_sam = per_device_sam_gradients(sharded_grad_fn(shard_loss, batch, 2), p, shard_grads, 0.5)
+        whole = jax.tree.map(lambda g: jnp.mean(g, axis=0), shard_grads)
+        return plain.update(g_sam, plain.init(p), p)[0], whole, g_sam
+
+    updates, whole, g_sam = reference(params)
+    assert any(not np.allclose(np.asarray(a), np.asarray(b), rtol=1e-3)
+               for a, b in zip(jax.tree.leaves(whole), jax.tree.leaves(g_sam), strict=True))
+    got = jax.tree.leaves(eqx.filter(new.model, eqx.is_array))
     ref = jax.tree.leaves(eqx.filter(eqx.apply_updates(model, updates), eqx.is_array))
     for a, b in zip(got, ref, strict=True):
         np.testing.assert_allclose(np.asarray(a), np.asarray(b), rtol=1e-4, atol=1e-6)

@@ -1,5 +1,6 @@
 """LayerProbeSpec is what flopwise-probe-layers parses: every field is a flag, flags rebuild a spec exactly, a bad
-value names its flag before anything is written, and a study records the command that reruns it."""
+value names its flag before anything is written, a study records the command that reruns it, and
+`read_layer_probe` reads its result back (today's and the earlier form) or names a broken file."""
 
 import dataclasses
 import json
@@ -8,6 +9,7 @@ import shlex
 import flopcli
 import flopdata
 import pytest
+from segtransfer import read_layer_probe
 from segtransfer.cli import probe_layers
 from segtransfer.probe import study
 from segtransfer.probe.layer_probe import LayerScore, ProbeConfig
@@ -69,6 +71,7 @@ def test_a_study_probes_as_its_spec_says_keeps_finished_seeds_and_writes_its_com
     assert calls == [expected, expected]  # seeds 0 and 1
     result = json.loads((out / "result.json").read_text())
     assert result["seeds"] == [0, 1] and result["val_fraction"] == 0.3 and result["image_size"] == 32
+    assert read_layer_probe(out) == result and read_layer_probe(tmp_path / "data") is None
     words = shlex.split((out / COMMAND_FILE).read_text())
     assert words[:5] == [COMMAND, "--encoder", "scratch", "--model", "vit-test"]
     assert _parse(words[words.index("--dataset"):]) == NON_DEFAULT
@@ -76,3 +79,31 @@ def test_a_study_probes_as_its_spec_says_keeps_finished_seeds_and_writes_its_com
     assert probe_layers.main([*argv, "--seeds", "3", "--resume"]) == 0, capsys.readouterr().err
     assert len(calls) == 3 and json.loads((out / "result.json").read_text())["seeds"] == [0, 1, 2]
     assert probe_layers.main(argv) == 2 and "already holds result.json" in capsys.readouterr().err
+
+
+_LAYER = {"index": 0, "name": "block0", "stride": 16, "channels": 8, "depth": 0.5, "miou": 0.25, "aacc": 0.5}
+# a result written before the validation split: no val_fraction, no validation scores
+_EARLIER = {"seeds": [0, 2], "layers": [[_LAYER, _LAYER | {"index": 1, "depth": 1.0}]] * 2, "dataset": "ade20k",
+            "image_size": 512}
+
+
+@pytest.mark.parametrize(("change", "message"), [
+    ({"seeds": [0, 0]}, r"seeds=\[0, 0\]: expected a list of distinct ints"),
+    ({"seeds": [0, True]}, r"seeds=\[0, True\]"),
+    ({"layers": [[_LAYER]]}, r"layers: expected one list of layers per seed \(2\)"),
+    ({"layers": [[_LAYER, _LAYER], [_LAYER]]}, "layers of seed 2: expected 2 layers, as every seed"),
+    ({"layers": [[_LAYER, 3]] * 2}, "layers of seed 0: expected objects, found int"),
+    ({"layers": [[_LAYER | {"extra": 1}]] * 2}, "unexpected keyword argument 'extra'"),
+    ({"layers": [[{"index": 0}]] * 2}, "missing"),
+])
+def test_read_layer_probe_reads_the_earlier_form_and_names_a_broken_file(tmp_path, change, message):
+    path = tmp_path / "result.json"
+    path.write_text(json.dumps(_EARLIER))
+    assert read_layer_probe(tmp_path) == _EARLIER
+    path.write_text(json.dumps(_EARLIER | change))
+    with pytest.raises(ValueError, match=rf"{path} is not a valid layer-probe result \(.*{message}"):
+        read_layer_probe(tmp_path)
+    for text in ("{not json", json.dumps({"seeds": [0]}), json.dumps([1, 2])):
+        path.write_text(text)
+        with pytest.raises(ValueError, match=rf"{path} is not a valid layer-probe result"):
+            read_layer_probe(tmp_path)

@@ -1,9 +1,10 @@
-"""The transfer studies' records: JSON round trips with today's keys, and range checks that name the file."""
+"""The transfer studies' records: JSON round trips with today's keys, range checks that name the file, and the
+studies' readers (`read_segmentation`, `read_detection`)."""
 
 import json
 
 import pytest
-from segtransfer import DetectionResult, EncoderInfo, FinetuneResult
+from segtransfer import DetectionResult, EncoderInfo, FinetuneResult, read_detection, read_segmentation
 
 
 def _result(**kw):
@@ -66,3 +67,16 @@ def test_detection_result_round_trip_and_checks(tmp_path):
         path.write_text(json.dumps(data | change))
         with pytest.raises(ValueError, match=rf"{path} is not a valid detection result \(.*{message}"):
             DetectionResult.read(path)
+
+
+def test_each_study_reads_its_own_result_back_and_names_the_file_of_another(tmp_path):
+    assert read_detection(tmp_path) is None and read_segmentation(tmp_path) is None  # no result yet
+    path = tmp_path / "result.json"
+    _detection().write(path)
+    assert read_detection(tmp_path) == json.loads(path.read_text()) == _detection().to_json()
+    with pytest.raises(ValueError, match=rf"{path} is not a valid fine-tuning result"):
+        read_segmentation(tmp_path)
+    _result().write(path)
+    assert read_segmentation(tmp_path) == _result().to_json()
+    with pytest.raises(ValueError, match=rf"{path} is not a valid detection result"):
+        read_detection(tmp_path)

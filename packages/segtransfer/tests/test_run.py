@@ -18,7 +18,8 @@ from segtransfer import (
     run_study,
     whole_image_batches,
 )
-from segtransfer.segmentation.run import _run_config, build_model, finetune_task
+from segtransfer.segmentation.run import LATER_OPTIONS, build_model, finetune_task
+from segtransfer.transfer_run import transfer_config
 
 S = 16
 
@@ -166,11 +167,13 @@ def test_study_resume_needs_runs(dataset, tmp_path):
 def test_options_added_later_are_recorded_only_when_a_run_differs_from_what_earlier_runs_had():
     config = SegmentationRun(SegmentationSpec(), dataset_dir="d", num_classes=3, eval_split="validation", steps=4,
                              lr=1e-3, wd=0.05)
-    recorded = _run_config(config, "scratch", "vit-test")["finetune"]
-    assert "photometric" not in recorded and "sam_rho" not in recorded  # what a run from before the options wrote
-    spec = SegmentationSpec(photometric="none", sam_rho=0.05)
-    changed = _run_config(dataclasses.replace(config, spec=spec), "scratch", "vit-test")
-    assert (changed["finetune"]["photometric"], changed["finetune"]["sam_rho"]) == ("none", 0.05)
+    recorded = transfer_config("finetune", config.to_json(), "scratch", None, later=LATER_OPTIONS)["finetune"]
+    # what a run from before the options wrote
+    assert not {"photometric", "sam_rho", "sam_shards"} & set(recorded)
+    spec = SegmentationSpec(photometric="none", sam_rho=0.05, sam_shards=4)
+    changed = transfer_config("finetune", dataclasses.replace(config, spec=spec).to_json(), "scratch", None,
+                              later=LATER_OPTIONS)["finetune"]
+    assert (changed["photometric"], changed["sam_rho"], changed["sam_shards"]) == ("none", 0.05, 4)
 
 
 def test_a_run_records_what_run_directories_written_before_the_spec_recorded():
@@ -188,8 +191,8 @@ def test_a_run_records_what_run_directories_written_before_the_spec_recorded():
                           steps=1000, lr=0.003, wd=0.05, seed=2)
     # encoder_identity came later; a run recorded without it is checked by its encoder path alone (the test of a
     # replaced encoder below)
-    assert _run_config(run, "scratch", "vit-test") == {"finetune": old, "encoder": "scratch", "encoder_identity": None,
-                                                       "model": "vit-test"}
+    assert transfer_config("finetune", run.to_json(), "scratch", "vit-test", later=LATER_OPTIONS) == {
+        "finetune": old, "encoder": "scratch", "encoder_identity": None, "model": "vit-test"}
 
 
 def _encoder_dir(path, seed):

@@ -45,6 +45,9 @@ def test_every_field_is_documented():
     ({"log_every": 0}, "log_every=0"),
     ({"workers": -1}, "workers=-1"),
     ({"sam_rho": 0.0}, "sam_rho=0.0"),
+    ({"sam_rho": 0.05, "sam_shards": 0}, "sam_shards=0: expected None or an int >= 1"),
+    ({"sam_shards": 2}, "sam_shards=2: per-device SAM needs sam_rho"),
+    ({"sam_rho": 0.05, "sam_shards": 3}, "sam_shards=3 does not divide batch=16"),
     ({"photometric": "cv2"}, "photometric='cv2': expected one of ['byol', 'mmseg', 'none']"),
     ({"eval_batch_size": 0}, "eval_batch_size=0"),
     ({"keep_checkpoints": 0}, "keep_checkpoints=0"),
@@ -86,7 +89,7 @@ def test_flags_not_given_keep_the_commands_defaults_and_the_dataset_size():
 def test_the_recorded_command_parses_back_to_the_same_spec():
     spec = SegmentationSpec(dataset="fmnist_scenes", steps=7, batch=4, image_size=32, lrs=(3e-3, 1e-3),
                             wds=(0.05,), seeds=3, head_channels=8, norm_groups=4, warmup=2, sam_rho=0.05,
-                            photometric="none", log_every=1, tensorboard=True, eval_mode="slide")
+                            sam_shards=2, photometric="none", log_every=1, tensorboard=True, eval_mode="slide")
     command = spec.command(encoder="/runs/mae", out_dir="/out/seg", model="vit-test", data_dir="/data")
     words = shlex.split(command)
     assert words[0] == "flopwise-finetune-seg"

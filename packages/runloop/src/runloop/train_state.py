@@ -31,6 +31,8 @@ import jax.numpy as jnp
 import optax
 from jaxtyping import Array, Float, Int, PRNGKeyArray, PyTree
 
+from .optim.sam import sharded_grad_fn, split_batch
+
 __all__ = ["COUNTS", "TrainState", "count_step", "global_norm", "init_train_state", "make_step_fn", "measure_step"]
 
 COUNTS = ("compiled", "lowered")
@@ -117,6 +119,7 @@ def make_step_fn(
     param_norm: bool = False,
     state_sharding: Any = None,
     batch_sharding: Any = None,
+    grad_shards: int | None = None,
 ) -> StepFn:
     """The pure step ``(state, batch) -> (state, metrics)`` of ``loss_fn`` optimised by ``optimizer``.
 
@@ -128,6 +131,14 @@ def make_step_fn(
     ``optax.chain``) also gets ``grad_fn(params) -> grads`` of the same batch and keys, which SAM needs
     (`runloop.optim.sam`); others ignore it.
 
+    ``grad_shards=K`` (default None: one loss over the whole batch): the batch is cut into K equal, contiguous
+    slices (`runloop.optim.sam.split_batch`, what K data-parallel devices each hold) and each slice is its own
+    loss, with key ``fold_in(key, k)`` (K=1: the step's key, so K=1 is the whole-batch step exactly); the step's
+    loss, gradient and ``aux`` are their means over the slices (as a ``pmean`` over devices gives). An optimizer
+    taking extra arguments then also gets ``shard_grad_fn`` (stacked params -> each slice's gradient at its own
+    entry) and ``shard_grads`` (each slice's gradient at the params): per-device SAM
+    (``sam(per_device=True)``) needs them. ``adjust_grads`` acts on the mean gradient, not on the slices'.
+
     Metrics: ``loss``, ``grad_norm`` (`global_norm` after ``adjust_grads``, before the optimizer), ``finite`` (1.0
     when loss and gradients are finite: the engine's NaN guard reads it), ``lr`` (with ``lr_schedule``: the rate
     of this update), ``param_norm`` (with ``param_norm=True``: of the model's floating-point arrays after the
@@ -135,6 +146,9 @@ def make_step_fn(
     ``state_sharding`` / ``batch_sharding`` (shardings matching ``eqx.filter(state, eqx.is_array)`` / the batch)
     pin the layouts inside the compiled program.
     """
+    if grad_shards is not None and (isinstance(grad_shards, bool) or not isinstance(grad_shards, int)
+                                    or grad_shards < 1):
+        raise ValueError(f"grad_shards={grad_shards!r}: expected None or an int >= 1")
     extra_args = isinstance(optimizer, optax.GradientTransformationExtraArgs)
 
     def step_fn(state: TrainState, batch: Any) -> tuple[TrainState, Metrics]:
@@ -147,16 +161,21 @@ def make_step_fn(
             batch = augment(batch, step=step, key=k_aug)
         params, static = eqx.partition(state.model, params_filter)
 
-        def loss_of(p: PyTree) -> tuple[Float[Array, ""], Any]:
-            return loss_fn(eqx.combine(p, static), state.extra, batch, step=step, key=key)
+        if grad_shards is None:
+            def loss_of(p: PyTree) -> tuple[Float[Array, ""], Any]:
+                return loss_fn(eqx.combine(p, static), state.extra, batch, step=step, key=key)
 
-        def grad_fn(p: PyTree) -> PyTree:
-            return eqx.filter_grad(loss_of, has_aux=True)(p)[0]
+            def grad_fn(p: PyTree) -> PyTree:
+                return eqx.filter_grad(loss_of, has_aux=True)(p)[0]
 
-        (loss, aux), grads = eqx.filter_value_and_grad(loss_of, has_aux=True)(params)
+            (loss, aux), grads = eqx.filter_value_and_grad(loss_of, has_aux=True)(params)
+            options = {"grad_fn": grad_fn}
+        else:
+            loss, aux, grads, options = _sharded_loss_and_grads(loss_fn, params, static, state.extra, batch,
+                                                                grad_shards, step=step, key=key)
         grads = adjust_grads(state.model, grads, step=step)
         grad_norm = global_norm(grads)
-        options = {"grad_fn": grad_fn} if extra_args else {}
+        options = options if extra_args else {}
         updates, opt_state = optimizer.update(grads, state.opt_state, params, **options)
         model = post_update(eqx.combine(_apply_updates(params, updates), static), step=step)
         extra = update_extra(model, state.extra, aux, step=step)
@@ -177,6 +196,31 @@ def make_step_fn(
         return new_state, metrics
 
     return step_fn
+
+
+def _shard_mean(tree: PyTree) -> PyTree:
+    # Floating leaves: the mean over the slices (a pmean); others (integer counts, None) from the first slice.
+    return jax.tree.map(lambda x: jnp.mean(x, axis=0) if eqx.is_inexact_array(x) else x[0], tree)
+
+
+def _sharded_loss_and_grads(loss_fn: LossFn, params: PyTree, static: Any, extra: Any, batch: Any, shards: int, *,
+                            step: Array, key: PRNGKeyArray) -> tuple[Array, Any, PyTree, dict[str, Any]]:
+    """`make_step_fn`'s ``grad_shards`` form: mean loss, aux and gradient over ``shards`` slices of ``batch``, and
+    the optimizer's extra arguments (``grad_fn``, ``shard_grad_fn``, ``shard_grads``)."""
+    parts, indices = split_batch(batch, shards), jnp.arange(shards)
+
+    def shard_loss(p: PyTree, part: Any, index: Array) -> tuple[Float[Array, ""], Any]:
+        shard_key = key if shards == 1 else jax.random.fold_in(key, index)
+        return loss_fn(eqx.combine(p, static), extra, part, step=step, key=shard_key)
+
+    def grads_at(p: PyTree) -> PyTree:  # every slice's gradient at the same p
+        return jax.vmap(eqx.filter_grad(shard_loss, has_aux=True), in_axes=(None, 0, 0))(p, parts, indices)[0]
+
+    (losses, auxes), shard_grads = jax.vmap(eqx.filter_value_and_grad(shard_loss, has_aux=True),
+                                            in_axes=(None, 0, 0))(params, parts, indices)
+    options = {"grad_fn": lambda p: _shard_mean(grads_at(p)), "shard_grads": shard_grads,
+               "shard_grad_fn": sharded_grad_fn(lambda p, part, index: shard_loss(p, part, index)[0], batch, shards)}
+    return jnp.mean(losses), _shard_mean(auxes), _shard_mean(shard_grads), options
 
 
 def count_step(lowered: jax.stages.Lowered, *, count: str = "compiled", lower_seconds: float = 0.0,

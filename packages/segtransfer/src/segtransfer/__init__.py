@@ -14,9 +14,9 @@ The package has three rooms over a shared floor:
   FLOPs (`train_step_cost`) and the grid/seed selection writing ``result.json`` (`run_study`;
   `run_segmentation`/`read_segmentation` for a spec);
 - `segtransfer.detection`: Mask R-CNN on a plain ViT or an NFNet (its own public face; `DetectionSpec`, every
-  option of a detection study, and `run_detection` are also exported here);
+  option of a detection study, and `run_detection`/`read_detection` are also exported here);
 - `segtransfer.probe`: the layer-wise linear probes of a frozen encoder (`layer_probe`: `probe_layers`,
-  `probe_dataset`), `LayerProbeSpec` (every option of a probe study) and `run_layer_probe`;
+  `probe_dataset`), `LayerProbeSpec` (every option of a probe study) and `run_layer_probe`/`read_layer_probe`;
 
 and `segtransfer.cli` holds the commands (`flopwise-finetune-seg`, `flopwise-finetune-det`,
 `flopwise-probe-layers`); each parses its spec, with one flag per field. The names below
@@ -26,11 +26,11 @@ are the package's public face; `segtransfer.metrics` (`confusion_matrix`, `miou`
 import sys
 
 from .detection.spec import DetectionSpec
-from .detection.study import run_detection
+from .detection.study import read_detection, run_detection
 from .encoders import check_provenance, encoder_kind, load_encoder, load_timm_state_dict
 from .probe import layer_probe
 from .probe.spec import LayerProbeSpec
-from .probe.study import run_layer_probe
+from .probe.study import read_layer_probe, run_layer_probe
 from .records import ENCODER_KINDS, DetectionResult, EncoderInfo, FinetuneResult
 from .segmentation import metrics, protocol
 from .segmentation.fcn_head import FCNHead, upsample_bilinear
@@ -101,8 +101,10 @@ __all__ = [
     "SegmentationSpec",
     "DetectionSpec",
     "run_detection",
+    "read_detection",
     "LayerProbeSpec",
     "run_layer_probe",
+    "read_layer_probe",
     "SegmentationRun",
     "finetune_steps",
     "warmup_steps",

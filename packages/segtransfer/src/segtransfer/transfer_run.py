@@ -11,9 +11,10 @@ or copied whole resumes.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import sys
-from collections.abc import Callable, Collection, Iterator
+from collections.abc import Callable, Collection, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -21,9 +22,10 @@ import jax
 import runloop
 
 from .encoders import encoder_identity, encoder_kind
+from .records import EncoderInfo
 
 __all__ = ["RUN_FILE", "data_parallel_mesh", "encoder_fields", "encoder_source", "path_fields", "run_in_directory",
-           "stderr_log"]
+           "stderr_log", "transfer_config"]
 
 RUN_FILE = "run.json"
 
@@ -42,6 +44,16 @@ def encoder_source(encoder: str) -> str:
 def encoder_fields(encoder: str) -> dict[str, Any]:
     """The encoder's part of a run's ``config.json``: where it is and what it holds (`encoder_identity`)."""
     return {"encoder": encoder_source(encoder), "encoder_identity": encoder_identity(encoder)}
+
+
+def transfer_config(section: str, record: dict[str, Any], encoder: str, model: str | None, *,
+                    later: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """A transfer run's ``config.json``: ``{section: record}`` (the run's own settings), `encoder_fields` and the
+    model preset. ``later``: fields of ``record`` added after runs were first written -> the value every earlier
+    run had; recorded only where a run differs from it, so a run directory from before passes the same-run check
+    on resume."""
+    kept = {k: v for k, v in record.items() if not (later and k in later and v == later[k])}
+    return {section: kept, **encoder_fields(encoder), "model": model}
 
 
 def path_fields(run_config: dict[str, Any], section: str) -> tuple[str, ...]:
@@ -89,32 +101,48 @@ def data_parallel_mesh(batch_size: int, log: Callable[[str], None]) -> jax.shard
 
 
 def run_in_directory(
-    out_dir: Path,
-    run_config: dict[str, Any],
+    out_dir: str | Path,
+    section: str,
+    record: dict[str, Any],
     loop: runloop.LoopConfig,
     *,
+    encoder: str,
+    model: str | None,
+    later: Mapping[str, Any] | None = None,
     may_change: Collection[str],
-    start: Callable[[], tuple[runloop.TrainTask, Iterator[Any], Any]],
-    result: Callable[[Any, runloop.LoopResult], dict[str, Any]],
+    start: Callable[[], tuple[runloop.TrainTask, Iterator[Any], EncoderInfo]],
+    result: Callable[[dict[str, Any]], dict[str, Any]],
     summary: Callable[[dict[str, Any]], str],
-    resume: bool,
-    stop: Callable[[int], bool] | None,
-    log: Callable[[str], None],
-    resume_flag: str,
-    paths: Collection[str] = (),
+    resume: bool = False,
+    stop: Callable[[int], bool] | None = None,
+    log: Callable[[str], None] = stderr_log,
+    resume_flag: str = "resume=True",
 ) -> dict[str, Any]:
-    """Runs (or resumes) one run in ``out_dir`` (module docstring); returns ``run.json``'s content.
+    """Runs (or resumes) one run in ``out_dir`` (module docstring); returns ``run.json``'s content, or
+    ``{"status": "preempted", "step": s}`` when a signal or ``stop(step)`` stopped it after a checkpoint.
 
-    ``start()`` -> (engine task, training data iterator, the encoder's provenance), called only when the run
-    has to train; ``result(provenance, loop_result)`` -> ``run.json``'s content; ``summary(content)``: the line
-    logged when a run finishes here. ``run_config``/``may_change``/``resume``/``resume_flag``/``paths``:
-    `runloop.open_run`. ``run_config`` holds `encoder_fields`: a resume with other encoder files at the recorded
-    path is refused, naming it.
+    ``config.json`` is `transfer_config` of ``section``, ``record``, ``encoder``, ``model`` and ``later``
+    (``record["dataset_dir"]`` and the encoder are paths: `path_fields`).
+    ``loop``: the engine's settings (its ``option_names`` spell ``resume`` as ``resume_flag``). ``start()`` ->
+    (engine task, training data iterator, the encoder's provenance), called only when the run has to train;
+    ``result(metrics)`` -> the task's fields of ``run.json`` from the final evaluation, to which the run adds
+    ``status``, ``final_loss``, ``flops_per_step``/``macs_per_step`` (of the compiled step) and ``encoder`` (the
+    provenance); ``summary(content)``: the line logged when a run finishes here.
+
+    ``resume=False`` on a directory that already holds a run raises (nothing is overwritten); ``resume=True``
+    returns a finished run's result as is, or continues from the newest readable checkpoint; either way the run
+    must be the one recorded there (`runloop.open_run`, with ``may_change``: the fields that may differ), and a
+    resume with other encoder files at the recorded path is refused, naming it. ``resume_flag``: how the caller's
+    users spell ``resume`` (for errors).
     """
+    out_dir = Path(out_dir)
+    run_config = transfer_config(section, record, encoder, model, later=later)
+    loop = dataclasses.replace(loop, option_names=runloop.OptionNames(resume=resume_flag))
     mesh = data_parallel_mesh(loop.batch_size, log)
     legacy = _check_same_encoder(out_dir, run_config) if resume else ()
     with runloop.open_run(out_dir, run_config, resume=resume, may_change=(*may_change, *legacy),
-                          primary=jax.process_index() == 0, resume_flag=resume_flag, paths=paths) as run:
+                          primary=jax.process_index() == 0, resume_flag=resume_flag,
+                          paths=path_fields(run_config, section)) as run:
         if (out_dir / RUN_FILE).exists():
             try:
                 return json.loads((out_dir / RUN_FILE).read_text())
@@ -125,7 +153,11 @@ def run_in_directory(
         trained = runloop.train(task, data, loop, run, mesh=mesh, stop=stop, log=log)
         if not trained.completed:
             return {"status": "preempted", "step": trained.step}
-        out = result(provenance, trained)
+        out = runloop.to_jsonable({
+            "status": "done", **result(trained.evals[-1]), "final_loss": trained.final_loss,
+            "flops_per_step": trained.flops_per_step,
+            "macs_per_step": None if trained.cost is None else float(trained.cost.macs),
+            "encoder": provenance.to_json()}, RUN_FILE)  # as run.json holds it (NaN -> null): a resume returns the same
         if run.primary:
             runloop.write_json_atomic(out_dir / RUN_FILE, out)
     log(summary(out))

@@ -1,16 +1,21 @@
-"""What a transfer study (segmentation's `run_study`, detection's `detection_study`) checks before it runs.
+"""What a transfer study (segmentation's `run_study`, detection's `detection_study`) checks before it runs, and
+how its result is read back.
 
 A study keeps its runs under ``out_dir/runs/`` and writes ``out_dir/result.json`` (`RESULT_FILE`) last; a new
 study needs an ``out_dir`` without a result, a resumed one needs its runs there (`check_study_dir`), and the
-seeds must be distinct, at least one (`check_seeds`). Both raise before anything is written.
+seeds must be distinct, at least one (`check_seeds`). Both raise before anything is written. `read_result`
+reads a finished study's ``result.json`` as its record (`segtransfer.records`).
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
-__all__ = ["RESULT_FILE", "check_seeds", "check_study_dir"]
+from runloop import Record
+
+__all__ = ["RESULT_FILE", "check_seeds", "check_study_dir", "read_result"]
 
 RESULT_FILE = "result.json"
 
@@ -31,3 +36,10 @@ def check_seeds(seeds: Sequence[int]) -> None:
     """ValueError unless ``seeds`` are distinct, at least one."""
     if not seeds or len(set(seeds)) != len(seeds):
         raise ValueError(f"seeds={list(seeds)!r}: expected distinct seeds, at least one")
+
+
+def read_result(out_dir: str | Path, record: type[Record]) -> dict[str, Any] | None:
+    """``out_dir/result.json`` checked as a ``record`` (e.g. `segtransfer.records.DetectionResult`) and returned
+    as its JSON; None when the study has written none yet; ValueError naming the file when it is not one."""
+    path = Path(out_dir) / RESULT_FILE
+    return record.read(path).to_json() if path.is_file() else None

@@ -11,7 +11,7 @@ from . import agc, per_tensor_clip, promotion, sam, tree_scale
 from .agc import adaptive_grad_clip, unitwise_norm
 from .per_tensor_clip import per_tensor_clip_by_norm
 from .promotion import standard_promotion
-from .sam import per_device_sam_gradients, sam_gradients, sam_perturbation, sharded_grad_fn
+from .sam import per_device_sam_gradients, sam_gradients, sam_perturbation, sharded_grad_fn, split_batch
 from .tree_scale import scale_by_tree
 
 __all__ = [
@@ -26,6 +26,7 @@ __all__ = [
     "sam_perturbation",
     "scale_by_tree",
     "sharded_grad_fn",
+    "split_batch",
     "standard_promotion",
     "tree_scale",
     "unitwise_norm",

@@ -27,12 +27,15 @@ Two ways to perturb, as Foret et al. discuss ("m-sharpness", section 4.1 and app
   gradients at ``params`` (the step computes them anyway, so they are not recomputed).
 
 Whole-batch stays the default because it is what every run recorded so far used (a resumed run keeps its
-optimizer), and because on one device the two are the same computation.
+optimizer), and because with one shard the two are the same computation. `runloop.make_step_fn` with
+``grad_shards=K`` hands both forms what they need; K equal slices of the batch (`split_batch`) stand for the K
+devices, so the per-device form gives the same result on one device as on K.
 """
 
 from collections.abc import Callable
 from typing import Any
 
+import equinox as eqx
 import jax
 import jax.numpy as jnp
 import optax
@@ -60,22 +63,38 @@ def per_device_sam_gradients(
     """(1/K) sum_k grad L_k(w + rho g_k / ||g_k||): every shard k perturbed along its own gradient ``shard_grads[k]``
     (leading axis K), ``shard_grad_fn`` evaluated at the K perturbed copies, then averaged over the shards."""
     perturbations = jax.vmap(lambda g: sam_perturbation(g, rho))(shard_grads)
-    perturbed = jax.tree.map(lambda p, e: p[None] + e, params, perturbations)
+    shards = jax.tree.leaves(shard_grads)[0].shape[0]
+    def perturb(e: Any, p: Any) -> Any:
+        if e is not None:
+            return p[None] + e
+        # No gradient (an integer array, or a leaf filtered out as None): not perturbed, only stacked for the vmap.
+        return None if p is None else jnp.broadcast_to(p, (shards, *jnp.shape(p)))
+
+    perturbed = jax.tree.map(perturb, perturbations, params, is_leaf=lambda x: x is None)
     return jax.tree.map(lambda g: jnp.mean(g, axis=0), shard_grad_fn(perturbed))
+
+
+def split_batch(batch: PyTree, shards: int) -> PyTree:
+    """``batch`` with every leaf [B, ...] reshaped to [shards, B / shards, ...]: ``shards`` equal, contiguous
+    slices along the leading axis (the slices a data-parallel sharding over ``shards`` devices puts on each).
+    ValueError when ``shards`` is not a positive divisor of B."""
+    leaves = jax.tree.leaves(batch)
+    if isinstance(shards, bool) or not isinstance(shards, int) or shards < 1 or any(
+            x.shape[0] % shards for x in leaves):
+        raise ValueError(f"shards={shards!r}; expected a positive divisor of the batch size "
+                         f"{leaves[0].shape[0] if leaves else None}")
+    return jax.tree.map(lambda x: x.reshape(shards, x.shape[0] // shards, *x.shape[1:]), batch)
 
 
 def sharded_grad_fn(
     loss_fn: Callable[[PyTree, Any, Int[Array, ""]], Array], batch: PyTree, shards: int
 ) -> Callable[[PyTree], PyTree]:
     """``stacked_params -> stacked_grads``: the gradient of ``loss_fn(params, shard_batch, shard_index)`` for each
-    of ``shards`` equal, contiguous slices of ``batch`` along its leading axis (the slices a data-parallel
-    sharding puts on each device), at the matching entry of ``stacked_params`` (leading axis ``shards``)."""
-    leaves = jax.tree.leaves(batch)
-    if shards < 1 or any(x.shape[0] % shards for x in leaves):
-        raise ValueError(f"shards={shards!r}; expected a positive divisor of the batch size "
-                         f"{leaves[0].shape[0] if leaves else None}")
-    split = jax.tree.map(lambda x: x.reshape(shards, x.shape[0] // shards, *x.shape[1:]), batch)
-    grad = jax.grad(loss_fn)
+    of ``shards`` equal, contiguous slices of ``batch`` along its leading axis (`split_batch`), at the matching
+    entry of ``stacked_params`` (leading axis ``shards``). Integer leaves of the parameters get no gradient (None),
+    as under ``eqx.filter_grad``."""
+    split = split_batch(batch, shards)
+    grad = eqx.filter_grad(loss_fn)
 
     def fn(stacked_params: PyTree) -> PyTree:
         return jax.vmap(grad)(stacked_params, split, jnp.arange(shards))

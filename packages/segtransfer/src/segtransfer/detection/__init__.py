@@ -59,7 +59,7 @@ from .rpn import AnchorTargets, Proposals, RPNHead, anchor_targets, propose
 from .run import build_detector, detection_run
 from .run_config import DetectionRunConfig, detection_recipe, detection_warmup_steps
 from .spec import DetectionSpec
-from .study import check_study_dir, detection_study, run_detection
+from .study import check_study_dir, detection_study, read_detection, run_detection
 from .train_step import abstract_detection_state, batch_struct, init_detection_state, make_detection_step
 
 __all__ = [
@@ -111,6 +111,7 @@ __all__ = [
     "detection_run",
     "detection_study",
     "DetectionSpec",
+    "read_detection",
     "run_detection",
     "detection_warmup_steps",
     "detector_config",

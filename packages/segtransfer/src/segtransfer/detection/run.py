@@ -19,7 +19,6 @@ is 0 after normalisation. Evaluation runs once at the end, over every image of t
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -30,7 +29,7 @@ import runloop
 
 from ..encoders import load_encoder
 from ..records import EncoderInfo
-from ..transfer_run import RUN_FILE, encoder_fields, path_fields, run_in_directory, stderr_log
+from ..transfer_run import RUN_FILE, run_in_directory
 from .data import DetectionData, detection_loader
 from .evaluate import evaluate_detector
 from .model import MaskRCNN, create_detector
@@ -42,6 +41,8 @@ from .train_step import init_detection_state, make_detection_step
 __all__ = ["RUN_FILE", "build_detector", "detection_task", "detection_run", "prepare_batch"]
 
 MAY_CHANGE = tuple(f"detection.{name}" for name in HOW_FIELDS)
+# Options added after runs were first written, with the value every earlier run had: recorded only when given.
+LATER_OPTIONS = {"encoder_mean": None, "encoder_std": None}
 
 
 def build_detector(config: DetectionRunConfig, encoder: str, *, model: str | None = None
@@ -98,66 +99,39 @@ def detection_task(detector: MaskRCNN, config: DetectionRunConfig) -> runloop.Tr
         evaluate=lambda state, step: _evaluate(state.model, config))
 
 
-def _run_config(config: DetectionRunConfig, encoder: str, model: str | None) -> dict[str, Any]:
-    detection = dataclasses.asdict(config)
-    for name in ("encoder_mean", "encoder_std"):  # added later: recorded only when given (earlier runs resume)
-        if detection[name] is None:
-            del detection[name]
-    return {"detection": detection, **encoder_fields(encoder), "model": model}
-
-
-def detection_run(
-    config: DetectionRunConfig,
-    *,
-    encoder: str,
-    out_dir: str | Path,
-    model: str | None = None,
-    resume: bool = False,
-    stop: Callable[[int], bool] | None = None,
-    log: Callable[[str], None] = stderr_log,
-    resume_flag: str = "resume=True",
-) -> dict[str, Any]:
+def detection_run(config: DetectionRunConfig, *, encoder: str, out_dir: str | Path, model: str | None = None,
+                  **options: Any) -> dict[str, Any]:
     """Trains and evaluates one run in ``out_dir`` (see the module docstring); returns ``run.json``'s content,
-    or ``{"status": "preempted", "step": s}`` when a signal or ``stop(step)`` stopped it after a checkpoint.
-
-    ``resume=False`` on a directory that already holds a run raises (nothing is overwritten); ``resume=True``
-    returns a finished run's result as is, or continues from the newest readable checkpoint; either way the run
-    must be the one recorded there. ``resume_flag``: how the caller's users spell ``resume`` (for errors).
-    """
+    or ``{"status": "preempted", "step": s}``. ``options``: `segtransfer.transfer_run.run_in_directory`'s
+    ``resume``, ``stop``, ``log`` and ``resume_flag``."""
     recipe = config.recipe
-    loop = runloop.LoopConfig(steps=recipe.steps, batch_size=recipe.batch_size, log_every=config.log_every,
-                              checkpoint_every=config.checkpoint_every, keep_checkpoints=config.keep_checkpoints,
-                              option_names=runloop.OptionNames(resume=resume_flag))
 
     def start() -> tuple[runloop.TrainTask, Any, EncoderInfo]:
         detector, info = build_detector(config, encoder, model=model)
         data = iter(detection_loader(data_config(config, detector, train=True)))
         return detection_task(detector, config), data, info
 
-    run_config = _run_config(config, encoder, model)
+    loop = runloop.LoopConfig(steps=recipe.steps, batch_size=recipe.batch_size, log_every=config.log_every,
+                              checkpoint_every=config.checkpoint_every, keep_checkpoints=config.keep_checkpoints)
     return run_in_directory(
-        Path(out_dir), run_config, loop, may_change=MAY_CHANGE, start=start,
-        paths=path_fields(run_config, "detection"),
-        result=lambda info, trained: _result(config, info, trained), resume=resume, stop=stop, log=log,
-        resume_flag=resume_flag,
+        out_dir, "detection", dataclasses.asdict(config), loop, encoder=encoder, model=model, later=LATER_OPTIONS,
+        may_change=MAY_CHANGE, start=start, result=lambda metrics: _result(config, metrics),
         summary=lambda out: f"{Path(out_dir).name}: box AP {_ap(out['bbox']['AP'])} mask AP "
-                            f"{_ap(out['segm']['AP'])} ({out['num_eval_images']} {config.eval_split} images)")
+                            f"{_ap(out['segm']['AP'])} ({out['num_eval_images']} {config.eval_split} images)",
+        **options)
 
 
 def _ap(value: float | None) -> str:
     return "n/a" if value is None or not np.isfinite(value) else f"{value:.2f}"
 
 
-def _result(config: DetectionRunConfig, info: EncoderInfo, result: runloop.LoopResult) -> dict[str, Any]:
-    metrics = result.evals[-1]
+def _result(config: DetectionRunConfig, metrics: dict[str, Any]) -> dict[str, Any]:
     recipe = config.recipe
-    return runloop.to_jsonable({
-        "status": "done", "seed": config.seed, "steps": recipe.steps, "warmup_steps": recipe.warmup_steps,
+    return {
+        "seed": config.seed, "steps": recipe.steps, "warmup_steps": recipe.warmup_steps,
         "batch_size": recipe.batch_size, "image_size": recipe.image_size, "lr": recipe.peak_lr,
         "wd": recipe.weight_decay, "layer_decay": recipe.layer_decay, "num_classes": config.detector.num_classes,
         "eval_split": config.eval_split, "bbox": metrics["bbox"], "segm": metrics["segm"],
         "num_eval_images": metrics["num_images"], "num_detections": metrics["num_detections"],
-        "inexact_images": metrics["inexact_images"], "final_loss": result.final_loss,
-        "flops_per_step": result.flops_per_step,
-        "macs_per_step": None if result.cost is None else float(result.cost.macs), "encoder": info.to_json(),
-    }, RUN_FILE)  # as run.json holds it (NaN -> null), so a resumed run returns what a fresh one does
+        "inexact_images": metrics["inexact_images"],
+    }

@@ -8,7 +8,8 @@ protocol has no hyper-parameter grid (one recipe, `DETECTION_RECIPES`), so neith
 
 ``run_detection(spec, encoder=..., out_dir=...)`` runs the study a `DetectionSpec` describes (what
 ``flopwise-finetune-det`` parses and a sweep's detection task holds): it resolves the dataset, records the
-command that reruns the study in ``out_dir/command.txt`` and calls ``detection_study``.
+command that reruns the study in ``out_dir/command.txt`` and calls ``detection_study``; ``read_detection(out_dir)``
+reads its ``result.json`` back.
 
 FLOPs per step are those of the executable the engine compiled and ran (`runloop.LoopResult.flops_per_step`;
 they do not depend on the seed); ``finetune_flops`` = per step x steps (one run: the study's compute axis),
@@ -29,14 +30,14 @@ import runloop
 from .. import transfer_study
 from ..records import DetectionResult, EncoderInfo
 from ..transfer_run import encoder_source, stderr_log
-from ..transfer_study import RESULT_FILE, check_seeds
+from ..transfer_study import RESULT_FILE, check_seeds, read_result
 from .coco_eval import AP_NAMES
 from .dataset_info import describe_detection_dataset
 from .run import detection_run
 from .run_config import DetectionRunConfig
 from .spec import COMMAND_FILE, DetectionSpec
 
-__all__ = ["RESULT_FILE", "check_study_dir", "detection_study", "run_detection", "run_dir_name"]
+__all__ = ["RESULT_FILE", "check_study_dir", "detection_study", "read_detection", "run_detection", "run_dir_name"]
 
 
 def run_dir_name(seed: int) -> str:
@@ -140,3 +141,9 @@ def run_detection(spec: DetectionSpec, *, encoder: str, out_dir: str | Path, mod
                            data_dir=str(data_dir.resolve()), seeds=seeds or None, mean=mean, std=std)
     return detection_study(spec.run_config(info, mean=mean, std=std), encoder=encoder, out_dir=out_dir,
                            dataset=spec.dataset, model=model, seeds=seeds, command=command, **options)
+
+
+def read_detection(out_dir: str | Path) -> dict[str, Any] | None:
+    """The finished ``out_dir/result.json`` of a detection study (None when there is none yet); ValueError naming
+    the file when it is not a detection result (`DetectionResult`)."""
+    return read_result(out_dir, DetectionResult)

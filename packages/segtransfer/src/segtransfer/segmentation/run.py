@@ -19,7 +19,6 @@ them and the state is replicated; otherwise one device runs (and says so).
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -32,7 +31,7 @@ from runloop.optim.sam import sam
 
 from ..encoders import load_encoder
 from ..records import EncoderInfo
-from ..transfer_run import RUN_FILE, data_parallel_mesh, encoder_fields, path_fields, run_in_directory, stderr_log
+from ..transfer_run import RUN_FILE, data_parallel_mesh, run_in_directory
 from .data import SegmentationData, segmentation_loader
 from .finetune import evaluate, init_finetune_state, make_finetune_step, prepare_batch
 from .optim import finetune_optimizer, warmup_poly_schedule
@@ -64,10 +63,13 @@ def build_model(config: SegmentationRun, encoder: str, *, model: str | None = No
 
 def segmentation_optimizer(model: Segmenter, config: SegmentationRun) -> optax.GradientTransformation:
     """Adam(0.9, 0.999, 1e-8) + constant decoupled weight decay + warmup/poly schedule + clip 1 (the study);
-    with ``config.spec.sam_rho``, SAM first (`runloop.optim.sam.sam`: the gradient at the perturbed point goes on)."""
+    with ``config.spec.sam_rho``, SAM first (`runloop.optim.sam.sam`: the gradient at the perturbed point goes on),
+    per slice of the batch with ``config.spec.sam_shards`` (its step: ``make_finetune_step(..., shards=...)``)."""
     schedule = warmup_poly_schedule(config.lr, config.steps, config.warmup_steps)
     optimizer = finetune_optimizer(schedule, config.wd, decay_mask=segmenter_weight_decay_mask(model))
-    return optimizer if config.spec.sam_rho is None else optax.chain(sam(config.spec.sam_rho), optimizer)
+    if config.spec.sam_rho is None:
+        return optimizer
+    return optax.chain(sam(config.spec.sam_rho, per_device=config.spec.sam_shards is not None), optimizer)
 
 
 def _evaluate(model: Segmenter, config: SegmentationRun) -> dict[str, Any]:
@@ -90,72 +92,51 @@ def finetune_task(segmenter: Segmenter, config: SegmentationRun) -> runloop.Trai
     optimizer = segmentation_optimizer(segmenter, config)
     k_train = jr.split(jr.key(config.seed), 3)[2]
     return runloop.TrainTask(init=lambda model: init_finetune_state(model, optimizer, key=k_train),
-                             init_args=(segmenter,), step=make_finetune_step(optimizer), prepare_batch=prepare_batch,
+                             init_args=(segmenter,), step=make_finetune_step(optimizer, shards=config.spec.sam_shards),
+                             prepare_batch=prepare_batch,
                              evaluate=lambda state, step: _evaluate(state.model, config))
 
 
 # Options added after runs were first written, with the value every earlier run had: recorded only when a run
 # differs from it, so a run directory from before the option still passes the same-run check on resume.
-LATER_OPTIONS = {"sam_rho": None, "photometric": "byol", "encoder_mean": None, "encoder_std": None}
+LATER_OPTIONS = {"sam_rho": None, "sam_shards": None, "photometric": "byol", "encoder_mean": None, "encoder_std": None}
 
 
-def _run_config(config: SegmentationRun, encoder: str, model: str | None) -> dict[str, Any]:
-    finetune = config.to_json()
-    for name, earlier in LATER_OPTIONS.items():
-        if finetune[name] == earlier:
-            del finetune[name]
-    return {"finetune": finetune, **encoder_fields(encoder), "model": model}
-
-
-def finetune_run(
-    config: SegmentationRun,
-    *,
-    encoder: str,
-    out_dir: str | Path,
-    model: str | None = None,
-    resume: bool = False,
-    stop: Callable[[int], bool] | None = None,
-    log: Callable[[str], None] = stderr_log,
-    resume_flag: str = "resume=True",
-) -> dict[str, Any]:
-    """Trains and evaluates one run in ``out_dir`` (see the module docstring); returns ``run.json``'s content.
-
-    ``resume=False`` on a directory that already holds a run raises (nothing is overwritten); ``resume=True``
-    returns a finished run's result as is, or continues from the newest readable checkpoint; either way the run
-    must be the one recorded there. ``resume_flag``: how the caller's users spell ``resume`` (for errors).
-    """
+def finetune_run(config: SegmentationRun, *, encoder: str, out_dir: str | Path, model: str | None = None,
+                 **options: Any) -> dict[str, Any]:
+    """Trains and evaluates one run in ``out_dir`` (see the module docstring); returns ``run.json``'s content,
+    or ``{"status": "preempted", "step": s}``. ``options``: `segtransfer.transfer_run.run_in_directory`'s
+    ``resume`` (False: a directory that holds a run is an error; True: continue it, or return its result),
+    ``stop``, ``log`` and ``resume_flag``."""
     spec = config.spec
-    loop = runloop.LoopConfig(steps=config.steps, batch_size=spec.batch, log_every=spec.log_every,
-                              checkpoint_every=spec.checkpoint_every, keep_checkpoints=spec.keep_checkpoints,
-                              tensorboard=spec.tensorboard,
-                              option_names=runloop.OptionNames(resume=resume_flag))
 
     def start() -> tuple[runloop.TrainTask, Any, EncoderInfo]:
         segmenter, info = build_model(config, encoder, model=model)
         data = iter(segmentation_loader(SegmentationData(
-            config.dataset_dir, batch_size=config.spec.batch // jax.process_count(), num_classes=config.num_classes,
-            split=config.train_split, train=True, crop_size=config.spec.image_size, seed=config.seed,
-            worker_count=config.spec.workers, shard_index=jax.process_index(), shard_count=jax.process_count(),
-            photometric=config.spec.photometric)))
+            config.dataset_dir, batch_size=spec.batch // jax.process_count(), num_classes=config.num_classes,
+            split=config.train_split, train=True, crop_size=spec.image_size, seed=config.seed,
+            worker_count=spec.workers, shard_index=jax.process_index(), shard_count=jax.process_count(),
+            photometric=spec.photometric)))
         return finetune_task(segmenter, config), data, info
 
-    run_config = _run_config(config, encoder, model)
+    loop = runloop.LoopConfig(steps=config.steps, batch_size=spec.batch, log_every=spec.log_every,
+                              checkpoint_every=spec.checkpoint_every, keep_checkpoints=spec.keep_checkpoints,
+                              tensorboard=spec.tensorboard)
     return run_in_directory(
-        Path(out_dir), run_config, loop, may_change=MAY_CHANGE, start=start,
-        paths=path_fields(run_config, "finetune"),
-        result=lambda info, trained: _result(config, info, trained), resume=resume, stop=stop, log=log,
-        resume_flag=resume_flag,
-        summary=lambda out: f"{Path(out_dir).name}: mIoU {100 * out['miou']:.2f} aAcc {100 * out['aacc']:.2f} "
-                            f"({config.spec.eval_mode})")
+        out_dir, "finetune", config.to_json(), loop, encoder=encoder, model=model, later=LATER_OPTIONS,
+        may_change=MAY_CHANGE, start=start, result=lambda metrics: _result(config, metrics),
+        summary=lambda out: f"{Path(out_dir).name}: mIoU {_percent(out['miou'])} aAcc {_percent(out['aacc'])} "
+                            f"({spec.eval_mode})", **options)
 
 
-def _result(config: SegmentationRun, info: EncoderInfo, result: runloop.LoopResult) -> dict[str, Any]:
-    metrics = result.evals[-1]
+def _percent(fraction: float | None) -> str:
+    return "n/a" if fraction is None else f"{100 * fraction:.2f}"  # None: undefined (no labelled pixel)
+
+
+def _result(config: SegmentationRun, metrics: dict[str, Any]) -> dict[str, Any]:
     return {
-        "status": "done", "lr": config.lr, "wd": config.wd, "seed": config.seed, "steps": config.steps,
+        "lr": config.lr, "wd": config.wd, "seed": config.seed, "steps": config.steps,
         "warmup_steps": config.warmup_steps, "batch_size": config.spec.batch, "image_size": config.spec.image_size,
         "eval_mode": config.spec.eval_mode, "eval_split": config.eval_split, "miou": metrics["miou"],
         "aacc": metrics["aacc"], "iou": metrics["iou"], "num_eval_pixels": metrics["num_pixels"],
-        "final_loss": result.final_loss, "flops_per_step": result.flops_per_step,
-        "macs_per_step": None if result.cost is None else float(result.cost.macs), "encoder": info.to_json(),
     }

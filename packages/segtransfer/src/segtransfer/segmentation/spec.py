@@ -47,7 +47,11 @@ _option = flopcli.spec_field
 class SegmentationSpec:
     """A segmentation fine-tuning study of one encoder: its grid, seeds and every setting of its runs.
 
-    Defaults: the study's ADE20K protocol (module docstring). ``validate()`` checks every field (construction
+    Defaults: the study's ADE20K protocol (module docstring). SAM is off by default (``sam_rho=None``); with it,
+    ``sam_shards=None`` (the default) perturbs once from the whole batch's gradient, the form every earlier run
+    used, and ``sam_shards=K`` perturbs each of K equal slices of the batch along its own gradient, as
+    google-research/sam does per device (Foret et al. 2021 found that smaller m generalises better;
+    `runloop.optim.sam`). ``validate()`` checks every field (construction
     calls it: a spec that exists is valid); errors start with the field's name."""
 
     dataset: str = _option("ade20k", "the segmentation dataset (flopdata.resolve: a name such as ade20k or "
@@ -76,6 +80,13 @@ class SegmentationSpec:
     workers: int = _option(0, "grain decoding worker processes (0: in the main process)", flopcli.non_negative_int)
     sam_rho: float | None = _option(None, "sharpness-aware minimisation's radius (Foret et al. 2021: 0.05; none: "
                                           "off; about twice the FLOPs per step)", flopcli.positive_float)
+    sam_shards: int | None = _option(
+        None, "SAM per device, google-research/sam's form: the batch cut into this many equal slices (one per "
+              "device in their loop), each perturbed along its own gradient, the slices' SAM gradients averaged; "
+              "Foret et al. 2021 found this smaller m generalises better. none (the default): one perturbation "
+              "from the whole batch's gradient, the form every earlier run used (another default would change "
+              "their results); 1 is that same computation. Needs --sam-rho; divides --batch",
+        flopcli.positive_int)
     photometric: str = _option("byol", f"colour jitter of the training images: one of {', '.join(PHOTOMETRIC)} "
                                        "(byol: the study's)")
     eval_batch_size: int = _option(16, "batch size of the centre-crop evaluation", flopcli.positive_int)
@@ -118,6 +129,13 @@ class SegmentationSpec:
             raise ValueError(f"photometric={self.photometric!r}: expected one of {sorted(PHOTOMETRIC)}")
         if self.head_channels % self.norm_groups:
             raise ValueError(f"norm_groups={self.norm_groups} does not divide head_channels={self.head_channels}")
+        if self.sam_shards is not None:
+            if isinstance(self.sam_shards, bool) or not isinstance(self.sam_shards, int) or self.sam_shards < 1:
+                raise ValueError(f"sam_shards={self.sam_shards!r}: expected None or an int >= 1")
+            if self.sam_rho is None:
+                raise ValueError(f"sam_shards={self.sam_shards}: per-device SAM needs sam_rho (the radius)")
+            if self.batch % self.sam_shards:
+                raise ValueError(f"sam_shards={self.sam_shards} does not divide batch={self.batch}")
         if self.warmup is not None and self.steps is not None and self.warmup >= self.steps:
             raise ValueError(f"warmup={self.warmup}: expected 0 <= warmup < steps={self.steps}")
         if not isinstance(self.tensorboard, bool):
@@ -194,5 +212,5 @@ class SegmentationRun:
                 "head_channels": s.head_channels, "norm_groups": s.norm_groups,
                 "checkpoint_every": s.checkpoint_every, "keep_checkpoints": s.keep_checkpoints,
                 "log_every": s.log_every, "workers": s.workers, "tensorboard": s.tensorboard,
-                "sam_rho": s.sam_rho, "photometric": s.photometric, "encoder_mean": self.encoder_mean,
-                "encoder_std": self.encoder_std}
+                "sam_rho": s.sam_rho, "sam_shards": s.sam_shards, "photometric": s.photometric,
+                "encoder_mean": self.encoder_mean, "encoder_std": self.encoder_std}

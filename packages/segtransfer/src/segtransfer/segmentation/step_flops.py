@@ -31,12 +31,13 @@ __all__ = ["train_step_cost"]
 
 
 def train_step_cost(model: Segmenter, optimizer: optax.GradientTransformation, *, batch_size: int,
-                    image_size: int, ignore_index: int = 255) -> flopmeter.Cost:
-    """`flopmeter.Cost` of one fine-tuning step at ``batch_size`` x ``image_size``^2 (3 channels)."""
+                    image_size: int, ignore_index: int = 255, shards: int | None = None) -> flopmeter.Cost:
+    """`flopmeter.Cost` of one fine-tuning step at ``batch_size`` x ``image_size``^2 (3 channels); ``shards``:
+    `make_finetune_step`'s (per-device SAM)."""
     for name, value in (("batch_size", batch_size), ("image_size", image_size)):
         if isinstance(value, bool) or not isinstance(value, int) or value < 1:
             raise ValueError(f"{name}={value!r}: expected a positive int")
     state = eqx.filter_eval_shape(lambda m: init_finetune_state(m, optimizer, key=jr.key(0)), model)
     batch = {"image": jax.ShapeDtypeStruct((batch_size, image_size, image_size, 3), jnp.float32),
              "mask": jax.ShapeDtypeStruct((batch_size, image_size, image_size), jnp.int32)}
-    return runloop.measure_step(make_finetune_step(optimizer, ignore_index=ignore_index), state, batch)
+    return runloop.measure_step(make_finetune_step(optimizer, ignore_index=ignore_index, shards=shards), state, batch)

@@ -30,7 +30,7 @@ import runloop
 from ..encoders import check_provenance
 from ..records import EncoderInfo, FinetuneResult
 from ..transfer_run import encoder_source, stderr_log
-from ..transfer_study import RESULT_FILE, check_seeds, check_study_dir
+from ..transfer_study import RESULT_FILE, check_seeds, check_study_dir, read_result
 from .run import build_model, finetune_run, run_name, segmentation_optimizer
 from .spec import COMMAND_FILE, SegmentationRun, SegmentationSpec
 from .step_flops import train_step_cost
@@ -57,7 +57,7 @@ def _flops(chosen: dict[str, Any], config: SegmentationRun, encoder: str, model:
         return chosen["flops_per_step"], chosen["macs_per_step"], "compiled step (runloop)"
     segmenter, _ = build_model(config, encoder, model=model)
     cost = train_step_cost(segmenter, segmentation_optimizer(segmenter, config), batch_size=config.spec.batch,
-                           image_size=config.spec.image_size)
+                           image_size=config.spec.image_size, shards=config.spec.sam_shards)
     return cost.flops, cost.macs, "abstract step (train_step_cost): the run did not record its FLOPs"
 
 
@@ -201,5 +201,4 @@ def run_segmentation(
 def read_segmentation(out_dir: str | Path) -> dict[str, Any] | None:
     """The finished ``out_dir/result.json`` of a study (None when there is none yet); ValueError naming the
     file when it is not a fine-tuning result."""
-    path = Path(out_dir) / RESULT_FILE
-    return FinetuneResult.read(path).to_json() if path.is_file() else None
+    return read_result(out_dir, FinetuneResult)
