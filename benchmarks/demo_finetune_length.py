@@ -10,7 +10,8 @@ only ``steps`` changed, on the demo's own `fmnist_scenes` (``<demo>/data``). ``-
 prefixes under ``<demo>/runs`` (default: the two best explore points of ``<demo>/results.csv``); scratch is
 always included. Runs go to ``--out`` (default: a temporary folder); a finished run there is read, not redone.
 CPU-seconds are this process's user + system time around each fine-tune (compilation, the input pipeline and the
-evaluation included; 0 for a run read back): compare them within one sitting only. Prints a markdown table. A script, not a test.
+evaluation included; 0 for a run read back): compare them within one sitting only. Prints a markdown table.
+A script, not a test.
 """
 
 from __future__ import annotations
@@ -97,9 +98,11 @@ def main() -> None:
         cells = [f"{sum(scores[name, s]) / len(seeds):.2f} ({sum(costs[name, s]) / len(seeds):.0f} CPU-s)"
                  for s in steps]
         print(f"| {name} | " + " | ".join(cells) + " |")
-    print("| best minus scratch | " + " | ".join(
-        f"{max(sum(scores[n, s]) for n in encoders if n != 'scratch') / len(seeds) - sum(scores['scratch', s]) / len(seeds):+.2f}"
-        for s in steps) + " |")
+    def mean(name: str, length: int) -> float:
+        return sum(scores[name, length]) / len(seeds)
+
+    gaps = [max(mean(n, s) for n in encoders if n != "scratch") - mean("scratch", s) for s in steps]
+    print("| best minus scratch | " + " | ".join(f"{g:+.2f}" for g in gaps) + " |")
 
 
 if __name__ == "__main__":
