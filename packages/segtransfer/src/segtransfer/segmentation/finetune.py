@@ -46,20 +46,24 @@ def init_finetune_state(model: Segmenter, optimizer: optax.GradientTransformatio
     return init_train_state(model, optimizer, key=key, params_filter=eqx.is_array)
 
 
-def make_finetune_step(optimizer: optax.GradientTransformation, *, ignore_index: int = 255) -> StepFn:
+def make_finetune_step(optimizer: optax.GradientTransformation, *, ignore_index: int = 255,
+                       augment: Callable[..., dict[str, Array]] | None = None) -> StepFn:
     """The pure step ``(state, batch) -> (state, metrics)``: `runloop.make_step_fn` on the mean pixel
     cross-entropy, with dropout keys ``fold_in(state.key, state.step)``. Metrics: ``loss``, ``grad_norm``
     (before clipping) and ``finite`` (1.0 when the loss and gradients are finite). It returns the new model and
     optimizer state, so XLA keeps the backward pass and the update when the step is measured. The optimizer's
     ``update`` also gets ``grad_fn`` (the same batch's loss gradient at any parameters, same dropout keys), which
-    sharpness-aware minimisation needs for its second gradient (`runloop.optim.sam`); other optimizers ignore it."""
+    sharpness-aware minimisation needs for its second gradient (`runloop.optim.sam`); other optimizers ignore it.
+    ``augment``: the step's augmentation hook (`segtransfer.segmentation.device_augment.DeviceAugment`), which
+    turns the batch it gets into the training batch; its key is split off the step's key first, so the dropout
+    keys differ from a step without it."""
 
     def loss_fn(model: Segmenter, extra: None, batch: dict[str, Array], *, step: Array,
                 key: PRNGKeyArray) -> tuple[Array, dict]:
         logits = model(batch["image"], key=key, inference=False)
         return pixel_cross_entropy(logits, batch["mask"], ignore_index), {}
 
-    return make_step_fn(loss_fn, optimizer, params_filter=eqx.is_array)
+    return make_step_fn(loss_fn, optimizer, params_filter=eqx.is_array, augment=augment)
 
 
 def prepare_batch(batch: dict[str, Any]) -> dict[str, np.ndarray]:

@@ -33,7 +33,8 @@ from runloop.optim.sam import sam
 from ..encoders import load_encoder
 from ..records import EncoderInfo
 from ..transfer_run import RUN_FILE, data_parallel_mesh, encoder_fields, path_fields, run_in_directory, stderr_log
-from .data import SegmentationData, segmentation_loader
+from .data import SegmentationData, decoded_loader, segmentation_loader
+from .device_augment import DeviceAugment, device_augment_for, prepare_decoded_batch
 from .finetune import evaluate, init_finetune_state, make_finetune_step, prepare_batch
 from .optim import finetune_optimizer, warmup_poly_schedule
 from .segmenter import Segmenter, create_segmenter, segmenter_weight_decay_mask
@@ -85,18 +86,22 @@ def _evaluate(model: Segmenter, config: SegmentationRun) -> dict[str, Any]:
             "num_pixels": int(metrics["num_pixels"])}
 
 
-def finetune_task(segmenter: Segmenter, config: SegmentationRun) -> runloop.TrainTask:
-    """The engine's task: the state (the segmenter passed in, not compiled in), the step, batch checks, eval."""
+def finetune_task(segmenter: Segmenter, config: SegmentationRun,
+                  augment: DeviceAugment | None = None) -> runloop.TrainTask:
+    """The engine's task: the state (the segmenter passed in, not compiled in), the step, batch checks, eval.
+    ``augment``: the step augments decoded batches on the device (`device_augment`)."""
     optimizer = segmentation_optimizer(segmenter, config)
     k_train = jr.split(jr.key(config.seed), 3)[2]
+    prepare = prepare_batch if augment is None else prepare_decoded_batch(augment.image_hw)
     return runloop.TrainTask(init=lambda model: init_finetune_state(model, optimizer, key=k_train),
-                             init_args=(segmenter,), step=make_finetune_step(optimizer), prepare_batch=prepare_batch,
-                             evaluate=lambda state, step: _evaluate(state.model, config))
+                             init_args=(segmenter,), step=make_finetune_step(optimizer, augment=augment),
+                             prepare_batch=prepare, evaluate=lambda state, step: _evaluate(state.model, config))
 
 
 # Options added after runs were first written, with the value every earlier run had: recorded only when a run
 # differs from it, so a run directory from before the option still passes the same-run check on resume.
-LATER_OPTIONS = {"sam_rho": None, "photometric": "byol", "encoder_mean": None, "encoder_std": None}
+LATER_OPTIONS = {"sam_rho": None, "photometric": "byol", "augment": "host", "encoder_mean": None,
+                 "encoder_std": None}
 
 
 def _run_config(config: SegmentationRun, encoder: str, model: str | None) -> dict[str, Any]:
@@ -132,12 +137,15 @@ def finetune_run(
 
     def start() -> tuple[runloop.TrainTask, Any, EncoderInfo]:
         segmenter, info = build_model(config, encoder, model=model)
-        data = iter(segmentation_loader(SegmentationData(
+        augment = device_augment_for(spec.augment, photometric=spec.photometric, directory=config.dataset_dir,
+                                     split=config.train_split, crop=spec.image_size)
+        loader = segmentation_loader if augment is None else decoded_loader
+        data = iter(loader(SegmentationData(
             config.dataset_dir, batch_size=config.spec.batch // jax.process_count(), num_classes=config.num_classes,
             split=config.train_split, train=True, crop_size=config.spec.image_size, seed=config.seed,
             worker_count=config.spec.workers, shard_index=jax.process_index(), shard_count=jax.process_count(),
             photometric=config.spec.photometric)))
-        return finetune_task(segmenter, config), data, info
+        return finetune_task(segmenter, config, augment), data, info
 
     run_config = _run_config(config, encoder, model)
     return run_in_directory(
