@@ -14,6 +14,9 @@ Segmentation (`segmentation_loader`), records with `image` + `segmentation_mask`
 Output `mask` int32 [b, s, s]: class ids, 255 = ignore. Labels outside 0..num_classes-1 (other than 255)
 raise a ValueError naming the example.
 
+`decoded_loader`: training batches of the decoded, unaugmented uint8 images and masks of a split whose images
+have one size, for `segtransfer.segmentation.device_augment` (the rescale, crop and flip above, inside the step).
+
 Sharding, shuffling and batching are `segtransfer.record_loader`'s, which detection's loader shares.
 """
 
