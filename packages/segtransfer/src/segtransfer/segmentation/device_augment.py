@@ -15,8 +15,9 @@ host (float64) as PIL computes it, and a step selects rows of those tables by it
 a draw and no Python runs per image:
 
 - image: PIL's BILINEAR resize (a triangle filter, antialiased when shrinking: its support grows by the shrink
-  factor; weights normalised per output pixel) as two [crop, size] weight matrices per image, applied as one
-  separable matmul; rows past the rescaled image are zero, which is the 0 padding.
+  factor; weights normalised per output pixel), separable: per output row and column a band of at most a few
+  source pixels and their weights, gathered and summed (rows, then columns); rows past the rescaled image have
+  zero weights, which is the 0 padding.
 - mask: PIL's NEAREST resize (its source index accumulated in float64 as Pillow's affine scaling does, so ties
   round as Pillow's do) as an index table, one gather; 255 past the rescaled image.
 
@@ -24,8 +25,9 @@ Differences from the host path: PIL rounds to uint8 after each of its two passes
 here the image stays float32 throughout (images differ by at most about 1/255; masks are identical for the same
 draws). The draws come from JAX's generator, not numpy's, so the same seed gives other crops than the host path
 (results agree within seed noise, not bit for bit). Photometric jitter is not done here: the device path is for
-``photometric="none"`` only (`spec.SegmentationSpec` checks it). The resampling matmul runs inside the step, so
-a run's FLOPs per step (read from the compiled step) include it.
+``photometric="none"`` only (`spec.SegmentationSpec` checks it). The resampling runs inside the step, so a run's
+FLOPs per step (read from the compiled step) include it: 3.4e6 at the demo's sizes (64 px images, 56 px crops,
+batch 16), about 1% of its fine-tuning step.
 """
 
 from __future__ import annotations
@@ -122,6 +124,8 @@ class DeviceAugment:
             self.weights_x[f, :nw] = bilinear_weights(w, nw)
             self.index_y[f, :nh] = nearest_indices(h, nh)
             self.index_x[f, :nw] = nearest_indices(w, nw)
+        self.taps_y, self.tap_weights_y = _taps(self.weights_y)
+        self.taps_x, self.tap_weights_x = _taps(self.weights_x)
 
     def draw(self, key: PRNGKeyArray, batch: int) -> Draws:
         """Per image: a factor (uniform over `data.RESCALE_FACTORS`), a crop offset (uniform in
@@ -140,13 +144,16 @@ class DeviceAugment:
         span = jnp.arange(self.crop)
         rows = top[:, None] + span  # [b, crop]: the rescaled image's rows the crop covers
         cols = left[:, None] + jnp.where(flip[:, None], self.crop - 1 - span, span)
-        wy = jnp.asarray(self.weights_y)[factor[:, None], rows]  # [b, crop, h]
-        wx = jnp.asarray(self.weights_x)[factor[:, None], cols]  # [b, crop, w]
-        pixels = jnp.einsum("byh,bhwc,bxw->byxc", wy, images.astype(jnp.float32), wx) / jnp.float32(255.0)
+        batch = jnp.arange(images.shape[0])[:, None, None]
+        ty, wy = jnp.asarray(self.taps_y)[factor[:, None], rows], jnp.asarray(self.tap_weights_y)[factor[:, None], rows]
+        tx, wx = jnp.asarray(self.taps_x)[factor[:, None], cols], jnp.asarray(self.tap_weights_x)[factor[:, None], cols]
+        # rows first ([b, crop, taps, w, 3] -> [b, crop, w, 3]), then columns ([b, crop, crop, taps, 3])
+        by_rows = jnp.einsum("byk,bykwc->bywc", wy, images.astype(jnp.float32)[batch, ty])
+        by_cols = by_rows[batch[..., None], jnp.arange(self.crop)[None, :, None, None], tx[:, None]]
+        pixels = jnp.einsum("bxk,byxkc->byxc", wx, by_cols) / jnp.float32(255.0)
         iy = jnp.asarray(self.index_y)[factor[:, None], rows]
         ix = jnp.asarray(self.index_x)[factor[:, None], cols]
         inside = (iy[:, :, None] >= 0) & (ix[:, None, :] >= 0)
-        batch = jnp.arange(masks.shape[0])[:, None, None]
         gathered = masks[batch, jnp.maximum(iy, 0)[:, :, None], jnp.maximum(ix, 0)[:, None, :]].astype(jnp.int32)
         return pixels, jnp.where(inside, gathered, IGNORE_INDEX)
 
@@ -156,6 +163,19 @@ class DeviceAugment:
         del step
         images, masks = self.apply(batch["image"], batch["mask"], self.draw(key, batch["image"].shape[0]))
         return {"image": images, "mask": masks}
+
+
+def _taps(weights: Float[np.ndarray, "f n size"]) -> tuple[Int[np.ndarray, "f n k"], Float[np.ndarray, "f n k"]]:
+    """A weight table's nonzero band as (source index, weight) per output pixel, ``k`` the widest band (5 for a
+    2.3x shrink): the resampling then gathers ``k`` taps instead of multiplying by the dense matrix (about 12x
+    fewer FLOPs at the demo's sizes, the same CPU time)."""
+    nonzero = weights > 0
+    k = max(int(nonzero.sum(-1).max()), 1)
+    start = np.where(nonzero.any(-1), nonzero.argmax(-1), 0)
+    index = start[..., None] + np.arange(k)
+    padded = np.pad(weights, ((0, 0), (0, 0), (0, k)))
+    return (np.minimum(index, weights.shape[-1] - 1).astype(np.int32),
+            np.take_along_axis(padded, index, -1).astype(np.float32))
 
 
 def prepare_decoded_batch(image_hw: tuple[int, int]) -> Callable[[dict], dict[str, np.ndarray]]:
