@@ -54,14 +54,14 @@ def _host(image, mask, factor, top, left, flip):
 
 
 # every factor; offsets at both ends of their range; both flips
-DRAWS = [(f, t, l, fl) for f in range(len(RESCALE_FACTORS)) for (t, l, fl) in ((0, 0, False), (None, None, True))]
+DRAWS = [(f, t, le, fl) for f in range(len(RESCALE_FACTORS)) for (t, le, fl) in ((0, 0, False), (None, None, True))]
 
 
 def _draws():
     out = []
-    for f, t, l, fl in DRAWS:
+    for f, t, le, fl in DRAWS:
         nh, nw = rescaled_shape(H, W, CROP, RESCALE_FACTORS[f])
-        out.append((f, max(nh - CROP, 0) if t is None else t, max(nw - CROP, 0) if l is None else l, fl))
+        out.append((f, max(nh - CROP, 0) if t is None else t, max(nw - CROP, 0) if le is None else le, fl))
     return out
 
 
@@ -74,11 +74,11 @@ def test_the_device_transform_matches_a_float64_rederivation_and_the_host_path_f
     pixels, labels = np.asarray(pixels), np.asarray(labels)
     assert pixels.shape == (len(draws), CROP, CROP, 3) and labels.dtype == np.int32
     sizes = set()
-    for b, (f, t, l, fl) in enumerate(draws):
+    for b, (f, t, le, fl) in enumerate(draws):
         nh, nw = rescaled_shape(H, W, CROP, RESCALE_FACTORS[f])
         sizes.add((nh, nw))
-        np.testing.assert_allclose(pixels[b], _reference_image(images[b], nh, nw, t, l, fl), atol=2e-6)
-        host_image, host_mask = _host(images[b], masks[b], f, t, l, fl)
+        np.testing.assert_allclose(pixels[b], _reference_image(images[b], nh, nw, t, le, fl), atol=2e-6)
+        host_image, host_mask = _host(images[b], masks[b], f, t, le, fl)
         np.testing.assert_array_equal(labels[b], host_mask)  # same geometry, same nearest-neighbour ties
         # PIL rounds to uint8 after each of its two passes: at most about one grey level apart
         assert np.abs(pixels[b] - host_image / 255.0).max() <= 1.5 / 255
@@ -114,7 +114,7 @@ def test_draws_cover_every_factor_uniformly_and_every_offset():
         assert set(top[chosen].tolist()) == set(range(max(nh - CROP, 0) + 1))
         assert set(left[chosen].tolist()) == set(range(max(nw - CROP, 0) + 1))
     again = jax.jit(aug.draw, static_argnums=1)(jr.key(3), n)
-    assert all(np.array_equal(a, np.asarray(b)) for a, b in zip((factor, top, left, flip), again))
+    assert all(np.array_equal(a, np.asarray(b)) for a, b in zip((factor, top, left, flip), again, strict=True))
 
 
 def test_the_hook_in_a_jitted_step_gives_the_training_batch():

@@ -34,13 +34,11 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-import jax
 import jax.numpy as jnp
 import jax.random as jr
 import numpy as np
-from jaxtyping import Array, Float, Int, PRNGKeyArray, UInt8
-
 from flopdata import RecordSource
+from jaxtyping import Array, Float, Int, PRNGKeyArray, UInt8
 
 from .data import IGNORE_INDEX, RESCALE_FACTORS, rescaled_shape
 
