@@ -22,8 +22,13 @@ CONFIGS = Path(__file__).resolve().parents[1] / "configs"
 # every settings digest but no run or task id. Settings added since (at their defaults) are left out of the
 # settings digest (`ADDED`), so it still shows that everything else is as it was.
 ADDED = {"pretrain": {"fsdp": False, "skip_nonfinite": False, "tensorboard": False}}  # config.pretrain = the spec's
+# A task's settings added since, at the value every earlier task had (its `later_fields`: left out of its id too);
+# a config that sets another value keeps it in the digest.
+ADDED_TASK = {"segmentation": {"augment": "host"}}
 BEFORE = {
-    "demo.py": (37, "79c85c6110378add", "3e9b05d074c2112a", ("fmnist_scenes_segmentation-ea2a041f5ec0",)),
+    # demo.py's fine-tunes augment on the device (augment="device"): other crops, so a new segmentation task id
+    # (was fmnist_scenes_segmentation-ea2a041f5ec0; runs 79c85c6110378add, settings 3e9b05d074c2112a)
+    "demo.py": (37, "73eb56b8ecbe5e15", "fdc48b026bd0af93", ("fmnist_scenes_segmentation-786a95fbc053",)),
     "paper.py:jft": (98, "84213470629eb248", "163c985b758f2006", ("ade20k_segmentation-3de884d7c949",)),
     "paper.py:align": (100, "d439b267b7b420e0", "e94d7c22d4fd43be", ("ade20k_segmentation-3de884d7c949",)),
     "paper.py:i1k": (24, "712e57ec71c970f0", "f6064f0818719ad6", ("ade20k_segmentation-3de884d7c949",)),
@@ -70,6 +75,11 @@ def test_each_config_loads_to_the_sweep_it_always_did(name):
     settings = sweep.to_json()
     for section, added in ADDED.items():
         assert {k: settings[section].pop(k) for k in added} == added
+    for kind, added in ADDED_TASK.items():
+        task = settings["tasks"].get(kind, {})
+        for k, v in added.items():
+            if k in task and task[k] == v:
+                del task[k]
     task_ids = tuple(sorted({t.spec.task_id for tasks in plan.tasks.values() for t in tasks}))
     # one comparison, so that a failure shows every value next to the expected one
     assert (len(plan.runs), _digest(ids), _digest({k: v for k, v in settings.items() if k != "slurm"}),
