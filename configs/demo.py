@@ -24,7 +24,7 @@ Demo choices (not the study's protocol; each measured on a 2-core AMD EPYC, XLA:
   short a run), a 32-channel FCN head (the study's 256 channels would be most of `vit-test`'s fine-tuning
   FLOPs). One fine-tune: 2.8e11 FLOPs (measured).
 - Fine-tuning augments on the device (`augment="device"`: the random rescale, crop and flip batched inside the
-  compiled step, `segtransfer.segmentation.device_augment`) instead of per image on the host: about a fifth less
+  compiled step, `segtransfer.segmentation.device_augment`) instead of per image on the host: about 15% less
   CPU per fine-tune, mIoU within seed noise of the host path, 1.4% more FLOPs per step (docs/benchmarks.md,
   "Segmentation augmentation on the device").
 - Budgets in FLOPs, 4e11 / 8e11 / 1.6e12: pre-training FLOPs above fine-tuning FLOPs at every point (1.4x, 2.9x
