@@ -125,6 +125,9 @@ SEG = ["--dataset", "fmnist_scenes", "--steps", "2", "--batch", "4", "--image-si
     pytest.param("scratch", ["--model", "vit-test", "--grid", "--wd", "0.1"], "--grid", id="grid-and-wd"),
     pytest.param("scratch", ["--model", "vit-test", "--resume"], "--resume", id="lost-resume-without-runs"),
     pytest.param("scratch", ["--model", "vit-test", "--dataset", "ade20k"], "--dataset: ", id="dataset-not-built"),
+    pytest.param("scratch", ["--model", "vit-test", "--augment", "gpu"], "argument --augment", id="augment-unknown"),
+    pytest.param("scratch", ["--model", "vit-test", "--augment", "device", "--photometric", "byol"],
+                 "augment='device' with photometric='byol'", id="augment-device-with-jitter"),
 ])
 def test_finetune_seg(capsys, tmp_path, encoder, flags, named):
     out = tmp_path / "seg"
@@ -464,6 +467,7 @@ def test_config_file_get_config_raises_for_its_argument(capsys, tmp_path):
                  "sam_rho", id="seg-sam-shards-without-rho"),
     pytest.param("tasks.segmentation.photometric='zzz'", "photometric='zzz'", id="seg-photometric-unknown"),
     pytest.param("tasks.segmentation.eval_mode='zzz'", "eval_mode='zzz'", id="seg-eval-mode-unknown"),
+    pytest.param("tasks.segmentation.augment='gpu'", "augment='gpu'", id="seg-augment-unknown"),
     pytest.param("tasks.segmentation.workers=-1", "config.tasks.segmentation: workers=-1", id="seg-workers-neg"),
     pytest.param("pretrain.log_every=0", "config.pretrain: log_every=0", id="log-every-0"),
     pytest.param("pretrain.checkpoint_every=0", "config.pretrain: checkpoint_every=0", id="checkpoint-every-0"),

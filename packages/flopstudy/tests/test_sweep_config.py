@@ -106,7 +106,7 @@ def test_a_run_directory_written_by_another_spec_is_an_error_naming_it(tmp_path)
     (["--config.budgetz=1"], r"--config.budgetz: no such field; valid fields: backbones, batch, budget_unit"),
     (["--config.batch=abc"], r"--config.batch='abc': expected int like the config's 64"),
     (["--config.tasks.segmentation.stepz=1"], r"--config.tasks.segmentation.stepz: no such field; valid fields: "
-                                              r"batch, checkpoint_every, dataset, epochs"),
+                                              r"augment, batch, checkpoint_every, dataset, epochs"),
     (["--config.tasks.segmentation.lrs=('a',)"], r"config.tasks.segmentation.lrs=\('a',\): expected tuple\[float"),
     (["--config.methods=('moco',)"], r"config.methods: method='moco'; expected a registered name \(supervised, clip"),
     (["--config.methods=('nosuchpkg.mod:Cls',)"],

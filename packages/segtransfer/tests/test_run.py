@@ -122,6 +122,22 @@ def test_interrupted_run_resumes_exactly(dataset, tmp_path, checkpoints_equal):
         [1, 2, 3, 4, 4]  # log_every=1, then the final evaluation's record
 
 
+@pytest.mark.slow  # three short runs
+def test_a_run_that_augments_on_the_device_trains_and_resumes_exactly(dataset, tmp_path):
+    """augment="device": the loader serves decoded 16 px images, the step rescales/crops/flips them with draws from
+    the state's key, so a run stopped and resumed draws the same crops as one that ran through."""
+    config = _config(dataset, augment="device", photometric="none")
+    full = finetune_run(config, encoder="scratch", model="vit-test", out_dir=tmp_path / "a", log=lambda s: None)
+    assert full["status"] == "done" and 0.0 <= full["miou"] <= 1.0 and full["flops_per_step"] > 0
+    assert json.loads((tmp_path / "a" / "config.json").read_text())["finetune"]["augment"] == "device"
+    stopped = finetune_run(config, encoder="scratch", model="vit-test", out_dir=tmp_path / "b",
+                           stop=lambda done: done == 2, log=lambda s: None)
+    assert stopped == {"status": "preempted", "step": 2}
+    resumed = finetune_run(config, encoder="scratch", model="vit-test", out_dir=tmp_path / "b", resume=True,
+                           log=lambda s: None)
+    assert [resumed[k] for k in ("miou", "iou", "final_loss")] == [full[k] for k in ("miou", "iou", "final_loss")]
+
+
 @pytest.mark.slow  # one short run, then a resume that only evaluates
 def test_killed_after_its_last_checkpoint_still_reports_the_final_loss(dataset, tmp_path):
     config = _config(dataset, steps=2)
@@ -174,6 +190,10 @@ def test_options_added_later_are_recorded_only_when_a_run_differs_from_what_earl
     changed = transfer_config("finetune", dataclasses.replace(config, spec=spec).to_json(), "scratch", None,
                               later=LATER_OPTIONS)["finetune"]
     assert (changed["photometric"], changed["sam_rho"], changed["sam_shards"]) == ("none", 0.05, 4)
+    assert "augment" not in recorded
+    device = SegmentationSpec(photometric="none", augment="device")
+    assert transfer_config("finetune", dataclasses.replace(config, spec=device).to_json(), "scratch", None,
+                           later=LATER_OPTIONS)["finetune"]["augment"] == "device"
 
 
 def test_a_run_records_what_run_directories_written_before_the_spec_recorded():

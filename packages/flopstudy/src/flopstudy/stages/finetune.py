@@ -36,7 +36,7 @@ class SegmentationTask(DatasetTask):
     # a score, and leaving them out keeps every earlier task's id
     how_fields: ClassVar[tuple[str, ...]] = ("seeds", "checkpoint_every", "log_every", "workers", "eval_batch_size",
                                              "keep_checkpoints", "tensorboard")
-    later_fields: ClassVar[tuple[str, ...]] = ("sam_rho", "sam_shards")
+    later_fields: ClassVar[tuple[str, ...]] = ("sam_rho", "sam_shards", "augment")
 
     def run(self, settings: SegmentationSpec, *, encoder: str, model: str, out_dir: Path, seeds: Sequence[int],
             data_dir: str | None) -> None:

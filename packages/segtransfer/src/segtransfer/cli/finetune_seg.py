@@ -34,6 +34,7 @@ import runloop
 import vitcore
 
 from ..encoders import check_provenance, encoder_kind, load_encoder
+from ..segmentation.device_augment import AUGMENT_MODES, device_augment_for
 from ..segmentation.photometric import PHOTOMETRIC
 from ..segmentation.protocol import EVAL_MODES, LR_GRID, WD_GRID, warmup_steps
 from ..segmentation.spec import SegmentationSpec
@@ -60,7 +61,8 @@ def build_parser() -> flopcli.ArgumentParser:
                    help="fine-tune a run directory without summary.json (the report leaves it off the FLOP axis)")
     flopcli.add_spec_flags(
         p, SegmentationSpec, base=BASE, aliases={"lrs": ["--lr"], "wds": ["--wd"]}, required=["dataset"],
-        choices={"dataset": sorted(DATASETS), "eval_mode": EVAL_MODES, "photometric": sorted(PHOTOMETRIC)},
+        choices={"dataset": sorted(DATASETS), "eval_mode": EVAL_MODES, "photometric": sorted(PHOTOMETRIC),
+                 "augment": AUGMENT_MODES},
         exclusive=[("steps", "epochs")],
         notes={"image_size": ", ".join(f"default {size} for {name}" for name, size in DATASETS.items())})
     return p
@@ -110,6 +112,9 @@ def body(args: argparse.Namespace) -> int:
     spec = check_arguments(args)
     with flopcli.about("--dataset"):
         info = describe_segmentation_dataset(flopdata.resolve(spec.dataset, data_dir=args.data_dir))
+    with flopcli.about("--augment"):
+        device_augment_for(spec.augment, photometric=spec.photometric, directory=str(info.directory), split="train",
+                           crop=spec.image_size)
     steps = spec.total_steps(info.train_size)
     with flopcli.about("--warmup"):
         warmup = warmup_steps(steps) if spec.warmup is None else spec.warmup

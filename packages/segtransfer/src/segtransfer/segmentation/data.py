@@ -14,6 +14,9 @@ Segmentation (`segmentation_loader`), records with `image` + `segmentation_mask`
 Output `mask` int32 [b, s, s]: class ids, 255 = ignore. Labels outside 0..num_classes-1 (other than 255)
 raise a ValueError naming the example.
 
+`decoded_loader`: training batches of the decoded, unaugmented uint8 images and masks of a split whose images
+have one size, for `segtransfer.segmentation.device_augment` (the rescale, crop and flip above, inside the step).
+
 Sharding, shuffling and batching are `segtransfer.record_loader`'s, which detection's loader shares.
 """
 
@@ -73,6 +76,12 @@ class SegmentationData:
             raise ValueError(f"num_classes={self.num_classes}; expected <= 255 (255 is the ignore label)")
 
 
+def rescaled_shape(h: int, w: int, base: int, factor: float) -> tuple[int, int]:
+    """The (height, width) a training image of (h, w) is rescaled to: short side ``base * factor``, rounded."""
+    scale = base * factor / min(h, w)
+    return max(1, round(h * scale)), max(1, round(w * scale))
+
+
 def _crop_or_pad(image, mask, top, left, size):
     """Crop [top:top+size, left:left+size], padding image with 0 and mask with IGNORE_INDEX outside."""
     out_image = np.zeros((size, size, 3), image.dtype)
@@ -130,10 +139,8 @@ class SegmentationTransform(grain.transforms.RandomMap):
         size = self.config.crop_size
         h, w = mask.shape
         if self.config.train:
-            base = self.config.base_size or size
             factor = RESCALE_FACTORS[int(rng.integers(len(RESCALE_FACTORS)))]
-            scale = base * factor / min(h, w)
-            nh, nw = max(1, round(h * scale)), max(1, round(w * scale))
+            nh, nw = rescaled_shape(h, w, self.config.base_size or size, factor)
             image, mask = resize_image(image, nh, nw), resize_image(mask, nh, nw, nearest=True)
             top = int(rng.integers(0, max(nh - size, 0) + 1))
             left = int(rng.integers(0, max(nw - size, 0) + 1))
@@ -148,6 +155,14 @@ class SegmentationTransform(grain.transforms.RandomMap):
             image, mask = _crop_or_pad(image, mask, (nh - size) // 2, (nw - size) // 2, size)
             pixels = image.astype(np.float32) / np.float32(255.0)
         return {"image": np.ascontiguousarray(pixels), "mask": np.ascontiguousarray(mask).astype(np.int32)}
+
+
+class KeepDecoded(SegmentationTransform):
+    """Decoded arrays as they are (uint8 image [h, w, 3], uint8 mask [h, w]): the host side of the device path."""
+
+    def random_map(self, element: dict, rng: np.random.Generator) -> dict:
+        arrays = element if "record" not in element else self.decode_arrays(element)
+        return {"image": arrays["image"], "mask": arrays["mask"]}
 
 
 class AugmentDecoded(SegmentationTransform):
@@ -167,4 +182,18 @@ def segmentation_loader(config: SegmentationData) -> grain.DataLoader:
         return record_loader(source, config, transform)
     decoded = DecodedSource(source, transform.decode_arrays, key=("segmentation", config.num_classes))
     return record_loader(decoded, config, AugmentDecoded(source, config))
+
+
+def decoded_loader(config: SegmentationData) -> grain.DataLoader:
+    """Training batches of decoded, unaugmented examples {"image": uint8 [b, h, w, 3], "mask": uint8 [b, h, w]}
+    (shuffled and repeated as `segmentation_loader`'s) for a split whose images have one size: the host side of
+    `segtransfer.segmentation.device_augment`, which rescales, crops and flips them inside the step."""
+    source = RecordSource(config.directory, config.split)
+    transform = KeepDecoded(source, config)
+    if source.fixed_shape("image") is None:
+        raise ValueError(f"{config.directory!r} {config.split}: the images vary in size; decoded batches need one")
+    if not use_decoded(config.decoded, len(source), transform.example_bytes()):
+        return record_loader(source, config, transform)
+    decoded = DecodedSource(source, transform.decode_arrays, key=("segmentation", config.num_classes))
+    return record_loader(decoded, config, transform)
 

@@ -47,7 +47,8 @@ def init_finetune_state(model: Segmenter, optimizer: optax.GradientTransformatio
 
 
 def make_finetune_step(optimizer: optax.GradientTransformation, *, ignore_index: int = 255,
-                       shards: int | None = None) -> StepFn:
+                       shards: int | None = None,
+                       augment: Callable[..., dict[str, Array]] | None = None) -> StepFn:
     """The pure step ``(state, batch) -> (state, metrics)``: `runloop.make_step_fn` on the mean pixel
     cross-entropy, with dropout keys ``fold_in(state.key, state.step)``. Metrics: ``loss``, ``grad_norm``
     (before clipping) and ``finite`` (1.0 when the loss and gradients are finite). It returns the new model and
@@ -55,14 +56,17 @@ def make_finetune_step(optimizer: optax.GradientTransformation, *, ignore_index:
     ``update`` also gets ``grad_fn`` (the same batch's loss gradient at any parameters, same dropout keys), which
     sharpness-aware minimisation needs for its second gradient (`runloop.optim.sam`); other optimizers ignore it.
     ``shards=K``: the loss is the mean of K equal slices' pixel cross-entropies, and the optimizer also gets each
-    slice's gradient (`runloop.make_step_fn`'s ``grad_shards``), which per-device SAM needs."""
+    slice's gradient (`runloop.make_step_fn`'s ``grad_shards``), which per-device SAM needs.
+    ``augment``: the step's augmentation hook (`segtransfer.segmentation.device_augment.DeviceAugment`), which
+    turns the batch it gets into the training batch; its key is split off the step's key first, so the dropout
+    keys differ from a step without it."""
 
     def loss_fn(model: Segmenter, extra: None, batch: dict[str, Array], *, step: Array,
                 key: PRNGKeyArray) -> tuple[Array, dict]:
         logits = model(batch["image"], key=key, inference=False)
         return pixel_cross_entropy(logits, batch["mask"], ignore_index), {}
 
-    return make_step_fn(loss_fn, optimizer, params_filter=eqx.is_array, grad_shards=shards)
+    return make_step_fn(loss_fn, optimizer, params_filter=eqx.is_array, grad_shards=shards, augment=augment)
 
 
 def prepare_batch(batch: dict[str, Any]) -> dict[str, np.ndarray]:

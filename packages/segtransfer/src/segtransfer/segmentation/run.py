@@ -32,7 +32,8 @@ from runloop.optim.sam import sam
 from ..encoders import load_encoder
 from ..records import EncoderInfo
 from ..transfer_run import RUN_FILE, data_parallel_mesh, run_in_directory
-from .data import SegmentationData, segmentation_loader
+from .data import SegmentationData, decoded_loader, segmentation_loader
+from .device_augment import DeviceAugment, device_augment_for, prepare_decoded_batch
 from .finetune import evaluate, init_finetune_state, make_finetune_step, prepare_batch
 from .optim import finetune_optimizer, warmup_poly_schedule
 from .segmenter import Segmenter, create_segmenter, segmenter_weight_decay_mask
@@ -87,19 +88,23 @@ def _evaluate(model: Segmenter, config: SegmentationRun) -> dict[str, Any]:
             "num_pixels": int(metrics["num_pixels"])}
 
 
-def finetune_task(segmenter: Segmenter, config: SegmentationRun) -> runloop.TrainTask:
-    """The engine's task: the state (the segmenter passed in, not compiled in), the step, batch checks, eval."""
+def finetune_task(segmenter: Segmenter, config: SegmentationRun,
+                  augment: DeviceAugment | None = None) -> runloop.TrainTask:
+    """The engine's task: the state (the segmenter passed in, not compiled in), the step, batch checks, eval.
+    ``augment``: the step augments decoded batches on the device (`device_augment`)."""
     optimizer = segmentation_optimizer(segmenter, config)
     k_train = jr.split(jr.key(config.seed), 3)[2]
+    prepare = prepare_batch if augment is None else prepare_decoded_batch(augment.image_hw)
     return runloop.TrainTask(init=lambda model: init_finetune_state(model, optimizer, key=k_train),
-                             init_args=(segmenter,), step=make_finetune_step(optimizer, shards=config.spec.sam_shards),
-                             prepare_batch=prepare_batch,
-                             evaluate=lambda state, step: _evaluate(state.model, config))
+                             init_args=(segmenter,),
+                             step=make_finetune_step(optimizer, shards=config.spec.sam_shards, augment=augment),
+                             prepare_batch=prepare, evaluate=lambda state, step: _evaluate(state.model, config))
 
 
 # Options added after runs were first written, with the value every earlier run had: recorded only when a run
 # differs from it, so a run directory from before the option still passes the same-run check on resume.
-LATER_OPTIONS = {"sam_rho": None, "sam_shards": None, "photometric": "byol", "encoder_mean": None, "encoder_std": None}
+LATER_OPTIONS = {"sam_rho": None, "sam_shards": None, "photometric": "byol", "augment": "host", "encoder_mean": None,
+                 "encoder_std": None}
 
 
 def finetune_run(config: SegmentationRun, *, encoder: str, out_dir: str | Path, model: str | None = None,
@@ -112,12 +117,15 @@ def finetune_run(config: SegmentationRun, *, encoder: str, out_dir: str | Path, 
 
     def start() -> tuple[runloop.TrainTask, Any, EncoderInfo]:
         segmenter, info = build_model(config, encoder, model=model)
-        data = iter(segmentation_loader(SegmentationData(
+        augment = device_augment_for(spec.augment, photometric=spec.photometric, directory=config.dataset_dir,
+                                     split=config.train_split, crop=spec.image_size)
+        loader = segmentation_loader if augment is None else decoded_loader
+        data = iter(loader(SegmentationData(
             config.dataset_dir, batch_size=spec.batch // jax.process_count(), num_classes=config.num_classes,
             split=config.train_split, train=True, crop_size=spec.image_size, seed=config.seed,
             worker_count=spec.workers, shard_index=jax.process_index(), shard_count=jax.process_count(),
             photometric=spec.photometric)))
-        return finetune_task(segmenter, config), data, info
+        return finetune_task(segmenter, config, augment), data, info
 
     loop = runloop.LoopConfig(steps=config.steps, batch_size=spec.batch, log_every=spec.log_every,
                               checkpoint_every=spec.checkpoint_every, keep_checkpoints=spec.keep_checkpoints,

@@ -22,6 +22,7 @@ from typing import Any
 
 import flopcli
 
+from .device_augment import AUGMENT_MODES
 from .photometric import PHOTOMETRIC
 from .protocol import (
     EVAL_MODES,
@@ -89,6 +90,10 @@ class SegmentationSpec:
         flopcli.positive_int)
     photometric: str = _option("byol", f"colour jitter of the training images: one of {', '.join(PHOTOMETRIC)} "
                                        "(byol: the study's)")
+    augment: str = _option("host", f"where training images are rescaled, cropped and flipped: one of "
+                                   f"{', '.join(AUGMENT_MODES)} (device: batched inside the compiled step, for a "
+                                   "dataset whose images have one size and --photometric none; auto: device when "
+                                   "those hold)")
     eval_batch_size: int = _option(16, "batch size of the centre-crop evaluation", flopcli.positive_int)
     keep_checkpoints: int = _option(2, "checkpoints kept per run", flopcli.positive_int)
     tensorboard: bool = _option(False, "also write TensorBoard event files to <run>/tensorboard (needs "
@@ -127,6 +132,11 @@ class SegmentationSpec:
             raise ValueError(f"eval_mode={self.eval_mode!r}: expected one of {EVAL_MODES}")
         if self.photometric not in PHOTOMETRIC:
             raise ValueError(f"photometric={self.photometric!r}: expected one of {sorted(PHOTOMETRIC)}")
+        if self.augment not in AUGMENT_MODES:
+            raise ValueError(f"augment={self.augment!r}: expected one of {AUGMENT_MODES}")
+        if self.augment == "device" and self.photometric != "none":
+            raise ValueError(f"augment='device' with photometric={self.photometric!r}: the device path has no "
+                             "colour jitter; use photometric='none' or augment='host'")
         if self.head_channels % self.norm_groups:
             raise ValueError(f"norm_groups={self.norm_groups} does not divide head_channels={self.head_channels}")
         if self.sam_shards is not None:
@@ -212,5 +222,5 @@ class SegmentationRun:
                 "head_channels": s.head_channels, "norm_groups": s.norm_groups,
                 "checkpoint_every": s.checkpoint_every, "keep_checkpoints": s.keep_checkpoints,
                 "log_every": s.log_every, "workers": s.workers, "tensorboard": s.tensorboard,
-                "sam_rho": s.sam_rho, "sam_shards": s.sam_shards, "photometric": s.photometric,
+                "sam_rho": s.sam_rho, "sam_shards": s.sam_shards, "photometric": s.photometric, "augment": s.augment,
                 "encoder_mean": self.encoder_mean, "encoder_std": self.encoder_std}

@@ -31,6 +31,7 @@ from ..encoders import check_provenance
 from ..records import EncoderInfo, FinetuneResult
 from ..transfer_run import encoder_source, stderr_log
 from ..transfer_study import RESULT_FILE, check_seeds, check_study_dir, read_result
+from .device_augment import device_augment_for
 from .run import build_model, finetune_run, run_name, segmentation_optimizer
 from .spec import COMMAND_FILE, SegmentationRun, SegmentationSpec
 from .step_flops import train_step_cost
@@ -192,6 +193,9 @@ def run_segmentation(
                            spec.total_steps(info.train_size), spec.lrs[0], spec.wds[0], seeds[0] if seeds else 0,
                            encoder_mean=None if mean is None else tuple(mean),
                            encoder_std=None if std is None else tuple(std))
+    # augment="device" on a split whose images vary in size: refused before anything is written
+    device_augment_for(spec.augment, photometric=spec.photometric, directory=base.dataset_dir,
+                       split=base.train_split, crop=spec.image_size)
     command = spec.command(encoder=encoder_source(encoder), out_dir=str(Path(out_dir).resolve()), model=model,
                            data_dir=str(data_dir.resolve()), seeds=seeds or None, mean=mean, std=std)
     return run_study(base, encoder=encoder, out_dir=out_dir, dataset=spec.dataset, model=model, grid=spec.grid,
